@@ -1,0 +1,111 @@
+/**
+ * Inputs and outputs of the pure pod → units planner.
+ *
+ * @module
+ */
+import type { V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
+import type { UnitFile } from "../unit/types.ts";
+
+/** A user account as the node resolves it (from /etc/passwd or NSS). */
+export interface UserInfo {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/** Facts about the node the planner needs; gathered by the caller, so planning stays pure. */
+export interface NodeFacts {
+  /** Node name as registered in Kubernetes. */
+  name: string;
+  /** The machine's hostname. */
+  hostname: string;
+  internalIP: string;
+  externalIP: string;
+  /** API server host and port as reachable from this node (host networking). */
+  apiServerHost?: string;
+  apiServerPort?: number;
+  /** Resolves a user by name or by numeric id; undefined when unknown. */
+  lookupUser(nameOrUid: string | number): UserInfo | undefined;
+  /** Resolves a group name to its id; undefined when unknown. */
+  lookupGroup(name: string): number | undefined;
+}
+
+/** What the package backend learned about a container's image. */
+export interface PackageInfo {
+  /** Debian package name, or undefined for `/absolute/path` images. */
+  name?: string;
+  /** Text of the package's own service unit file, when it ships one. */
+  unitText?: string;
+  /** Name of that unit (e.g. `uptimed.service`). */
+  unitName?: string;
+}
+
+/** Everything `planPod` needs. */
+export interface PlanInput {
+  pod: V1Pod;
+  /** ConfigMaps of the pod's namespace that it references, by name (absent = not found). */
+  configMaps: ReadonlyMap<string, V1ConfigMap>;
+  /** Secrets of the pod's namespace that it references, by name (absent = not found). */
+  secrets: ReadonlyMap<string, V1Secret>;
+  node: NodeFacts;
+  /** Per container name: what its image resolved to. Missing = synthesize the unit. */
+  packages: ReadonlyMap<string, PackageInfo>;
+  /** Projected service account tokens, by volume name + path; absent ones are skipped. */
+  serviceAccountTokens?: ReadonlyMap<string, string>;
+  /** Root of systemk's runtime state; default `/run/systemk`. */
+  stateDir?: string;
+}
+
+/** A unit the planner wants installed. */
+export interface PlannedUnit {
+  /** Unit name, e.g. `systemk.default.web.nginx.service`. */
+  name: string;
+  container: string;
+  init: boolean;
+  unit: UnitFile;
+  /** Serialized unit file text. */
+  text: string;
+}
+
+/** A directory, file or tmpfs a pod's volumes need, with ownership and mode. */
+export type VolumeEntry =
+  | { kind: "dir"; path: string; mode: number; uid: number; gid: number }
+  | {
+    kind: "file";
+    path: string;
+    content: Uint8Array;
+    mode: number;
+    uid: number;
+    gid: number;
+  }
+  | {
+    kind: "tmpfs";
+    path: string;
+    sizeBytes?: number;
+    mode: number;
+    uid: number;
+    gid: number;
+  };
+
+/** The full result of planning one pod. */
+export interface PodPlan {
+  /** `<stateDir>/<pod-uid>`: everything of this pod lives below it. */
+  podDir: string;
+  /** Init containers in order, then app containers in spec order. */
+  units: PlannedUnit[];
+  /** In creation order (parents before children). */
+  volumes: VolumeEntry[];
+}
+
+/** A planning failure a user must see: names the pod, the container and what to do. */
+export class PlanError extends Error {
+  /** Kubernetes-style reason for the pod status and Event, e.g. `CreateContainerConfigError`. */
+  readonly reason: string;
+  readonly container?: string;
+  constructor(reason: string, message: string, container?: string) {
+    super(message);
+    this.name = "PlanError";
+    this.reason = reason;
+    this.container = container;
+  }
+}
