@@ -1,0 +1,182 @@
+/**
+ * systemk's command line: the seed's flags (`--kubeconfig`, `--nodename`, `--disable-taint`,
+ * `--node-ip`, `--node-external-ip`, `--certfile`, `--keyfile`) kept exactly, beside the
+ * kubelet's names for the same things.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+/** Everything the flags configure. */
+export interface Config {
+  kubeconfig?: string;
+  nodeName?: string;
+  disableTaint: boolean;
+  nodeIP?: string;
+  nodeExternalIP?: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  podManifestPath?: string;
+  maxPods: number;
+  port: number;
+  stateDir: string;
+  unitDir: string;
+  logLevel: "debug" | "info" | "warning" | "error";
+}
+
+/** One flag: its names, whether it takes a value, its default and its help text. */
+interface FlagSpec {
+  key: keyof Config;
+  names: string[];
+  value: boolean;
+  defaultValue?: string | boolean | number;
+  help: string;
+}
+
+/** The flag table; `--help` prints it, the README lists it. */
+export const FLAGS: readonly FlagSpec[] = [
+  {
+    key: "kubeconfig",
+    names: ["kubeconfig"],
+    value: true,
+    help: "kubeconfig of the node identity (default: $KUBECONFIG)",
+  },
+  {
+    key: "nodeName",
+    names: ["nodename", "hostname-override"],
+    value: true,
+    help: "node name to register (default: the hostname)",
+  },
+  {
+    key: "disableTaint",
+    names: ["disable-taint"],
+    value: false,
+    defaultValue: false,
+    help: "do not taint the node with virtual-kubelet.io/provider=systemk:NoSchedule",
+  },
+  {
+    key: "nodeIP",
+    names: ["node-ip"],
+    value: true,
+    help: "internal IP (IPv4 or IPv6; default: first RFC 1918 address)",
+  },
+  {
+    key: "nodeExternalIP",
+    names: ["node-external-ip"],
+    value: true,
+    help: "external IP, also every pod's IP (default: first non-RFC 1918 address)",
+  },
+  {
+    key: "tlsCertFile",
+    names: ["certfile", "tls-cert-file"],
+    value: true,
+    help: "serving certificate of the kubelet API",
+  },
+  {
+    key: "tlsKeyFile",
+    names: ["keyfile", "tls-private-key-file"],
+    value: true,
+    help: "private key of the serving certificate",
+  },
+  {
+    key: "podManifestPath",
+    names: ["pod-manifest-path", "manifests"],
+    value: true,
+    help: "directory of Pod manifests to run (standalone mode when no kubeconfig is given)",
+  },
+  {
+    key: "maxPods",
+    names: ["max-pods"],
+    value: true,
+    defaultValue: 110,
+    help: "pods this node accepts",
+  },
+  { key: "port", names: ["port"], value: true, defaultValue: 10250, help: "kubelet API port" },
+  {
+    key: "stateDir",
+    names: ["state-dir"],
+    value: true,
+    defaultValue: "/run/systemk",
+    help: "runtime state: volume files of the pods",
+  },
+  {
+    key: "unitDir",
+    names: ["unit-dir"],
+    value: true,
+    defaultValue: "/run/systemd/system",
+    help: "where unit files are written (runtime only, gone after a reboot)",
+  },
+  {
+    key: "logLevel",
+    names: ["log-level", "v"],
+    value: true,
+    defaultValue: "info",
+    help: "debug, info, warning or error",
+  },
+];
+
+/** A command line that cannot be understood; the message says which flag and why. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** Parses flags into a Config plus the positional arguments. */
+export function parseFlags(args: readonly string[]): { config: Config; positionals: string[] } {
+  const options: Record<string, { type: "string" | "boolean" }> = {};
+  for (const flag of FLAGS) {
+    for (const name of flag.names) options[name] = { type: flag.value ? "string" : "boolean" };
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const config: Record<string, unknown> = {};
+  for (const flag of FLAGS) {
+    const given = flag.names.filter((n) => values[n] !== undefined);
+    if (given.length > 1) {
+      throw new UsageError(`--${given[0]} and --${given[1]} are the same flag; give one`);
+    }
+    const raw = given.length ? values[given[0]] : flag.defaultValue;
+    config[flag.key] = typeof flag.defaultValue === "number" && raw !== undefined
+      ? toCount(flag.names[0], raw)
+      : raw;
+  }
+  const logLevel = config.logLevel as string;
+  if (!["debug", "info", "warning", "error"].includes(logLevel)) {
+    throw new UsageError(`--log-level must be debug, info, warning or error, not "${logLevel}"`);
+  }
+  return { config: config as unknown as Config, positionals: parsed.positionals };
+}
+
+function toCount(name: string, raw: string | boolean | number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new UsageError(`--${name} needs a non-negative integer, not "${raw}"`);
+  }
+  return n;
+}
+
+/** The `--help` text. */
+export function usage(): string {
+  const lines = [
+    "usage: systemk [flags]                  run as a node (or standalone with --pod-manifest-path)",
+    "       systemk plan <pod.yaml|->        print the unit and volume files a Pod becomes",
+    "       systemk version                  print version information",
+    "",
+    "flags:",
+  ];
+  for (const flag of FLAGS) {
+    const names = flag.names.map((n) => `--${n}`).join(", ");
+    const def = flag.defaultValue === undefined || flag.defaultValue === false
+      ? ""
+      : ` (default ${flag.defaultValue})`;
+    lines.push(`  ${(names + (flag.value ? " VALUE" : "")).padEnd(40)} ${flag.help}${def}`);
+  }
+  return lines.join("\n");
+}

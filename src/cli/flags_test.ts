@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { parseFlags, usage, UsageError } from "./flags.ts";
+
+Deno.test("the seed's command line keeps working", () => {
+  const { config } = parseFlags([
+    "--kubeconfig",
+    "/etc/k.conf",
+    "--nodename",
+    "draak",
+    "--disable-taint",
+    "--node-ip",
+    "10.0.0.2",
+    "--node-external-ip",
+    "2001:db8::2",
+  ]);
+  assert.equal(config.kubeconfig, "/etc/k.conf");
+  assert.equal(config.nodeName, "draak");
+  assert.equal(config.disableTaint, true);
+  assert.equal(config.nodeIP, "10.0.0.2");
+  assert.equal(config.nodeExternalIP, "2001:db8::2");
+});
+
+Deno.test("the seed's --flag=value form and cert flags", () => {
+  const { config } = parseFlags([
+    "--kubeconfig=n.kubeconfig",
+    "--nodename=n1",
+    "--certfile=c.pem",
+    "--keyfile=k.pem",
+  ]);
+  assert.equal(config.kubeconfig, "n.kubeconfig");
+  assert.equal(config.nodeName, "n1");
+  assert.equal(config.tlsCertFile, "c.pem");
+  assert.equal(config.tlsKeyFile, "k.pem");
+  assert.equal(config.disableTaint, false);
+});
+
+Deno.test("kubelet-style names map to the same settings, defaults applied", () => {
+  const { config, positionals } = parseFlags([
+    "--hostname-override=n2",
+    "--tls-cert-file=c",
+    "--pod-manifest-path",
+    "/etc/systemk/pods",
+    "--max-pods=500",
+    "plan",
+  ]);
+  assert.equal(config.nodeName, "n2");
+  assert.equal(config.tlsCertFile, "c");
+  assert.equal(config.podManifestPath, "/etc/systemk/pods");
+  assert.equal(config.maxPods, 500);
+  assert.equal(config.port, 10250);
+  assert.equal(config.stateDir, "/run/systemk");
+  assert.deepEqual(positionals, ["plan"]);
+});
+
+Deno.test("bad command lines name the flag", () => {
+  assert.throws(() => parseFlags(["--max-pods=lots"]), /--max-pods needs a non-negative integer/);
+  assert.throws(() => parseFlags(["--nodename=a", "--hostname-override=b"]), UsageError);
+  assert.throws(() => parseFlags(["--no-such-flag"]), UsageError);
+  assert.throws(() => parseFlags(["--log-level=loud"]), /--log-level/);
+});
+
+Deno.test("usage lists every flag name", () => {
+  const text = usage();
+  for (const name of ["--kubeconfig", "--nodename", "--disable-taint", "--node-external-ip"]) {
+    assert.ok(text.includes(name), name);
+  }
+});
