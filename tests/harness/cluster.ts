@@ -1,0 +1,590 @@
+/**
+ * A real Kubernetes control plane for tests: etcd, kube-apiserver, kube-controller-manager and
+ * kube-scheduler built from Go modules (scripts/build-controlplane.sh), configured the way a
+ * kubeadm cluster is (Node+RBAC authorization, NodeRestriction, bootstrap tokens, CSR signing),
+ * with certificates made by `openssl` in the test's own directory. Several clusters can run at
+ * once: every listening port is picked free on the bind address.
+ *
+ * @module
+ */
+
+/** Options for {@linkcode startTestCluster}. */
+export interface TestClusterOptions {
+  /**
+   * Directory for certificates, kubeconfigs, etcd data and logs. When given, the caller owns it
+   * and {@linkcode TestCluster.stop} leaves it in place; by default a fresh temporary directory
+   * is made and removed on stop.
+   */
+  dir?: string;
+  /**
+   * Address the apiserver listens on and advertises (default 127.0.0.1). Tests whose nodes live
+   * in a network namespace pass the host end of their veth pair here, because Kubernetes refuses
+   * loopback addresses in EndpointSlices.
+   */
+  bindAddress?: string;
+}
+
+/** Result of a finished command. */
+export interface CommandResult {
+  /** Exit code. */
+  code: number;
+  /** Standard output, decoded as UTF-8. */
+  stdout: string;
+  /** Standard error, decoded as UTF-8. */
+  stderr: string;
+}
+
+/** A process the cluster started, for tests that check nothing outlives {@linkcode TestCluster.stop}. */
+export interface ClusterProcess {
+  /** Component name (etcd, kube-apiserver, ...). */
+  name: string;
+  /** Process id. */
+  pid: number;
+}
+
+/** A running control plane. */
+export interface TestCluster extends AsyncDisposable {
+  /** The apiserver's https URL. */
+  server: string;
+  /** PEM file of the cluster CA, which signs every certificate of this cluster. */
+  caFile: string;
+  /** The cluster's working directory (certificates, kubeconfigs, `logs/`). */
+  dir: string;
+  /** Kubeconfig of a cluster admin (group system:masters). */
+  adminKubeconfig: string;
+  /** Directory of the control-plane binaries. */
+  binDir: string;
+  /** The kubectl built at the cluster's own version. */
+  kubectlPath: string;
+  /** The processes this cluster started, in start order. */
+  processes: readonly ClusterProcess[];
+  /**
+   * Writes a kubeconfig authenticating as the node `nodeName` (CN=system:node:<name>,
+   * O=system:nodes, signed by the cluster CA) and returns its path. Certificates are embedded,
+   * so the file works wherever it is copied.
+   */
+  nodeKubeconfig(nodeName: string): Promise<string>;
+  /** Runs kubectl as the cluster admin. */
+  kubectl(args: string[], opts?: { stdin?: string }): Promise<CommandResult>;
+  /**
+   * Creates a bootstrap token (`<id>.<secret>`) and the kubeadm-style RBAC that lets
+   * system:bootstrappers create node CSRs and gets node client CSRs approved automatically.
+   */
+  createBootstrapToken(): Promise<string>;
+  /** Stops the processes this cluster started and removes its directory (see options). */
+  stop(): Promise<void>;
+}
+
+const BUILD_SCRIPT = new URL("../../scripts/build-controlplane.sh", import.meta.url).pathname;
+const SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16";
+/** First address of the service range: the `kubernetes` Service's ClusterIP. */
+const KUBERNETES_SERVICE_IP = "10.96.0.1";
+const READY_TIMEOUT_MS = 120_000;
+const STOP_GRACE_MS = 10_000;
+
+let binDirPromise: Promise<string> | undefined;
+
+/**
+ * Returns the directory holding the control-plane binaries, building them on first use. The
+ * build script is asked once per process; it answers from its cache in well under a second.
+ */
+export function controlPlaneBinDir(): Promise<string> {
+  binDirPromise ??= (async () => {
+    const result = await run(BUILD_SCRIPT, [], { inheritStderr: true });
+    const binDir = result.stdout.trim().split("\n").at(-1);
+    if (result.code !== 0 || !binDir) {
+      binDirPromise = undefined;
+      throw new Error(`${BUILD_SCRIPT} failed with code ${result.code}`);
+    }
+    return binDir;
+  })();
+  return binDirPromise;
+}
+
+/** Starts a control plane and resolves once it serves requests and has its default ServiceAccount. */
+export async function startTestCluster(opts: TestClusterOptions = {}): Promise<TestCluster> {
+  const binDir = await controlPlaneBinDir();
+  const ownsDir = opts.dir === undefined;
+  const dir = opts.dir ?? await Deno.makeTempDir({ prefix: "systemk-cluster-" });
+  const bindAddress = opts.bindAddress ?? "127.0.0.1";
+  const processes: Started[] = [];
+  const cluster = new RunningCluster(dir, ownsDir, binDir, processes);
+  try {
+    await Deno.mkdir(`${dir}/logs`, { recursive: true });
+    const [etcdClientPort, etcdPeerPort] = freePorts("127.0.0.1", 2);
+    const [apiserverPort] = freePorts(bindAddress, 1);
+    cluster.server = `https://${urlHost(bindAddress)}:${apiserverPort}`;
+    const pki = await writePki(dir, bindAddress);
+    cluster.caFile = pki.ca.cert;
+    for (
+      const [user, cert] of [["admin", pki.admin], ["controller-manager", pki.controllerManager], [
+        "scheduler",
+        pki.scheduler,
+      ]] as const
+    ) {
+      await writeKubeconfig(`${dir}/${user}.kubeconfig`, cluster.server, pki.ca.cert, cert);
+    }
+
+    const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
+    const etcdPeerUrl = `http://127.0.0.1:${etcdPeerPort}`;
+    processes.push(spawnComponent(dir, binDir, "etcd", [
+      "--name=default",
+      `--data-dir=${dir}/etcd`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=${etcdPeerUrl}`,
+      `--initial-advertise-peer-urls=${etcdPeerUrl}`,
+      `--initial-cluster=default=${etcdPeerUrl}`,
+      // A test cluster's data dies with the test; fsync only costs time.
+      "--unsafe-no-fsync",
+    ]));
+    processes.push(spawnComponent(dir, binDir, "kube-apiserver", [
+      `--etcd-servers=${etcdUrl}`,
+      `--bind-address=${bindAddress}`,
+      `--advertise-address=${bindAddress}`,
+      `--secure-port=${apiserverPort}`,
+      `--tls-cert-file=${pki.apiserver.cert}`,
+      `--tls-private-key-file=${pki.apiserver.key}`,
+      `--client-ca-file=${pki.ca.cert}`,
+      "--authorization-mode=Node,RBAC",
+      "--enable-admission-plugins=NodeRestriction",
+      "--enable-bootstrap-token-auth",
+      `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+      "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+      `--service-account-key-file=${pki.serviceAccount.pub}`,
+      `--service-account-signing-key-file=${pki.serviceAccount.key}`,
+      `--kubelet-client-certificate=${pki.kubeletClient.cert}`,
+      `--kubelet-client-key=${pki.kubeletClient.key}`,
+      `--kubelet-certificate-authority=${pki.ca.cert}`,
+      "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+      "--allow-privileged=true",
+    ]));
+    await waitFor("the apiserver's /readyz", processes, async () => {
+      const r = await cluster.kubectl(["get", "--raw=/readyz"]);
+      return r.code === 0 && r.stdout.trim() === "ok";
+    });
+
+    processes.push(spawnComponent(dir, binDir, "kube-controller-manager", [
+      `--kubeconfig=${dir}/controller-manager.kubeconfig`,
+      "--controllers=*,bootstrapsigner,tokencleaner",
+      "--use-service-account-credentials",
+      `--service-account-private-key-file=${pki.serviceAccount.key}`,
+      `--root-ca-file=${pki.ca.cert}`,
+      `--cluster-signing-cert-file=${pki.ca.cert}`,
+      `--cluster-signing-key-file=${pki.ca.key}`,
+      `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+      // One instance per cluster: electing a leader would only delay the start.
+      "--leader-elect=false",
+      // Port 0 serves no HTTPS, so parallel clusters never compete for 10257.
+      "--secure-port=0",
+    ]));
+    processes.push(spawnComponent(dir, binDir, "kube-scheduler", [
+      `--kubeconfig=${dir}/scheduler.kubeconfig`,
+      "--leader-elect=false",
+      "--secure-port=0",
+    ]));
+    await waitFor("the default ServiceAccount", processes, async () => {
+      const r = await cluster.kubectl(["get", "serviceaccount", "default", "--namespace=default"]);
+      return r.code === 0;
+    });
+    return cluster;
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+}
+
+/** A component process and the promise of its exit status. */
+interface Started {
+  name: string;
+  child: Deno.ChildProcess;
+  status: Promise<Deno.CommandStatus>;
+  exited: boolean;
+  log: string;
+}
+
+class RunningCluster implements TestCluster {
+  server = "";
+  caFile = "";
+  readonly adminKubeconfig: string;
+  readonly kubectlPath: string;
+  #stopped = false;
+
+  constructor(
+    readonly dir: string,
+    readonly ownsDir: boolean,
+    readonly binDir: string,
+    readonly started: Started[],
+  ) {
+    this.adminKubeconfig = `${dir}/admin.kubeconfig`;
+    this.kubectlPath = `${binDir}/kubectl`;
+  }
+
+  get processes(): readonly ClusterProcess[] {
+    return this.started.map((p) => ({ name: p.name, pid: p.child.pid }));
+  }
+
+  async nodeKubeconfig(nodeName: string): Promise<string> {
+    const cert = await issueCert(`${this.dir}/pki`, `node-${nodeName}`, {
+      subject: `/O=system:nodes/CN=system:node:${nodeName}`,
+      usage: "clientAuth",
+    });
+    const path = `${this.dir}/node-${nodeName}.kubeconfig`;
+    await writeKubeconfig(path, this.server, this.caFile, cert);
+    return path;
+  }
+
+  kubectl(args: string[], opts: { stdin?: string } = {}): Promise<CommandResult> {
+    return run(this.kubectlPath, [`--kubeconfig=${this.adminKubeconfig}`, ...args], opts);
+  }
+
+  async createBootstrapToken(): Promise<string> {
+    const id = randomToken(6);
+    const secret = randomToken(16);
+    const manifest = bootstrapTokenManifest(id, secret, new Date(Date.now() + 3600_000));
+    const r = await this.kubectl(["apply", "-f", "-"], { stdin: JSON.stringify(manifest) });
+    if (r.code !== 0) throw new Error(`creating the bootstrap token failed: ${r.stderr}`);
+    return `${id}.${secret}`;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    // Clients first, then the apiserver, then its storage: each stops while what it talks to is
+    // still there, which keeps shutdowns quick and the logs free of connection errors.
+    const order = ["kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"];
+    const byOrder = (names: string[]) => this.started.filter((p) => names.includes(p.name));
+    await Promise.all(byOrder(order.slice(0, 2)).map(terminate));
+    await Promise.all(byOrder(order.slice(2, 3)).map(terminate));
+    await Promise.all(byOrder(order.slice(3)).map(terminate));
+    if (this.ownsDir && Deno.env.get("SYSTEMK_KEEP_TEST_DIRS") !== "1") {
+      await Deno.remove(this.dir, { recursive: true });
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
+
+/**
+ * Starts a binary from the cache with its stdout and stderr appended to `<dir>/logs/<name>.log`.
+ * `sh` only sets up the redirection and then `exec`s, so the PID we hold is the component's.
+ */
+function spawnComponent(dir: string, binDir: string, name: string, args: string[]): Started {
+  const log = `${dir}/logs/${name}.log`;
+  const child = new Deno.Command("/bin/sh", {
+    args: ["-c", 'exec "$@" >>"$COMPONENT_LOG" 2>&1', "sh", `${binDir}/${name}`, ...args],
+    env: { COMPONENT_LOG: log },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const started: Started = { name, child, status: child.status, exited: false, log };
+  started.status.then(() => started.exited = true);
+  return started;
+}
+
+/** SIGTERM, then SIGKILL if the process is still there after a grace period. */
+async function terminate(p: Started): Promise<void> {
+  if (p.exited) return;
+  p.child.kill("SIGTERM");
+  const timer = setTimeout(() => p.exited || p.child.kill("SIGKILL"), STOP_GRACE_MS);
+  await p.status;
+  clearTimeout(timer);
+}
+
+/**
+ * Polls `check` until it holds. Fails early, with the end of its log, when a component exits,
+ * because a crashed apiserver would otherwise only show up as a timeout.
+ */
+async function waitFor(what: string, processes: Started[], check: () => Promise<boolean>) {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const dead = processes.find((p) => p.exited);
+    if (dead) {
+      throw new Error(`${dead.name} exited while waiting for ${what}:\n${await logTail(dead)}`);
+    }
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`timed out after ${READY_TIMEOUT_MS} ms waiting for ${what}`);
+}
+
+/** The last lines of a component's log, for error messages. */
+async function logTail(p: Started): Promise<string> {
+  const text = await Deno.readTextFile(p.log).catch(() => "");
+  return text.trimEnd().split("\n").slice(-30).join("\n");
+}
+
+/** Runs a command to completion, optionally feeding it stdin. */
+async function run(
+  cmd: string,
+  args: string[],
+  opts: { stdin?: string; inheritStderr?: boolean } = {},
+): Promise<CommandResult> {
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: opts.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: opts.inheritStderr ? "inherit" : "piped",
+  }).spawn();
+  if (opts.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(opts.stdin));
+    await writer.close();
+  }
+  const out = await child.output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return {
+    code: out.code,
+    stdout: decode(out.stdout),
+    stderr: opts.inheritStderr ? "" : decode(out.stderr),
+  };
+}
+
+/**
+ * Ports the kernel reports free on `host`. All listeners are held open together so the ports
+ * differ; another process may still take one before the component binds it, a rare race that
+ * shows up as a start failure with "address already in use" in the component's log.
+ */
+function freePorts(host: string, count: number): number[] {
+  const listeners = Array.from({ length: count }, () => Deno.listen({ hostname: host, port: 0 }));
+  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
+  for (const l of listeners) l.close();
+  return ports;
+}
+
+function urlHost(address: string): string {
+  return address.includes(":") ? `[${address}]` : address;
+}
+
+/** Paths of a certificate and its private key (PEM). */
+interface KeyPair {
+  cert: string;
+  key: string;
+}
+
+/** What a certificate is for; decides its extensions. */
+interface CertRequest {
+  /** OpenSSL `-subj` form, e.g. `/O=system:nodes/CN=system:node:n1`. */
+  subject: string;
+  usage: "serverAuth" | "clientAuth";
+  /** subjectAltName entries, e.g. `DNS:localhost`, `IP:127.0.0.1`. */
+  sans?: string[];
+}
+
+/** Every credential the control plane needs, written under `<dir>/pki`. */
+async function writePki(dir: string, bindAddress: string) {
+  const pkiDir = `${dir}/pki`;
+  await Deno.mkdir(pkiDir, { recursive: true });
+  const ca = await openssl(pkiDir, "ca", ["-subj", "/CN=systemk-test-ca"], [
+    "basicConstraints = critical,CA:TRUE",
+    "keyUsage = critical,keyCertSign,cRLSign,digitalSignature",
+  ]);
+  const serviceAccount = { key: `${pkiDir}/sa.key`, pub: `${pkiDir}/sa.pub` };
+  const [apiserver, kubeletClient, admin, controllerManager, scheduler] = await Promise.all([
+    issueCert(pkiDir, "apiserver", {
+      subject: "/CN=kube-apiserver",
+      usage: "serverAuth",
+      sans: [
+        ...new Set(["127.0.0.1", KUBERNETES_SERVICE_IP, bindAddress]),
+      ].map((ip) => `IP:${ip}`).concat(
+        ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"]
+          .concat("kubernetes.default.svc.cluster.local").map((name) => `DNS:${name}`),
+      ),
+    }),
+    // system:masters, so whatever a node agent asks the authorizer about the apiserver's
+    // requests (logs, exec) is allowed, as with kubeadm's apiserver-kubelet-client.
+    issueCert(pkiDir, "apiserver-kubelet-client", {
+      subject: "/O=system:masters/CN=kube-apiserver-kubelet-client",
+      usage: "clientAuth",
+    }),
+    issueCert(pkiDir, "admin", {
+      subject: "/O=system:masters/CN=kubernetes-admin",
+      usage: "clientAuth",
+    }),
+    // The default RBAC policy already binds these user names to their component roles.
+    issueCert(pkiDir, "controller-manager", {
+      subject: "/CN=system:kube-controller-manager",
+      usage: "clientAuth",
+    }),
+    issueCert(pkiDir, "scheduler", { subject: "/CN=system:kube-scheduler", usage: "clientAuth" }),
+    (async () => {
+      await exec("openssl", [
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        serviceAccount.key,
+      ]);
+      await exec("openssl", [
+        "pkey",
+        "-in",
+        serviceAccount.key,
+        "-pubout",
+        "-out",
+        serviceAccount.pub,
+      ]);
+    })(),
+  ]);
+  return { ca, apiserver, kubeletClient, admin, controllerManager, scheduler, serviceAccount };
+}
+
+/** Issues a certificate signed by the cluster CA in `pkiDir`. */
+function issueCert(pkiDir: string, name: string, req: CertRequest): Promise<KeyPair> {
+  const extensions = [
+    "basicConstraints = critical,CA:FALSE",
+    "keyUsage = critical,digitalSignature",
+    `extendedKeyUsage = ${req.usage}`,
+    "authorityKeyIdentifier = keyid",
+  ];
+  if (req.sans?.length) extensions.push(`subjectAltName = ${req.sans.join(",")}`);
+  return openssl(pkiDir, name, [
+    "-subj",
+    req.subject,
+    "-CA",
+    `${pkiDir}/ca.crt`,
+    "-CAkey",
+    `${pkiDir}/ca.key`,
+  ], extensions);
+}
+
+/**
+ * Makes a P-256 key and a certificate with exactly the given extensions (`openssl req -x509`,
+ * self-signed unless `-CA` is among `args`). A config of our own keeps the distribution's
+ * defaults, which mark every certificate as a CA, out of it.
+ */
+async function openssl(
+  pkiDir: string,
+  name: string,
+  args: string[],
+  extensions: string[],
+): Promise<KeyPair> {
+  const config = `${pkiDir}/${name}.cnf`;
+  await Deno.writeTextFile(
+    config,
+    [
+      "[req]",
+      "distinguished_name = dn",
+      "x509_extensions = ext",
+      "prompt = no",
+      "[dn]",
+      "[ext]",
+      "subjectKeyIdentifier = hash",
+      ...extensions,
+      "",
+    ].join("\n"),
+  );
+  const pair = { cert: `${pkiDir}/${name}.crt`, key: `${pkiDir}/${name}.key` };
+  await exec("openssl", [
+    "req",
+    "-x509",
+    "-config",
+    config,
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-keyout",
+    pair.key,
+    "-out",
+    pair.cert,
+    "-days",
+    "30",
+    ...args,
+  ]);
+  return pair;
+}
+
+/** Runs a command and throws, with its stderr, if it fails. */
+async function exec(cmd: string, args: string[]): Promise<void> {
+  const r = await run(cmd, args);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+}
+
+/** Writes a self-contained kubeconfig (certificates embedded) for one client certificate. */
+async function writeKubeconfig(path: string, server: string, caFile: string, user: KeyPair) {
+  const data = async (file: string) => btoa(await Deno.readTextFile(file));
+  const kubeconfig = {
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{
+      name: "test",
+      cluster: { server, "certificate-authority-data": await data(caFile) },
+    }],
+    users: [{
+      name: "user",
+      user: {
+        "client-certificate-data": await data(user.cert),
+        "client-key-data": await data(user.key),
+      },
+    }],
+    contexts: [{ name: "test", context: { cluster: "test", user: "user" } }],
+    "current-context": "test",
+  };
+  // JSON is YAML, so kubectl and client-node both read it.
+  await Deno.writeTextFile(path, JSON.stringify(kubeconfig, null, 2), { mode: 0o600 });
+}
+
+/** Random `[a-z0-9]{length}`, the alphabet of bootstrap token ids and secrets. */
+function randomToken(length: number): string {
+  const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+  let token = "";
+  while (token.length < length) {
+    for (const byte of crypto.getRandomValues(new Uint8Array(length))) {
+      // Bytes from 252 up would favour the first letters; skip them.
+      if (byte < 252 && token.length < length) token += alphabet[byte % alphabet.length];
+    }
+  }
+  return token;
+}
+
+/**
+ * The bootstrap token Secret plus the ClusterRoleBindings kubeadm creates for TLS bootstrapping:
+ * bootstrappers may create CSRs, their node client CSRs are approved automatically, and nodes'
+ * renewal CSRs for their own client certificate too.
+ */
+function bootstrapTokenManifest(id: string, secret: string, expiration: Date) {
+  const binding = (name: string, clusterRole: string, group: string) => ({
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRoleBinding",
+    metadata: { name },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole },
+    subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: group }],
+  });
+  return {
+    apiVersion: "v1",
+    kind: "List",
+    items: [
+      {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: `bootstrap-token-${id}`, namespace: "kube-system" },
+        type: "bootstrap.kubernetes.io/token",
+        stringData: {
+          "token-id": id,
+          "token-secret": secret,
+          expiration: expiration.toISOString().replace(/\.\d+Z$/, "Z"),
+          "usage-bootstrap-authentication": "true",
+          "usage-bootstrap-signing": "true",
+          "auth-extra-groups": "system:bootstrappers:kubeadm:default-node-token",
+        },
+      },
+      binding("kubeadm:kubelet-bootstrap", "system:node-bootstrapper", "system:bootstrappers"),
+      binding(
+        "kubeadm:node-autoapprove-bootstrap",
+        "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+        "system:bootstrappers",
+      ),
+      binding(
+        "kubeadm:node-autoapprove-certificate-rotation",
+        "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+        "system:nodes",
+      ),
+    ],
+  };
+}
