@@ -28,6 +28,11 @@ export interface NodeFacts {
   lookupUser(nameOrUid: string | number): UserInfo | undefined;
   /** Resolves a group name to its id; undefined when unknown. */
   lookupGroup(name: string): number | undefined;
+  /**
+   * Node allocatable resources: what the downward API reports for a limit the container does
+   * not set (as the kubelet does). Undefined = unknown; such a reference is then an error.
+   */
+  allocatable?: { cpuMilli: number; memoryBytes: number; ephemeralStorageBytes?: number };
 }
 
 /** What the package backend learned about a container's image. */
@@ -69,7 +74,15 @@ export interface PlannedUnit {
 
 /** A directory, file or tmpfs a pod's volumes need, with ownership and mode. */
 export type VolumeEntry =
-  | { kind: "dir"; path: string; mode: number; uid: number; gid: number }
+  | {
+    kind: "dir";
+    path: string;
+    mode: number;
+    uid: number;
+    gid: number;
+    /** The plan owns this directory's files: ones it does not list are removed on update. */
+    managed?: boolean;
+  }
   | {
     kind: "file";
     path: string;
@@ -95,6 +108,19 @@ export interface PodPlan {
   units: PlannedUnit[];
   /** In creation order (parents before children). */
   volumes: VolumeEntry[];
+  /**
+   * hostPath volumes whose `type` the applier must check (or create) on the node before
+   * starting units; the planner cannot, as that is I/O.
+   */
+  hostPathChecks: HostPathCheck[];
+}
+
+/** A hostPath volume's path and the `type` it must have (`DirectoryOrCreate`, `File`, ...). */
+export interface HostPathCheck {
+  volume: string;
+  path: string;
+  /** The Kubernetes `HostPathType`; `""` = no check. */
+  type: string;
 }
 
 /** A planning failure a user must see: names the pod, the container and what to do. */
