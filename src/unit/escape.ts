@@ -1,0 +1,410 @@
+/**
+ * Turning intended strings (argv words, environment values, paths) into raw unit-file values
+ * that systemd 252 reads back exactly, and reference decoders that read raw values the way
+ * systemd does (built on the {@link WordReader} port of systemd's word splitting, not by
+ * inverting the encoders).
+ *
+ * Rules, from systemd 252's sources:
+ * - `ExecStart=` (load-fragment.c `config_parse_exec`): words split with
+ *   `EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE`; the prefixes `-@:+!` are stripped from the *unquoted*
+ *   first word, and a first word equal to `;` (even quoted) separates commands; the executable
+ *   must pass `string_is_safe()` (no quotes, backslashes, control characters) and be a plain
+ *   file name or a valid absolute path; then `%` specifiers are resolved in every word. At start
+ *   time `$VAR`/`${VAR}` are expanded unless the `:` prefix is given. We always write `:` — it
+ *   also keeps the executable path and argv[0] identical (the path is never `$`-expanded).
+ * - `Environment=` (`config_parse_environ`): the same word splitting, then `%` specifiers; each
+ *   word must be `NAME=value` with NAME in `[A-Za-z_][A-Za-z0-9_]*` and the value valid UTF-8
+ *   (control characters allowed, `env_value_is_valid()`). No `$` expansion.
+ * - Path lists (`ReadOnlyPaths=` ...: `config_parse_namespace_path_strv`): `EXTRACT_UNQUOTE`
+ *   only (a backslash takes the next character literally), then specifiers, then
+ *   `path_simplify_and_warn()` (absolute, no `..`, length limits).
+ * - `BindPaths=`: `EXTRACT_UNQUOTE|EXTRACT_DONT_COALESCE_SEPARATORS|EXTRACT_UNESCAPE_SEPARATORS`
+ *   with separators `:` and whitespace; inside quotes `:` is literal, a backslash may only
+ *   escape a separator or a backslash.
+ * - `WorkingDirectory=`: the whole rest of the line, unquoted, specifiers resolved.
+ *
+ * @module
+ */
+import { UnitValueError } from "./errors.ts";
+import { resolvePercentEscapes, WHITESPACE, WordReader } from "./extract.ts";
+import { isAsciiControl, isSafeString } from "./text.ts";
+
+const utf8 = new TextEncoder();
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
+const EXEC_PREFIXES = "-@:+!";
+
+function byteLength(s: string): number {
+  return utf8.encode(s).length;
+}
+
+/** NUL and lone surrogates cannot be written into any unit file value. */
+function checkRepresentable(what: string, s: string): void {
+  if (s.includes("\0")) {
+    throw new UnitValueError(`${what} contains a NUL byte, which systemd cannot pass`);
+  }
+  if (!s.isWellFormed()) {
+    throw new UnitValueError(
+      `${what} contains a lone UTF-16 surrogate (not representable in UTF-8)`,
+    );
+  }
+}
+
+/**
+ * Escapes `%` as `%%`, for values systemd resolves specifiers in (`ExecStart=`, `Environment=`,
+ * paths, `Description=` ...).
+ *
+ * @example
+ * ```ts
+ * escapeSpecifiers("100%"); // "100%%"
+ * ```
+ */
+export function escapeSpecifiers(value: string): string {
+  return value.replaceAll("%", "%%");
+}
+
+/** Characters written as `\uNNNN` although UTF-8 would do: invisible ones, for readable files. */
+const INVISIBLE = /[\u0080-\u009f\u2028\u2029]/;
+
+/** The inside of a double-quoted word read with `EXTRACT_CUNESCAPE`, specifiers escaped. */
+function cEscaped(s: string): string {
+  let out = "";
+  for (const ch of s) {
+    const cp = ch.codePointAt(0)!;
+    if (ch === "\\") out += "\\\\";
+    else if (ch === '"') out += '\\"';
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\t") out += "\\t";
+    else if (ch === "\r") out += "\\r";
+    else if (isAsciiControl(ch)) out += "\\x" + cp.toString(16).padStart(2, "0");
+    else if (INVISIBLE.test(ch)) out += "\\u" + cp.toString(16).padStart(4, "0");
+    else if (ch === "%") out += "%%";
+    else out += ch;
+  }
+  return out;
+}
+
+/**
+ * What systemd requires of an executable (config_parse_exec): `string_is_safe()`, and a valid
+ * file name or a valid absolute path not ending in `/`.
+ */
+function checkExecutable(path: string): void {
+  const what = `executable ${JSON.stringify(path)}`;
+  if (path === "") throw new UnitValueError("the executable (argv[0]) is empty");
+  if (!isSafeString(path)) {
+    throw new UnitValueError(`${what} contains quotes, backslashes or control characters`);
+  }
+  if (path.startsWith("/")) {
+    if (byteLength(path) >= PATH_MAX) throw new UnitValueError(`${what} is too long`);
+    if (path.split("/").some((c) => byteLength(c) > NAME_MAX)) {
+      throw new UnitValueError(`${what} has a component longer than ${NAME_MAX} bytes`);
+    }
+    if (path.endsWith("/")) throw new UnitValueError(`${what} is a directory`);
+  } else if (path.includes("/") || path === "." || path === ".." || byteLength(path) > NAME_MAX) {
+    throw new UnitValueError(`${what} is neither a file name nor an absolute path`);
+  }
+}
+
+/**
+ * Raw `ExecStart=` (or `ExecStartPre=` ...) value that makes systemd run exactly `argv`: no `$`
+ * expansion (the `:` prefix), no specifier expansion (`%%`), every word double-quoted with C
+ * escapes, so spaces, quotes, backslashes, `;`, control characters and any Unicode arrive as
+ * given. argv[0] is the executable (a file name looked up in `PATH`, or an absolute path).
+ *
+ * Throws {@link UnitValueError} for an empty argv, a NUL or lone surrogate anywhere, and an
+ * argv[0] systemd cannot take: empty, starting with one of the prefixes `-@:+!` (systemd strips
+ * them even from a quoted word), `;`, holding quotes/backslashes/control characters, a relative
+ * path with `/`, or too long.
+ *
+ * @example
+ * ```ts
+ * execCommandLine(["/bin/sh", "-c", 'echo "$HOME" 100%']);
+ * // '":/bin/sh" "-c" "echo \\"$HOME\\" 100%%"'
+ * ```
+ */
+export function execCommandLine(argv: readonly string[]): string {
+  if (argv.length === 0) throw new UnitValueError("empty command line");
+  argv.forEach((arg, i) => checkRepresentable(`argv[${i}]`, arg));
+  const [executable, ...args] = argv;
+  if (EXEC_PREFIXES.includes(executable[0] ?? "")) {
+    throw new UnitValueError(
+      `argv[0] ${JSON.stringify(executable)} starts with '${executable[0]}', which systemd ` +
+        "reads as a command prefix",
+    );
+  }
+  if (executable === ";") throw new UnitValueError("argv[0] ';' is a command separator");
+  checkExecutable(executable);
+  return [`":${cEscaped(executable)}"`, ...args.map((arg) => `"${cEscaped(arg)}"`)].join(" ");
+}
+
+/** systemd's `env_name_is_valid()` (bash's rules). */
+function checkEnvironmentName(name: string): void {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+    throw new UnitValueError(
+      `environment variable name ${JSON.stringify(name)} is invalid for systemd ` +
+        "(letters, digits and '_', not starting with a digit)",
+    );
+  }
+}
+
+/**
+ * Raw `Environment=` value that sets `name` to exactly `value` (one double-quoted,
+ * C-escaped, specifier-escaped `NAME=value` word). Newlines, tabs and other control characters
+ * in the value are kept.
+ *
+ * Throws {@link UnitValueError} for a name systemd rejects (anything but `[A-Za-z_][A-Za-z0-9_]*`),
+ * and for a NUL or lone surrogate in the value.
+ *
+ * @example
+ * ```ts
+ * environmentAssignment("GREETING", 'say "hi"\n'); // '"GREETING=say \\"hi\\"\\n"'
+ * ```
+ */
+export function environmentAssignment(name: string, value: string): string {
+  checkEnvironmentName(name);
+  checkRepresentable(`value of environment variable ${name}`, value);
+  return `"${name}=${cEscaped(value)}"`;
+}
+
+/**
+ * systemd's `path_simplify_and_warn(PATH_CHECK_ABSOLUTE)`: the simplified path (duplicate and
+ * trailing slashes and `.` components dropped), or an error where systemd refuses it.
+ */
+function simplifyAbsolutePath(path: string): string {
+  const what = `path ${JSON.stringify(path)}`;
+  checkRepresentable(what, path);
+  if (/[\n\r]/.test(path)) throw new UnitValueError(`${what} contains a line break`);
+  if (!path.startsWith("/")) throw new UnitValueError(`${what} is not absolute`);
+  const components = path.split("/").filter((c) => c !== "" && c !== ".");
+  if (components.includes("..")) throw new UnitValueError(`${what} contains '..'`);
+  if (components.some((c) => byteLength(c) > NAME_MAX)) {
+    throw new UnitValueError(`${what} has a component longer than ${NAME_MAX} bytes`);
+  }
+  const simplified = "/" + components.join("/");
+  if (byteLength(simplified) >= PATH_MAX) throw new UnitValueError(`${what} is too long`);
+  return simplified;
+}
+
+/** Whether a path must be quoted in a whitespace-separated list. */
+function needsQuotes(path: string, specials: string): boolean {
+  return [...path].some((ch) => isAsciiControl(ch) || specials.includes(ch) || /\s/.test(ch));
+}
+
+/**
+ * Raw value of one absolute path in a space-separated path list (`ReadOnlyPaths=`,
+ * `ReadWritePaths=`, `InaccessiblePaths=`, `TemporaryFileSystem=` ...): simplified like systemd
+ * does, `%` escaped, double-quoted when it holds blanks, quotes, backslashes or control
+ * characters. Join several with a space. For `WorkingDirectory=`, which takes the whole rest of
+ * the line unquoted, use {@link workingDirectoryValue}.
+ *
+ * Throws {@link UnitValueError} for a relative path, `..`, NUL, a line break, or a path too long.
+ *
+ * @example
+ * ```ts
+ * pathValue("/srv/my data/"); // '"/srv/my data"'
+ * ```
+ */
+export function pathValue(path: string): string {
+  const simplified = escapeSpecifiers(simplifyAbsolutePath(path));
+  if (!needsQuotes(simplified, `"'\\`)) return simplified;
+  return `"${simplified.replace(/["\\]/g, (c) => "\\" + c)}"`;
+}
+
+/**
+ * Raw `WorkingDirectory=` value for an absolute path: the simplified path with `%` escaped,
+ * unquoted (systemd takes the whole rest of the line).
+ *
+ * Throws {@link UnitValueError} where {@link pathValue} does, and for a path ending in a blank
+ * (systemd strips it from the line).
+ *
+ * @example
+ * ```ts
+ * workingDirectoryValue("/srv/my data"); // "/srv/my data"
+ * ```
+ */
+export function workingDirectoryValue(path: string): string {
+  const simplified = simplifyAbsolutePath(path);
+  if (WHITESPACE.includes(simplified.at(-1)!)) {
+    throw new UnitValueError(`working directory ${JSON.stringify(path)} ends in a blank`);
+  }
+  return escapeSpecifiers(simplified);
+}
+
+/**
+ * One `BindPaths=` word: inside double quotes `:` and blanks are literal and only a backslash
+ * needs escaping; a `"` is written as `'"'` between quoted runs.
+ */
+function bindWord(path: string): string {
+  const escaped = escapeSpecifiers(simplifyAbsolutePath(path));
+  if (!needsQuotes(escaped, `:"'\\`)) return escaped;
+  return escaped
+    .split('"')
+    .map((run) => (run === "" ? "" : `"${run.replaceAll("\\", "\\\\")}"`))
+    .join(`'"'`);
+}
+
+/**
+ * Raw value of one `BindPaths=`/`BindReadOnlyPaths=` entry mounting `source` at `destination`
+ * (`source:destination`, each simplified, escaped and quoted as needed, so `:`, blanks and quotes
+ * in paths are safe). Join several with a space.
+ *
+ * Throws {@link UnitValueError} for a relative path, `..`, NUL, a line break, or a path too long.
+ *
+ * @example
+ * ```ts
+ * bindPath("/var/lib/systemk/pods/1/volumes/data", "/data:x"); // '/var/lib/systemk/pods/1/volumes/data:"/data:x"'
+ * ```
+ */
+export function bindPath(source: string, destination: string): string {
+  return `${bindWord(source)}:${bindWord(destination)}`;
+}
+
+/**
+ * Reference decoder: the argv systemd 252 runs for a raw `ExecStart=` value holding one command.
+ * Strict: throws {@link UnitValueError} where systemd would warn or refuse, where the result
+ * depends on the unit or the environment (specifiers other than `%%`, `$` without the `:`
+ * prefix), and for more than one command (`;`).
+ *
+ * @example
+ * ```ts
+ * decodeExecCommandLine('":/bin/echo" "a b" "100%%"'); // ["/bin/echo", "a b", "100%"]
+ * ```
+ */
+export function decodeExecCommandLine(raw: string): string[] {
+  const words = new WordReader(raw);
+  words.skip(0);
+  const first = words.next({ cunescape: true });
+  if (first === undefined) throw new UnitValueError("empty ExecStart= value (a reset)");
+  if (first.word === ";") throw new UnitValueError("command line starts with a ';' separator");
+
+  let executable = first.word;
+  let separateArgv0 = false;
+  let expandEnvironment = true;
+  while (EXEC_PREFIXES.includes(executable[0] ?? "")) {
+    if (executable[0] === "@") separateArgv0 = true;
+    if (executable[0] === ":") expandEnvironment = false;
+    executable = executable.slice(1);
+  }
+  executable = resolvePercentEscapes(executable);
+  checkExecutable(executable);
+
+  const argv = separateArgv0 ? [] : [executable];
+  const SEMICOLON = 0x3b;
+  const isEnd = (c: number) => c === 0 || WHITESPACE.includes(String.fromCharCode(c));
+  for (;;) {
+    if (words.peek() === SEMICOLON && isEnd(words.peek(1))) {
+      throw new UnitValueError("';' separates a second command");
+    }
+    if (words.peek() === 0x5c && words.peek(1) === SEMICOLON && isEnd(words.peek(2))) {
+      argv.push(";");
+      words.skip(2);
+      continue;
+    }
+    const next = words.next({ cunescape: true });
+    if (next === undefined) break;
+    argv.push(resolvePercentEscapes(next.word));
+  }
+  if (argv.length === 0) throw new UnitValueError("no argv[0] after the '@' prefix");
+  if (expandEnvironment && argv.some((arg) => arg.includes("$"))) {
+    throw new UnitValueError("'$' without the ':' prefix is expanded from the environment");
+  }
+  return argv;
+}
+
+/**
+ * Reference decoder: the `[name, value]` systemd 252 sets for a raw `Environment=` value
+ * holding exactly one assignment. Strict like {@link decodeExecCommandLine}.
+ *
+ * @example
+ * ```ts
+ * decodeEnvironment('"A=x y\\n"'); // ["A", "x y\n"]
+ * ```
+ */
+export function decodeEnvironment(raw: string): [string, string] {
+  const words = new WordReader(raw);
+  const first = words.next({ cunescape: true });
+  if (first === undefined) throw new UnitValueError("empty Environment= value (a reset)");
+  if (words.next({ cunescape: true }) !== undefined) {
+    throw new UnitValueError("more than one assignment");
+  }
+  const assignment = resolvePercentEscapes(first.word);
+  const eq = assignment.indexOf("=");
+  if (eq < 0) {
+    throw new UnitValueError(`no '=' in environment assignment ${JSON.stringify(assignment)}`);
+  }
+  const name = assignment.slice(0, eq);
+  checkEnvironmentName(name);
+  return [name, assignment.slice(eq + 1)];
+}
+
+/**
+ * Reference decoder: the paths systemd 252 reads from a raw path-list value (`ReadOnlyPaths=`
+ * ...), simplified. Strict: throws for the `-`/`+` prefixes and anything systemd refuses.
+ *
+ * @example
+ * ```ts
+ * decodePathList('/usr "/srv/my data"'); // ["/usr", "/srv/my data"]
+ * ```
+ */
+export function decodePathList(raw: string): string[] {
+  const words = new WordReader(raw);
+  const paths: string[] = [];
+  for (let w = words.next(); w !== undefined; w = words.next()) {
+    if (w.word.startsWith("-") || w.word.startsWith("+")) {
+      throw new UnitValueError(`path ${JSON.stringify(w.word)} has a prefix`);
+    }
+    paths.push(simplifyAbsolutePath(resolvePercentEscapes(w.word)));
+  }
+  return paths;
+}
+
+/** One entry of `BindPaths=` as systemd reads it. */
+export interface BindMount {
+  source: string;
+  destination: string;
+  /** false for the `norbind` option. */
+  recursive: boolean;
+}
+
+/**
+ * Reference decoder: the bind mounts systemd 252 reads from a raw `BindPaths=` value
+ * (config_parse_bind_paths). Strict: throws for the `-` prefix and anything systemd refuses.
+ *
+ * @example
+ * ```ts
+ * decodeBindPaths('/a:"/b c" /d');
+ * // [{ source: "/a", destination: "/b c", recursive: true }, { source: "/d", destination: "/d", recursive: true }]
+ * ```
+ */
+export function decodeBindPaths(raw: string): BindMount[] {
+  const options = {
+    separators: ":" + WHITESPACE,
+    unescapeSeparators: true,
+    dontCoalesce: true,
+  };
+  const words = new WordReader(raw);
+  const mounts: BindMount[] = [];
+  for (let w = words.next(options); w !== undefined; w = words.next(options)) {
+    const sourceWord = resolvePercentEscapes(w.word);
+    if (sourceWord.startsWith("-")) throw new UnitValueError("bind source has the '-' prefix");
+    const source = simplifyAbsolutePath(sourceWord);
+    let destination = source;
+    let recursive = true;
+    if (w.endedBy === ":") {
+      const d = words.next(options);
+      if (d === undefined || d.word === "") {
+        throw new UnitValueError("missing destination after ':'");
+      }
+      destination = simplifyAbsolutePath(resolvePercentEscapes(d.word));
+      if (d.endedBy === ":") {
+        const o = words.next();
+        if (o !== undefined && o.word === "norbind") recursive = false;
+        else if (o !== undefined && o.word !== "rbind" && o.word !== "") {
+          throw new UnitValueError(`invalid bind option ${JSON.stringify(o.word)}`);
+        }
+      }
+    }
+    mounts.push({ source, destination, recursive });
+  }
+  return mounts;
+}

@@ -1,0 +1,107 @@
+/**
+ * The `[X-Kubernetes]` section: who a unit belongs to, stored in the unit file itself so that
+ * systemd stays the only source of truth. systemd ignores `X-` sections. Every value is a JSON
+ * literal on one line (strings quoted and escaped, so any image string or name round-trips).
+ *
+ * @module
+ */
+import type { UnitFile, UnitSection } from "./types.ts";
+
+/** Name of the metadata section. */
+export const METADATA_SECTION = "X-Kubernetes";
+
+/** Identity and bookkeeping stored in a unit's `[X-Kubernetes]` section. */
+export interface KubernetesMetadata {
+  namespace: string;
+  podName: string;
+  podUID: string;
+  containerName: string;
+  init: boolean;
+  image: string;
+  nodeName: string;
+  /** Hash of the container spec (and what it was resolved with), to detect changes. */
+  containerHash: string;
+  /** Position among init containers or app containers, for ordering. */
+  index: number;
+}
+
+type StringField = Exclude<keyof KubernetesMetadata, "init" | "index">;
+
+/** Unit-file key of each string field, in the order they are written. */
+const STRING_KEYS: ReadonlyArray<[string, StringField]> = [
+  ["Namespace", "namespace"],
+  ["PodName", "podName"],
+  ["PodUID", "podUID"],
+  ["ContainerName", "containerName"],
+  ["Image", "image"],
+  ["NodeName", "nodeName"],
+  ["ContainerHash", "containerHash"],
+];
+
+/**
+ * The `[X-Kubernetes]` section holding `meta` (keys Namespace, PodName, PodUID,
+ * ContainerName, InitContainer, Image, NodeName, ContainerHash, Index).
+ *
+ * @example
+ * ```ts
+ * metadataSection({
+ *   namespace: "default", podName: "web", podUID: "1f2e", containerName: "nginx", init: false,
+ *   image: "nginx", nodeName: "node-1", containerHash: "ab12", index: 0,
+ * }).lines[0]; // { kind: "directive", key: "Namespace", value: '"default"' }
+ * ```
+ */
+export function metadataSection(meta: KubernetesMetadata): UnitSection {
+  if (!Number.isSafeInteger(meta.index) || meta.index < 0) {
+    throw new RangeError(`container index ${meta.index} is not a non-negative integer`);
+  }
+  const lines: UnitSection["lines"] = STRING_KEYS.map(([key, field]) => ({
+    kind: "directive",
+    key,
+    value: JSON.stringify(meta[field]),
+  }));
+  lines.splice(4, 0, { kind: "directive", key: "InitContainer", value: meta.init ? "yes" : "no" });
+  lines.push({ kind: "directive", key: "Index", value: String(meta.index) });
+  return { name: METADATA_SECTION, lines };
+}
+
+/**
+ * Reads the `[X-Kubernetes]` section back (the last assignment of a key wins, as in systemd);
+ * undefined when the section is absent, a key is missing, or a value is malformed.
+ *
+ * @example
+ * ```ts
+ * const meta = readMetadata(parseUnit(text));
+ * if (meta) console.log(meta.namespace, meta.podName);
+ * ```
+ */
+export function readMetadata(unit: UnitFile): KubernetesMetadata | undefined {
+  const values = new Map<string, string>();
+  for (const section of unit.sections) {
+    if (section.name !== METADATA_SECTION) continue;
+    for (const line of section.lines) {
+      if (line.kind === "directive") values.set(line.key, line.value);
+    }
+  }
+  const init = values.get("InitContainer");
+  const index = values.get("Index");
+  if (
+    (init !== "yes" && init !== "no") || index === undefined || !/^(0|[1-9][0-9]*)$/.test(index)
+  ) {
+    return undefined;
+  }
+  const meta: Partial<KubernetesMetadata> = { init: init === "yes", index: Number(index) };
+  if (!Number.isSafeInteger(meta.index)) return undefined;
+  for (const [key, field] of STRING_KEYS) {
+    const raw = values.get(key);
+    if (raw === undefined) return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      return undefined;
+    }
+    if (typeof value !== "string") return undefined;
+    meta[field] = value;
+  }
+  return meta as KubernetesMetadata;
+}
