@@ -1,0 +1,69 @@
+/**
+ * Timing helpers shared by the `src/kube` controllers.
+ *
+ * @module
+ */
+
+/**
+ * Waits `ms` milliseconds, or less when `signal` aborts (then it resolves, never rejects, so
+ * loops can check `signal.aborted` and end quietly).
+ *
+ * @param ms how long to wait.
+ * @param signal ends the wait early.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * Exponential backoff: `base * 2^attempt`, capped at `max`.
+ *
+ * @param attempt 0 for the first retry.
+ * @param base first delay in ms.
+ * @param max largest delay in ms.
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(backoffDelay(3, 100, 1000), 800);
+ * assert.equal(backoffDelay(10, 100, 1000), 1000);
+ * ```
+ */
+export function backoffDelay(attempt: number, base: number, max: number): number {
+  return Math.min(max, base * 2 ** Math.min(attempt, 30));
+}
+
+/**
+ * Runs `tick` every `intervalMs` until `signal` aborts; errors are handed to `onError` and
+ * do not end the loop. The interval counts from the end of one tick to the start of the next,
+ * so a slow API server never piles up overlapping ticks.
+ *
+ * @param intervalMs pause between ticks.
+ * @param signal ends the loop.
+ * @param tick the work.
+ * @param onError what to do with a tick's error.
+ */
+export async function repeat(
+  intervalMs: number,
+  signal: AbortSignal,
+  tick: () => Promise<void>,
+  onError: (err: unknown) => void,
+): Promise<void> {
+  while (!signal.aborted) {
+    await sleep(intervalMs, signal);
+    if (signal.aborted) return;
+    try {
+      await tick();
+    } catch (err) {
+      onError(err);
+    }
+  }
+}

@@ -1,0 +1,399 @@
+/**
+ * The Node object systemk registers, as pure functions of the node's configuration and the
+ * machine's facts: labels, taint, addresses, capacity, nodeInfo, conditions, and the patches
+ * that bring an existing Node in line without touching what others own. The I/O lives in
+ * `machine.ts` (gathering facts) and `node_controller.ts` (talking to the API server).
+ *
+ * @module
+ */
+import type {
+  V1Lease,
+  V1Node,
+  V1NodeAddress,
+  V1NodeCondition,
+  V1NodeStatus,
+  V1Taint,
+} from "@kubernetes/client-node";
+
+/** How systemk registers this node; all of it comes from flags and the environment. */
+export interface NodeConfig {
+  /** Node name (`--nodename`, default the hostname). */
+  name: string;
+  /** The machine's hostname, for the `kubernetes.io/hostname` label and the Hostname address. */
+  hostname: string;
+  /** `--node-ip` or the discovered internal address. */
+  internalIP: string;
+  /** `--node-external-ip` or the discovered external address. */
+  externalIP: string;
+  /** Port of systemk's kubelet HTTPS API (`daemonEndpoints.kubeletEndpoint.Port`, capital P in JSON too). */
+  port: number;
+  /** `--max-pods`: capacity and allocatable `pods`. */
+  maxPods: number;
+  /** `--disable-taint`: register without the `virtual-kubelet.io/provider` taint. */
+  disableTaint: boolean;
+  /** systemd's version, e.g. `252`; reported as `containerRuntimeVersion: systemd://252`. */
+  systemdVersion: string;
+  /** Kubelet-compatible version string, e.g. `v1.34.0-systemk.0.1.0`. */
+  kubeletVersion: string;
+}
+
+/** What the machine looks like right now; gathered by `gatherMachineFacts`. */
+export interface MachineFacts {
+  /** Kubernetes architecture name (`amd64`, `arm64`). */
+  arch: string;
+  cpus: number;
+  memoryTotalBytes: number;
+  /** MemAvailable from /proc/meminfo. */
+  memoryAvailableBytes: number;
+  /** Size and free space (for unprivileged users) of the filesystem holding `/`. */
+  fsTotalBytes: number;
+  fsAvailableBytes: number;
+  fsInodes: number;
+  fsInodesFree: number;
+  /** Tasks (threads) that exist now, and the most the kernel allows. */
+  processes: number;
+  processLimit: number;
+  machineID: string;
+  systemUUID: string;
+  bootID: string;
+  kernelVersion: string;
+  /** PRETTY_NAME from /etc/os-release. */
+  osImage: string;
+}
+
+/** Whether the node can run pods, as judged by the caller (e.g. systemd reachable). */
+export interface Readiness {
+  ready: boolean;
+  /** Why not ready; shown in the Ready condition's message. */
+  message?: string;
+}
+
+/** The taint that keeps ordinary workloads off a node that only runs systemd units. */
+export const PROVIDER_TAINT: V1Taint = {
+  key: "virtual-kubelet.io/provider",
+  value: "systemk",
+  effect: "NoSchedule",
+};
+
+/** Namespace of the node's heartbeat Lease. */
+export const NODE_LEASE_NAMESPACE = "kube-node-lease";
+/** Lease duration: the node controller marks the node unknown after this without renewal. */
+export const LEASE_DURATION_SECONDS = 40;
+
+/** Memory eviction threshold of the kubelet's defaults (`memory.available<100Mi`). */
+export const MEMORY_EVICTION_BYTES = 100 * 1024 * 1024;
+/** Disk pressure below this share of free space (`nodefs.available<10%`). */
+export const NODEFS_MIN_AVAILABLE = 0.1;
+/** Disk pressure below this share of free inodes (`nodefs.inodesFree<5%`). */
+export const NODEFS_MIN_INODES_FREE = 0.05;
+/**
+ * PID pressure above this share of the kernel's task limit. The kubelet has no default
+ * `pid.available` threshold; 90% leaves room for the units already running to fork.
+ */
+export const PID_PRESSURE_FRACTION = 0.9;
+
+/** Label keys systemk sets on its Node; all are allowed to nodes by NodeRestriction. */
+export const OWNED_LABEL_KEYS = [
+  "kubernetes.io/os",
+  "kubernetes.io/arch",
+  "kubernetes.io/hostname",
+  "node.kubernetes.io/instance-type",
+] as const;
+
+/**
+ * Kubernetes' name for a Deno architecture.
+ *
+ * @param denoArch `Deno.build.arch`.
+ * @return `amd64`, `arm64`, or the input unchanged.
+ */
+export function kubernetesArch(denoArch: string): string {
+  switch (denoArch) {
+    case "x86_64":
+      return "amd64";
+    case "aarch64":
+      return "arm64";
+    default:
+      return denoArch;
+  }
+}
+
+/**
+ * The labels systemk owns on its Node.
+ *
+ * @param config the node configuration.
+ * @param arch Kubernetes architecture name.
+ * @return label map (`kubernetes.io/os` is lowercase `linux`, as nodeSelectors expect).
+ */
+export function nodeLabels(config: NodeConfig, arch: string): Record<string, string> {
+  return {
+    "kubernetes.io/os": "linux",
+    "kubernetes.io/arch": arch,
+    "kubernetes.io/hostname": config.hostname,
+    "node.kubernetes.io/instance-type": "systemk",
+  };
+}
+
+/**
+ * The Node's addresses: InternalIP, ExternalIP (when different from the internal one) and
+ * Hostname.
+ */
+export function nodeAddresses(config: NodeConfig): V1NodeAddress[] {
+  const addresses: V1NodeAddress[] = [{ type: "InternalIP", address: config.internalIP }];
+  if (config.externalIP && config.externalIP !== config.internalIP) {
+    addresses.push({ type: "ExternalIP", address: config.externalIP });
+  }
+  addresses.push({ type: "Hostname", address: config.hostname });
+  return addresses;
+}
+
+/** Capacity and allocatable, as Kubernetes quantities. */
+export interface NodeResources {
+  capacity: Record<string, string>;
+  allocatable: Record<string, string>;
+}
+
+/**
+ * Capacity from the machine; allocatable subtracts the kubelet's default hard eviction
+ * thresholds (100Mi of memory, 10% of the root filesystem) so the scheduler never fills the
+ * node to the point where the kernel would have to kill things.
+ */
+export function nodeResources(config: NodeConfig, facts: MachineFacts): NodeResources {
+  const ki = (bytes: number) => `${Math.max(0, Math.floor(bytes / 1024))}Ki`;
+  const cpu = String(facts.cpus);
+  const pods = String(config.maxPods);
+  return {
+    capacity: {
+      cpu,
+      memory: ki(facts.memoryTotalBytes),
+      "ephemeral-storage": ki(facts.fsTotalBytes),
+      pods,
+    },
+    allocatable: {
+      cpu,
+      memory: ki(facts.memoryTotalBytes - MEMORY_EVICTION_BYTES),
+      "ephemeral-storage": ki(facts.fsTotalBytes * (1 - NODEFS_MIN_AVAILABLE)),
+      pods,
+    },
+  };
+}
+
+/** One condition before heartbeat/transition times are attached. */
+interface ConditionState {
+  type: string;
+  status: "True" | "False";
+  reason: string;
+  message: string;
+}
+
+/** The pressure and readiness judgements, without times. */
+function conditionStates(facts: MachineFacts, readiness: Readiness): ConditionState[] {
+  const memory = facts.memoryAvailableBytes < MEMORY_EVICTION_BYTES;
+  const disk = facts.fsAvailableBytes < facts.fsTotalBytes * NODEFS_MIN_AVAILABLE ||
+    (facts.fsInodes > 0 && facts.fsInodesFree < facts.fsInodes * NODEFS_MIN_INODES_FREE);
+  const pid = facts.processes > facts.processLimit * PID_PRESSURE_FRACTION;
+  return [
+    {
+      type: "Ready",
+      status: readiness.ready ? "True" : "False",
+      reason: readiness.ready ? "KubeletReady" : "KubeletNotReady",
+      message: readiness.ready
+        ? "systemk is posting ready status"
+        : readiness.message ?? "systemk is not ready",
+    },
+    memory
+      ? state("MemoryPressure", true, "KubeletHasInsufficientMemory", "memory available < 100Mi")
+      : state("MemoryPressure", false, "KubeletHasSufficientMemory", "sufficient memory available"),
+    disk
+      ? state("DiskPressure", true, "KubeletHasDiskPressure", "root filesystem space < 10%")
+      : state("DiskPressure", false, "KubeletHasNoDiskPressure", "no disk pressure"),
+    pid
+      ? state("PIDPressure", true, "KubeletHasInsufficientPID", "tasks > 90% of the limit")
+      : state("PIDPressure", false, "KubeletHasSufficientPID", "sufficient PID available"),
+    // systemk's pods use the host network, so the node's network is always the pods' network.
+    state("NetworkUnavailable", false, "RouteCreated", "pods use the host network"),
+  ];
+}
+
+function state(type: string, on: boolean, reason: string, message: string): ConditionState {
+  return { type, status: on ? "True" : "False", reason, message };
+}
+
+/**
+ * The node conditions for the given facts: every call is a heartbeat (`lastHeartbeatTime` =
+ * now); `lastTransitionTime` is carried over from `previous` while a condition's status stays
+ * the same.
+ *
+ * @param facts machine facts.
+ * @param readiness whether the node can run pods.
+ * @param previous the conditions last reported (or read from the API), for transition times.
+ * @param now the heartbeat time.
+ */
+export function nodeConditions(
+  facts: MachineFacts,
+  readiness: Readiness,
+  previous: readonly V1NodeCondition[] | undefined,
+  now: Date,
+): V1NodeCondition[] {
+  return conditionStates(facts, readiness).map((c) => {
+    const before = previous?.find((p) => p.type === c.type);
+    const transition = before && before.status === c.status && before.lastTransitionTime
+      ? new Date(before.lastTransitionTime)
+      : now;
+    return { ...c, lastHeartbeatTime: now, lastTransitionTime: transition };
+  });
+}
+
+/**
+ * The Node's whole status for the given facts.
+ *
+ * @param config node configuration.
+ * @param facts machine facts.
+ * @param conditions from `nodeConditions`.
+ */
+export function nodeStatus(
+  config: NodeConfig,
+  facts: MachineFacts,
+  conditions: V1NodeCondition[],
+): V1NodeStatus {
+  const { capacity, allocatable } = nodeResources(config, facts);
+  return {
+    addresses: nodeAddresses(config),
+    capacity,
+    allocatable,
+    conditions,
+    daemonEndpoints: { kubeletEndpoint: { Port: config.port } },
+    nodeInfo: {
+      machineID: facts.machineID,
+      systemUUID: facts.systemUUID,
+      bootID: facts.bootID,
+      kernelVersion: facts.kernelVersion,
+      osImage: facts.osImage,
+      containerRuntimeVersion: `systemd://${config.systemdVersion}`,
+      kubeletVersion: config.kubeletVersion,
+      kubeProxyVersion: "",
+      operatingSystem: "linux",
+      architecture: facts.arch,
+    },
+  };
+}
+
+/**
+ * The Node to create when none exists.
+ *
+ * @param config node configuration.
+ * @param facts machine facts.
+ * @param now registration time (heartbeat and transition times of the conditions).
+ * @param readiness initial readiness; default ready.
+ */
+export function buildNode(
+  config: NodeConfig,
+  facts: MachineFacts,
+  now: Date,
+  readiness: Readiness = { ready: true },
+): V1Node {
+  return {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name: config.name, labels: nodeLabels(config, facts.arch) },
+    spec: config.disableTaint ? {} : { taints: [PROVIDER_TAINT] },
+    status: nodeStatus(config, facts, nodeConditions(facts, readiness, undefined, now)),
+  };
+}
+
+/**
+ * A strategic merge patch of `nodes/<name>` that sets systemk's labels where they differ
+ * from the existing Node, leaving every other label alone; undefined when nothing differs.
+ *
+ * @param existing the Node as read from the API.
+ * @param config node configuration.
+ * @param arch Kubernetes architecture name.
+ */
+export function nodeLabelPatch(
+  existing: V1Node,
+  config: NodeConfig,
+  arch: string,
+): { metadata: { labels: Record<string, string> } } | undefined {
+  const have = existing.metadata?.labels ?? {};
+  const changed = Object.entries(nodeLabels(config, arch)).filter(([k, v]) => have[k] !== v);
+  if (changed.length === 0) return undefined;
+  return { metadata: { labels: Object.fromEntries(changed) } };
+}
+
+/**
+ * Describes a mismatch between the Node's taints and `--disable-taint`. NodeRestriction
+ * forbids a node to change its own taints after registration, so systemk can only report it.
+ *
+ * @param existing the Node as read from the API.
+ * @param disableTaint the flag.
+ * @return a message for the log, or undefined when the taints match the flag.
+ */
+export function taintMismatch(existing: V1Node, disableTaint: boolean): string | undefined {
+  const name = existing.metadata?.name;
+  const has = (existing.spec?.taints ?? []).some((t) =>
+    t.key === PROVIDER_TAINT.key && t.effect === PROVIDER_TAINT.effect
+  );
+  const taint = `${PROVIDER_TAINT.key}=${PROVIDER_TAINT.value}:${PROVIDER_TAINT.effect}`;
+  if (!disableTaint && !has) {
+    return `node ${name} exists without the taint ${taint}; a node may not change its own ` +
+      `taints (NodeRestriction): add it with kubectl taint, or delete the Node to re-register`;
+  }
+  if (disableTaint && has) {
+    return `node ${name} still has the taint ${taint} despite --disable-taint; remove it with ` +
+      `kubectl taint ${name} ${PROVIDER_TAINT.key}-, or delete the Node to re-register`;
+  }
+  return undefined;
+}
+
+/**
+ * A strategic merge patch of `nodes/<name>/status` carrying the whole status systemk owns.
+ * Addresses are replaced as a list: their merge key is `type`, so a merge would keep stale
+ * addresses of a type next to new ones.
+ *
+ * @param status from `nodeStatus`.
+ */
+export function nodeStatusPatch(status: V1NodeStatus): { status: Record<string, unknown> } {
+  return {
+    status: {
+      ...status,
+      addresses: [{ $patch: "replace" }, ...(status.addresses ?? [])],
+    },
+  };
+}
+
+/**
+ * What a status reports apart from heartbeat times; two statuses with the same fingerprint
+ * need no patch until the next periodic report.
+ */
+export function statusFingerprint(status: V1NodeStatus): string {
+  const conditions = (status.conditions ?? []).map((c) => ({
+    type: c.type,
+    status: c.status,
+    reason: c.reason,
+    message: c.message,
+  }));
+  return JSON.stringify({ ...status, conditions });
+}
+
+/**
+ * The node's heartbeat Lease, owned by the Node (so it goes away with it).
+ *
+ * @param nodeName node name (= lease name and holder).
+ * @param nodeUID the Node's UID, for the owner reference.
+ * @param renewTime the renewal time (a client-node `V1MicroTime`).
+ */
+export function nodeLease(nodeName: string, nodeUID: string, renewTime: Date): V1Lease {
+  return {
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: {
+      name: nodeName,
+      namespace: NODE_LEASE_NAMESPACE,
+      ownerReferences: [{ apiVersion: "v1", kind: "Node", name: nodeName, uid: nodeUID }],
+    },
+    spec: {
+      holderIdentity: nodeName,
+      leaseDurationSeconds: LEASE_DURATION_SECONDS,
+      renewTime,
+    },
+  };
+}

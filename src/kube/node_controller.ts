@@ -1,0 +1,232 @@
+/**
+ * The node controller: registers the Node, keeps its status current (on change and at least
+ * every minute) and renews its Lease in `kube-node-lease` every 10 s, like virtual-kubelet's
+ * node and lease controllers. Separate timers, so a slow status patch never delays a lease
+ * renewal (the lease alone keeps the node Ready in the node lifecycle controller's eyes).
+ *
+ * @module
+ */
+import type { V1Node, V1NodeCondition } from "@kubernetes/client-node";
+import {
+  consoleLogger,
+  describeError,
+  httpStatus,
+  type KubeClients,
+  type KubeLogger,
+  MERGE_PATCH,
+  microTime,
+  STRATEGIC_MERGE_PATCH,
+} from "./client.ts";
+import { gatherMachineFacts } from "./machine.ts";
+import {
+  buildNode,
+  LEASE_DURATION_SECONDS,
+  type MachineFacts,
+  NODE_LEASE_NAMESPACE,
+  nodeConditions,
+  type NodeConfig,
+  nodeLabelPatch,
+  nodeLease,
+  nodeStatus,
+  nodeStatusPatch,
+  type Readiness,
+  statusFingerprint,
+  taintMismatch,
+} from "./node.ts";
+import { repeat } from "./_timer.ts";
+
+/** Options of a {@link NodeController}. */
+export interface NodeControllerOptions {
+  /** API clients of the node identity. */
+  clients: Pick<KubeClients, "core" | "coordination">;
+  config: NodeConfig;
+  /** Machine facts; default {@link gatherMachineFacts}. Tests substitute their own. */
+  gatherFacts?: () => Promise<MachineFacts>;
+  /** Whether the node can run pods (e.g. systemd answers); default always ready. */
+  readiness?: () => Readiness;
+  /** Lease renewal interval; default 10 s. */
+  leaseRenewIntervalMs?: number;
+  /** How often facts are re-checked for changes; default 10 s. */
+  statusCheckIntervalMs?: number;
+  /** Status is patched at least this often, changed or not; default 60 s. */
+  statusReportIntervalMs?: number;
+  log?: KubeLogger;
+}
+
+/**
+ * Registers and heartbeats one Node.
+ *
+ * @example Usage
+ * ```ts
+ * const node = new NodeController({ clients, config });
+ * await node.start(); // Node registered, status patched, Lease created
+ * // ...
+ * await node.stop(); // timers stopped; the Lease then expires and the node goes NotReady
+ * ```
+ */
+export class NodeController {
+  readonly #opts: Required<Omit<NodeControllerOptions, "clients" | "config">>;
+  readonly #clients: NodeControllerOptions["clients"];
+  readonly #config: NodeConfig;
+  #uid = "";
+  #conditions: V1NodeCondition[] | undefined;
+  #fingerprint = "";
+  #lastReport = 0;
+  #abort: AbortController | undefined;
+  #loops: Promise<void>[] = [];
+  #statusChain: Promise<void> = Promise.resolve();
+
+  /** @param options clients, configuration and intervals. */
+  constructor(options: NodeControllerOptions) {
+    this.#clients = options.clients;
+    this.#config = options.config;
+    this.#opts = {
+      gatherFacts: options.gatherFacts ?? (() => gatherMachineFacts()),
+      readiness: options.readiness ?? (() => ({ ready: true })),
+      leaseRenewIntervalMs: options.leaseRenewIntervalMs ?? 10_000,
+      statusCheckIntervalMs: options.statusCheckIntervalMs ?? 10_000,
+      statusReportIntervalMs: options.statusReportIntervalMs ?? 60_000,
+      log: options.log ?? consoleLogger,
+    };
+  }
+
+  /** UID of the registered Node ("" before `start`). */
+  get nodeUID(): string {
+    return this.#uid;
+  }
+
+  /**
+   * Registers the Node (or brings an existing one's labels in line), patches its status,
+   * creates or renews its Lease, then keeps both fresh in the background.
+   *
+   * @throws when the Node can be neither read nor created (wrong credentials, say), so the
+   * caller can exit with the reason.
+   */
+  async start(): Promise<void> {
+    if (this.#abort) throw new Error("NodeController already started");
+    await this.#register();
+    await this.#updateStatus(true);
+    await this.#renewLease();
+    const abort = new AbortController();
+    this.#abort = abort;
+    const warn = (what: string) => (err: unknown) =>
+      this.#opts.log.warn(`node ${this.#config.name}: ${what}: ${describeError(err)}`);
+    this.#loops = [
+      repeat(
+        this.#opts.leaseRenewIntervalMs,
+        abort.signal,
+        () => this.#renewLease(),
+        warn("lease"),
+      ),
+      repeat(
+        this.#opts.statusCheckIntervalMs,
+        abort.signal,
+        () => this.requestStatusUpdate(),
+        warn("status"),
+      ),
+    ];
+  }
+
+  /** Stops the timers and waits for in-flight requests. The Node and Lease stay as they are. */
+  async stop(): Promise<void> {
+    this.#abort?.abort();
+    await Promise.all(this.#loops);
+    await this.#statusChain.catch(() => {});
+    this.#loops = [];
+    this.#abort = undefined;
+  }
+
+  /**
+   * Re-checks the facts now and patches the status if anything changed; for callers whose
+   * readiness just changed. Serialized with the periodic checks.
+   */
+  requestStatusUpdate(): Promise<void> {
+    const next = this.#statusChain.then(() => this.#updateStatus(false));
+    this.#statusChain = next.catch(() => {});
+    return next;
+  }
+
+  async #register(): Promise<void> {
+    const { core } = this.#clients;
+    const name = this.#config.name;
+    let node: V1Node | undefined;
+    try {
+      node = await core.readNode({ name });
+    } catch (err) {
+      if (httpStatus(err) !== 404) throw err;
+    }
+    const facts = await this.#opts.gatherFacts();
+    if (!node) {
+      try {
+        node = await core.createNode({
+          body: buildNode(this.#config, facts, new Date(), this.#opts.readiness()),
+        });
+        this.#opts.log.info(`node ${name}: registered`);
+      } catch (err) {
+        if (httpStatus(err) !== 409) throw err;
+        node = await core.readNode({ name });
+      }
+    } else {
+      const patch = nodeLabelPatch(node, this.#config, facts.arch);
+      if (patch) {
+        node = await core.patchNode({ name, body: patch }, STRATEGIC_MERGE_PATCH);
+      }
+      const mismatch = taintMismatch(node, this.#config.disableTaint);
+      if (mismatch) this.#opts.log.warn(mismatch);
+    }
+    this.#uid = node.metadata?.uid ?? "";
+    this.#conditions = node.status?.conditions;
+  }
+
+  async #updateStatus(force: boolean): Promise<void> {
+    const facts = await this.#opts.gatherFacts();
+    const now = new Date();
+    const conditions = nodeConditions(facts, this.#opts.readiness(), this.#conditions, now);
+    const status = nodeStatus(this.#config, facts, conditions);
+    const fingerprint = statusFingerprint(status);
+    const due = now.getTime() - this.#lastReport >= this.#opts.statusReportIntervalMs;
+    if (!force && !due && fingerprint === this.#fingerprint) return;
+    try {
+      await this.#clients.core.patchNodeStatus(
+        { name: this.#config.name, body: nodeStatusPatch(status) },
+        STRATEGIC_MERGE_PATCH,
+      );
+    } catch (err) {
+      if (httpStatus(err) !== 404) throw err;
+      // Someone deleted the Node: register it again, as virtual-kubelet does.
+      this.#opts.log.warn(`node ${this.#config.name}: Node was deleted; registering again`);
+      this.#conditions = undefined;
+      await this.#register();
+      await this.#renewLease();
+      return;
+    }
+    this.#conditions = conditions;
+    this.#fingerprint = fingerprint;
+    this.#lastReport = now.getTime();
+  }
+
+  async #renewLease(): Promise<void> {
+    const { coordination } = this.#clients;
+    const name = this.#config.name;
+    const lease = nodeLease(name, this.#uid, microTime());
+    try {
+      // A merge patch needs no read first and also repairs a stale owner reference after
+      // the Node was re-registered with a new UID.
+      await coordination.patchNamespacedLease({
+        name,
+        namespace: NODE_LEASE_NAMESPACE,
+        body: {
+          metadata: { ownerReferences: lease.metadata?.ownerReferences },
+          spec: {
+            holderIdentity: name,
+            leaseDurationSeconds: LEASE_DURATION_SECONDS,
+            renewTime: lease.spec?.renewTime,
+          },
+        },
+      }, MERGE_PATCH);
+    } catch (err) {
+      if (httpStatus(err) !== 404) throw err;
+      await coordination.createNamespacedLease({ namespace: NODE_LEASE_NAMESPACE, body: lease });
+    }
+  }
+}

@@ -1,0 +1,320 @@
+/**
+ * The only writer of `pods/<name>/status`. Callers say what a pod's status should be; the
+ * writer coalesces per pod (latest wins), skips writes the API already reflects, patches only
+ * the fields systemk owns (so fields and conditions others set survive), refuses to touch a
+ * pod re-created under the same name (UID precondition), retries with backoff, and re-asserts
+ * its status when someone else overwrites it (e.g. the node lifecycle controller marking pods
+ * NotReady while the node was unreachable).
+ *
+ * @module
+ */
+import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
+import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js";
+import {
+  consoleLogger,
+  describeError,
+  httpStatus,
+  type KubeClients,
+  type KubeLogger,
+  STRATEGIC_MERGE_PATCH,
+} from "./client.ts";
+import { backoffDelay } from "./_timer.ts";
+
+/** Identifies one incarnation of a pod. */
+export interface PodRef {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/** Status fields systemk owns; everything else in `status` is left to others. */
+export const OWNED_STATUS_FIELDS = [
+  "observedGeneration",
+  "phase",
+  "conditions",
+  "message",
+  "reason",
+  "hostIP",
+  "hostIPs",
+  "podIP",
+  "podIPs",
+  "startTime",
+  "qosClass",
+  "initContainerStatuses",
+  "containerStatuses",
+] as const;
+
+/**
+ * Condition types compared when deciding whether the API already has our status, besides
+ * the types the desired status carries: the ones the kubelet maintains.
+ */
+const KUBELET_CONDITION_TYPES = [
+  "PodReadyToStartContainers",
+  "Initialized",
+  "ContainersReady",
+  "Ready",
+];
+
+/** A plain-JSON pod status (times as strings), as sent over the wire. */
+type PlainStatus = Record<string, unknown>;
+
+/** The wire form of a client-node status (Dates → RFC 3339 strings). */
+function plain(status: V1PodStatus | undefined): PlainStatus {
+  return (status ? ObjectSerializer.serialize(status, "V1PodStatus") : {}) as PlainStatus;
+}
+
+const TIMESTAMP = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$/;
+
+/** Equal meaning ⇒ equal output: sorted keys, empty values dropped, times to the second. */
+function normalize(value: unknown): unknown {
+  if (typeof value === "string") {
+    const m = TIMESTAMP.exec(value);
+    return m ? `${m[1]}Z` : value;
+  }
+  if (Array.isArray(value)) {
+    const items = value.map(normalize).filter((v) => v !== undefined);
+    return items.length ? items : undefined;
+  }
+  if (value && typeof value === "object") {
+    const entries = Object.keys(value).sort()
+      .map((k) => [k, normalize((value as Record<string, unknown>)[k])] as const)
+      .filter(([, v]) => v !== undefined);
+    return entries.length ? Object.fromEntries(entries) : undefined;
+  }
+  return value === null || value === "" ? undefined : value;
+}
+
+/**
+ * A canonical string of the owned part of a status, comparing conditions only of the types
+ * systemk maintains (others' conditions, e.g. readiness gates or DisruptionTarget, are theirs).
+ *
+ * @param status plain status (wire form).
+ * @param conditionTypes condition types to compare.
+ */
+export function ownedStatusKey(status: PlainStatus, conditionTypes: ReadonlySet<string>): string {
+  const owned: Record<string, unknown> = {};
+  for (const field of OWNED_STATUS_FIELDS) owned[field] = status[field];
+  const conditions = (status.conditions as { type?: string }[] | undefined) ?? [];
+  owned.conditions = conditions
+    .filter((c) => conditionTypes.has(c.type ?? ""))
+    .sort((a, b) => (a.type ?? "").localeCompare(b.type ?? ""));
+  return JSON.stringify(normalize(owned) ?? {});
+}
+
+/**
+ * The strategic merge patch body that sets the owned fields to `desired`: absent fields
+ * become `null` (deleted), conditions merge by type, pod and host IP lists are replaced
+ * (their merge key would keep stale addresses), and `metadata.uid` makes the write fail on a
+ * pod re-created under the same name.
+ *
+ * @param uid UID of the pod incarnation the status belongs to.
+ * @param desired plain desired status.
+ */
+export function statusPatch(uid: string, desired: PlainStatus): Record<string, unknown> {
+  const status: Record<string, unknown> = {};
+  for (const field of OWNED_STATUS_FIELDS) {
+    const value = desired[field];
+    const empty = value === undefined || value === "" ||
+      (Array.isArray(value) && value.length === 0);
+    if (empty) status[field] = field === "conditions" ? undefined : null;
+    else if (field === "hostIPs" || field === "podIPs") {
+      status[field] = [{ $patch: "replace" }, ...(value as unknown[])];
+    } else status[field] = value;
+  }
+  if (status.conditions === undefined) delete status.conditions;
+  return { metadata: { uid }, status };
+}
+
+/** Per pod: what we want, what we last wrote, what the API showed. */
+interface Entry {
+  ref: PodRef;
+  desired?: PlainStatus;
+  conditionTypes: Set<string>;
+  desiredKey?: string;
+  /** desiredKey of the last successful write. */
+  writtenKey?: string;
+  /** The API's owned status right after our last write. */
+  apiKey?: string;
+  /** The API's owned status as last observed (write response or watch). */
+  observedKey?: string;
+  /** The last observed plain status, kept only until a desired status arrives to compare. */
+  observed?: PlainStatus;
+  inFlight?: Promise<void>;
+  timer?: ReturnType<typeof setTimeout>;
+  attempt: number;
+}
+
+/** Options of a {@link StatusWriter}. */
+export interface StatusWriterOptions {
+  clients: Pick<KubeClients, "core">;
+  /** First retry delay; default 200 ms, doubling up to `retryMaxMs`. */
+  retryBaseMs?: number;
+  /** Largest retry delay; default 30 s. */
+  retryMaxMs?: number;
+  log?: KubeLogger;
+}
+
+/**
+ * Writes pod statuses.
+ *
+ * @example Usage
+ * ```ts
+ * const writer = new StatusWriter({ clients });
+ * writer.set({ namespace: "default", name: "web", uid }, { phase: "Running", ... });
+ * // on every watch upsert of a pod on this node:
+ * writer.reassert(pod);
+ * // when the pod is gone:
+ * writer.forget(uid);
+ * ```
+ */
+export class StatusWriter {
+  readonly #core: StatusWriterOptions["clients"]["core"];
+  readonly #retryBaseMs: number;
+  readonly #retryMaxMs: number;
+  readonly #log: KubeLogger;
+  readonly #entries = new Map<string, Entry>();
+  #stopped = false;
+
+  /** @param options clients and retry timing. */
+  constructor(options: StatusWriterOptions) {
+    this.#core = options.clients.core;
+    this.#retryBaseMs = options.retryBaseMs ?? 200;
+    this.#retryMaxMs = options.retryMaxMs ?? 30_000;
+    this.#log = options.log ?? consoleLogger;
+  }
+
+  /** Number of pods the writer tracks. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /**
+   * Sets the status a pod should have. Returns at once; the write happens in the background,
+   * after any in-flight write of the same pod, with the latest status given by then.
+   *
+   * @param ref the pod incarnation.
+   * @param status the complete status systemk computes (fields it leaves out are cleared).
+   */
+  set(ref: PodRef, status: V1PodStatus): void {
+    if (this.#stopped) return;
+    const entry = this.#entry(ref);
+    entry.desired = plain(status);
+    entry.conditionTypes = new Set([
+      ...KUBELET_CONDITION_TYPES,
+      ...((status.conditions ?? []).map((c) => c.type)),
+    ]);
+    entry.desiredKey = ownedStatusKey(entry.desired, entry.conditionTypes);
+    if (entry.observed) {
+      entry.observedKey = ownedStatusKey(entry.observed, entry.conditionTypes);
+      entry.observed = undefined;
+    }
+    this.#schedule(entry);
+  }
+
+  /**
+   * Tells the writer what the API shows for a pod (call it on every watch upsert). If the
+   * owned fields differ from what systemk last wrote, because someone else changed them, the
+   * desired status is written again. Pods the writer was never `set` for are ignored.
+   *
+   * @param pod the pod as observed.
+   */
+  reassert(pod: V1Pod): void {
+    const uid = pod.metadata?.uid;
+    const entry = uid ? this.#entries.get(uid) : undefined;
+    if (!entry || this.#stopped) return;
+    const observed = plain(pod.status);
+    if (entry.desired) {
+      entry.observedKey = ownedStatusKey(observed, entry.conditionTypes);
+      this.#schedule(entry);
+    } else entry.observed = observed;
+  }
+
+  /**
+   * Drops a pod (deleted, or replaced by a new incarnation); a pending retry is cancelled.
+   *
+   * @param uid the pod's UID.
+   */
+  forget(uid: string): void {
+    const entry = this.#entries.get(uid);
+    if (entry) clearTimeout(entry.timer);
+    this.#entries.delete(uid);
+  }
+
+  /** Resolves when no write is in flight or due (retries waiting for backoff excluded). */
+  async idle(): Promise<void> {
+    for (;;) {
+      const busy = [...this.#entries.values()].map((e) => e.inFlight).filter(Boolean);
+      if (busy.length === 0) return;
+      await Promise.all(busy);
+    }
+  }
+
+  /** Stops writing: cancels retries and waits for in-flight writes. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const entry of this.#entries.values()) clearTimeout(entry.timer);
+    await this.idle();
+    this.#entries.clear();
+  }
+
+  #entry(ref: PodRef): Entry {
+    let entry = this.#entries.get(ref.uid);
+    if (!entry) {
+      entry = { ref, conditionTypes: new Set(KUBELET_CONDITION_TYPES), attempt: 0 };
+      this.#entries.set(ref.uid, entry);
+    }
+    return entry;
+  }
+
+  #needsWrite(e: Entry): boolean {
+    if (!e.desiredKey || e.observedKey === e.desiredKey) return false;
+    return e.desiredKey !== e.writtenKey || e.observedKey !== e.apiKey;
+  }
+
+  #schedule(entry: Entry): void {
+    // A retry timer or an in-flight write re-checks when it finishes.
+    if (entry.inFlight || entry.timer || !this.#needsWrite(entry)) return;
+    entry.inFlight = this.#write(entry).finally(() => {
+      entry.inFlight = undefined;
+      if (this.#entries.get(entry.ref.uid) === entry && !entry.timer) this.#schedule(entry);
+    });
+  }
+
+  async #write(entry: Entry): Promise<void> {
+    const { namespace, name, uid } = entry.ref;
+    const desiredKey = entry.desiredKey;
+    try {
+      const pod = await this.#core.patchNamespacedPodStatus(
+        { namespace, name, body: statusPatch(uid, entry.desired!) },
+        STRATEGIC_MERGE_PATCH,
+      );
+      entry.attempt = 0;
+      if (pod.metadata?.uid !== uid) return; // cannot happen with the precondition; be safe
+      entry.writtenKey = desiredKey;
+      entry.apiKey = entry.observedKey = ownedStatusKey(plain(pod.status), entry.conditionTypes);
+    } catch (err) {
+      const code = httpStatus(err);
+      if (code === 404 || code === 409 || code === 422 && isUIDMismatch(err)) {
+        // Gone, or a new pod under the same name: this status belongs to no one any more.
+        this.#log.info(
+          `status of pod ${namespace}/${name} (${uid}) dropped: ${describeError(err)}`,
+        );
+        this.forget(uid);
+        return;
+      }
+      const delay = backoffDelay(entry.attempt++, this.#retryBaseMs, this.#retryMaxMs);
+      this.#log.warn(
+        `status of pod ${namespace}/${name}: ${describeError(err)}; retrying in ${delay} ms`,
+      );
+      entry.timer = setTimeout(() => {
+        entry.timer = undefined;
+        if (!this.#stopped && this.#entries.get(uid) === entry) this.#schedule(entry);
+      }, delay);
+    }
+  }
+}
+
+/** Whether an API error says the patch's `metadata.uid` differs from the stored pod's. */
+function isUIDMismatch(err: unknown): boolean {
+  return /uid/i.test(describeError(err));
+}
