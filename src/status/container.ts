@@ -1,0 +1,278 @@
+/**
+ * One container's status, computed like the kubelet's `convertToAPIContainerStatuses`: the
+ * unit's state, the history systemd does not keep (previous runs, lost runs), the agent's
+ * waiting reasons, and probe results.
+ *
+ * @module
+ */
+import type {
+  V1Container,
+  V1ContainerState,
+  V1ContainerStateTerminated,
+  V1ContainerStatus,
+  V1Pod,
+} from "@kubernetes/client-node";
+import type { ContainerOverride, ContainerUnit } from "./types.ts";
+import { observeUnit, type UnitObservation } from "./unit_state.ts";
+
+/** What `computeContainerStatus` needs besides the container's spec. */
+export interface ContainerStatusOptions {
+  pod: V1Pod;
+  /** The container is listed in `spec.initContainers`. */
+  init: boolean;
+  unit?: ContainerUnit;
+  override?: ContainerOverride;
+  /** This container's entry in the previous pod status. */
+  previous?: V1ContainerStatus;
+}
+
+/** A container's effective restart policy: `Always`, `OnFailure` or `Never`. */
+export type RestartPolicy = "Always" | "OnFailure" | "Never";
+
+/**
+ * The restart policy that applies to a container: a sidecar (init container with
+ * `restartPolicy: Always`) always restarts; other init containers are retried on failure
+ * unless the pod says `Never`; app containers follow the pod (default `Always`).
+ *
+ * @param container The container's spec.
+ * @param pod The pod.
+ * @param init Whether it is an init container.
+ * @return The effective policy.
+ *
+ * @example Usage
+ * ```ts
+ * import { restartPolicyOf } from "./container.ts";
+ * import assert from "node:assert/strict";
+ * const pod = { spec: { restartPolicy: "Always", containers: [] } };
+ * assert.equal(restartPolicyOf({ name: "setup" }, pod, true), "OnFailure");
+ * ```
+ */
+export function restartPolicyOf(container: V1Container, pod: V1Pod, init: boolean): RestartPolicy {
+  const podPolicy = (pod.spec?.restartPolicy ?? "Always") as RestartPolicy;
+  if (!init) return podPolicy;
+  if (isSidecar(container)) return "Always";
+  return podPolicy === "Never" ? "Never" : "OnFailure";
+}
+
+/**
+ * Whether an init container is a sidecar (a "restartable init container").
+ *
+ * @param container The init container's spec.
+ * @return True for `restartPolicy: Always`.
+ *
+ * @example Usage
+ * ```ts
+ * import { isSidecar } from "./container.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(isSidecar({ name: "proxy", restartPolicy: "Always" }), true);
+ * ```
+ */
+export function isSidecar(container: V1Container): boolean {
+  return container.restartPolicy === "Always";
+}
+
+/**
+ * Computes one container's status.
+ *
+ * Rules, in order (kubelet behaviour in parentheses):
+ * 1. No run on record (no unit, or not started yet): a previous terminated status is kept
+ *    (the runtime forgot the container); otherwise waiting `ContainerCreating`, or
+ *    `PodInitializing` in pods with init containers, keeping `restartCount` and `lastState`;
+ *    if it was running before, it was lost: `lastState` terminated `ContainerStatusUnknown`
+ *    (exit 137) and one more restart unless the pod is being deleted.
+ * 2. A run on record: its state; `restartCount` = `NRestarts`, but never below the previous
+ *    count (plus one when a new run replaced one systemd no longer reports); `lastState` =
+ *    the run systemd is about to restart, else the previous run as last seen.
+ * 3. A terminated container that will not be restarted stays terminated (the status manager
+ *    refuses such transitions).
+ * 4. The agent's waiting reason (or a unit systemd cannot load, `CreateContainerError`)
+ *    replaces a waiting state, or a terminated one that will be restarted, moving the
+ *    latter to `lastState` (the reason cache).
+ * 5. `started` = running and startup probe passed (or none); `ready` = started and
+ *    readiness probe passed (or none); for a regular init container, `ready` = exited 0.
+ *
+ * @param container The container's spec.
+ * @param options The pod, unit, overrides and previous status.
+ * @return The container's status.
+ *
+ * @example Usage
+ * ```ts
+ * import { computeContainerStatus } from "./container.ts";
+ * import assert from "node:assert/strict";
+ * const pod = { spec: { containers: [{ name: "app", image: "/bin/app" }] } };
+ * const status = computeContainerStatus(pod.spec.containers[0], { pod, init: false });
+ * assert.equal(status.state?.waiting?.reason, "ContainerCreating");
+ * ```
+ */
+export function computeContainerStatus(
+  container: V1Container,
+  options: ContainerStatusOptions,
+): V1ContainerStatus {
+  const { pod, init, unit, override, previous } = options;
+  const policy = restartPolicyOf(container, pod, init);
+  const observation: UnitObservation = unit
+    ? observeUnit(unit.props, unit.unitName)
+    : { kind: "absent" };
+
+  let status = observation.kind === "absent"
+    ? fromHistory(container, pod, previous)
+    : fromRun(container, pod, observation, unit!, previous);
+
+  const previousEnd = previous?.state?.terminated;
+  if (previousEnd && !willRestart(policy, previousEnd.exitCode) && !status.state?.terminated) {
+    status = { ...previous! };
+  }
+
+  const waiting = override?.waiting ??
+    (observation.kind === "absent" ? observation.error : undefined);
+  if (waiting) status = withWaitingReason(status, waiting, policy, isDeleting(pod));
+
+  const started = Boolean(status.state?.running) && (override?.started ?? !container.startupProbe);
+  const ready = init && !isSidecar(container)
+    ? status.state?.terminated?.exitCode === 0
+    : started && (override?.ready ?? !container.readinessProbe);
+  return { ...status, started, ready };
+}
+
+/**
+ * Whether a container that ended with `exitCode` will be started again under `policy`.
+ *
+ * @param policy The container's effective restart policy.
+ * @param exitCode How its last run ended.
+ * @return True when it will be restarted.
+ *
+ * @example Usage
+ * ```ts
+ * import { willRestart } from "./container.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(willRestart("OnFailure", 0), false);
+ * ```
+ */
+export function willRestart(policy: RestartPolicy, exitCode: number): boolean {
+  return policy === "Always" || (policy === "OnFailure" && exitCode !== 0);
+}
+
+/** Status of a container with no run on record (rule 1). */
+function fromHistory(
+  container: V1Container,
+  pod: V1Pod,
+  previous: V1ContainerStatus | undefined,
+): V1ContainerStatus {
+  if (previous?.state?.terminated) return { ...previous };
+  const status: V1ContainerStatus = {
+    name: container.name,
+    image: container.image ?? "",
+    imageID: "",
+    ready: false,
+    restartCount: previous?.restartCount ?? 0,
+    state: { waiting: { reason: defaultWaitingReason(pod) } },
+    lastState: previous?.lastState,
+  };
+  const lostRun = previous?.state?.running;
+  if (lostRun && !previous.lastState?.terminated) {
+    status.lastState = {
+      terminated: lost(previous, "the container's unit is gone; it used to be running"),
+    };
+    if (!isDeleting(pod)) status.restartCount += 1;
+  }
+  return status;
+}
+
+/** Status of a container whose unit has a run on record (rule 2). */
+function fromRun(
+  container: V1Container,
+  pod: V1Pod,
+  observation: Exclude<UnitObservation, { kind: "absent" }>,
+  unit: ContainerUnit,
+  previous: V1ContainerStatus | undefined,
+): V1ContainerStatus {
+  const containerID = observation.kind === "running"
+    ? observation.containerID
+    : observation.terminated.containerID;
+  const newRun = previous?.containerID !== undefined && previous.containerID !== containerID;
+  const restartCount = Math.max(
+    unit.props.NRestarts,
+    (previous?.restartCount ?? 0) + (newRun ? 1 : 0),
+  );
+
+  let state: V1ContainerState;
+  let lastState = newRun ? lastStateBefore(previous!) : previous?.lastState;
+  switch (observation.kind) {
+    case "running":
+      state = { running: { startedAt: observation.startedAt } };
+      break;
+    case "terminated":
+      state = { terminated: observation.terminated };
+      break;
+    case "restarting":
+      state = {
+        waiting: {
+          reason: "CrashLoopBackOff",
+          message: `back-off restarting failed container=${container.name} pod=${podRef(pod)}`,
+        },
+      };
+      lastState = { terminated: observation.terminated };
+      break;
+  }
+  return {
+    name: container.name,
+    image: container.image ?? "",
+    imageID: unit.imageID ?? container.image ?? "",
+    containerID,
+    ready: false,
+    restartCount,
+    state,
+    lastState,
+  };
+}
+
+/** `lastState` when a new run replaced `previous`'s: how that earlier run ended. */
+function lastStateBefore(previous: V1ContainerStatus): V1ContainerState | undefined {
+  if (previous.state?.terminated) return { terminated: previous.state.terminated };
+  if (previous.state?.running) {
+    return { terminated: lost(previous, "systemd restarted it before its exit was seen") };
+  }
+  return previous.lastState;
+}
+
+/** The kubelet's stand-in for a run whose end was never observed. */
+function lost(previous: V1ContainerStatus, why: string): V1ContainerStateTerminated {
+  return {
+    containerID: previous.containerID,
+    exitCode: 137,
+    reason: "ContainerStatusUnknown",
+    message: `The container's exit status could not be determined: ${why}`,
+    startedAt: previous.state?.running?.startedAt,
+  };
+}
+
+/** Rule 4: the kubelet's reason cache applied to `status`. */
+function withWaitingReason(
+  status: V1ContainerStatus,
+  waiting: { reason: string; message?: string },
+  policy: RestartPolicy,
+  deleting: boolean,
+): V1ContainerStatus {
+  const ended = status.state?.terminated;
+  if (deleting || status.state?.running) return status;
+  if (ended && !willRestart(policy, ended.exitCode)) return status;
+  return {
+    ...status,
+    state: { waiting: { reason: waiting.reason, message: waiting.message } },
+    lastState: ended ? { terminated: ended } : status.lastState,
+  };
+}
+
+/** The kubelet's waiting reason for a container it has not created yet. */
+function defaultWaitingReason(pod: V1Pod): string {
+  return (pod.spec?.initContainers?.length ?? 0) > 0 ? "PodInitializing" : "ContainerCreating";
+}
+
+function isDeleting(pod: V1Pod): boolean {
+  return Boolean(pod.metadata?.deletionTimestamp);
+}
+
+/** The kubelet's `format.Pod`: `name_namespace(uid)`. */
+function podRef(pod: V1Pod): string {
+  return `${pod.metadata?.name}_${pod.metadata?.namespace ?? "default"}(${pod.metadata?.uid})`;
+}

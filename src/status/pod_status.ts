@@ -1,0 +1,99 @@
+/**
+ * A pod's whole status from its units, the way the kubelet's `generateAPIPodStatus` and
+ * status manager compute it.
+ *
+ * @module
+ */
+import type { V1Container, V1Pod, V1PodStatus } from "@kubernetes/client-node";
+import { podConditions } from "./conditions.ts";
+import { computeContainerStatus } from "./container.ts";
+import { podPhase } from "./phase.ts";
+import { computeQOSClass } from "./qos.ts";
+import type { PodStatusOptions } from "./types.ts";
+
+/**
+ * Computes the status systemk reports for a pod.
+ *
+ * Beyond the per-container rules (`computeContainerStatus`), phase (`podPhase`) and
+ * conditions (`podConditions`):
+ * - a terminal phase (Succeeded/Failed) in the previous status never changes again;
+ * - `terminal` makes the phase terminal (Failed unless every app container exited 0);
+ * - `reason`/`message` show `failure`; without one, a terminal phase keeps the previous
+ *   reason and message (e.g. an eviction's), any other phase clears them;
+ * - `startTime` is kept from the previous status, else `now`; `qosClass` likewise, else
+ *   computed from resources;
+ * - host and pod IPs are the given addresses (host networking);
+ * - app container statuses are sorted by name, init container statuses in spec order;
+ * - times are whole seconds, the precision the API stores, so `podStatusEqual` of a status
+ *   read back and one recomputed from unchanged units is true.
+ *
+ * @param pod The pod (spec, metadata; `status` is the default previous status).
+ * @param options Units, overrides, addresses, time, previous status.
+ * @return The pod status.
+ *
+ * @example Usage
+ * ```ts
+ * import { computePodStatus } from "./pod_status.ts";
+ * import assert from "node:assert/strict";
+ * const pod = { metadata: { name: "web", uid: "u1" }, spec: { containers: [{ name: "a", image: "/bin/a" }] } };
+ * const status = computePodStatus(pod, {
+ *   units: new Map(), addresses: { hostIP: "198.51.100.2", podIP: "198.51.100.2" }, now: new Date(0),
+ * });
+ * assert.equal(status.phase, "Pending");
+ * ```
+ */
+export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodStatus {
+  const previous = options.previous ?? pod.status ?? {};
+  const now = new Date(Math.floor(options.now.getTime() / 1000) * 1000);
+  const previousStatuses = new Map(
+    [...(previous.initContainerStatuses ?? []), ...(previous.containerStatuses ?? [])]
+      .map((status) => [status.name, status]),
+  );
+  const statusOf = (container: V1Container, init: boolean) =>
+    computeContainerStatus(container, {
+      pod,
+      init,
+      unit: options.units.get(container.name),
+      override: options.overrides?.get(container.name),
+      previous: previousStatuses.get(container.name),
+    });
+  const initContainers = pod.spec?.initContainers ?? [];
+  const containers = pod.spec?.containers ?? [];
+  const initContainerStatuses = initContainers.map((container) => statusOf(container, true));
+  const containerStatuses = containers.map((container) => statusOf(container, false))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const statuses = [...initContainerStatuses, ...containerStatuses];
+
+  const terminal = options.terminal ?? false;
+  let phase = podPhase(pod, statuses, terminal);
+  if (terminal && !isTerminal(phase)) phase = "Failed";
+  if (isTerminal(previous.phase)) phase = previous.phase;
+
+  const sandboxReady = options.sandboxReady ??
+    [...initContainers, ...containers].some((container) => options.units.has(container.name));
+  const keepsReason = !options.failure && isTerminal(phase) && previous.phase === phase;
+  return {
+    phase,
+    conditions: podConditions(pod, {
+      statuses,
+      phase,
+      sandboxReady,
+      previous: previous.conditions ?? [],
+      now,
+    }),
+    reason: options.failure?.reason ?? (keepsReason ? previous.reason : undefined),
+    message: options.failure?.message ?? (keepsReason ? previous.message : undefined),
+    hostIP: options.addresses.hostIP,
+    hostIPs: [{ ip: options.addresses.hostIP }],
+    podIP: options.addresses.podIP,
+    podIPs: [{ ip: options.addresses.podIP }],
+    startTime: previous.startTime ? new Date(previous.startTime) : now,
+    qosClass: previous.qosClass || computeQOSClass(pod),
+    initContainerStatuses: initContainerStatuses.length > 0 ? initContainerStatuses : undefined,
+    containerStatuses,
+  };
+}
+
+function isTerminal(phase: string | undefined): phase is "Succeeded" | "Failed" {
+  return phase === "Succeeded" || phase === "Failed";
+}
