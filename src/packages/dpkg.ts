@@ -156,3 +156,32 @@ export function parseControlFields(output: string): Map<string, string> {
   }
   return fields;
 }
+
+/** `imagePullPolicy` values, as in the pod spec. */
+export type PullPolicy = "IfNotPresent" | "Always" | "Never";
+
+/**
+ * What a pull policy asks for, given what is installed: `install` (run apt), `present`
+ * (nothing to do) or `missing` (policy `Never` and the package, or the wanted version, is not
+ * there). `sameVersion` compares the installed version with the wanted one.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const eq = (a: string, b: string) => a === b;
+ * assert.equal(decideInstall("IfNotPresent", { installed: true, version: "1" }, undefined, eq), "present");
+ * assert.equal(decideInstall("Always", { installed: true, version: "1" }, undefined, eq), "install");
+ * ```
+ */
+export function decideInstall(
+  policy: PullPolicy,
+  status: PackageStatus,
+  wantedVersion: string | undefined,
+  sameVersion: (installed: string, wanted: string) => boolean,
+): "install" | "present" | "missing" {
+  const satisfied = status.installed &&
+    (wantedVersion === undefined || sameVersion(status.version!, wantedVersion));
+  if (policy === "Always") return "install";
+  if (satisfied) return "present";
+  return policy === "Never" ? "missing" : "install";
+}

@@ -2,9 +2,12 @@ import assert from "node:assert/strict";
 import {
   aptErrorSummary,
   classifyAptFailure,
+  decideInstall,
   mainService,
+  type PackageStatus,
   parseControlFields,
   parsePackageStatus,
+  type PullPolicy,
   shippedUnits,
   stateDirCandidates,
 } from "./dpkg.ts";
@@ -115,4 +118,26 @@ Deno.test("parseControlFields reads dpkg-deb -f output", () => {
   const f = parseControlFields("Package: hello-svc\nVersion: 1:0.1-1\n");
   assert.equal(f.get("Package"), "hello-svc");
   assert.equal(f.get("Version"), "1:0.1-1");
+});
+
+Deno.test("decideInstall follows imagePullPolicy", () => {
+  const eq = (a: string, b: string) => a === b;
+  const none = { installed: false };
+  const v1 = { installed: true, version: "1.0-1" };
+  const cases: [PullPolicy, PackageStatus, string | undefined, string][] = [
+    ["IfNotPresent", none, undefined, "install"],
+    ["IfNotPresent", v1, undefined, "present"],
+    ["IfNotPresent", v1, "1.0-1", "present"],
+    ["IfNotPresent", v1, "2.0-1", "install"],
+    ["Always", none, undefined, "install"],
+    ["Always", v1, undefined, "install"],
+    ["Always", v1, "1.0-1", "install"],
+    ["Never", none, undefined, "missing"],
+    ["Never", v1, undefined, "present"],
+    ["Never", v1, "1.0-1", "present"],
+    ["Never", v1, "2.0-1", "missing"],
+  ];
+  for (const [policy, status, wanted, want] of cases) {
+    assert.equal(decideInstall(policy, status, wanted, eq), want, `${policy} ${wanted}`);
+  }
 });

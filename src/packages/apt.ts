@@ -1,0 +1,479 @@
+/**
+ * Makes a container's image available on a Debian or Ubuntu node: installs packages with apt
+ * (one dpkg operation at a time, waiting for locks others hold, never starting the package's
+ * own daemons), downloads and verifies `https://` .deb files, checks absolute paths, and
+ * returns the package's own service unit as the template for the container's unit.
+ *
+ * All commands go through a {@link CommandRunner} and all files are reached below `root`, so
+ * the same code runs against this host or against a test systemd's root (`/proc/<pid>/root`).
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import type { PackageInfo } from "../plan/types.ts";
+import {
+  aptErrorSummary,
+  classifyAptFailure,
+  decideInstall,
+  mainService,
+  type PackageStatus,
+  parseControlFields,
+  parsePackageStatus,
+  type PullPolicy,
+  shippedUnits,
+  stateDirCandidates,
+  STATUS_FORMAT,
+} from "./dpkg.ts";
+import { type Image, ImagePullError, parseImage, withoutEpoch } from "./image.ts";
+import { isDebianLike, type OsRelease, readOsRelease } from "./os.ts";
+
+export type { PullPolicy } from "./dpkg.ts";
+
+/** Outcome of one command. */
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `argv` to completion with extra environment variables. */
+export type CommandRunner = (
+  argv: string[],
+  opts?: { env?: Record<string, string> },
+) => Promise<CommandResult>;
+
+/** {@link CommandRunner} for this host. */
+export const runOnHost: CommandRunner = async (argv, opts) => {
+  const out = await new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    env: opts?.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+};
+
+/** What {@link PackageManager.ensure} found or did. */
+export interface EnsuredImage extends PackageInfo {
+  /** Installed version of the package. */
+  version?: string;
+  /** The package's own state directories (`/var/lib/<x>`, `/var/log/<x>`, ...). */
+  stateDirs: string[];
+  /** True when this call installed the package (it was not installed before). */
+  installedByUs: boolean;
+  /** The package's units that are masked because systemk installed the package. */
+  maskedUnits: string[];
+  /** Time the whole call took, for the `Pulled` event. */
+  durationMs: number;
+}
+
+/** Options of {@link PackageManager}. */
+export interface PackageManagerOptions {
+  /** Masks units at runtime (systemd `MaskUnitFiles` with runtime=true). */
+  maskUnits(names: string[]): Promise<void>;
+  /** Runs apt, dpkg and dpkg-deb; default: on this host. */
+  run?: CommandRunner;
+  /** Where the node's file system is seen from this process; default `""` (this host). */
+  root?: string;
+  /** Downloads `https://` .deb images; default: the global `fetch`. */
+  fetch?: typeof fetch;
+  /** How long to wait for dpkg/apt locks held by others; default 5 min. */
+  lockTimeoutMs?: number;
+  /** Pause between attempts while a lock is held; default 2 s. */
+  lockRetryMs?: number;
+  /** Least time between two `apt-get update` runs; default 10 min. */
+  updateIntervalMs?: number;
+  /** Largest .deb downloaded; default 512 MiB. */
+  maxDownloadBytes?: number;
+  /** Time limit of one download; default 5 min. */
+  downloadTimeoutMs?: number;
+  /** Where downloads are kept until installed (on the node); default `/var/cache/systemk/debs`. */
+  downloadDir?: string;
+  /**
+   * Where systemk notes the packages it installed (on the node), so their units are masked
+   * again after a reboot cleared the runtime masks; default `/var/lib/systemk/packages`.
+   */
+  stateDir?: string;
+}
+
+/** Environment of every apt/dpkg run: no prompts, messages in the C locale (they are parsed). */
+const APT_ENV = {
+  DEBIAN_FRONTEND: "noninteractive",
+  LC_ALL: "C",
+  APT_LISTCHANGES_FRONTEND: "none",
+  // Ubuntu's needrestart would otherwise restart unrelated services after an install.
+  NEEDRESTART_SUSPEND: "1",
+};
+
+const POLICY_RC_D = "/usr/sbin/policy-rc.d";
+const POLICY_MARKER = "# systemk: deny service starts during a package install";
+const POLICY_SCRIPT = `#!/bin/sh\n${POLICY_MARKER}; removed when the install ends.\nexit 101\n`;
+
+/**
+ * Resolves images to installed packages. One instance per node: it serializes every dpkg/apt
+ * operation and shares concurrent requests for the same image.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const packages = new PackageManager({ maskUnits: (names) => systemd.maskRuntime(names) });
+ * const info = await packages.ensure("uptimed", "IfNotPresent");
+ * console.log(info.unitName, info.installedByUs, info.durationMs);
+ * ```
+ */
+export class PackageManager {
+  #opts: Required<Omit<PackageManagerOptions, "maskUnits">> & PackageManagerOptions;
+  #queue: Promise<unknown> = Promise.resolve();
+  #inflight = new Map<string, Promise<EnsuredImage>>();
+  #os?: Promise<OsRelease>;
+  #lastUpdate?: number;
+  #masked = new Set<string>();
+
+  constructor(opts: PackageManagerOptions) {
+    this.#opts = {
+      run: runOnHost,
+      root: "",
+      fetch: globalThis.fetch,
+      lockTimeoutMs: 300_000,
+      lockRetryMs: 2_000,
+      updateIntervalMs: 600_000,
+      maxDownloadBytes: 512 * 1024 * 1024,
+      downloadTimeoutMs: 300_000,
+      downloadDir: "/var/cache/systemk/debs",
+      stateDir: "/var/lib/systemk/packages",
+      ...opts,
+    };
+  }
+
+  /**
+   * Makes `image` available according to `pullPolicy` and describes it. Concurrent calls with
+   * the same image and policy share one result.
+   *
+   * @throws {ImagePullError} `InvalidImageName` for an image systemk cannot read,
+   * `ErrImageNeverPull` when policy `Never` finds it missing, `ErrImagePull` for everything
+   * else that failed (with the useful part of apt's output).
+   */
+  ensure(image: string, pullPolicy: PullPolicy = "IfNotPresent"): Promise<EnsuredImage> {
+    const key = `${pullPolicy} ${image}`;
+    const running = this.#inflight.get(key);
+    if (running) return running;
+    const started = performance.now();
+    const result = (async () => {
+      const parsed = parseImage(image);
+      const info = await this.#resolve(parsed, pullPolicy, image);
+      return { ...info, durationMs: performance.now() - started };
+    })().finally(() => this.#inflight.delete(key));
+    this.#inflight.set(key, result);
+    return result;
+  }
+
+  async #resolve(
+    image: Image,
+    policy: PullPolicy,
+    text: string,
+  ): Promise<Omit<EnsuredImage, "durationMs">> {
+    if (image.kind === "path") {
+      await this.#checkExecutable(image.path);
+      return { stateDirs: [], installedByUs: false, maskedUnits: [] };
+    }
+    await this.#requireApt();
+    let before: PackageStatus;
+    if (image.kind === "apt") {
+      before = await this.#exclusive(() =>
+        this.#installIfNeeded(text, image.name, policy, image.version, (v, w) => v === w, () => {
+          const target = image.version ? `${image.name}=${image.version}` : image.name;
+          return Promise.resolve({ target, pinned: image.version !== undefined });
+        })
+      );
+    } else {
+      before = await this.#installDeb(image, policy, text);
+    }
+    const after = await this.#status(image.name);
+    if (!after.installed) {
+      throw new ImagePullError("ErrImagePull", `"${image.name}" is not installed after apt-get`);
+    }
+    return await this.#describe(image.name, after.version!, !before.installed);
+  }
+
+  /** Runs `fn` after every dpkg/apt operation queued before it. */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+
+  async #requireApt(): Promise<void> {
+    this.#os ??= readOsRelease(this.#opts.root);
+    const os = await this.#os;
+    if (!isDebianLike(os)) {
+      throw new ImagePullError(
+        "ErrImagePull",
+        `package images need apt and dpkg, but this node runs ${os.prettyName} (ID=${os.id}); ` +
+          "use the absolute path of an executable as the image",
+      );
+    }
+  }
+
+  async #checkExecutable(path: string): Promise<void> {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(this.#opts.root + path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      throw new ImagePullError("ErrImagePull", `"${path}" does not exist on this node`);
+    }
+    if (!info.isFile) {
+      throw new ImagePullError("ErrImagePull", `"${path}" is not a regular file`);
+    }
+    const mode = info.mode ?? 0;
+    if ((mode & 0o111) === 0) {
+      const octal = (mode & 0o7777).toString(8).padStart(4, "0");
+      throw new ImagePullError("ErrImagePull", `"${path}" is not executable (mode ${octal})`);
+    }
+  }
+
+  async #status(name: string): Promise<PackageStatus> {
+    const res = await this.#opts.run(["dpkg-query", "-W", `-f=${STATUS_FORMAT}`, name], {
+      env: APT_ENV,
+    });
+    return res.code === 0 ? parsePackageStatus(res.stdout) : { installed: false };
+  }
+
+  /**
+   * The decision and the install, inside the queue; `target` is asked for only when an install
+   * is needed (a .deb is only downloaded then). Returns the status before.
+   */
+  async #installIfNeeded(
+    image: string,
+    name: string,
+    policy: PullPolicy,
+    version: string | undefined,
+    sameVersion: (installed: string, wanted: string) => boolean,
+    target: () => Promise<{ target: string; pinned: boolean }>,
+  ): Promise<PackageStatus> {
+    const before = await this.#status(name);
+    const decision = decideInstall(policy, before, version, sameVersion);
+    if (decision === "missing") {
+      const has = before.installed ? ` (installed: ${name} ${before.version})` : "";
+      throw new ImagePullError(
+        "ErrImageNeverPull",
+        `image "${image}" is not installed${has} and imagePullPolicy is Never`,
+      );
+    }
+    if (decision === "install") {
+      if (policy === "Always" && this.#updateDue()) await this.#update();
+      const t = await target();
+      await this.#aptInstall(t.target, t.pinned);
+    }
+    return before;
+  }
+
+  async #aptInstall(target: string, pinned: boolean): Promise<void> {
+    const argv = [
+      "apt-get",
+      "install",
+      "-y",
+      "--no-install-recommends",
+      ...(pinned ? ["--allow-downgrades"] : []),
+      "-o",
+      "Dpkg::Options::=--force-confdef",
+      "-o",
+      "Dpkg::Options::=--force-confold",
+      target,
+    ];
+    let res = await this.#withPolicyRcd(() => this.#apt(argv));
+    if (
+      res.code !== 0 && classifyAptFailure(output(res)) === "unknown-package" && this.#updateDue()
+    ) {
+      await this.#update();
+      res = await this.#withPolicyRcd(() => this.#apt(argv));
+    }
+    if (res.code !== 0) {
+      throw new ImagePullError(
+        "ErrImagePull",
+        `apt-get install ${target} failed: ${aptErrorSummary(output(res))}`,
+      );
+    }
+  }
+
+  #updateDue(): boolean {
+    return this.#lastUpdate === undefined ||
+      Date.now() - this.#lastUpdate >= this.#opts.updateIntervalMs;
+  }
+
+  async #update(): Promise<void> {
+    this.#lastUpdate = Date.now();
+    const res = await this.#apt(["apt-get", "update"]);
+    if (res.code !== 0) {
+      throw new ImagePullError(
+        "ErrImagePull",
+        `apt-get update failed: ${aptErrorSummary(output(res))}`,
+      );
+    }
+  }
+
+  /**
+   * Runs an apt-get command; while another process holds the dpkg or apt locks, apt waits
+   * (`DPkg::Lock::Timeout`) and this retries, until the lock timeout has passed in total.
+   */
+  async #apt(argv: string[]): Promise<CommandResult> {
+    const deadline = Date.now() + this.#opts.lockTimeoutMs;
+    for (;;) {
+      const seconds = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
+      const withLock = [argv[0], "-o", `DPkg::Lock::Timeout=${seconds}`, ...argv.slice(1)];
+      const res = await this.#opts.run(withLock, { env: APT_ENV });
+      if (res.code === 0 || classifyAptFailure(output(res)) !== "lock") return res;
+      if (Date.now() + this.#opts.lockRetryMs > deadline) return res;
+      await new Promise((resolve) => setTimeout(resolve, this.#opts.lockRetryMs));
+    }
+  }
+
+  /**
+   * Runs `fn` with a policy-rc.d that denies every service start, so maintainer scripts
+   * (invoke-rc.d, deb-systemd-invoke) do not start the package's daemon. An administrator's
+   * own policy-rc.d is left in charge and untouched; ours is removed afterwards, and one left
+   * behind by a crash is recognized by its marker line and removed the next time.
+   */
+  async #withPolicyRcd<T>(fn: () => Promise<T>): Promise<T> {
+    const path = this.#opts.root + POLICY_RC_D;
+    const existing = await Deno.readTextFile(path).catch((e) => {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    });
+    const ours = existing === undefined || existing.includes(POLICY_MARKER);
+    if (existing === undefined) {
+      await Deno.writeTextFile(path, POLICY_SCRIPT, { createNew: true, mode: 0o755 });
+      await Deno.chmod(path, 0o755);
+    }
+    try {
+      return await fn();
+    } finally {
+      if (ours) await Deno.remove(path);
+    }
+  }
+
+  async #installDeb(
+    image: Extract<Image, { kind: "deb" }>,
+    policy: PullPolicy,
+    text: string,
+  ): Promise<PackageStatus> {
+    const sameVersion = (installed: string, wanted: string) =>
+      withoutEpoch(installed) === withoutEpoch(wanted);
+    // Each download gets its own directory, removed whatever happens.
+    const dir = `${this.#opts.downloadDir}/${crypto.randomUUID()}`;
+    try {
+      return await this.#exclusive(() =>
+        this.#installIfNeeded(text, image.name, policy, image.version, sameVersion, async () => {
+          return { target: await this.#download(image, dir), pinned: true };
+        })
+      );
+    } finally {
+      await Deno.remove(this.#opts.root + dir, { recursive: true }).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      });
+    }
+  }
+
+  /**
+   * Downloads a .deb into `dir` (a path on the node), verifies size, digest and package name,
+   * and returns the file's path on the node.
+   */
+  async #download(image: Extract<Image, { kind: "deb" }>, dir: string): Promise<string> {
+    const fail = (why: string) =>
+      new ImagePullError("ErrImagePull", `downloading ${image.url} failed: ${why}`);
+    const { root, maxDownloadBytes } = this.#opts;
+    const path = `${dir}/${decodeURIComponent(new URL(image.url).pathname.split("/").pop()!)}`;
+    await Deno.mkdir(root + dir, { recursive: true, mode: 0o755 });
+
+    let res: Response;
+    try {
+      res = await this.#opts.fetch(image.url, {
+        signal: AbortSignal.timeout(this.#opts.downloadTimeoutMs),
+      });
+    } catch (e) {
+      throw fail(e instanceof Error ? e.message : String(e));
+    }
+    if (!res.ok || !res.body) {
+      await res.body?.cancel();
+      throw fail(`HTTP ${res.status} ${res.statusText}`.trim());
+    }
+    if (Number(res.headers.get("content-length") ?? 0) > maxDownloadBytes) {
+      await res.body.cancel();
+      throw fail(`larger than the limit of ${maxDownloadBytes} bytes`);
+    }
+    const hash = createHash("sha256");
+    const file = await Deno.open(root + path, { createNew: true, write: true, mode: 0o644 });
+    const writer = file.writable.getWriter();
+    let size = 0;
+    try {
+      for await (const chunk of res.body) {
+        size += chunk.byteLength;
+        if (size > maxDownloadBytes) {
+          throw fail(`larger than the limit of ${maxDownloadBytes} bytes`);
+        }
+        hash.update(chunk);
+        await writer.write(chunk);
+      }
+      await writer.close();
+    } catch (e) {
+      await writer.abort().catch(() => {});
+      throw e instanceof ImagePullError ? e : fail(e instanceof Error ? e.message : String(e));
+    }
+    const digest = hash.digest("hex");
+    if (image.sha256 && digest !== image.sha256) {
+      throw fail(`sha256 digest mismatch: the image asks for ${image.sha256}, got ${digest}`);
+    }
+    const fields = await this.#opts.run(["dpkg-deb", "-f", path, "Package", "Version"], {
+      env: APT_ENV,
+    });
+    const name = parseControlFields(fields.stdout).get("Package");
+    if (fields.code !== 0 || name === undefined) {
+      throw fail(`not a Debian package: ${aptErrorSummary(output(fields))}`);
+    }
+    if (name !== image.name) {
+      throw fail(`the file holds package "${name}", but its file name says "${image.name}"`);
+    }
+    return path;
+  }
+
+  /** The package's units, main service unit text and state directories; masks if ours. */
+  async #describe(
+    name: string,
+    version: string,
+    installedByUs: boolean,
+  ): Promise<Omit<EnsuredImage, "durationMs">> {
+    const { root, run, stateDir } = this.#opts;
+    const list = await run(["dpkg-query", "-L", name], { env: APT_ENV });
+    const units = shippedUnits(list.stdout);
+    const main = mainService(name, units);
+    const stateDirs: string[] = [];
+    for (const dir of stateDirCandidates(list.stdout)) {
+      if ((await Deno.stat(root + dir).catch(() => undefined))?.isDirectory) stateDirs.push(dir);
+    }
+    const marker = `${root}${stateDir}/${name}`;
+    if (installedByUs) {
+      await Deno.mkdir(`${root}${stateDir}`, { recursive: true });
+      await Deno.writeTextFile(marker, `${version}\n`);
+    }
+    const ours = installedByUs || await Deno.stat(marker).then(() => true, () => false);
+    const maskedUnits = ours ? units.map((u) => u.name) : [];
+    const toMask = maskedUnits.filter((u) => !this.#masked.has(u));
+    if (toMask.length > 0) {
+      await this.#opts.maskUnits(toMask);
+      for (const u of toMask) this.#masked.add(u);
+    }
+    return {
+      name,
+      version,
+      ...(main ? { unitName: main.name, unitText: await Deno.readTextFile(root + main.path) } : {}),
+      stateDirs,
+      installedByUs,
+      maskedUnits,
+    };
+  }
+}
+
+function output(res: CommandResult): string {
+  return `${res.stdout}\n${res.stderr}`;
+}
