@@ -173,6 +173,10 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
       `--cluster-signing-cert-file=${pki.ca.cert}`,
       `--cluster-signing-key-file=${pki.ca.key}`,
       `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+      // With --use-service-account-credentials every controller fetches its own token; the
+      // default client rate limit (20 qps) then spreads the controllers' start over seconds.
+      "--kube-api-qps=200",
+      "--kube-api-burst=400",
       // One instance per cluster: electing a leader would only delay the start.
       "--leader-elect=false",
       // Port 0 serves no HTTPS, so parallel clusters never compete for 10257.
