@@ -1,0 +1,201 @@
+/**
+ * ConfigMaps and Secrets read with the node's own credentials, one object at a time, as the
+ * kubelet's watch-based manager does: the Node authorizer lets a node get/list/watch only the
+ * objects its pods reference (a watch is scoped with `fieldSelector=metadata.name=<name>`), so
+ * there is no cluster-wide watch. Watches are shared between pods and closed when no pod
+ * references the object any more.
+ *
+ * @module
+ */
+import type { V1ConfigMap, V1Secret } from "@kubernetes/client-node";
+import { consoleLogger, httpStatus, type KubeClients, type KubeLogger } from "./client.ts";
+import { Reflector } from "./_reflector.ts";
+import { backoffDelay, sleep } from "./_timer.ts";
+
+/** The kinds a pod may reference for env and volumes. */
+export type ObjectKind = "ConfigMap" | "Secret";
+
+/** One referenced object. */
+export interface ObjectRef {
+  kind: ObjectKind;
+  namespace: string;
+  name: string;
+}
+
+/** The object type for a kind. */
+export type ObjectOf<K extends ObjectKind> = K extends "ConfigMap" ? V1ConfigMap : V1Secret;
+
+/** Result of a read: the object, or a definite "does not exist". */
+export type GetResult<K extends ObjectKind> =
+  | { found: true; object: ObjectOf<K> }
+  | { found: false };
+
+/**
+ * The Node authorizer refused access: no pod on this node references the object (yet; its
+ * graph follows pod creation by a moment, which `get` already waited out).
+ */
+export class ObjectForbiddenError extends Error {
+  /** @param ref the object that was refused. */
+  constructor(readonly ref: ObjectRef) {
+    super(
+      `${ref.kind} ${ref.namespace}/${ref.name}: forbidden to this node (no pod on it references it)`,
+    );
+    this.name = "ObjectForbiddenError";
+  }
+}
+
+/** Options of an {@link ObjectAccess}. */
+export interface ObjectAccessOptions {
+  clients: Pick<KubeClients, "core" | "watch">;
+  /** How long a 403 is retried before it is final; default 3 s. */
+  forbiddenRetryMs?: number;
+  /** Watchdog of each object watch; default 5 min. */
+  quietTimeoutMs?: number;
+  log?: KubeLogger;
+}
+
+/** A shared watch of one object and the pods that want it. */
+interface SharedWatch {
+  reflector: Reflector<V1ConfigMap | V1Secret>;
+  listeners: Map<string, (object: V1ConfigMap | V1Secret | undefined) => void>;
+}
+
+function keyOf(ref: ObjectRef): string {
+  return `${ref.kind}/${ref.namespace}/${ref.name}`;
+}
+
+/**
+ * Reads and watches the ConfigMaps and Secrets of this node's pods.
+ *
+ * @example Usage
+ * ```ts
+ * const objects = new ObjectAccess({ clients });
+ * const ref = { kind: "ConfigMap", namespace: "default", name: "web-config" } as const;
+ * const got = await objects.get(ref); // { found: false } → "configmap web-config not found"
+ * const unwatch = objects.watchObject(ref, { podUID, onChange: (cm) => rewrite(cm) });
+ * objects.releasePod(podUID); // or unwatch()
+ * ```
+ */
+export class ObjectAccess {
+  readonly #clients: ObjectAccessOptions["clients"];
+  readonly #forbiddenRetryMs: number;
+  readonly #quietTimeoutMs: number;
+  readonly #log: KubeLogger;
+  readonly #watches = new Map<string, SharedWatch>();
+
+  /** @param options clients and timing. */
+  constructor(options: ObjectAccessOptions) {
+    this.#clients = options.clients;
+    this.#forbiddenRetryMs = options.forbiddenRetryMs ?? 3000;
+    this.#quietTimeoutMs = options.quietTimeoutMs ?? 5 * 60_000;
+    this.#log = options.log ?? consoleLogger;
+  }
+
+  /** Number of objects watched right now. */
+  get watchCount(): number {
+    return this.#watches.size;
+  }
+
+  /**
+   * Reads one object.
+   *
+   * @param ref kind, namespace, name.
+   * @return the object, or `{ found: false }` when it does not exist.
+   * @throws {ObjectForbiddenError} when the node may not read it (after retrying for
+   * `forbiddenRetryMs`, since the authorizer learns of new pods a moment late).
+   * @throws other API errors as client-node reports them.
+   */
+  async get<K extends ObjectKind>(ref: ObjectRef & { kind: K }): Promise<GetResult<K>> {
+    const { core } = this.#clients;
+    const deadline = Date.now() + this.#forbiddenRetryMs;
+    for (let attempt = 0;; attempt++) {
+      try {
+        const params = { namespace: ref.namespace, name: ref.name };
+        const object = ref.kind === "ConfigMap"
+          ? await core.readNamespacedConfigMap(params)
+          : await core.readNamespacedSecret(params);
+        return { found: true, object: object as ObjectOf<K> };
+      } catch (err) {
+        const code = httpStatus(err);
+        if (code === 404) return { found: false };
+        if (code !== 403) throw err;
+        if (Date.now() >= deadline) throw new ObjectForbiddenError(ref);
+        await sleep(Math.min(backoffDelay(attempt, 100, 1000), deadline - Date.now()));
+      }
+    }
+  }
+
+  /**
+   * Calls `onChange` whenever the object changes (with `undefined` when it is deleted), for
+   * as long as pod `podUID` wants it. Read the current value with {@link get} first: the
+   * watch reports changes, and its initial listing also arrives as a change.
+   *
+   * @param ref kind, namespace, name.
+   * @param options the pod that references the object, and the callback.
+   * @return a function that ends this pod's interest.
+   */
+  watchObject(
+    ref: ObjectRef,
+    options: { podUID: string; onChange: (object: V1ConfigMap | V1Secret | undefined) => void },
+  ): () => void {
+    const key = keyOf(ref);
+    let shared = this.#watches.get(key);
+    if (!shared) {
+      shared = this.#startWatch(ref);
+      this.#watches.set(key, shared);
+    }
+    shared.listeners.set(options.podUID, options.onChange);
+    return () => this.#unwatch(key, options.podUID);
+  }
+
+  /**
+   * Ends every watch interest of a pod (it was deleted).
+   *
+   * @param podUID the pod's UID.
+   */
+  releasePod(podUID: string): void {
+    for (const key of [...this.#watches.keys()]) this.#unwatch(key, podUID);
+  }
+
+  /** Stops every watch. */
+  async stop(): Promise<void> {
+    const all = [...this.#watches.values()];
+    this.#watches.clear();
+    await Promise.all(all.map((w) => w.reflector.stop()));
+  }
+
+  #unwatch(key: string, podUID: string): void {
+    const shared = this.#watches.get(key);
+    if (!shared?.listeners.delete(podUID) || shared.listeners.size > 0) return;
+    this.#watches.delete(key);
+    shared.reflector.stop();
+  }
+
+  #startWatch(ref: ObjectRef): SharedWatch {
+    const { core, watch } = this.#clients;
+    const fieldSelector = `metadata.name=${ref.name}`;
+    const plural = ref.kind === "ConfigMap" ? "configmaps" : "secrets";
+    const listeners: SharedWatch["listeners"] = new Map();
+    const reflector = new Reflector<V1ConfigMap | V1Secret>({
+      watch,
+      list: () =>
+        ref.kind === "ConfigMap"
+          ? core.listNamespacedConfigMap({ namespace: ref.namespace, fieldSelector })
+          : core.listNamespacedSecret({ namespace: ref.namespace, fieldSelector }),
+      path: `/api/v1/namespaces/${ref.namespace}/${plural}`,
+      query: { fieldSelector },
+      model: ref.kind === "ConfigMap" ? "V1ConfigMap" : "V1Secret",
+      onEvent: ({ type, object }) => {
+        const value = type === "delete" ? undefined : object;
+        for (const listener of [...listeners.values()]) listener(value);
+      },
+      quietTimeoutMs: this.#quietTimeoutMs,
+      description: `${ref.kind} ${ref.namespace}/${ref.name}`,
+      log: this.#log,
+    });
+    // Not awaited: the reflector retries failed lists itself (a 403 until the authorizer
+    // has seen the pod) and reports through the listeners.
+    reflector.start();
+    return { reflector, listeners };
+  }
+}
