@@ -90,6 +90,8 @@ export type VolumeEntry =
     mode: number;
     uid: number;
     gid: number;
+    /** Secret or token content: never print or log it. */
+    secret?: boolean;
   }
   | {
     kind: "tmpfs";

@@ -1,0 +1,144 @@
+/**
+ * A container's environment, built the way the kubelet builds it (`makeEnvironmentVariables`):
+ * `envFrom` sources first (keys with `prefix`; keys that cannot be variable names skipped),
+ * then `env` in order — literal values `$(VAR)`-expanded against what is defined so far and
+ * the node-provided variables, `valueFrom` values taken as they are — then the node-provided
+ * variables the pod did not set itself.
+ *
+ * Order is deterministic (the kubelet's is a Go map's): insertion order, a later definition of
+ * the same name replacing the value in place; envFrom keys in sorted order per source.
+ *
+ * @module
+ */
+import type { V1Container } from "@kubernetes/client-node";
+import { fail, type PodContext } from "./_context.ts";
+import { lookupObject, objectData, type SourceKind } from "./_objects.ts";
+import { fieldRefValue, podAddresses, resourceFieldValue } from "./downward.ts";
+import { expand } from "./expansion.ts";
+
+// systemd's `env_name_is_valid` (stricter than Kubernetes' relaxed names): what a unit's
+// Environment= can set. envFrom keys outside it are skipped, as the kubelet skips invalid keys.
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Variables systemk provides to every container (the kubelet's "service env" role): node
+ * addresses, the hostname (host networking) and the real API server address (omitted when
+ * unknown).
+ */
+export function nodeEnvironment(ctx: PodContext): Map<string, string> {
+  const node = ctx.input.node;
+  const env = new Map<string, string>([
+    ["SYSTEMK_NODE_INTERNAL_IP", node.internalIP],
+    ["SYSTEMK_NODE_EXTERNAL_IP", podAddresses(node).podIP],
+    ["HOSTNAME", node.hostname],
+  ]);
+  if (node.apiServerHost !== undefined && node.apiServerPort !== undefined) {
+    env.set("KUBERNETES_SERVICE_HOST", node.apiServerHost);
+    env.set("KUBERNETES_SERVICE_PORT", String(node.apiServerPort));
+  }
+  return env;
+}
+
+function text(
+  ctx: PodContext,
+  container: string,
+  kind: SourceKind,
+  name: string,
+  key: string,
+  bytes: Uint8Array,
+): string {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    throw fail(
+      ctx,
+      container,
+      `${kind} "${name}" key "${key}" is not UTF-8 text, which an environment variable must be`,
+      "mount it as a volume instead",
+    );
+  }
+}
+
+/** Resolves a `configMapKeyRef`/`secretKeyRef`; undefined when optional and missing. */
+function keyRef(
+  ctx: PodContext,
+  container: string,
+  kind: SourceKind,
+  ref: { name?: string; key: string; optional?: boolean },
+  variable: string,
+): string | undefined {
+  const field = `env ${variable}: ${kind}KeyRef`;
+  const object = lookupObject(ctx, container, kind, ref.name, ref.optional, field);
+  if (!object) return undefined;
+  const bytes = objectData(ctx, kind, object, true).get(ref.key);
+  if (bytes === undefined) {
+    if (ref.optional) return undefined;
+    throw fail(
+      ctx,
+      container,
+      `${field}: key "${ref.key}" not found in ${kind} "${ref.name}"`,
+      `add the key to the ${kind}, or set optional: true on the reference`,
+    );
+  }
+  return text(ctx, container, kind, ref.name ?? "", ref.key, bytes);
+}
+
+/**
+ * The container's final environment, in order.
+ *
+ * @throws PlanError for missing required ConfigMaps/Secrets/keys, unsupported fieldRefs.
+ */
+export function containerEnvironment(ctx: PodContext, container: V1Container): Map<string, string> {
+  const env = new Map<string, string>();
+  const provided = nodeEnvironment(ctx);
+  const lookup = (name: string) => env.get(name) ?? provided.get(name);
+
+  for (const source of container.envFrom ?? []) {
+    const kind: SourceKind = source.configMapRef ? "configMap" : "secret";
+    const ref = source.configMapRef ?? source.secretRef;
+    if (!ref) continue;
+    const field = `envFrom ${kind}Ref`;
+    const object = lookupObject(ctx, container.name, kind, ref.name, ref.optional, field);
+    if (!object) continue;
+    const data = objectData(ctx, kind, object, true);
+    for (const key of [...data.keys()].sort()) {
+      const name = (source.prefix ?? "") + key;
+      if (!ENV_NAME.test(name)) continue;
+      env.set(name, text(ctx, container.name, kind, ref.name ?? "", key, data.get(key)!));
+    }
+  }
+
+  for (const variable of container.env ?? []) {
+    let value: string | undefined = variable.value ?? "";
+    const from = variable.valueFrom;
+    if (value !== "") {
+      value = expand(value, lookup);
+    } else if (from?.configMapKeyRef) {
+      value = keyRef(ctx, container.name, "configMap", from.configMapKeyRef, variable.name);
+    } else if (from?.secretKeyRef) {
+      value = keyRef(ctx, container.name, "secret", from.secretKeyRef, variable.name);
+    } else if (from?.fieldRef) {
+      value = fieldRefValue(ctx, container.name, from.fieldRef.fieldPath, false);
+    } else if (from?.resourceFieldRef) {
+      value = resourceFieldValue(ctx, container, from.resourceFieldRef);
+    } else if (from) {
+      throw fail(
+        ctx,
+        container.name,
+        `env ${variable.name}: unsupported valueFrom ${Object.keys(from).join(", ")}`,
+        "use configMapKeyRef, secretKeyRef, fieldRef or resourceFieldRef",
+      );
+    }
+    if (value !== undefined) env.set(variable.name, value);
+  }
+
+  for (const [name, value] of provided) if (!env.has(name)) env.set(name, value);
+  return env;
+}
+
+/** Expands `$(VAR)` in each word against the final environment (command, args). */
+export function expandWords(words: readonly string[], env: ReadonlyMap<string, string>): string[] {
+  return words.map((w) => expand(w, (name) => env.get(name)));
+}

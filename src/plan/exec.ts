@@ -1,0 +1,238 @@
+/**
+ * What a container runs: `ExecStart=` from the seed's rules, and which settings of a package's
+ * own unit file systemk keeps.
+ *
+ * Rules (the seed's, made precise):
+ * - package unit, no `command`/`args` → its `ExecStart=` lines reused verbatim (raw, so `$ARGS`
+ *   from its `EnvironmentFile=` still expands);
+ * - `command` → replaces the first word, the package's options (raw) kept;
+ * - `args` → replace every word after the first;
+ * - both → the whole command line is `command + args`;
+ * - no package unit (no package, package without unit, `/abs/path` image) → synthesized unit,
+ *   `command` required.
+ *
+ * Prefixes of the package's first word (`-`, `@`, `+`, `!`, `!!`, `:`) are removed: `-` would
+ * hide the exit status the pod reports; `+`/`!`/`!!` would run outside the sandbox or as root
+ * despite `securityContext`; `@` (argv[0] override) is dropped along with its argv[0] word; `:`
+ * (no `$VAR` expansion) is replaced by doubling `$` in the kept words, so they mean the same
+ * next to words systemk encodes. Lines fully built by systemk carry the unit module's `:`
+ * prefix; lines mixing in the package's raw words carry none and have `$` doubled in the words
+ * systemk adds.
+ *
+ * @module
+ */
+import { execCommandLine } from "../unit/mod.ts";
+import type { UnitFile } from "../unit/mod.ts";
+
+/** One raw `ExecStart=` word list of the package unit, prefixes removed. */
+export interface RawCommand {
+  /** Raw words (as written in the unit file): executable, then options. */
+  words: string[];
+}
+
+// Settings of the package's [Service] section that make its daemon work and that the sandbox
+// does not already decide. Everything else (hardening, Restart=, KillMode=, [Unit]
+// dependencies, [Install]) is systemk's.
+const KEPT_SERVICE_KEYS = new Set([
+  "Type",
+  "NotifyAccess",
+  "PIDFile",
+  "BusName",
+  "GuessMainPID",
+  "ExecStartPre",
+  "ExecStartPost",
+  "ExecReload",
+  "ExecStop",
+  "ExecStopPost",
+  "EnvironmentFile",
+  "Environment",
+  "UnsetEnvironment",
+  "WorkingDirectory",
+  "UMask",
+  "StateDirectory",
+  "StateDirectoryMode",
+  "RuntimeDirectory",
+  "RuntimeDirectoryMode",
+  "RuntimeDirectoryPreserve",
+  "LogsDirectory",
+  "LogsDirectoryMode",
+  "CacheDirectory",
+  "CacheDirectoryMode",
+  "ConfigurationDirectory",
+  "ConfigurationDirectoryMode",
+  "ReadWritePaths",
+  "TimeoutStartSec",
+  "LimitNOFILE",
+  "LimitNPROC",
+  "LimitCORE",
+  "LimitMEMLOCK",
+  "SyslogIdentifier",
+]);
+
+/** Kept only when the pod does not set the user itself. */
+export const PACKAGE_USER_KEYS = new Set(["User", "Group", "SupplementaryGroups"]);
+/** Kept only when the pod does not set `capabilities` itself. */
+export const PACKAGE_CAPABILITY_KEYS = new Set(["CapabilityBoundingSet", "AmbientCapabilities"]);
+/** Writable state directories: dropped under `readOnlyRootFilesystem`. */
+export const WRITABLE_KEYS = new Set([
+  "StateDirectory",
+  "RuntimeDirectory",
+  "LogsDirectory",
+  "CacheDirectory",
+  "ConfigurationDirectory",
+  "ReadWritePaths",
+]);
+
+/** The package unit's [Service] directives systemk keeps, in file order (ExecStart excluded). */
+export function keptServiceDirectives(unit: UnitFile): [string, string][] {
+  const out: [string, string][] = [];
+  for (const section of unit.sections) {
+    if (section.name !== "Service") continue;
+    for (const line of section.lines) {
+      if (line.kind !== "directive") continue;
+      const k = line.key;
+      if (KEPT_SERVICE_KEYS.has(k) || PACKAGE_USER_KEYS.has(k) || PACKAGE_CAPABILITY_KEYS.has(k)) {
+        out.push([k, line.value]);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Splits a raw `ExecStart=` value into raw words the way systemd delimits them: whitespace
+ * outside quotes; a backslash protects the next character; quotes may open anywhere in a word.
+ */
+export function splitRawWords(value: string): string[] {
+  const words: string[] = [];
+  let word = "";
+  let inWord = false;
+  let quote: string | null = null;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (c === "\\" && i + 1 < value.length) {
+      word += c + value[++i];
+      inWord = true;
+    } else if (quote) {
+      word += c;
+      if (c === quote) quote = null;
+    } else if (c === '"' || c === "'") {
+      word += c;
+      quote = c;
+      inWord = true;
+    } else if (c === " " || c === "\t" || c === "\n") {
+      if (inWord) words.push(word);
+      word = "";
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(word);
+  return words;
+}
+
+const PREFIX = /^[-@+!:]+/;
+
+/** The package unit's effective `ExecStart=` lines (an empty one resets), prefixes removed. */
+export function packageCommands(unit: UnitFile): RawCommand[] {
+  let lines: string[] = [];
+  for (const section of unit.sections) {
+    if (section.name !== "Service") continue;
+    for (const line of section.lines) {
+      if (line.kind !== "directive" || line.key !== "ExecStart") continue;
+      if (line.value.trim() === "") lines = [];
+      else lines.push(line.value);
+    }
+  }
+  return lines.map((value) => {
+    const words = splitRawWords(value);
+    const prefix = PREFIX.exec(words[0] ?? "")?.[0] ?? "";
+    words[0] = words[0].slice(prefix.length);
+    if (words[0] === "") words.shift(); // prefix written as its own word
+    if (prefix.includes("@")) words.splice(1, 1);
+    const literal = prefix.includes(":");
+    return { words: literal ? words.map(protectDollars) : words };
+  });
+}
+
+/** Doubles every `$`, so systemd's `$VAR` expansion gives back the text (`$$` → `$`). */
+function protectDollars(raw: string): string {
+  return raw.replaceAll("$", () => "$$");
+}
+
+/**
+ * Raw words for `argv` that can share a command line with raw words of the package unit. The
+ * unit module writes the `:` prefix (no `$VAR` expansion) on its command lines, but that prefix
+ * applies to the whole line and would stop the package's own words (`$ARGS` from its
+ * `EnvironmentFile=`) from expanding; so the prefix is left out and `$` doubled instead.
+ */
+function expandableWords(argv: readonly string[]): string {
+  const line = execCommandLine(argv);
+  if (!line.startsWith('":')) throw new Error(`unexpected execCommandLine output: ${line}`);
+  return protectDollars('"' + line.slice(2));
+}
+
+/**
+ * Raw words for `args` that follow a raw executable word: encoded behind a placeholder
+ * executable, placeholder removed, so the encoding rules stay the unit module's.
+ */
+function expandableArguments(args: readonly string[]): string {
+  const head = expandableWords(["/"]);
+  const full = expandableWords(["/", ...args]);
+  if (!full.startsWith(head + " ")) throw new Error(`unexpected execCommandLine output: ${full}`);
+  return full.slice(head.length + 1);
+}
+
+/** Why ExecStart could not be built; the caller turns it into a PlanError. */
+export class CommandError extends Error {
+  constructor(message: string, readonly todo: string) {
+    super(message);
+  }
+}
+
+/**
+ * The raw `ExecStart=` values for a container.
+ *
+ * @param command `command` after `$(VAR)` expansion; undefined or empty = not given.
+ * @param args `args` after `$(VAR)` expansion; undefined or empty = not given.
+ * @param packaged the package unit's commands; undefined = synthesized unit.
+ * @throws CommandError when the rules cannot produce a command line.
+ * @throws UnitValueError when a word cannot be represented.
+ */
+export function execStart(
+  command: readonly string[] | undefined,
+  args: readonly string[] | undefined,
+  packaged: RawCommand[] | undefined,
+): string[] {
+  const hasCommand = command !== undefined && command.length > 0;
+  const hasArgs = args !== undefined && args.length > 0;
+  if (hasCommand && hasArgs) return [execCommandLine([...command, ...args])];
+  if (!packaged) {
+    if (!hasCommand) {
+      throw new CommandError(
+        "the image has no unit file to take ExecStart from, and no command is given",
+        "set command (the executable and its options) on the container",
+      );
+    }
+    return [execCommandLine(command)];
+  }
+  if (packaged.length === 0) {
+    throw new CommandError(
+      "the package's unit file has no ExecStart",
+      "set command (and args) on the container",
+    );
+  }
+  if (!hasCommand && !hasArgs) return packaged.map((c) => c.words.join(" "));
+  if (packaged.length > 1) {
+    throw new CommandError(
+      `the package's unit file has ${packaged.length} ExecStart lines, so which one command or ` +
+        "args would change is ambiguous",
+      "give both command and args to replace the whole command line",
+    );
+  }
+  const [exe, ...rest] = packaged[0].words;
+  if (hasCommand) return [[expandableWords(command), ...rest].join(" ")];
+  return [`${exe} ${expandableArguments(args!)}`];
+}

@@ -1,0 +1,16 @@
+/**
+ * The pure pod → units planner: `planPod` turns a pod (with its resolved ConfigMaps, Secrets,
+ * node facts and package unit files) into the exact unit files and volume files to create,
+ * or a `PlanError` naming the pod, the container and what to do; `formatPlan` prints a plan.
+ *
+ * @module
+ */
+export { DEFAULT_STATE_DIR, planPod } from "./plan.ts";
+export { formatPlan } from "./format.ts";
+export { parseManifests } from "./manifest.ts";
+export type { Manifests } from "./manifest.ts";
+export { podAddresses } from "./downward.ts";
+export { serviceAccountTokenKey } from "./volumes.ts";
+export { parseQuantity, QuantityError } from "./quantity.ts";
+export type { Quantity } from "./quantity.ts";
+export * from "./types.ts";

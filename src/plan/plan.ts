@@ -1,0 +1,514 @@
+/**
+ * The pure planner: a pod (plus its resolved ConfigMaps/Secrets, node facts and package
+ * unit files) → the exact unit files and volume files to create.
+ *
+ * Unit shape, per container (one unit each, named by `unitName`):
+ * - Lifecycle: init containers are `Type=oneshot`, `RemainAfterExit=yes`,
+ *   `TimeoutStartSec=infinity`, `Restart=no`, each `Requires=`+`After=` the previous one; every
+ *   app unit `Requires=`+`After=` the last init unit, so starting the app units pulls the whole
+ *   chain in order and a failed init container fails them with `dependency` (the agent retries
+ *   per restartPolicy). `restartPolicy` Always → `Restart=always`, `RemainAfterExit=no`;
+ *   OnFailure → `Restart=on-failure`, Never → `Restart=no`, both `RemainAfterExit=yes` so an
+ *   exited container keeps reporting its result. `RestartSec=1` (the agent adds the kubelet's
+ *   backoff) and `StartLimitIntervalSec=0` (systemd never gives up on its own).
+ * - Stopping: `KillMode=mixed` — SIGTERM to the main process only (what a container's PID 1
+ *   gets), then after `TimeoutStopSec=` (terminationGracePeriodSeconds, default 30, at least
+ *   the kubelet's minimum of 2 s since systemd reads 0 as "no timeout") SIGKILL to every
+ *   process left in the unit's cgroup; once the main process exits the rest is killed too,
+ *   so no process outlives the container.
+ * - Sandbox: `ProtectSystem=strict` (the whole filesystem read-only — the seed's
+ *   `ReadOnlyPaths=/` — except the API filesystems /dev, /proc, /sys, so /dev/shm keeps
+ *   working; those are covered by `ProtectKernelTunables=`/`ProtectControlGroups=`),
+ *   `ProtectHome=yes`, `PrivateTmp=yes`, and `TemporaryFileSystem=<stateDir>`, which hides
+ *   every pod's volume files; the pod's own volumes come back only as `BindPaths=` (read-write)
+ *   / `BindReadOnlyPaths=` at their mountPaths (systemd resolves bind sources on the host, so
+ *   the tmpfs does not hide them). /run and /var stay visible (read-only): journald's syslog
+ *   socket, D-Bus and resolv.conf live there. Output goes to the journal.
+ * - Packaged daemons: their unit's working settings are kept (see exec.ts: Type=, User=,
+ *   ExecStartPre=, StateDirectory=-style directories, ReadWritePaths=, Environment= ...), and
+ *   `/var/lib/<pkg>`, `/var/cache/<pkg>`, `/var/log/<pkg>`, `/var/spool/<pkg>` are made
+ *   writable when they exist (`ReadWritePaths=-…`: no creation, no chown of package files).
+ * - `readOnlyRootFilesystem`: none of those writable directories (the package's included);
+ *   only read-write volumes and the private /tmp stay writable.
+ * - `privileged`: no ProtectSystem/ProtectHome/ProtectKernelTunables/ProtectControlGroups, no
+ *   capability restriction, no NoNewPrivileges: the host as a root daemon sees it. Other pods'
+ *   volumes stay hidden and /tmp private.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import type { V1Container } from "@kubernetes/client-node";
+import {
+  bindPath,
+  environmentAssignment,
+  escapeSpecifiers,
+  metadataSection,
+  parseUnit,
+  pathValue,
+  serializeUnit,
+  type UnitFile,
+  unitName,
+  UnitValueError,
+  workingDirectoryValue,
+} from "../unit/mod.ts";
+import { allContainers, fail, type PodContext } from "./_context.ts";
+import { containerEnvironment, expandWords } from "./env.ts";
+import {
+  CommandError,
+  execStart,
+  keptServiceDirectives,
+  PACKAGE_CAPABILITY_KEYS,
+  packageCommands,
+  WRITABLE_KEYS,
+} from "./exec.ts";
+import { expand } from "./expansion.ts";
+import { containerResources, resourceDirectives } from "./resources.ts";
+import { type EffectiveSecurity, effectiveSecurity } from "./security.ts";
+import {
+  type PlannedVolumes,
+  planVolumes,
+  relativePathProblem,
+  type VolumeOwner,
+} from "./volumes.ts";
+import type { PackageInfo, PlanInput, PlannedUnit, PodPlan } from "./types.ts";
+
+/** Default root of systemk's runtime state. */
+export const DEFAULT_STATE_DIR = "/run/systemk";
+/** Kubernetes' default `terminationGracePeriodSeconds`. */
+const DEFAULT_GRACE_SECONDS = 30;
+/** The kubelet never gives a container less than this to stop. */
+const MINIMUM_GRACE_SECONDS = 2;
+
+type Directive = [string, string];
+
+/** Runs a unit-module encoder, turning its UnitValueError into a PlanError naming `field`. */
+function encode<T>(ctx: PodContext, container: string, field: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (!(e instanceof UnitValueError)) throw e;
+    throw fail(
+      ctx,
+      container,
+      `${field} cannot be written into a systemd unit: ${e.message}`,
+      `change ${field}`,
+    );
+  }
+}
+
+function podContext(input: PlanInput): PodContext {
+  const pod = input.pod;
+  const namespace = pod.metadata?.namespace || "default";
+  const name = pod.metadata?.name ?? "";
+  const uid = pod.metadata?.uid ?? "";
+  const ctx: PodContext = {
+    input,
+    pod,
+    spec: pod.spec ?? { containers: [] },
+    namespace,
+    name,
+    uid,
+    podDir: `${input.stateDir ?? DEFAULT_STATE_DIR}/${uid}`,
+  };
+  if (name === "") throw fail(ctx, undefined, "metadata.name is empty", "name the pod");
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(uid)) {
+    throw fail(
+      ctx,
+      undefined,
+      `metadata.uid "${uid}" is missing or not a UID`,
+      "plan pods as the API server returns them (with metadata.uid)",
+    );
+  }
+  if (ctx.spec.containers.length === 0) {
+    throw fail(ctx, undefined, "spec.containers is empty", "add a container");
+  }
+  const names = new Set<string>();
+  for (const { container } of allContainers(ctx.spec)) {
+    if (names.has(container.name)) {
+      throw fail(
+        ctx,
+        container.name,
+        "container name is used twice",
+        "give containers unique names",
+      );
+    }
+    names.add(container.name);
+  }
+  return ctx;
+}
+
+/** The package unit parsed, or undefined (synthesized unit). */
+function packageUnit(ctx: PodContext, container: string, pkg: PackageInfo | undefined) {
+  if (pkg?.unitText === undefined) return undefined;
+  try {
+    return parseUnit(pkg.unitText);
+  } catch (e) {
+    throw fail(
+      ctx,
+      container,
+      `the unit file ${pkg.unitName ?? ""} of package ${pkg.name ?? ""} cannot be parsed: ` +
+        (e as Error).message,
+      "fix the package or give command and args",
+      "CreateContainerError",
+    );
+  }
+}
+
+function lastValue(unit: UnitFile | undefined, key: string): string | undefined {
+  let value: string | undefined;
+  for (const s of unit?.sections ?? []) {
+    if (s.name !== "Service") continue;
+    for (const l of s.lines) if (l.kind === "directive" && l.key === key) value = l.value;
+  }
+  return value;
+}
+
+/**
+ * Volume owner: the user all containers run as, when they agree; root otherwise. `fsGroup`,
+ * when set, is the group (as in Kubernetes, where volumes belong to the fsGroup).
+ */
+function volumeOwner(ctx: PodContext, security: EffectiveSecurity[]): VolumeOwner {
+  const [first] = security;
+  const same = security.every((s) => s.uid === first.uid && s.gid === first.gid);
+  const owner = same ? { uid: first.uid, gid: first.gid } : { uid: 0, gid: 0 };
+  const fsGroup = ctx.spec.securityContext?.fsGroup;
+  return fsGroup === undefined ? owner : { uid: owner.uid, gid: fsGroup };
+}
+
+function mountDirectives(
+  ctx: PodContext,
+  container: V1Container,
+  env: ReadonlyMap<string, string>,
+  volumes: PlannedVolumes,
+): Directive[] {
+  const out: Directive[] = [];
+  const seen = new Set<string>();
+  for (const m of container.volumeMounts ?? []) {
+    const field = `volumeMounts[${m.name}]`;
+    const source = volumes.sources.get(m.name);
+    if (!source) {
+      throw fail(
+        ctx,
+        container.name,
+        `${field}: no volume named "${m.name}"`,
+        "declare it in spec.volumes",
+      );
+    }
+    if (!m.mountPath.startsWith("/") || m.mountPath === "/" || m.mountPath.includes("\0")) {
+      throw fail(
+        ctx,
+        container.name,
+        `${field}.mountPath "${m.mountPath}" is not an absolute path below /`,
+        "use an absolute path such as /data",
+      );
+    }
+    if (seen.has(m.mountPath)) {
+      throw fail(
+        ctx,
+        container.name,
+        `${field}.mountPath ${m.mountPath} is used twice`,
+        "mount each path once",
+      );
+    }
+    seen.add(m.mountPath);
+    const subPath = m.subPathExpr !== undefined
+      ? expand(m.subPathExpr, (n) => env.get(n))
+      : m.subPath ?? "";
+    let hostPath = source.hostPath;
+    if (subPath !== "") {
+      const problem = relativePathProblem(subPath);
+      if (problem) {
+        throw fail(
+          ctx,
+          container.name,
+          `${field}.subPath "${subPath}" ${problem}`,
+          "use a relative path inside the volume",
+        );
+      }
+      if (source.createsSubPaths) {
+        hostPath = volumes.subPathDirectory(source, subPath);
+      } else if (source.contents && !source.contents.has(subPath)) {
+        throw fail(
+          ctx,
+          container.name,
+          `${field}.subPath "${subPath}" does not exist in volume ${m.name}`,
+          "use a key or item path of the volume",
+        );
+      } else {
+        hostPath = `${source.hostPath}/${subPath}`;
+      }
+    }
+    const readOnly = source.readOnly || m.readOnly === true;
+    const value = encode(
+      ctx,
+      container.name,
+      `${field}.mountPath`,
+      () => bindPath(hostPath, m.mountPath),
+    );
+    out.push([readOnly ? "BindReadOnlyPaths" : "BindPaths", value]);
+  }
+  return out;
+}
+
+function restartDirectives(ctx: PodContext, init: boolean): Directive[] {
+  if (init) {
+    return [["Restart", "no"], ["RemainAfterExit", "yes"], ["TimeoutStartSec", "infinity"]];
+  }
+  const policy = ctx.spec.restartPolicy ?? "Always";
+  switch (policy) {
+    case "Always":
+      return [["Restart", "always"], ["RestartSec", "1"], ["RemainAfterExit", "no"]];
+    case "OnFailure":
+      return [["Restart", "on-failure"], ["RestartSec", "1"], ["RemainAfterExit", "yes"]];
+    case "Never":
+      return [["Restart", "no"], ["RemainAfterExit", "yes"]];
+  }
+  throw fail(
+    ctx,
+    undefined,
+    `restartPolicy "${policy}" is unknown`,
+    "use Always, OnFailure or Never",
+  );
+}
+
+function stopDirectives(ctx: PodContext): Directive[] {
+  const grace = ctx.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
+  return [
+    ["TimeoutStopSec", String(Math.max(grace, MINIMUM_GRACE_SECONDS))],
+    ["KillMode", "mixed"],
+    ["KillSignal", "SIGTERM"],
+    ["SendSIGKILL", "yes"],
+    ["FinalKillSignal", "SIGKILL"],
+  ];
+}
+
+function sandboxDirectives(
+  ctx: PodContext,
+  container: string,
+  security: EffectiveSecurity,
+  pkg: PackageInfo | undefined,
+): Directive[] {
+  const out: Directive[] = [];
+  const relaxed = security.privileged && !security.readOnlyRootFilesystem;
+  if (security.noNewPrivileges) out.push(["NoNewPrivileges", "yes"]);
+  if (security.boundingSet !== undefined) out.push(["CapabilityBoundingSet", security.boundingSet]);
+  if (security.ambient !== undefined) out.push(["AmbientCapabilities", security.ambient]);
+  if (!relaxed) out.push(["ProtectSystem", "strict"]);
+  if (!security.privileged) {
+    out.push(["ProtectHome", "yes"], ["ProtectKernelTunables", "yes"], [
+      "ProtectControlGroups",
+      "yes",
+    ]);
+  }
+  out.push(["PrivateTmp", "yes"]);
+  const stateDir = ctx.input.stateDir ?? DEFAULT_STATE_DIR;
+  out.push(["TemporaryFileSystem", encode(ctx, container, "stateDir", () => pathValue(stateDir))]);
+  if (pkg?.name && !security.readOnlyRootFilesystem && !relaxed) {
+    for (const dir of ["lib", "cache", "log", "spool"]) {
+      const path = encode(ctx, container, "image", () => pathValue(`/var/${dir}/${pkg.name}`));
+      out.push(["ReadWritePaths", `-${path}`]);
+    }
+  }
+  return out;
+}
+
+function stableJSON(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_k, v) =>
+      v && typeof v === "object" && !Array.isArray(v) && !(v instanceof Date)
+        ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]))
+        : v,
+  );
+}
+
+interface ContainerPlanning {
+  container: V1Container;
+  unitName: string;
+  init: boolean;
+  index: number;
+  /** Unit this one Requires= and runs After=. */
+  after?: string;
+  security: EffectiveSecurity;
+  unit?: UnitFile;
+  pkg?: PackageInfo;
+}
+
+function planContainer(
+  ctx: PodContext,
+  p: ContainerPlanning,
+  volumes: PlannedVolumes,
+): PlannedUnit {
+  const { container, init, security } = p;
+  const name = container.name;
+  if (init && (container as { restartPolicy?: string }).restartPolicy === "Always") {
+    throw fail(
+      ctx,
+      name,
+      "init containers with restartPolicy: Always (sidecars) are not supported",
+      "make it an app container",
+    );
+  }
+  const env = containerEnvironment(ctx, container);
+  const command = container.command ? expandWords(container.command, env) : undefined;
+  const args = container.args ? expandWords(container.args, env) : undefined;
+  const packaged = p.unit ? packageCommands(p.unit) : undefined;
+  let execStarts: string[];
+  try {
+    execStarts = encode(ctx, name, "command/args", () => execStart(command, args, packaged));
+  } catch (e) {
+    if (!(e instanceof CommandError)) throw e;
+    throw fail(ctx, name, e.message, e.todo);
+  }
+
+  const policy = ctx.spec.restartPolicy ?? "Always";
+  let type = init ? "oneshot" : (lastValue(p.unit, "Type") ?? (p.unit ? undefined : "exec"));
+  // systemd refuses Restart=always for oneshot services; a long-running app container is not one.
+  if (!init && type === "oneshot" && policy === "Always") {
+    if (execStarts.length > 1) {
+      throw fail(
+        ctx,
+        name,
+        "the package's oneshot unit has several ExecStart lines, which cannot restart always",
+        "use restartPolicy OnFailure or Never, or give command",
+      );
+    }
+    type = "exec";
+  }
+
+  const kept = p.unit
+    ? keptServiceDirectives(p.unit).filter(([k]) =>
+      k !== "Type" &&
+      !(security.podSetsUser && k === "User") &&
+      !(security.podSetsGroup && k === "Group") &&
+      !(security.podSetsUser && k === "SupplementaryGroups") &&
+      !(security.podSetsCapabilities && PACKAGE_CAPABILITY_KEYS.has(k)) &&
+      !(security.readOnlyRootFilesystem && WRITABLE_KEYS.has(k)) &&
+      !(container.workingDir && k === "WorkingDirectory") &&
+      !(init && k === "TimeoutStartSec")
+    )
+    : [];
+
+  const service: Directive[] = [];
+  if (type) service.push(["Type", type]);
+  service.push(...kept);
+  if (security.user !== undefined) service.push(["User", security.user]);
+  if (security.group !== undefined) service.push(["Group", security.group]);
+  if (security.supplementaryGroups.length > 0) {
+    service.push(["SupplementaryGroups", security.supplementaryGroups.join(" ")]);
+  }
+  if (container.workingDir) {
+    service.push([
+      "WorkingDirectory",
+      encode(ctx, name, "workingDir", () => workingDirectoryValue(container.workingDir!)),
+    ]);
+  }
+  for (const [k, v] of env) {
+    service.push(["Environment", encode(ctx, name, `env ${k}`, () => environmentAssignment(k, v))]);
+  }
+  for (const line of execStarts) service.push(["ExecStart", line]);
+  service.push(...restartDirectives(ctx, init), ...stopDirectives(ctx));
+  service.push(...resourceDirectives(containerResources(ctx, container)));
+  service.push(...sandboxDirectives(ctx, name, security, p.pkg));
+  service.push(...mountDirectives(ctx, container, env, volumes));
+  service.push(["StandardOutput", "journal"], ["StandardError", "journal"]);
+
+  const image = container.image ?? "";
+  const unitSection: Directive[] = [
+    [
+      "Description",
+      escapeSpecifiers(`${ctx.namespace}/${ctx.name} ${init ? "init " : ""}container ${name}`),
+    ],
+    ["StartLimitIntervalSec", "0"],
+  ];
+  if (p.after) unitSection.push(["Requires", p.after], ["After", p.after]);
+
+  const toSection = (sectionName: string, directives: Directive[]) => ({
+    name: sectionName,
+    lines: directives.map(([key, value]) => ({ kind: "directive" as const, key, value })),
+  });
+  const body: UnitFile = {
+    header: [],
+    sections: [toSection("Unit", unitSection), toSection("Service", service)],
+  };
+  const containerHash = createHash("sha256")
+    .update(stableJSON(container))
+    .update("\n")
+    .update(serialize(ctx, name, body))
+    .digest("hex");
+  const unit: UnitFile = {
+    header: [],
+    sections: [
+      ...body.sections,
+      metadataSection({
+        namespace: ctx.namespace,
+        podName: ctx.name,
+        podUID: ctx.uid,
+        containerName: name,
+        init,
+        image,
+        nodeName: ctx.input.node.name,
+        containerHash,
+        index: p.index,
+      }),
+    ],
+  };
+  return {
+    name: p.unitName,
+    container: name,
+    init,
+    unit,
+    text: serialize(ctx, name, unit),
+  };
+}
+
+function serialize(ctx: PodContext, container: string, unit: UnitFile): string {
+  return encode(ctx, container, "the pod's names or image", () => serializeUnit(unit));
+}
+
+/**
+ * Plans a pod: its units (init containers in order, then app containers) and volume entries
+ * (parents before children).
+ *
+ * @throws PlanError with a Kubernetes reason (`CreateContainerConfigError`, ...) and a message
+ *   naming the pod, the container and what to do.
+ */
+export function planPod(input: PlanInput): PodPlan {
+  const ctx = podContext(input);
+  const planning: ContainerPlanning[] = [];
+  let initIndex = 0;
+  let appIndex = 0;
+  for (const { container, init } of allContainers(ctx.spec)) {
+    const pkg = input.packages.get(container.name);
+    const unit = packageUnit(ctx, container.name, pkg);
+    const security = effectiveSecurity(ctx, container, lastValue(unit, "User"));
+    const name = encode(
+      ctx,
+      container.name,
+      "the namespace, pod name or container name",
+      () => unitName(ctx.namespace, ctx.name, container.name),
+    );
+    planning.push({
+      container,
+      unitName: name,
+      init,
+      index: init ? initIndex++ : appIndex++,
+      security,
+      unit,
+      pkg,
+    });
+  }
+  const volumes = planVolumes(ctx, volumeOwner(ctx, planning.map((p) => p.security)));
+  const units: PlannedUnit[] = [];
+  let lastInit: string | undefined;
+  for (const p of planning) {
+    units.push(planContainer(ctx, { ...p, after: lastInit }, volumes));
+    if (p.init) lastInit = p.unitName;
+  }
+  return {
+    podDir: ctx.podDir,
+    units,
+    volumes: volumes.entries,
+    hostPathChecks: volumes.hostPathChecks,
+  };
+}

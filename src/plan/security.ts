@@ -1,0 +1,233 @@
+/**
+ * `securityContext` (pod- and container-level, container winning) → the identity a unit runs
+ * as and its privilege settings.
+ *
+ * Identity: `runAsUser` (numeric) or `windowsOptions.runAsUserName` (a node user name: the
+ * seed's trick) from the most specific level that sets one; `runAsGroup` overrides the group,
+ * which otherwise is the user's primary group (gid 0 for a numeric uid the node does not know,
+ * as container runtimes do). No user anywhere → the package unit's `User=`/`Group=`, else root.
+ * `supplementalGroups` and `fsGroup` (pod-level) → `SupplementaryGroups=`.
+ *
+ * Capabilities: without `capabilities` a unit keeps the host's defaults (a root daemon has
+ * every capability, as it would outside systemk). With them the bounding set becomes
+ * `drop: [ALL]` → exactly `add`; otherwise every capability except `drop` (drop wins over add,
+ * as in containerd). For a non-root user `add` also becomes `AmbientCapabilities=`, since a
+ * non-root process otherwise holds no capability at all; root holds its bounding set anyway.
+ *
+ * @module
+ */
+import type { V1Container, V1SecurityContext } from "@kubernetes/client-node";
+import { fail, type PodContext } from "./_context.ts";
+
+/** Who a unit runs as and with which privileges. */
+export interface EffectiveSecurity {
+  /** `User=` value, or undefined to keep the package's / run as root. */
+  user?: string;
+  /** `Group=` value (numeric). */
+  group?: string;
+  uid: number;
+  gid: number;
+  /** The pod sets the user (the package's `User=` is then dropped). */
+  podSetsUser: boolean;
+  /** The pod sets the group (the package's `Group=` is then dropped). */
+  podSetsGroup: boolean;
+  supplementaryGroups: number[];
+  noNewPrivileges: boolean;
+  /** `CapabilityBoundingSet=` value (`""` = none), undefined = unrestricted. */
+  boundingSet?: string;
+  ambient?: string;
+  podSetsCapabilities: boolean;
+  readOnlyRootFilesystem: boolean;
+  privileged: boolean;
+}
+
+/** Linux capabilities systemd knows (capability(7)). */
+const CAPABILITIES = [
+  "CHOWN",
+  "DAC_OVERRIDE",
+  "DAC_READ_SEARCH",
+  "FOWNER",
+  "FSETID",
+  "KILL",
+  "SETGID",
+  "SETUID",
+  "SETPCAP",
+  "LINUX_IMMUTABLE",
+  "NET_BIND_SERVICE",
+  "NET_BROADCAST",
+  "NET_ADMIN",
+  "NET_RAW",
+  "IPC_LOCK",
+  "IPC_OWNER",
+  "SYS_MODULE",
+  "SYS_RAWIO",
+  "SYS_CHROOT",
+  "SYS_PTRACE",
+  "SYS_PACCT",
+  "SYS_ADMIN",
+  "SYS_BOOT",
+  "SYS_NICE",
+  "SYS_RESOURCE",
+  "SYS_TIME",
+  "SYS_TTY_CONFIG",
+  "MKNOD",
+  "LEASE",
+  "AUDIT_WRITE",
+  "AUDIT_CONTROL",
+  "SETFCAP",
+  "MAC_OVERRIDE",
+  "MAC_ADMIN",
+  "SYSLOG",
+  "WAKE_ALARM",
+  "BLOCK_SUSPEND",
+  "AUDIT_READ",
+  "PERFMON",
+  "BPF",
+  "CHECKPOINT_RESTORE",
+];
+
+function capabilityNames(
+  ctx: PodContext,
+  container: string,
+  field: string,
+  list: string[] | undefined,
+): string[] | "ALL" {
+  const out: string[] = [];
+  for (const raw of list ?? []) {
+    const name = raw.toUpperCase().replace(/^CAP_/, "");
+    if (name === "ALL") return "ALL";
+    if (!CAPABILITIES.includes(name)) {
+      throw fail(
+        ctx,
+        container,
+        `securityContext.capabilities.${field}: unknown capability "${raw}"`,
+        "use names from capabilities(7) such as NET_BIND_SERVICE",
+      );
+    }
+    const cap = `CAP_${name}`;
+    if (!out.includes(cap)) out.push(cap);
+  }
+  return out;
+}
+
+/**
+ * Computes the effective security of a container.
+ *
+ * @param packageUser the package unit's `User=` value, when it has one (for runAsNonRoot).
+ * @throws PlanError for unknown users, and when runAsNonRoot would run as root.
+ */
+export function effectiveSecurity(
+  ctx: PodContext,
+  container: V1Container,
+  packageUser: string | undefined,
+): EffectiveSecurity {
+  const pod = ctx.spec.securityContext ?? {};
+  const own: V1SecurityContext = container.securityContext ?? {};
+  const node = ctx.input.node;
+  const levels = [own, pod];
+  const userLevel = levels.find((l) =>
+    l.runAsUser !== undefined || l.windowsOptions?.runAsUserName !== undefined
+  );
+  const runAsGroup = own.runAsGroup ?? pod.runAsGroup;
+
+  let user: string | undefined;
+  let uid: number | undefined;
+  let gid: number | undefined;
+  if (userLevel) {
+    const name = userLevel.windowsOptions?.runAsUserName;
+    if (name !== undefined) {
+      const info = node.lookupUser(name);
+      if (!info) {
+        throw fail(
+          ctx,
+          container.name,
+          `securityContext.windowsOptions.runAsUserName "${name}" is not a user on node ` +
+            node.name,
+          "create the user on the node or use an existing one",
+        );
+      }
+      if (userLevel.runAsUser !== undefined && userLevel.runAsUser !== info.uid) {
+        throw fail(
+          ctx,
+          container.name,
+          `securityContext.runAsUser ${userLevel.runAsUser} contradicts runAsUserName "${name}" ` +
+            `(uid ${info.uid})`,
+          "set only one of them",
+        );
+      }
+      user = name;
+      uid = info.uid;
+      gid = info.gid;
+    } else {
+      uid = userLevel.runAsUser!;
+      user = String(uid);
+      gid = node.lookupUser(uid)?.gid ?? 0;
+    }
+  } else if (packageUser !== undefined) {
+    const info = node.lookupUser(/^\d+$/.test(packageUser) ? Number(packageUser) : packageUser);
+    uid = info?.uid;
+    gid = info?.gid;
+  } else {
+    uid = 0;
+    gid = 0;
+  }
+  if (runAsGroup !== undefined) gid = runAsGroup;
+
+  const runAsNonRoot = own.runAsNonRoot ?? pod.runAsNonRoot;
+  if (runAsNonRoot && uid !== undefined && uid === 0) {
+    throw fail(
+      ctx,
+      container.name,
+      "securityContext.runAsNonRoot is set but the container would run as root (uid 0)",
+      "set runAsUser or windowsOptions.runAsUserName to a non-root user",
+    );
+  }
+  if (runAsNonRoot && uid === undefined) {
+    throw fail(
+      ctx,
+      container.name,
+      `securityContext.runAsNonRoot is set but the package's user "${packageUser}" is unknown ` +
+        "on the node, so it cannot be verified as non-root",
+      "set runAsUser or windowsOptions.runAsUserName",
+    );
+  }
+
+  const supplementaryGroups: number[] = [];
+  for (const g of [...(pod.supplementalGroups ?? []), ...(pod.fsGroup ? [pod.fsGroup] : [])]) {
+    if (!supplementaryGroups.includes(g)) supplementaryGroups.push(g);
+  }
+
+  const privileged = own.privileged === true;
+  const caps = own.capabilities;
+  let boundingSet: string | undefined;
+  let ambient: string | undefined;
+  if (caps && !privileged) {
+    const add = capabilityNames(ctx, container.name, "add", caps.add);
+    const drop = capabilityNames(ctx, container.name, "drop", caps.drop);
+    if (drop === "ALL") {
+      boundingSet = add === "ALL" ? undefined : add.join(" ");
+    } else if (drop.length > 0) {
+      boundingSet = "~" + drop.join(" ");
+    }
+    if (uid !== 0 && add !== "ALL" && add.length > 0) {
+      const kept = drop === "ALL" ? add : add.filter((c) => !drop.includes(c));
+      if (kept.length > 0) ambient = kept.join(" ");
+    }
+  }
+
+  return {
+    user,
+    group: userLevel || runAsGroup !== undefined ? String(gid) : undefined,
+    uid: uid ?? 0,
+    gid: gid ?? 0,
+    podSetsUser: userLevel !== undefined,
+    podSetsGroup: userLevel !== undefined || runAsGroup !== undefined,
+    supplementaryGroups,
+    noNewPrivileges: own.allowPrivilegeEscalation === false && !privileged,
+    boundingSet,
+    ambient,
+    podSetsCapabilities: caps !== undefined,
+    readOnlyRootFilesystem: own.readOnlyRootFilesystem === true,
+    privileged,
+  };
+}

@@ -1,0 +1,424 @@
+/**
+ * Pod volumes → the directories, files and tmpfs mounts that back them on the node.
+ *
+ * Layout: `<stateDir>/<pod-uid>/volumes/<kind>/<volume-name>/…` with kind one of `emptydir`,
+ * `configmap`, `secret`, `downwardapi`, `projected` (hostPath volumes are used in place). The
+ * pod directory and the `volumes/<kind>` levels are root-owned 0700: no other user on the node
+ * can reach into them, and units reach their own volumes only through bind mounts systemd sets
+ * up as root.
+ *
+ * Ownership and modes: everything at and below a volume's directory is owned by the pod's user
+ * (`uid`, and `fsGroup` or the user's group as `gid`), so the seed's "files made of the same
+ * user/group" holds.
+ * - emptyDir: directory (or tmpfs for `medium: Memory`, `sizeLimit` → tmpfs size) mode 0777
+ *   as the kubelet makes it, so containers of one pod running as different users can share it.
+ * - configMap, downwardAPI: directories 0755, files `mode` / `defaultMode` / 0644 (kubelet).
+ * - secret, serviceAccountToken, and any projected volume with one of them: directories 0750,
+ *   and file modes honour `mode`/`defaultMode` but never keep bits for others (0644 → 0640),
+ *   so a secret is readable only by the pod's user and group.
+ *
+ * @module
+ */
+import type { V1KeyToPath, V1Volume } from "@kubernetes/client-node";
+import { fail, type PodContext } from "./_context.ts";
+import { lookupObject, objectData, type SourceKind } from "./_objects.ts";
+import { fieldRefValue, resourceFieldValue } from "./downward.ts";
+import { integerValue, parseQuantity, QuantityError } from "./quantity.ts";
+import type { HostPathCheck, VolumeEntry } from "./types.ts";
+
+/** The pod's user, owner of every volume file. */
+export interface VolumeOwner {
+  uid: number;
+  gid: number;
+}
+
+/** Where a volume lives on the node and how it may be mounted. */
+export interface VolumeSource {
+  name: string;
+  /** Node path that backs the volume (bind-mount source). */
+  hostPath: string;
+  /** configMap, secret, downwardAPI and projected volumes are always mounted read-only. */
+  readOnly: boolean;
+  /** emptyDir: subPath directories are created on demand. */
+  createsSubPaths: boolean;
+  /** Relative paths the plan creates inside the volume, for checking subPath; undefined = unknown. */
+  contents?: Set<string>;
+}
+
+/** All volumes of a pod. */
+export interface PlannedVolumes {
+  entries: VolumeEntry[];
+  sources: Map<string, VolumeSource>;
+  hostPathChecks: HostPathCheck[];
+  /** Adds (once) the directories of an emptyDir subPath, returning its node path. */
+  subPathDirectory(source: VolumeSource, subPath: string): string;
+}
+
+const HOST_PATH_TYPES = new Set([
+  "",
+  "DirectoryOrCreate",
+  "Directory",
+  "FileOrCreate",
+  "File",
+  "Socket",
+  "CharDevice",
+  "BlockDevice",
+]);
+
+/**
+ * Why `path` is not a safe relative path inside a volume, or undefined when it is: no empty,
+ * absolute, NUL-containing, `.`/`..`/empty-segment or `..`-prefixed paths (the kubelet reserves
+ * `..` names for its own bookkeeping).
+ */
+export function relativePathProblem(path: string): string | undefined {
+  if (path === "") return "is empty";
+  if (path.includes("\0")) return "contains a NUL character";
+  if (path.startsWith("/")) return "is absolute";
+  const segments = path.split("/");
+  if (segments.includes("..")) return "contains a '..' segment";
+  if (path.startsWith("..")) return "starts with '..'";
+  if (segments.some((s) => s === "" || s === ".")) return "contains an empty or '.' segment";
+  return undefined;
+}
+
+class Entries {
+  readonly list: VolumeEntry[] = [];
+  readonly #paths = new Set<string>();
+  /** Adds an entry unless its path is already planned (directories shared by items). */
+  add(entry: VolumeEntry): void {
+    if (this.#paths.has(entry.path)) return;
+    this.#paths.add(entry.path);
+    this.list.push(entry);
+  }
+}
+
+interface FileSpec {
+  path: string;
+  content: Uint8Array;
+  mode: number;
+  sensitive: boolean;
+}
+
+function checkMode(ctx: PodContext, field: string, mode: number | undefined): number | undefined {
+  if (mode === undefined) return undefined;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+    throw fail(
+      ctx,
+      undefined,
+      `${field} ${mode} is not a file mode`,
+      "use a value between 0 and 0777 (octal) / 511 (decimal)",
+    );
+  }
+  return mode;
+}
+
+const encoder = new TextEncoder();
+
+/** Files of a configMap/secret source: all keys (sorted) or the given items. */
+function keyFiles(
+  ctx: PodContext,
+  volume: string,
+  kind: SourceKind,
+  name: string | undefined,
+  items: V1KeyToPath[] | undefined,
+  optional: boolean | undefined,
+  defaultMode: number,
+): FileSpec[] {
+  const field = `volume ${volume}`;
+  const object = lookupObject(ctx, undefined, kind, name, optional, field);
+  if (!object) return [];
+  const data = objectData(ctx, kind, object);
+  const sensitive = kind === "secret";
+  if (!items || items.length === 0) {
+    return [...data.keys()].sort().map((key) => ({
+      path: key,
+      content: data.get(key)!,
+      mode: defaultMode,
+      sensitive,
+    }));
+  }
+  const out: FileSpec[] = [];
+  for (const item of items) {
+    const content = data.get(item.key);
+    if (content === undefined) {
+      if (optional) continue;
+      throw fail(
+        ctx,
+        undefined,
+        `${field}: key "${item.key}" not found in ${kind} "${name}"`,
+        `add the key to the ${kind}, remove the item, or set optional: true`,
+      );
+    }
+    const mode = checkMode(ctx, `${field}: items[${item.key}].mode`, item.mode) ?? defaultMode;
+    out.push({ path: item.path, content, mode, sensitive });
+  }
+  return out;
+}
+
+interface DownwardItem {
+  path: string;
+  mode?: number;
+  fieldRef?: { fieldPath: string };
+  resourceFieldRef?: { containerName?: string; resource: string; divisor?: string | number };
+}
+
+function downwardFiles(
+  ctx: PodContext,
+  volume: string,
+  items: DownwardItem[] | undefined,
+  defaultMode: number,
+): FileSpec[] {
+  return (items ?? []).map((item) => {
+    let value: string;
+    if (item.fieldRef) value = fieldRefValue(ctx, undefined, item.fieldRef.fieldPath, true);
+    else if (item.resourceFieldRef) {
+      value = resourceFieldValue(ctx, undefined, item.resourceFieldRef);
+    } else {
+      throw fail(
+        ctx,
+        undefined,
+        `volume ${volume}: downwardAPI item "${item.path}" has neither fieldRef nor resourceFieldRef`,
+        "set one of them",
+      );
+    }
+    const mode = checkMode(ctx, `volume ${volume}: items[${item.path}].mode`, item.mode);
+    return {
+      path: item.path,
+      content: encoder.encode(value),
+      mode: mode ?? defaultMode,
+      sensitive: false,
+    };
+  });
+}
+
+/** Key of `PlanInput.serviceAccountTokens`: `<volume>/<path>`. */
+export function serviceAccountTokenKey(volume: string, path: string): string {
+  return `${volume}/${path}`;
+}
+
+function projectedFiles(ctx: PodContext, v: V1Volume): FileSpec[] {
+  const p = v.projected!;
+  const defaultMode = checkMode(ctx, `volume ${v.name}: defaultMode`, p.defaultMode) ?? 0o644;
+  const out: FileSpec[] = [];
+  for (const source of p.sources ?? []) {
+    if (source.configMap) {
+      const s = source.configMap;
+      out.push(
+        ...keyFiles(ctx, v.name, "configMap", s.name, s.items, s.optional, defaultMode),
+      );
+    } else if (source.secret) {
+      const s = source.secret;
+      out.push(...keyFiles(ctx, v.name, "secret", s.name, s.items, s.optional, defaultMode));
+    } else if (source.downwardAPI) {
+      out.push(...downwardFiles(ctx, v.name, source.downwardAPI.items, defaultMode));
+    } else if (source.serviceAccountToken) {
+      const path = source.serviceAccountToken.path;
+      const token = ctx.input.serviceAccountTokens?.get(serviceAccountTokenKey(v.name, path));
+      if (token !== undefined) {
+        out.push({ path, content: encoder.encode(token), mode: defaultMode, sensitive: true });
+      }
+    } else {
+      throw fail(
+        ctx,
+        undefined,
+        `volume ${v.name}: projected source ${Object.keys(source).join(", ")} is not supported`,
+        "use configMap, secret, downwardAPI or serviceAccountToken sources",
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * Plans every volume of the pod.
+ *
+ * @throws PlanError for unsupported volume types, missing required objects or keys, and
+ *   unsafe names or paths.
+ */
+export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes {
+  const entries = new Entries();
+  const sources = new Map<string, VolumeSource>();
+  const hostPathChecks: HostPathCheck[] = [];
+  const root = (path: string) => ({ path, mode: 0o700, uid: 0, gid: 0 });
+  const own = { uid: owner.uid, gid: owner.gid };
+  entries.add({ kind: "dir", ...root(ctx.podDir) });
+
+  for (const v of ctx.spec.volumes ?? []) {
+    const problem = relativePathProblem(v.name ?? "") ??
+      (v.name.includes("/") ? "contains '/'" : undefined);
+    if (problem) {
+      throw fail(ctx, undefined, `volume name "${v.name}" ${problem}`, "use a DNS label as name");
+    }
+    if (sources.has(v.name)) {
+      throw fail(ctx, undefined, `volume ${v.name} is declared twice`, "give volumes unique names");
+    }
+    const at = (kind: string) => {
+      entries.add({ kind: "dir", ...root(`${ctx.podDir}/volumes`) });
+      entries.add({ kind: "dir", ...root(`${ctx.podDir}/volumes/${kind}`) });
+      return `${ctx.podDir}/volumes/${kind}/${v.name}`;
+    };
+
+    if (v.hostPath) {
+      const path = v.hostPath.path;
+      const type = v.hostPath.type ?? "";
+      if (!path.startsWith("/") || path.includes("\0")) {
+        throw fail(
+          ctx,
+          undefined,
+          `volume ${v.name}: hostPath.path "${path}" is not absolute`,
+          "use an absolute path",
+        );
+      }
+      if (!HOST_PATH_TYPES.has(type)) {
+        throw fail(
+          ctx,
+          undefined,
+          `volume ${v.name}: hostPath.type "${type}" is unknown`,
+          `use one of ${[...HOST_PATH_TYPES].filter(Boolean).join(", ")}`,
+        );
+      }
+      if (type !== "") hostPathChecks.push({ volume: v.name, path, type });
+      sources.set(v.name, {
+        name: v.name,
+        hostPath: path,
+        readOnly: false,
+        createsSubPaths: false,
+      });
+      continue;
+    }
+
+    if (v.emptyDir) {
+      const path = at("emptydir");
+      const medium = v.emptyDir.medium ?? "";
+      if (medium === "Memory") {
+        let sizeBytes: number | undefined;
+        if (v.emptyDir.sizeLimit !== undefined) {
+          try {
+            sizeBytes = Number(integerValue(parseQuantity(String(v.emptyDir.sizeLimit))));
+          } catch (e) {
+            if (!(e instanceof QuantityError)) throw e;
+            throw fail(
+              ctx,
+              undefined,
+              `volume ${v.name}: emptyDir.sizeLimit: ${e.message}`,
+              "use a quantity such as 64Mi",
+            );
+          }
+        }
+        entries.add({ kind: "tmpfs", path, sizeBytes, mode: 0o777, ...own });
+      } else if (medium === "") {
+        // sizeLimit on disk is enforced by kubelet eviction, which systemk does not do.
+        entries.add({ kind: "dir", path, mode: 0o777, ...own });
+      } else {
+        throw fail(
+          ctx,
+          undefined,
+          `volume ${v.name}: emptyDir.medium "${medium}" is not supported`,
+          'use "" or "Memory"',
+        );
+      }
+      sources.set(v.name, { name: v.name, hostPath: path, readOnly: false, createsSubPaths: true });
+      continue;
+    }
+
+    let kind: string;
+    let files: FileSpec[];
+    if (v.configMap) {
+      kind = "configmap";
+      const c = v.configMap;
+      const mode = checkMode(ctx, `volume ${v.name}: defaultMode`, c.defaultMode) ?? 0o644;
+      files = keyFiles(ctx, v.name, "configMap", c.name, c.items, c.optional, mode);
+    } else if (v.secret) {
+      kind = "secret";
+      const s = v.secret;
+      const mode = checkMode(ctx, `volume ${v.name}: defaultMode`, s.defaultMode) ?? 0o644;
+      files = keyFiles(ctx, v.name, "secret", s.secretName, s.items, s.optional, mode);
+    } else if (v.downwardAPI) {
+      kind = "downwardapi";
+      const d = v.downwardAPI;
+      const mode = checkMode(ctx, `volume ${v.name}: defaultMode`, d.defaultMode) ?? 0o644;
+      files = downwardFiles(ctx, v.name, d.items as DownwardItem[], mode);
+    } else if (v.projected) {
+      kind = "projected";
+      files = projectedFiles(ctx, v);
+    } else {
+      const type = Object.keys(v).filter((k) => k !== "name").join(", ") || "(none)";
+      throw fail(
+        ctx,
+        undefined,
+        `volume ${v.name}: type ${type} is not supported by systemk`,
+        "use emptyDir, configMap, secret, downwardAPI, projected or hostPath",
+      );
+    }
+    const sensitive = kind === "secret" || files.some((f) => f.sensitive);
+    const dirMode = sensitive ? 0o750 : 0o755;
+    const path = at(kind);
+    entries.add({ kind: "dir", path, mode: dirMode, ...own });
+    const fileSet = new Set<string>();
+    const dirSet = new Set<string>();
+    for (const f of files) {
+      const problem = relativePathProblem(f.path);
+      if (problem) {
+        throw fail(
+          ctx,
+          undefined,
+          `volume ${v.name}: path "${f.path}" ${problem}`,
+          "use a relative path without '..'",
+        );
+      }
+      const segments = f.path.split("/");
+      for (let i = 1; i < segments.length; i++) {
+        const dir = segments.slice(0, i).join("/");
+        if (fileSet.has(dir)) throw clash(ctx, v.name, dir);
+        dirSet.add(dir);
+        entries.add({ kind: "dir", path: `${path}/${dir}`, mode: dirMode, ...own });
+      }
+      if (fileSet.has(f.path) || dirSet.has(f.path)) throw clash(ctx, v.name, f.path);
+      fileSet.add(f.path);
+      const mode = f.sensitive ? f.mode & 0o770 : f.mode;
+      entries.add({
+        kind: "file",
+        path: `${path}/${f.path}`,
+        content: f.content,
+        mode,
+        ...own,
+        ...(f.sensitive ? { secret: true } : {}),
+      });
+    }
+    const contents = new Set([...dirSet, ...fileSet]);
+    sources.set(v.name, {
+      name: v.name,
+      hostPath: path,
+      readOnly: true,
+      createsSubPaths: false,
+      contents,
+    });
+  }
+
+  return {
+    entries: entries.list,
+    sources,
+    hostPathChecks,
+    subPathDirectory(source, subPath) {
+      const segments = subPath.split("/");
+      for (let i = 1; i <= segments.length; i++) {
+        entries.add({
+          kind: "dir",
+          path: `${source.hostPath}/${segments.slice(0, i).join("/")}`,
+          mode: 0o777,
+          ...own,
+        });
+      }
+      return `${source.hostPath}/${subPath}`;
+    },
+  };
+}
+
+function clash(ctx: PodContext, volume: string, path: string) {
+  return fail(
+    ctx,
+    undefined,
+    `volume ${volume}: path "${path}" is produced twice (or as both file and directory)`,
+    "give the items distinct paths",
+  );
+}
