@@ -15,7 +15,7 @@
  * @module
  */
 import { UnitValueError } from "./errors.ts";
-import { isSafeString } from "./text.ts";
+import { isSafeString, trailingBackslashes } from "./text.ts";
 import type { UnitFile, UnitLine, UnitSection } from "./types.ts";
 
 /** systemd's WHITESPACE set, stripped around lines, keys and values. */
@@ -39,12 +39,6 @@ function strip(s: string): string {
   let end = s.length;
   while (end > 0 && BLANKS.includes(s[end - 1])) end--;
   return stripStart(s.slice(0, end));
-}
-
-function trailingBackslashes(s: string): number {
-  let n = 0;
-  while (n < s.length && s[s.length - 1 - n] === "\\") n++;
-  return n;
 }
 
 /**

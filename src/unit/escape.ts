@@ -27,7 +27,7 @@
  */
 import { UnitValueError } from "./errors.ts";
 import { resolvePercentEscapes, WHITESPACE, WordReader } from "./extract.ts";
-import { isAsciiControl, isSafeString } from "./text.ts";
+import { isAsciiControl, isSafeString, trailingBackslashes } from "./text.ts";
 
 const utf8 = new TextEncoder();
 const PATH_MAX = 4096;
@@ -215,7 +215,7 @@ export function pathValue(path: string): string {
  * unquoted (systemd takes the whole rest of the line).
  *
  * Throws {@link UnitValueError} where {@link pathValue} does, and for a path ending in a blank
- * (systemd strips it from the line).
+ * (systemd strips it from the line) or in an odd number of backslashes (a line continuation).
  *
  * @example
  * ```ts
@@ -226,6 +226,11 @@ export function workingDirectoryValue(path: string): string {
   const simplified = simplifyAbsolutePath(path);
   if (WHITESPACE.includes(simplified.at(-1)!)) {
     throw new UnitValueError(`working directory ${JSON.stringify(path)} ends in a blank`);
+  }
+  if (trailingBackslashes(simplified) % 2 === 1) {
+    throw new UnitValueError(
+      `working directory ${JSON.stringify(path)} ends in a backslash (a line continuation)`,
+    );
   }
   return escapeSpecifiers(simplified);
 }

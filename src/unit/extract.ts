@@ -16,7 +16,8 @@ import { UnitValueError } from "./errors.ts";
 export const WHITESPACE = " \t\n\r";
 
 const utf8 = new TextEncoder();
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a U+FEFF inside a word is data, not a byte order mark to drop.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Options of `extract_first_word()`; quotes are always removed (`EXTRACT_UNQUOTE`). */
 export interface ExtractOptions {
@@ -55,11 +56,6 @@ export class WordReader {
   constructor(raw: string) {
     if (!raw.isWellFormed()) throw new UnitValueError("value is not valid Unicode");
     this.#bytes = utf8.encode(raw);
-  }
-
-  /** The unread rest of the value (systemd's `p`), empty when nothing is left. */
-  get rest(): string {
-    return this.#pos === undefined ? "" : new TextDecoder().decode(this.#bytes.subarray(this.#pos));
   }
 
   /** Skips `n` bytes and then any whitespace (the `p += ...; p += strspn(p, WHITESPACE)` idiom). */

@@ -26,3 +26,17 @@ export function isSafeString(s: string): boolean {
   }
   return true;
 }
+
+/**
+ * How many backslashes `s` ends with; an odd number makes systemd join the next line.
+ *
+ * @example
+ * ```ts
+ * trailingBackslashes("a\\\\"); // 2
+ * ```
+ */
+export function trailingBackslashes(s: string): number {
+  let n = 0;
+  while (n < s.length && s[s.length - 1 - n] === "\\") n++;
+  return n;
+}
