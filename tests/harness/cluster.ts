@@ -8,6 +8,8 @@
  * @module
  */
 
+import { dirname } from "node:path";
+
 /** Options for {@linkcode startTestCluster}. */
 export interface TestClusterOptions {
   /**
@@ -104,90 +106,46 @@ export function controlPlaneBinDir(): Promise<string> {
 /** Starts a control plane and resolves once it serves requests and has its default ServiceAccount. */
 export async function startTestCluster(opts: TestClusterOptions = {}): Promise<TestCluster> {
   const binDir = await controlPlaneBinDir();
-  const ownsDir = opts.dir === undefined;
-  const dir = opts.dir ?? await Deno.makeTempDir({ prefix: "systemk-cluster-" });
   const bindAddress = opts.bindAddress ?? "127.0.0.1";
-  const processes: Started[] = [];
-  const cluster = new RunningCluster(dir, ownsDir, binDir, processes);
+  const [etcdClientPort, etcdPeerPort] = freePorts("127.0.0.1", 2);
+  const [apiserverPort] = freePorts(bindAddress, 1);
+  const dir = opts.dir ?? await Deno.makeTempDir({ prefix: "systemk-cluster-" });
+  const pki = pkiPaths(dir);
+  const cluster = new RunningCluster({
+    dir,
+    ownsDir: opts.dir === undefined,
+    binDir,
+    server: `https://${urlHost(bindAddress)}:${apiserverPort}`,
+    caFile: pki.ca.cert,
+  });
   try {
     await Deno.mkdir(`${dir}/logs`, { recursive: true });
-    const [etcdClientPort, etcdPeerPort] = freePorts("127.0.0.1", 2);
-    const [apiserverPort] = freePorts(bindAddress, 1);
-    cluster.server = `https://${urlHost(bindAddress)}:${apiserverPort}`;
-    const pki = await writePki(dir, bindAddress);
-    cluster.caFile = pki.ca.cert;
-    for (
-      const [user, cert] of [["admin", pki.admin], ["controller-manager", pki.controllerManager], [
-        "scheduler",
-        pki.scheduler,
-      ]] as const
-    ) {
-      await writeKubeconfig(`${dir}/${user}.kubeconfig`, cluster.server, pki.ca.cert, cert);
-    }
-
+    await writePki(pki, bindAddress);
+    const users = {
+      admin: pki.admin,
+      scheduler: pki.scheduler,
+      controllerManager: pki.controllerManager,
+    };
+    await Promise.all(
+      Object.entries(users).map(([user, cert]) =>
+        writeKubeconfig(`${dir}/${user}.kubeconfig`, cluster.server, pki.ca.cert, cert)
+      ),
+    );
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
-    const etcdPeerUrl = `http://127.0.0.1:${etcdPeerPort}`;
-    processes.push(spawnComponent(dir, binDir, "etcd", [
-      "--name=default",
-      `--data-dir=${dir}/etcd`,
-      `--listen-client-urls=${etcdUrl}`,
-      `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=${etcdPeerUrl}`,
-      `--initial-advertise-peer-urls=${etcdPeerUrl}`,
-      `--initial-cluster=default=${etcdPeerUrl}`,
-      // A test cluster's data dies with the test; fsync only costs time.
-      "--unsafe-no-fsync",
-    ]));
-    processes.push(spawnComponent(dir, binDir, "kube-apiserver", [
-      `--etcd-servers=${etcdUrl}`,
-      `--bind-address=${bindAddress}`,
-      `--advertise-address=${bindAddress}`,
-      `--secure-port=${apiserverPort}`,
-      `--tls-cert-file=${pki.apiserver.cert}`,
-      `--tls-private-key-file=${pki.apiserver.key}`,
-      `--client-ca-file=${pki.ca.cert}`,
-      "--authorization-mode=Node,RBAC",
-      "--enable-admission-plugins=NodeRestriction",
-      "--enable-bootstrap-token-auth",
-      `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
-      "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-      `--service-account-key-file=${pki.serviceAccount.pub}`,
-      `--service-account-signing-key-file=${pki.serviceAccount.key}`,
-      `--kubelet-client-certificate=${pki.kubeletClient.cert}`,
-      `--kubelet-client-key=${pki.kubeletClient.key}`,
-      `--kubelet-certificate-authority=${pki.ca.cert}`,
-      "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
-      "--allow-privileged=true",
-    ]));
-    await waitFor("the apiserver's /readyz", processes, async () => {
+    cluster.spawn("etcd", etcdArgs(dir, etcdUrl, `http://127.0.0.1:${etcdPeerPort}`));
+    cluster.spawn("kube-apiserver", apiserverArgs(pki, etcdUrl, bindAddress, apiserverPort));
+    // The controller-manager gives up if the apiserver is not healthy soon after it starts.
+    await cluster.waitFor("the apiserver's /readyz", async () => {
       const r = await cluster.kubectl(["get", "--raw=/readyz"]);
       return r.code === 0 && r.stdout.trim() === "ok";
     });
-
-    processes.push(spawnComponent(dir, binDir, "kube-controller-manager", [
-      `--kubeconfig=${dir}/controller-manager.kubeconfig`,
-      "--controllers=*,bootstrapsigner,tokencleaner",
-      "--use-service-account-credentials",
-      `--service-account-private-key-file=${pki.serviceAccount.key}`,
-      `--root-ca-file=${pki.ca.cert}`,
-      `--cluster-signing-cert-file=${pki.ca.cert}`,
-      `--cluster-signing-key-file=${pki.ca.key}`,
-      `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
-      // With --use-service-account-credentials every controller fetches its own token; the
-      // default client rate limit (20 qps) then spreads the controllers' start over seconds.
-      "--kube-api-qps=200",
-      "--kube-api-burst=400",
-      // One instance per cluster: electing a leader would only delay the start.
-      "--leader-elect=false",
-      // Port 0 serves no HTTPS, so parallel clusters never compete for 10257.
-      "--secure-port=0",
-    ]));
-    processes.push(spawnComponent(dir, binDir, "kube-scheduler", [
-      `--kubeconfig=${dir}/scheduler.kubeconfig`,
-      "--leader-elect=false",
-      "--secure-port=0",
-    ]));
-    await waitFor("the default ServiceAccount", processes, async () => {
+    cluster.spawn(
+      "kube-controller-manager",
+      controllerManagerArgs(pki, `${dir}/controllerManager.kubeconfig`),
+    );
+    cluster.spawn("kube-scheduler", schedulerArgs(`${dir}/scheduler.kubeconfig`));
+    // Pods cannot be created in a namespace before its default ServiceAccount exists.
+    await cluster.waitFor("the default ServiceAccount", async () => {
       const r = await cluster.kubectl(["get", "serviceaccount", "default", "--namespace=default"]);
       return r.code === 0;
     });
@@ -196,6 +154,71 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
     await cluster.stop();
     throw err;
   }
+}
+
+function etcdArgs(dir: string, clientUrl: string, peerUrl: string): string[] {
+  return [
+    "--name=default",
+    `--data-dir=${dir}/etcd`,
+    `--listen-client-urls=${clientUrl}`,
+    `--advertise-client-urls=${clientUrl}`,
+    `--listen-peer-urls=${peerUrl}`,
+    `--initial-advertise-peer-urls=${peerUrl}`,
+    `--initial-cluster=default=${peerUrl}`,
+    // A test cluster's data dies with the test; fsync only costs time.
+    "--unsafe-no-fsync",
+  ];
+}
+
+function apiserverArgs(pki: Pki, etcdUrl: string, bindAddress: string, port: number): string[] {
+  return [
+    `--etcd-servers=${etcdUrl}`,
+    `--bind-address=${bindAddress}`,
+    // Set explicitly: left unset with a loopback bind address, the apiserver would advertise the
+    // host's own interface address.
+    `--advertise-address=${bindAddress}`,
+    `--secure-port=${port}`,
+    `--tls-cert-file=${pki.apiserver.cert}`,
+    `--tls-private-key-file=${pki.apiserver.key}`,
+    `--client-ca-file=${pki.ca.cert}`,
+    "--authorization-mode=Node,RBAC",
+    "--enable-admission-plugins=NodeRestriction",
+    "--enable-bootstrap-token-auth",
+    `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+    "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+    `--service-account-key-file=${pki.serviceAccount.pub}`,
+    `--service-account-signing-key-file=${pki.serviceAccount.key}`,
+    `--kubelet-client-certificate=${pki.kubeletClient.cert}`,
+    `--kubelet-client-key=${pki.kubeletClient.key}`,
+    `--kubelet-certificate-authority=${pki.ca.cert}`,
+    "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+    "--allow-privileged=true",
+  ];
+}
+
+function controllerManagerArgs(pki: Pki, kubeconfig: string): string[] {
+  return [
+    `--kubeconfig=${kubeconfig}`,
+    "--controllers=*,bootstrapsigner,tokencleaner",
+    "--use-service-account-credentials",
+    `--service-account-private-key-file=${pki.serviceAccount.key}`,
+    `--root-ca-file=${pki.ca.cert}`,
+    `--cluster-signing-cert-file=${pki.ca.cert}`,
+    `--cluster-signing-key-file=${pki.ca.key}`,
+    `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+    // With --use-service-account-credentials every controller fetches its own token; the
+    // default client rate limit (20 qps) then spreads the controllers' start over seconds.
+    "--kube-api-qps=200",
+    "--kube-api-burst=400",
+    // One instance per cluster: electing a leader would only delay the start.
+    "--leader-elect=false",
+    // Port 0 serves no HTTPS, so parallel clusters never compete for port 10257.
+    "--secure-port=0",
+  ];
+}
+
+function schedulerArgs(kubeconfig: string): string[] {
+  return [`--kubeconfig=${kubeconfig}`, "--leader-elect=false", "--secure-port=0"];
 }
 
 /** A component process and the promise of its exit status. */
@@ -208,28 +231,67 @@ interface Started {
 }
 
 class RunningCluster implements TestCluster {
-  server = "";
-  caFile = "";
+  readonly dir: string;
+  readonly binDir: string;
+  readonly server: string;
+  readonly caFile: string;
   readonly adminKubeconfig: string;
   readonly kubectlPath: string;
+  readonly #ownsDir: boolean;
+  readonly #started: Started[] = [];
   #stopped = false;
 
   constructor(
-    readonly dir: string,
-    readonly ownsDir: boolean,
-    readonly binDir: string,
-    readonly started: Started[],
+    init: { dir: string; ownsDir: boolean; binDir: string; server: string; caFile: string },
   ) {
-    this.adminKubeconfig = `${dir}/admin.kubeconfig`;
-    this.kubectlPath = `${binDir}/kubectl`;
+    ({ dir: this.dir, binDir: this.binDir, server: this.server, caFile: this.caFile } = init);
+    this.#ownsDir = init.ownsDir;
+    this.adminKubeconfig = `${this.dir}/admin.kubeconfig`;
+    this.kubectlPath = `${this.binDir}/kubectl`;
+  }
+
+  /**
+   * Starts a cached binary with stdout and stderr appended to `<dir>/logs/<name>.log`. `sh` only
+   * sets up the redirection and then `exec`s, so the PID held is the component's own.
+   */
+  spawn(name: string, args: string[]): void {
+    const log = `${this.dir}/logs/${name}.log`;
+    const child = new Deno.Command("/bin/sh", {
+      args: ["-c", 'exec "$@" >>"$COMPONENT_LOG" 2>&1', "sh", `${this.binDir}/${name}`, ...args],
+      env: { COMPONENT_LOG: log },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const started: Started = { name, child, status: child.status, exited: false, log };
+    started.status.then(() => started.exited = true);
+    this.#started.push(started);
+  }
+
+  /**
+   * Polls `check` until it holds. Fails early, with the end of its log, when a component exits,
+   * because a crashed apiserver would otherwise only show up as a timeout.
+   */
+  async waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      const dead = this.#started.find((p) => p.exited);
+      if (dead) {
+        throw new Error(`${dead.name} exited while waiting for ${what}:\n${await logTail(dead)}`);
+      }
+      if (await check()) return;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new Error(`timed out after ${READY_TIMEOUT_MS} ms waiting for ${what}`);
   }
 
   get processes(): readonly ClusterProcess[] {
-    return this.started.map((p) => ({ name: p.name, pid: p.child.pid }));
+    return this.#started.map((p) => ({ name: p.name, pid: p.child.pid }));
   }
 
   async nodeKubeconfig(nodeName: string): Promise<string> {
-    const cert = await issueCert(`${this.dir}/pki`, `node-${nodeName}`, {
+    const cert = keyPair(this.dir, `node-${nodeName}`);
+    await issueCert(pkiPaths(this.dir).ca, cert, {
       subject: `/O=system:nodes/CN=system:node:${nodeName}`,
       usage: "clientAuth",
     });
@@ -256,12 +318,12 @@ class RunningCluster implements TestCluster {
     this.#stopped = true;
     // Clients first, then the apiserver, then its storage: each stops while what it talks to is
     // still there, which keeps shutdowns quick and the logs free of connection errors.
-    const order = ["kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"];
-    const byOrder = (names: string[]) => this.started.filter((p) => names.includes(p.name));
-    await Promise.all(byOrder(order.slice(0, 2)).map(terminate));
-    await Promise.all(byOrder(order.slice(2, 3)).map(terminate));
-    await Promise.all(byOrder(order.slice(3)).map(terminate));
-    if (this.ownsDir && Deno.env.get("SYSTEMK_KEEP_TEST_DIRS") !== "1") {
+    for (
+      const stage of [["kube-scheduler", "kube-controller-manager"], ["kube-apiserver"], ["etcd"]]
+    ) {
+      await Promise.all(this.#started.filter((p) => stage.includes(p.name)).map(terminate));
+    }
+    if (this.#ownsDir && Deno.env.get("SYSTEMK_KEEP_TEST_DIRS") !== "1") {
       await Deno.remove(this.dir, { recursive: true });
     }
   }
@@ -271,24 +333,6 @@ class RunningCluster implements TestCluster {
   }
 }
 
-/**
- * Starts a binary from the cache with its stdout and stderr appended to `<dir>/logs/<name>.log`.
- * `sh` only sets up the redirection and then `exec`s, so the PID we hold is the component's.
- */
-function spawnComponent(dir: string, binDir: string, name: string, args: string[]): Started {
-  const log = `${dir}/logs/${name}.log`;
-  const child = new Deno.Command("/bin/sh", {
-    args: ["-c", 'exec "$@" >>"$COMPONENT_LOG" 2>&1', "sh", `${binDir}/${name}`, ...args],
-    env: { COMPONENT_LOG: log },
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const started: Started = { name, child, status: child.status, exited: false, log };
-  started.status.then(() => started.exited = true);
-  return started;
-}
-
 /** SIGTERM, then SIGKILL if the process is still there after a grace period. */
 async function terminate(p: Started): Promise<void> {
   if (p.exited) return;
@@ -296,23 +340,6 @@ async function terminate(p: Started): Promise<void> {
   const timer = setTimeout(() => p.exited || p.child.kill("SIGKILL"), STOP_GRACE_MS);
   await p.status;
   clearTimeout(timer);
-}
-
-/**
- * Polls `check` until it holds. Fails early, with the end of its log, when a component exits,
- * because a crashed apiserver would otherwise only show up as a timeout.
- */
-async function waitFor(what: string, processes: Started[], check: () => Promise<boolean>) {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    const dead = processes.find((p) => p.exited);
-    if (dead) {
-      throw new Error(`${dead.name} exited while waiting for ${what}:\n${await logTail(dead)}`);
-    }
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`timed out after ${READY_TIMEOUT_MS} ms waiting for ${what}`);
 }
 
 /** The last lines of a component's log, for error messages. */
@@ -378,43 +405,60 @@ interface CertRequest {
   sans?: string[];
 }
 
-/** Every credential the control plane needs, written under `<dir>/pki`. */
-async function writePki(dir: string, bindAddress: string) {
-  const pkiDir = `${dir}/pki`;
-  await Deno.mkdir(pkiDir, { recursive: true });
-  const ca = await openssl(pkiDir, "ca", ["-subj", "/CN=systemk-test-ca"], [
+/** Paths of the certificate and key called `name` in the cluster directory `dir`. */
+function keyPair(dir: string, name: string): KeyPair {
+  return { cert: `${dir}/pki/${name}.crt`, key: `${dir}/pki/${name}.key` };
+}
+
+/** Where each credential of a cluster lives, under `<dir>/pki`. */
+function pkiPaths(dir: string) {
+  const pair = (name: string) => keyPair(dir, name);
+  return {
+    ca: pair("ca"),
+    apiserver: pair("apiserver"),
+    kubeletClient: pair("apiserver-kubelet-client"),
+    admin: pair("admin"),
+    controllerManager: pair("controller-manager"),
+    scheduler: pair("scheduler"),
+    serviceAccount: { key: `${dir}/pki/sa.key`, pub: `${dir}/pki/sa.pub` },
+  };
+}
+
+/** The credentials of one cluster. */
+type Pki = ReturnType<typeof pkiPaths>;
+
+/** Writes every credential the control plane needs. */
+async function writePki(pki: Pki, bindAddress: string): Promise<void> {
+  await Deno.mkdir(dirname(pki.ca.cert), { recursive: true });
+  await openssl(pki.ca, ["-subj", "/CN=systemk-test-ca"], [
     "basicConstraints = critical,CA:TRUE",
     "keyUsage = critical,keyCertSign,cRLSign,digitalSignature",
   ]);
-  const serviceAccount = { key: `${pkiDir}/sa.key`, pub: `${pkiDir}/sa.pub` };
-  const [apiserver, kubeletClient, admin, controllerManager, scheduler] = await Promise.all([
-    issueCert(pkiDir, "apiserver", {
+  const ips = [...new Set(["127.0.0.1", KUBERNETES_SERVICE_IP, bindAddress])];
+  const names = [
+    "localhost",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+  ];
+  const client = (pair: KeyPair, subject: string) =>
+    issueCert(pki.ca, pair, { subject, usage: "clientAuth" });
+  await Promise.all([
+    issueCert(pki.ca, pki.apiserver, {
       subject: "/CN=kube-apiserver",
       usage: "serverAuth",
-      sans: [
-        ...new Set(["127.0.0.1", KUBERNETES_SERVICE_IP, bindAddress]),
-      ].map((ip) => `IP:${ip}`).concat(
-        ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"]
-          .concat("kubernetes.default.svc.cluster.local").map((name) => `DNS:${name}`),
-      ),
+      sans: [...ips.map((ip) => `IP:${ip}`), ...names.map((name) => `DNS:${name}`)],
     }),
     // system:masters, so whatever a node agent asks the authorizer about the apiserver's
     // requests (logs, exec) is allowed, as with kubeadm's apiserver-kubelet-client.
-    issueCert(pkiDir, "apiserver-kubelet-client", {
-      subject: "/O=system:masters/CN=kube-apiserver-kubelet-client",
-      usage: "clientAuth",
-    }),
-    issueCert(pkiDir, "admin", {
-      subject: "/O=system:masters/CN=kubernetes-admin",
-      usage: "clientAuth",
-    }),
+    client(pki.kubeletClient, "/O=system:masters/CN=kube-apiserver-kubelet-client"),
+    client(pki.admin, "/O=system:masters/CN=kubernetes-admin"),
     // The default RBAC policy already binds these user names to their component roles.
-    issueCert(pkiDir, "controller-manager", {
-      subject: "/CN=system:kube-controller-manager",
-      usage: "clientAuth",
-    }),
-    issueCert(pkiDir, "scheduler", { subject: "/CN=system:kube-scheduler", usage: "clientAuth" }),
+    client(pki.controllerManager, "/CN=system:kube-controller-manager"),
+    client(pki.scheduler, "/CN=system:kube-scheduler"),
     (async () => {
+      const { key, pub } = pki.serviceAccount;
       await exec("openssl", [
         "genpkey",
         "-algorithm",
@@ -422,23 +466,15 @@ async function writePki(dir: string, bindAddress: string) {
         "-pkeyopt",
         "ec_paramgen_curve:P-256",
         "-out",
-        serviceAccount.key,
+        key,
       ]);
-      await exec("openssl", [
-        "pkey",
-        "-in",
-        serviceAccount.key,
-        "-pubout",
-        "-out",
-        serviceAccount.pub,
-      ]);
+      await exec("openssl", ["pkey", "-in", key, "-pubout", "-out", pub]);
     })(),
   ]);
-  return { ca, apiserver, kubeletClient, admin, controllerManager, scheduler, serviceAccount };
 }
 
-/** Issues a certificate signed by the cluster CA in `pkiDir`. */
-function issueCert(pkiDir: string, name: string, req: CertRequest): Promise<KeyPair> {
+/** Issues a certificate signed by `ca`, with a fresh key, at the paths of `pair`. */
+function issueCert(ca: KeyPair, pair: KeyPair, req: CertRequest): Promise<void> {
   const extensions = [
     "basicConstraints = critical,CA:FALSE",
     "keyUsage = critical,digitalSignature",
@@ -446,14 +482,7 @@ function issueCert(pkiDir: string, name: string, req: CertRequest): Promise<KeyP
     "authorityKeyIdentifier = keyid",
   ];
   if (req.sans?.length) extensions.push(`subjectAltName = ${req.sans.join(",")}`);
-  return openssl(pkiDir, name, [
-    "-subj",
-    req.subject,
-    "-CA",
-    `${pkiDir}/ca.crt`,
-    "-CAkey",
-    `${pkiDir}/ca.key`,
-  ], extensions);
+  return openssl(pair, ["-subj", req.subject, "-CA", ca.cert, "-CAkey", ca.key], extensions);
 }
 
 /**
@@ -461,47 +490,22 @@ function issueCert(pkiDir: string, name: string, req: CertRequest): Promise<KeyP
  * self-signed unless `-CA` is among `args`). A config of our own keeps the distribution's
  * defaults, which mark every certificate as a CA, out of it.
  */
-async function openssl(
-  pkiDir: string,
-  name: string,
-  args: string[],
-  extensions: string[],
-): Promise<KeyPair> {
-  const config = `${pkiDir}/${name}.cnf`;
-  await Deno.writeTextFile(
-    config,
-    [
-      "[req]",
-      "distinguished_name = dn",
-      "x509_extensions = ext",
-      "prompt = no",
-      "[dn]",
-      "[ext]",
-      "subjectKeyIdentifier = hash",
-      ...extensions,
-      "",
-    ].join("\n"),
-  );
-  const pair = { cert: `${pkiDir}/${name}.crt`, key: `${pkiDir}/${name}.key` };
+async function openssl(pair: KeyPair, args: string[], extensions: string[]): Promise<void> {
+  const config = pair.cert.replace(/\.crt$/, ".cnf");
+  const lines = [
+    "[req]",
+    "distinguished_name = dn",
+    "x509_extensions = ext",
+    "prompt = no",
+    "[dn]",
+  ];
+  lines.push("[ext]", "subjectKeyIdentifier = hash", ...extensions, "");
+  await Deno.writeTextFile(config, lines.join("\n"));
   await exec("openssl", [
-    "req",
-    "-x509",
-    "-config",
-    config,
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    pair.key,
-    "-out",
-    pair.cert,
-    "-days",
-    "30",
-    ...args,
+    ...["req", "-x509", "-config", config, "-days", "30", "-nodes"],
+    ...["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+    ...["-keyout", pair.key, "-out", pair.cert, ...args],
   ]);
-  return pair;
 }
 
 /** Runs a command and throws, with its stderr, if it fails. */

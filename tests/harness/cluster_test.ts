@@ -35,6 +35,14 @@ async function statusOf(call: Promise<unknown>): Promise<number> {
   }
 }
 
+/** Asserts that no process the cluster started is still running. */
+async function assertProcessesGone(cluster: TestCluster) {
+  assert.equal(cluster.processes.length, 4);
+  for (const p of cluster.processes) {
+    assert.equal(await running(p.pid, cluster.binDir), false, `${p.name} (${p.pid}) still runs`);
+  }
+}
+
 /** True while a process with this PID runs the given binary (guards against PID reuse). */
 async function running(pid: number, binDir: string): Promise<boolean> {
   try {
@@ -48,11 +56,9 @@ async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
 }
 
-/** Asserts that stop() ended every process the cluster started and removed its directory. */
+/** Asserts that stop() ended every process the cluster started and removed its own directory. */
 async function assertStopped(cluster: TestCluster) {
-  for (const p of cluster.processes) {
-    assert.equal(await running(p.pid, cluster.binDir), false, `${p.name} (${p.pid}) still runs`);
-  }
+  await assertProcessesGone(cluster);
   if (Deno.env.get("SYSTEMK_KEEP_TEST_DIRS") !== "1") {
     assert.equal(await exists(cluster.dir), false, `${cluster.dir} was not removed`);
   }
@@ -279,17 +285,22 @@ Deno.test({
   },
 });
 
-Deno.test("two test clusters run side by side, each with its own state", async () => {
+Deno.test("two test clusters run side by side; a caller's dir and bind address are honoured", async () => {
+  // 127.0.0.2 is loopback too, but not the default: the serving certificate must name it.
+  const ownDir = await Deno.makeTempDir({ prefix: "systemk-cluster-test-" });
   const t0 = performance.now();
-  const settled = await Promise.allSettled([startTestCluster(), startTestCluster()]);
+  const settled = await Promise.allSettled([
+    startTestCluster(),
+    startTestCluster({ dir: ownDir, bindAddress: "127.0.0.2" }),
+  ]);
   const clusters = settled.flatMap((s) => s.status === "fulfilled" ? [s.value] : []);
-  if (clusters.length < settled.length) {
-    await Promise.all(clusters.map((c) => c.stop()));
-    throw settled.find((s) => s.status === "rejected")!.reason;
-  }
-  console.log(`two clusters start to ready: ${(performance.now() - t0).toFixed(0)} ms`);
   try {
+    const failed = settled.find((s) => s.status === "rejected");
+    if (failed) throw failed.reason;
+    console.log(`two clusters start to ready: ${(performance.now() - t0).toFixed(0)} ms`);
     const [a, b] = clusters;
+    assert.match(b.server, /^https:\/\/127\.0\.0\.2:\d+$/);
+    assert.equal(b.dir, ownDir);
     assert.notEqual(a.server, b.server);
     await kubectlOk(a, ["create", "namespace", "only-in-a"]);
     assert.equal((await b.kubectl(["get", "namespace", "only-in-a"])).code, 1);
@@ -297,5 +308,9 @@ Deno.test("two test clusters run side by side, each with its own state", async (
   } finally {
     await Promise.all(clusters.map((c) => c.stop()));
   }
-  for (const c of clusters) await assertStopped(c);
+  const [a, b] = clusters;
+  await assertStopped(a);
+  await assertProcessesGone(b);
+  assert.ok(await exists(`${ownDir}/logs/kube-apiserver.log`), "a caller's dir is left in place");
+  await Deno.remove(ownDir, { recursive: true });
 });
