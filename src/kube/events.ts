@@ -216,7 +216,9 @@ export class EventRecorder {
         if (httpStatus(err) !== 404) throw err;
       }
     }
-    const name = `${involved.name}.${(BigInt(now.getTime()) * 1_000_000n + BigInt(this.#sequence++ % 1e6)).toString(16)}`;
+    const name = `${involved.name}.${
+      (BigInt(now.getTime()) * 1_000_000n + BigInt(this.#sequence++ % 1e6)).toString(16)
+    }`;
     const event = buildEvent(involved, info, { name, nodeName: this.#nodeName, now });
     const namespace = eventNamespace(involved);
     await this.#core.createNamespacedEvent({ namespace, body: event });

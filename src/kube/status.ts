@@ -69,7 +69,7 @@ const TIMESTAMP = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$/;
 function normalize(value: unknown): unknown {
   if (typeof value === "string") {
     const m = TIMESTAMP.exec(value);
-    return m ? `${m[1]}Z` : value;
+    return m ? `${m[1]}Z` : value || undefined;
   }
   if (Array.isArray(value)) {
     const items = value.map(normalize).filter((v) => v !== undefined);
@@ -81,7 +81,7 @@ function normalize(value: unknown): unknown {
       .filter(([, v]) => v !== undefined);
     return entries.length ? Object.fromEntries(entries) : undefined;
   }
-  return value === null || value === "" ? undefined : value;
+  return value ?? undefined;
 }
 
 /**
