@@ -1,0 +1,333 @@
+import assert from "node:assert/strict";
+import { dumpYaml, loadYaml, type V1Pod, type V1PodStatus } from "@kubernetes/client-node";
+import type { UnitProperties } from "../systemd/types.ts";
+import { autoRestart, exited, invocation, killed, neverStarted, pod, running } from "./_testing.ts";
+import { podStatusEqual, statusPatch } from "./patch.ts";
+import { computePodStatus } from "./pod_status.ts";
+import type { ContainerOverride, PodStatusOptions } from "./types.ts";
+
+const NOW = new Date("2026-11-25T12:00:00.750Z");
+const LATER = new Date("2026-11-25T12:05:00Z");
+const ADDRESSES = { hostIP: "198.51.100.2", podIP: "198.51.100.2" };
+
+function compute(
+  thePod: V1Pod,
+  units: Record<string, UnitProperties>,
+  extra: Partial<PodStatusOptions> & { overrides?: ReadonlyMap<string, ContainerOverride> } = {},
+): V1PodStatus {
+  return computePodStatus(thePod, {
+    units: new Map(
+      Object.entries(units).map((
+        [name, props],
+      ) => [name, { unitName: `systemk.default.web.${name}.service`, props }]),
+    ),
+    addresses: ADDRESSES,
+    now: NOW,
+    ...extra,
+  });
+}
+
+function condition(status: V1PodStatus, type: string) {
+  return status.conditions?.find((c) => c.type === type);
+}
+
+/** Phase, then each condition as `Type=Status(Reason)`, for compact assertions. */
+function summary(status: V1PodStatus): string {
+  const conditions = ["Initialized", "ContainersReady", "Ready"].map((type) => {
+    const c = condition(status, type)!;
+    return `${type}=${c.status}${c.reason ? `(${c.reason})` : ""}`;
+  });
+  return [status.phase, ...conditions].join(" ");
+}
+
+Deno.test("fresh pod without units: Pending, addresses, startTime now, QoS, no init statuses", () => {
+  const status = compute(pod({ containers: ["a"] }), {});
+  assert.equal(
+    summary(status),
+    "Pending Initialized=True ContainersReady=False(ContainersNotReady) Ready=False(ContainersNotReady)",
+  );
+  assert.equal(status.hostIP, "198.51.100.2");
+  assert.deepEqual(status.hostIPs, [{ ip: "198.51.100.2" }]);
+  assert.equal(status.podIP, "198.51.100.2");
+  assert.deepEqual(status.podIPs, [{ ip: "198.51.100.2" }]);
+  assert.equal(status.startTime?.toISOString(), "2026-11-25T12:00:00.000Z");
+  assert.equal(status.qosClass, "BestEffort");
+  assert.equal(status.initContainerStatuses, undefined);
+  assert.equal(condition(status, "PodScheduled")?.status, "True");
+  assert.equal(condition(status, "PodReadyToStartContainers")?.status, "False");
+  assert.equal(
+    condition(status, "Ready")?.lastTransitionTime?.toISOString(),
+    "2026-11-25T12:00:00.000Z",
+  );
+});
+
+const initPod = (policy?: string) =>
+  pod({ initContainers: ["setup"], containers: ["app"], restartPolicy: policy });
+const done = exited(0, { InvocationID: invocation("1") });
+
+Deno.test("init container running: Pending, not initialized, app PodInitializing", () => {
+  const status = compute(initPod(), { setup: running() });
+  assert.equal(
+    summary(status),
+    "Pending Initialized=False(ContainersNotInitialized) ContainersReady=False(ContainersNotReady) Ready=False(ContainersNotReady)",
+  );
+  assert.equal(status.containerStatuses?.[0].state?.waiting?.reason, "PodInitializing");
+  assert.equal(condition(status, "PodReadyToStartContainers")?.status, "True");
+});
+
+Deno.test("init container failed under Never: Failed", () => {
+  const status = compute(initPod("Never"), { setup: exited(1) });
+  assert.equal(
+    summary(status),
+    "Failed Initialized=False(ContainersNotInitialized) ContainersReady=False(PodFailed) Ready=False(PodFailed)",
+  );
+  assert.equal(status.initContainerStatuses?.[0].state?.terminated?.reason, "Error");
+});
+
+for (const policy of ["Always", "OnFailure"]) {
+  Deno.test(`init container failed under ${policy}: retried, Pending with CrashLoopBackOff`, () => {
+    const status = compute(initPod(policy), { setup: autoRestart(1, { NRestarts: 2 }) });
+    assert.equal(status.phase, "Pending");
+    const setup = status.initContainerStatuses![0];
+    assert.equal(setup.state?.waiting?.reason, "CrashLoopBackOff");
+    assert.equal(setup.lastState?.terminated?.exitCode, 1);
+    assert.equal(setup.restartCount, 2);
+  });
+}
+
+Deno.test("init container succeeded, app running: Running and Ready", () => {
+  const status = compute(initPod(), { setup: done, app: running(20) });
+  assert.equal(summary(status), "Running Initialized=True ContainersReady=True Ready=True");
+  assert.deepEqual([
+    status.initContainerStatuses![0].ready,
+    status.initContainerStatuses![0].started,
+  ], [true, false]);
+});
+
+Deno.test("init container succeeded, app unit not started yet: Pending, initialized", () => {
+  const status = compute(initPod(), { setup: done, app: neverStarted() });
+  assert.equal(
+    summary(status),
+    "Pending Initialized=True ContainersReady=False(ContainersNotReady) Ready=False(ContainersNotReady)",
+  );
+});
+
+const policyCases: [string, UnitProperties, string][] = [
+  ["Always", autoRestart(0), "Running"],
+  ["Always", autoRestart(1), "Running"],
+  ["Always", running(), "Running"],
+  ["OnFailure", exited(0), "Succeeded"],
+  ["OnFailure", autoRestart(1), "Running"],
+  ["Never", exited(0), "Succeeded"],
+  ["Never", exited(1), "Failed"],
+  ["Never", killed(9), "Failed"],
+  ["Never", killed(9, { Result: "oom-kill" }), "Failed"],
+];
+for (const [policy, props, want] of policyCases) {
+  Deno.test(`restartPolicy ${policy}, unit ${props.ActiveState}/${props.SubState} Result=${props.Result} status ${props.ExecMainStatus}: ${want}`, () => {
+    assert.equal(
+      compute(pod({ containers: ["app"], restartPolicy: policy }), { app: props }).phase,
+      want,
+    );
+  });
+}
+
+Deno.test("OOM kill under Never: Failed, container OOMKilled 137", () => {
+  const status = compute(pod({ containers: ["app"], restartPolicy: "Never" }), {
+    app: killed(9, { Result: "oom-kill" }),
+  });
+  assert.deepEqual(
+    [
+      status.phase,
+      status.containerStatuses![0].state?.terminated?.reason,
+      status.containerStatuses![0].state?.terminated?.exitCode,
+    ],
+    ["Failed", "OOMKilled", 137],
+  );
+});
+
+Deno.test("readiness probe pending: Running but not Ready; the prober's result makes it Ready", () => {
+  const probed = pod({
+    containers: [{ name: "app", readinessProbe: { exec: { command: ["true"] } } }],
+  });
+  assert.equal(
+    summary(compute(probed, { app: running() })),
+    "Running Initialized=True ContainersReady=False(ContainersNotReady) Ready=False(ContainersNotReady)",
+  );
+  const ready = compute(probed, { app: running() }, {
+    overrides: new Map([["app", { ready: true }]]),
+  });
+  assert.equal(summary(ready), "Running Initialized=True ContainersReady=True Ready=True");
+});
+
+Deno.test("readiness gate: Ready waits for the gate's condition in the previous status", () => {
+  const gated = pod({ containers: ["app"], readinessGates: [{ conditionType: "example.com/lb" }] });
+  const first = compute(gated, { app: running() });
+  assert.equal(condition(first, "Ready")?.reason, "ReadinessGatesNotReady");
+  const withGate = {
+    ...first,
+    conditions: [...first.conditions!, { type: "example.com/lb", status: "True" }],
+  };
+  const second = compute(gated, { app: running() }, { previous: withGate, now: LATER });
+  assert.equal(condition(second, "Ready")?.status, "True");
+  assert.equal(condition(second, "Ready")?.lastTransitionTime?.getTime(), LATER.getTime());
+  assert.equal(
+    condition(second, "ContainersReady")?.lastTransitionTime?.getTime(),
+    first.startTime?.getTime(),
+  );
+  assert.deepEqual(condition(second, "example.com/lb"), { type: "example.com/lb", status: "True" });
+});
+
+Deno.test("previous status defaults to pod.status", () => {
+  const first = compute(pod({ containers: ["app"] }), { app: running() });
+  const second = compute({ ...pod({ containers: ["app"] }), status: first }, { app: running() }, {
+    now: LATER,
+  });
+  assert.equal(second.startTime?.getTime(), first.startTime?.getTime());
+});
+
+Deno.test("a terminal phase never changes again", () => {
+  const thePod = pod({ containers: ["app"], restartPolicy: "OnFailure" });
+  const succeeded = compute(thePod, { app: exited(0) });
+  assert.equal(succeeded.phase, "Succeeded");
+  const later = compute(thePod, { app: running(60, { InvocationID: invocation("b") }) }, {
+    previous: succeeded,
+  });
+  assert.equal(later.phase, "Succeeded");
+  assert.deepEqual(later.containerStatuses, succeeded.containerStatuses);
+});
+
+Deno.test("terminal: a stopped Always pod becomes Failed (killed) or Succeeded (all exited 0)", () => {
+  const thePod = pod({ containers: ["a", "b"] });
+  const stopped = killed(15, { ActiveState: "inactive", SubState: "dead", Result: "success" });
+  assert.equal(compute(thePod, { a: stopped, b: exited(0) }, { terminal: true }).phase, "Failed");
+  assert.equal(
+    compute(thePod, { a: exited(0), b: exited(0) }, { terminal: true }).phase,
+    "Succeeded",
+  );
+  assert.equal(compute(thePod, {}, { terminal: true }).phase, "Failed");
+});
+
+Deno.test("pod-level failure: reason and message shown, phase from containers, Failed when terminal", () => {
+  const thePod = pod({ containers: ["app"] });
+  const failure = { reason: "PlanError", message: "volume config: configmap app-config not found" };
+  const pending = compute(thePod, {}, { failure });
+  assert.deepEqual([pending.phase, pending.reason, pending.message], [
+    "Pending",
+    failure.reason,
+    failure.message,
+  ]);
+  const rejected = compute(thePod, {}, { failure, terminal: true });
+  assert.deepEqual([rejected.phase, rejected.reason], ["Failed", "PlanError"]);
+  // Fixed: the message goes away with the failure...
+  const fixed = compute(thePod, { app: running() }, { previous: pending });
+  assert.deepEqual([fixed.reason, fixed.message], [undefined, undefined]);
+  // ...but a terminal pod keeps the reason it ended with.
+  const after = compute(thePod, {}, { previous: rejected });
+  assert.deepEqual([after.phase, after.reason, after.message], [
+    "Failed",
+    failure.reason,
+    failure.message,
+  ]);
+});
+
+Deno.test("agent overrides per container reach the status", () => {
+  const thePod = pod({ containers: ["a", "b"] });
+  const status = compute(thePod, {}, {
+    overrides: new Map([
+      ["a", { waiting: { reason: "ContainerCreating", message: "installing package nginx" } }],
+      ["b", { waiting: { reason: "ImagePullBackOff", message: "Back-off pulling image" } }],
+    ]),
+  });
+  assert.deepEqual(status.containerStatuses!.map((s) => s.state?.waiting?.reason), [
+    "ContainerCreating",
+    "ImagePullBackOff",
+  ]);
+});
+
+Deno.test("app container statuses sorted by name, init container statuses in spec order", () => {
+  const thePod = pod({ initContainers: ["zeta", "alpha"], containers: ["web", "api"] });
+  const status = compute(thePod, {});
+  assert.deepEqual(status.initContainerStatuses!.map((s) => s.name), ["zeta", "alpha"]);
+  assert.deepEqual(status.containerStatuses!.map((s) => s.name), ["api", "web"]);
+});
+
+Deno.test("qosClass kept from the previous status, computed otherwise", () => {
+  const thePod = pod({
+    containers: [{ name: "app", resources: { limits: { cpu: "1", memory: "1Gi" } } }],
+  });
+  assert.equal(compute(thePod, {}).qosClass, "Guaranteed");
+  assert.equal(compute(thePod, {}, { previous: { qosClass: "Burstable" } }).qosClass, "Burstable");
+});
+
+Deno.test("sandboxReady: explicit value wins over the unit-based default", () => {
+  const thePod = pod({ containers: ["app"] });
+  assert.equal(
+    condition(compute(thePod, {}, { sandboxReady: true }), "PodReadyToStartContainers")?.status,
+    "True",
+  );
+  assert.equal(
+    condition(compute(thePod, { app: running() }), "PodReadyToStartContainers")?.status,
+    "True",
+  );
+});
+
+Deno.test("crash loop: restartCount and lastState survive the round trip through the API", () => {
+  const thePod = pod({ containers: ["app"] });
+  let previous: V1PodStatus | undefined;
+  const steps: UnitProperties[] = [
+    running(0),
+    autoRestart(1),
+    running(20, { InvocationID: invocation("b"), NRestarts: 1 }),
+    autoRestart(2, { InvocationID: invocation("b"), NRestarts: 1 }),
+    running(40, { InvocationID: invocation("c"), NRestarts: 2 }),
+  ];
+  const seen = steps.map((props) => {
+    const status = compute(thePod, { app: props }, { previous });
+    previous = JSON.parse(JSON.stringify(status));
+    const app = status.containerStatuses![0];
+    return `${status.phase} ${
+      Object.keys(app.state!)[0]
+    } restarts=${app.restartCount} last=${app.lastState?.terminated?.exitCode}`;
+  });
+  assert.deepEqual(seen, [
+    "Running running restarts=0 last=undefined",
+    "Running waiting restarts=0 last=1",
+    "Running running restarts=1 last=1",
+    "Running waiting restarts=1 last=2",
+    "Running running restarts=2 last=2",
+  ]);
+});
+
+/** Representative pods and units, for the "read back from the API" properties below. */
+const scenarios: [string, V1Pod, Record<string, UnitProperties>][] = [
+  ["pending", pod({ containers: ["a"] }), {}],
+  ["running with init", initPod(), { setup: done, app: running() }],
+  ["crash loop", pod({ containers: ["a"] }), { a: autoRestart(1, { NRestarts: 3 }) }],
+  ["succeeded", pod({ containers: ["a"], restartPolicy: "Never" }), { a: exited(0) }],
+  ["failed by signal", pod({ containers: ["a"], restartPolicy: "Never" }), { a: killed(9) }],
+];
+
+for (const [name, thePod, units] of scenarios) {
+  Deno.test(`${name}: recomputing from unchanged units after reading back as JSON is a no-op`, () => {
+    const first = compute(thePod, units);
+    const readBack: V1PodStatus = JSON.parse(JSON.stringify(first));
+    const second = compute(thePod, units, { previous: readBack, now: LATER });
+    assert.ok(podStatusEqual(readBack, second));
+    assert.equal(statusPatch(readBack, second), undefined);
+  });
+
+  Deno.test(`${name}: recomputing after reading back through client-node's deserializer is a no-op`, () => {
+    const first = compute(thePod, units);
+    const wire = dumpYaml({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "web" },
+      status: first,
+    });
+    const readBack = loadYaml<V1Pod>(wire).status!;
+    assert.ok(readBack.startTime instanceof Date);
+    const second = compute(thePod, units, { previous: readBack, now: LATER });
+    assert.ok(podStatusEqual(readBack, second));
+  });
+}
