@@ -8,6 +8,9 @@
  * Order is deterministic (the kubelet's is a Go map's): insertion order, a later definition of
  * the same name replacing the value in place; envFrom keys in sorted order per source.
  *
+ * Values are marked `secret` when they come from a Secret or expand a secret variable: the
+ * planner keeps them out of the world-readable unit file.
+ *
  * @module
  */
 import type { V1Container } from "@kubernetes/client-node";
@@ -85,15 +88,29 @@ function keyRef(
   return text(ctx, container, kind, ref.name ?? "", ref.key, bytes);
 }
 
+/** One environment variable's value, and whether it holds Secret data. */
+export interface EnvValue {
+  value: string;
+  secret: boolean;
+}
+
 /**
  * The container's final environment, in order.
  *
  * @throws PlanError for missing required ConfigMaps/Secrets/keys, unsupported fieldRefs.
  */
-export function containerEnvironment(ctx: PodContext, container: V1Container): Map<string, string> {
-  const env = new Map<string, string>();
+export function containerEnvironment(
+  ctx: PodContext,
+  container: V1Container,
+): Map<string, EnvValue> {
+  const env = new Map<string, EnvValue>();
   const provided = nodeEnvironment(ctx);
-  const lookup = (name: string) => env.get(name) ?? provided.get(name);
+  let tainted = false;
+  const lookup = (name: string) => {
+    const own = env.get(name);
+    if (own?.secret) tainted = true;
+    return own?.value ?? provided.get(name);
+  };
 
   for (const source of container.envFrom ?? []) {
     const kind: SourceKind = source.configMapRef ? "configMap" : "secret";
@@ -106,19 +123,22 @@ export function containerEnvironment(ctx: PodContext, container: V1Container): M
     for (const key of [...data.keys()].sort()) {
       const name = (source.prefix ?? "") + key;
       if (!ENV_NAME.test(name)) continue;
-      env.set(name, text(ctx, container.name, kind, ref.name ?? "", key, data.get(key)!));
+      const value = text(ctx, container.name, kind, ref.name ?? "", key, data.get(key)!);
+      env.set(name, { value, secret: kind === "secret" });
     }
   }
 
   for (const variable of container.env ?? []) {
     let value: string | undefined = variable.value ?? "";
     const from = variable.valueFrom;
+    tainted = false;
     if (value !== "") {
       value = expand(value, lookup);
     } else if (from?.configMapKeyRef) {
       value = keyRef(ctx, container.name, "configMap", from.configMapKeyRef, variable.name);
     } else if (from?.secretKeyRef) {
       value = keyRef(ctx, container.name, "secret", from.secretKeyRef, variable.name);
+      tainted = true;
     } else if (from?.fieldRef) {
       value = fieldRefValue(ctx, container.name, from.fieldRef.fieldPath, false);
     } else if (from?.resourceFieldRef) {
@@ -131,14 +151,37 @@ export function containerEnvironment(ctx: PodContext, container: V1Container): M
         "use configMapKeyRef, secretKeyRef, fieldRef or resourceFieldRef",
       );
     }
-    if (value !== undefined) env.set(variable.name, value);
+    if (value !== undefined) env.set(variable.name, { value, secret: tainted });
   }
 
-  for (const [name, value] of provided) if (!env.has(name)) env.set(name, value);
+  for (const [name, value] of provided) {
+    if (!env.has(name)) env.set(name, { value, secret: false });
+  }
   return env;
 }
 
-/** Expands `$(VAR)` in each word against the final environment (command, args). */
-export function expandWords(words: readonly string[], env: ReadonlyMap<string, string>): string[] {
-  return words.map((w) => expand(w, (name) => env.get(name)));
+/**
+ * Expands `$(VAR)` in each word against the final environment (command, args). A secret
+ * expanded here ends up in the command line, visible to every local user as it is in any
+ * container runtime's process list; that is the pod author's choice.
+ */
+export function expandWords(
+  words: readonly string[],
+  env: ReadonlyMap<string, EnvValue>,
+): string[] {
+  return words.map((w) => expand(w, (name) => env.get(name)?.value));
+}
+
+/**
+ * Text of an `EnvironmentFile=` setting exactly the given variables: every value double-quoted,
+ * with `"`, `\\`, `` ` `` and `$` backslash-escaped — the only escapes systemd's env-file
+ * parser (env-file.c) honours inside double quotes, where everything else, newlines included,
+ * is literal. It performs no `$VAR` or `%` expansion. Names must already be valid.
+ */
+export function environmentFile(variables: Iterable<[string, string]>): string {
+  let out = "";
+  for (const [name, value] of variables) {
+    out += `${name}="${value.replace(/["\\`$]/g, (c) => "\\" + c)}"\n`;
+  }
+  return out;
 }

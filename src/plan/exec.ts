@@ -179,8 +179,8 @@ function expandableWords(argv: readonly string[]): string {
  * executable, placeholder removed, so the encoding rules stay the unit module's.
  */
 function expandableArguments(args: readonly string[]): string {
-  const head = expandableWords(["/"]);
-  const full = expandableWords(["/", ...args]);
+  const head = expandableWords(["/_"]);
+  const full = expandableWords(["/_", ...args]);
   if (!full.startsWith(head + " ")) throw new Error(`unexpected execCommandLine output: ${full}`);
   return full.slice(head.length + 1);
 }

@@ -52,7 +52,7 @@ import {
   workingDirectoryValue,
 } from "../unit/mod.ts";
 import { allContainers, fail, type PodContext } from "./_context.ts";
-import { containerEnvironment, expandWords } from "./env.ts";
+import { containerEnvironment, environmentFile, type EnvValue, expandWords } from "./env.ts";
 import {
   CommandError,
   execStart,
@@ -178,7 +178,7 @@ function volumeOwner(ctx: PodContext, security: EffectiveSecurity[]): VolumeOwne
 function mountDirectives(
   ctx: PodContext,
   container: V1Container,
-  env: ReadonlyMap<string, string>,
+  env: ReadonlyMap<string, EnvValue>,
   volumes: PlannedVolumes,
 ): Directive[] {
   const out: Directive[] = [];
@@ -212,7 +212,7 @@ function mountDirectives(
     }
     seen.add(m.mountPath);
     const subPath = m.subPathExpr !== undefined
-      ? expand(m.subPathExpr, (n) => env.get(n))
+      ? expand(m.subPathExpr, (n) => env.get(n)?.value)
       : m.subPath ?? "";
     let hostPath = source.hostPath;
     if (subPath !== "") {
@@ -246,6 +246,45 @@ function mountDirectives(
       () => bindPath(hostPath, m.mountPath),
     );
     out.push([readOnly ? "BindReadOnlyPaths" : "BindPaths", value]);
+  }
+  return out;
+}
+
+/**
+ * `Environment=` lines for plain values; values holding Secret data go to a root-only
+ * `<podDir>/env/<container>.env` read through `EnvironmentFile=`, since unit files are
+ * world-readable (and `systemctl show` prints `Environment=` to anyone).
+ */
+function environmentDirectives(
+  ctx: PodContext,
+  container: string,
+  env: ReadonlyMap<string, EnvValue>,
+  volumes: PlannedVolumes,
+): Directive[] {
+  const out: Directive[] = [];
+  const secrets: [string, string][] = [];
+  for (const [k, { value, secret }] of env) {
+    // Validates name and value for both destinations with the unit module's rules.
+    const assignment = encode(ctx, container, `env ${k}`, () => environmentAssignment(k, value));
+    if (secret) secrets.push([k, value]);
+    else out.push(["Environment", assignment]);
+  }
+  if (secrets.length > 0) {
+    const dir = `${ctx.podDir}/env`;
+    const path = `${dir}/${container}.env`;
+    volumes.add({ kind: "dir", path: dir, mode: 0o700, uid: 0, gid: 0 });
+    volumes.add({
+      kind: "file",
+      path,
+      content: new TextEncoder().encode(environmentFile(secrets)),
+      mode: 0o600,
+      uid: 0,
+      gid: 0,
+      secret: true,
+    });
+    // EnvironmentFile= takes the rest of the line unquoted, as WorkingDirectory= does.
+    const value = encode(ctx, container, "stateDir", () => workingDirectoryValue(path));
+    out.push(["EnvironmentFile", value]);
   }
   return out;
 }
@@ -304,10 +343,10 @@ function sandboxDirectives(
   const stateDir = ctx.input.stateDir ?? DEFAULT_STATE_DIR;
   out.push(["TemporaryFileSystem", encode(ctx, container, "stateDir", () => pathValue(stateDir))]);
   if (pkg?.name && !security.readOnlyRootFilesystem && !relaxed) {
-    for (const dir of ["lib", "cache", "log", "spool"]) {
-      const path = encode(ctx, container, "image", () => pathValue(`/var/${dir}/${pkg.name}`));
-      out.push(["ReadWritePaths", `-${path}`]);
-    }
+    const paths = ["lib", "cache", "log", "spool"].map((dir) =>
+      "-" + encode(ctx, container, "image", () => pathValue(`/var/${dir}/${pkg.name}`))
+    );
+    out.push(["ReadWritePaths", paths.join(" ")]);
   }
   return out;
 }
@@ -403,9 +442,7 @@ function planContainer(
       encode(ctx, name, "workingDir", () => workingDirectoryValue(container.workingDir!)),
     ]);
   }
-  for (const [k, v] of env) {
-    service.push(["Environment", encode(ctx, name, `env ${k}`, () => environmentAssignment(k, v))]);
-  }
+  service.push(...environmentDirectives(ctx, name, env, volumes));
   for (const line of execStarts) service.push(["ExecStart", line]);
   service.push(...restartDirectives(ctx, init), ...stopDirectives(ctx));
   service.push(...resourceDirectives(containerResources(ctx, container)));

@@ -52,6 +52,8 @@ export interface PlannedVolumes {
   hostPathChecks: HostPathCheck[];
   /** Adds (once) the directories of an emptyDir subPath, returning its node path. */
   subPathDirectory(source: VolumeSource, subPath: string): string;
+  /** Adds an entry that is not a volume (a container's environment file). */
+  add(entry: VolumeEntry): void;
 }
 
 const HOST_PATH_TYPES = new Set([
@@ -399,6 +401,7 @@ export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes
     entries: entries.list,
     sources,
     hostPathChecks,
+    add: (entry) => entries.add(entry),
     subPathDirectory(source, subPath) {
       const segments = subPath.split("/");
       for (let i = 1; i <= segments.length; i++) {

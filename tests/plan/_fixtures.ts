@@ -12,11 +12,15 @@ import type { NodeFacts, PackageInfo, PlanInput, UserInfo } from "../../src/plan
 
 const USERS: UserInfo[] = [
   { name: "root", uid: 0, gid: 0 },
+  { name: "daemon", uid: 1, gid: 1 },
   { name: "nobody", uid: 65534, gid: 65534 },
   { name: "prometheus", uid: 998, gid: 997 },
   { name: "uptimed", uid: 996, gid: 995 },
 ];
-const GROUPS = new Map([["root", 0], ["nogroup", 65534], ["prometheus", 997], ["uptimed", 995]]);
+const GROUPS = new Map([["root", 0], ["daemon", 1], ["nogroup", 65534], ["prometheus", 997], [
+  "uptimed",
+  995,
+]]);
 
 /** The node every planner test runs on. */
 export const NODE: NodeFacts = {
