@@ -66,8 +66,11 @@ export interface TestCluster extends AsyncDisposable {
    * so the file works wherever it is copied.
    */
   nodeKubeconfig(nodeName: string): Promise<string>;
-  /** Runs kubectl as the cluster admin. */
-  kubectl(args: string[], opts?: { stdin?: string }): Promise<CommandResult>;
+  /**
+   * Runs the cluster's kubectl, as the cluster admin unless `opts.kubeconfig` names another
+   * kubeconfig (`/dev/null` to authenticate with flags such as `--token` alone).
+   */
+  kubectl(args: string[], opts?: { stdin?: string; kubeconfig?: string }): Promise<CommandResult>;
   /**
    * Creates a bootstrap token (`<id>.<secret>`) and the kubeadm-style RBAC that lets
    * system:bootstrappers create node CSRs and gets node client CSRs approved automatically.
@@ -300,8 +303,12 @@ class RunningCluster implements TestCluster {
     return path;
   }
 
-  kubectl(args: string[], opts: { stdin?: string } = {}): Promise<CommandResult> {
-    return run(this.kubectlPath, [`--kubeconfig=${this.adminKubeconfig}`, ...args], opts);
+  kubectl(
+    args: string[],
+    opts: { stdin?: string; kubeconfig?: string } = {},
+  ): Promise<CommandResult> {
+    const kubeconfig = opts.kubeconfig ?? this.adminKubeconfig;
+    return run(this.kubectlPath, [`--kubeconfig=${kubeconfig}`, ...args], { stdin: opts.stdin });
   }
 
   async createBootstrapToken(): Promise<string> {

@@ -77,9 +77,6 @@ const pod = (name: string, nodeName: string, configMap?: string) => ({
 
 Deno.test({
   name: "a test cluster serves a node identity under Node authorization and runs controllers",
-  // client-node keeps HTTPS connections alive past the last request.
-  sanitizeResources: false,
-  sanitizeOps: false,
   fn: async (t) => {
     let t0 = performance.now();
     const binDir = await controlPlaneBinDir();
@@ -246,26 +243,23 @@ Deno.test({
             usages: ["digital signature", "client auth"],
           },
         };
-        // Authenticate with the token only: the admin kubeconfig's client cert must not be used.
-        const created = await new Deno.Command(cluster.kubectlPath, {
-          args: [
-            "--kubeconfig=/dev/null",
-            `--server=${cluster.server}`,
-            `--certificate-authority=${cluster.caFile}`,
-            `--token=${token}`,
-            "create",
-            "-f",
-            "-",
-          ],
-          stdin: "piped",
-          stdout: "piped",
-          stderr: "piped",
-        }).spawn();
-        const writer = created.stdin.getWriter();
-        await writer.write(new TextEncoder().encode(JSON.stringify(request)));
-        await writer.close();
-        const out = await created.output();
-        assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+        // Authenticate with the token only: no kubeconfig, so no client certificate either.
+        const created = await cluster.kubectl([
+          `--server=${cluster.server}`,
+          `--certificate-authority=${cluster.caFile}`,
+          `--token=${token}`,
+          "create",
+          "--filename=-",
+        ], { kubeconfig: "/dev/null", stdin: JSON.stringify(request) });
+        assert.equal(created.code, 0, created.stderr);
+        // The request was made as the bootstrap token's user, not as the admin.
+        const requester = await kubectlOk(cluster, [
+          "get",
+          "csr",
+          "node-csr-bootstrapped",
+          "--output=jsonpath={.spec.username}",
+        ]);
+        assert.match(requester, /^system:bootstrap:[a-z0-9]{6}$/);
 
         const certificate = await eventually("the CSR to be signed", async () => {
           const cert = await kubectlOk(cluster, [
