@@ -1,0 +1,643 @@
+/**
+ * The D-Bus client for systemd: installs, starts, stops and removes runtime unit files and
+ * follows their state through systemd's change signals. The only module that talks to systemd.
+ *
+ * Rules it relies on (measured against systemd 252):
+ * - No `daemon-reload` per pod. systemd loads a unit file when the unit is first referenced and
+ *   garbage-collects a unit once it is inactive (not failed) and unreferenced; a unit that exited
+ *   successfully is gone from memory within milliseconds. So a unit file written while its unit
+ *   is not loaded is read fresh on the next start. Only when the unit is still loaded while its
+ *   file changes does systemd keep the old definition (`NeedDaemonReload=yes`); then, and only
+ *   then, {@link SystemdClient.installUnit} reloads, coalescing concurrent reloads into one.
+ * - Reading a unit's properties loads it (an object path is enough), so reading the properties
+ *   of a garbage-collected unit shows a blank, never-started unit. Change following therefore
+ *   reads a unit's full snapshot once and then keeps it current from the values the
+ *   `PropertiesChanged` signals carry, which include everything in {@link UnitProperties}
+ *   except the accounting values.
+ *
+ * @module
+ */
+import dbus from "dbus-next";
+import type { Message, MessageBus } from "dbus-next";
+import { unitNameFromObjectPath, unitObjectPath } from "./_label.ts";
+import {
+  completeUnitProperties,
+  isTrackedInterface,
+  isTrackedProperty,
+  POLLED_PROPERTIES,
+  SERVICE_INTERFACE,
+  UNIT_INTERFACE,
+  unitPropertiesFrom,
+} from "./_properties.ts";
+import type { UnitProperties } from "./types.ts";
+
+/** Unit name pattern of all units systemk manages. */
+export const SYSTEMK_UNIT_PATTERN = "systemk.*.service";
+/** Where runtime unit files live on a host booted with systemd. */
+export const DEFAULT_UNIT_DIR = "/run/systemd/system";
+
+const SYSTEMD = "org.freedesktop.systemd1";
+const MANAGER_PATH = "/org/freedesktop/systemd1";
+const MANAGER_INTERFACE = "org.freedesktop.systemd1.Manager";
+const PROPERTIES_INTERFACE = "org.freedesktop.DBus.Properties";
+const NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit";
+const ALREADY_SUBSCRIBED = "org.freedesktop.systemd1.AlreadySubscribed";
+
+/** Signals followed: unit property changes, the manager's job/unit signals, systemd's owner. */
+const MATCH_RULES = [
+  `type='signal',sender='${SYSTEMD}',interface='${PROPERTIES_INTERFACE}',` +
+  `member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'`,
+  `type='signal',sender='${SYSTEMD}',interface='${MANAGER_INTERFACE}',path='${MANAGER_PATH}'`,
+  `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',` +
+  `member='NameOwnerChanged',arg0='${SYSTEMD}'`,
+];
+
+/** Result of a systemd job, as in its `JobRemoved` signal. */
+export type JobResult = "done" | "canceled" | "timeout" | "failed" | "dependency" | "skipped";
+
+/** Options of {@link SystemdClient.connect}. */
+export interface ConnectOptions {
+  /** D-Bus address of the system bus; default: the system bus of this host. */
+  busAddress?: string;
+  /** Where unit files are written and listed; default {@link DEFAULT_UNIT_DIR}. */
+  unitDir?: string;
+  /** Deadline of each D-Bus method call; default 25 s (D-Bus' own default). */
+  callTimeoutMs?: number;
+}
+
+/** Options of the job methods. */
+export interface JobOptions {
+  /** How long to wait for the job to finish; default 120 s. */
+  timeoutMs?: number;
+}
+
+/** A systemk unit, as systemd knows it and as its file in the unit directory says. */
+export interface UnitListEntry {
+  name: string;
+  /** systemd's LoadState; undefined when systemd has not loaded the unit (only its file exists). */
+  loadState?: string;
+  /** systemd's ActiveState; undefined when not loaded. */
+  activeState?: string;
+  /** systemd's SubState; undefined when not loaded. */
+  subState?: string;
+  /** The unit file's text; undefined when the file is gone while the unit is still loaded. */
+  text?: string;
+}
+
+/** Called with a unit's current properties after each change. */
+export type UnitChangeListener = (unitName: string, props: UnitProperties) => void;
+
+/** A job did not finish within the caller's deadline (it may still be running in systemd). */
+export class JobTimeoutError extends Error {
+  constructor(unit: string, job: string, timeoutMs: number) {
+    super(`systemd job ${job} for ${unit} did not finish within ${timeoutMs} ms`);
+    this.name = "JobTimeoutError";
+  }
+}
+
+/** The connection to the bus was lost while waiting; the client reconnects by itself. */
+export class BusDisconnectedError extends Error {
+  constructor(what: string) {
+    super(`lost the D-Bus connection to systemd while ${what}`);
+    this.name = "BusDisconnectedError";
+  }
+}
+
+/** Whether `name` is a unit name systemk manages (and safe as a file name). */
+export function isSystemkUnitName(name: string): boolean {
+  return name.startsWith("systemk.") && name.endsWith(".service") && !name.includes("/") &&
+    name.length <= 255;
+}
+
+function dbusErrorType(e: unknown): string | undefined {
+  return e instanceof dbus.DBusError ? e.type : undefined;
+}
+
+/** Unwraps a D-Bus `a{sv}` into plain values. */
+function unwrapVariants(dict: Record<string, { value: unknown }>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(dict).map(([k, v]) => [k, v.value]));
+}
+
+function withoutPolled(props: UnitProperties): UnitProperties {
+  const copy = { ...props };
+  for (const key of POLLED_PROPERTIES) delete copy[key];
+  return copy;
+}
+
+/** What change following knows about one unit. */
+interface Tracked {
+  /** Last full snapshot, kept current from signal values. */
+  snapshot?: UnitProperties;
+  /** Signal values received since the running fetch was asked for. */
+  sinceFetch?: Partial<UnitProperties>;
+  fetching: boolean;
+  /** Another fetch is needed after the running one (a tracked property was invalidated). */
+  refetch: boolean;
+  emitTimer?: ReturnType<typeof setTimeout>;
+}
+
+interface JobWaiter {
+  resolve(result: JobResult): void;
+  reject(error: Error): void;
+}
+
+/** Remembered results of jobs no one waited for yet; bounded, oldest dropped first. */
+const FINISHED_JOBS_KEPT = 1024;
+const RECONNECT_DELAYS_MS = [50, 100, 200, 500, 1000, 2000];
+/** How many units a resync reads at once. */
+const RESYNC_CONCURRENCY = 16;
+
+/**
+ * A connection to systemd's manager.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const systemd = await SystemdClient.connect();
+ * systemd.onUnitChange((unit, props) => console.log(unit, props.ActiveState));
+ * await systemd.installUnit("systemk.default.web.nginx.service", unitText);
+ * await systemd.start("systemk.default.web.nginx.service");
+ * ```
+ */
+export class SystemdClient {
+  readonly #busAddress?: string;
+  readonly #unitDir: string;
+  readonly #callTimeoutMs: number;
+  #bus?: MessageBus;
+  /** Resolves with the bus once (re)connected; calls wait on it during a reconnect. */
+  #ready: Promise<MessageBus>;
+  #closed = false;
+  #reconnecting = false;
+  readonly #jobWaiters = new Map<string, JobWaiter>();
+  readonly #finishedJobs = new Map<string, JobResult>();
+  readonly #listeners = new Set<UnitChangeListener>();
+  readonly #tracked = new Map<string, Tracked>();
+  #reloadRunning?: Promise<void>;
+  #reloadQueued?: Promise<void>;
+
+  private constructor(opts: ConnectOptions) {
+    this.#busAddress = opts.busAddress;
+    this.#unitDir = opts.unitDir ?? DEFAULT_UNIT_DIR;
+    this.#callTimeoutMs = opts.callTimeoutMs ?? 25_000;
+    this.#ready = Promise.reject(new Error("not connected"));
+    this.#ready.catch(() => {});
+  }
+
+  /** Connects to systemd, subscribes to its signals and resolves once that is done. */
+  static async connect(opts: ConnectOptions = {}): Promise<SystemdClient> {
+    const client = new SystemdClient(opts);
+    const bus = await client.#open();
+    client.#ready = Promise.resolve(bus);
+    return client;
+  }
+
+  /** The directory unit files are written to. */
+  get unitDir(): string {
+    return this.#unitDir;
+  }
+
+  /**
+   * Writes the unit file `name` (atomically: a hidden temporary file renamed over it) and makes
+   * sure systemd will use this text on the next start.
+   */
+  async installUnit(name: string, text: string): Promise<void> {
+    const path = this.#unitPath(name);
+    // systemd ignores hidden files and names that are not unit names while scanning.
+    const temporary = `${this.#unitDir}/.${name}.${crypto.randomUUID()}.tmp`;
+    try {
+      await Deno.writeTextFile(temporary, text, { mode: 0o644 });
+      await Deno.rename(temporary, path);
+    } catch (e) {
+      await Deno.remove(temporary).catch(() => {});
+      throw e;
+    }
+    if (await this.#needsDaemonReload(name)) await this.daemonReload();
+  }
+
+  /**
+   * Stops the unit if it runs, deletes its file and resets a failed state, so that systemd
+   * forgets it (garbage collection) and a later unit of the same name starts fresh.
+   */
+  async removeUnit(name: string, opts: JobOptions = {}): Promise<void> {
+    const path = this.#unitPath(name);
+    try {
+      await this.stop(name, opts);
+    } catch (e) {
+      if (dbusErrorType(e) !== NO_SUCH_UNIT) throw e;
+    }
+    await Deno.remove(path).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
+    await this.resetFailed(name);
+    this.#forget(name);
+  }
+
+  /** Starts the unit and waits for the start job to finish. */
+  start(name: string, opts: JobOptions = {}): Promise<JobResult> {
+    return this.#job("StartUnit", name, opts);
+  }
+
+  /**
+   * Stops the unit and waits for the stop job to finish; systemd's own `TimeoutStopSec=` decides
+   * when it escalates to SIGKILL, `timeoutMs` only bounds the wait.
+   */
+  stop(name: string, opts: JobOptions = {}): Promise<JobResult> {
+    return this.#job("StopUnit", name, opts);
+  }
+
+  /** Restarts the unit and waits for the restart job to finish. */
+  restart(name: string, opts: JobOptions = {}): Promise<JobResult> {
+    return this.#job("RestartUnit", name, opts);
+  }
+
+  /** Clears a failed state (and the restart counter); a unit systemd has not loaded is fine. */
+  async resetFailed(name: string): Promise<void> {
+    try {
+      await this.#call(MANAGER_PATH, MANAGER_INTERFACE, "ResetFailedUnit", "s", [name]);
+    } catch (e) {
+      if (dbusErrorType(e) !== NO_SUCH_UNIT) throw e;
+    }
+  }
+
+  /** Reloads all unit files (`systemctl daemon-reload`); concurrent calls share reloads. */
+  daemonReload(): Promise<void> {
+    if (!this.#reloadRunning) {
+      this.#reloadRunning = this.#call(MANAGER_PATH, MANAGER_INTERFACE, "Reload")
+        .then(() => {})
+        .finally(() => this.#reloadRunning = undefined);
+      return this.#reloadRunning;
+    }
+    // The running reload may have read the files before the caller's change: one more, shared
+    // by everyone who asks meanwhile.
+    this.#reloadQueued ??= this.#reloadRunning.catch(() => {}).then(() => {
+      this.#reloadQueued = undefined;
+      return this.daemonReload();
+    });
+    return this.#reloadQueued;
+  }
+
+  /**
+   * A full snapshot of the unit's properties, accounting included. Loads the unit if systemd has
+   * not (a garbage-collected unit then reads as never started).
+   */
+  async getProperties(name: string): Promise<UnitProperties> {
+    const path = unitObjectPath(name);
+    const [unit, service] = await Promise.all([UNIT_INTERFACE, SERVICE_INTERFACE].map(
+      async (iface) => {
+        const reply = await this.#call(path, PROPERTIES_INTERFACE, "GetAll", "s", [iface]);
+        return unitPropertiesFrom(iface, unwrapVariants(reply.body[0]));
+      },
+    ));
+    return completeUnitProperties({ ...unit, ...service });
+  }
+
+  /**
+   * All systemk units: those systemd has loaded, and those whose file is in the unit directory
+   * but which systemd has not loaded, each with its file text.
+   */
+  async listUnits(): Promise<UnitListEntry[]> {
+    const reply = await this.#call(
+      MANAGER_PATH,
+      MANAGER_INTERFACE,
+      "ListUnitsByPatterns",
+      "asas",
+      [[], [SYSTEMK_UNIT_PATTERN]],
+    );
+    const entries = new Map<string, UnitListEntry>();
+    for (const [name, , loadState, activeState, subState] of reply.body[0] as string[][]) {
+      entries.set(name, { name, loadState, activeState, subState });
+    }
+    for await (const file of Deno.readDir(this.#unitDir)) {
+      if (isSystemkUnitName(file.name) && !entries.has(file.name)) {
+        entries.set(file.name, { name: file.name });
+      }
+    }
+    await Promise.all([...entries.values()].map(async (entry) => {
+      entry.text = await Deno.readTextFile(this.#unitPath(entry.name)).catch((e) => {
+        if (e instanceof Deno.errors.NotFound) return undefined;
+        throw e;
+      });
+    }));
+    return [...entries.values()].sort((a, b) => a.name < b.name ? -1 : 1);
+  }
+
+  /**
+   * Calls `listener` with the current properties of a systemk unit whenever they change, and for
+   * every loaded systemk unit after a reconnect or a re-execution of systemd. Changes arriving
+   * together are delivered once. The snapshots leave out the accounting values
+   * (`MemoryCurrent`, `CPUUsageNSec`), which systemd does not announce: read them with
+   * {@link getProperties}. Returns a function that removes the listener.
+   */
+  onUnitChange(listener: UnitChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Disconnects; pending waits fail. */
+  close(): Promise<void> {
+    this.#closed = true;
+    for (const t of this.#tracked.values()) clearTimeout(t.emitTimer);
+    this.#tracked.clear();
+    this.#failWaiters(new BusDisconnectedError("closing"));
+    this.#bus?.disconnect();
+    this.#bus = undefined;
+    return Promise.resolve();
+  }
+
+  // --- connection ---------------------------------------------------------------------------
+
+  /** Connects, installs the match rules and subscribes; the bus becomes the current one. */
+  async #open(): Promise<MessageBus> {
+    const bus = this.#busAddress === undefined
+      ? dbus.systemBus()
+      : dbus.sessionBus({ busAddress: this.#busAddress });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        bus.once("connect", resolve);
+        bus.once("error", reject);
+      });
+    } catch (e) {
+      bus.disconnect();
+      throw e;
+    }
+    bus.on("message", (msg: Message) => this.#onMessage(bus, msg));
+    bus.on("error", () => this.#lost(bus));
+    // dbus-next reports a closed socket only on its (undocumented) connection object.
+    (bus as unknown as { _connection: { on(e: string, f: () => void): void } })._connection
+      .on("end", () => this.#lost(bus));
+    this.#bus = bus;
+    try {
+      for (const rule of MATCH_RULES) {
+        await this.#callOn(
+          bus,
+          "org.freedesktop.DBus",
+          "/org/freedesktop/DBus",
+          "org.freedesktop.DBus",
+          "AddMatch",
+          "s",
+          [rule],
+        );
+      }
+      await this.#subscribe(bus);
+    } catch (e) {
+      if (this.#bus === bus) this.#bus = undefined;
+      bus.disconnect();
+      throw e;
+    }
+    return bus;
+  }
+
+  async #subscribe(bus: MessageBus): Promise<void> {
+    try {
+      await this.#callOn(bus, SYSTEMD, MANAGER_PATH, MANAGER_INTERFACE, "Subscribe");
+    } catch (e) {
+      if (dbusErrorType(e) !== ALREADY_SUBSCRIBED) throw e;
+    }
+  }
+
+  /** The bus dropped: fail waits that can no longer be answered and reconnect. */
+  #lost(bus: MessageBus): void {
+    if (bus !== this.#bus || this.#closed) return;
+    this.#bus = undefined;
+    bus.disconnect();
+    this.#failWaiters(new BusDisconnectedError("waiting for a job"));
+    let resolveReady!: (bus: MessageBus) => void;
+    this.#ready = new Promise((resolve) => resolveReady = resolve);
+    void this.#reconnect(resolveReady);
+  }
+
+  async #reconnect(resolveReady: (bus: MessageBus) => void): Promise<void> {
+    if (this.#reconnecting) return;
+    this.#reconnecting = true;
+    for (let attempt = 0; !this.#closed; attempt++) {
+      await new Promise((r) => setTimeout(r, RECONNECT_DELAYS_MS[Math.min(attempt, 5)]));
+      try {
+        const bus = await this.#open();
+        resolveReady(bus);
+        break;
+      } catch {
+        // The bus is still away (restarting); keep trying.
+      }
+    }
+    this.#reconnecting = false;
+    if (!this.#closed) await this.#resync();
+  }
+
+  /** Re-reads every systemk unit and reports it, after anything may have been missed. */
+  async #resync(): Promise<void> {
+    try {
+      const units = await this.listUnits();
+      const known = new Set(units.map((u) => u.name));
+      for (const name of this.#tracked.keys()) if (!known.has(name)) this.#forget(name);
+      const loaded = units.filter((u) => u.loadState !== undefined).map((u) => u.name);
+      for (let i = 0; i < loaded.length; i += RESYNC_CONCURRENCY) {
+        await Promise.all(loaded.slice(i, i + RESYNC_CONCURRENCY).map((name) => this.#fetch(name)));
+      }
+    } catch (e) {
+      // A resync racing another drop is repeated after that reconnect.
+      if (!(e instanceof BusDisconnectedError)) console.error("systemd: resync failed:", e);
+    }
+  }
+
+  async #call(
+    path: string,
+    iface: string,
+    member: string,
+    signature = "",
+    body: unknown[] = [],
+  ): Promise<Message> {
+    if (this.#closed) throw new Error("the systemd client is closed");
+    const bus = await this.#withDeadline(this.#ready, `connecting for ${member}`);
+    return this.#callOn(bus, SYSTEMD, path, iface, member, signature, body);
+  }
+
+  async #callOn(
+    bus: MessageBus,
+    destination: string,
+    path: string,
+    iface: string,
+    member: string,
+    signature = "",
+    body: unknown[] = [],
+  ): Promise<Message> {
+    const message = new dbus.Message({
+      destination,
+      path,
+      interface: iface,
+      member,
+      signature,
+      body,
+    });
+    const reply = await this.#withDeadline(bus.call(message), `calling ${member}`);
+    if (!reply) throw new Error(`no reply to ${member}`);
+    return reply;
+  }
+
+  #withDeadline<T>(promise: Promise<T>, what: string): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`systemd did not answer in ${this.#callTimeoutMs} ms: ${what}`)),
+        this.#callTimeoutMs,
+      );
+    });
+    return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+  }
+
+  // --- jobs ---------------------------------------------------------------------------------
+
+  async #job(method: string, name: string, opts: JobOptions): Promise<JobResult> {
+    const reply = await this.#call(MANAGER_PATH, MANAGER_INTERFACE, method, "ss", [
+      name,
+      "replace",
+    ]);
+    const job: string = reply.body[0];
+    // The job may have finished (and its signal arrived) before this continuation ran.
+    const finished = this.#finishedJobs.get(job);
+    if (finished !== undefined) {
+      this.#finishedJobs.delete(job);
+      return finished;
+    }
+    const timeoutMs = opts.timeoutMs ?? 120_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await new Promise<JobResult>((resolve, reject) => {
+        this.#jobWaiters.set(job, { resolve, reject });
+        timer = setTimeout(() => reject(new JobTimeoutError(name, job, timeoutMs)), timeoutMs);
+      });
+    } finally {
+      clearTimeout(timer);
+      this.#jobWaiters.delete(job);
+    }
+  }
+
+  #jobRemoved(job: string, result: JobResult): void {
+    const waiter = this.#jobWaiters.get(job);
+    if (waiter) {
+      waiter.resolve(result);
+      return;
+    }
+    this.#finishedJobs.set(job, result);
+    if (this.#finishedJobs.size > FINISHED_JOBS_KEPT) {
+      this.#finishedJobs.delete(this.#finishedJobs.keys().next().value!);
+    }
+  }
+
+  #failWaiters(error: Error): void {
+    for (const waiter of this.#jobWaiters.values()) waiter.reject(error);
+    this.#jobWaiters.clear();
+  }
+
+  // --- unit files ---------------------------------------------------------------------------
+
+  #unitPath(name: string): string {
+    if (!isSystemkUnitName(name)) throw new Error(`not a systemk unit name: ${name}`);
+    return `${this.#unitDir}/${name}`;
+  }
+
+  /**
+   * Whether systemd holds an outdated definition of `name`: only a unit that is loaded while its
+   * file changed; an unloaded unit is read from its file when next referenced, and systemd 252
+   * retries loading a `not-found` unit when its unit directories changed.
+   */
+  async #needsDaemonReload(name: string): Promise<boolean> {
+    let path: string;
+    try {
+      path = (await this.#call(MANAGER_PATH, MANAGER_INTERFACE, "GetUnit", "s", [name])).body[0];
+    } catch (e) {
+      if (dbusErrorType(e) === NO_SUCH_UNIT) return false;
+      throw e;
+    }
+    const reply = await this.#call(path, PROPERTIES_INTERFACE, "Get", "ss", [
+      UNIT_INTERFACE,
+      "NeedDaemonReload",
+    ]);
+    return reply.body[0].value === true;
+  }
+
+  // --- change following ---------------------------------------------------------------------
+
+  #onMessage(bus: MessageBus, msg: Message): void {
+    if (msg.type !== dbus.MessageType.SIGNAL || bus !== this.#bus) return;
+    if (msg.interface === PROPERTIES_INTERFACE && msg.member === "PropertiesChanged") {
+      const name = unitNameFromObjectPath(msg.path ?? "");
+      const [iface, changed, invalidated] = msg.body as [string, never, string[]];
+      if (name === undefined || !isSystemkUnitName(name) || !isTrackedInterface(iface)) return;
+      const values = unitPropertiesFrom(iface, unwrapVariants(changed));
+      this.#changed(name, values, invalidated.some((p) => isTrackedProperty(iface, p)));
+    } else if (msg.interface === MANAGER_INTERFACE && msg.member === "JobRemoved") {
+      const [, job, , result] = msg.body as [number, string, string, JobResult];
+      this.#jobRemoved(job, result);
+    } else if (msg.member === "NameOwnerChanged" && msg.body[2] !== "") {
+      // systemd re-executed (or came back): subscriptions and jobs may be lost, state may have
+      // moved on without signals.
+      void this.#subscribe(bus).then(() => this.#resync()).catch((e) =>
+        console.error("systemd: re-subscribing failed:", e)
+      );
+    }
+  }
+
+  /** Signal values for `name`; a unit seen for the first time is read in full first. */
+  #changed(name: string, values: Partial<UnitProperties>, invalidated: boolean): void {
+    const t = this.#tracking(name);
+    if (t.fetching) {
+      t.sinceFetch = { ...t.sinceFetch, ...values };
+      t.refetch ||= invalidated;
+    } else if (t.snapshot && !invalidated) {
+      t.snapshot = { ...t.snapshot, ...values };
+      this.#scheduleEmit(name, t);
+    } else {
+      void this.#fetch(name, values);
+    }
+  }
+
+  #tracking(name: string): Tracked {
+    let t = this.#tracked.get(name);
+    if (!t) this.#tracked.set(name, t = { fetching: false, refetch: false });
+    return t;
+  }
+
+  /**
+   * Reads the unit in full. Signal values that arrive meanwhile (and `values`, the ones that
+   * prompted the read) win over what the read returns: when the unit was garbage-collected
+   * before the read, the read loads a blank unit while the signals carry its real last state.
+   */
+  async #fetch(name: string, values: Partial<UnitProperties> = {}): Promise<void> {
+    const t = this.#tracking(name);
+    t.fetching = true;
+    t.refetch = false;
+    t.sinceFetch = values;
+    try {
+      const props = withoutPolled(await this.getProperties(name));
+      if (this.#tracked.get(name) !== t) return; // forgotten meanwhile
+      t.snapshot = { ...props, ...t.sinceFetch };
+      this.#scheduleEmit(name, t);
+    } catch (e) {
+      if (!(e instanceof BusDisconnectedError)) console.error(`systemd: reading ${name}:`, e);
+    } finally {
+      t.fetching = false;
+      t.sinceFetch = undefined;
+    }
+    if (t.refetch && this.#tracked.get(name) === t) await this.#fetch(name);
+  }
+
+  #scheduleEmit(name: string, t: Tracked): void {
+    if (t.emitTimer !== undefined) return;
+    // Changes arriving together (several signals per state change) are delivered once.
+    t.emitTimer = setTimeout(() => {
+      t.emitTimer = undefined;
+      if (!t.snapshot || this.#tracked.get(name) !== t) return;
+      for (const listener of this.#listeners) {
+        try {
+          listener(name, { ...t.snapshot });
+        } catch (e) {
+          console.error(`systemd: unit change listener failed for ${name}:`, e);
+        }
+      }
+    }, 0);
+  }
+
+  #forget(name: string): void {
+    clearTimeout(this.#tracked.get(name)?.emitTimer);
+    this.#tracked.delete(name);
+  }
+}
