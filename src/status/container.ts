@@ -110,9 +110,7 @@ export function computeContainerStatus(
 ): V1ContainerStatus {
   const { pod, init, unit, override, previous } = options;
   const policy = restartPolicyOf(container, pod, init);
-  const observation: UnitObservation = unit
-    ? observeUnit(unit.props, unit.unitName)
-    : { kind: "absent" };
+  const observation: UnitObservation = unit ? observeUnit(unit) : { kind: "absent" };
 
   let status = observation.kind === "absent"
     ? fromHistory(container, pod, previous)

@@ -247,6 +247,14 @@ Deno.test("unit gone while running: lost, counted as a restart with lastState Co
   assert.equal(now.lastState?.terminated?.containerID, A);
 });
 
+Deno.test("unit stopped and garbage-collected by systemd (props zeroed, as measured): same as gone", () => {
+  const was = statusOf(simple, "app", { props: running(0) });
+  assert.deepEqual(
+    statusOf(simple, "app", { props: neverStarted(), previous: was }),
+    statusOf(simple, "app", { previous: was }),
+  );
+});
+
 Deno.test("unit gone while running in a deleted pod: lost but not counted as a restart", () => {
   const deleting = pod({ containers: ["app"] }, { deletionTimestamp: new Date(0) });
   const was = statusOf(deleting, "app", { props: running(0) });

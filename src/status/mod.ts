@@ -3,6 +3,31 @@
  * the agent and the prober know) to the `V1PodStatus` the kubelet would report — container
  * states, restart counts, phase, conditions, QoS class — and a minimal patch to write it.
  *
+ * Decisions:
+ * - `containerID` is `systemd://<InvocationID>`: systemd draws a new invocation ID for every
+ *   start, automatic restarts included (measured on systemd 252), and the journal records it
+ *   as `_SYSTEMD_INVOCATION_ID`, so a container ID finds exactly that run's logs.
+ * - `imageID` is the container's `image` string, unless the caller knows better
+ *   (`ContainerUnit.imageID`, e.g. the installed package version); empty before the first run.
+ * - A process that runs is `running` even while the unit is still `activating` (oneshot,
+ *   notify): like the kubelet, whose containers run once the process does. `started` and
+ *   `ready` then follow startup and readiness probes (`ContainerOverride.started`/`ready`).
+ * - Exit by signal N: `exitCode` 128 + N and `signal` N. systemd's own setup failures
+ *   (`200`–`245`, e.g. `203/EXEC`) and units failing before the main process ran are
+ *   `StartError`. `OOMKilled` needs `Result=oom-kill` (cgroup v2) or `ContainerUnit.oomKilled`.
+ * - Times are whole seconds (what the API stores), so `podStatusEqual` skips no-op writes.
+ *
+ * Limits (what systemd does not keep):
+ * - systemd resets `ExecMain*` when a unit starts again, so `lastState` comes from the
+ *   previous status: exact when the `auto-restart` wait was seen; otherwise the missed run is
+ *   reported as `ContainerStatusUnknown` (exit 137), as the kubelet does for lost containers.
+ * - An inactive unit nobody references is unloaded at once and its properties read as never
+ *   started (measured): a terminated status is then kept from the previous status, and a
+ *   running one becomes `ContainerStatusUnknown`. Read properties from the change signal, or
+ *   hold a `Ref()` on the unit, to get the real exit status.
+ * - `restartCount` is `NRestarts` (systemd restarts) but never goes down, and a new run
+ *   systemd did not count (an agent-initiated start) adds one.
+ *
  * ```ts
  * import { computePodStatus, statusPatch } from "./mod.ts";
  * import assert from "node:assert/strict";

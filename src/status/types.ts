@@ -16,6 +16,15 @@ export interface ContainerUnit {
    * `[X-Kubernetes]` metadata). Defaults to the container's `image` string.
    */
   imageID?: string;
+  /**
+   * The kernel's OOM killer killed a process of the run named by `props.InvocationID`.
+   * systemd itself reports that (`Result=oom-kill`) only where the memory controller is on
+   * cgroup v2; on v1/hybrid hosts (measured: systemd 252 here reports `Result=signal`,
+   * SIGKILL) the caller must find out, e.g. from the unit cgroup's `memory.oom_control`
+   * `oom_kill` counter or the kernel's "Memory cgroup out of memory" message naming the
+   * unit's cgroup.
+   */
+  oomKilled?: boolean;
 }
 
 /** What the agent knows about a container that systemd does not. */

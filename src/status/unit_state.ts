@@ -6,6 +6,7 @@
  */
 import type { V1ContainerStateTerminated } from "@kubernetes/client-node";
 import type { UnitProperties } from "../systemd/types.ts";
+import type { ContainerUnit } from "./types.ts";
 
 /** The state of a container as read from its unit alone (no history, no agent knowledge). */
 export type UnitObservation =
@@ -134,8 +135,9 @@ export function timestamp(microseconds: number): Date | undefined {
  *   terminated `StartError`.
  * - anything else (`inactive` never started, `start-pre`, `condition`) → absent.
  *
- * @param props The unit's properties.
- * @param unitName The unit's name, for messages.
+ * A run ends `OOMKilled` when systemd says `Result=oom-kill` or the caller says `oomKilled`.
+ *
+ * @param unit The unit's name (for messages), properties and OOM knowledge.
  * @return What the unit says.
  *
  * @example Usage
@@ -149,10 +151,11 @@ export function timestamp(microseconds: number): Date | undefined {
  *   InactiveEnterTimestamp: 0, NRestarts: 0, MainPID: 42,
  *   InvocationID: "0123456789abcdef0123456789abcdef",
  * };
- * assert.equal(observeUnit(props, "systemk.default.web.app.service").kind, "running");
+ * assert.equal(observeUnit({ unitName: "systemk.default.web.app.service", props }).kind, "running");
  * ```
  */
-export function observeUnit(props: UnitProperties, unitName: string): UnitObservation {
+export function observeUnit(unit: ContainerUnit): UnitObservation {
+  const { props, unitName } = unit;
   const live = LIVE_STATES.has(props.ActiveState);
   if (props.LoadState !== "loaded" && !live) {
     return {
@@ -164,9 +167,9 @@ export function observeUnit(props: UnitProperties, unitName: string): UnitObserv
     };
   }
   if (props.SubState === "auto-restart") {
-    return { kind: "restarting", terminated: terminated(props) };
+    return { kind: "restarting", terminated: terminated(unit) };
   }
-  if (props.ExecMainCode !== 0) return { kind: "terminated", terminated: terminated(props) };
+  if (props.ExecMainCode !== 0) return { kind: "terminated", terminated: terminated(unit) };
   if (live && props.ExecMainStartTimestamp > 0) {
     return {
       kind: "running",
@@ -174,12 +177,12 @@ export function observeUnit(props: UnitProperties, unitName: string): UnitObserv
       startedAt: timestamp(props.ExecMainStartTimestamp),
     };
   }
-  if (props.ActiveState === "failed") return { kind: "terminated", terminated: terminated(props) };
+  if (props.ActiveState === "failed") return { kind: "terminated", terminated: terminated(unit) };
   return { kind: "absent" };
 }
 
 /** The terminated state of the unit's last run (or of its failed attempt to run). */
-function terminated(props: UnitProperties): V1ContainerStateTerminated {
+function terminated({ props, oomKilled }: ContainerUnit): V1ContainerStateTerminated {
   const exit = exitOf(props);
   const messages: string[] = [];
   if (exit.setupFailure) {
@@ -194,7 +197,7 @@ function terminated(props: UnitProperties): V1ContainerStateTerminated {
     containerID: containerID(props.InvocationID),
     exitCode: exit.exitCode,
     signal: exit.signal,
-    reason: props.Result === "oom-kill"
+    reason: props.Result === "oom-kill" || oomKilled
       ? "OOMKilled"
       : props.ExecMainCode === 0 || exit.setupFailure
       ? "StartError"

@@ -20,7 +20,7 @@ function plain(observation: UnitObservation): unknown {
   return JSON.parse(JSON.stringify(observation));
 }
 
-const cases: { name: string; props: UnitProperties; want: unknown }[] = [
+const cases: { name: string; props: UnitProperties; oomKilled?: boolean; want: unknown }[] = [
   { name: "inactive, never started", props: neverStarted(), want: { kind: "absent" } },
   {
     name: "activating in ExecStartPre (setting up)",
@@ -190,6 +190,38 @@ const cases: { name: string; props: UnitProperties; want: unknown }[] = [
     },
   },
   {
+    name: "memory limit on cgroup v1: Result=signal, OOM kill reported by the caller",
+    props: killed(9),
+    oomKilled: true,
+    want: {
+      kind: "terminated",
+      terminated: {
+        containerID: CID,
+        exitCode: 137,
+        signal: 9,
+        reason: "OOMKilled",
+        startedAt: iso(0),
+        finishedAt: iso(10),
+      },
+    },
+  },
+  {
+    name: "OOM kill reported by the caller, back-off before the restart",
+    props: autoRestart(0, { ExecMainCode: 2, ExecMainStatus: 9, Result: "signal" }),
+    oomKilled: true,
+    want: {
+      kind: "restarting",
+      terminated: {
+        containerID: CID,
+        exitCode: 137,
+        signal: 9,
+        reason: "OOMKilled",
+        startedAt: iso(0),
+        finishedAt: iso(10),
+      },
+    },
+  },
+  {
     name: "command not found: 203/EXEC",
     props: exited(203),
     want: {
@@ -285,9 +317,9 @@ const cases: { name: string; props: UnitProperties; want: unknown }[] = [
   },
 ];
 
-for (const { name, props, want } of cases) {
+for (const { name, props, oomKilled, want } of cases) {
   Deno.test(`observeUnit: ${name}`, () => {
-    assert.deepEqual(plain(observeUnit(props, UNIT)), want);
+    assert.deepEqual(plain(observeUnit({ unitName: UNIT, props, oomKilled })), want);
   });
 }
 
