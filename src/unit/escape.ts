@@ -105,24 +105,47 @@ function checkExecutable(path: string): void {
   }
 }
 
+/** Options of {@link execCommandLine}. */
+export interface ExecCommandOptions {
+  /**
+   * Leave `$VAR` expansion on (no `:` prefix) and write every `$` as `$$` instead, so that raw
+   * words of another command line (a package's `$DAEMON_ARGS`) can be appended to this one and
+   * still expand. argv[0] must then hold no `$` (systemd expands argv[0] but not the path it
+   * executes). Default false: the `:` prefix, `$` written as is.
+   */
+  expandable?: boolean;
+}
+
+/** One argument word: double-quoted, C-escaped, `%` (and for expandable lines `$`) doubled. */
+function execWord(arg: string, expandable: boolean): string {
+  const word = cEscaped(arg);
+  return `"${expandable ? word.replaceAll("$", () => "$$") : word}"`;
+}
+
 /**
  * Raw `ExecStart=` (or `ExecStartPre=` ...) value that makes systemd run exactly `argv`: no `$`
- * expansion (the `:` prefix), no specifier expansion (`%%`), every word double-quoted with C
- * escapes, so spaces, quotes, backslashes, `;`, control characters and any Unicode arrive as
- * given. argv[0] is the executable (a file name looked up in `PATH`, or an absolute path).
+ * expansion (the `:` prefix, or `$$` with {@link ExecCommandOptions.expandable}), no specifier
+ * expansion (`%%`), every word double-quoted with C escapes, so spaces, quotes, backslashes,
+ * `;`, control characters and any Unicode arrive as given. argv[0] is the executable (a file
+ * name looked up in `PATH`, or an absolute path).
  *
  * Throws {@link UnitValueError} for an empty argv, a NUL or lone surrogate anywhere, and an
  * argv[0] systemd cannot take: empty, starting with one of the prefixes `-@:+!` (systemd strips
  * them even from a quoted word), `;`, holding quotes/backslashes/control characters, a relative
- * path with `/`, or too long.
+ * path with `/`, or too long (and holding `$` when expandable).
  *
  * @example
  * ```ts
  * execCommandLine(["/bin/sh", "-c", 'echo "$HOME" 100%']);
  * // '":/bin/sh" "-c" "echo \\"$HOME\\" 100%%"'
+ * execCommandLine(["/bin/echo", "$5"], { expandable: true }); // '"/bin/echo" "$$5"'
  * ```
  */
-export function execCommandLine(argv: readonly string[]): string {
+export function execCommandLine(
+  argv: readonly string[],
+  options: ExecCommandOptions = {},
+): string {
+  const expandable = options.expandable ?? false;
   if (argv.length === 0) throw new UnitValueError("empty command line");
   argv.forEach((arg, i) => checkRepresentable(`argv[${i}]`, arg));
   const [executable, ...args] = argv;
@@ -134,7 +157,31 @@ export function execCommandLine(argv: readonly string[]): string {
   }
   if (executable === ";") throw new UnitValueError("argv[0] ';' is a command separator");
   checkExecutable(executable);
-  return [`":${cEscaped(executable)}"`, ...args.map((arg) => `"${cEscaped(arg)}"`)].join(" ");
+  if (expandable && executable.includes("$")) {
+    throw new UnitValueError(
+      `argv[0] ${JSON.stringify(executable)} holds '$', which systemd would expand in argv[0] ` +
+        "but not in the path it executes",
+    );
+  }
+  const first = `"${expandable ? "" : ":"}${cEscaped(executable)}"`;
+  return [first, ...args.map((arg) => execWord(arg, expandable))].join(" ");
+}
+
+/**
+ * Raw words passing exactly `args` when appended (after a space) to a command line that keeps
+ * `$VAR` expansion on, such as a package's `ExecStart=` or {@link execCommandLine} with
+ * `expandable`: each word double-quoted and C-escaped, `%` and `$` doubled. Empty for no args.
+ *
+ * Throws {@link UnitValueError} for a NUL or lone surrogate.
+ *
+ * @example
+ * ```ts
+ * execArguments(["--name", "a b", "$HOME"]); // '"--name" "a b" "$$HOME"'
+ * ```
+ */
+export function execArguments(args: readonly string[]): string {
+  args.forEach((arg, i) => checkRepresentable(`argument ${i + 1}`, arg));
+  return args.map((arg) => execWord(arg, true)).join(" ");
 }
 
 /** systemd's `env_name_is_valid()` (bash's rules). */
@@ -265,10 +312,11 @@ export function bindPath(source: string, destination: string): string {
 }
 
 /**
- * Reference decoder: the argv systemd 252 runs for a raw `ExecStart=` value holding one command.
- * Strict: throws {@link UnitValueError} where systemd would warn or refuse, where the result
- * depends on the unit or the environment (specifiers other than `%%`, `$` without the `:`
- * prefix), and for more than one command (`;`).
+ * Reference decoder: the argv systemd 252 runs for a raw `ExecStart=` value holding one command:
+ * words as `config_parse_exec()` reads them, then (without the `:` prefix) `$$` → `$` as at
+ * start time. Strict: throws {@link UnitValueError} where systemd would warn or refuse, where the
+ * result depends on the unit or the environment (specifiers other than `%%`, `$NAME` as a whole
+ * word, `${NAME}`, `$` in argv[0] without `:`), and for more than one command (`;`).
  *
  * @example
  * ```ts
@@ -310,10 +358,26 @@ export function decodeExecCommandLine(raw: string): string[] {
     argv.push(resolvePercentEscapes(next.word));
   }
   if (argv.length === 0) throw new UnitValueError("no argv[0] after the '@' prefix");
-  if (expandEnvironment && argv.some((arg) => arg.includes("$"))) {
-    throw new UnitValueError("'$' without the ':' prefix is expanded from the environment");
+  if (!expandEnvironment) return argv;
+  if (!separateArgv0 && argv[0].includes("$")) {
+    throw new UnitValueError("'$' in argv[0] is expanded, in the executed path it is not");
   }
-  return argv;
+  return argv.map(expandWithoutEnvironment);
+}
+
+/**
+ * systemd's start-time `replace_env_argv()` for a word whose result must not depend on the
+ * environment: `$$` gives `$`, a `$` before anything but `{` or `$` stays; a whole-word `$NAME`
+ * or any `${NAME}` reads the environment, so it throws.
+ */
+function expandWithoutEnvironment(word: string): string {
+  if (word.startsWith("$") && word[1] !== "{" && word[1] !== "$") {
+    throw new UnitValueError(`the word ${JSON.stringify(word)} is replaced by a variable`);
+  }
+  return word.replace(/\$([${]?)/g, (_m, next: string) => {
+    if (next === "{") throw new UnitValueError(`${JSON.stringify(word)} reads a variable`);
+    return "$";
+  });
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   decodePathList,
   environmentAssignment,
   escapeSpecifiers,
+  execArguments,
   execCommandLine,
   pathValue,
   workingDirectoryValue,
@@ -33,6 +34,18 @@ Deno.test("execCommandLine: examples", () => {
     execCommandLine(["a", "x\ny\t\x01\x7f\u0085\\"]),
     '":a" "x\\ny\\t\\x01\\x7f\\u0085\\\\"',
   );
+});
+
+Deno.test("execCommandLine expandable / execArguments: '$' doubled, no ':' prefix", () => {
+  assert.equal(
+    execCommandLine(["/bin/echo", "$HOME", "$$", "${X}"], { expandable: true }),
+    '"/bin/echo" "$$HOME" "$$$$" "$${X}"',
+  );
+  assert.equal(execArguments(["a b", "$x", "100%"]), '"a b" "$$x" "100%%"');
+  assert.equal(execArguments([]), "");
+  assert.throws(() => execCommandLine(["/opt/$x/run"], { expandable: true }), UnitValueError);
+  assert.throws(() => execArguments(["\0"]), UnitValueError);
+  assert.equal(execCommandLine(["/opt/$x/run"]), '":/opt/$x/run"');
 });
 
 Deno.test("execCommandLine: refuses what systemd cannot run as given", () => {
@@ -74,10 +87,22 @@ Deno.test("decodeExecCommandLine follows systemd's rules on hand-written lines",
   assert.deepEqual(decodeExecCommandLine('"-@:/bin/sh" sh -c "%%"'), ["sh", "-c", "%"]);
   assert.deepEqual(decodeExecCommandLine(':/bin/echo "\\x41\\u00e9\\101"'), ["/bin/echo", "AéA"]);
   assert.deepEqual(decodeExecCommandLine(":/bin/echo a$b"), ["/bin/echo", "a$b"]);
+  // Without ':', "$$" is "$" at start time and a '$' before other characters stays.
+  assert.deepEqual(decodeExecCommandLine("/bin/echo $$HOME a$b $$ b$ $${X}"), [
+    "/bin/echo",
+    "$HOME",
+    "a$b",
+    "$",
+    "b$",
+    "${X}",
+  ]);
   for (
     const bad of [
       "", // a reset, not a command
       "/bin/echo $HOME", // environment expansion
+      "/bin/echo a${HOME}", // environment expansion inside a word
+      "/bin/echo $", // a whole-word variable with an empty name: the word is dropped
+      "/opt/$$x/run", // argv[0] expanded, the executed path not
       "/bin/echo %n", // a unit-dependent specifier
       "/bin/a ; /bin/b", // two commands
       '/bin/echo "unbalanced',
@@ -156,6 +181,27 @@ Deno.test("property: argv survives encode → unit file → parse → systemd's 
       assert.deepEqual(decodeExecCommandLine(throughUnitFile("ExecStart", raw)), argv);
     }),
     { numRuns: 3000 },
+  );
+});
+
+Deno.test("property: expandable command lines and appended arguments run exactly", () => {
+  fc.assert(
+    fc.property(
+      executable.filter((e) => !e.includes("$")),
+      fc.array(representableString, { maxLength: 4 }),
+      fc.array(representableString, { maxLength: 4 }),
+      (exe, args, more) => {
+        const raw = execCommandLine([exe, ...args], { expandable: true });
+        assert.deepEqual(decodeExecCommandLine(throughUnitFile("ExecStart", raw)), [exe, ...args]);
+        const appended = more.length === 0 ? raw : `${raw} ${execArguments(more)}`;
+        assert.deepEqual(decodeExecCommandLine(throughUnitFile("ExecStart", appended)), [
+          exe,
+          ...args,
+          ...more,
+        ]);
+      },
+    ),
+    { numRuns: 2000 },
   );
 });
 

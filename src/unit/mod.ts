@@ -21,7 +21,9 @@ export {
   decodePathList,
   environmentAssignment,
   escapeSpecifiers,
+  execArguments,
   execCommandLine,
+  type ExecCommandOptions,
   pathValue,
   workingDirectoryValue,
 } from "./escape.ts";
