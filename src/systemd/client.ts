@@ -562,6 +562,8 @@ export class SystemdClient {
       const name = unitNameFromObjectPath(msg.path ?? "");
       const [iface, changed, invalidated] = msg.body as [string, never, string[]];
       if (name === undefined || !isSystemkUnitName(name) || !isTrackedInterface(iface)) return;
+      // Following changes costs a read per newly seen unit: only for someone listening.
+      if (this.#listeners.size === 0) return;
       const values = unitPropertiesFrom(iface, unwrapVariants(changed));
       this.#changed(name, values, invalidated.some((p) => isTrackedProperty(iface, p)));
     } else if (msg.interface === MANAGER_INTERFACE && msg.member === "JobRemoved") {

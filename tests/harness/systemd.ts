@@ -423,10 +423,16 @@ function mountsUnder(mountinfo: string, dir: string): string[] {
  */
 export async function bootTestSystemd(opts: BootOptions = {}): Promise<TestSystemd> {
   const started = performance.now();
+  if (opts.name !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(opts.name)) {
+    throw new Error(`invalid system name: ${opts.name}`);
+  }
+  for (const path of opts.binds ?? []) {
+    if (!path.startsWith("/")) throw new Error(`bind path must be absolute: ${path}`);
+    await Deno.stat(path); // throws NotFound before anything is set up
+  }
   const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "systemk-test-" });
   const id = dir.slice("/tmp/".length);
   const name = opts.name ?? id;
-  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) throw new Error(`invalid system name: ${name}`);
 
   await Deno.mkdir(`${dir}/root`);
   await Deno.mkdir(`${dir}/layer`);

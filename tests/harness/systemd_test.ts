@@ -175,3 +175,23 @@ Deno.test("several systems run side by side without seeing each other", async ()
     await Promise.all([a.stop(), b.stop()]);
   }
 });
+
+Deno.test("a name and bind paths of the test's choosing", async () => {
+  const shared = await Deno.makeTempDir({ prefix: "systemk-harness-bind-" });
+  try {
+    const sd = await bootTestSystemd({ name: "node-a", binds: [shared] });
+    try {
+      assert.equal((await sd.exec(["hostname"])).stdout, "node-a\n");
+      const write = await sd.exec(["sh", "-c", `echo from-inside > ${shared}/f`]);
+      assert.equal(write.code, 0, write.stderr);
+      assert.equal(await Deno.readTextFile(`${shared}/f`), "from-inside\n");
+    } finally {
+      await sd.stop();
+    }
+  } finally {
+    await Deno.remove(shared, { recursive: true });
+  }
+  await assert.rejects(bootTestSystemd({ binds: ["relative/path"] }), /absolute/);
+  await assert.rejects(bootTestSystemd({ binds: ["/nonexistent-systemk"] }), Deno.errors.NotFound);
+  await assert.rejects(bootTestSystemd({ name: "Bad Name" }), /invalid system name/);
+});
