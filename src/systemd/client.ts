@@ -400,26 +400,29 @@ export class SystemdClient {
     this.#bus = undefined;
     bus.disconnect();
     this.#failWaiters(new BusDisconnectedError("waiting for a job"));
+    if (this.#reconnecting) return; // the running loop notices #bus is gone
     let resolveReady!: (bus: MessageBus) => void;
     this.#ready = new Promise((resolve) => resolveReady = resolve);
     void this.#reconnect(resolveReady);
   }
 
   async #reconnect(resolveReady: (bus: MessageBus) => void): Promise<void> {
-    if (this.#reconnecting) return;
     this.#reconnecting = true;
     for (let attempt = 0; !this.#closed; attempt++) {
       await new Promise((r) => setTimeout(r, RECONNECT_DELAYS_MS[Math.min(attempt, 5)]));
       try {
         const bus = await this.#open();
+        // Dropped again before this loop got to use it: keep trying.
+        if (this.#bus !== bus) continue;
+        this.#reconnecting = false;
         resolveReady(bus);
-        break;
+        await this.#resync();
+        return;
       } catch {
         // The bus is still away (restarting); keep trying.
       }
     }
     this.#reconnecting = false;
-    if (!this.#closed) await this.#resync();
   }
 
   /** Re-reads every systemk unit and reports it, after anything may have been missed. */
@@ -569,7 +572,7 @@ export class SystemdClient {
     } else if (msg.interface === MANAGER_INTERFACE && msg.member === "JobRemoved") {
       const [, job, , result] = msg.body as [number, string, string, JobResult];
       this.#jobRemoved(job, result);
-    } else if (msg.member === "NameOwnerChanged" && msg.body[2] !== "") {
+    } else if (msg.member === "NameOwnerChanged" && msg.body[0] === SYSTEMD && msg.body[2] !== "") {
       // systemd re-executed (or came back): subscriptions and jobs may be lost, state may have
       // moved on without signals.
       void this.#subscribe(bus).then(() => this.#resync()).catch((e) =>
