@@ -26,6 +26,21 @@ Deno.test("boots to running and runs commands inside its namespaces", async () =
       env: { GREETING: "world" },
     });
     assert.deepEqual(piped, { code: 0, stdout: "hello world\n", stderr: "" });
+    // What could reach shared kernel state, devices or the host's ports does not run.
+    const masked = ["postgresql.service", "systemd-sysctl.service", "systemd-udevd.service"];
+    const active = await sd.exec(["systemctl", "is-active", ...masked, "apt-daily.timer"]);
+    assert.deepEqual(active.stdout.trim().split("\n"), [
+      "inactive",
+      "inactive",
+      "inactive",
+      "inactive",
+    ]);
+    const enabled = await sd.exec(["systemctl", "is-enabled", ...masked]);
+    assert.deepEqual(enabled.stdout.trim().split("\n"), ["masked", "masked", "masked"]);
+    const sysctl = await sd.exec(["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
+    assert.match(sysctl.stderr, /Read-only file system/);
+    const sysfs = await sd.exec(["touch", "/sys/kernel/systemk-test"]);
+    assert.match(sysfs.stderr, /Read-only file system/);
     const failing = await sd.exec(["sh", "-c", "echo oops >&2; exit 7"]);
     assert.equal(failing.code, 7);
     assert.equal(failing.stderr, "oops\n");
