@@ -73,6 +73,12 @@ export interface EnsuredImage extends PackageInfo {
 export interface PackageManagerOptions {
   /** Masks units at runtime (systemd `MaskUnitFiles` with runtime=true). */
   maskUnits(names: string[]): Promise<void>;
+  /**
+   * Stops units; called for the units of a package systemk just installed, after masking them,
+   * in case a maintainer script started its daemon despite policy-rc.d (a direct
+   * `systemctl start`, or an administrator's policy-rc.d allowing starts). Optional.
+   */
+  stopUnits?(names: string[]): Promise<void>;
   /** Runs apt, dpkg and dpkg-deb; default: on this host. */
   run?: CommandRunner;
   /** Where the node's file system is seen from this process; default `""` (this host). */
@@ -123,7 +129,7 @@ const POLICY_SCRIPT = `#!/bin/sh\n${POLICY_MARKER}; removed when the install end
  * ```
  */
 export class PackageManager {
-  #opts: Required<Omit<PackageManagerOptions, "maskUnits">> & PackageManagerOptions;
+  #opts: Required<Omit<PackageManagerOptions, "maskUnits" | "stopUnits">> & PackageManagerOptions;
   #queue: Promise<unknown> = Promise.resolve();
   #inflight = new Map<string, Promise<EnsuredImage>>();
   #os?: Promise<OsRelease>;
@@ -178,17 +184,19 @@ export class PackageManager {
       return { stateDirs: [], installedByUs: false, maskedUnits: [] };
     }
     await this.#requireApt();
-    let before: PackageStatus;
-    if (image.kind === "apt") {
-      before = await this.#exclusive(() =>
-        this.#installIfNeeded(text, image.name, policy, image.version, (v, w) => v === w, () => {
-          const target = image.version ? `${image.name}=${image.version}` : image.name;
-          return Promise.resolve({ target, pinned: image.version !== undefined });
+    const before = image.kind === "apt"
+      ? await this.#exclusive(() =>
+        this.#installIfNeeded({
+          image: text,
+          name: image.name,
+          policy,
+          version: image.version,
+          sameVersion: (installed, wanted) => installed === wanted,
+          target: image.version ? `${image.name}=${image.version}` : image.name,
+          pinned: image.version !== undefined,
         })
-      );
-    } else {
-      before = await this.#installDeb(image, policy, text);
-    }
+      )
+      : await this.#installDeb(image, policy, text);
     const after = await this.#status(image.name);
     if (!after.installed) {
       throw new ImagePullError("ErrImagePull", `"${image.name}" is not installed after apt-get`);
@@ -241,30 +249,32 @@ export class PackageManager {
   }
 
   /**
-   * The decision and the install, inside the queue; `target` is asked for only when an install
-   * is needed (a .deb is only downloaded then). Returns the status before.
+   * Whether `request` needs apt to run, given the package's status.
+   *
+   * @throws {ImagePullError} `ErrImageNeverPull` when policy `Never` finds it missing.
    */
-  async #installIfNeeded(
-    image: string,
-    name: string,
-    policy: PullPolicy,
-    version: string | undefined,
-    sameVersion: (installed: string, wanted: string) => boolean,
-    target: () => Promise<{ target: string; pinned: boolean }>,
-  ): Promise<PackageStatus> {
-    const before = await this.#status(name);
-    const decision = decideInstall(policy, before, version, sameVersion);
+  #needsInstall(request: InstallRequest, status: PackageStatus): boolean {
+    const { image, name, policy, version, sameVersion } = request;
+    const decision = decideInstall(policy, status, version, sameVersion);
     if (decision === "missing") {
-      const has = before.installed ? ` (installed: ${name} ${before.version})` : "";
+      const has = status.installed ? ` (installed: ${name} ${status.version})` : "";
       throw new ImagePullError(
         "ErrImageNeverPull",
         `image "${image}" is not installed${has} and imagePullPolicy is Never`,
       );
     }
-    if (decision === "install") {
-      if (policy === "Always" && this.#updateDue()) await this.#update();
-      const t = await target();
-      await this.#aptInstall(t.target, t.pinned);
+    return decision === "install";
+  }
+
+  /**
+   * Decides again and installs, inside the queue (an install queued before may have changed
+   * the status). Returns the status before.
+   */
+  async #installIfNeeded(request: InstallRequest): Promise<PackageStatus> {
+    const before = await this.#status(request.name);
+    if (this.#needsInstall(request, before)) {
+      if (request.policy === "Always" && this.#updateDue()) await this.#update();
+      await this.#aptInstall(request.target, request.pinned);
     }
     return before;
   }
@@ -349,7 +359,7 @@ export class PackageManager {
     try {
       return await fn();
     } finally {
-      if (ours) await Deno.remove(path);
+      if (ours) await Deno.remove(path).catch(ignoreNotFound);
     }
   }
 
@@ -358,20 +368,26 @@ export class PackageManager {
     policy: PullPolicy,
     text: string,
   ): Promise<PackageStatus> {
-    const sameVersion = (installed: string, wanted: string) =>
-      withoutEpoch(installed) === withoutEpoch(wanted);
-    // Each download gets its own directory, removed whatever happens.
+    const request: InstallRequest = {
+      image: text,
+      name: image.name,
+      policy,
+      version: image.version,
+      // File names of pool .debs leave the epoch out.
+      sameVersion: (installed, wanted) => withoutEpoch(installed) === withoutEpoch(wanted),
+      target: "",
+      pinned: true,
+    };
+    const status = await this.#status(image.name);
+    if (!this.#needsInstall(request, status)) return status;
+    // Downloads run outside the queue, so a slow server does not hold up other installs; each
+    // gets its own directory, removed whatever happens.
     const dir = `${this.#opts.downloadDir}/${crypto.randomUUID()}`;
     try {
-      return await this.#exclusive(() =>
-        this.#installIfNeeded(text, image.name, policy, image.version, sameVersion, async () => {
-          return { target: await this.#download(image, dir), pinned: true };
-        })
-      );
+      const target = await this.#download(image, dir);
+      return await this.#exclusive(() => this.#installIfNeeded({ ...request, target }));
     } finally {
-      await Deno.remove(this.#opts.root + dir, { recursive: true }).catch((e) => {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      });
+      await Deno.remove(this.#opts.root + dir, { recursive: true }).catch(ignoreNotFound);
     }
   }
 
@@ -463,6 +479,7 @@ export class PackageManager {
       await this.#opts.maskUnits(toMask);
       for (const u of toMask) this.#masked.add(u);
     }
+    if (installedByUs && maskedUnits.length > 0) await this.#opts.stopUnits?.(maskedUnits);
     return {
       name,
       version,
@@ -472,6 +489,25 @@ export class PackageManager {
       maskedUnits,
     };
   }
+}
+
+/** One install as the queue runs it. */
+interface InstallRequest {
+  /** The image as the pod spec gives it, for messages. */
+  image: string;
+  name: string;
+  policy: PullPolicy;
+  /** The version the image asks for, if any. */
+  version?: string;
+  sameVersion(installed: string, wanted: string): boolean;
+  /** What `apt-get install` is given: `name`, `name=version` or a .deb path on the node. */
+  target: string;
+  /** An exact version is asked for: downgrades are allowed. */
+  pinned: boolean;
+}
+
+function ignoreNotFound(e: unknown): void {
+  if (!(e instanceof Deno.errors.NotFound)) throw e;
 }
 
 function output(res: CommandResult): string {

@@ -176,6 +176,8 @@ async function rejectsWith(p: Promise<unknown>, reason: ImagePullReason, message
 }
 
 Deno.test("IfNotPresent installs a missing package under a deny-all policy-rc.d and masks its units", async () => {
+  const stopped: string[][] = [];
+  const stopUnits = (names: string[]) => Promise.resolve(void stopped.push(names));
   await withNode(async (node, pm, masked) => {
     const info = await pm.ensure("uptimed");
     assert.equal(info.name, "uptimed");
@@ -198,12 +200,15 @@ Deno.test("IfNotPresent installs a missing package under a deny-all policy-rc.d 
       "1:0.4.6-4\n",
     );
 
+    assert.deepEqual(stopped, [["uptimed.service"]], "stopped in case a script started it");
+
     const again = await pm.ensure("uptimed");
+    assert.equal(stopped.length, 1, "not stopped when systemk did not just install it");
     assert.equal(again.installedByUs, false);
     assert.deepEqual(again.maskedUnits, ["uptimed.service"], "still ours, still masked");
     assert.deepEqual(masked, [["uptimed.service"]], "masked once per process");
     assert.deepEqual(node.installs(), ["uptimed"]);
-  });
+  }, { stopUnits });
 });
 
 Deno.test("a package installed before systemk keeps its units; one systemk installed is masked again after a restart", async () => {

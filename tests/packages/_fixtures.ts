@@ -44,6 +44,10 @@ export function managerIn(
       const res = await sd.exec(["systemctl", "mask", "--runtime", ...names]);
       assert.equal(res.code, 0, res.stderr);
     },
+    stopUnits: async (names) => {
+      const res = await sd.exec(["systemctl", "stop", ...names]);
+      assert.equal(res.code, 0, res.stderr);
+    },
     ...opts,
   });
   return { pm, runs, masked };
@@ -69,9 +73,15 @@ export async function systemctl(sd: TestSystemd, verb: string, unit: string): Pr
 /**
  * Builds `<name>_<version>_all.deb` in `dir`: a script `/usr/bin/<name>` that sleeps, a
  * `/lib/systemd/system/<name>.service` running it, and a postinst that enables and starts the
- * service the way debhelper's does (through deb-systemd-invoke, which asks policy-rc.d).
+ * service the way debhelper's does (through deb-systemd-invoke, which asks policy-rc.d), or,
+ * with `start: "systemctl"`, the way careless packages do (policy-rc.d never asked).
  */
-export async function buildDeb(dir: string, name: string, version: string): Promise<string> {
+export async function buildDeb(
+  dir: string,
+  name: string,
+  version: string,
+  opts: { start?: "deb-systemd-invoke" | "systemctl" } = {},
+): Promise<string> {
   const tree = `${dir}/${name}-${version}`;
   await Deno.mkdir(`${tree}/DEBIAN`, { recursive: true });
   await Deno.mkdir(`${tree}/usr/bin`, { recursive: true });
@@ -88,7 +98,9 @@ if [ "$1" = configure ]; then
   deb-systemd-helper enable ${name}.service >/dev/null || true
   if [ -d /run/systemd/system ]; then
     systemctl --system daemon-reload >/dev/null || true
-    deb-systemd-invoke start ${name}.service >/dev/null || true
+    ${
+    opts.start === "systemctl" ? "systemctl" : "deb-systemd-invoke"
+  } start ${name}.service >/dev/null || true
   fi
 fi
 `;
