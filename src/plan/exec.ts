@@ -83,7 +83,18 @@ export const WRITABLE_KEYS = new Set([
   "ReadWritePaths",
 ]);
 
-/** The package unit's [Service] directives systemk keeps, in file order (ExecStart excluded). */
+/**
+ * The package unit's `[Service]` directives systemk keeps, in file order (`ExecStart=` is
+ * handled by {@link execStart}): what makes the daemon work — `Type=`, `NotifyAccess=`,
+ * `PIDFile=`, `BusName=`, `ExecStartPre=`/`ExecStartPost=`/`ExecReload=`/`ExecStop=`/
+ * `ExecStopPost=`, `Environment=`/`EnvironmentFile=`/`UnsetEnvironment=`, `WorkingDirectory=`,
+ * `UMask=`, the `StateDirectory=`-style directories (+ modes), `ReadWritePaths=`,
+ * `TimeoutStartSec=`, `Limit*=` for files/processes/core/memlock, `SyslogIdentifier=`, and
+ * `User=`/`Group=`/`SupplementaryGroups=` and `CapabilityBoundingSet=`/`AmbientCapabilities=`
+ * (the caller drops those when the pod sets them). Dropped: its sandboxing (systemk's replaces
+ * it), `Restart=`/`KillMode=`/`TimeoutStopSec=`-style lifecycle (the pod's), `DynamicUser=`
+ * (volume ownership needs a known user), `[Unit]` dependencies and `[Install]`.
+ */
 export function keptServiceDirectives(unit: UnitFile): [string, string][] {
   const out: [string, string][] = [];
   for (const section of unit.sections) {

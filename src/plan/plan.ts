@@ -253,34 +253,39 @@ function mountDirectives(
 /**
  * `Environment=` lines for plain values; values holding Secret data go to a root-only
  * `<podDir>/env/<container>.env` read through `EnvironmentFile=`, since unit files are
- * world-readable (and `systemctl show` prints `Environment=` to anyone).
+ * world-readable (and `systemctl show` prints `Environment=` to anyone). When the package unit
+ * has its own `EnvironmentFile=` — which systemd lets override every `Environment=` line — all
+ * of the pod's variables go to the file instead: it comes later, so the pod's values win.
  */
 function environmentDirectives(
   ctx: PodContext,
   container: string,
   env: ReadonlyMap<string, EnvValue>,
   volumes: PlannedVolumes,
+  packageHasEnvironmentFile: boolean,
 ): Directive[] {
   const out: Directive[] = [];
-  const secrets: [string, string][] = [];
-  for (const [k, { value, secret }] of env) {
+  const inFile: [string, string][] = [];
+  let secret = false;
+  for (const [k, v] of env) {
     // Validates name and value for both destinations with the unit module's rules.
-    const assignment = encode(ctx, container, `env ${k}`, () => environmentAssignment(k, value));
-    if (secret) secrets.push([k, value]);
+    const assignment = encode(ctx, container, `env ${k}`, () => environmentAssignment(k, v.value));
+    if (v.secret || packageHasEnvironmentFile) inFile.push([k, v.value]);
     else out.push(["Environment", assignment]);
+    secret ||= v.secret;
   }
-  if (secrets.length > 0) {
+  if (inFile.length > 0) {
     const dir = `${ctx.podDir}/env`;
     const path = `${dir}/${container}.env`;
     volumes.add({ kind: "dir", path: dir, mode: 0o700, uid: 0, gid: 0 });
     volumes.add({
       kind: "file",
       path,
-      content: new TextEncoder().encode(environmentFile(secrets)),
+      content: new TextEncoder().encode(environmentFile(inFile)),
       mode: 0o600,
       uid: 0,
       gid: 0,
-      secret: true,
+      ...(secret ? { secret: true } : {}),
     });
     // EnvironmentFile= takes the rest of the line unquoted, as WorkingDirectory= does.
     const value = encode(ctx, container, "stateDir", () => workingDirectoryValue(path));
@@ -442,7 +447,8 @@ function planContainer(
       encode(ctx, name, "workingDir", () => workingDirectoryValue(container.workingDir!)),
     ]);
   }
-  service.push(...environmentDirectives(ctx, name, env, volumes));
+  const packageEnvironmentFile = kept.some(([k]) => k === "EnvironmentFile");
+  service.push(...environmentDirectives(ctx, name, env, volumes, packageEnvironmentFile));
   for (const line of execStarts) service.push(["ExecStart", line]);
   service.push(...restartDirectives(ctx, init), ...stopDirectives(ctx));
   service.push(...resourceDirectives(containerResources(ctx, container)));
@@ -468,10 +474,16 @@ function planContainer(
     header: [],
     sections: [toSection("Unit", unitSection), toSection("Service", service)],
   };
+  // What the container runs with: its spec, the unit (sandbox, mounts, command) and the
+  // resolved environment — except Secret values, as the hash sits in a world-readable file
+  // (like the kubelet, a changed Secret takes effect when the container next restarts).
+  const publicEnv = [...env].map(([k, v]) => [k, v.secret ? null : v.value]);
   const containerHash = createHash("sha256")
     .update(stableJSON(container))
     .update("\n")
     .update(serialize(ctx, name, body))
+    .update("\n")
+    .update(JSON.stringify(publicEnv))
     .digest("hex");
   const unit: UnitFile = {
     header: [],

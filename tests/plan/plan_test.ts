@@ -172,3 +172,24 @@ spec:
   }]]);
   assert.deepEqual(values(planPod(input).units[0].unit, "Service", "User"), ["prometheus"]);
 });
+
+Deno.test("plan: a package EnvironmentFile= cannot override the pod's env; hash still sees it", () => {
+  const text = (mode: string) => `kind: Pod
+metadata: {name: p, uid: u-1}
+spec:
+  containers:
+    - {name: c, image: prometheus, env: [{name: ARGS, value: "${mode}"}]}`;
+  const plan = planPod(inputFromManifest(text("--a")));
+  const unit = plan.units[0].unit;
+  // the package's file first, the pod's (later, so winning) second; no Environment= lines
+  assert.deepEqual(values(unit, "Service", "EnvironmentFile"), [
+    "/etc/default/prometheus",
+    "/run/systemk/u-1/env/c.env",
+  ]);
+  assert.deepEqual(values(unit, "Service", "Environment"), []);
+  const file = plan.volumes.find((v) => v.path === "/run/systemk/u-1/env/c.env");
+  assert.ok(file?.kind === "file" && file.secret === undefined);
+  assert.match(new TextDecoder().decode(file.content), /^ARGS="--a"$/m);
+  const hash = (t: string) => readMetadata(planPod(inputFromManifest(t)).units[0].unit)!;
+  assert.notEqual(hash(text("--a")).containerHash, hash(text("--b")).containerHash);
+});
