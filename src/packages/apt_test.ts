@@ -396,6 +396,12 @@ Deno.test("https .deb: downloaded, verified, installed; bad digest, name or stat
     await pm.ensure(url);
     assert.equal(served.length, 1, "IfNotPresent with that version installed: no download");
     await rejectsWith(
+      pm.ensure(url.replace("0.1-1", "0.3-1"), "Never"),
+      "ErrImageNeverPull",
+      /installed: hello-svc 0\.1-1/,
+    );
+    assert.equal(served.length, 1, "Never: no download");
+    await rejectsWith(
       pm.ensure(`${url.replace("0.1-1", "0.2-1")}#sha256=${"0".repeat(64)}`),
       "ErrImagePull",
       new RegExp(`sha256 digest mismatch: the image asks for 0{64}, got ${digest}`),
