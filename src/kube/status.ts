@@ -214,14 +214,15 @@ export class StatusWriter {
   /**
    * Tells the writer what the API shows for a pod (call it on every watch upsert). If the
    * owned fields differ from what systemk last wrote, because someone else changed them, the
-   * desired status is written again. Pods the writer was never `set` for are ignored.
+   * desired status is written again. For a pod not `set` yet the observation is kept, so a
+   * first `set` equal to it (e.g. after a systemk restart) writes nothing.
    *
    * @param pod the pod as observed.
    */
   reassert(pod: V1Pod): void {
-    const uid = pod.metadata?.uid;
-    const entry = uid ? this.#entries.get(uid) : undefined;
-    if (!entry || this.#stopped) return;
+    const { uid, namespace = "", name = "" } = pod.metadata ?? {};
+    if (!uid || this.#stopped) return;
+    const entry = this.#entry({ namespace, name, uid });
     const observed = plain(pod.status);
     if (entry.desired) {
       entry.observedKey = ownedStatusKey(observed, entry.conditionTypes);
