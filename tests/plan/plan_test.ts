@@ -174,7 +174,8 @@ spec:
 });
 
 Deno.test("plan: a package EnvironmentFile= cannot override the pod's env; hash still sees it", () => {
-  const text = (mode: string) => `kind: Pod
+  const text = (mode: string) =>
+    `kind: Pod
 metadata: {name: p, uid: u-1}
 spec:
   containers:
