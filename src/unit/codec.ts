@@ -15,7 +15,7 @@
  * @module
  */
 import { UnitValueError } from "./errors.ts";
-import { isSafeString, trailingBackslashes } from "./text.ts";
+import { findNoncharacter, isSafeString, trailingBackslashes } from "./text.ts";
 import type { UnitFile, UnitLine, UnitSection } from "./types.ts";
 
 /** systemd's WHITESPACE set, stripped around lines, keys and values. */
@@ -44,9 +44,10 @@ function strip(s: string): string {
 /**
  * Parses unit file text the way systemd does. Lines systemd ignores with a warning (no `=`,
  * empty key, an assignment before the first section) are dropped; comments found inside a
- * continuation are kept, placed before the directive they interrupted. A section header systemd
- * refuses (`[Name` without `]`, or quotes/backslashes/control characters in the name) makes
- * systemd refuse the whole file, so it throws {@link UnitValueError}.
+ * continuation are kept, placed before the directive they interrupted. Where systemd refuses the
+ * whole file — a section header `[Name` without `]` or with quotes/backslashes/control characters
+ * in the name, a Unicode noncharacter (U+FFFF ...) in a non-comment line — it throws
+ * {@link UnitValueError}.
  *
  * @example
  * ```ts
@@ -69,6 +70,12 @@ export function parseUnit(text: string): UnitFile {
     target().push(...pendingComments);
     pendingComments = [];
     if (line === "") return;
+    const noncharacter = findNoncharacter(line);
+    if (noncharacter) {
+      throw new UnitValueError(
+        `line ${lineNumber}: ${noncharacter} is not UTF-8 clean for systemd, which refuses the file`,
+      );
+    }
     if (line.startsWith("[")) {
       if (!line.endsWith("]") || line.length < 2) {
         throw new UnitValueError(
@@ -124,7 +131,7 @@ export function parseUnit(text: string): UnitFile {
   return unit;
 }
 
-function checkLineText(what: string, s: string): void {
+function checkLineText(what: string, s: string, { inComment = false } = {}): void {
   if (s.includes("\0")) throw new UnitValueError(`${what} contains a NUL byte`);
   if (/[\n\r]/.test(s)) throw new UnitValueError(`${what} contains a line break`);
   if (!s.isWellFormed()) {
@@ -132,11 +139,18 @@ function checkLineText(what: string, s: string): void {
       `${what} contains a lone UTF-16 surrogate (not representable in UTF-8)`,
     );
   }
+  // Comments are skipped before systemd's UTF-8 check; every other line is checked.
+  const noncharacter = inComment ? undefined : findNoncharacter(s);
+  if (noncharacter) {
+    throw new UnitValueError(
+      `${what} contains ${noncharacter}, which makes systemd refuse the file`,
+    );
+  }
 }
 
 function serializeLine(line: UnitLine, where: string): string {
   if (line.kind === "comment") {
-    checkLineText(`comment ${where}`, line.text);
+    checkLineText(`comment ${where}`, line.text, { inComment: true });
     if (!COMMENT_MARKERS.includes(line.text[0] ?? "")) {
       throw new UnitValueError(
         `comment ${where} must start with '#' or ';': ${JSON.stringify(line.text)}`,
@@ -163,7 +177,8 @@ function serializeLine(line: UnitLine, where: string): string {
  * with `#` or `;` (their text includes the marker, as {@link parseUnit} returns it).
  *
  * Throws {@link UnitValueError} for anything systemd would read back differently: a NUL or line
- * break anywhere, a lone surrogate, a key outside `[A-Za-z0-9_][A-Za-z0-9_.:@-]*`, a section name
+ * break anywhere, a lone surrogate, a Unicode noncharacter outside comments (systemd 252 then
+ * refuses the whole file), a key outside `[A-Za-z0-9_][A-Za-z0-9_.:@-]*`, a section name
  * that is empty or holds `[`, `]`, quotes, backslashes or control characters, a value with blanks
  * at either end (stripped by systemd), a value ending in an odd number of backslashes (a line
  * continuation), or a directive in the header (systemd ignores assignments outside a section).
@@ -206,6 +221,6 @@ export function serializeUnit(unit: UnitFile): string {
  * ```
  */
 export function comment(text: string): UnitLine {
-  checkLineText("comment", text);
+  checkLineText("comment", text, { inComment: true });
   return { kind: "comment", text: text === "" ? "#" : `# ${text}` };
 }

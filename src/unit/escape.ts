@@ -27,7 +27,13 @@
  */
 import { UnitValueError } from "./errors.ts";
 import { resolvePercentEscapes, WHITESPACE, WordReader } from "./extract.ts";
-import { isAsciiControl, isSafeString, trailingBackslashes } from "./text.ts";
+import {
+  findNoncharacter,
+  isAsciiControl,
+  isNoncharacter,
+  isSafeString,
+  trailingBackslashes,
+} from "./text.ts";
 
 const utf8 = new TextEncoder();
 const PATH_MAX = 4096;
@@ -78,7 +84,10 @@ function cEscaped(s: string): string {
     else if (ch === "\r") out += "\\r";
     else if (isAsciiControl(ch)) out += "\\x" + cp.toString(16).padStart(2, "0");
     else if (INVISIBLE.test(ch)) out += "\\u" + cp.toString(16).padStart(4, "0");
-    else if (ch === "%") out += "%%";
+    // Refused literally in a unit file; as raw bytes (\xNN is never checked) they pass.
+    else if (isNoncharacter(cp)) {
+      out += [...utf8.encode(ch)].map((b) => "\\x" + b.toString(16)).join("");
+    } else if (ch === "%") out += "%%";
     else out += ch;
   }
   return out;
@@ -194,13 +203,23 @@ function checkEnvironmentName(name: string): void {
   }
 }
 
+/** systemd's `env_value_is_valid()`: valid UTF-8 without noncharacters (controls are fine). */
+function checkEnvironmentValue(name: string, value: string): void {
+  const what = `value of environment variable ${name}`;
+  checkRepresentable(what, value);
+  const noncharacter = findNoncharacter(value);
+  if (noncharacter) {
+    throw new UnitValueError(`${what} contains ${noncharacter}, refused by systemd`);
+  }
+}
+
 /**
  * Raw `Environment=` value that sets `name` to exactly `value` (one double-quoted,
  * C-escaped, specifier-escaped `NAME=value` word). Newlines, tabs and other control characters
  * in the value are kept.
  *
  * Throws {@link UnitValueError} for a name systemd rejects (anything but `[A-Za-z_][A-Za-z0-9_]*`),
- * and for a NUL or lone surrogate in the value.
+ * and for a NUL, lone surrogate or Unicode noncharacter (U+FFFF ...) in the value.
  *
  * @example
  * ```ts
@@ -209,7 +228,7 @@ function checkEnvironmentName(name: string): void {
  */
 export function environmentAssignment(name: string, value: string): string {
   checkEnvironmentName(name);
-  checkRepresentable(`value of environment variable ${name}`, value);
+  checkEnvironmentValue(name, value);
   return `"${name}=${cEscaped(value)}"`;
 }
 
@@ -221,6 +240,10 @@ function simplifyAbsolutePath(path: string): string {
   const what = `path ${JSON.stringify(path)}`;
   checkRepresentable(what, path);
   if (/[\n\r]/.test(path)) throw new UnitValueError(`${what} contains a line break`);
+  const noncharacter = findNoncharacter(path);
+  if (noncharacter) {
+    throw new UnitValueError(`${what} contains ${noncharacter}, refused by systemd`);
+  }
   if (!path.startsWith("/")) throw new UnitValueError(`${what} is not absolute`);
   const components = path.split("/").filter((c) => c !== "" && c !== ".");
   if (components.includes("..")) throw new UnitValueError(`${what} contains '..'`);
@@ -244,7 +267,8 @@ function needsQuotes(path: string, specials: string): boolean {
  * characters. Join several with a space. For `WorkingDirectory=`, which takes the whole rest of
  * the line unquoted, use {@link workingDirectoryValue}.
  *
- * Throws {@link UnitValueError} for a relative path, `..`, NUL, a line break, or a path too long.
+ * Throws {@link UnitValueError} for a relative path, `..`, NUL, a line break, a Unicode
+ * noncharacter, or a path too long.
  *
  * @example
  * ```ts
@@ -300,7 +324,8 @@ function bindWord(path: string): string {
  * (`source:destination`, each simplified, escaped and quoted as needed, so `:`, blanks and quotes
  * in paths are safe). Join several with a space.
  *
- * Throws {@link UnitValueError} for a relative path, `..`, NUL, a line break, or a path too long.
+ * Throws {@link UnitValueError} for a relative path, `..`, NUL, a line break, a Unicode
+ * noncharacter, or a path too long.
  *
  * @example
  * ```ts
@@ -402,8 +427,10 @@ export function decodeEnvironment(raw: string): [string, string] {
     throw new UnitValueError(`no '=' in environment assignment ${JSON.stringify(assignment)}`);
   }
   const name = assignment.slice(0, eq);
+  const value = assignment.slice(eq + 1);
   checkEnvironmentName(name);
-  return [name, assignment.slice(eq + 1)];
+  checkEnvironmentValue(name, value);
+  return [name, value];
 }
 
 /**

@@ -16,7 +16,13 @@ import {
   workingDirectoryValue,
 } from "./escape.ts";
 import { resolvePercentEscapes } from "./extract.ts";
-import { hostileString, representableString } from "./_test_arbitraries.ts";
+import {
+  cleanString,
+  hostilePath,
+  hostileString,
+  representableString,
+  simplifyPath,
+} from "./_test_arbitraries.ts";
 
 /** What systemd accepts as argv[0] (see escape.ts): a safe file name. */
 const executable = fc.oneof(
@@ -33,6 +39,11 @@ Deno.test("execCommandLine: examples", () => {
   assert.equal(
     execCommandLine(["a", "x\ny\t\x01\x7f\u0085\\"]),
     '":a" "x\\ny\\t\\x01\\x7f\\u0085\\\\"',
+  );
+  // Noncharacters as raw bytes: written literally they would make systemd refuse the file.
+  assert.equal(
+    execCommandLine(["a", "\uffff\u{1fffe}"]),
+    '":a" "\\xef\\xbf\\xbf\\xf0\\x9f\\xbf\\xbe"',
   );
 });
 
@@ -124,6 +135,9 @@ Deno.test("environmentAssignment: examples and refusals", () => {
   }
   assert.throws(() => environmentAssignment("A", "x\0"), /NUL/);
   assert.throws(() => environmentAssignment("A", "\ud800"), UnitValueError);
+  // env_value_is_valid() refuses noncharacters however they are written.
+  assert.throws(() => environmentAssignment("A", "\ufdd0"), /U\+FDD0/);
+  assert.throws(() => decodeEnvironment('"A=\\xef\\xbf\\xbf"'), /U\+FFFF/);
 });
 
 Deno.test("decodeEnvironment follows systemd's rules", () => {
@@ -228,7 +242,7 @@ const envName = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,20}$/);
 
 Deno.test("property: environment values survive encode → unit file → systemd's reading", () => {
   fc.assert(
-    fc.property(envName, representableString, (name, value) => {
+    fc.property(envName, cleanString, (name, value) => {
       const raw = environmentAssignment(name, value);
       assert.deepEqual(decodeEnvironment(raw), [name, value]);
       assert.deepEqual(decodeEnvironment(throughUnitFile("Environment", raw)), [name, value]);
@@ -253,12 +267,7 @@ Deno.test("property: hostile environment is either refused or set exactly", () =
   );
 });
 
-/** Absolute paths with hostile components (no `..`, no line breaks: those are refused). */
-const hostilePath = fc.array(representableString, { minLength: 1, maxLength: 4 }).map((parts) =>
-  "/" + parts.map((p) => p.replace(/[\n\r/]/g, "").replace(/^\.\.$/, "x")).join("/")
-);
-/** systemd's simplification of a path: the meaning our encoders must keep. */
-const simplified = (p: string) => "/" + p.split("/").filter((c) => c !== "" && c !== ".").join("/");
+const simplified = simplifyPath;
 
 Deno.test("property: paths survive pathValue/bindPath → unit file → systemd's reading", () => {
   fc.assert(

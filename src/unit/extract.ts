@@ -11,6 +11,7 @@
  * @module
  */
 import { UnitValueError } from "./errors.ts";
+import { findNoncharacter, isNoncharacter } from "./text.ts";
 
 /** systemd's WHITESPACE set, the default word separators. */
 export const WHITESPACE = " \t\n\r";
@@ -55,6 +56,10 @@ export class WordReader {
 
   constructor(raw: string) {
     if (!raw.isWellFormed()) throw new UnitValueError("value is not valid Unicode");
+    const noncharacter = findNoncharacter(raw);
+    if (noncharacter) {
+      throw new UnitValueError(`value holds ${noncharacter}: systemd refuses the line`);
+    }
     this.#bytes = utf8.encode(raw);
   }
 
@@ -204,6 +209,8 @@ function cunescapeOne(bytes: Uint8Array, pos: number): { bytes: number[]; length
     const cp = hex(c === "u" ? 4 : 8);
     if (cp === 0) fail("NUL is not allowed");
     if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) fail("not a Unicode scalar value");
+    // systemd checks `unichar_is_valid()` for \U only; \u passes noncharacters through.
+    if (c === "U" && isNoncharacter(cp)) fail("a noncharacter");
     return { bytes: [...utf8.encode(String.fromCodePoint(cp))], length: c === "u" ? 5 : 9 };
   }
   if (c >= "0" && c <= "7") {

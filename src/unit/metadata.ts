@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { isNoncharacter } from "./text.ts";
 import type { UnitFile, UnitSection } from "./types.ts";
 
 /** Name of the metadata section. */
@@ -39,6 +40,19 @@ const STRING_KEYS: ReadonlyArray<[string, StringField]> = [
 ];
 
 /**
+ * `value` as a JSON string literal that systemd accepts on a line: noncharacters (which make
+ * systemd refuse the whole file) written as `\uXXXX` escapes, as JSON allows.
+ */
+function jsonLiteral(value: string): string {
+  let out = "";
+  for (const ch of JSON.stringify(value)) {
+    if (!isNoncharacter(ch.codePointAt(0)!)) out += ch;
+    else for (let i = 0; i < ch.length; i++) out += "\\u" + ch.charCodeAt(i).toString(16);
+  }
+  return out;
+}
+
+/**
  * The `[X-Kubernetes]` section holding `meta` (keys Namespace, PodName, PodUID,
  * ContainerName, InitContainer, Image, NodeName, ContainerHash, Index).
  *
@@ -57,7 +71,7 @@ export function metadataSection(meta: KubernetesMetadata): UnitSection {
   const lines: UnitSection["lines"] = STRING_KEYS.map(([key, field]) => ({
     kind: "directive",
     key,
-    value: JSON.stringify(meta[field]),
+    value: jsonLiteral(meta[field]),
   }));
   lines.splice(4, 0, { kind: "directive", key: "InitContainer", value: meta.init ? "yes" : "no" });
   lines.push({ kind: "directive", key: "Index", value: String(meta.index) });

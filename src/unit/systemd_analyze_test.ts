@@ -15,14 +15,22 @@ import {
   decodeEnvironment,
   decodeExecCommandLine,
   environmentAssignment,
+  escapeSpecifiers,
   execCommandLine,
   pathValue,
   workingDirectoryValue,
 } from "./escape.ts";
 import { unitName } from "./name.ts";
-import { isSafeString } from "./text.ts";
 import type { UnitLine } from "./types.ts";
-import { representableString } from "./_test_arbitraries.ts";
+import {
+  cleanString,
+  hostilePath,
+  hostileString,
+  rawValue,
+  representableString,
+  safeFileName,
+  simplifyPath,
+} from "./_test_arbitraries.ts";
 
 const ANALYZE = "/usr/bin/systemd-analyze";
 
@@ -77,6 +85,10 @@ async function unavailable(): Promise<string | undefined> {
 }
 
 const skipReason = await unavailable();
+
+/** Seed of the generated values: random, printed, and fixed with UNIT_TEST_SEED to reproduce. */
+const SEED = Number(Deno.env.get("UNIT_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+if (!skipReason) console.log(`systemd-analyze tests: UNIT_TEST_SEED=${SEED}`);
 if (skipReason) console.log(`systemd-analyze tests skipped: ${skipReason}`);
 
 /**
@@ -140,21 +152,9 @@ function dumpedEnvironment(dump: string, names: string[]): string[] {
   });
 }
 
-/** A file name systemd accepts as part of an executable path. */
-const fileName = representableString
-  .map((s) => s.replaceAll("/", ""))
-  .filter((s) =>
-    s !== "" && s !== "." && s !== ".." && isSafeString(s) &&
-    new TextEncoder().encode(s).length <= 200
-  );
-/** Absolute paths with hostile components, as systemd simplifies them. */
-const path = fc.array(fileName, { minLength: 1, maxLength: 3 }).map((parts) =>
+/** Absolute paths made of safe file names (for a working directory). */
+const path = fc.array(safeFileName, { minLength: 1, maxLength: 3 }).map((parts) =>
   "/" + parts.join("/")
-);
-const hostilePath = fc.array(representableString, { minLength: 1, maxLength: 3 }).map((parts) =>
-  "/" +
-  parts.map((p) => p.replace(/[\n\r/]/g, "")).filter((p) => p !== "" && p !== "." && p !== "..")
-    .join("/")
 );
 
 const directive = (key: string, value: string): UnitLine => ({ kind: "directive", key, value });
@@ -166,14 +166,14 @@ Deno.test({
     const rounds = 8;
     let checked = 0;
     for (let round = 0; round < rounds; round++) {
-      const seed = 0x5eed + round;
-      const executables = fc.sample(fileName, { numRuns: 8, seed });
+      const seed = SEED + round;
+      const executables = fc.sample(safeFileName, { numRuns: 8, seed });
       const argvs = fc.sample(
         fc.tuple(fc.nat(executables.length + 1), fc.array(representableString, { maxLength: 5 })),
         { numRuns: 25, seed },
       );
       const envs = fc.sample(
-        fc.tuple(fc.stringMatching(/^[A-Za-z0-9_]{0,8}$/), representableString),
+        fc.tuple(fc.stringMatching(/^[A-Za-z0-9_]{0,8}$/), cleanString),
         { numRuns: 25, seed },
       ).map(([name, value], i): [string, string] => [`E${i}_${name}`, value]);
       const readOnly = fc.sample(hostilePath, { numRuns: 8, seed });
@@ -223,7 +223,7 @@ Deno.test({
         envs.map(([, v]) => v),
       );
 
-      const simplify = (p: string) => "/" + p.split("/").filter((c) => c && c !== ".").join("/");
+      const simplify = simplifyPath;
       assert.ok(dump.includes(`\t\tReadOnlyPaths: ${readOnly.map(simplify).join(" ")}\n`));
       assert.deepEqual(
         [...dump.matchAll(/^\t\tBindPaths: ([^\n]*)$/gm)].map((m) => m[1]),
@@ -301,5 +301,46 @@ Deno.test({
     const result = await verify("semicolon.service", () => Promise.resolve(unit));
     const dump = unitDump(result.stdout, "semicolon.service");
     assert.match(dump, /Command Line: \/bin\/echo y\n/);
+  },
+});
+
+Deno.test({
+  name: "systemd-analyze verify: every unit file serializeUnit writes loads, raw values intact",
+  ignore: skipReason !== undefined,
+  fn: async () => {
+    const runs = 10;
+    const samples = fc.sample(
+      fc.tuple(rawValue, fc.array(fc.tuple(rawValue, hostileString), { maxLength: 30 })),
+      { numRuns: runs, seed: SEED },
+    );
+    for (const [[description, extra], i] of samples.map((s, i) => [s, i] as const)) {
+      const lines: UnitLine[] = [];
+      extra.forEach(([v, c], j) => {
+        lines.push(directive(`Key${j}`, v));
+        // Comments may hold anything but line breaks and NUL.
+        lines.push({ kind: "comment", text: "#" + c.replace(/[\n\r\0]/g, "").toWellFormed() });
+      });
+      const name = `raw-${i}.service`;
+      const result = await verify(name, () =>
+        Promise.resolve(serializeUnit({
+          header: [],
+          sections: [
+            { name: "Unit", lines: [directive("Description", escapeSpecifiers(description))] },
+            {
+              name: "Service",
+              lines: [directive("Type", "oneshot"), directive("ExecStart", "true")],
+            },
+            { name: "X-Test", lines },
+          ],
+        })));
+      const warnings = result.stderr.split("\n").filter((l) => l.startsWith(result.file));
+      assert.deepEqual(warnings, [], "systemd warned about the generated unit");
+      assert.equal(result.code, 0, result.stderr.slice(-2000));
+      // An empty Description= is not shown.
+      if (description !== "") {
+        assert.ok(unitDump(result.stdout, name).includes(`\tDescription: ${description}\n`));
+      }
+    }
+    console.log(`  ${runs} unit files with hostile raw values and comments loaded`);
   },
 });

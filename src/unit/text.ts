@@ -40,3 +40,34 @@ export function trailingBackslashes(s: string): number {
   while (n < s.length && s[s.length - 1 - n] === "\\") n++;
   return n;
 }
+
+/**
+ * A Unicode noncharacter (U+FDD0–U+FDEF, U+xFFFE, U+xFFFF). systemd's `utf8_is_valid()` refuses
+ * them (`unichar_is_valid()`): one in any non-comment line makes systemd 252 refuse the whole
+ * unit file ("String is not UTF-8 clean"), and one in an environment value or path is refused.
+ *
+ * @example
+ * ```ts
+ * isNoncharacter(0xffff); // true
+ * isNoncharacter(0xfffd); // false
+ * ```
+ */
+export function isNoncharacter(cp: number): boolean {
+  return (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) === 0xfffe;
+}
+
+/**
+ * The first noncharacter in `s` as `U+XXXX`, or undefined.
+ *
+ * @example
+ * ```ts
+ * findNoncharacter("a\uffffb"); // "U+FFFF"
+ * ```
+ */
+export function findNoncharacter(s: string): string | undefined {
+  for (const ch of s) {
+    const cp = ch.codePointAt(0)!;
+    if (isNoncharacter(cp)) return "U+" + cp.toString(16).toUpperCase().padStart(4, "0");
+  }
+  return undefined;
+}
