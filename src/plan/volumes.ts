@@ -231,6 +231,159 @@ function projectedFiles(ctx: PodContext, v: V1Volume): FileSpec[] {
   return out;
 }
 
+/** Shared state while planning the volumes of one pod. */
+interface Planning {
+  ctx: PodContext;
+  entries: Entries;
+  own: VolumeOwner;
+  /** Creates the root-only `volumes/<kind>` levels; returns the volume's directory. */
+  volumeDir(kind: string, name: string): string;
+}
+
+function hostPathVolume(p: Planning, v: V1Volume, checks: HostPathCheck[]): VolumeSource {
+  const { path, type = "" } = v.hostPath!;
+  if (!path.startsWith("/") || path.includes("\0")) {
+    throw fail(
+      p.ctx,
+      undefined,
+      `volume ${v.name}: hostPath.path "${path}" is not absolute`,
+      "use an absolute path",
+    );
+  }
+  if (!HOST_PATH_TYPES.has(type)) {
+    throw fail(
+      p.ctx,
+      undefined,
+      `volume ${v.name}: hostPath.type "${type}" is unknown`,
+      `use one of ${[...HOST_PATH_TYPES].filter(Boolean).join(", ")}`,
+    );
+  }
+  if (type !== "") checks.push({ volume: v.name, path, type });
+  return { name: v.name, hostPath: path, readOnly: false, createsSubPaths: false };
+}
+
+function emptyDirVolume(p: Planning, v: V1Volume): VolumeSource {
+  const { medium = "", sizeLimit } = v.emptyDir!;
+  const path = p.volumeDir("emptydir", v.name);
+  if (medium === "Memory") {
+    let sizeBytes: number | undefined;
+    if (sizeLimit !== undefined) {
+      try {
+        sizeBytes = Number(integerValue(parseQuantity(String(sizeLimit))));
+      } catch (e) {
+        if (!(e instanceof QuantityError)) throw e;
+        throw fail(
+          p.ctx,
+          undefined,
+          `volume ${v.name}: emptyDir.sizeLimit: ${e.message}`,
+          "use a quantity such as 64Mi",
+        );
+      }
+    }
+    p.entries.add({ kind: "tmpfs", path, sizeBytes, mode: 0o777, ...p.own });
+  } else if (medium === "") {
+    // sizeLimit on disk is enforced by kubelet eviction, which systemk does not do.
+    p.entries.add({ kind: "dir", path, mode: 0o777, ...p.own });
+  } else {
+    throw fail(
+      p.ctx,
+      undefined,
+      `volume ${v.name}: emptyDir.medium "${medium}" is not supported`,
+      'use "" or "Memory"',
+    );
+  }
+  return { name: v.name, hostPath: path, readOnly: false, createsSubPaths: true };
+}
+
+/** configMap, secret, downwardAPI and projected volumes: files systemk writes. */
+function fileVolume(p: Planning, v: V1Volume): VolumeSource {
+  const { ctx } = p;
+  const defaultMode = (mode: number | undefined) =>
+    checkMode(ctx, `volume ${v.name}: defaultMode`, mode) ?? 0o644;
+  let kind: string;
+  let files: FileSpec[];
+  if (v.configMap) {
+    kind = "configmap";
+    const c = v.configMap;
+    files = keyFiles(
+      ctx,
+      v.name,
+      "configMap",
+      c.name,
+      c.items,
+      c.optional,
+      defaultMode(c.defaultMode),
+    );
+  } else if (v.secret) {
+    kind = "secret";
+    const s = v.secret;
+    files = keyFiles(
+      ctx,
+      v.name,
+      "secret",
+      s.secretName,
+      s.items,
+      s.optional,
+      defaultMode(s.defaultMode),
+    );
+  } else if (v.downwardAPI) {
+    kind = "downwardapi";
+    const d = v.downwardAPI;
+    files = downwardFiles(ctx, v.name, d.items as DownwardItem[], defaultMode(d.defaultMode));
+  } else if (v.projected) {
+    kind = "projected";
+    files = projectedFiles(ctx, v);
+  } else {
+    const type = Object.keys(v).filter((k) => k !== "name").join(", ") || "(none)";
+    throw fail(
+      ctx,
+      undefined,
+      `volume ${v.name}: type ${type} is not supported by systemk`,
+      "use emptyDir, configMap, secret, downwardAPI, projected or hostPath",
+    );
+  }
+  const dirMode = kind === "secret" || files.some((f) => f.sensitive) ? 0o750 : 0o755;
+  const path = p.volumeDir(kind, v.name);
+  p.entries.add({ kind: "dir", path, mode: dirMode, ...p.own });
+  const fileSet = new Set<string>();
+  const dirSet = new Set<string>();
+  for (const f of files) {
+    const problem = relativePathProblem(f.path);
+    if (problem) {
+      throw fail(
+        ctx,
+        undefined,
+        `volume ${v.name}: path "${f.path}" ${problem}`,
+        "use a relative path without '..'",
+      );
+    }
+    const segments = f.path.split("/");
+    for (let i = 1; i < segments.length; i++) {
+      const dir = segments.slice(0, i).join("/");
+      if (fileSet.has(dir)) throw clash(ctx, v.name, dir);
+      dirSet.add(dir);
+      p.entries.add({ kind: "dir", path: `${path}/${dir}`, mode: dirMode, ...p.own });
+    }
+    if (fileSet.has(f.path) || dirSet.has(f.path)) throw clash(ctx, v.name, f.path);
+    fileSet.add(f.path);
+    p.entries.add({
+      kind: "file",
+      path: `${path}/${f.path}`,
+      content: f.content,
+      mode: f.sensitive ? f.mode & 0o770 : f.mode,
+      ...p.own,
+      ...(f.sensitive ? { secret: true } : {}),
+    });
+  }
+  return {
+    name: v.name,
+    hostPath: path,
+    readOnly: true,
+    createsSubPaths: false,
+    contents: new Set([...dirSet, ...fileSet]),
+  };
+}
+
 /**
  * Plans every volume of the pod.
  *
@@ -239,11 +392,21 @@ function projectedFiles(ctx: PodContext, v: V1Volume): FileSpec[] {
  */
 export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes {
   const entries = new Entries();
+  const rootOnly = (path: string) =>
+    entries.add({ kind: "dir", path, mode: 0o700, uid: 0, gid: 0 });
+  const p: Planning = {
+    ctx,
+    entries,
+    own: { uid: owner.uid, gid: owner.gid },
+    volumeDir(kind, name) {
+      rootOnly(`${ctx.podDir}/volumes`);
+      rootOnly(`${ctx.podDir}/volumes/${kind}`);
+      return `${ctx.podDir}/volumes/${kind}/${name}`;
+    },
+  };
   const sources = new Map<string, VolumeSource>();
   const hostPathChecks: HostPathCheck[] = [];
-  const root = (path: string) => ({ path, mode: 0o700, uid: 0, gid: 0 });
-  const own = { uid: owner.uid, gid: owner.gid };
-  entries.add({ kind: "dir", ...root(ctx.podDir) });
+  rootOnly(ctx.podDir);
 
   for (const v of ctx.spec.volumes ?? []) {
     const problem = relativePathProblem(v.name ?? "") ??
@@ -254,147 +417,12 @@ export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes
     if (sources.has(v.name)) {
       throw fail(ctx, undefined, `volume ${v.name} is declared twice`, "give volumes unique names");
     }
-    const at = (kind: string) => {
-      entries.add({ kind: "dir", ...root(`${ctx.podDir}/volumes`) });
-      entries.add({ kind: "dir", ...root(`${ctx.podDir}/volumes/${kind}`) });
-      return `${ctx.podDir}/volumes/${kind}/${v.name}`;
-    };
-
-    if (v.hostPath) {
-      const path = v.hostPath.path;
-      const type = v.hostPath.type ?? "";
-      if (!path.startsWith("/") || path.includes("\0")) {
-        throw fail(
-          ctx,
-          undefined,
-          `volume ${v.name}: hostPath.path "${path}" is not absolute`,
-          "use an absolute path",
-        );
-      }
-      if (!HOST_PATH_TYPES.has(type)) {
-        throw fail(
-          ctx,
-          undefined,
-          `volume ${v.name}: hostPath.type "${type}" is unknown`,
-          `use one of ${[...HOST_PATH_TYPES].filter(Boolean).join(", ")}`,
-        );
-      }
-      if (type !== "") hostPathChecks.push({ volume: v.name, path, type });
-      sources.set(v.name, {
-        name: v.name,
-        hostPath: path,
-        readOnly: false,
-        createsSubPaths: false,
-      });
-      continue;
-    }
-
-    if (v.emptyDir) {
-      const path = at("emptydir");
-      const medium = v.emptyDir.medium ?? "";
-      if (medium === "Memory") {
-        let sizeBytes: number | undefined;
-        if (v.emptyDir.sizeLimit !== undefined) {
-          try {
-            sizeBytes = Number(integerValue(parseQuantity(String(v.emptyDir.sizeLimit))));
-          } catch (e) {
-            if (!(e instanceof QuantityError)) throw e;
-            throw fail(
-              ctx,
-              undefined,
-              `volume ${v.name}: emptyDir.sizeLimit: ${e.message}`,
-              "use a quantity such as 64Mi",
-            );
-          }
-        }
-        entries.add({ kind: "tmpfs", path, sizeBytes, mode: 0o777, ...own });
-      } else if (medium === "") {
-        // sizeLimit on disk is enforced by kubelet eviction, which systemk does not do.
-        entries.add({ kind: "dir", path, mode: 0o777, ...own });
-      } else {
-        throw fail(
-          ctx,
-          undefined,
-          `volume ${v.name}: emptyDir.medium "${medium}" is not supported`,
-          'use "" or "Memory"',
-        );
-      }
-      sources.set(v.name, { name: v.name, hostPath: path, readOnly: false, createsSubPaths: true });
-      continue;
-    }
-
-    let kind: string;
-    let files: FileSpec[];
-    if (v.configMap) {
-      kind = "configmap";
-      const c = v.configMap;
-      const mode = checkMode(ctx, `volume ${v.name}: defaultMode`, c.defaultMode) ?? 0o644;
-      files = keyFiles(ctx, v.name, "configMap", c.name, c.items, c.optional, mode);
-    } else if (v.secret) {
-      kind = "secret";
-      const s = v.secret;
-      const mode = checkMode(ctx, `volume ${v.name}: defaultMode`, s.defaultMode) ?? 0o644;
-      files = keyFiles(ctx, v.name, "secret", s.secretName, s.items, s.optional, mode);
-    } else if (v.downwardAPI) {
-      kind = "downwardapi";
-      const d = v.downwardAPI;
-      const mode = checkMode(ctx, `volume ${v.name}: defaultMode`, d.defaultMode) ?? 0o644;
-      files = downwardFiles(ctx, v.name, d.items as DownwardItem[], mode);
-    } else if (v.projected) {
-      kind = "projected";
-      files = projectedFiles(ctx, v);
-    } else {
-      const type = Object.keys(v).filter((k) => k !== "name").join(", ") || "(none)";
-      throw fail(
-        ctx,
-        undefined,
-        `volume ${v.name}: type ${type} is not supported by systemk`,
-        "use emptyDir, configMap, secret, downwardAPI, projected or hostPath",
-      );
-    }
-    const sensitive = kind === "secret" || files.some((f) => f.sensitive);
-    const dirMode = sensitive ? 0o750 : 0o755;
-    const path = at(kind);
-    entries.add({ kind: "dir", path, mode: dirMode, ...own });
-    const fileSet = new Set<string>();
-    const dirSet = new Set<string>();
-    for (const f of files) {
-      const problem = relativePathProblem(f.path);
-      if (problem) {
-        throw fail(
-          ctx,
-          undefined,
-          `volume ${v.name}: path "${f.path}" ${problem}`,
-          "use a relative path without '..'",
-        );
-      }
-      const segments = f.path.split("/");
-      for (let i = 1; i < segments.length; i++) {
-        const dir = segments.slice(0, i).join("/");
-        if (fileSet.has(dir)) throw clash(ctx, v.name, dir);
-        dirSet.add(dir);
-        entries.add({ kind: "dir", path: `${path}/${dir}`, mode: dirMode, ...own });
-      }
-      if (fileSet.has(f.path) || dirSet.has(f.path)) throw clash(ctx, v.name, f.path);
-      fileSet.add(f.path);
-      const mode = f.sensitive ? f.mode & 0o770 : f.mode;
-      entries.add({
-        kind: "file",
-        path: `${path}/${f.path}`,
-        content: f.content,
-        mode,
-        ...own,
-        ...(f.sensitive ? { secret: true } : {}),
-      });
-    }
-    const contents = new Set([...dirSet, ...fileSet]);
-    sources.set(v.name, {
-      name: v.name,
-      hostPath: path,
-      readOnly: true,
-      createsSubPaths: false,
-      contents,
-    });
+    const source = v.hostPath
+      ? hostPathVolume(p, v, hostPathChecks)
+      : v.emptyDir
+      ? emptyDirVolume(p, v)
+      : fileVolume(p, v);
+    sources.set(v.name, source);
   }
 
   return {
@@ -405,12 +433,8 @@ export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes
     subPathDirectory(source, subPath) {
       const segments = subPath.split("/");
       for (let i = 1; i <= segments.length; i++) {
-        entries.add({
-          kind: "dir",
-          path: `${source.hostPath}/${segments.slice(0, i).join("/")}`,
-          mode: 0o777,
-          ...own,
-        });
+        const path = `${source.hostPath}/${segments.slice(0, i).join("/")}`;
+        entries.add({ kind: "dir", path, mode: 0o777, ...p.own });
       }
       return `${source.hostPath}/${subPath}`;
     },
