@@ -252,3 +252,44 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "the node goes NotReady when the controller stops and Ready when it returns",
+  ...CLUSTER_TEST,
+  async fn() {
+    const cluster = await startTestCluster();
+    const clients = await nodeClients(cluster, "kube-node-2");
+    const options = {
+      clients,
+      log: recordingLogger(),
+      config: config({ name: "kube-node-2", hostname: "kube-node-2" }),
+    };
+    let controller = new NodeController(options);
+    const readyStatus = async () => {
+      const node = await getJSON<V1Node>(cluster, ["node", "kube-node-2"]);
+      return node.status?.conditions?.find((c) => c.type === "Ready")?.status;
+    };
+    try {
+      await controller.start();
+      assert.equal(await readyStatus(), "True");
+      await controller.stop();
+      const stopped = performance.now();
+      // The node lifecycle controller waits --node-monitor-grace-period (50 s by default in
+      // v1.34) after the last Lease renewal before it marks the node unknown.
+      await eventually(
+        "Ready=Unknown",
+        async () => await readyStatus() === "Unknown" || undefined,
+        90_000,
+      );
+      console.log(`  NotReady ${(performance.now() - stopped) / 1000 | 0} s after stop`);
+      controller = new NodeController(options);
+      const restarted = performance.now();
+      await controller.start();
+      await eventually("Ready=True", async () => await readyStatus() === "True" || undefined);
+      console.log(`  Ready again ${(performance.now() - restarted) | 0} ms after start`);
+    } finally {
+      await controller.stop();
+      await cluster.stop();
+    }
+  },
+});
