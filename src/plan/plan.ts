@@ -28,6 +28,9 @@
  *   ExecStartPre=, StateDirectory=-style directories, ReadWritePaths=, Environment= ...), and
  *   `/var/lib/<pkg>`, `/var/cache/<pkg>`, `/var/log/<pkg>`, `/var/spool/<pkg>` are made
  *   writable when they exist (`ReadWritePaths=-…`: no creation, no chown of package files).
+ * - Environment: plain values as `Environment=` lines; Secret-derived ones (and all of them
+ *   when the package has an `EnvironmentFile=`) in a root-only `<podDir>/env/<container>.env`
+ *   (`EnvironmentFile=`), as unit files are world-readable.
  * - `readOnlyRootFilesystem`: none of those writable directories (the package's included);
  *   only read-write volumes and the private /tmp stay writable.
  * - `privileged`: no ProtectSystem/ProtectHome/ProtectKernelTunables/ProtectControlGroups, no

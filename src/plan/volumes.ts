@@ -34,7 +34,6 @@ export interface VolumeOwner {
 
 /** Where a volume lives on the node and how it may be mounted. */
 export interface VolumeSource {
-  name: string;
   /** Node path that backs the volume (bind-mount source). */
   hostPath: string;
   /** configMap, secret, downwardAPI and projected volumes are always mounted read-only. */
@@ -259,7 +258,7 @@ function hostPathVolume(p: Planning, v: V1Volume, checks: HostPathCheck[]): Volu
     );
   }
   if (type !== "") checks.push({ volume: v.name, path, type });
-  return { name: v.name, hostPath: path, readOnly: false, createsSubPaths: false };
+  return { hostPath: path, readOnly: false, createsSubPaths: false };
 }
 
 function emptyDirVolume(p: Planning, v: V1Volume): VolumeSource {
@@ -292,7 +291,7 @@ function emptyDirVolume(p: Planning, v: V1Volume): VolumeSource {
       'use "" or "Memory"',
     );
   }
-  return { name: v.name, hostPath: path, readOnly: false, createsSubPaths: true };
+  return { hostPath: path, readOnly: false, createsSubPaths: true };
 }
 
 /** configMap, secret, downwardAPI and projected volumes: files systemk writes. */
@@ -376,7 +375,6 @@ function fileVolume(p: Planning, v: V1Volume): VolumeSource {
     });
   }
   return {
-    name: v.name,
     hostPath: path,
     readOnly: true,
     createsSubPaths: false,
