@@ -258,6 +258,29 @@ export class SystemdClient {
     }
   }
 
+  /** Sends `signal` to every process of the unit (`systemctl kill --signal`). */
+  async kill(name: string, signal: number): Promise<void> {
+    try {
+      await this.#call(MANAGER_PATH, MANAGER_INTERFACE, "KillUnit", "ssi", [name, "all", signal]);
+    } catch (e) {
+      if (dbusErrorType(e) !== NO_SUCH_UNIT) throw e;
+    }
+  }
+
+  /**
+   * Masks units until the next boot (`systemctl mask --runtime`), then reloads once so a unit
+   * systemd already loaded is masked too (a package's postinst reloads systemd after enabling).
+   */
+  async maskRuntime(names: readonly string[]): Promise<void> {
+    if (names.length === 0) return;
+    await this.#call(MANAGER_PATH, MANAGER_INTERFACE, "MaskUnitFiles", "asbb", [
+      [...names],
+      true,
+      true,
+    ]);
+    await this.daemonReload();
+  }
+
   /** Reloads all unit files (`systemctl daemon-reload`); concurrent calls share reloads. */
   daemonReload(): Promise<void> {
     if (!this.#reloadRunning) {

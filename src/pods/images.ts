@@ -1,0 +1,71 @@
+/**
+ * The runtime's image resolver over the package manager: installs through it, and reports the
+ * way the kubelet reports image pulls (`Pulling`, `Pulled`, `Failed`, `BackOff` events;
+ * `ErrImagePull`, then `ImagePullBackOff` while the retry waits).
+ *
+ * @module
+ */
+import type { V1Container, V1Pod } from "@kubernetes/client-node";
+import type { PackageInfo } from "../plan/types.ts";
+import { ImagePullTracker } from "../packages/backoff.ts";
+import { ImagePullError, parseImage } from "../packages/image.ts";
+import type { PackageManager, PullPolicy } from "../packages/apt.ts";
+import { ContainerError, type EventSink, type ImageResolver } from "./ports.ts";
+
+/** An ImageResolver installing packages with `packages` and reporting to `events`. */
+export function packageImageResolver(packages: PackageManager, events: EventSink): ImageResolver {
+  const tracker = new ImagePullTracker();
+  return {
+    async resolve(pod: V1Pod, container: V1Container): Promise<PackageInfo> {
+      const image = container.image ?? "";
+      const policy = (container.imagePullPolicy ?? "IfNotPresent") as PullPolicy;
+      // Binaries on disk are not pulled: no events, as for a kubelet image already present.
+      const quiet = isPath(image);
+      const decision = tracker.begin(image, Date.now());
+      if (decision.action === "wait") {
+        events.record(
+          pod,
+          decision.event.type,
+          decision.event.reason,
+          decision.event.message,
+          container.name,
+        );
+        throw new ContainerError(
+          "ImagePullBackOff",
+          `Back-off installing "${image}": ${tracker.lastError(image)}`,
+        );
+      }
+      if (!quiet) {
+        events.record(
+          pod,
+          decision.event.type,
+          decision.event.reason,
+          decision.event.message,
+          container.name,
+        );
+      }
+      try {
+        const ensured = await packages.ensure(image, policy);
+        const pulled = tracker.succeeded(image, {
+          installed: ensured.installedByUs,
+          durationMs: ensured.durationMs,
+        });
+        if (!quiet) events.record(pod, pulled.type, pulled.reason, pulled.message, container.name);
+        return { name: ensured.name, unitText: ensured.unitText, unitName: ensured.unitName };
+      } catch (e) {
+        if (!(e instanceof ImagePullError)) throw e;
+        const failed = tracker.failed(image, Date.now(), e.message);
+        events.record(pod, failed.type, failed.reason, failed.message, container.name);
+        throw new ContainerError(e.reason, e.message);
+      }
+    },
+  };
+}
+
+function isPath(image: string): boolean {
+  try {
+    return parseImage(image).kind === "path";
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * What the pod runtime needs from the world, as narrow interfaces: systemd units, image
+ * resolution, events and the status sink. Node mode and standalone mode plug in different
+ * implementations; the runtime itself stays the same.
+ *
+ * @module
+ */
+import type {
+  V1ConfigMap,
+  V1Container,
+  V1Pod,
+  V1PodStatus,
+  V1Secret,
+} from "@kubernetes/client-node";
+import type { PackageInfo } from "../plan/types.ts";
+import type { UnitProperties } from "../systemd/types.ts";
+
+/** A unit file systemk finds on the machine, with its text (for the metadata). */
+export interface ExistingUnit {
+  name: string;
+  text: string;
+}
+
+/** The systemd operations the runtime uses. */
+export interface UnitManager {
+  /** Writes (or replaces) a unit file so the next start uses it. */
+  install(name: string, text: string): Promise<void>;
+  /** Stops if needed, deletes the file and forgets the unit. */
+  remove(name: string): Promise<void>;
+  /** Starts the unit; resolves with the job result (`done`, `failed`, `dependency`, ...). */
+  start(name: string): Promise<string>;
+  /** Stops the unit and waits for the stop job; resolves with its result. */
+  stop(name: string): Promise<string>;
+  /** Sends a signal to every process of the unit. */
+  kill(name: string, signal: number): Promise<void>;
+  resetFailed(name: string): Promise<void>;
+  properties(name: string): Promise<UnitProperties>;
+  /** systemk's unit files currently installed. */
+  list(): Promise<ExistingUnit[]>;
+  /** Calls `listener` with a fresh snapshot whenever a unit's state changes. */
+  onChange(listener: (name: string, props: UnitProperties) => void): void;
+}
+
+/** A failure a user sees in the container's waiting state, like an image pull error. */
+export class ContainerError extends Error {
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super(message);
+    this.name = "ContainerError";
+    this.reason = reason;
+  }
+}
+
+/** Turns a container's `image` into something runnable (package install, path check). */
+export interface ImageResolver {
+  /** Throws ContainerError (reason ErrImagePull, InvalidImageName, ...) on failure. */
+  resolve(pod: V1Pod, container: V1Container): Promise<PackageInfo>;
+}
+
+/** ConfigMaps and Secrets a pod references, as found (absent = not found). */
+export interface References {
+  configMaps: Map<string, V1ConfigMap>;
+  secrets: Map<string, V1Secret>;
+}
+
+/** Where Kubernetes-style events go. */
+export interface EventSink {
+  record(
+    pod: V1Pod,
+    type: "Normal" | "Warning",
+    reason: string,
+    message: string,
+    container?: string,
+  ): void;
+}
+
+/** Where computed pod statuses go. */
+export type StatusSink = (pod: V1Pod, status: V1PodStatus) => void;

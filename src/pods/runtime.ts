@@ -1,0 +1,469 @@
+/**
+ * The pod runtime: keeps systemd's units in line with the pods systemk should run.
+ *
+ * One worker per pod UID, serialized (a pod's steps never interleave) while different pods
+ * proceed concurrently, so one slow or failing pod never blocks another. systemd is the
+ * source of truth: on start, units found on the machine are adopted by the pod UID stored in
+ * their `[X-Kubernetes]` section, and unit state arrives through systemd's change signals.
+ *
+ * @module
+ */
+import type { V1Container, V1Pod, V1PodStatus } from "@kubernetes/client-node";
+import {
+  DEFAULT_STATE_DIR,
+  type NodeFacts,
+  type PackageInfo,
+  PlanError,
+  planPod,
+  type PodPlan,
+} from "../plan/mod.ts";
+import { computePodStatus } from "../status/mod.ts";
+import type { ContainerOverride, ContainerUnit, PodFailure } from "../status/mod.ts";
+import type { UnitProperties } from "../systemd/types.ts";
+import { parseUnit, readMetadata } from "../unit/mod.ts";
+import { applyVolumes, removePodDir } from "../volumes/apply.ts";
+import {
+  ContainerError,
+  type EventSink,
+  type ImageResolver,
+  type References,
+  type StatusSink,
+  type UnitManager,
+} from "./ports.ts";
+
+/** Everything the runtime is wired to. */
+export interface RuntimeOptions {
+  units: UnitManager;
+  node: NodeFacts;
+  images: ImageResolver;
+  events: EventSink;
+  onStatus: StatusSink;
+  /** Fetches the ConfigMaps and Secrets a pod references. */
+  references(pod: V1Pod): Promise<References>;
+  /** Called once a deleted pod's units and files are gone (node mode deletes the API object). */
+  onTerminated?(pod: V1Pod): Promise<void> | void;
+  stateDir?: string;
+  /** First retry delay after a failed init container or a failed image install (ms). */
+  backoffBaseMs?: number;
+  /** Longest retry delay (ms). */
+  backoffMaxMs?: number;
+}
+
+interface UnitRef {
+  container: string;
+  init: boolean;
+  text: string;
+}
+
+interface PodState {
+  pod: V1Pod;
+  units: Map<string, UnitRef>;
+  podDir?: string;
+  overrides: Map<string, ContainerOverride>;
+  failure?: PodFailure;
+  lastStatus?: V1PodStatus;
+  retry?: ReturnType<typeof setTimeout>;
+  backoffMs: number;
+  /** True once the app units were asked to start in this pod's life. */
+  started: boolean;
+}
+
+/** Runs pods as systemd units; see the module doc. */
+export class PodRuntime {
+  readonly #o: RuntimeOptions;
+  readonly #pods = new Map<string, PodState>();
+  /** Units found on the machine whose pod has not been claimed yet, by pod UID. */
+  readonly #unclaimed = new Map<string, Map<string, UnitRef>>();
+  readonly #owner = new Map<string, string>();
+  readonly #props = new Map<string, UnitProperties>();
+  readonly #queue = new Map<string, Promise<void>>();
+  readonly #publishPending = new Set<string>();
+  #closed = false;
+
+  constructor(options: RuntimeOptions) {
+    this.#o = options;
+    options.units.onChange((name, props) => this.#observe(name, props));
+  }
+
+  /** Reads systemk's units from the machine so running pods are adopted, not restarted. */
+  async adopt(): Promise<number> {
+    for (const unit of await this.#o.units.list()) {
+      let meta;
+      try {
+        meta = readMetadata(parseUnit(unit.text));
+      } catch {
+        meta = undefined;
+      }
+      if (!meta || meta.nodeName !== this.#o.node.name) continue;
+      const refs = this.#unclaimed.get(meta.podUID) ?? new Map<string, UnitRef>();
+      refs.set(unit.name, { container: meta.containerName, init: meta.init, text: unit.text });
+      this.#unclaimed.set(meta.podUID, refs);
+      this.#owner.set(unit.name, meta.podUID);
+    }
+    return this.#unclaimed.size;
+  }
+
+  /** Makes `pod` run (or terminate, when it carries a deletionTimestamp). */
+  sync(pod: V1Pod): void {
+    const uid = pod.metadata!.uid!;
+    const state = this.#pods.get(uid);
+    if (state) {
+      state.pod = pod;
+    } else {
+      this.#pods.set(uid, {
+        pod,
+        units: this.#unclaimed.get(uid) ?? new Map(),
+        overrides: new Map(),
+        backoffMs: this.#o.backoffBaseMs ?? 10_000,
+        started: false,
+      });
+      this.#unclaimed.delete(uid);
+    }
+    this.#enqueue(uid, () => this.#reconcile(uid));
+  }
+
+  /** Stops and removes a pod's units and files; `graceSeconds` may shorten the pod's own. */
+  terminate(uid: string, graceSeconds?: number): Promise<void> {
+    return this.#enqueue(uid, () => this.#terminate(uid, graceSeconds));
+  }
+
+  /** Terminates every adopted pod that is not in `desired` (after the first full listing). */
+  async collectOrphans(desired: ReadonlySet<string>): Promise<void> {
+    const orphans = [...this.#unclaimed.keys()].filter((uid) => !desired.has(uid));
+    await Promise.all(orphans.map((uid) => {
+      const units = this.#unclaimed.get(uid)!;
+      this.#unclaimed.delete(uid);
+      this.#pods.set(uid, {
+        pod: { metadata: { uid, name: "", namespace: "" } },
+        units,
+        overrides: new Map(),
+        backoffMs: 0,
+        started: true,
+      });
+      return this.terminate(uid, 0);
+    }));
+  }
+
+  /** UIDs of the pods this runtime manages. */
+  uids(): string[] {
+    return [...this.#pods.keys()];
+  }
+
+  /** The latest status computed for a pod. */
+  status(uid: string): V1PodStatus | undefined {
+    return this.#pods.get(uid)?.lastStatus;
+  }
+
+  /** Waits for every queued step; stops scheduling retries. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const state of this.#pods.values()) clearTimeout(state.retry);
+    await Promise.all([...this.#queue.values()]);
+  }
+
+  #enqueue(uid: string, step: () => Promise<void>): Promise<void> {
+    const previous = this.#queue.get(uid) ?? Promise.resolve();
+    const next = previous.then(step).catch((e) => this.#fail(uid, e)).finally(() => {
+      if (this.#queue.get(uid) === next) this.#queue.delete(uid);
+    });
+    this.#queue.set(uid, next);
+    return next;
+  }
+
+  async #reconcile(uid: string): Promise<void> {
+    const state = this.#pods.get(uid);
+    if (!state) return;
+    const pod = state.pod;
+    if (pod.metadata?.deletionTimestamp) {
+      return await this.#terminate(uid, pod.metadata.deletionGracePeriodSeconds);
+    }
+    clearTimeout(state.retry);
+    state.retry = undefined;
+    state.failure = undefined;
+
+    const packages = await this.#resolveImages(state);
+    if (!packages) return this.#retryLater(uid);
+
+    let plan: PodPlan;
+    try {
+      plan = planPod({
+        pod,
+        ...(await this.#o.references(pod)),
+        node: this.#o.node,
+        packages,
+        stateDir: this.#o.stateDir ?? DEFAULT_STATE_DIR,
+      });
+    } catch (e) {
+      if (!(e instanceof PlanError)) throw e;
+      this.#planFailed(state, e);
+      return this.#retryLater(uid);
+    }
+    state.podDir = plan.podDir;
+
+    try {
+      await applyVolumes(plan.volumes);
+    } catch (e) {
+      const message = `writing volumes of ${podKey(pod)} failed: ${(e as Error).message}`;
+      state.failure = { reason: "FailedMount", message };
+      this.#o.events.record(pod, "Warning", "FailedMount", message);
+      this.#publish(uid);
+      return this.#retryLater(uid);
+    }
+
+    const changed = [];
+    for (const unit of plan.units) {
+      const previous = state.units.get(unit.name);
+      if (previous?.text === unit.text) continue;
+      const owner = this.#owner.get(unit.name);
+      if (owner && owner !== uid) await this.#handOver(owner);
+      if (previous) await this.#o.units.stop(unit.name);
+      await this.#o.units.install(unit.name, unit.text);
+      state.units.set(unit.name, { container: unit.container, init: unit.init, text: unit.text });
+      this.#owner.set(unit.name, uid);
+      changed.push(unit);
+    }
+    for (const name of [...state.units.keys()]) {
+      if (!plan.units.some((u) => u.name === name)) await this.#removeUnit(state, name);
+    }
+    for (const unit of changed) {
+      this.#o.events.record(pod, "Normal", "Created", `Created unit ${unit.name}`, unit.container);
+      this.#props.set(unit.name, await this.#o.units.properties(unit.name));
+    }
+    await this.#startApps(uid, state, plan, changed.length > 0);
+    this.#publish(uid);
+  }
+
+  /** Resolves every container's image; undefined (with overrides set) if any failed. */
+  async #resolveImages(state: PodState): Promise<Map<string, PackageInfo> | undefined> {
+    const pod = state.pod;
+    const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+    const packages = new Map<string, PackageInfo>();
+    let failed = false;
+    await Promise.all(containers.map(async (c: V1Container) => {
+      try {
+        packages.set(c.name, await this.#o.images.resolve(pod, c));
+        if (state.overrides.get(c.name)?.waiting?.reason !== "CreateContainerConfigError") {
+          state.overrides.delete(c.name);
+        }
+      } catch (e) {
+        if (!(e instanceof ContainerError)) throw e;
+        failed = true;
+        // The resolver has told the story in events; the status carries the reason.
+        state.overrides.set(c.name, { waiting: { reason: e.reason, message: e.message } });
+      }
+    }));
+    if (failed) {
+      this.#publish(pod.metadata!.uid!);
+      return undefined;
+    }
+    return packages;
+  }
+
+  #planFailed(state: PodState, e: PlanError): void {
+    const message = e.message;
+    if (e.container) {
+      state.overrides.set(e.container, { waiting: { reason: e.reason, message } });
+    } else {
+      state.failure = { reason: e.reason, message };
+    }
+    this.#o.events.record(state.pod, "Warning", "Failed", message, e.container);
+    this.#publish(state.pod.metadata!.uid!);
+  }
+
+  /**
+   * Starts the app units (systemd pulls in the init chain through Requires=/After=). Units that
+   * already ran are left to systemd's own restart policy: starting a container that exited
+   * under `restartPolicy: Never` again would be wrong.
+   */
+  async #startApps(uid: string, state: PodState, plan: PodPlan, changed: boolean): Promise<void> {
+    const apps = plan.units.filter((u) => !u.init);
+    const fresh = apps.filter((u) => {
+      const props = this.#props.get(u.name);
+      return !props || (props.InvocationID === "" && props.ActiveState === "inactive");
+    });
+    if (fresh.length === 0 || (state.started && !changed && !this.#initRetryDue(state))) return;
+    state.started = true;
+    await Promise.all(fresh.map(async (unit) => {
+      const result = await this.#o.units.start(unit.name);
+      if (result === "done") {
+        this.#o.events.record(
+          state.pod,
+          "Normal",
+          "Started",
+          `Started unit ${unit.name}`,
+          unit.container,
+        );
+        state.backoffMs = this.#o.backoffBaseMs ?? 10_000;
+      } else if (result !== "dependency") {
+        this.#o.events.record(
+          state.pod,
+          "Warning",
+          "Failed",
+          `Starting unit ${unit.name} failed: ${result}`,
+          unit.container,
+        );
+      }
+      this.#props.set(unit.name, await this.#o.units.properties(unit.name));
+    }));
+    this.#publish(uid);
+  }
+
+  /** An init container failed and the pod's policy wants it retried. */
+  #initRetryDue(state: PodState): boolean {
+    if (state.pod.spec?.restartPolicy === "Never") return false;
+    return [...state.units].some(([name, ref]) =>
+      ref.init && this.#props.get(name)?.ActiveState === "failed"
+    );
+  }
+
+  #observe(name: string, props: UnitProperties): void {
+    const uid = this.#owner.get(name);
+    if (!uid) return;
+    this.#props.set(name, props);
+    const state = this.#pods.get(uid);
+    if (!state) return;
+    this.#publish(uid);
+    const ref = state.units.get(name);
+    if (
+      ref?.init && props.ActiveState === "failed" && state.retry === undefined &&
+      this.#initRetryDue(state)
+    ) {
+      this.#o.events.record(
+        state.pod,
+        "Warning",
+        "BackOff",
+        `Back-off restarting failed init container ${ref.container}`,
+        ref.container,
+      );
+      this.#scheduleRetry(uid, async () => {
+        for (const [unit, r] of state.units) if (r.init) await this.#o.units.resetFailed(unit);
+        this.#props.forEach((_, unit) => {
+          if (state.units.has(unit)) this.#props.delete(unit);
+        });
+        for (const unit of state.units.keys()) {
+          this.#props.set(unit, await this.#o.units.properties(unit));
+        }
+      });
+    }
+  }
+
+  #retryLater(uid: string): void {
+    this.#scheduleRetry(uid, () => Promise.resolve());
+  }
+
+  #scheduleRetry(uid: string, before: () => Promise<void>): void {
+    const state = this.#pods.get(uid);
+    if (!state || this.#closed) return;
+    clearTimeout(state.retry);
+    const delay = state.backoffMs;
+    state.backoffMs = Math.min(delay * 2, this.#o.backoffMaxMs ?? 300_000);
+    state.retry = setTimeout(() => {
+      state.retry = undefined;
+      this.#enqueue(uid, async () => {
+        await before();
+        state.started = false;
+        await this.#reconcile(uid);
+      });
+    }, delay);
+  }
+
+  /** Another pod (same namespace/name, other UID) still owns a unit name: it must go first. */
+  async #handOver(otherUID: string): Promise<void> {
+    const other = this.#pods.get(otherUID);
+    if (other) {
+      await this.terminate(otherUID);
+      return;
+    }
+    const units = this.#unclaimed.get(otherUID);
+    if (!units) return;
+    this.#unclaimed.delete(otherUID);
+    this.#pods.set(otherUID, {
+      pod: { metadata: { uid: otherUID } },
+      units,
+      overrides: new Map(),
+      backoffMs: 0,
+      started: true,
+    });
+    await this.#terminate(otherUID, undefined);
+  }
+
+  async #terminate(uid: string, graceSeconds: number | undefined): Promise<void> {
+    const state = this.#pods.get(uid);
+    if (!state) return;
+    clearTimeout(state.retry);
+    const pod = state.pod;
+    const names = [...state.units.keys()];
+    if (names.length && pod.metadata?.name) {
+      this.#o.events.record(pod, "Normal", "Killing", `Stopping ${names.length} unit(s)`);
+    }
+    await Promise.all(names.map((name) => this.#stopWithin(name, graceSeconds)));
+    for (const name of names) await this.#removeUnit(state, name);
+    const podDir = state.podDir ?? `${this.#o.stateDir ?? DEFAULT_STATE_DIR}/${uid}`;
+    await removePodDir(podDir);
+    this.#pods.delete(uid);
+    if (pod.metadata?.name) await this.#o.onTerminated?.(pod);
+  }
+
+  /** Stops a unit; a grace period shorter than the unit's own ends in SIGKILL at its deadline. */
+  async #stopWithin(name: string, graceSeconds: number | undefined): Promise<void> {
+    const timer = graceSeconds === undefined
+      ? undefined
+      : setTimeout(() => this.#o.units.kill(name, 9).catch(() => {}), graceSeconds * 1000);
+    try {
+      await this.#o.units.stop(name);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #removeUnit(state: PodState, name: string): Promise<void> {
+    await this.#o.units.remove(name);
+    state.units.delete(name);
+    this.#props.delete(name);
+    if (this.#owner.get(name) === state.pod.metadata?.uid) this.#owner.delete(name);
+  }
+
+  #fail(uid: string, e: unknown): void {
+    const state = this.#pods.get(uid);
+    const message = `systemk could not run ${state ? podKey(state.pod) : uid}: ${
+      (e as Error)?.message ?? e
+    }`;
+    console.error(message);
+    if (!state || !state.pod.metadata?.name) return;
+    state.failure = { reason: "SystemkError", message };
+    this.#o.events.record(state.pod, "Warning", "Failed", message);
+    this.#publish(uid);
+    this.#retryLater(uid);
+  }
+
+  /** Recomputes and emits the pod's status, coalescing bursts of signals into one. */
+  #publish(uid: string): void {
+    if (this.#publishPending.has(uid)) return;
+    this.#publishPending.add(uid);
+    queueMicrotask(() => {
+      this.#publishPending.delete(uid);
+      const state = this.#pods.get(uid);
+      if (!state || !state.pod.metadata?.name || state.pod.metadata.deletionTimestamp) return;
+      const units = new Map<string, ContainerUnit>();
+      for (const [name, ref] of state.units) {
+        const props = this.#props.get(name);
+        if (props) units.set(ref.container, { props, unitName: name });
+      }
+      const status = computePodStatus(state.pod, {
+        units,
+        overrides: state.overrides,
+        failure: state.failure,
+        addresses: { hostIP: this.#o.node.internalIP, podIP: this.#o.node.externalIP },
+        now: new Date(),
+        previous: state.lastStatus,
+      });
+      state.lastStatus = status;
+      this.#o.onStatus(state.pod, status);
+    });
+  }
+}
+
+/** `namespace/name` of a pod, for messages. */
+export function podKey(pod: V1Pod): string {
+  return `${pod.metadata?.namespace ?? "default"}/${pod.metadata?.name ?? pod.metadata?.uid}`;
+}

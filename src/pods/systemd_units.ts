@@ -1,0 +1,39 @@
+/**
+ * The runtime's UnitManager over the D-Bus client.
+ *
+ * @module
+ */
+import { SystemdClient } from "../systemd/mod.ts";
+import type { ExistingUnit, UnitManager } from "./ports.ts";
+
+/** A UnitManager that can also be closed and mask package units. */
+export interface SystemdUnits extends UnitManager {
+  client: SystemdClient;
+  close(): Promise<void>;
+}
+
+/** Connects to systemd (the system bus, or `busAddress`) and adapts the client. */
+export async function connectUnitManager(
+  opts: { unitDir?: string; busAddress?: string } = {},
+): Promise<SystemdUnits> {
+  const client = await SystemdClient.connect(opts);
+  return {
+    client,
+    install: (name, text) => client.installUnit(name, text),
+    remove: (name) => client.removeUnit(name),
+    start: (name) => client.start(name),
+    stop: (name) => client.stop(name),
+    kill: (name, signal) => client.kill(name, signal),
+    resetFailed: (name) => client.resetFailed(name),
+    properties: (name) => client.getProperties(name),
+    async list(): Promise<ExistingUnit[]> {
+      return (await client.listUnits()).flatMap((u) =>
+        u.text === undefined ? [] : [{ name: u.name, text: u.text }]
+      );
+    },
+    onChange(listener) {
+      client.onUnitChange(listener);
+    },
+    close: () => client.close(),
+  };
+}
