@@ -19,6 +19,7 @@
  * ```
  */
 export class UnitValueError extends Error {
+  /** An error saying `message` (what cannot be represented, and where). */
   constructor(message: string) {
     super(message);
     this.name = "UnitValueError";

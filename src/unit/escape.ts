@@ -350,7 +350,6 @@ export function bindPath(source: string, destination: string): string {
  */
 export function decodeExecCommandLine(raw: string): string[] {
   const words = new WordReader(raw);
-  words.skip(0);
   const first = words.next({ cunescape: true });
   if (first === undefined) throw new UnitValueError("empty ExecStart= value (a reset)");
   if (first.word === ";") throw new UnitValueError("command line starts with a ';' separator");
@@ -456,7 +455,9 @@ export function decodePathList(raw: string): string[] {
 
 /** One entry of `BindPaths=` as systemd reads it. */
 export interface BindMount {
+  /** Host path mounted (simplified). */
   source: string;
+  /** Where it appears inside the unit (simplified). */
   destination: string;
   /** false for the `norbind` option. */
   recursive: boolean;

@@ -34,7 +34,9 @@ export interface ExtractOptions {
 
 /** One extracted word and the separator that ended it (`undefined` at the end of the value). */
 export interface ExtractedWord {
+  /** The word, quotes and escapes removed. */
   word: string;
+  /** The separator character after it. */
   endedBy: string | undefined;
 }
 
@@ -54,6 +56,7 @@ export class WordReader {
   /** Index of the next byte; `undefined` once systemd's pointer would be NULL. */
   #pos: number | undefined = 0;
 
+  /** Reads `raw`; throws {@link UnitValueError} where systemd would refuse the whole line. */
   constructor(raw: string) {
     if (!raw.isWellFormed()) throw new UnitValueError("value is not valid Unicode");
     const noncharacter = findNoncharacter(raw);

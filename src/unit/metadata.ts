@@ -13,12 +13,19 @@ export const METADATA_SECTION = "X-Kubernetes";
 
 /** Identity and bookkeeping stored in a unit's `[X-Kubernetes]` section. */
 export interface KubernetesMetadata {
+  /** The pod's namespace. */
   namespace: string;
+  /** The pod's name. */
   podName: string;
+  /** The pod's UID: tells a pod from a later one with the same name. */
   podUID: string;
+  /** The container's name within the pod. */
   containerName: string;
+  /** Whether this is an init container. */
   init: boolean;
+  /** The container's image string, as given. */
   image: string;
+  /** The node the unit was written for. */
   nodeName: string;
   /** Hash of the container spec (and what it was resolved with), to detect changes. */
   containerHash: string;

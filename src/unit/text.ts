@@ -4,7 +4,15 @@
  * @module
  */
 
-/** An ASCII control character (C0 or DEL), as `string_has_cc()` sees it. */
+/**
+ * An ASCII control character (C0 or DEL), as `string_has_cc()` sees it.
+ *
+ * @example
+ * ```ts
+ * isAsciiControl("\t"); // true
+ * isAsciiControl("\u0085"); // false
+ * ```
+ */
 export function isAsciiControl(ch: string): boolean {
   const cp = ch.codePointAt(0)!;
   return cp < 0x20 || cp === 0x7f;
