@@ -1,0 +1,188 @@
+/**
+ * Node mode: register this machine as a Node, run the pods the API server schedules to it,
+ * report their status and events, and delete them the way the kubelet does.
+ *
+ * @module
+ */
+import type { V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
+import type { Config } from "./flags.ts";
+import { VERSION } from "../version.ts";
+import { localNodeFacts } from "../node/local.ts";
+import { createClients, loadKubeConfig } from "../kube/client.ts";
+import { NodeController } from "../kube/node_controller.ts";
+import { PodWatcher } from "../kube/pods.ts";
+import { StatusWriter } from "../kube/status.ts";
+import { EventRecorder, podReference } from "../kube/events.ts";
+import { ObjectAccess } from "../kube/objects.ts";
+import { deletePodObject } from "../kube/deletion.ts";
+import { podKey, PodRuntime } from "../pods/runtime.ts";
+import type { EventSink, References } from "../pods/ports.ts";
+import { podReferences } from "../pods/references.ts";
+import { connectUnitManager } from "../pods/systemd_units.ts";
+import { packageImageResolver } from "../pods/images.ts";
+import { PackageManager } from "../packages/apt.ts";
+
+/** The kubelet version systemk reports: the Kubernetes minor it is tested against, plus ours. */
+export const KUBELET_VERSION = `v1.34.0-systemk.${VERSION}`;
+
+/** Runs node mode until SIGINT/SIGTERM; resolves with the exit code. */
+export async function runNode(config: Config): Promise<number> {
+  const clients = createClients(loadKubeConfig(config.kubeconfig));
+  const node = await localNodeFacts({
+    nodeName: config.nodeName,
+    internalIP: config.nodeIP,
+    externalIP: config.nodeExternalIP,
+    apiServer: `${clients.apiServer.host}:${clients.apiServer.port}`,
+  });
+  const units = await connectUnitManager({ unitDir: config.unitDir });
+  const nodeController = new NodeController({
+    clients,
+    config: {
+      name: node.name,
+      hostname: node.hostname,
+      internalIP: node.internalIP,
+      externalIP: node.externalIP,
+      port: config.port,
+      maxPods: config.maxPods,
+      disableTaint: config.disableTaint,
+      systemdVersion: await systemdVersion(),
+      kubeletVersion: KUBELET_VERSION,
+    },
+  });
+  await nodeController.start();
+  console.log(`systemk: node ${node.name} registered (${node.internalIP}/${node.externalIP})`);
+
+  const recorder = new EventRecorder({ clients, nodeName: node.name });
+  const events: EventSink = {
+    record(pod, type, reason, message, container) {
+      const init = pod.spec?.initContainers?.some((c) => c.name === container) ?? false;
+      recorder.record(podReference(pod, container ? { name: container, init } : undefined), {
+        type,
+        reason,
+        message,
+      });
+    },
+  };
+  const statuses = new StatusWriter({ clients });
+  const objects = new ObjectAccess({ clients });
+  const packages = new PackageManager({
+    maskUnits: (names) => units.client.maskRuntime(names),
+    stopUnits: (names) => Promise.all(names.map((n) => units.stop(n))).then(() => {}),
+  });
+  const latest = new Map<string, V1Pod>();
+  const fingerprints = new Map<string, string>();
+
+  const runtime = new PodRuntime({
+    units,
+    node,
+    images: packageImageResolver(packages, events),
+    events,
+    stateDir: config.stateDir,
+    onStatus(pod, status) {
+      const m = pod.metadata!;
+      statuses.set({ namespace: m.namespace!, name: m.name!, uid: m.uid! }, status);
+    },
+    references: (pod) => fetchReferences(pod),
+    async onTerminated(pod) {
+      const m = pod.metadata!;
+      if (latest.has(m.uid!)) {
+        await deletePodObject(clients, { namespace: m.namespace!, name: m.name!, uid: m.uid! });
+      }
+      forget(m.uid!);
+    },
+  });
+
+  /** Reads what the pod references; each object is watched so an edit reaches the files. */
+  async function fetchReferences(pod: V1Pod): Promise<References> {
+    const namespace = pod.metadata!.namespace!;
+    const uid = pod.metadata!.uid!;
+    const refs = podReferences(pod);
+    const found: References = { configMaps: new Map(), secrets: new Map() };
+    const resync = () => {
+      const current = latest.get(uid);
+      if (current) runtime.sync(current);
+    };
+    await Promise.all([
+      ...refs.configMaps.map(async (name) => {
+        const ref = { kind: "ConfigMap" as const, namespace, name };
+        const got = await objects.get(ref);
+        if (got.found) found.configMaps.set(name, got.object as V1ConfigMap);
+        objects.watchObject(ref, { podUID: uid, onChange: resync });
+      }),
+      ...refs.secrets.map(async (name) => {
+        const ref = { kind: "Secret" as const, namespace, name };
+        const got = await objects.get(ref);
+        if (got.found) found.secrets.set(name, got.object as V1Secret);
+        objects.watchObject(ref, { podUID: uid, onChange: resync });
+      }),
+    ]);
+    return found;
+  }
+
+  function forget(uid: string) {
+    latest.delete(uid);
+    fingerprints.delete(uid);
+    statuses.forget(uid);
+    objects.releasePod(uid);
+  }
+
+  const adopted = await runtime.adopt();
+  const watcher = new PodWatcher({
+    clients,
+    nodeName: node.name,
+    onEvent({ type, pod }) {
+      const uid = pod.metadata!.uid!;
+      if (type === "delete") {
+        // Gone from the API without us finishing its termination (force delete): stop it now.
+        latest.delete(uid);
+        void runtime.terminate(uid, 0).then(() => forget(uid));
+        return;
+      }
+      latest.set(uid, pod);
+      statuses.reassert(pod);
+      // Our own status writes come back as updates: only what the runtime acts on matters.
+      const fingerprint = desiredFingerprint(pod);
+      if (fingerprints.get(uid) === fingerprint) return;
+      fingerprints.set(uid, fingerprint);
+      runtime.sync(pod);
+    },
+  });
+  await watcher.start();
+  await runtime.collectOrphans(new Set(latest.keys()));
+  console.log(
+    `systemk: watching pods of node ${node.name}; ${latest.size} assigned, ${adopted} found running`,
+  );
+
+  await new Promise<void>((resolve) => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, resolve);
+  });
+  // Pods keep running: a restarted systemk adopts them from systemd.
+  console.log(`systemk: stopping (pods keep running)`);
+  await watcher.stop();
+  await runtime.close();
+  await statuses.stop();
+  await objects.stop();
+  await recorder.idle();
+  await nodeController.stop();
+  await units.close();
+  return 0;
+}
+
+/** systemd's version number (`252`), reported as the node's container runtime version. */
+async function systemdVersion(): Promise<string> {
+  const out = await new Deno.Command("systemctl", { args: ["--version"], stdout: "piped" })
+    .output();
+  return new TextDecoder().decode(out.stdout).match(/^systemd (\d+)/)?.[1] ?? "unknown";
+}
+
+/** What of a pod the runtime acts on: spec, deletion, and the metadata the downward API shows. */
+function desiredFingerprint(pod: V1Pod): string {
+  const m = pod.metadata ?? {};
+  return JSON.stringify([
+    pod.spec,
+    m.deletionTimestamp,
+    m.deletionGracePeriodSeconds,
+    m.labels,
+    m.annotations,
+  ]);
+}
