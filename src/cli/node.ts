@@ -15,7 +15,7 @@ import { StatusWriter } from "../kube/status.ts";
 import { EventRecorder, podReference } from "../kube/events.ts";
 import { ObjectAccess } from "../kube/objects.ts";
 import { deletePodObject } from "../kube/deletion.ts";
-import { podKey, PodRuntime } from "../pods/runtime.ts";
+import { PodRuntime } from "../pods/runtime.ts";
 import type { EventSink, References } from "../pods/ports.ts";
 import { podReferences } from "../pods/references.ts";
 import { connectUnitManager } from "../pods/systemd_units.ts";

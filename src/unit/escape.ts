@@ -10,17 +10,24 @@
  *   first word, and a first word equal to `;` (even quoted) separates commands; the executable
  *   must pass `string_is_safe()` (no quotes, backslashes, control characters) and be a plain
  *   file name or a valid absolute path; then `%` specifiers are resolved in every word. At start
- *   time `$VAR`/`${VAR}` are expanded unless the `:` prefix is given. We always write `:` — it
- *   also keeps the executable path and argv[0] identical (the path is never `$`-expanded).
+ *   time `$VAR`/`${VAR}` are expanded unless the `:` prefix is given (`$$` gives `$`; a word
+ *   that is exactly `$NAME` is replaced by the variable's words). We write `:` by default — it
+ *   also keeps the executable path and argv[0] identical (the path is never `$`-expanded);
+ *   "expandable" command lines double every `$` instead.
  * - `Environment=` (`config_parse_environ`): the same word splitting, then `%` specifiers; each
  *   word must be `NAME=value` with NAME in `[A-Za-z_][A-Za-z0-9_]*` and the value valid UTF-8
  *   (control characters allowed, `env_value_is_valid()`). No `$` expansion.
  * - Path lists (`ReadOnlyPaths=` ...: `config_parse_namespace_path_strv`): `EXTRACT_UNQUOTE`
  *   only (a backslash takes the next character literally), then specifiers, then
  *   `path_simplify_and_warn()` (absolute, no `..`, length limits).
- * - `BindPaths=`: `EXTRACT_UNQUOTE|EXTRACT_DONT_COALESCE_SEPARATORS|EXTRACT_UNESCAPE_SEPARATORS`
- *   with separators `:` and whitespace; inside quotes `:` is literal, a backslash may only
- *   escape a separator or a backslash.
+ * - `BindPaths=`: `EXTRACT_UNQUOTE|EXTRACT_DONT_COALESCE_SEPARATORS` with separators `:` and
+ *   whitespace; inside quotes `:` and blanks are literal. systemd 252 lets a backslash take any
+ *   next character (measured: `/a\q` is `/aq`); later versions add
+ *   `EXTRACT_UNESCAPE_SEPARATORS`, which allows only separators and backslashes after one. We
+ *   only escape backslashes, valid under both; the decoder accepts only the stricter form.
+ * - Lines and values: systemd 252 refuses Unicode noncharacters (U+FDD0–U+FDEF, U+xFFFE/xFFFF)
+ *   in unit-file lines, environment values and paths (`utf8_is_valid()`); in argv words they
+ *   are written as `\xNN` bytes, which are not checked.
  * - `WorkingDirectory=`: the whole rest of the line, unquoted, specifiers resolved.
  *
  * @module

@@ -5,7 +5,7 @@ import { NodeController } from "../../src/kube/node_controller.ts";
 import { type PodEvent, PodWatcher } from "../../src/kube/pods.ts";
 import { StatusWriter } from "../../src/kube/status.ts";
 import { deletePodObject } from "../../src/kube/deletion.ts";
-import { EventRecorder, podReference } from "../../src/kube/events.ts";
+import { EventRecorder, nodeReference, podReference } from "../../src/kube/events.ts";
 import { STRATEGIC_MERGE_PATCH } from "../../src/kube/client.ts";
 import {
   boundPod,
@@ -290,6 +290,21 @@ Deno.test({
         assert.equal(byReason.get("BackOff")?.involvedObject.fieldPath, "spec.containers{main}");
         const describe = await kubectlOk(cluster, ["describe", "pod", "p1"]);
         assert.match(describe, /Warning\s+BackOff\s+.*kubelet/);
+        // Node events go to the default namespace, as the kubelet's do.
+        recorder.record(nodeReference(NODE, node.nodeUID), {
+          type: "Normal",
+          reason: "NodeReady",
+          message: `Node ${NODE} status is now: NodeReady`,
+        });
+        await recorder.idle();
+        const nodeEvents = await getJSON<{ items: CoreV1Event[] }>(cluster, [
+          "events",
+          "-n",
+          "default",
+          "--field-selector",
+          `involvedObject.kind=Node,involvedObject.name=${NODE}`,
+        ]);
+        assert.deepEqual(nodeEvents.items.map((e) => e.reason), ["NodeReady"]);
         assert.ok(!log.lines.some((l) => /^event /.test(l)), "no event failed");
       });
     } finally {
