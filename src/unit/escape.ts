@@ -267,12 +267,19 @@ function needsQuotes(path: string, specials: string): boolean {
   return [...path].some((ch) => isAsciiControl(ch) || specials.includes(ch) || /\s/.test(ch));
 }
 
+/** One word of a list read with `EXTRACT_UNQUOTE` only: double-quoted when needed. */
+function listWord(text: string): string {
+  if (!needsQuotes(text, `"'\\`)) return text;
+  return `"${text.replace(/["\\]/g, (c) => "\\" + c)}"`;
+}
+
 /**
  * Raw value of one absolute path in a space-separated path list (`ReadOnlyPaths=`,
- * `ReadWritePaths=`, `InaccessiblePaths=`, `TemporaryFileSystem=` ...): simplified like systemd
- * does, `%` escaped, double-quoted when it holds blanks, quotes, backslashes or control
- * characters. Join several with a space. For `WorkingDirectory=`, which takes the whole rest of
- * the line unquoted, use {@link workingDirectoryValue}.
+ * `ReadWritePaths=`, `InaccessiblePaths=` ...): simplified like systemd does, `%` escaped,
+ * double-quoted when it holds blanks, quotes, backslashes or control characters. Join several
+ * with a space. For `WorkingDirectory=`, which takes the whole rest of the line unquoted, use
+ * {@link workingDirectoryValue}; for `TemporaryFileSystem=`, whose items carry `:options`, use
+ * {@link temporaryFileSystemValue}.
  *
  * Throws {@link UnitValueError} for a relative path, `..`, NUL, a line break, a Unicode
  * noncharacter, or a path too long.
@@ -283,9 +290,33 @@ function needsQuotes(path: string, specials: string): boolean {
  * ```
  */
 export function pathValue(path: string): string {
-  const simplified = escapeSpecifiers(simplifyAbsolutePath(path));
-  if (!needsQuotes(simplified, `"'\\`)) return simplified;
-  return `"${simplified.replace(/["\\]/g, (c) => "\\" + c)}"`;
+  return listWord(escapeSpecifiers(simplifyAbsolutePath(path)));
+}
+
+/**
+ * Raw value of one `TemporaryFileSystem=` item: a tmpfs at `path`, with mount `options` (such as
+ * `mode=0755,size=10M`) after a `:`. systemd splits the item at `:` after unquoting, and eats
+ * one more level of backslashes, so a path with `:` or `\` cannot be written.
+ *
+ * Throws {@link UnitValueError} where {@link pathValue} does, for `:` or `\` in the path, and
+ * for options outside `[A-Za-z0-9_=,.+-]`.
+ *
+ * @example
+ * ```ts
+ * temporaryFileSystemValue("/var/lib/my app", "mode=0700"); // '"/var/lib/my app:mode=0700"'
+ * ```
+ */
+export function temporaryFileSystemValue(path: string, options = ""): string {
+  const simplified = simplifyAbsolutePath(path);
+  if (/[:\\]/.test(simplified)) {
+    throw new UnitValueError(
+      `TemporaryFileSystem= path ${JSON.stringify(path)} holds ':' or '\\', which systemd splits`,
+    );
+  }
+  if (!/^[A-Za-z0-9_=,.+-]*$/.test(options)) {
+    throw new UnitValueError(`invalid tmpfs options ${JSON.stringify(options)}`);
+  }
+  return listWord(escapeSpecifiers(options === "" ? simplified : `${simplified}:${options}`));
 }
 
 /**
@@ -458,6 +489,38 @@ export function decodePathList(raw: string): string[] {
     paths.push(simplifyAbsolutePath(resolvePercentEscapes(w.word)));
   }
   return paths;
+}
+
+/** One `TemporaryFileSystem=` item as systemd reads it. */
+export interface TemporaryFileSystem {
+  /** Where the tmpfs is mounted (simplified). */
+  path: string;
+  /** Mount options after the `:`, empty when none. */
+  options: string;
+}
+
+/**
+ * Reference decoder: the tmpfs mounts systemd 252 reads from a raw `TemporaryFileSystem=` value
+ * (config_parse_temporary_filesystems: words unquoted, each split at its first `:` by a second
+ * `extract_first_word()` without unquoting). Strict like the other decoders.
+ *
+ * @example
+ * ```ts
+ * decodeTemporaryFileSystems('/a "/b c:mode=0700"');
+ * // [{ path: "/a", options: "" }, { path: "/b c", options: "mode=0700" }]
+ * ```
+ */
+export function decodeTemporaryFileSystems(raw: string): TemporaryFileSystem[] {
+  const words = new WordReader(raw);
+  const mounts: TemporaryFileSystem[] = [];
+  for (let w = words.next(); w !== undefined; w = words.next()) {
+    const item = new WordReader(w.word);
+    const path = item.next({ separators: ":", dontCoalesce: true, unquote: false });
+    if (path === undefined) throw new UnitValueError("empty TemporaryFileSystem= item");
+    const options = path.endedBy === ":" ? item.rest : "";
+    mounts.push({ path: simplifyAbsolutePath(resolvePercentEscapes(path.word)), options });
+  }
+  return mounts;
 }
 
 /** One entry of `BindPaths=` as systemd reads it. */

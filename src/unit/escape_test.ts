@@ -8,11 +8,13 @@ import {
   decodeEnvironment,
   decodeExecCommandLine,
   decodePathList,
+  decodeTemporaryFileSystems,
   environmentAssignment,
   escapeSpecifiers,
   execArguments,
   execCommandLine,
   pathValue,
+  temporaryFileSystemValue,
   workingDirectoryValue,
 } from "./escape.ts";
 import { resolvePercentEscapes } from "./extract.ts";
@@ -170,6 +172,16 @@ Deno.test("pathValue / workingDirectoryValue / bindPath: examples and refusals",
     assert.throws(() => workingDirectoryValue(bad), UnitValueError, bad);
   }
   assert.throws(() => workingDirectoryValue("/a "), UnitValueError);
+  assert.equal(temporaryFileSystemValue("/var/lib/x"), "/var/lib/x");
+  assert.equal(temporaryFileSystemValue("/a b/", "mode=0700"), '"/a b:mode=0700"');
+  assert.throws(() => temporaryFileSystemValue("/a:b"), UnitValueError);
+  assert.throws(() => temporaryFileSystemValue("/a\\b"), UnitValueError);
+  assert.throws(() => temporaryFileSystemValue("/a", "mode=0700 x"), UnitValueError);
+  assert.deepEqual(decodeTemporaryFileSystems('/a "/b c:mode=0700" /d\\\\:e:ro'), [
+    { path: "/a", options: "" },
+    { path: "/b c", options: "mode=0700" },
+    { path: "/d:e", options: "ro" },
+  ]);
 });
 
 /** The argv an `ExecStart=` line of a serialized and re-parsed unit runs. */
@@ -286,6 +298,14 @@ Deno.test("property: paths survive pathValue/bindPath → unit file → systemd'
           { source: simplified(b), destination: simplified(a), recursive: true },
         ],
       );
+      if (!/[:\\]/.test(a)) {
+        assert.deepEqual(
+          decodeTemporaryFileSystems(
+            throughUnitFile("TemporaryFileSystem", temporaryFileSystemValue(a, "mode=0755")),
+          ),
+          [{ path: simplified(a), options: "mode=0755" }],
+        );
+      }
       const wd = simplified(a);
       if (!/[ \t]$|(?<!\\)(\\\\)*\\$/.test(wd)) {
         // WorkingDirectory= takes the whole line, specifiers resolved.

@@ -20,8 +20,10 @@ const utf8 = new TextEncoder();
 // ignoreBOM: a U+FEFF inside a word is data, not a byte order mark to drop.
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** Options of `extract_first_word()`; quotes are always removed (`EXTRACT_UNQUOTE`). */
+/** Options of `extract_first_word()`. */
 export interface ExtractOptions {
+  /** `EXTRACT_UNQUOTE`: quotes group characters and are removed (default true). */
+  unquote?: boolean;
   /** Characters that end a word (default {@link WHITESPACE}). */
   separators?: string;
   /** `EXTRACT_CUNESCAPE`: backslash starts a C escape (`\n`, `\x41`, `\u00e9`, ...). */
@@ -64,6 +66,11 @@ export class WordReader {
       throw new UnitValueError(`value holds ${noncharacter}: systemd refuses the line`);
     }
     this.#bytes = utf8.encode(raw);
+  }
+
+  /** The unread rest of the value (what systemd's `p` points at); empty when none is left. */
+  get rest(): string {
+    return this.#pos === undefined ? "" : decodeUtf8(this.#bytes.subarray(this.#pos));
   }
 
   /** Skips `n` bytes and then any whitespace (the `p += ...; p += strspn(p, WHITESPACE)` idiom). */
@@ -138,7 +145,7 @@ export class WordReader {
       } else if (c === 0) {
         this.#pos = undefined;
         return finish(word);
-      } else if (c === 0x22 || c === 0x27) {
+      } else if ((c === 0x22 || c === 0x27) && options.unquote !== false) {
         quote = c;
       } else if (c === 0x5c) {
         backslash = true;

@@ -19,12 +19,15 @@ export {
   decodeEnvironment,
   decodeExecCommandLine,
   decodePathList,
+  decodeTemporaryFileSystems,
   environmentAssignment,
   escapeSpecifiers,
   execArguments,
   execCommandLine,
   type ExecCommandOptions,
   pathValue,
+  type TemporaryFileSystem,
+  temporaryFileSystemValue,
   workingDirectoryValue,
 } from "./escape.ts";
 export { isValidUnitName, unitName } from "./name.ts";

@@ -1,7 +1,8 @@
 /**
  * End to end against a booted systemd 252 (tests/harness/systemd.ts): units written with this
  * module's encoders are started, and what the process really receives — argv, environment,
- * working directory, a bind mount, a read-only path — is compared with what was intended.
+ * working directory, a bind mount, a read-only path, a tmpfs — is compared with what was
+ * intended.
  * Needs root (namespaces); skipped with the reason printed otherwise.
  */
 import assert from "node:assert/strict";
@@ -13,6 +14,7 @@ import {
   environmentAssignment,
   execCommandLine,
   pathValue,
+  temporaryFileSystemValue,
   workingDirectoryValue,
 } from "./escape.ts";
 import { unitName } from "./name.ts";
@@ -35,6 +37,7 @@ const SCRIPT = [
   `pwd -P > "$OUT.pwd"`,
   `cat "$DEST/marker" > "$OUT.bind"`,
   `if touch "$RO/probe" 2>/dev/null; then echo writable; else echo read-only; fi > "$OUT.ro"`,
+  `stat -f -c %T "$TMPFS" > "$OUT.tmpfs"`,
 ].join("\n");
 
 const directive = (key: string, value: string): UnitLine => ({ kind: "directive", key, value });
@@ -56,6 +59,7 @@ Deno.test({
       workingDirectory: "a b/%n",
       bindDestination: "c:d/e f",
       readOnly: 'g "h"',
+      tmpfs: "i j/%n",
     }));
     const cases = [
       ...fixed,
@@ -68,6 +72,7 @@ Deno.test({
             .filter((p) => !/[ \t\\]$/.test(p)),
           bindDestination: hostilePath,
           readOnly: hostilePath,
+          tmpfs: hostilePath.filter((p) => !/[:\\]/.test(p)),
         }),
         { numRuns: 16, seed },
       ),
@@ -84,7 +89,8 @@ Deno.test({
         const workingDirectory = under(`/srv/wd/${i}`, c.workingDirectory);
         const destination = under(`/srv/bind/${i}`, c.bindDestination);
         const readOnly = under(`/srv/ro/${i}`, c.readOnly);
-        for (const dir of ["/tmp/out", source, workingDirectory, destination, readOnly]) {
+        const tmpfs = under(`/srv/tmpfs/${i}`, c.tmpfs);
+        for (const dir of ["/tmp/out", source, workingDirectory, destination, readOnly, tmpfs]) {
           await Deno.mkdir(sd.root + dir, { recursive: true });
         }
         await Deno.writeTextFile(`${sd.root}${source}/marker`, `marker ${i}`);
@@ -101,9 +107,11 @@ Deno.test({
               directive("Environment", environmentAssignment("OUT", out)),
               directive("Environment", environmentAssignment("DEST", destination)),
               directive("Environment", environmentAssignment("RO", readOnly)),
+              directive("Environment", environmentAssignment("TMPFS", tmpfs)),
               directive("WorkingDirectory", workingDirectoryValue(workingDirectory)),
               directive("BindReadOnlyPaths", bindPath(source, destination)),
               directive("ReadOnlyPaths", pathValue(readOnly)),
+              directive("TemporaryFileSystem", temporaryFileSystemValue(tmpfs, "mode=0755")),
             ],
           }],
         });
@@ -126,6 +134,7 @@ Deno.test({
         assert.equal(await read("pwd"), e.workingDirectory + "\n");
         assert.equal(await read("bind"), e.marker);
         assert.equal(await read("ro"), "read-only\n");
+        assert.equal(await read("tmpfs"), "tmpfs\n");
       }
       console.log(`  ${cases.length} units ran with exactly the intended values`);
     } finally {

@@ -18,6 +18,7 @@ import {
   escapeSpecifiers,
   execCommandLine,
   pathValue,
+  temporaryFileSystemValue,
   workingDirectoryValue,
 } from "./escape.ts";
 import { unitName } from "./name.ts";
@@ -178,6 +179,7 @@ Deno.test({
       ).map(([name, value], i): [string, string] => [`E${i}_${name}`, value]);
       const readOnly = fc.sample(hostilePath, { numRuns: 8, seed });
       const binds = fc.sample(fc.tuple(hostilePath, hostilePath), { numRuns: 8, seed });
+      const tmpfs = fc.sample(hostilePath.filter((p) => !/[:\\]/.test(p)), { numRuns: 4, seed });
       const [workingDirectory] = fc.sample(path.filter((p) => !/[ \t\\]$/.test(p)), {
         numRuns: 1,
         seed,
@@ -204,6 +206,10 @@ Deno.test({
               directive("Environment", environmentAssignment("ZZ_END", "end")),
               directive("ReadOnlyPaths", readOnly.map(pathValue).join(" ")),
               ...binds.map(([s, d]) => directive("BindPaths", bindPath(s, d))),
+              directive(
+                "TemporaryFileSystem",
+                tmpfs.map((p) => temporaryFileSystemValue(p, "mode=0755")).join(" "),
+              ),
               directive("WorkingDirectory", workingDirectoryValue(workingDirectory)),
             ],
           }],
@@ -230,7 +236,12 @@ Deno.test({
         binds.map(([s, d]) => `${simplify(s)}:${simplify(d)}:rbind`),
       );
       assert.ok(dump.includes(`\t\tWorkingDirectory: ${simplify(workingDirectory)}\n`));
-      checked += intendedArgvs.length + envs.length + readOnly.length + binds.length + 1;
+      assert.deepEqual(
+        [...dump.matchAll(/^\t\tTemporaryFileSystem: ([^\n]*)$/gm)].map((m) => m[1]),
+        tmpfs.map((p) => `${simplify(p)}:mode=0755`),
+      );
+      checked += intendedArgvs.length + envs.length + readOnly.length + binds.length +
+        tmpfs.length + 1;
     }
     console.log(
       `  ${rounds} units, ${checked} hostile values loaded by systemd exactly as intended`,
