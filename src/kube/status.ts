@@ -55,6 +55,14 @@ const KUBELET_CONDITION_TYPES = [
   "Ready",
 ];
 
+/** Owned fields written when given but never cleared: the apiserver keeps them immutable. */
+const STICKY_FIELDS: ReadonlySet<string> = new Set(["qosClass"]);
+
+function isEmpty(value: unknown): boolean {
+  return value === undefined || value === null || value === "" ||
+    (Array.isArray(value) && value.length === 0);
+}
+
 /** A plain-JSON pod status (times as strings), as sent over the wire. */
 type PlainStatus = Record<string, unknown>;
 
@@ -84,19 +92,42 @@ function normalize(value: unknown): unknown {
   return value ?? undefined;
 }
 
+/** What a comparison of two statuses looks at. */
+export interface KeyScope {
+  /** Owned fields compared. */
+  fields: readonly string[];
+  /** Condition types compared (others' conditions, e.g. readiness gates, are theirs). */
+  conditionTypes: ReadonlySet<string>;
+}
+
 /**
- * A canonical string of the owned part of a status, comparing conditions only of the types
- * systemk maintains (others' conditions, e.g. readiness gates or DisruptionTarget, are theirs).
+ * What to compare for a desired status: the owned fields, except `qosClass` when the desired
+ * status leaves it to the apiserver (which sets it at creation and keeps it immutable), and
+ * the kubelet's condition types plus the desired ones.
+ *
+ * @param desired plain desired status.
+ */
+export function keyScope(desired: PlainStatus): KeyScope {
+  const types = ((desired.conditions ?? []) as { type?: string }[]).map((c) => c.type ?? "");
+  return {
+    fields: OWNED_STATUS_FIELDS.filter((f) => !STICKY_FIELDS.has(f) || !isEmpty(desired[f])),
+    conditionTypes: new Set([...KUBELET_CONDITION_TYPES, ...types]),
+  };
+}
+
+/**
+ * A canonical string of the part of a status in `scope`: equal meaning gives equal strings
+ * (key order, empty values, Date vs string, sub-second digits do not matter).
  *
  * @param status plain status (wire form).
- * @param conditionTypes condition types to compare.
+ * @param scope from {@link keyScope}.
  */
-export function ownedStatusKey(status: PlainStatus, conditionTypes: ReadonlySet<string>): string {
+export function ownedStatusKey(status: PlainStatus, scope: KeyScope): string {
   const owned: Record<string, unknown> = {};
-  for (const field of OWNED_STATUS_FIELDS) owned[field] = status[field];
+  for (const field of scope.fields) owned[field] = status[field];
   const conditions = (status.conditions as { type?: string }[] | undefined) ?? [];
   owned.conditions = conditions
-    .filter((c) => conditionTypes.has(c.type ?? ""))
+    .filter((c) => scope.conditionTypes.has(c.type ?? ""))
     .sort((a, b) => (a.type ?? "").localeCompare(b.type ?? ""));
   return JSON.stringify(normalize(owned) ?? {});
 }
@@ -114,14 +145,13 @@ export function statusPatch(uid: string, desired: PlainStatus): Record<string, u
   const status: Record<string, unknown> = {};
   for (const field of OWNED_STATUS_FIELDS) {
     const value = desired[field];
-    const empty = value === undefined || value === "" ||
-      (Array.isArray(value) && value.length === 0);
-    if (empty) status[field] = field === "conditions" ? undefined : null;
-    else if (field === "hostIPs" || field === "podIPs") {
+    if (isEmpty(value)) {
+      // Conditions merge by type: leaving them out keeps everyone's, ours included.
+      if (field !== "conditions" && !STICKY_FIELDS.has(field)) status[field] = null;
+    } else if (field === "hostIPs" || field === "podIPs") {
       status[field] = [{ $patch: "replace" }, ...(value as unknown[])];
     } else status[field] = value;
   }
-  if (status.conditions === undefined) delete status.conditions;
   return { metadata: { uid }, status };
 }
 
@@ -129,7 +159,7 @@ export function statusPatch(uid: string, desired: PlainStatus): Record<string, u
 interface Entry {
   ref: PodRef;
   desired?: PlainStatus;
-  conditionTypes: Set<string>;
+  scope: KeyScope;
   desiredKey?: string;
   /** desiredKey of the last successful write. */
   writtenKey?: string;
@@ -137,6 +167,8 @@ interface Entry {
   apiKey?: string;
   /** The API's owned status as last observed (write response or watch). */
   observedKey?: string;
+  /** desiredKey the apiserver refused as invalid (422): not retried until the desire changes. */
+  rejectedKey?: string;
   /** The last observed plain status, kept only until a desired status arrives to compare. */
   observed?: PlainStatus;
   inFlight?: Promise<void>;
@@ -199,13 +231,10 @@ export class StatusWriter {
     if (this.#stopped) return;
     const entry = this.#entry(ref);
     entry.desired = plain(status);
-    entry.conditionTypes = new Set([
-      ...KUBELET_CONDITION_TYPES,
-      ...((status.conditions ?? []).map((c) => c.type)),
-    ]);
-    entry.desiredKey = ownedStatusKey(entry.desired, entry.conditionTypes);
+    entry.scope = keyScope(entry.desired);
+    entry.desiredKey = ownedStatusKey(entry.desired, entry.scope);
     if (entry.observed) {
-      entry.observedKey = ownedStatusKey(entry.observed, entry.conditionTypes);
+      entry.observedKey = ownedStatusKey(entry.observed, entry.scope);
       entry.observed = undefined;
     }
     this.#schedule(entry);
@@ -225,7 +254,7 @@ export class StatusWriter {
     const entry = this.#entry({ namespace, name, uid });
     const observed = plain(pod.status);
     if (entry.desired) {
-      entry.observedKey = ownedStatusKey(observed, entry.conditionTypes);
+      entry.observedKey = ownedStatusKey(observed, entry.scope);
       this.#schedule(entry);
     } else entry.observed = observed;
   }
@@ -261,14 +290,16 @@ export class StatusWriter {
   #entry(ref: PodRef): Entry {
     let entry = this.#entries.get(ref.uid);
     if (!entry) {
-      entry = { ref, conditionTypes: new Set(KUBELET_CONDITION_TYPES), attempt: 0 };
+      entry = { ref, scope: keyScope({}), attempt: 0 };
       this.#entries.set(ref.uid, entry);
     }
     return entry;
   }
 
   #needsWrite(e: Entry): boolean {
-    if (!e.desiredKey || e.observedKey === e.desiredKey) return false;
+    if (!e.desiredKey || e.observedKey === e.desiredKey || e.desiredKey === e.rejectedKey) {
+      return false;
+    }
     return e.desiredKey !== e.writtenKey || e.observedKey !== e.apiKey;
   }
 
@@ -292,7 +323,7 @@ export class StatusWriter {
       entry.attempt = 0;
       if (pod.metadata?.uid !== uid) return; // cannot happen with the precondition; be safe
       entry.writtenKey = desiredKey;
-      entry.apiKey = entry.observedKey = ownedStatusKey(plain(pod.status), entry.conditionTypes);
+      entry.apiKey = entry.observedKey = ownedStatusKey(plain(pod.status), entry.scope);
     } catch (err) {
       const code = httpStatus(err);
       if (code === 404 || code === 409 || code === 422 && isUIDMismatch(err)) {
@@ -301,6 +332,12 @@ export class StatusWriter {
           `status of pod ${namespace}/${name} (${uid}) dropped: ${describeError(err)}`,
         );
         this.forget(uid);
+        return;
+      }
+      if (code === 422) {
+        // Invalid (e.g. a changed qosClass): the same status would fail again; wait for a new one.
+        this.#log.warn(`status of pod ${namespace}/${name} refused: ${describeError(err)}`);
+        entry.rejectedKey = desiredKey;
         return;
       }
       const delay = backoffDelay(entry.attempt++, this.#retryBaseMs, this.#retryMaxMs);
@@ -317,5 +354,5 @@ export class StatusWriter {
 
 /** Whether an API error says the patch's `metadata.uid` differs from the stored pod's. */
 function isUIDMismatch(err: unknown): boolean {
-  return /uid/i.test(describeError(err));
+  return /metadata\.uid: /.test(describeError(err));
 }

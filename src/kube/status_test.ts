@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { ApiException, type V1Pod, type V1PodStatus } from "@kubernetes/client-node";
-import { ownedStatusKey, statusPatch, StatusWriter } from "./status.ts";
+import { keyScope, ownedStatusKey, statusPatch, StatusWriter } from "./status.ts";
 import type { KubeLogger } from "./client.ts";
 
 const quiet: KubeLogger = { info: () => {}, warn: () => {} };
-const TYPES = new Set(["Ready", "Initialized", "ContainersReady", "PodReadyToStartContainers"]);
 
 Deno.test("ownedStatusKey: Date vs string, fractions, empties and others' conditions", () => {
   const a = {
@@ -27,11 +26,19 @@ Deno.test("ownedStatusKey: Date vs string, fractions, empties and others' condit
     startTime: "2026-01-01T00:00:00Z",
     phase: "Running",
   };
-  assert.equal(ownedStatusKey(a, TYPES), ownedStatusKey(b, TYPES));
-  assert.notEqual(ownedStatusKey(a, TYPES), ownedStatusKey({ ...b, phase: "Failed" }, TYPES));
+  const scope = keyScope(a);
+  assert.equal(ownedStatusKey(a, scope), ownedStatusKey(b, scope));
+  assert.notEqual(ownedStatusKey(a, scope), ownedStatusKey({ ...b, phase: "Failed" }, scope));
   assert.notEqual(
-    ownedStatusKey(a, TYPES),
-    ownedStatusKey({ ...b, conditions: [{ type: "Ready", status: "False" }] }, TYPES),
+    ownedStatusKey(a, scope),
+    ownedStatusKey({ ...b, conditions: [{ type: "Ready", status: "False" }] }, scope),
+  );
+  // qosClass is the apiserver's unless we give one.
+  assert.equal(ownedStatusKey(a, scope), ownedStatusKey({ ...b, qosClass: "BestEffort" }, scope));
+  const withQOS = keyScope({ ...a, qosClass: "Burstable" });
+  assert.notEqual(
+    ownedStatusKey({ ...a, qosClass: "Burstable" }, withQOS),
+    ownedStatusKey({ ...b, qosClass: "BestEffort" }, withQOS),
   );
 });
 
@@ -48,6 +55,7 @@ Deno.test("statusPatch: owned fields only, nulls for cleared ones, IP lists repl
   assert.deepEqual(patch.status.podIPs, [{ $patch: "replace" }, { ip: "10.0.0.5" }]);
   assert.equal(patch.status.message, null);
   assert.equal(patch.status.containerStatuses, null);
+  assert.equal("qosClass" in patch.status, false, "immutable: never cleared");
   assert.equal("nominatedNodeName" in patch.status, false);
   assert.deepEqual(patch.status.conditions, [{ type: "Ready", status: "True" }]);
   // No conditions given: others' (and our earlier) conditions are left alone, not nulled.
@@ -72,7 +80,12 @@ class FakeCore {
     if (code) throw new ApiException(code, "fail", "{}", {});
     const body = param.body as { metadata: { uid: string }; status: Record<string, unknown> };
     if (body.metadata.uid !== this.uid) {
-      throw new ApiException(422, "uid", '{"message":"metadata.uid: field is immutable"}', {});
+      throw new ApiException(
+        422,
+        "uid",
+        '{"message":"Pod \\"fluid\\" is invalid: metadata.uid: Invalid value: \\"u1\\": field is immutable"}',
+        {},
+      );
     }
     for (const [k, v] of Object.entries(body.status)) {
       if (v === null) delete this.status[k];
@@ -176,8 +189,20 @@ Deno.test("StatusWriter retries errors with backoff and drops replaced or gone p
   assert.equal(core.status.phase, "Running");
   assert.equal(writer.size, 0);
 
+  // Invalid status: not retried until a different one is set.
+  const recreated = { ...ref, uid: "u2" };
+  core.failures = [422];
+  writer.set(recreated, { phase: "Running", qosClass: "Guaranteed" });
+  await writer.idle();
+  await new Promise((r) => setTimeout(r, 50)); // ten retry periods
+  assert.equal(core.calls, 5);
+  writer.set(recreated, { phase: "Running", qosClass: "BestEffort" });
+  await writer.idle();
+  assert.equal(core.calls, 6);
+  assert.equal(core.status.qosClass, "BestEffort");
+
   core.failures = [404];
-  writer.set({ ...ref, uid: "u2" }, { phase: "Failed" });
+  writer.set(recreated, { phase: "Failed" });
   await writer.idle();
   assert.equal(writer.size, 0);
   await writer.stop();

@@ -235,6 +235,24 @@ Deno.test({
         assert.equal(conditionOf(pod, "example.com/gate")?.status, "True");
       });
 
+      await t.step("status writer: qosClass is left to the apiserver (immutable)", async () => {
+        const p1 = await getJSON<V1Pod>(cluster, ["pod", "p1"]);
+        const ref = { namespace: "default", name: "p1", uid: p1.metadata!.uid! };
+        const { qosClass: _, ...withoutQOS } = runningStatus("no qos given");
+        writer.set(ref, withoutQOS);
+        await writer.idle();
+        let pod = await getJSON<V1Pod>(cluster, ["pod", "p1"]);
+        assert.equal(pod.status?.message, "no qos given");
+        assert.equal(pod.status?.qosClass, "BestEffort");
+        writer.set(ref, { ...runningStatus("wrong qos"), qosClass: "Guaranteed" });
+        await writer.idle();
+        pod = await getJSON<V1Pod>(cluster, ["pod", "p1"]);
+        assert.equal(pod.status?.message, "no qos given");
+        assert.ok(log.lines.some((l) => /refused: 422.*qosClass/.test(l)), "refusal logged");
+        writer.set(ref, runningStatus());
+        await writer.idle();
+      });
+
       await t.step(
         "status writer: never touches a pod re-created under the same name",
         async () => {
@@ -304,7 +322,9 @@ Deno.test({
           "--field-selector",
           `involvedObject.kind=Node,involvedObject.name=${NODE}`,
         ]);
-        assert.deepEqual(nodeEvents.items.map((e) => e.reason), ["NodeReady"]);
+        // (The controller-manager's node controller adds its own RegisteredNode event.)
+        const ours = nodeEvents.items.filter((e) => e.source?.component === "kubelet");
+        assert.deepEqual(ours.map((e) => [e.reason, e.source?.host]), [["NodeReady", NODE]]);
         assert.ok(!log.lines.some((l) => /^event /.test(l)), "no event failed");
       });
     } finally {
