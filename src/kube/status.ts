@@ -155,6 +155,21 @@ export function statusPatch(uid: string, desired: PlainStatus): Record<string, u
   return { metadata: { uid }, status };
 }
 
+/**
+ * Fills `podIPs` / `hostIPs` from `podIP` / `hostIP` when only the single address is given:
+ * the apiserver requires the list's first entry to match, and clearing the list while setting
+ * the address would be refused.
+ *
+ * @param status plain status.
+ * @return the status, with the lists completed.
+ */
+export function completeIPLists(status: PlainStatus): PlainStatus {
+  const out = { ...status };
+  if (!isEmpty(out.podIP) && isEmpty(out.podIPs)) out.podIPs = [{ ip: out.podIP }];
+  if (!isEmpty(out.hostIP) && isEmpty(out.hostIPs)) out.hostIPs = [{ ip: out.hostIP }];
+  return out;
+}
+
 /** Per pod: what we want, what we last wrote, what the API showed. */
 interface Entry {
   ref: PodRef;
@@ -230,7 +245,7 @@ export class StatusWriter {
   set(ref: PodRef, status: V1PodStatus): void {
     if (this.#stopped) return;
     const entry = this.#entry(ref);
-    entry.desired = plain(status);
+    entry.desired = completeIPLists(plain(status));
     entry.scope = keyScope(entry.desired);
     entry.desiredKey = ownedStatusKey(entry.desired, entry.scope);
     if (entry.observed) {

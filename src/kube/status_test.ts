@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ApiException, type V1Pod, type V1PodStatus } from "@kubernetes/client-node";
-import { keyScope, ownedStatusKey, statusPatch, StatusWriter } from "./status.ts";
+import { completeIPLists, keyScope, ownedStatusKey, statusPatch, StatusWriter } from "./status.ts";
 import type { KubeLogger } from "./client.ts";
 
 const quiet: KubeLogger = { info: () => {}, warn: () => {} };
@@ -206,4 +206,16 @@ Deno.test("StatusWriter retries errors with backoff and drops replaced or gone p
   await writer.idle();
   assert.equal(writer.size, 0);
   await writer.stop();
+});
+
+Deno.test("completeIPLists fills the address lists the apiserver requires", () => {
+  assert.deepEqual(completeIPLists({ podIP: "10.0.0.5", hostIP: "10.0.0.5" }), {
+    podIP: "10.0.0.5",
+    podIPs: [{ ip: "10.0.0.5" }],
+    hostIP: "10.0.0.5",
+    hostIPs: [{ ip: "10.0.0.5" }],
+  });
+  const dual = { podIP: "10.0.0.5", podIPs: [{ ip: "10.0.0.5" }, { ip: "fd00::5" }] };
+  assert.deepEqual(completeIPLists(dual), dual);
+  assert.deepEqual(completeIPLists({ phase: "Pending" }), { phase: "Pending" });
 });
