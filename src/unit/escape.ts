@@ -240,6 +240,26 @@ export function environmentAssignment(name: string, value: string): string {
 }
 
 /**
+ * One line (without its line break) of a file read through `EnvironmentFile=` that sets `name`
+ * to exactly `value`: `NAME="value"` with `"`, `\\`, `` ` `` and `$` backslash-escaped — inside
+ * double quotes systemd's env-file parser (env-file.c) honours only those escapes and keeps
+ * everything else literally, line breaks included. No `$` or `%` expansion happens.
+ *
+ * Throws {@link UnitValueError} where {@link environmentAssignment} does (for a value that is not
+ * UTF-8 clean systemd refuses the whole file, and so fails the unit).
+ *
+ * @example
+ * ```ts
+ * environmentFileAssignment("TOKEN", 'a"b$c\nd'); // 'TOKEN="a\\"b\\$c\nd"'
+ * ```
+ */
+export function environmentFileAssignment(name: string, value: string): string {
+  checkEnvironmentName(name);
+  checkEnvironmentValue(name, value);
+  return `${name}="${value.replace(/["\\`$]/g, (c) => "\\" + c)}"`;
+}
+
+/**
  * systemd's `path_simplify_and_warn(PATH_CHECK_ABSOLUTE)`: the simplified path (duplicate and
  * trailing slashes and `.` components dropped), or an error where systemd refuses it.
  */

@@ -10,6 +10,7 @@ import {
   decodePathList,
   decodeTemporaryFileSystems,
   environmentAssignment,
+  environmentFileAssignment,
   escapeSpecifiers,
   execArguments,
   execCommandLine,
@@ -140,6 +141,16 @@ Deno.test("environmentAssignment: examples and refusals", () => {
   // env_value_is_valid() refuses noncharacters however they are written.
   assert.throws(() => environmentAssignment("A", "\ufdd0"), /U\+FDD0/);
   assert.throws(() => decodeEnvironment('"A=\\xef\\xbf\\xbf"'), /U\+FFFF/);
+});
+
+Deno.test("environmentFileAssignment: shell-style double quotes, four escapes", () => {
+  assert.equal(
+    environmentFileAssignment("A", 'x "y" \\ `z` $HOME\n%'),
+    'A="x \\"y\\" \\\\ \\`z\\` \\$HOME\n%"',
+  );
+  assert.throws(() => environmentFileAssignment("1A", "x"), UnitValueError);
+  assert.throws(() => environmentFileAssignment("A", "\0"), UnitValueError);
+  assert.throws(() => environmentFileAssignment("A", "\uffff"), UnitValueError);
 });
 
 Deno.test("decodeEnvironment follows systemd's rules", () => {

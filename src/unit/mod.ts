@@ -21,6 +21,7 @@ export {
   decodePathList,
   decodeTemporaryFileSystems,
   environmentAssignment,
+  environmentFileAssignment,
   escapeSpecifiers,
   execArguments,
   execCommandLine,

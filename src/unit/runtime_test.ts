@@ -12,6 +12,7 @@ import { serializeUnit } from "./codec.ts";
 import {
   bindPath,
   environmentAssignment,
+  environmentFileAssignment,
   execCommandLine,
   pathValue,
   temporaryFileSystemValue,
@@ -33,7 +34,7 @@ if (skipReason) console.log(`runtime tests skipped: ${skipReason}`);
 /** What each unit runs: it writes what it received into files named after $OUT. */
 const SCRIPT = [
   `printf '%s\\0' start "$@" > "$OUT.argv"`,
-  `printf '%s\\0' "$V0" "$V1" "$V2" > "$OUT.env"`,
+  `printf '%s\\0' "$V0" "$V1" "$V2" "$F0" "$F1" > "$OUT.env"`,
   `pwd -P > "$OUT.pwd"`,
   `cat "$DEST/marker" > "$OUT.bind"`,
   `if touch "$RO/probe" 2>/dev/null; then echo writable; else echo read-only; fi > "$OUT.ro"`,
@@ -56,6 +57,7 @@ Deno.test({
     const fixed = [0, 1].map(() => ({
       args: expansions,
       env: ["$HOME", "%n", "\x01\n\t\"'\\"] as [string, string, string],
+      envFile: ["$HOME ${X} `id` %n", "\\\n\r\"'\\\\"] as [string, string],
       workingDirectory: "a b/%n",
       bindDestination: "c:d/e f",
       readOnly: 'g "h"',
@@ -67,6 +69,7 @@ Deno.test({
         fc.record({
           args: fc.array(representableString, { maxLength: 6 }),
           env: fc.tuple(cleanString, cleanString, cleanString),
+          envFile: fc.tuple(cleanString, cleanString),
           workingDirectory: fc.array(safeFileName, { minLength: 1, maxLength: 2 })
             .map((parts) => parts.join("/"))
             .filter((p) => !/[ \t\\]$/.test(p)),
@@ -94,6 +97,12 @@ Deno.test({
           await Deno.mkdir(sd.root + dir, { recursive: true });
         }
         await Deno.writeTextFile(`${sd.root}${source}/marker`, `marker ${i}`);
+        const envFile = `/srv/env/${i}.env`;
+        await Deno.mkdir(`${sd.root}/srv/env`, { recursive: true });
+        await Deno.writeTextFile(
+          sd.root + envFile,
+          c.envFile.map((v, j) => environmentFileAssignment(`F${j}`, v) + "\n").join(""),
+        );
         const argv = ["/bin/sh", "-c", SCRIPT, "sh", ...c.args];
         const text = serializeUnit({
           header: [],
@@ -108,6 +117,7 @@ Deno.test({
               directive("Environment", environmentAssignment("DEST", destination)),
               directive("Environment", environmentAssignment("RO", readOnly)),
               directive("Environment", environmentAssignment("TMPFS", tmpfs)),
+              directive("EnvironmentFile", workingDirectoryValue(envFile)),
               directive("WorkingDirectory", workingDirectoryValue(workingDirectory)),
               directive("BindReadOnlyPaths", bindPath(source, destination)),
               directive("ReadOnlyPaths", pathValue(readOnly)),
@@ -116,7 +126,8 @@ Deno.test({
           }],
         });
         await Deno.writeTextFile(`${sd.root}/run/systemd/system/${name}`, text);
-        return { out, args: c.args, env: c.env, workingDirectory, marker: `marker ${i}` };
+        const env = [...c.env, ...c.envFile];
+        return { out, args: c.args, env, workingDirectory, marker: `marker ${i}` };
       }));
 
       assert.equal((await sd.exec(["systemctl", "daemon-reload"])).code, 0);
