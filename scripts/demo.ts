@@ -16,7 +16,11 @@ const secondsToWatch = Number(Deno.env.get("DEMO_SECONDS") ?? 8);
 console.log("demo: booting a throwaway systemd in namespaces ...");
 const system = await bootTestSystemd({ name: "systemk-demo", binds: [manifests] });
 try {
-  const agent = system.spawn([
+  // systemk runs as a service of the throwaway systemd, as it would on a real machine.
+  const started = await system.exec([
+    "systemd-run",
+    "--unit=systemk",
+    "--setenv=NO_COLOR=1",
     "deno",
     "run",
     "-A",
@@ -26,23 +30,27 @@ try {
     "--nodename",
     "demo",
   ]);
-  const output = agent.stdout.pipeThrough(new TextDecoderStream());
-  const printing = (async () => {
-    for await (const chunk of output) Deno.stdout.writeSync(new TextEncoder().encode(chunk));
-  })();
-  agent.stderr.pipeTo(Deno.stderr.writable, { preventClose: true }).catch(() => {});
+  if (started.code !== 0) throw new Error(`starting systemk failed: ${started.stderr}`);
+  console.log(`demo: systemk runs as systemk.service; watching for ${secondsToWatch} s ...`);
   await new Promise((r) => setTimeout(r, secondsToWatch * 1000));
 
-  console.log("\ndemo: systemk's units (systemctl list-units 'systemk.*'):");
+  console.log("\ndemo: what systemk printed (journalctl -u systemk):");
+  console.log(
+    (await system.exec(["journalctl", "--no-pager", "-o", "cat", "-u", "systemk"])).stdout,
+  );
+  console.log("demo: the pods' units (systemctl list-units 'systemk.*'):");
   const units = await system.exec(["systemctl", "list-units", "--no-pager", "--all", "systemk.*"]);
   console.log(units.stdout);
-  console.log("demo: their logs (journalctl -u 'systemk.*' -n 15):");
-  const logs = await system.exec(["journalctl", "--no-pager", "-n", "15", "-u", "systemk.*"]);
+  console.log("demo: the pods' logs (journalctl -u 'systemk.*.service' -n 12):");
+  const logs = await system.exec([
+    "journalctl",
+    "--no-pager",
+    "-n",
+    "12",
+    "-u",
+    "systemk.*.service",
+  ]);
   console.log(logs.stdout);
-
-  agent.kill("SIGTERM");
-  await agent.status;
-  await printing;
 } finally {
   console.log("demo: tearing the throwaway systemd down");
   await system.stop();
