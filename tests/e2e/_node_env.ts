@@ -6,6 +6,7 @@
  */
 import { startTestCluster, type TestCluster } from "../harness/cluster.ts";
 import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
+import { PERMISSION_FLAGS } from "../../scripts/permissions.ts";
 
 const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const AGENT_UNIT = "systemk-agent";
@@ -68,7 +69,7 @@ export async function startNodeEnv(
           `--working-directory=${REPO}`,
           "deno",
           "run",
-          "-A",
+          ...PERMISSION_FLAGS,
           `${REPO}/main.ts`,
           "--kubeconfig",
           kubeconfig,
