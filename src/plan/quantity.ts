@@ -110,6 +110,45 @@ export function divideCeil(a: bigint, b: bigint): bigint {
   return ceilDiv(a, b);
 }
 
+/**
+ * Orders two quantities exactly (the QoS rule "request equals limit" needs exact equality).
+ *
+ * @return negative when a < b, 0 when equal, positive when a > b.
+ * @example Usage
+ * ```ts
+ * import { compareQuantities, parseQuantity } from "./quantity.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(compareQuantities(parseQuantity("1"), parseQuantity("1000m")), 0);
+ * ```
+ */
+export function compareQuantities(a: Quantity, b: Quantity): number {
+  const left = a.numerator * b.denominator;
+  const right = b.numerator * a.denominator;
+  return left === right ? 0 : left < right ? -1 : 1;
+}
+
+/**
+ * Adds two quantities exactly, in lowest terms.
+ *
+ * @example Usage
+ * ```ts
+ * import { addQuantities, parseQuantity } from "./quantity.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(addQuantities(parseQuantity("500m"), parseQuantity("1")), { numerator: 3n, denominator: 2n });
+ * ```
+ */
+export function addQuantities(a: Quantity, b: Quantity): Quantity {
+  const numerator = a.numerator * b.denominator + b.numerator * a.denominator;
+  const denominator = a.denominator * b.denominator;
+  const divisor = gcd(numerator, denominator);
+  return { numerator: numerator / divisor, denominator: denominator / divisor };
+}
+
+function gcd(a: bigint, b: bigint): bigint {
+  while (b !== 0n) [a, b] = [b, a % b];
+  return a === 0n ? 1n : a;
+}
+
 // The kubelet's constants (pkg/kubelet/cm/helpers_linux.go).
 const MIN_SHARES = 2n;
 const MAX_SHARES = 262144n;

@@ -52,7 +52,6 @@ export {
 export { hasAnyAppContainerStarted, type PodPhase, podPhase } from "./phase.ts";
 export { KUBELET_CONDITION_TYPES, podConditions, type PodConditionsOptions } from "./conditions.ts";
 export { computeQOSClass, type QOSClass } from "./qos.ts";
-export { addQuantities, compareQuantities, parseQuantity, type Quantity } from "./quantity.ts";
 export { containerID, observeUnit, timestamp, type UnitObservation } from "./unit_state.ts";
 export {
   OWNED_STATUS_FIELDS,

@@ -7,7 +7,12 @@
  * @module
  */
 import type { V1Pod, V1ResourceRequirements } from "@kubernetes/client-node";
-import { addQuantities, compareQuantities, parseQuantity, type Quantity } from "./quantity.ts";
+import {
+  addQuantities,
+  compareQuantities,
+  parseQuantity,
+  type Quantity,
+} from "../plan/quantity.ts";
 
 /** `Guaranteed`, `Burstable` or `BestEffort`. */
 export type QOSClass = "Guaranteed" | "Burstable" | "BestEffort";
@@ -75,10 +80,19 @@ function positive(list: Record<string, string> | undefined): Map<string, Quantit
   const result = new Map<string, Quantity>();
   for (const name of QOS_RESOURCES) {
     const text = list?.[name];
-    const quantity = text === undefined ? undefined : parseQuantity(String(text));
+    const quantity = text === undefined ? undefined : quantityOrUndefined(String(text));
     if (quantity && quantity.numerator > 0n) result.set(name, quantity);
   }
   return result;
+}
+
+/** Status reporting never fails on a bad spec: an invalid quantity counts as absent. */
+function quantityOrUndefined(text: string): Quantity | undefined {
+  try {
+    return parseQuantity(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Requests and limits after API-server defaulting (request := limit if unset). */

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
+  addQuantities,
+  compareQuantities,
   cpuQuotaForLimit,
   cpuWeightForRequest,
   integerValue,
@@ -115,4 +117,21 @@ Deno.test("cpuQuotaForLimit: percent of one CPU, the kubelet's 1% floor, one dec
     [4000n, "400%"],
   ];
   for (const [milli, quota] of table) assert.equal(cpuQuotaForLimit(milli), quota);
+});
+
+Deno.test("compareQuantities orders exactly across suffixes", () => {
+  const q = parseQuantity;
+  assert.equal(compareQuantities(q("1"), q("1000m")), 0);
+  assert.equal(compareQuantities(q("1Gi"), q("1073741824")), 0);
+  assert.equal(compareQuantities(q("1G"), q("1Gi")), -1);
+  assert.equal(compareQuantities(q("1001m"), q("1")), 1);
+  assert.equal(compareQuantities(q("0.1"), q("100m")), 0);
+});
+
+Deno.test("addQuantities is exact and in lowest terms", () => {
+  const q = parseQuantity;
+  assert.equal(compareQuantities(addQuantities(q("100m"), q("200m")), q("300m")), 0);
+  assert.equal(compareQuantities(addQuantities(q("512Mi"), q("512Mi")), q("1Gi")), 0);
+  assert.deepEqual(addQuantities(q("0.1"), q("0.2")), { numerator: 3n, denominator: 10n });
+  assert.deepEqual(addQuantities(q("0"), q("0")), { numerator: 0n, denominator: 1n });
 });
