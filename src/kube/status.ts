@@ -19,6 +19,7 @@ import {
   STRATEGIC_MERGE_PATCH,
 } from "./client.ts";
 import { backoffDelay } from "./_timer.ts";
+import { KUBELET_CONDITION_TYPES } from "../status/conditions.ts";
 
 /** Identifies one incarnation of a pod. */
 export interface PodRef {
@@ -43,17 +44,6 @@ export const OWNED_STATUS_FIELDS = [
   "initContainerStatuses",
   "containerStatuses",
 ] as const;
-
-/**
- * Condition types compared when deciding whether the API already has our status, besides
- * the types the desired status carries: the ones the kubelet maintains.
- */
-const KUBELET_CONDITION_TYPES = [
-  "PodReadyToStartContainers",
-  "Initialized",
-  "ContainersReady",
-  "Ready",
-];
 
 /** Owned fields written when given but never cleared: the apiserver keeps them immutable. */
 const STICKY_FIELDS: ReadonlySet<string> = new Set(["qosClass"]);
@@ -130,6 +120,19 @@ export function ownedStatusKey(status: PlainStatus, scope: KeyScope): string {
     .filter((c) => scope.conditionTypes.has(c.type ?? ""))
     .sort((a, b) => (a.type ?? "").localeCompare(b.type ?? ""));
   return JSON.stringify(normalize(owned) ?? {});
+}
+
+/**
+ * Whether `current` already says what `desired` says, in the fields and conditions systemk
+ * owns: the test the writer uses to skip no-op writes.
+ *
+ * @param current a status as read back from the API (Dates or RFC 3339 strings).
+ * @param desired the status systemk computed.
+ */
+export function sameOwnedStatus(current: V1PodStatus, desired: V1PodStatus): boolean {
+  const want = plain(desired);
+  const scope = keyScope(want);
+  return ownedStatusKey(plain(current), scope) === ownedStatusKey(want, scope);
 }
 
 /**

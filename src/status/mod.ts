@@ -1,7 +1,7 @@
 /**
  * Pod status from systemd: the pure mapping from each container's unit properties (plus what
  * the agent and the prober know) to the `V1PodStatus` the kubelet would report — container
- * states, restart counts, phase, conditions, QoS class — and a minimal patch to write it.
+ * states, restart counts, phase, conditions, QoS class (src/kube/status.ts writes it).
  *
  * Decisions:
  * - `containerID` is `systemd://<InvocationID>`: systemd draws a new invocation ID for every
@@ -15,7 +15,7 @@
  * - Exit by signal N: `exitCode` 128 + N and `signal` N. systemd's own setup failures
  *   (`200`–`245`, e.g. `203/EXEC`) and units failing before the main process ran are
  *   `StartError`. `OOMKilled` needs `Result=oom-kill` (cgroup v2) or `ContainerUnit.oomKilled`.
- * - Times are whole seconds (what the API stores), so `podStatusEqual` skips no-op writes.
+ * - Times are whole seconds (what the API stores), so the status writer skips no-op writes.
  *
  * Limits (what systemd does not keep):
  * - systemd resets `ExecMain*` when a unit starts again, so `lastState` comes from the
@@ -29,13 +29,13 @@
  *   systemd did not count (an agent-initiated start) adds one.
  *
  * ```ts
- * import { computePodStatus, statusPatch } from "./mod.ts";
+ * import { computePodStatus } from "./mod.ts";
  * import assert from "node:assert/strict";
  * const pod = { metadata: { name: "web", uid: "u1" }, spec: { containers: [{ name: "a", image: "/bin/a" }] } };
  * const next = computePodStatus(pod, {
  *   units: new Map(), addresses: { hostIP: "198.51.100.2", podIP: "198.51.100.2" }, now: new Date(0),
  * });
- * assert.equal(statusPatch(next, next), undefined);
+ * assert.equal(next.phase, "Pending");
  * ```
  *
  * @module
@@ -53,13 +53,6 @@ export { hasAnyAppContainerStarted, type PodPhase, podPhase } from "./phase.ts";
 export { KUBELET_CONDITION_TYPES, podConditions, type PodConditionsOptions } from "./conditions.ts";
 export { computeQOSClass, type QOSClass } from "./qos.ts";
 export { containerID, observeUnit, timestamp, type UnitObservation } from "./unit_state.ts";
-export {
-  OWNED_STATUS_FIELDS,
-  podStatusEqual,
-  type StatusPatch,
-  statusPatch,
-  type StatusPatchOptions,
-} from "./patch.ts";
 export type {
   ContainerOverride,
   ContainerUnit,

@@ -24,7 +24,7 @@ import type { PodStatusOptions } from "./types.ts";
  *   computed from resources;
  * - host and pod IPs are the given addresses (host networking);
  * - app container statuses are sorted by name, init container statuses in spec order;
- * - times are whole seconds, the precision the API stores, so `podStatusEqual` of a status
+ * - times are whole seconds, the precision the API stores, so the status writer's comparison of a status
  *   read back and one recomputed from unchanged units is true.
  *
  * @param pod The pod (spec, metadata; `status` is the default previous status).
