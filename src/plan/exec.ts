@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { execCommandLine } from "../unit/mod.ts";
+import { execArguments, execCommandLine } from "../unit/mod.ts";
 import type { UnitFile } from "../unit/mod.ts";
 
 /** One raw `ExecStart=` word list of the package unit, prefixes removed. */
@@ -173,29 +173,6 @@ function protectDollars(raw: string): string {
   return raw.replaceAll("$", () => "$$");
 }
 
-/**
- * Raw words for `argv` that can share a command line with raw words of the package unit. The
- * unit module writes the `:` prefix (no `$VAR` expansion) on its command lines, but that prefix
- * applies to the whole line and would stop the package's own words (`$ARGS` from its
- * `EnvironmentFile=`) from expanding; so the prefix is left out and `$` doubled instead.
- */
-function expandableWords(argv: readonly string[]): string {
-  const line = execCommandLine(argv);
-  if (!line.startsWith('":')) throw new Error(`unexpected execCommandLine output: ${line}`);
-  return protectDollars('"' + line.slice(2));
-}
-
-/**
- * Raw words for `args` that follow a raw executable word: encoded behind a placeholder
- * executable, placeholder removed, so the encoding rules stay the unit module's.
- */
-function expandableArguments(args: readonly string[]): string {
-  const head = expandableWords(["/_"]);
-  const full = expandableWords(["/_", ...args]);
-  if (!full.startsWith(head + " ")) throw new Error(`unexpected execCommandLine output: ${full}`);
-  return full.slice(head.length + 1);
-}
-
 /** Why ExecStart could not be built; the caller turns it into a PlanError. */
 export class CommandError extends Error {
   constructor(message: string, readonly todo: string) {
@@ -244,6 +221,8 @@ export function execStart(
     );
   }
   const [exe, ...rest] = packaged[0].words;
-  if (hasCommand) return [[expandableWords(command), ...rest].join(" ")];
-  return [`${exe} ${expandableArguments(args!)}`];
+  // The package's raw words may use `$VAR` (from its EnvironmentFile=): the line stays
+  // expandable, and systemk's own words get `$` doubled by the unit module.
+  if (hasCommand) return [[execCommandLine(command, { expandable: true }), ...rest].join(" ")];
+  return [`${exe} ${execArguments(args!)}`];
 }

@@ -49,6 +49,7 @@ import {
   parseUnit,
   pathValue,
   serializeUnit,
+  temporaryFileSystemValue,
   type UnitFile,
   unitName,
   UnitValueError,
@@ -349,7 +350,10 @@ function sandboxDirectives(
   }
   out.push(["PrivateTmp", "yes"]);
   const stateDir = ctx.input.stateDir ?? DEFAULT_STATE_DIR;
-  out.push(["TemporaryFileSystem", encode(ctx, container, "stateDir", () => pathValue(stateDir))]);
+  out.push([
+    "TemporaryFileSystem",
+    encode(ctx, container, "stateDir", () => temporaryFileSystemValue(stateDir)),
+  ]);
   if (pkg?.name && !security.readOnlyRootFilesystem && !relaxed) {
     const paths = ["lib", "cache", "log", "spool"].map((dir) =>
       "-" + encode(ctx, container, "image", () => pathValue(`/var/${dir}/${pkg.name}`))
