@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import type { VolumeEntry } from "../plan/types.ts";
 
 /** What an apply changed, for logs and tests. */
@@ -115,20 +116,26 @@ async function mountTmpfs(
   await run(["mount", "-t", "tmpfs", "-o", options.join(","), "systemk-emptydir", path]);
 }
 
+/**
+ * A directory is a mount point when it lives on another device than its parent. Deno grants
+ * /proc (mountinfo) only with --allow-all, which systemk does not run with; the tmpfs mounts
+ * systemk makes always differ from their parent's device.
+ */
 async function isMountPoint(path: string): Promise<boolean> {
-  return (await mountPoints()).includes(path);
+  const [self, parent] = await Promise.all([Deno.stat(path), Deno.stat(dirname(path))]);
+  return self.dev !== parent.dev;
 }
 
+/** Mount points at or below `dir`, parents first; does not look inside a mount point. */
 async function mountsBelow(dir: string): Promise<string[]> {
-  return (await mountPoints()).filter((m) => m === dir || m.startsWith(dir + "/")).sort();
-}
-
-/** Mount points of this mount namespace, octal escapes of /proc/self/mountinfo decoded. */
-async function mountPoints(): Promise<string[]> {
-  const text = await Deno.readTextFile("/proc/self/mountinfo");
-  return text.split("\n").filter(Boolean).map((line) =>
-    line.split(" ")[4].replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)))
-  );
+  const info = await Deno.lstat(dir).catch(() => undefined);
+  if (!info?.isDirectory) return [];
+  if (await isMountPoint(dir)) return [dir];
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isDirectory) found.push(...await mountsBelow(`${dir}/${entry.name}`));
+  }
+  return found;
 }
 
 async function run(argv: string[]): Promise<void> {
