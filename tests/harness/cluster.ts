@@ -24,6 +24,12 @@ export interface TestClusterOptions {
    * loopback addresses in EndpointSlices.
    */
   bindAddress?: string;
+  /**
+   * Extra kube-controller-manager flags, after the defaults (a repeated flag wins), e.g.
+   * `--node-monitor-grace-period=10s` so a node whose agent stopped goes NotReady in seconds
+   * rather than the default 50 s.
+   */
+  controllerManagerFlags?: string[];
 }
 
 /** Result of a finished command. */
@@ -144,7 +150,10 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
     });
     cluster.spawn(
       "kube-controller-manager",
-      controllerManagerArgs(pki, `${dir}/controllerManager.kubeconfig`),
+      [
+        ...controllerManagerArgs(pki, `${dir}/controllerManager.kubeconfig`),
+        ...(opts.controllerManagerFlags ?? []),
+      ],
     );
     cluster.spawn("kube-scheduler", schedulerArgs(`${dir}/scheduler.kubeconfig`));
     // Pods cannot be created in a namespace before its default ServiceAccount exists.
