@@ -7,6 +7,9 @@
 import type { V1Container, V1Pod, V1PodSpec } from "@kubernetes/client-node";
 import { PlanError, type PlanInput } from "./types.ts";
 
+/** Default root of systemk's runtime state. */
+export const DEFAULT_STATE_DIR = "/run/systemk";
+
 /** Kubernetes reason for configuration the user must fix (the kubelet's term). */
 export const CONFIG_ERROR = "CreateContainerConfigError";
 
@@ -18,6 +21,8 @@ export interface PodContext {
   namespace: string;
   name: string;
   uid: string;
+  /** Root of systemk's runtime state (every pod's directory is below it). */
+  stateDir: string;
   /** `<stateDir>/<pod-uid>`. */
   podDir: string;
 }

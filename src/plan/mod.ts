@@ -10,7 +10,7 @@ export { formatPlan } from "./format.ts";
 export { parseManifests } from "./manifest.ts";
 export type { Manifests } from "./manifest.ts";
 export { podAddresses } from "./downward.ts";
-export { serviceAccountTokenKey } from "./volumes.ts";
+export { hostPathProblem, serviceAccountTokenKey } from "./volumes.ts";
 export { parseQuantity, QuantityError } from "./quantity.ts";
 export type { Quantity } from "./quantity.ts";
 export * from "./types.ts";

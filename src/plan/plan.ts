@@ -55,7 +55,7 @@ import {
   UnitValueError,
   workingDirectoryValue,
 } from "../unit/mod.ts";
-import { allContainers, fail, type PodContext } from "./_context.ts";
+import { allContainers, DEFAULT_STATE_DIR, fail, type PodContext } from "./_context.ts";
 import { containerEnvironment, environmentFile, type EnvValue, expandWords } from "./env.ts";
 import {
   CommandError,
@@ -72,12 +72,12 @@ import {
   type PlannedVolumes,
   planVolumes,
   relativePathProblem,
+  simplifiedAbsolutePath,
   type VolumeOwner,
 } from "./volumes.ts";
 import type { PackageInfo, PlanInput, PlannedUnit, PodPlan } from "./types.ts";
 
-/** Default root of systemk's runtime state. */
-export const DEFAULT_STATE_DIR = "/run/systemk";
+export { DEFAULT_STATE_DIR };
 /** Kubernetes' default `terminationGracePeriodSeconds`. */
 const DEFAULT_GRACE_SECONDS = 30;
 /** The kubelet never gives a container less than this to stop. */
@@ -105,6 +105,7 @@ function podContext(input: PlanInput): PodContext {
   const namespace = pod.metadata?.namespace || "default";
   const name = pod.metadata?.name ?? "";
   const uid = pod.metadata?.uid ?? "";
+  const stateDir = input.stateDir ?? DEFAULT_STATE_DIR;
   const ctx: PodContext = {
     input,
     pod,
@@ -112,7 +113,8 @@ function podContext(input: PlanInput): PodContext {
     namespace,
     name,
     uid,
-    podDir: `${input.stateDir ?? DEFAULT_STATE_DIR}/${uid}`,
+    stateDir,
+    podDir: `${stateDir}/${uid}`,
   };
   if (name === "") throw fail(ctx, undefined, "metadata.name is empty", "name the pod");
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(uid)) {
@@ -198,15 +200,18 @@ function mountDirectives(
         "declare it in spec.volumes",
       );
     }
-    if (!m.mountPath.startsWith("/") || m.mountPath === "/" || m.mountPath.includes("\0")) {
+    // Compared as systemd will read it: `/data/` and `/data` are one mount point, `//` is `/`.
+    const mountPath = simplifiedAbsolutePath(m.mountPath);
+    if (mountPath === undefined || mountPath === "/") {
       throw fail(
         ctx,
         container.name,
-        `${field}.mountPath "${m.mountPath}" is not an absolute path below /`,
+        `${field}.mountPath ${JSON.stringify(m.mountPath)} is not an absolute path below / ` +
+          "without '..'",
         "use an absolute path such as /data",
       );
     }
-    if (seen.has(m.mountPath)) {
+    if (seen.has(mountPath)) {
       throw fail(
         ctx,
         container.name,
@@ -214,7 +219,7 @@ function mountDirectives(
         "mount each path once",
       );
     }
-    seen.add(m.mountPath);
+    seen.add(mountPath);
     const subPath = m.subPathExpr !== undefined
       ? expand(m.subPathExpr, (n) => env.get(n)?.value)
       : m.subPath ?? "";
@@ -321,6 +326,14 @@ function restartDirectives(ctx: PodContext, init: boolean): Directive[] {
 
 function stopDirectives(ctx: PodContext): Directive[] {
   const grace = ctx.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
+  if (!Number.isSafeInteger(grace) || grace < 0) {
+    throw fail(
+      ctx,
+      undefined,
+      `terminationGracePeriodSeconds ${JSON.stringify(grace)} is not a whole number of seconds`,
+      "use an integer of 0 or more",
+    );
+  }
   return [
     ["TimeoutStopSec", String(Math.max(grace, MINIMUM_GRACE_SECONDS))],
     ["KillMode", "mixed"],
@@ -349,10 +362,9 @@ function sandboxDirectives(
     ]);
   }
   out.push(["PrivateTmp", "yes"]);
-  const stateDir = ctx.input.stateDir ?? DEFAULT_STATE_DIR;
   out.push([
     "TemporaryFileSystem",
-    encode(ctx, container, "stateDir", () => temporaryFileSystemValue(stateDir)),
+    encode(ctx, container, "stateDir", () => temporaryFileSystemValue(ctx.stateDir)),
   ]);
   if (pkg?.name && !security.readOnlyRootFilesystem && !relaxed) {
     const paths = ["lib", "cache", "log", "spool"].map((dir) =>

@@ -110,6 +110,38 @@ function capabilityNames(
   return out;
 }
 
+/** User names written as they are into `User=`: what useradd accepts, nothing systemd expands. */
+const PLAIN_USER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+
+/** Kubernetes' limit for user and group ids (API validation: 0 to 2^31-1). */
+const MAX_ID = 2 ** 31 - 1;
+
+/**
+ * A user or group id as `User=`/`Group=`/`SupplementaryGroups=` can take it: an integer from 0
+ * to 2^31-1 (what the API server admits; manifests are not validated by it) other than 65535,
+ * which systemd refuses as the old 16-bit "invalid id".
+ *
+ * @param field the field as the message names it, e.g. `securityContext.runAsUser`.
+ * @throws PlanError naming the field otherwise.
+ */
+function checkId<T extends number | undefined>(
+  ctx: PodContext,
+  container: string,
+  field: string,
+  id: T,
+): T {
+  if (id === undefined) return id;
+  if (!Number.isInteger(id) || id < 0 || id > MAX_ID || id === 0xffff) {
+    throw fail(
+      ctx,
+      container,
+      `${field} ${JSON.stringify(id)} is not a valid user or group id`,
+      `use an integer from 0 to ${MAX_ID} other than 65535`,
+    );
+  }
+  return id;
+}
+
 /**
  * Computes the effective security of a container.
  *
@@ -128,7 +160,12 @@ export function effectiveSecurity(
   const userLevel = levels.find((l) =>
     l.runAsUser !== undefined || l.windowsOptions?.runAsUserName !== undefined
   );
-  const runAsGroup = own.runAsGroup ?? pod.runAsGroup;
+  const runAsGroup = checkId(
+    ctx,
+    container.name,
+    "securityContext.runAsGroup",
+    own.runAsGroup ?? pod.runAsGroup,
+  );
 
   let user: string | undefined;
   let uid: number | undefined;
@@ -155,11 +192,13 @@ export function effectiveSecurity(
           "set only one of them",
         );
       }
-      user = name;
+      // A name systemd might read differently (`%` specifiers, blanks, line breaks) is written
+      // as the uid it resolved to, which systemd cannot misread.
+      user = PLAIN_USER_NAME.test(name) ? name : String(info.uid);
       uid = info.uid;
       gid = info.gid;
     } else {
-      uid = userLevel.runAsUser!;
+      uid = checkId(ctx, container.name, "securityContext.runAsUser", userLevel.runAsUser!);
       user = String(uid);
       gid = node.lookupUser(uid)?.gid ?? 0;
     }
@@ -193,7 +232,12 @@ export function effectiveSecurity(
   }
 
   const supplementaryGroups: number[] = [];
-  for (const g of [...(pod.supplementalGroups ?? []), ...(pod.fsGroup ? [pod.fsGroup] : [])]) {
+  const groups = [
+    ...(pod.supplementalGroups ?? []).map((g) => ({ field: "supplementalGroups", g })),
+    ...(pod.fsGroup !== undefined ? [{ field: "fsGroup", g: pod.fsGroup }] : []),
+  ];
+  for (const { field, g } of groups) {
+    checkId(ctx, container.name, `pod securityContext.${field}`, g);
     if (!supplementaryGroups.includes(g)) supplementaryGroups.push(g);
   }
 

@@ -59,6 +59,11 @@ export interface PlanInput {
   serviceAccountTokens?: ReadonlyMap<string, string>;
   /** Root of systemk's runtime state; default `/run/systemk`. */
   stateDir?: string;
+  /**
+   * Absolute path prefixes hostPath volumes may use (`--allowed-host-paths`); absent or empty =
+   * no hostPath volume is allowed. `/` allows every path (except systemk's state directory).
+   */
+  allowedHostPaths?: readonly string[];
 }
 
 /** A unit the planner wants installed. */

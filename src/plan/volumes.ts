@@ -239,15 +239,74 @@ interface Planning {
   volumeDir(kind: string, name: string): string;
 }
 
+const NOT_ALLOWED = "is not allowed on this node";
+
+/**
+ * `path` without empty and `.` segments (as systemd simplifies paths); undefined when it is not
+ * absolute or holds `..` or NUL.
+ */
+export function simplifiedAbsolutePath(path: string): string | undefined {
+  if (!path.startsWith("/") || path.includes("\0")) return undefined;
+  const segments = path.split("/").filter((s) => s !== "" && s !== ".");
+  if (segments.includes("..")) return undefined;
+  return "/" + segments.join("/");
+}
+
+/** Whether simplified absolute `path` is `prefix` or below it (whole segments only). */
+function isBelow(path: string, prefix: string): boolean {
+  return prefix === "/" || path === prefix || path.startsWith(prefix + "/");
+}
+
+/**
+ * The node's hostPath policy: why a pod may not mount host `path`, or undefined when it may.
+ * A hostPath gives a pod — even one not running as root — the host's files outside its
+ * read-only sandbox, so only paths below a prefix the node's administrator allowed
+ * (`--allowed-host-paths`; none by default) are mounted. systemk's state directory is refused
+ * whatever the allow-list says: it holds every pod's Secrets, so neither it, a path inside it,
+ * nor a path containing it (`/`, `/run`) may be mounted. Paths must be absolute without `..`.
+ *
+ * Pure, on the path as written: a caller that can resolve symlinks on the node should check
+ * the resolved path again.
+ *
+ * @param allowed absolute path prefixes; relative entries never match.
+ * @example Usage
+ * ```ts
+ * hostPathProblem("/etc", ["/srv"], "/run/systemk"); // "is not allowed on this node"
+ * hostPathProblem("/srv/data", ["/srv"], "/run/systemk"); // undefined
+ * ```
+ */
+export function hostPathProblem(
+  path: string,
+  allowed: readonly string[],
+  stateDir: string,
+): string | undefined {
+  const simplified = simplifiedAbsolutePath(path);
+  if (simplified === undefined) {
+    return path.startsWith("/") ? "contains '..' or NUL" : "is not absolute";
+  }
+  const state = simplifiedAbsolutePath(stateDir) ?? stateDir;
+  if (isBelow(simplified, state) || isBelow(state, simplified)) {
+    return `overlaps systemk's state directory ${state}, which holds every pod's Secrets`;
+  }
+  const prefixes = allowed.map(simplifiedAbsolutePath).filter((a) => a !== undefined);
+  if (!prefixes.some((prefix) => isBelow(simplified, prefix))) {
+    return NOT_ALLOWED;
+  }
+  return undefined;
+}
+
 function hostPathVolume(p: Planning, v: V1Volume, checks: HostPathCheck[]): VolumeSource {
   const { path, type = "" } = v.hostPath!;
-  if (!path.startsWith("/") || path.includes("\0")) {
-    throw fail(
-      p.ctx,
-      undefined,
-      `volume ${v.name}: hostPath.path "${path}" is not absolute`,
-      "use an absolute path",
-    );
+  const field = `volume ${v.name}: hostPath.path ${JSON.stringify(path)}`;
+  const problem = hostPathProblem(path, p.ctx.input.allowedHostPaths ?? [], p.ctx.stateDir);
+  if (problem) {
+    const todo = problem === NOT_ALLOWED
+      ? `allow it with --allowed-host-paths=${
+        simplifiedAbsolutePath(path)
+      } (comma-separated path ` +
+        "prefixes), or use another volume type"
+      : "use another path or volume type";
+    throw fail(p.ctx, undefined, `${field} ${problem}`, todo);
   }
   if (!HOST_PATH_TYPES.has(type)) {
     throw fail(
@@ -257,8 +316,9 @@ function hostPathVolume(p: Planning, v: V1Volume, checks: HostPathCheck[]): Volu
       `use one of ${[...HOST_PATH_TYPES].filter(Boolean).join(", ")}`,
     );
   }
-  if (type !== "") checks.push({ volume: v.name, path, type });
-  return { hostPath: path, readOnly: false, createsSubPaths: false };
+  const hostPath = simplifiedAbsolutePath(path)!;
+  if (type !== "") checks.push({ volume: v.name, path: hostPath, type });
+  return { hostPath, readOnly: false, createsSubPaths: false };
 }
 
 function emptyDirVolume(p: Planning, v: V1Volume): VolumeSource {
