@@ -4,9 +4,10 @@
  *
  * @module
  */
-import { startTestCluster, type TestCluster } from "../harness/cluster.ts";
+import { startTestCluster, type TestCluster, type TestClusterOptions } from "../harness/cluster.ts";
 import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
 import { PERMISSION_FLAGS } from "../../scripts/permissions.ts";
+import type { V1Pod } from "@kubernetes/client-node";
 
 const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const AGENT_UNIT = "systemk-agent";
@@ -21,28 +22,77 @@ export interface NodeEnv {
   kubectl(args: string[], stdin?: string): Promise<string>;
   /** Parsed `kubectl get -o json`. */
   getJSON<T = Record<string, unknown>>(args: string[]): Promise<T | undefined>;
+  /** `kubectl apply` of the given objects (as the admin). */
+  apply(...objects: unknown[]): Promise<void>;
   /** Starts systemk inside the test systemd, as the transient service `systemk-agent`. */
   startAgent(extraFlags?: string[]): Promise<void>;
+  /**
+   * Starts one more systemk in the same systemd, as node `nodeName` with that node's own
+   * credentials, as the transient service `systemk-agent-<nodeName>` (returned). For many-node
+   * setups: each agent only adopts units carrying its own node name.
+   */
+  startAgentAs(nodeName: string, flags?: string[]): Promise<string>;
   /** Kills systemk with `signal` and waits for it. */
   stopAgent(signal?: Deno.Signal): Promise<void>;
   /** What systemk logged so far (all its runs). */
   agentLog(): Promise<string>;
   /** Names of systemk's units in the test systemd. */
   units(): Promise<string[]>;
+  /** One property of a unit of the test systemd (`systemctl show --value`). */
+  unitProperty(unit: string, property: string): Promise<string>;
   stop(): Promise<void>;
 }
 
+/** Options of {@linkcode startNodeEnv}. */
+export interface NodeEnvOptions {
+  /** The node's name (default `n1`). */
+  nodeName?: string;
+  /** Extra systemk flags, on every start of the agent. */
+  flags?: string[];
+  /** Options of the control plane, e.g. `controllerManagerFlags`. */
+  cluster?: TestClusterOptions;
+  /**
+   * Registers the node with systemk's taint (no `--disable-taint`), so only pods that tolerate
+   * `virtual-kubelet.io/provider=systemk:NoSchedule` are scheduled to it. Default false.
+   */
+  taint?: boolean;
+}
+
 /** Starts cluster and systemd, then systemk. */
-export async function startNodeEnv(
-  opts: { nodeName?: string; flags?: string[] } = {},
-): Promise<NodeEnv> {
+export async function startNodeEnv(opts: NodeEnvOptions = {}): Promise<NodeEnv> {
   const nodeName = opts.nodeName ?? "n1";
-  const cluster = await startTestCluster();
+  const cluster = await startTestCluster(opts.cluster);
   let system: TestSystemd | undefined;
   try {
     const kubeconfig = await cluster.nodeKubeconfig(nodeName);
     system = await bootTestSystemd({ binds: [cluster.dir] });
     const sys = system;
+    /** Runs systemk as the transient service `unit` of the test systemd. */
+    const runAgent = async (unit: string, name: string, config: string, flags: string[]) => {
+      // systemk runs as a service of the test systemd, as it does on a real node; a restart
+      // of the service is a restart of systemk, its pods' units are not touched.
+      const out = await sys.exec([
+        "systemd-run",
+        `--unit=${unit}`,
+        "--setenv=NO_COLOR=1",
+        `--working-directory=${REPO}`,
+        "deno",
+        "run",
+        ...PERMISSION_FLAGS,
+        `${REPO}/main.ts`,
+        "--kubeconfig",
+        config,
+        "--nodename",
+        name,
+        ...(opts.taint ? [] : ["--disable-taint"]),
+        "--node-ip",
+        "127.0.0.1",
+        "--node-external-ip",
+        "127.0.0.1",
+        ...flags,
+      ]);
+      if (out.code !== 0) throw new Error(`starting systemk: ${out.stderr}`);
+    };
     const env: NodeEnv = {
       cluster,
       system: sys,
@@ -59,31 +109,16 @@ export async function startNodeEnv(
         const out = await cluster.kubectl(["get", ...args, "-o", "json"]);
         return out.code === 0 ? JSON.parse(out.stdout) as T : undefined;
       },
+      async apply(...objects) {
+        await env.kubectl(["apply", "-f", "-"], JSON.stringify({ kind: "List", items: objects }));
+      },
       async startAgent(extraFlags = []) {
-        // systemk runs as a service of the test systemd, as it does on a real node; a restart
-        // of the service is a restart of systemk, its pods' units are not touched.
-        const out = await sys.exec([
-          "systemd-run",
-          `--unit=${AGENT_UNIT}`,
-          "--setenv=NO_COLOR=1",
-          `--working-directory=${REPO}`,
-          "deno",
-          "run",
-          ...PERMISSION_FLAGS,
-          `${REPO}/main.ts`,
-          "--kubeconfig",
-          kubeconfig,
-          "--nodename",
-          nodeName,
-          "--disable-taint",
-          "--node-ip",
-          "127.0.0.1",
-          "--node-external-ip",
-          "127.0.0.1",
-          ...(opts.flags ?? []),
-          ...extraFlags,
-        ]);
-        if (out.code !== 0) throw new Error(`starting systemk: ${out.stderr}`);
+        await runAgent(AGENT_UNIT, nodeName, kubeconfig, [...(opts.flags ?? []), ...extraFlags]);
+      },
+      async startAgentAs(name, flags = []) {
+        const unit = `${AGENT_UNIT}-${name}`;
+        await runAgent(unit, name, await cluster.nodeKubeconfig(name), flags);
+        return unit;
       },
       async stopAgent(signal = "SIGTERM") {
         if (signal === "SIGTERM") {
@@ -111,6 +146,10 @@ export async function startNodeEnv(
           "systemk.*",
         ]);
         return out.stdout.split("\n").map((l) => l.trim().split(/\s+/)[0]).filter(Boolean);
+      },
+      async unitProperty(unit, property) {
+        const out = await sys.exec(["systemctl", "show", "--value", "-p", property, unit]);
+        return out.stdout.trim();
       },
       async stop() {
         await env.stopAgent("SIGKILL");
@@ -150,4 +189,54 @@ export async function waitFor<T>(
       describe ? `\n${await describe()}` : ""
     }`,
   );
+}
+
+/** The toleration of systemk's node taint (`virtual-kubelet.io/provider=systemk:NoSchedule`). */
+export const SYSTEMK_TOLERATION = {
+  key: "virtual-kubelet.io/provider",
+  operator: "Equal",
+  value: "systemk",
+  effect: "NoSchedule",
+} as const;
+
+/**
+ * Waits until pod `namespace/name` exists and satisfies `check`; on timeout the error shows the
+ * pod's status, systemk's units and the end of its log.
+ */
+export function waitForPod(
+  env: NodeEnv,
+  name: string,
+  what: string,
+  check: (pod: V1Pod) => boolean,
+  opts: { namespace?: string; timeoutMs?: number } = {},
+): Promise<V1Pod> {
+  const ns = ["--namespace", opts.namespace ?? "default"];
+  return waitFor(
+    `pod ${name} ${what}`,
+    async () => {
+      const pod = await env.getJSON<V1Pod>(["pod", name, ...ns]);
+      return pod && check(pod) ? pod : undefined;
+    },
+    opts.timeoutMs ?? 60_000,
+    () => describeNode(env, name, ns),
+  );
+}
+
+/** What a failed wait shows: the pod's status, the units, the end of systemk's log. */
+export async function describeNode(env: NodeEnv, pod?: string, ns: string[] = []) {
+  const status = pod ? (await env.getJSON<V1Pod>(["pod", pod, ...ns]))?.status : undefined;
+  const log = (await env.agentLog()).trimEnd().split("\n").slice(-40).join("\n");
+  return [
+    ...(pod ? [`--- pod ${pod} status ---`, JSON.stringify(status, null, 1)] : []),
+    `--- units ---`,
+    (await env.units()).join("\n"),
+    `--- systemk log (end) ---`,
+    log,
+  ].join("\n");
+}
+
+/** The state of a pod's only (or named) container, for concise assertions. */
+export function containerState(pod: V1Pod, container?: string) {
+  const statuses = pod.status?.containerStatuses ?? [];
+  return (container ? statuses.find((s) => s.name === container) : statuses[0])?.state;
 }

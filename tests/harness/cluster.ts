@@ -25,6 +25,12 @@ export interface TestClusterOptions {
    */
   bindAddress?: string;
   /**
+   * Writes an audit log of every request at `Metadata` level (who, verb, resource, times; no
+   * bodies) to {@linkcode TestCluster.auditLogPath}, one JSON event per line; benchmarks count
+   * a node's requests with it. Off by default.
+   */
+  auditLog?: boolean;
+  /**
    * Extra kube-controller-manager flags, after the defaults (a repeated flag wins), e.g.
    * `--node-monitor-grace-period=10s` so a node whose agent stopped goes NotReady in seconds
    * rather than the default 50 s.
@@ -60,6 +66,8 @@ export interface TestCluster extends AsyncDisposable {
   dir: string;
   /** Kubeconfig of a cluster admin (group system:masters). */
   adminKubeconfig: string;
+  /** The audit log (JSON lines) when started with `auditLog: true`, else undefined. */
+  auditLogPath?: string;
   /** Directory of the control-plane binaries. */
   binDir: string;
   /** The kubectl built at the cluster's own version. */
@@ -126,6 +134,7 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
     binDir,
     server: `https://${urlHost(bindAddress)}:${apiserverPort}`,
     caFile: pki.ca.cert,
+    auditLogPath: opts.auditLog ? `${dir}/logs/audit.log` : undefined,
   });
   try {
     await Deno.mkdir(`${dir}/logs`, { recursive: true });
@@ -142,7 +151,11 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
     );
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
     cluster.spawn("etcd", etcdArgs(dir, etcdUrl, `http://127.0.0.1:${etcdPeerPort}`));
-    cluster.spawn("kube-apiserver", apiserverArgs(pki, etcdUrl, bindAddress, apiserverPort));
+    const auditArgs = cluster.auditLogPath ? await auditLogArgs(dir, cluster.auditLogPath) : [];
+    cluster.spawn("kube-apiserver", [
+      ...apiserverArgs(pki, etcdUrl, bindAddress, apiserverPort),
+      ...auditArgs,
+    ]);
     // The controller-manager gives up if the apiserver is not healthy soon after it starts.
     await cluster.waitFor("the apiserver's /readyz", async () => {
       const r = await cluster.kubectl(["get", "--raw=/readyz"]);
@@ -208,6 +221,27 @@ function apiserverArgs(pki: Pki, etcdUrl: string, bindAddress: string, port: num
   ];
 }
 
+/**
+ * Writes an audit policy logging every request once at `Metadata` level and returns the
+ * apiserver flags using it. `RequestReceived` is omitted: a request then appears once when it
+ * completes, and a watch also once when its response starts.
+ */
+async function auditLogArgs(dir: string, logPath: string): Promise<string[]> {
+  const policyPath = `${dir}/audit-policy.json`;
+  const policy = {
+    apiVersion: "audit.k8s.io/v1",
+    kind: "Policy",
+    omitStages: ["RequestReceived"],
+    rules: [{ level: "Metadata" }],
+  };
+  await Deno.writeTextFile(policyPath, JSON.stringify(policy));
+  return [
+    `--audit-policy-file=${policyPath}`,
+    `--audit-log-path=${logPath}`,
+    "--audit-log-maxbackup=0",
+  ];
+}
+
 function controllerManagerArgs(pki: Pki, kubeconfig: string): string[] {
   return [
     `--kubeconfig=${kubeconfig}`,
@@ -248,15 +282,24 @@ class RunningCluster implements TestCluster {
   readonly server: string;
   readonly caFile: string;
   readonly adminKubeconfig: string;
+  readonly auditLogPath?: string;
   readonly kubectlPath: string;
   readonly #ownsDir: boolean;
   readonly #started: Started[] = [];
   #stopped = false;
 
   constructor(
-    init: { dir: string; ownsDir: boolean; binDir: string; server: string; caFile: string },
+    init: {
+      dir: string;
+      ownsDir: boolean;
+      binDir: string;
+      server: string;
+      caFile: string;
+      auditLogPath?: string;
+    },
   ) {
     ({ dir: this.dir, binDir: this.binDir, server: this.server, caFile: this.caFile } = init);
+    this.auditLogPath = init.auditLogPath;
     this.#ownsDir = init.ownsDir;
     this.adminKubeconfig = `${this.dir}/admin.kubeconfig`;
     this.kubectlPath = `${this.binDir}/kubectl`;

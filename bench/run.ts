@@ -1,0 +1,592 @@
+/**
+ * `deno task bench [--short]`: how fast systemk starts and stops pods, what it costs, how it
+ * scales — the eight measurements of issue 12, against the same setting as the end-to-end tests
+ * (a real control plane, a booted systemd, systemk running in it as a service with the node's
+ * credentials). Prints a table (figure, target, the original Go systemk's figure), writes
+ * `bench/results/latest.json` and `bench/results/latest.svg`.
+ *
+ * Bench pods name their node (`spec.nodeName`), so the scheduler is not in the way of items 1–7;
+ * item 8 (DaemonSet and Deployment over many nodes) goes through the scheduler.
+ * Pods are plain user pods: `/bin/sleep infinity` as an absolute-path image, the default service
+ * account (so the `kube-api-access` projected volume), default grace period.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { AppsV1Api, CoreV1Api, KubeConfig, type V1Node, VersionApi } from "@kubernetes/client-node";
+import { startNodeEnv } from "../tests/e2e/_node_env.ts";
+import { unitName } from "../src/unit/name.ts";
+import { countByVerb, nodeOf, readAudit, type Request, total } from "./_audit.ts";
+import { journalMatches, parseSystemdTime, serviceProcDir, unitProperties } from "./_env.ts";
+import { type Footprint, measureFootprint } from "./_proc.ts";
+import { inParallel, now, PodTracker, sleepPod } from "./_pods.ts";
+import { markdownTable, type Row, svgChart, table } from "./_report.ts";
+import { median, summarize, type Summary } from "./_stats.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    short: { type: "boolean", default: false },
+    runs: { type: "string" },
+    burst: { type: "string" },
+    density: { type: "string" },
+    nodes: { type: "string" },
+    replicas: { type: "string" },
+    out: { type: "string" },
+  },
+});
+
+/** Sizes of a run; `--short` keeps CI to about two minutes. */
+const P = args.short
+  ? { runs: 5, burst: 20, density: 50, nodes: 3, replicas: 30, footprintS: 8, apiWindowS: 20 }
+  : {
+    runs: 50,
+    burst: 100,
+    density: 500,
+    nodes: 20,
+    replicas: 300,
+    footprintS: 30,
+    apiWindowS: 60,
+  };
+for (const key of ["runs", "burst", "density", "nodes", "replicas"] as const) {
+  if (args[key]) P[key] = Number(args[key]);
+}
+const NODE = "n1";
+const AGENT = "systemk-agent";
+const NS = "default";
+/** The pod created while systemk is down in the restart measurement. */
+const RESTART_POD = "restart-new";
+const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const RESULTS = args.out ?? `${REPO}/bench/results`;
+
+const rows: Row[] = [];
+const details: Record<string, unknown> = {};
+const log = (msg: string) => console.error(`bench ${((now() - began) / 1000).toFixed(1)}s: ${msg}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const began = now();
+
+const env = await startNodeEnv({
+  nodeName: NODE,
+  flags: [`--max-pods=${Math.max(110, P.density + 100)}`],
+  cluster: { auditLog: true },
+});
+const kc = new KubeConfig();
+kc.loadFromFile(env.cluster.adminKubeconfig);
+const core = kc.makeApiClient(CoreV1Api);
+const tracker = new PodTracker(kc, NS);
+let exitCode = 0;
+let kubernetesVersion = "unknown";
+try {
+  kubernetesVersion = (await kc.makeApiClient(VersionApi).getCode()).gitVersion;
+  await tracker.start();
+  await nodesReady([NODE], 60_000);
+  log("node n1 Ready");
+  await footprintIdle();
+  await singlePods();
+  const burst = names("burst", P.burst);
+  await createBurst(2, burst, `burst of ${P.burst}`);
+  await steadyWith(P.burst, true);
+  await deleteBurst(3, burst, `delete ${P.burst}`);
+  const dense = names("dense", P.density);
+  await createBurst(7, dense, `density ${P.density}`);
+  await steadyWith(P.density, false);
+  await restart(dense);
+  // The restart deleted the first and added one.
+  await deleteBurst(7, [...dense.slice(1), RESTART_POD], `delete ${P.density} (cleanup)`);
+  await manyNodes();
+} catch (e) {
+  exitCode = 1;
+  console.error(`bench failed: ${e instanceof Error ? e.stack : e}`);
+  console.error(
+    `--- systemk log (tail) ---\n${(await env.agentLog()).split("\n").slice(-40).join("\n")}`,
+  );
+} finally {
+  tracker.stop();
+  await env.stop();
+}
+await report();
+Deno.exit(exitCode);
+
+/** `prefix-0` … `prefix-<n-1>`. */
+function names(prefix: string, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+}
+
+/** Resolves when every named node has condition Ready=True. */
+async function nodesReady(nodes: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const list = await core.listNode();
+    const ready = new Set(
+      list.items.filter((n: V1Node) =>
+        n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
+      ).map((n) => n.metadata!.name!),
+    );
+    if (nodes.every((n) => ready.has(n))) return;
+    await sleep(250);
+  }
+  throw new Error(`nodes not Ready after ${timeoutMs} ms`);
+}
+
+/** Item 4, idle: systemk with no pods beside the floor process, measured together. */
+async function footprintIdle(): Promise<void> {
+  const floorUnit = "systemk-bench-floor";
+  const kubeconfig = await env.cluster.nodeKubeconfig("floor");
+  const started = await env.system.exec([
+    "systemd-run",
+    `--unit=${floorUnit}`,
+    "--setenv=NO_COLOR=1",
+    `--working-directory=${REPO}`,
+    "deno",
+    "run",
+    "-A",
+    `${REPO}/bench/floor.ts`,
+    kubeconfig,
+    "floor",
+  ]);
+  if (started.code !== 0) throw new Error(`starting the floor process: ${started.stderr}`);
+  const deadline = Date.now() + 60_000;
+  while ((await journalMatches(env, floorUnit, /^floor: watching/)).length === 0) {
+    if (Date.now() > deadline) throw new Error("the floor process never opened its watch");
+    await sleep(250);
+  }
+  // Both processes settle (module loading, first GCs) before the window.
+  await sleep(3000);
+  log(`footprint: floor and idle systemk, ${P.footprintS} s`);
+  const [floor, idle] = await Promise.all([
+    measureFootprint(await serviceProcDir(env, floorUnit), P.footprintS * 1000),
+    measureFootprint(await serviceProcDir(env, AGENT), P.footprintS * 1000),
+  ]);
+  await env.system.exec(["systemctl", "stop", floorUnit]);
+  details.floor = floor;
+  details.idle = idle;
+  rows.push(
+    {
+      item: 4,
+      figure: "floor: Deno + client-node + 1 watch, RSS",
+      value: floor.rssMiB,
+      unit: "MiB",
+    },
+    {
+      item: 4,
+      figure: "idle, 0 pods: RSS above floor",
+      value: idle.rssMiB - floor.rssMiB,
+      unit: "MiB",
+      target: { max: 15 },
+      note: `systemk RSS ${idle.rssMiB.toFixed(1)} MiB; the Go systemk ≈ 50 MB in total`,
+    },
+    {
+      item: 4,
+      figure: "idle, 0 pods: CPU",
+      value: idle.cpuPercent,
+      unit: "% core",
+      target: { max: 1 },
+    },
+  );
+}
+
+/** Item 1: one pod at a time, create → Running → delete → gone, `P.runs` times. */
+async function singlePods(): Promise<void> {
+  log(`single pods: ${P.runs} runs`);
+  const runs: {
+    name: string;
+    createSent: number;
+    deleteSent: number;
+    unitActive?: number;
+  }[] = [];
+  for (const name of names("single", P.runs)) {
+    const createSent = now();
+    await core.createNamespacedPod({ namespace: NS, body: sleepPod(name, NODE) });
+    await tracker.until(`${name} Running`, () => !!tracker.times.get(name)?.running, 60_000);
+    const unit = unitName(NS, name, "c");
+    const props = (await unitProperties(env, unit, ["ActiveEnterTimestamp"])).get(unit);
+    const deleteSent = now();
+    await core.deleteNamespacedPod({ namespace: NS, name });
+    await tracker.until(`${name} gone`, () => !!tracker.times.get(name)?.deleted, 60_000);
+    runs.push({
+      name,
+      createSent,
+      deleteSent,
+      unitActive: parseSystemdTime(props?.ActiveEnterTimestamp ?? ""),
+    });
+  }
+  const create = summarize(runs.map((r) => tracker.times.get(r.name)!.running! - r.createSent));
+  const del = summarize(runs.map((r) => tracker.times.get(r.name)!.deleted! - r.deleteSent));
+  details.single = { create, delete: del };
+  rows.push(
+    row(1, "create → Running, p50", create.p50, "ms", { max: 100 }, 4870),
+    row(1, "create → Running, p90", create.p90, "ms", undefined, 4890),
+    row(1, "create → Running, p99", create.p99, "ms", { max: 300 }),
+    row(1, "delete → gone, p50", del.p50, "ms", { max: 300 }, 5100),
+    row(1, "delete → gone, p99", del.p99, "ms"),
+  );
+
+  // Where the time goes, from the apiserver's audit log and systemd's own timestamps.
+  const audit = await readAudit(env.cluster.auditLogPath!);
+  const steps: Record<string, number[]> = {};
+  const add = (step: string, ms: number | undefined) => {
+    if (ms !== undefined && Number.isFinite(ms)) (steps[step] ??= []).push(ms);
+  };
+  const perPod: Record<string, number>[] = [];
+  for (const r of runs) {
+    const t = tracker.times.get(r.name)!;
+    const about = audit.filter((q) =>
+      q.namespace === NS && (q.name === r.name || q.name?.startsWith(`${r.name}.`))
+    );
+    const created = about.find((q) => q.verb === "create" && q.resource === "pods");
+    const patches = about.filter((q) =>
+      nodeOf(q.user) === NODE && q.resource === "pods/status" && q.verb === "patch"
+    );
+    const runningPatch = patches.filter((q) => q.stageAt <= t.running!).at(-1);
+    const userDelete = about.find((q) => q.verb === "delete" && nodeOf(q.user) === undefined);
+    const nodeDelete = about.find((q) => q.verb === "delete" && nodeOf(q.user) === NODE);
+    add("create sent → stored (apiserver)", (created?.stageAt ?? NaN) - r.createSent);
+    add(
+      "stored → unit active (systemk: watch, plan, files, StartUnit)",
+      (r.unitActive ?? NaN) - (created?.stageAt ?? NaN),
+    );
+    add(
+      "unit active → status patch received",
+      (runningPatch?.received ?? NaN) - (r.unitActive ?? NaN),
+    );
+    add(
+      "status patch received → stored",
+      (runningPatch?.stageAt ?? NaN) - (runningPatch?.received ?? NaN),
+    );
+    add("stored → watch event at the user", t.running! - (runningPatch?.stageAt ?? NaN));
+    add("delete sent → deletionTimestamp stored", (userDelete?.stageAt ?? NaN) - r.deleteSent);
+    add(
+      "deletionTimestamp → node's final delete received (stop units)",
+      (nodeDelete?.received ?? NaN) - (userDelete?.stageAt ?? NaN),
+    );
+    add("final delete received → DELETED at the user", t.deleted! - (nodeDelete?.received ?? NaN));
+    perPod.push(countByVerb(about, (u) => nodeOf(u) === NODE, 0, Infinity));
+  }
+  const breakdown = Object.fromEntries(
+    Object.entries(steps).map(([k, v]) => [k, Number(median(v).toFixed(1))]),
+  );
+  // Requests the node made about one pod over its life (median run's counts).
+  const keys = [...new Set(perPod.flatMap((c) => Object.keys(c)))];
+  const requestsPerPod = Object.fromEntries(
+    keys.map((k) => [k, median(perPod.map((c) => c[k] ?? 0))]),
+  );
+  details.singleBreakdownMedianMs = breakdown;
+  details.nodeRequestsPerPod = requestsPerPod;
+  console.error("median breakdown of one pod (ms):", breakdown);
+  console.error("node requests about one pod over its life:", requestsPerPod);
+}
+
+/** A row with an optional target and original figure. */
+function row(
+  item: number,
+  figure: string,
+  value: number,
+  unit: string,
+  target?: Row["target"],
+  original?: number,
+): Row {
+  return { item, figure, value, unit, target, original };
+}
+
+/** Items 2 and 7: `pods` created at once (50 requests in flight) → all Running. */
+async function createBurst(item: number, pods: string[], label: string): Promise<Summary> {
+  log(`${label}: creating`);
+  const sent = new Map<string, number>();
+  const t0 = now();
+  await inParallel(pods, 50, async (name) => {
+    sent.set(name, now());
+    await core.createNamespacedPod({ namespace: NS, body: sleepPod(name, NODE) });
+  });
+  await tracker.until(
+    `${label}: all Running`,
+    () => tracker.count(pods, "running") === pods.length,
+    120_000 + pods.length * 200,
+  );
+  const done = Math.max(...pods.map((n) => tracker.times.get(n)!.running!));
+  const perPod = summarize(pods.map((n) => tracker.times.get(n)!.running! - sent.get(n)!));
+  const totalS = (done - t0) / 1000;
+  details[label] = { totalS, perPod };
+  log(`${label}: all Running after ${totalS.toFixed(2)} s`);
+  const original = { 20: 6.9, 50: 15.8 }[pods.length];
+  const target = item === 2 && pods.length === 100 ? { max: 3 } : undefined;
+  rows.push(
+    row(item, `${label}: all Running`, totalS, "s", target, original),
+    row(
+      item,
+      `${label}: per pod p50`,
+      perPod.p50 / 1000,
+      "s",
+      undefined,
+      pods.length === 50 ? 10.6 : undefined,
+    ),
+    row(item, `${label}: per pod p99`, perPod.p99 / 1000, "s"),
+    row(
+      item,
+      `${label}: rate`,
+      pods.length / totalS,
+      "pods/s",
+      item === 2 ? { min: 50 } : undefined,
+    ),
+  );
+  return perPod;
+}
+
+/** Items 3 and 7: delete `pods` at once → all API objects gone. */
+async function deleteBurst(item: number, pods: string[], label: string): Promise<void> {
+  log(`${label}: deleting`);
+  const t0 = now();
+  await inParallel(pods, 50, (name) => core.deleteNamespacedPod({ namespace: NS, name }));
+  await tracker.until(
+    `${label}: all gone`,
+    () => tracker.count(pods, "deleted") === pods.length,
+    120_000 + pods.length * 200,
+  );
+  const totalS = (Math.max(...pods.map((n) => tracker.times.get(n)!.deleted!)) - t0) / 1000;
+  log(`${label}: all gone after ${totalS.toFixed(2)} s`);
+  const original = { 20: 10, 50: 25 }[pods.length];
+  const target = item === 3 && pods.length === 100 ? { max: 3 } : undefined;
+  rows.push(row(item, `${label}: all gone`, totalS, "s", target, original));
+}
+
+/**
+ * Item 4 with `count` pods running; with `apiCount` also item 5 over the same window: the
+ * node's requests counted at the apiserver while nothing changes.
+ */
+async function steadyWith(count: number, apiCount: boolean): Promise<void> {
+  await sleep(5000); // status writes and events of the burst settle
+  const windowS = apiCount ? Math.max(P.footprintS, P.apiWindowS) : P.footprintS;
+  log(`steady with ${count} pods: ${windowS} s`);
+  const from = Date.now();
+  const fp: Footprint = await measureFootprint(await serviceProcDir(env, AGENT), windowS * 1000);
+  const to = Date.now();
+  const floor = details.floor as Footprint;
+  const idle = details.idle as Footprint;
+  details[`steady${count}`] = fp;
+  rows.push(
+    {
+      item: 4,
+      figure: `${count} pods: RSS above floor`,
+      value: fp.rssMiB - floor.rssMiB,
+      unit: "MiB",
+      target: count === 500 ? { max: 65 } : undefined,
+    },
+    {
+      item: 4,
+      figure: `${count} pods: RSS per pod above idle`,
+      value: (fp.rssMiB - idle.rssMiB) * 1024 / count,
+      unit: "KiB",
+      target: { max: 100 },
+    },
+    { item: 4, figure: `${count} pods: CPU`, value: fp.cpuPercent, unit: "% core" },
+  );
+  if (!apiCount) return;
+  const counts = countByVerb(
+    await readAudit(env.cluster.auditLogPath!),
+    (u) => nodeOf(u) === NODE,
+    from,
+    to,
+  );
+  const perMinute = total(counts) / ((to - from) / 60_000);
+  details.idleRequests = { pods: count, windowS: (to - from) / 1000, counts };
+  const lists = Object.keys(counts).filter((k) => k.startsWith("list "));
+  rows.push({
+    item: 5,
+    figure: `API requests, idle node with ${count} pods`,
+    value: perMinute,
+    unit: "req/min",
+    target: { max: 8 },
+    note: `${JSON.stringify(counts)}${lists.length ? `; LISTs: ${lists.join(", ")}` : ""}`,
+  });
+  console.error(`node requests in ${((to - from) / 1000).toFixed(0)} s:`, counts);
+}
+
+/**
+ * Item 6: systemk killed with SIGKILL while `pods` run; meanwhile one pod is created and one
+ * deleted. Done when systemk has adopted its units, the new pod is Running and the deleted one
+ * gone. No unit may have been restarted (InvocationID unchanged).
+ */
+async function restart(pods: string[]): Promise<void> {
+  log(`restart with ${pods.length} pods`);
+  const before = await unitProperties(env, "systemk.*", ["InvocationID"]);
+  await env.stopAgent("SIGKILL");
+  const fresh = RESTART_POD;
+  await core.createNamespacedPod({ namespace: NS, body: sleepPod(fresh, NODE) });
+  const gone = pods[0];
+  await core.deleteNamespacedPod({ namespace: NS, name: gone });
+  const t0 = now();
+  const wall0 = Date.now();
+  await env.startAgent();
+  await tracker.until(
+    "restarted systemk: new pod Running, deleted pod gone",
+    () => !!tracker.times.get(fresh)?.running && !!tracker.times.get(gone)?.deleted,
+    120_000,
+  );
+  const adoptedLine = (await journalMatches(env, AGENT, /found running$/))
+    .filter((l) => l.at >= wall0).at(-1);
+  const done = Math.max(
+    tracker.times.get(fresh)!.running!,
+    tracker.times.get(gone)!.deleted!,
+    adoptedLine?.at ?? Infinity,
+  );
+  const after = await unitProperties(env, "systemk.*", ["InvocationID"]);
+  const goneUnit = unitName(NS, gone, "c");
+  const restarted = [...before].filter(([name, p]) =>
+    name !== goneUnit && after.get(name)?.InvocationID !== p.InvocationID
+  ).map(([name]) => name);
+  await sleep(3000);
+  const counts = countByVerb(
+    await readAudit(env.cluster.auditLogPath!),
+    (u) => nodeOf(u) === NODE,
+    wall0,
+    Date.now(),
+  );
+  details.restart = {
+    adoptedLine: adoptedLine?.message,
+    adoptedAfterMs: adoptedLine ? adoptedLine.at - wall0 : undefined,
+    restartedUnits: restarted,
+    unitsBefore: before.size,
+    requestsAfterRestart: counts,
+  };
+  log(`restart: done after ${((done - t0) / 1000).toFixed(2)} s; ${adoptedLine?.message}`);
+  if (restarted.length) console.error(`units restarted by the restart: ${restarted.join(", ")}`);
+  rows.push({
+    item: 6,
+    figure: `restart with ${pods.length} pods: adopted, statuses current`,
+    value: (done - t0) / 1000,
+    unit: "s",
+    target: { max: 3 },
+    note: `${restarted.length} of ${before.size - 1} units restarted; ${adoptedLine?.message}`,
+  });
+  rows.push({
+    item: 6,
+    figure: `restart with ${pods.length} pods: units restarted`,
+    value: restarted.length,
+    unit: "units",
+    target: { max: 0 },
+  });
+}
+
+/**
+ * Item 8: `P.nodes` systemk processes sharing the test systemd (n1 plus the others), a
+ * DaemonSet and a `P.replicas`-replica Deployment through the scheduler → all Running.
+ */
+async function manyNodes(): Promise<void> {
+  const others = names("n", P.nodes + 1).slice(2); // n2 … n<nodes>
+  log(`many nodes: starting ${others.length} more agents`);
+  const t0 = now();
+  await Promise.all(
+    others.map((n, i) => env.startAgentAs(n, [`--port=${10251 + i}`])),
+  );
+  await nodesReady([NODE, ...others], 180_000);
+  log(`many nodes: ${P.nodes} nodes Ready after ${((now() - t0) / 1000).toFixed(1)} s`);
+  const apps = kc.makeApiClient(AppsV1Api);
+  const template = (app: string) => ({
+    metadata: { labels: { app } },
+    spec: {
+      containers: [{ name: "c", image: "/bin/sleep", command: ["/bin/sleep", "infinity"] }],
+    },
+  });
+  const from = Date.now();
+  const t1 = now();
+  await apps.createNamespacedDaemonSet({
+    namespace: NS,
+    body: {
+      metadata: { name: "bench-ds" },
+      spec: { selector: { matchLabels: { app: "bench-ds" } }, template: template("bench-ds") },
+    },
+  });
+  await apps.createNamespacedDeployment({
+    namespace: NS,
+    body: {
+      metadata: { name: "bench-deploy" },
+      spec: {
+        replicas: P.replicas,
+        selector: { matchLabels: { app: "bench-deploy" } },
+        template: template("bench-deploy"),
+      },
+    },
+  });
+  const ours = () =>
+    [...tracker.times].filter(([n, t]) =>
+      (n.startsWith("bench-ds-") || n.startsWith("bench-deploy-")) && t.deleted === undefined
+    );
+  const want = P.nodes + P.replicas;
+  await tracker.until(
+    `many nodes: ${want} pods Running`,
+    () => ours().filter(([, t]) => t.running).length >= want,
+    300_000,
+  );
+  const running = ours().filter(([, t]) => t.running);
+  const done = Math.max(...running.map(([, t]) => t.running!));
+  const to = Date.now();
+  const totalS = (done - t1) / 1000;
+  const perNode: Record<string, number> = {};
+  for (const [, t] of running) perNode[t.nodeName ?? "?"] = (perNode[t.nodeName ?? "?"] ?? 0) + 1;
+  log(`many nodes: ${want} pods Running after ${totalS.toFixed(2)} s`);
+  await sleep(5000);
+  const idleFrom = Date.now();
+  await sleep(P.apiWindowS * 1000);
+  const idleTo = Date.now();
+  const audit: Request[] = await readAudit(env.cluster.auditLogPath!);
+  const isNode = (u: string) => nodeOf(u) !== undefined && nodeOf(u) !== "floor";
+  const rollout = countByVerb(audit, isNode, from, to);
+  const everyone = countByVerb(audit, () => true, from, to);
+  const idle = countByVerb(audit, isNode, idleFrom, idleTo);
+  const idlePerNodeMin = total(idle) / P.nodes / ((idleTo - idleFrom) / 60_000);
+  details.manyNodes = { perNode, rollout, everyoneDuringRollout: everyone, idle };
+  rows.push(
+    row(8, `${P.nodes} nodes: DaemonSet + ${P.replicas} replicas all Running`, totalS, "s"),
+    row(
+      8,
+      `${P.nodes} nodes: rollout, all nodes' requests`,
+      total(rollout) / ((to - from) / 1000),
+      "req/s",
+    ),
+    row(
+      8,
+      `${P.nodes} nodes: rollout, apiserver total`,
+      total(everyone) / ((to - from) / 1000),
+      "req/s",
+    ),
+    row(8, `${P.nodes} nodes: idle, requests per node`, idlePerNodeMin, "req/min", { max: 8 }),
+  );
+}
+
+/** Prints the table and writes latest.json / latest.svg. */
+async function report(): Promise<void> {
+  const machine = await machineFacts();
+  const durationS = (now() - began) / 1000;
+  const title = `systemk bench${args.short ? " --short" : ""}, ${machine.date.slice(0, 16)}Z, ` +
+    `${machine.cpus}× ${machine.cpuModel}`;
+  console.log(`\n${title} (${durationS.toFixed(0)} s)\n`);
+  console.log(table(rows));
+  await Deno.mkdir(RESULTS, { recursive: true });
+  const result = {
+    mode: args.short ? "short" : "full",
+    params: P,
+    durationS,
+    machine,
+    rows,
+    details,
+  };
+  const base = args.short ? `${RESULTS}/short` : `${RESULTS}/latest`;
+  await Deno.writeTextFile(`${base}.json`, JSON.stringify(result, null, 2) + "\n");
+  await Deno.writeTextFile(`${base}.svg`, svgChart(rows, title));
+  await Deno.writeTextFile(`${base}.md`, `${title}\n\n${markdownTable(rows)}\n`);
+  console.log(`\nwrote ${base}.json, ${base}.svg, ${base}.md`);
+}
+
+/** The machine the figures were measured on. */
+async function machineFacts() {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo");
+  const meminfo = await Deno.readTextFile("/proc/meminfo");
+  return {
+    date: new Date().toISOString(),
+    cpus: navigator.hardwareConcurrency,
+    cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? "unknown",
+    memoryGiB: Math.round(Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0) / 1048576),
+    kernel: Deno.osRelease(),
+    deno: Deno.version.deno,
+    systemd: 252,
+    kubernetes: kubernetesVersion,
+  };
+}
