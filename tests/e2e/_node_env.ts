@@ -51,6 +51,8 @@ export interface NodeEnvOptions {
   flags?: string[];
   /** Options of the control plane, e.g. `controllerManagerFlags`. */
   cluster?: TestClusterOptions;
+  /** Deno flags of every agent, before the script (e.g. `--inspect=127.0.0.1:9229` to profile). */
+  denoFlags?: string[];
   /**
    * Registers the node with systemk's taint (no `--disable-taint`), so only pods that tolerate
    * `virtual-kubelet.io/provider=systemk:NoSchedule` are scheduled to it. Default false.
@@ -79,6 +81,7 @@ export async function startNodeEnv(opts: NodeEnvOptions = {}): Promise<NodeEnv> 
         "deno",
         "run",
         ...PERMISSION_FLAGS,
+        ...(opts.denoFlags ?? []),
         `${REPO}/main.ts`,
         "--kubeconfig",
         config,
