@@ -1,0 +1,193 @@
+/**
+ * The setting of the systemd integration tests: a booted test systemd (tests/harness/systemd.ts)
+ * and systemk's real pod runtime (src/pods/runtime.ts) driving it from the host through the real
+ * D-Bus adapter (`connectUnitManager`), as standalone mode wires it, minus the package manager:
+ * images here are absolute paths.
+ *
+ * The runtime writes volume files by absolute path, so its state directory is one the host and
+ * the test system share at the same path: a fresh directory below `/var/cache/systemk-dev`,
+ * which the harness binds in.
+ *
+ * @module
+ */
+import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
+import { localNodeFacts } from "../../src/node/local.ts";
+import { parseManifests } from "../../src/plan/mod.ts";
+import type { NodeFacts } from "../../src/plan/types.ts";
+import type { EventSink } from "../../src/pods/ports.ts";
+import { PodRuntime, type RuntimeOptions } from "../../src/pods/runtime.ts";
+import { connectUnitManager, type SystemdUnits } from "../../src/pods/systemd_units.ts";
+import type { UnitProperties } from "../../src/systemd/types.ts";
+import { unitName } from "../../src/unit/name.ts";
+import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
+
+/** Whether this process may boot a test systemd (namespaces need root). */
+export const CAN_BOOT = Deno.uid() === 0;
+
+/** Test options for tests that hold a booted system and a D-Bus connection across steps. */
+export const SYSTEM_TEST = { ignore: !CAN_BOOT, sanitizeOps: false, sanitizeResources: false };
+
+/** An event the runtime recorded. */
+export interface RecordedEvent {
+  pod: string;
+  type: string;
+  reason: string;
+  message: string;
+  container?: string;
+}
+
+/** A booted system with systemk's runtime attached. */
+export interface PodSystem {
+  sd: TestSystemd;
+  units: SystemdUnits;
+  runtime: PodRuntime;
+  node: NodeFacts;
+  /** The runtime's state directory, the same path on the host and inside. */
+  stateDir: string;
+  events: RecordedEvent[];
+  /** Every change snapshot the unit manager reported, in order. */
+  changes: { unit: string; props: UnitProperties }[];
+  /** Latest status per pod UID. */
+  statuses: Map<string, V1PodStatus>;
+  /**
+   * Hands a pod to the runtime: a manifest text (one Pod, its ConfigMaps and Secrets) or a Pod
+   * object. Namespace, UID, node name and restartPolicy get the API server's defaults.
+   */
+  run(manifest: string | V1Pod): V1Pod;
+  /** Waits until `check` returns a value; `describe` adds context to the timeout error. */
+  until<T>(what: string, check: () => Promise<T | undefined> | T | undefined): Promise<T>;
+  /** The latest status of `pod` once `predicate` holds for it. */
+  statusWhen(pod: V1Pod, predicate: (s: V1PodStatus) => boolean): Promise<V1PodStatus>;
+  /** Current properties of a unit. */
+  props(unit: string): Promise<UnitProperties>;
+  /** The journal of every systemk unit, for failure messages. */
+  journal(): Promise<string>;
+}
+
+const NODE_NAME = "it-node";
+const UNTIL_TIMEOUT_MS = 30_000;
+
+/**
+ * Boots a test systemd, attaches a runtime and runs `fn`; tears everything down afterwards.
+ * `options` overrides runtime options (back-off delays).
+ */
+export async function withPodSystem(
+  fn: (s: PodSystem) => Promise<void>,
+  options: Partial<Pick<RuntimeOptions, "backoffBaseMs" | "backoffMaxMs">> = {},
+): Promise<void> {
+  await Deno.mkdir("/var/cache/systemk-dev", { recursive: true });
+  const stateDir = await Deno.makeTempDir({ dir: "/var/cache/systemk-dev", prefix: "it-state-" });
+  const sd = await bootTestSystemd();
+  let units: SystemdUnits | undefined;
+  let runtime: PodRuntime | undefined;
+  try {
+    units = await connectUnitManager({
+      busAddress: sd.busAddress,
+      unitDir: `${sd.root}/run/systemd/system`,
+    });
+    const changes: PodSystem["changes"] = [];
+    units.onChange((unit, props) => changes.push({ unit, props }));
+    const node = await localNodeFacts({
+      nodeName: NODE_NAME,
+      internalIP: "127.0.0.1",
+      externalIP: "127.0.0.1",
+    });
+    const events: RecordedEvent[] = [];
+    const statuses = new Map<string, V1PodStatus>();
+    const objects = new Map<string, ReturnType<typeof parseManifests>>();
+    const sink: EventSink = {
+      record(pod, type, reason, message, container) {
+        events.push({ pod: pod.metadata?.name ?? "", type, reason, message, container });
+      },
+    };
+    const rt = new PodRuntime({
+      units,
+      node,
+      stateDir,
+      events: sink,
+      images: { resolve: () => Promise.resolve({}) },
+      onStatus: (pod, status) => statuses.set(pod.metadata!.uid!, status),
+      references(pod) {
+        const m = objects.get(pod.metadata!.uid!);
+        return Promise.resolve({
+          configMaps: new Map((m?.configMaps ?? []).map((c) => [c.metadata!.name!, c])),
+          secrets: new Map((m?.secrets ?? []).map((s) => [s.metadata!.name!, s])),
+        });
+      },
+      backoffBaseMs: options.backoffBaseMs ?? 60_000,
+      backoffMaxMs: options.backoffMaxMs,
+    });
+    runtime = rt;
+    const u = units;
+    const journal = async () =>
+      (await sd.exec(["journalctl", "--no-pager", "-o", "short-monotonic", "-u", "systemk.*"]))
+        .stdout;
+    const until = async <T>(
+      what: string,
+      check: () => Promise<T | undefined> | T | undefined,
+    ): Promise<T> => {
+      const deadline = Date.now() + UNTIL_TIMEOUT_MS;
+      while (Date.now() < deadline) {
+        const value = await check();
+        if (value !== undefined) return value;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(
+        `timed out waiting for ${what}\nevents: ${JSON.stringify(events, null, 1)}\n` +
+          `statuses: ${JSON.stringify([...statuses.values()], null, 1)}\n` +
+          `journal:\n${await journal()}`,
+      );
+    };
+    await fn({
+      sd,
+      units: u,
+      runtime: rt,
+      node,
+      stateDir,
+      events,
+      changes,
+      statuses,
+      run(manifest) {
+        const m = typeof manifest === "string"
+          ? parseManifests(manifest)
+          : { pods: [manifest], configMaps: [], secrets: [] };
+        if (m.pods.length !== 1) throw new Error(`expected one Pod, found ${m.pods.length}`);
+        const pod = structuredClone(m.pods[0]);
+        pod.metadata = {
+          namespace: "default",
+          ...pod.metadata,
+          uid: pod.metadata?.uid ?? crypto.randomUUID(),
+        };
+        pod.spec = { restartPolicy: "Always", ...pod.spec!, nodeName: NODE_NAME };
+        objects.set(pod.metadata.uid!, m);
+        rt.sync(pod);
+        return pod;
+      },
+      until,
+      statusWhen(pod, predicate) {
+        const uid = pod.metadata!.uid!;
+        return until(`status of ${pod.metadata!.name}`, () => {
+          const s = statuses.get(uid);
+          return s && predicate(s) ? s : undefined;
+        });
+      },
+      props: (unit) => u.properties(unit),
+      journal,
+    });
+  } finally {
+    await runtime?.close();
+    await units?.close();
+    await sd.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+}
+
+/** The volume directory of an emptyDir volume of `pod`, as the host sees it. */
+export function emptyDirPath(s: PodSystem, pod: V1Pod, volume: string): string {
+  return `${s.stateDir}/${pod.metadata!.uid}/volumes/emptydir/${volume}`;
+}
+
+/** The unit name of a container of `pod`. */
+export function unitOf(pod: V1Pod, container: string): string {
+  return unitName(pod.metadata!.namespace!, pod.metadata!.name!, container);
+}
