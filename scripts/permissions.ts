@@ -5,7 +5,9 @@
  *
  * - `--allow-run`: `apt-get`, `apt-cache`, `dpkg`, `dpkg-query`, `dpkg-deb` install images;
  *   `systemctl --version` reports the runtime version; `mount`/`umount` for `medium: Memory`
- *   emptyDirs; `git` only for `systemk version` from a checkout.
+ *   emptyDirs; `git` only for `systemk version` from a checkout; `journalctl` reads container
+ *   logs for the kubelet API; `openssl` makes keys, certificate requests and the self-signed
+ *   serving certificate.
  * - `--allow-read` / `--allow-write`: the whole filesystem, because systemk is the node's root
  *   agent: it writes unit files (`/run/systemd/system`), pod volume files (`/run/systemk`), the
  *   package marker files (`/var/lib/systemk`), downloads (`/var/cache/systemk`),
@@ -32,6 +34,8 @@ export const ALLOWED_COMMANDS = [
   "mount",
   "umount",
   "git",
+  "journalctl",
+  "openssl",
 ] as const;
 
 /** The flags, for `deno run` and `deno compile`. */

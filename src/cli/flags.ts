@@ -16,6 +16,11 @@ export interface Config {
   nodeExternalIP?: string;
   tlsCertFile?: string;
   tlsKeyFile?: string;
+  clientCAFile?: string;
+  rotateServerCertificates: boolean;
+  bootstrapKubeconfig?: string;
+  certDir: string;
+  address: string;
   podManifestPath?: string;
   maxPods: number;
   port: number;
@@ -77,6 +82,42 @@ export const FLAGS: readonly FlagSpec[] = [
     names: ["keyfile", "tls-private-key-file"],
     value: true,
     help: "private key of the serving certificate",
+  },
+  {
+    key: "clientCAFile",
+    names: ["client-ca-file"],
+    value: true,
+    help: "CA bundle that signs client certificates of kubelet API callers " +
+      "(default: the kubeconfig's cluster CA)",
+  },
+  {
+    key: "rotateServerCertificates",
+    names: ["rotate-server-certificates"],
+    value: false,
+    defaultValue: false,
+    help: "get the kubelet API's serving certificate from the cluster (CSR, signer " +
+      "kubernetes.io/kubelet-serving) and renew it; an admin approves it",
+  },
+  {
+    key: "bootstrapKubeconfig",
+    names: ["bootstrap-kubeconfig"],
+    value: true,
+    help: "kubeconfig with a bootstrap token; used to get the node's client certificate " +
+      "when --kubeconfig does not exist yet, which is then written there",
+  },
+  {
+    key: "certDir",
+    names: ["cert-dir"],
+    value: true,
+    defaultValue: "/var/lib/systemk/pki",
+    help: "where the kubelet API's and the node's certificates and keys are kept",
+  },
+  {
+    key: "address",
+    names: ["address"],
+    value: true,
+    defaultValue: "0.0.0.0",
+    help: "address the kubelet API listens on",
   },
   {
     key: "podManifestPath",

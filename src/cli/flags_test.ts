@@ -49,7 +49,27 @@ Deno.test("kubelet-style names map to the same settings, defaults applied", () =
   assert.equal(config.maxPods, 500);
   assert.equal(config.port, 10250);
   assert.equal(config.stateDir, "/run/systemk");
+  assert.equal(config.certDir, "/var/lib/systemk/pki");
+  assert.equal(config.address, "0.0.0.0");
+  assert.equal(config.rotateServerCertificates, false);
+  assert.equal(config.clientCAFile, undefined);
   assert.deepEqual(positionals, ["plan"]);
+});
+
+Deno.test("the kubelet's TLS and authentication flags", () => {
+  const { config } = parseFlags([
+    "--client-ca-file=/etc/kubernetes/pki/ca.crt",
+    "--rotate-server-certificates",
+    "--bootstrap-kubeconfig",
+    "/etc/systemk/bootstrap.kubeconfig",
+    "--cert-dir=/var/lib/systemk/certs",
+    "--address=127.0.0.1",
+  ]);
+  assert.equal(config.clientCAFile, "/etc/kubernetes/pki/ca.crt");
+  assert.equal(config.rotateServerCertificates, true);
+  assert.equal(config.bootstrapKubeconfig, "/etc/systemk/bootstrap.kubeconfig");
+  assert.equal(config.certDir, "/var/lib/systemk/certs");
+  assert.equal(config.address, "127.0.0.1");
 });
 
 Deno.test("bad command lines name the flag", () => {

@@ -21,12 +21,24 @@ import { podReferences } from "../pods/references.ts";
 import { connectUnitManager } from "../pods/systemd_units.ts";
 import { packageImageResolver } from "../pods/images.ts";
 import { PackageManager } from "../packages/apt.ts";
+import { startKubeletAPI } from "../http/mod.ts";
+import { bootstrapKubeconfig, rotateClientCertificate } from "../kube/bootstrap.ts";
 
 /** The kubelet version systemk reports: the Kubernetes minor it is tested against, plus ours. */
 export const KUBELET_VERSION = `v1.34.0-systemk.${VERSION}`;
 
 /** Runs node mode until SIGINT/SIGTERM; resolves with the exit code. */
 export async function runNode(config: Config): Promise<number> {
+  if (config.bootstrapKubeconfig) {
+    if (!config.kubeconfig) throw new Error("--bootstrap-kubeconfig needs --kubeconfig");
+    await bootstrapKubeconfig({
+      nodeName: config.nodeName || Deno.hostname(),
+      kubeconfigPath: config.kubeconfig,
+      bootstrapKubeconfigPath: config.bootstrapKubeconfig,
+      certDir: config.certDir,
+      log: console.log,
+    });
+  }
   const clients = createClients(loadKubeConfig(config.kubeconfig));
   const node = await localNodeFacts({
     nodeName: config.nodeName,
@@ -149,6 +161,21 @@ export async function runNode(config: Config): Promise<number> {
   });
   await watcher.start();
   await runtime.collectOrphans(new Set(latest.keys()));
+  const certificates = new AbortController();
+  const clientRotation = rotateClientCertificate(clients.kubeConfig, {
+    nodeName: node.name,
+    certDir: config.certDir,
+    signal: certificates.signal,
+    log: console.log,
+  });
+  const api = await startKubeletAPI({
+    ...config,
+    kubeConfig: clients.kubeConfig,
+    node,
+    pods: { pods: () => [...latest.values()] },
+    unitProperties: (name) => units.properties(name),
+  });
+  console.log(`systemk: kubelet API listening on ${config.address}:${api.port}`);
   console.log(
     `systemk: watching pods of node ${node.name}; ${latest.size} assigned, ${adopted} found running`,
   );
@@ -158,6 +185,9 @@ export async function runNode(config: Config): Promise<number> {
   });
   // Pods keep running: a restarted systemk adopts them from systemd.
   console.log(`systemk: stopping (pods keep running)`);
+  certificates.abort();
+  await clientRotation;
+  await api.close();
   await watcher.stop();
   await runtime.close();
   await statuses.stop();

@@ -1,0 +1,298 @@
+/**
+ * Resource usage of the node and its pods, in the two shapes metrics-server and `kubectl top`
+ * read from a kubelet: `/metrics/resource` (Prometheus text with explicit timestamps; what
+ * metrics-server v0.6+ scrapes) and `/stats/summary` (the stats/v1alpha1 Summary JSON).
+ *
+ * Containers are systemd units: CPU is the unit's `CPUUsageNSec` (or, where systemd does not
+ * account CPU, as on a cgroup v1/v2 hybrid, the `usage_usec` of the unit's cgroup v2
+ * `cpu.stat`), memory is its `MemoryCurrent`. The node's CPU comes from `/proc/stat`, its memory
+ * from `/proc/meminfo`.
+ *
+ * @module
+ */
+import { familyHeader, sampleLine } from "./metrics.ts";
+
+/** Cumulative CPU and current memory of one container (a unit). */
+export interface ContainerSample {
+  name: string;
+  /** When the running process started, ms since the epoch. */
+  startTimeMs?: number;
+  /** Cumulative CPU time in ns. */
+  cpuNanos?: number;
+  /** Memory in use (the working set), bytes. */
+  memoryBytes?: number;
+}
+
+/** The running containers of one pod. */
+export interface PodSample {
+  namespace: string;
+  name: string;
+  uid: string;
+  /** ms since the epoch. */
+  startTimeMs?: number;
+  containers: ContainerSample[];
+}
+
+/** The node's own usage. */
+export interface NodeSample {
+  /** Cumulative non-idle CPU time of all CPUs, ns. */
+  cpuNanos: number;
+  /** Total minus available memory, bytes. */
+  memoryWorkingSetBytes: number;
+  /** MemAvailable, bytes. */
+  memoryAvailableBytes: number;
+  /** Total minus free memory, bytes. */
+  memoryUsageBytes: number;
+  /** Boot time, ms since the epoch. */
+  startTimeMs: number;
+}
+
+/** One measurement of everything, taken at `timeMs`. */
+export interface ResourceSample {
+  timeMs: number;
+  node: NodeSample;
+  pods: PodSample[];
+}
+
+/** USER_HZ: the unit of `/proc/stat` CPU times on Linux. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * Node CPU time from `/proc/stat`: user + nice + system + irq + softirq + steal of the `cpu`
+ * line (idle and iowait are not usage), in ns; plus the boot time (`btime`).
+ */
+export function parseProcStat(text: string): { cpuNanos: number; bootTimeMs: number } {
+  const cpu = text.match(/^cpu\s+(.*)$/m)?.[1].trim().split(/\s+/).map(Number);
+  const btime = Number(text.match(/^btime\s+(\d+)$/m)?.[1]);
+  if (!cpu || cpu.length < 8 || cpu.some((n) => !Number.isFinite(n)) || !btime) {
+    throw new Error("unexpected /proc/stat format");
+  }
+  const [user, nice, system, , , irq, softirq, steal] = cpu;
+  const ticks = user + nice + system + irq + softirq + steal;
+  return { cpuNanos: ticks * (1e9 / CLOCK_TICKS_PER_SECOND), bootTimeMs: btime * 1000 };
+}
+
+/** MemTotal, MemFree and MemAvailable from `/proc/meminfo`, in bytes. */
+export function parseMeminfo(text: string): { total: number; free: number; available: number } {
+  const field = (name: string) => {
+    const kb = Number(text.match(new RegExp(`^${name}:\\s+(\\d+) kB$`, "m"))?.[1]);
+    if (!Number.isFinite(kb)) throw new Error(`no ${name} in /proc/meminfo`);
+    return kb * 1024;
+  };
+  return { total: field("MemTotal"), free: field("MemFree"), available: field("MemAvailable") };
+}
+
+/** `usage_usec` of a cgroup v2 `cpu.stat`, in ns. */
+export function parseCgroupCpuStat(text: string): number | undefined {
+  const usec = text.match(/^usage_usec (\d+)$/m)?.[1];
+  return usec === undefined ? undefined : Number(usec) * 1000;
+}
+
+/** The cgroup v2 path of a process from its `/proc/<pid>/cgroup` (the `0::` line). */
+export function parseProcCgroup(text: string): string | undefined {
+  return text.match(/^0::(\/.*)$/m)?.[1];
+}
+
+/**
+ * `/metrics/resource` as the kubelet writes it: node, pod and container CPU (cumulative
+ * seconds, counters) and working-set memory (gauges), container start times, and
+ * `resource_scrape_error`, each sample with the time it was measured (ms).
+ */
+export function renderResourceMetrics(sample: ResourceSample): string {
+  const t = sample.timeMs;
+  const lines: string[] = [];
+  const family = (
+    name: string,
+    help: string,
+    type: "counter" | "gauge",
+    samples: string[],
+  ) => lines.push(...familyHeader(name, help, type), ...samples);
+
+  const running = sample.pods.flatMap((pod) =>
+    pod.containers.map((c) => ({
+      pod,
+      c,
+      labels: { container: c.name, namespace: pod.namespace, pod: pod.name },
+    }))
+  );
+  const podLabels = (pod: PodSample) => ({ namespace: pod.namespace, pod: pod.name });
+  const sum = (pod: PodSample, f: (c: ContainerSample) => number | undefined) =>
+    pod.containers.every((c) => f(c) !== undefined)
+      ? pod.containers.reduce((total, c) => total + f(c)!, 0)
+      : undefined;
+  const defined = <T>(xs: (T | undefined)[]) => xs.filter((x): x is T => x !== undefined);
+
+  family(
+    "container_cpu_usage_seconds_total",
+    "[STABLE] Cumulative cpu time consumed by the container in core-seconds",
+    "counter",
+    defined(running.map(({ c, labels }) =>
+      c.cpuNanos === undefined ? undefined : sampleLine(
+        "container_cpu_usage_seconds_total",
+        labels,
+        c.cpuNanos / 1e9,
+        t,
+      )
+    )),
+  );
+  family(
+    "container_memory_working_set_bytes",
+    "[STABLE] Current working set of the container in bytes",
+    "gauge",
+    defined(
+      running.map(({ c, labels }) =>
+        c.memoryBytes === undefined
+          ? undefined
+          : sampleLine("container_memory_working_set_bytes", labels, c.memoryBytes, t)
+      ),
+    ),
+  );
+  family(
+    "container_start_time_seconds",
+    "[STABLE] Start time of the container since unix epoch in seconds",
+    "gauge",
+    defined(
+      running.map(({ c, labels }) =>
+        c.startTimeMs === undefined
+          ? undefined
+          : sampleLine("container_start_time_seconds", labels, c.startTimeMs / 1000, t)
+      ),
+    ),
+  );
+  family(
+    "node_cpu_usage_seconds_total",
+    "[STABLE] Cumulative cpu time consumed by the node in core-seconds",
+    "counter",
+    [sampleLine("node_cpu_usage_seconds_total", {}, sample.node.cpuNanos / 1e9, t)],
+  );
+  family(
+    "node_memory_working_set_bytes",
+    "[STABLE] Current working set of the node in bytes",
+    "gauge",
+    [sampleLine("node_memory_working_set_bytes", {}, sample.node.memoryWorkingSetBytes, t)],
+  );
+  family(
+    "pod_cpu_usage_seconds_total",
+    "[STABLE] Cumulative cpu time consumed by the pod in core-seconds",
+    "counter",
+    defined(sample.pods.map((pod) => {
+      const cpu = sum(pod, (c) => c.cpuNanos);
+      return cpu === undefined
+        ? undefined
+        : sampleLine("pod_cpu_usage_seconds_total", podLabels(pod), cpu / 1e9, t);
+    })),
+  );
+  family(
+    "pod_memory_working_set_bytes",
+    "[STABLE] Current working set of the pod in bytes",
+    "gauge",
+    defined(sample.pods.map((pod) => {
+      const memory = sum(pod, (c) => c.memoryBytes);
+      return memory === undefined
+        ? undefined
+        : sampleLine("pod_memory_working_set_bytes", podLabels(pod), memory, t);
+    })),
+  );
+  family(
+    "resource_scrape_error",
+    "[STABLE] 1 if there was an error while getting container metrics, 0 otherwise",
+    "gauge",
+    [sampleLine("resource_scrape_error", {}, 0)],
+  );
+  return lines.join("\n") + "\n";
+}
+
+/** CPU in the Summary API's shape. */
+export interface CPUStats {
+  time: string;
+  usageNanoCores?: number;
+  usageCoreNanoSeconds?: number;
+}
+
+/** Memory in the Summary API's shape. */
+export interface MemoryStats {
+  time: string;
+  availableBytes?: number;
+  usageBytes?: number;
+  workingSetBytes?: number;
+}
+
+/** The stats/v1alpha1 Summary, as far as systemk measures it. */
+export interface Summary {
+  node: {
+    nodeName: string;
+    startTime: string;
+    cpu: CPUStats;
+    memory: MemoryStats;
+  };
+  pods: Array<{
+    podRef: { name: string; namespace: string; uid: string };
+    startTime?: string;
+    containers: Array<{ name: string; startTime?: string; cpu: CPUStats; memory: MemoryStats }>;
+    cpu: CPUStats;
+    memory: MemoryStats;
+  }>;
+}
+
+/**
+ * `/stats/summary`. `usageNanoCores` is the CPU rate between `previous` and `sample` (absent
+ * without a previous sample of the same node or container).
+ */
+export function buildSummary(
+  nodeName: string,
+  sample: ResourceSample,
+  previous?: ResourceSample,
+): Summary {
+  const time = new Date(sample.timeMs).toISOString();
+  const seconds = previous ? (sample.timeMs - previous.timeMs) / 1000 : 0;
+  const rate = (now?: number, before?: number) =>
+    now === undefined || before === undefined || seconds <= 0 || now < before
+      ? undefined
+      : Math.round((now - before) / seconds);
+  const cpu = (now?: number, before?: number): CPUStats => ({
+    time,
+    usageNanoCores: rate(now, before),
+    usageCoreNanoSeconds: now === undefined ? undefined : Math.round(now),
+  });
+  const memory = (bytes?: number): MemoryStats => ({
+    time,
+    workingSetBytes: bytes,
+    usageBytes: bytes,
+  });
+  const before = new Map<string, ContainerSample>();
+  for (const pod of previous?.pods ?? []) {
+    for (const c of pod.containers) before.set(`${pod.uid}/${c.name}`, c);
+  }
+  const iso = (ms?: number) => ms === undefined ? undefined : new Date(ms).toISOString();
+  const total = (xs: (number | undefined)[]) =>
+    xs.every((x) => x !== undefined) ? xs.reduce((a, b) => a! + b!, 0) : undefined;
+  return {
+    node: {
+      nodeName,
+      startTime: new Date(sample.node.startTimeMs).toISOString(),
+      cpu: cpu(sample.node.cpuNanos, previous?.node.cpuNanos),
+      memory: {
+        time,
+        availableBytes: sample.node.memoryAvailableBytes,
+        usageBytes: sample.node.memoryUsageBytes,
+        workingSetBytes: sample.node.memoryWorkingSetBytes,
+      },
+    },
+    pods: sample.pods.map((pod) => {
+      const containers = pod.containers.map((c) => ({
+        name: c.name,
+        startTime: iso(c.startTimeMs),
+        cpu: cpu(c.cpuNanos, before.get(`${pod.uid}/${c.name}`)?.cpuNanos),
+        memory: memory(c.memoryBytes),
+      }));
+      const podBefore = pod.containers.map((c) => before.get(`${pod.uid}/${c.name}`)?.cpuNanos);
+      return {
+        podRef: { name: pod.name, namespace: pod.namespace, uid: pod.uid },
+        startTime: iso(pod.startTimeMs),
+        containers,
+        cpu: cpu(total(pod.containers.map((c) => c.cpuNanos)), total(podBefore)),
+        memory: memory(total(pod.containers.map((c) => c.memoryBytes))),
+      };
+    }),
+  };
+}
