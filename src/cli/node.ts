@@ -168,14 +168,21 @@ export async function runNode(config: Config): Promise<number> {
     signal: certificates.signal,
     log: console.log,
   });
+  // Without the API the node still runs its pods; only logs and metrics are missing.
   const api = await startKubeletAPI({
     ...config,
     kubeConfig: clients.kubeConfig,
     node,
     pods: { pods: () => [...latest.values()] },
     unitProperties: (name) => units.properties(name),
+  }).catch((e) => {
+    console.error(
+      `systemk: the kubelet API on ${config.address}:${config.port} did not start, ` +
+        `kubectl logs and top will fail for this node: ${(e as Error).message}`,
+    );
+    return undefined;
   });
-  console.log(`systemk: kubelet API listening on ${config.address}:${api.port}`);
+  if (api) console.log(`systemk: kubelet API listening on ${config.address}:${api.port}`);
   console.log(
     `systemk: watching pods of node ${node.name}; ${latest.size} assigned, ${adopted} found running`,
   );
@@ -187,7 +194,7 @@ export async function runNode(config: Config): Promise<number> {
   console.log(`systemk: stopping (pods keep running)`);
   certificates.abort();
   await clientRotation;
-  await api.close();
+  await api?.close();
   await watcher.stop();
   await runtime.close();
   await statuses.stop();
