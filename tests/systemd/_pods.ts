@@ -60,8 +60,8 @@ export interface PodSystem {
   statusWhen(pod: V1Pod, predicate: (s: V1PodStatus) => boolean): Promise<V1PodStatus>;
   /** Current properties of a unit. */
   props(unit: string): Promise<UnitProperties>;
-  /** The journal of every systemk unit, for failure messages. */
-  journal(): Promise<string>;
+  /** Events, statuses and the journal of every systemk unit, for failure messages. */
+  describe(): Promise<string>;
 }
 
 const NODE_NAME = "it-node";
@@ -119,9 +119,12 @@ export async function withPodSystem(
     });
     runtime = rt;
     const u = units;
-    const journal = async () =>
-      (await sd.exec(["journalctl", "--no-pager", "-o", "short-monotonic", "-u", "systemk.*"]))
-        .stdout;
+    const describe = async () =>
+      `events: ${JSON.stringify(events, null, 1)}\n` +
+      `statuses: ${JSON.stringify([...statuses.values()], null, 1)}\njournal:\n${
+        (await sd.exec(["journalctl", "--no-pager", "-o", "short-monotonic", "-u", "systemk.*"]))
+          .stdout
+      }`;
     const until = async <T>(
       what: string,
       check: () => Promise<T | undefined> | T | undefined,
@@ -132,11 +135,7 @@ export async function withPodSystem(
         if (value !== undefined) return value;
         await new Promise((r) => setTimeout(r, 50));
       }
-      throw new Error(
-        `timed out waiting for ${what}\nevents: ${JSON.stringify(events, null, 1)}\n` +
-          `statuses: ${JSON.stringify([...statuses.values()], null, 1)}\n` +
-          `journal:\n${await journal()}`,
-      );
+      throw new Error(`timed out waiting for ${what}\n${await describe()}`);
     };
     await fn({
       sd,
@@ -172,7 +171,7 @@ export async function withPodSystem(
         });
       },
       props: (unit) => u.properties(unit),
-      journal,
+      describe,
     });
   } finally {
     await runtime?.close();

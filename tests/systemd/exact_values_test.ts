@@ -115,7 +115,7 @@ Deno.test({
         pod,
         (st) => st.phase === "Succeeded" || st.phase === "Failed",
       );
-      assert.equal(status.phase, "Succeeded", await s.journal());
+      assert.equal(status.phase, "Succeeded", await s.describe());
       console.log(
         `  ${words.length} argv words, ${values.length} env values in ${CONTAINERS} units: ` +
           `ran in ${(performance.now() - started).toFixed(0)} ms`,
