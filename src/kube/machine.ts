@@ -43,6 +43,45 @@ export function parseLoadavgTasks(text: string): number {
   return m ? Number(m[1]) : 0;
 }
 
+/**
+ * A boot id made from the machine id and the moment systemd (PID 1) started: constant for one
+ * boot, different for the next, in the kernel's UUID format. Stands in for
+ * /proc/sys/kernel/random/boot_id where /proc is closed to systemk (Deno opens /proc only to
+ * --allow-all, which systemk does not run with).
+ *
+ * @param machineID /etc/machine-id.
+ * @param systemdStart PID 1's start as `systemctl show -p UserspaceTimestamp,...` prints it.
+ * @return a lowercase UUID.
+ */
+export async function derivedBootID(machineID: string, systemdStart: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(`${machineID}\n${systemdStart}`),
+  );
+  const hex = [...new Uint8Array(digest).slice(0, 16)]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  const part = (from: number, to: number) => hex.slice(from, to);
+  return `${part(0, 8)}-${part(8, 12)}-${part(12, 16)}-${part(16, 20)}-${part(20, 32)}`;
+}
+
+let bootIDPromise: Promise<string> | undefined;
+
+/** The kernel's boot id, or {@linkcode derivedBootID} when /proc cannot be read; asked once. */
+function bootID(machineID: string): Promise<string> {
+  bootIDPromise ??= (async () => {
+    const kernel = await readTrimmed("/proc/sys/kernel/random/boot_id");
+    if (kernel) return kernel;
+    const out = await new Deno.Command("systemctl", {
+      args: ["show", "--value", "-p", "UserspaceTimestamp", "-p", "UserspaceTimestampMonotonic"],
+      stdout: "piped",
+      stderr: "null",
+    }).output().catch(() => undefined);
+    const start = out?.success ? new TextDecoder().decode(out.stdout).trim() : "";
+    return start ? await derivedBootID(machineID, start) : "";
+  })();
+  return bootIDPromise;
+}
+
 async function readTrimmed(path: string): Promise<string> {
   try {
     return (await Deno.readTextFile(path)).trim();
@@ -60,11 +99,10 @@ async function readTrimmed(path: string): Promise<string> {
 export async function gatherMachineFacts(rootPath = "/"): Promise<MachineFacts> {
   const memory = Deno.systemMemoryInfo();
   const fs = statfsSync(rootPath);
-  const [machineID, systemUUID, bootID, osRelease, loadavg, pidMax, threadsMax] = await Promise
+  const [machineID, systemUUID, osRelease, loadavg, pidMax, threadsMax] = await Promise
     .all([
       readTrimmed("/etc/machine-id"),
       readTrimmed("/sys/class/dmi/id/product_uuid"),
-      readTrimmed("/proc/sys/kernel/random/boot_id"),
       readTrimmed("/etc/os-release"),
       readTrimmed("/proc/loadavg"),
       readTrimmed("/proc/sys/kernel/pid_max"),
@@ -84,7 +122,7 @@ export async function gatherMachineFacts(rootPath = "/"): Promise<MachineFacts> 
     processLimit: limits.length ? Math.min(...limits) : 32768,
     machineID,
     systemUUID: systemUUID.toLowerCase(),
-    bootID,
+    bootID: await bootID(machineID),
     kernelVersion: Deno.osRelease(),
     osImage: parseOsReleasePrettyName(osRelease),
   };

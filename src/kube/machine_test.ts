@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { gatherMachineFacts, parseLoadavgTasks, parseOsReleasePrettyName } from "./machine.ts";
+import {
+  derivedBootID,
+  gatherMachineFacts,
+  parseLoadavgTasks,
+  parseOsReleasePrettyName,
+} from "./machine.ts";
 
 Deno.test("parseOsReleasePrettyName handles quoting and absence", () => {
   assert.equal(
@@ -27,4 +32,24 @@ Deno.test("gatherMachineFacts reads this machine", async () => {
   assert.equal(facts.kernelVersion, Deno.osRelease());
   assert.equal(facts.bootID, (await Deno.readTextFile("/proc/sys/kernel/random/boot_id")).trim());
   assert.ok(["amd64", "arm64"].includes(facts.arch));
+});
+
+Deno.test("derivedBootID is a UUID fixed by machine id and systemd's start", async () => {
+  const a = await derivedBootID(
+    "0123456789abcdef0123456789abcdef",
+    "Wed 2026-11-25 11:00:00 UTC\n1",
+  );
+  assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  assert.equal(
+    await derivedBootID("0123456789abcdef0123456789abcdef", "Wed 2026-11-25 11:00:00 UTC\n1"),
+    a,
+  );
+  assert.notEqual(
+    await derivedBootID("0123456789abcdef0123456789abcdef", "Wed 2026-11-25 12:00:00 UTC\n1"),
+    a,
+  );
+  assert.notEqual(
+    await derivedBootID("fedcba9876543210fedcba9876543210", "Wed 2026-11-25 11:00:00 UTC\n1"),
+    a,
+  );
 });

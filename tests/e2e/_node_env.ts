@@ -113,7 +113,10 @@ export async function startNodeEnv(opts: NodeEnvOptions = {}): Promise<NodeEnv> 
         return out.code === 0 ? JSON.parse(out.stdout) as T : undefined;
       },
       async apply(...objects) {
-        await env.kubectl(["apply", "-f", "-"], JSON.stringify({ kind: "List", items: objects }));
+        await env.kubectl(
+          ["apply", "-f", "-"],
+          JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
+        );
       },
       async startAgent(extraFlags = []) {
         await runAgent(AGENT_UNIT, nodeName, kubeconfig, [...(opts.flags ?? []), ...extraFlags]);
