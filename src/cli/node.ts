@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
+import type { V1Pod } from "@kubernetes/client-node";
 import type { Config } from "./flags.ts";
 import { VERSION } from "../version.ts";
 import { localNodeFacts } from "../node/local.ts";
@@ -13,8 +13,14 @@ import { NodeController } from "../kube/node_controller.ts";
 import { PodWatcher } from "../kube/pods.ts";
 import { StatusWriter } from "../kube/status.ts";
 import { EventRecorder, podReference } from "../kube/events.ts";
-import { ObjectAccess } from "../kube/objects.ts";
+import {
+  ObjectAccess,
+  ObjectForbiddenError,
+  type ObjectKind,
+  type ObjectOf,
+} from "../kube/objects.ts";
 import { deletePodObject } from "../kube/deletion.ts";
+import { PlanError } from "../plan/mod.ts";
 import { PodRuntime } from "../pods/runtime.ts";
 import type { EventSink, References } from "../pods/ports.ts";
 import { podReferences } from "../pods/references.ts";
@@ -104,7 +110,12 @@ export async function runNode(config: Config): Promise<number> {
     },
   });
 
-  /** Reads what the pod references; each object is watched so an edit reaches the files. */
+  /**
+   * Reads what the pod references. Each object is watched, so an edit reaches the files and a
+   * missing (or not yet permitted) one starts the pod once it appears. A 403 means the Node
+   * authorizer has not linked the object to this pod yet: like a missing object, a container
+   * config error the runtime shows and retries.
+   */
   async function fetchReferences(pod: V1Pod): Promise<References> {
     const namespace = pod.metadata!.namespace!;
     const uid = pod.metadata!.uid!;
@@ -114,20 +125,28 @@ export async function runNode(config: Config): Promise<number> {
       const current = latest.get(uid);
       if (current) runtime.sync(current);
     };
-    await Promise.all([
-      ...refs.configMaps.map(async (name) => {
-        const ref = { kind: "ConfigMap" as const, namespace, name };
+    const fetch = async <K extends ObjectKind>(
+      kind: K,
+      name: string,
+      into: Map<string, ObjectOf<K>>,
+    ) => {
+      const ref = { kind, namespace, name };
+      try {
         const got = await objects.get(ref);
-        if (got.found) found.configMaps.set(name, got.object as V1ConfigMap);
+        if (got.found) into.set(name, got.object);
+      } finally {
         objects.watchObject(ref, { podUID: uid, onChange: resync });
-      }),
-      ...refs.secrets.map(async (name) => {
-        const ref = { kind: "Secret" as const, namespace, name };
-        const got = await objects.get(ref);
-        if (got.found) found.secrets.set(name, got.object as V1Secret);
-        objects.watchObject(ref, { podUID: uid, onChange: resync });
-      }),
-    ]);
+      }
+    };
+    try {
+      await Promise.all([
+        ...refs.configMaps.map((name) => fetch("ConfigMap", name, found.configMaps)),
+        ...refs.secrets.map((name) => fetch("Secret", name, found.secrets)),
+      ]);
+    } catch (e) {
+      if (!(e instanceof ObjectForbiddenError)) throw e;
+      throw new PlanError("CreateContainerConfigError", `${e.message}; retrying`);
+    }
     return found;
   }
 
