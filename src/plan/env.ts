@@ -23,7 +23,8 @@ import { expand } from "./expansion.ts";
 // Environment= can set. envFrom keys outside it are skipped, as the kubelet skips invalid keys.
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a value starting with U+FEFF keeps it (the kubelet passes the string as it is).
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Variables systemk provides to every container (the kubelet's "service env" role): node
@@ -160,16 +161,29 @@ export function containerEnvironment(
   return env;
 }
 
+/** Words after `$(VAR)` expansion, and whether any expanded variable holds Secret data. */
+export interface ExpandedWords {
+  words: string[];
+  secret: boolean;
+}
+
 /**
- * Expands `$(VAR)` in each word against the final environment (command, args). A secret
- * expanded here ends up in the command line, visible to every local user as it is in any
- * container runtime's process list; that is the pod author's choice.
+ * Expands `$(VAR)` in each word against the final environment (command, args, subPathExpr). A
+ * secret expanded into a command line is visible to every local user, as it is in any
+ * container runtime's process list; that is the pod author's choice. `secret` tells the caller
+ * to keep the words out of error messages, which end up in the pod's status and Events.
  */
 export function expandWords(
   words: readonly string[],
   env: ReadonlyMap<string, EnvValue>,
-): string[] {
-  return words.map((w) => expand(w, (name) => env.get(name)?.value));
+): ExpandedWords {
+  let secret = false;
+  const lookup = (name: string) => {
+    const found = env.get(name);
+    if (found?.secret) secret = true;
+    return found?.value;
+  };
+  return { words: words.map((w) => expand(w, lookup)), secret };
 }
 
 /**

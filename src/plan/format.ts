@@ -7,7 +7,7 @@
  */
 import type { PodPlan, VolumeEntry } from "./types.ts";
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function mode(m: number): string {
   return "0" + m.toString(8).padStart(3, "0");

@@ -65,7 +65,6 @@ import {
   packageCommands,
   WRITABLE_KEYS,
 } from "./exec.ts";
-import { expand } from "./expansion.ts";
 import { containerResources, resourceDirectives } from "./resources.ts";
 import { type EffectiveSecurity, effectiveSecurity } from "./security.ts";
 import {
@@ -85,16 +84,27 @@ const MINIMUM_GRACE_SECONDS = 2;
 
 type Directive = [string, string];
 
-/** Runs a unit-module encoder, turning its UnitValueError into a PlanError naming `field`. */
-function encode<T>(ctx: PodContext, container: string, field: string, f: () => T): T {
+/**
+ * Runs a unit-module encoder, turning its UnitValueError into a PlanError naming `field`. With
+ * `secret` (the value holds Secret data) the encoder's message, which quotes the value, is left
+ * out: PlanError messages become the pod's status and Events, readable without Secret access.
+ */
+function encode<T>(
+  ctx: PodContext,
+  container: string,
+  field: string,
+  f: () => T,
+  secret = false,
+): T {
   try {
     return f();
   } catch (e) {
     if (!(e instanceof UnitValueError)) throw e;
+    const why = secret ? "(the reason is withheld: the value holds Secret data)" : e.message;
     throw fail(
       ctx,
       container,
-      `${field} cannot be written into a systemd unit: ${e.message}`,
+      `${field} cannot be written into a systemd unit: ${why}`,
       `change ${field}`,
     );
   }
@@ -220,9 +230,12 @@ function mountDirectives(
       );
     }
     seen.add(mountPath);
-    const subPath = m.subPathExpr !== undefined
-      ? expand(m.subPathExpr, (n) => env.get(n)?.value)
-      : m.subPath ?? "";
+    const expanded = m.subPathExpr !== undefined
+      ? expandWords([m.subPathExpr], env)
+      : { words: [m.subPath ?? ""], secret: false };
+    const [subPath] = expanded.words;
+    // Quoted in messages unless it expanded Secret data (messages become status and Events).
+    const shown = expanded.secret ? "(expanded from Secret data)" : JSON.stringify(subPath);
     let hostPath = source.hostPath;
     if (subPath !== "") {
       const problem = relativePathProblem(subPath);
@@ -230,7 +243,7 @@ function mountDirectives(
         throw fail(
           ctx,
           container.name,
-          `${field}.subPath "${subPath}" ${problem}`,
+          `${field}.subPath ${shown} ${problem}`,
           "use a relative path inside the volume",
         );
       }
@@ -240,7 +253,7 @@ function mountDirectives(
         throw fail(
           ctx,
           container.name,
-          `${field}.subPath "${subPath}" does not exist in volume ${m.name}`,
+          `${field}.subPath ${shown} does not exist in volume ${m.name}`,
           "use a key or item path of the volume",
         );
       } else {
@@ -253,6 +266,7 @@ function mountDirectives(
       container.name,
       `${field}.mountPath`,
       () => bindPath(hostPath, m.mountPath),
+      expanded.secret,
     );
     out.push([readOnly ? "BindReadOnlyPaths" : "BindPaths", value]);
   }
@@ -413,12 +427,18 @@ function planContainer(
     );
   }
   const env = containerEnvironment(ctx, container);
-  const command = container.command ? expandWords(container.command, env) : undefined;
-  const args = container.args ? expandWords(container.args, env) : undefined;
+  const command = expandWords(container.command ?? [], env);
+  const args = expandWords(container.args ?? [], env);
   const packaged = p.unit ? packageCommands(p.unit) : undefined;
   let execStarts: string[];
   try {
-    execStarts = encode(ctx, name, "command/args", () => execStart(command, args, packaged));
+    execStarts = encode(
+      ctx,
+      name,
+      "command/args",
+      () => execStart(command.words, args.words, packaged),
+      command.secret || args.secret,
+    );
   } catch (e) {
     if (!(e instanceof CommandError)) throw e;
     throw fail(ctx, name, e.message, e.todo);
