@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { CoreV1Api } from "@kubernetes/client-node";
 import type { NodeEnv } from "../tests/e2e/_node_env.ts";
 
 /** `/proc/<pid>` of a service's main process, as seen from the host. */
@@ -70,4 +71,24 @@ export async function journalMatches(
     }
   }
   return found;
+}
+
+/** Resolves when every named node has condition Ready=True; throws after `timeoutMs`. */
+export async function nodesReady(
+  core: CoreV1Api,
+  nodes: readonly string[],
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const list = await core.listNode();
+    const ready = new Set(
+      list.items.filter((n) =>
+        n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
+      ).map((n) => n.metadata!.name!),
+    );
+    if (nodes.every((n) => ready.has(n))) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`nodes ${nodes.join(", ")} not Ready after ${timeoutMs} ms`);
 }

@@ -13,11 +13,17 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { AppsV1Api, CoreV1Api, KubeConfig, type V1Node, VersionApi } from "@kubernetes/client-node";
+import { AppsV1Api, CoreV1Api, KubeConfig, VersionApi } from "@kubernetes/client-node";
 import { startNodeEnv } from "../tests/e2e/_node_env.ts";
 import { unitName } from "../src/unit/name.ts";
 import { countByVerb, nodeOf, readAudit, type Request, total } from "./_audit.ts";
-import { journalMatches, parseSystemdTime, serviceProcDir, unitProperties } from "./_env.ts";
+import {
+  journalMatches,
+  nodesReady,
+  parseSystemdTime,
+  serviceProcDir,
+  unitProperties,
+} from "./_env.ts";
 import { type Footprint, measureFootprint } from "./_proc.ts";
 import { inParallel, now, PodTracker, sleepPod } from "./_pods.ts";
 import { markdownTable, type Row, svgChart, table } from "./_report.ts";
@@ -73,58 +79,56 @@ const kc = new KubeConfig();
 kc.loadFromFile(env.cluster.adminKubeconfig);
 const core = kc.makeApiClient(CoreV1Api);
 const tracker = new PodTracker(kc, NS);
-let exitCode = 0;
+const failures: string[] = [];
 let kubernetesVersion = "unknown";
+/**
+ * Runs one measurement; a failure is reported (with the end of systemk's log) and the run goes
+ * on, so one broken figure does not hide the others.
+ */
+async function phase(name: string, measure: () => Promise<unknown>): Promise<void> {
+  try {
+    await measure();
+  } catch (e) {
+    failures.push(`${name}: ${e instanceof Error ? e.message : e}`);
+    console.error(`bench: ${name} failed: ${e instanceof Error ? e.stack : e}`);
+    const tail = (await env.agentLog()).trimEnd().split("\n").slice(-25).join("\n");
+    console.error(`--- systemk log (tail) ---\n${tail}`);
+  }
+}
 try {
   kubernetesVersion = (await kc.makeApiClient(VersionApi).getCode()).gitVersion;
   await tracker.start();
-  await nodesReady([NODE], 60_000);
+  await nodesReady(core, [NODE], 60_000);
   log("node n1 Ready");
-  await footprintIdle();
-  await singlePods();
+  await phase("footprint idle", footprintIdle);
+  await phase("single pods", singlePods);
   const burst = names("burst", P.burst);
-  await createBurst(2, burst, `burst of ${P.burst}`);
-  await steadyWith(P.burst, true);
-  await deleteBurst(3, burst, `delete ${P.burst}`);
+  await phase("burst", () => createBurst(2, burst, `burst of ${P.burst}`));
+  await phase("steady", () => steadyWith(P.burst, true));
+  await phase("delete burst", () => deleteBurst(3, burst, `delete ${P.burst}`));
   const dense = names("dense", P.density);
-  await createBurst(7, dense, `density ${P.density}`);
-  await steadyWith(P.density, false);
-  await restart(dense);
+  await phase("density", () => createBurst(7, dense, `density ${P.density}`));
+  await phase("steady (density)", () => steadyWith(P.density, false));
+  await phase("restart", () => restart(dense));
   // The restart deleted the first and added one.
-  await deleteBurst(7, [...dense.slice(1), RESTART_POD], `delete ${P.density} (cleanup)`);
-  await manyNodes();
-} catch (e) {
-  exitCode = 1;
-  console.error(`bench failed: ${e instanceof Error ? e.stack : e}`);
-  console.error(
-    `--- systemk log (tail) ---\n${(await env.agentLog()).split("\n").slice(-40).join("\n")}`,
+  await phase(
+    "cleanup",
+    () => deleteBurst(7, [...dense.slice(1), RESTART_POD], `delete ${P.density}`),
   );
+  await phase("many nodes", manyNodes);
+} catch (e) {
+  failures.push(`setup: ${e instanceof Error ? e.message : e}`);
+  console.error(`bench failed: ${e instanceof Error ? e.stack : e}`);
 } finally {
   tracker.stop();
   await env.stop();
 }
 await report();
-Deno.exit(exitCode);
+Deno.exit(failures.length ? 1 : 0);
 
 /** `prefix-0` … `prefix-<n-1>`. */
 function names(prefix: string, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
-}
-
-/** Resolves when every named node has condition Ready=True. */
-async function nodesReady(nodes: string[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const list = await core.listNode();
-    const ready = new Set(
-      list.items.filter((n: V1Node) =>
-        n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
-      ).map((n) => n.metadata!.name!),
-    );
-    if (nodes.every((n) => ready.has(n))) return;
-    await sleep(250);
-  }
-  throw new Error(`nodes not Ready after ${timeoutMs} ms`);
 }
 
 /** Item 4, idle: systemk with no pods beside the floor process, measured together. */
@@ -191,6 +195,7 @@ async function singlePods(): Promise<void> {
     name: string;
     createSent: number;
     deleteSent: number;
+    unitStarting?: number;
     unitActive?: number;
   }[] = [];
   for (const name of names("single", P.runs)) {
@@ -198,7 +203,9 @@ async function singlePods(): Promise<void> {
     await core.createNamespacedPod({ namespace: NS, body: sleepPod(name, NODE) });
     await tracker.until(`${name} Running`, () => !!tracker.times.get(name)?.running, 60_000);
     const unit = unitName(NS, name, "c");
-    const props = (await unitProperties(env, unit, ["ActiveEnterTimestamp"])).get(unit);
+    const props =
+      (await unitProperties(env, unit, ["InactiveExitTimestamp", "ActiveEnterTimestamp"]))
+        .get(unit);
     const deleteSent = now();
     await core.deleteNamespacedPod({ namespace: NS, name });
     await tracker.until(`${name} gone`, () => !!tracker.times.get(name)?.deleted, 60_000);
@@ -206,6 +213,7 @@ async function singlePods(): Promise<void> {
       name,
       createSent,
       deleteSent,
+      unitStarting: parseSystemdTime(props?.InactiveExitTimestamp ?? ""),
       unitActive: parseSystemdTime(props?.ActiveEnterTimestamp ?? ""),
     });
   }
@@ -241,9 +249,10 @@ async function singlePods(): Promise<void> {
     const nodeDelete = about.find((q) => q.verb === "delete" && nodeOf(q.user) === NODE);
     add("create sent → stored (apiserver)", (created?.stageAt ?? NaN) - r.createSent);
     add(
-      "stored → unit active (systemk: watch, plan, files, StartUnit)",
-      (r.unitActive ?? NaN) - (created?.stageAt ?? NaN),
+      "stored → unit leaves inactive (systemk: watch, plan, files, StartUnit)",
+      (r.unitStarting ?? NaN) - (created?.stageAt ?? NaN),
     );
+    add("unit leaves inactive → active (systemd)", (r.unitActive ?? NaN) - (r.unitStarting ?? NaN));
     add(
       "unit active → status patch received",
       (runningPatch?.received ?? NaN) - (r.unitActive ?? NaN),
@@ -304,8 +313,10 @@ async function createBurst(item: number, pods: string[], label: string): Promise
   const done = Math.max(...pods.map((n) => tracker.times.get(n)!.running!));
   const perPod = summarize(pods.map((n) => tracker.times.get(n)!.running! - sent.get(n)!));
   const totalS = (done - t0) / 1000;
-  details[label] = { totalS, perPod };
+  const warnings = await warningEvents(pods);
+  details[label] = { totalS, perPod, warnings };
   log(`${label}: all Running after ${totalS.toFixed(2)} s`);
+  if (Object.keys(warnings).length) console.error(`${label}: warning events`, warnings);
   const original = { 20: 6.9, 50: 15.8 }[pods.length];
   const target = item === 2 && pods.length === 100 ? { max: 3 } : undefined;
   rows.push(
@@ -328,6 +339,20 @@ async function createBurst(item: number, pods: string[], label: string): Promise
     ),
   );
   return perPod;
+}
+
+/** Warning events about `pods`, counted by reason and message (pod names blanked). */
+async function warningEvents(pods: string[]): Promise<Record<string, number>> {
+  const ours = new Set(pods);
+  const list = await core.listNamespacedEvent({ namespace: NS, fieldSelector: "type=Warning" });
+  const counts: Record<string, number> = {};
+  for (const e of list.items) {
+    const pod = e.involvedObject?.name ?? "";
+    if (!ours.has(pod)) continue;
+    const key = `${e.reason}: ${(e.message ?? "").replaceAll(pod, "<pod>").slice(0, 200)}`;
+    counts[key] = (counts[key] ?? 0) + (e.count ?? 1);
+  }
+  return counts;
 }
 
 /** Items 3 and 7: delete `pods` at once → all API objects gone. */
@@ -476,7 +501,7 @@ async function manyNodes(): Promise<void> {
   await Promise.all(
     others.map((n, i) => env.startAgentAs(n, [`--port=${10251 + i}`])),
   );
-  await nodesReady([NODE, ...others], 180_000);
+  await nodesReady(core, [NODE, ...others], 180_000);
   log(`many nodes: ${P.nodes} nodes Ready after ${((now() - t0) / 1000).toFixed(1)} s`);
   const apps = kc.makeApiClient(AppsV1Api);
   const template = (app: string) => ({
@@ -559,8 +584,10 @@ async function report(): Promise<void> {
     `${machine.cpus}× ${machine.cpuModel}`;
   console.log(`\n${title} (${durationS.toFixed(0)} s)\n`);
   console.log(table(rows));
+  for (const f of failures) console.log(`FAILED ${f}`);
   await Deno.mkdir(RESULTS, { recursive: true });
   const result = {
+    failures,
     mode: args.short ? "short" : "full",
     params: P,
     durationS,

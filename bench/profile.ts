@@ -1,0 +1,109 @@
+/**
+ * Where systemk's memory and CPU go: runs systemk with `--inspect` in the bench setting, then
+ * (1) records a CPU profile over single pods and a burst, and (2) diffs heap snapshots taken
+ * with no pods and with `--pods` pods running (after a forced GC each time).
+ *
+ * Run: `deno run -A bench/profile.ts [--pods 500] [--out /tmp/systemk-profile]`. Prints the
+ * top self-time functions and the heap growth by object kind; writes the `.cpuprofile` and
+ * both snapshots to `--out` (open them in Chrome DevTools).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { startNodeEnv } from "../tests/e2e/_node_env.ts";
+import { heapByKind, Inspector, selfTimes } from "./_cdp.ts";
+import { nodesReady, serviceProcDir } from "./_env.ts";
+import { inParallel, PodTracker, sleepPod } from "./_pods.ts";
+import { parseRssKiB } from "./_proc.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    pods: { type: "string", default: "500" },
+    singles: { type: "string", default: "20" },
+    out: { type: "string", default: "/tmp/systemk-profile" },
+  },
+});
+const pods = Number(args.pods);
+const out = args.out!;
+await Deno.mkdir(out, { recursive: true });
+const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+const port = (listener.addr as Deno.NetAddr).port;
+listener.close();
+
+const env = await startNodeEnv({
+  flags: [`--max-pods=${pods + 100}`],
+  denoFlags: [`--inspect=127.0.0.1:${port}`],
+});
+const kc = new KubeConfig();
+kc.loadFromFile(env.cluster.adminKubeconfig);
+const core = kc.makeApiClient(CoreV1Api);
+const tracker = new PodTracker(kc, "default");
+try {
+  await tracker.start();
+  await nodesReady(core, ["n1"], 60_000);
+  const inspector = await Inspector.connect(`127.0.0.1:${port}`);
+  const proc = await serviceProcDir(env, "systemk-agent");
+  const memory = async (label: string) => {
+    await inspector.collectGarbage();
+    const m = await inspector.evaluate<Record<string, number>>("Deno.memoryUsage()");
+    const rss = parseRssKiB(await Deno.readTextFile(`${proc}/status`)) / 1024;
+    const mib = (n: number) => (n / 1048576).toFixed(1);
+    console.log(
+      `${label}: RSS ${rss.toFixed(1)} MiB; V8 heap used ${mib(m.heapUsed)} of ${
+        mib(m.heapTotal)
+      } MiB; external ${mib(m.external)} MiB (after a forced GC)`,
+    );
+    const snapshot = await inspector.heapSnapshot();
+    await Deno.writeTextFile(`${out}/${label.replace(/\W+/g, "-")}.heapsnapshot`, snapshot);
+    return heapByKind(snapshot);
+  };
+  await new Promise((r) => setTimeout(r, 3000));
+  const before = await memory("0 pods");
+
+  await inspector.startCpuProfile();
+  const t0 = performance.now();
+  for (let i = 0; i < Number(args.singles); i++) {
+    const name = `single-${i}`;
+    await core.createNamespacedPod({ namespace: "default", body: sleepPod(name, "n1") });
+    await tracker.until(name, () => !!tracker.times.get(name)?.running, 60_000);
+    await core.deleteNamespacedPod({ namespace: "default", name });
+    await tracker.until(name, () => !!tracker.times.get(name)?.deleted, 60_000);
+  }
+  const names = Array.from({ length: pods }, (_, i) => `p-${i}`);
+  await inParallel(
+    names,
+    50,
+    (name) => core.createNamespacedPod({ namespace: "default", body: sleepPod(name, "n1") }),
+  );
+  await tracker.until("all Running", () => tracker.count(names, "running") === pods, 300_000);
+  const wallMs = performance.now() - t0;
+  const profile = await inspector.stopCpuProfile();
+  await Deno.writeTextFile(`${out}/agent.cpuprofile`, JSON.stringify(profile));
+  const self = selfTimes(profile);
+  const busy = self.filter(([k]) => !k.startsWith("(idle)")).reduce((a, [, v]) => a + v, 0);
+  console.log(
+    `\nCPU over ${args.singles} single pods + ${pods} at once: ${(wallMs / 1000).toFixed(1)} s ` +
+      `wall, ${(busy / 1000).toFixed(2)} s on the JS thread. Top self time:`,
+  );
+  for (const [k, ms] of self.slice(0, 30)) console.log(`${ms.toFixed(0).padStart(7)} ms  ${k}`);
+
+  await new Promise((r) => setTimeout(r, 5000));
+  const after = await memory(`${pods} pods`);
+  const growth = [...after].map(([k, v]) => {
+    const b = before.get(k) ?? { count: 0, bytes: 0 };
+    return [k, v.count - b.count, v.bytes - b.bytes] as const;
+  }).sort((a, b) => b[2] - a[2]);
+  console.log(`\nheap growth 0 → ${pods} pods by kind (count, KiB, bytes per pod):`);
+  for (const [k, count, bytes] of growth.slice(0, 40)) {
+    console.log(
+      `${String(count).padStart(8)} ${(bytes / 1024).toFixed(0).padStart(8)} KiB ${
+        (bytes / pods).toFixed(0).padStart(7)
+      } B/pod  ${k}`,
+    );
+  }
+  inspector.close();
+} finally {
+  tracker.stop();
+  await env.stop();
+}
