@@ -62,6 +62,20 @@ async function invocations(env: NodeEnv, units: string[]): Promise<Map<string, s
   return new Map(units.map((u, i) => [u, ids[i]]));
 }
 
+/** A pod bound to n1 that sleeps. */
+function sleeper(name: string) {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: "default" },
+    spec: {
+      nodeName: "n1",
+      terminationGracePeriodSeconds: 2,
+      containers: [{ name: "c", image: "/bin/sleep", command: ["/bin/sleep", "infinity"] }],
+    },
+  };
+}
+
 const readyCondition = (node?: V1Node) =>
   node?.status?.conditions?.find((c) => c.type === "Ready")?.status;
 
@@ -85,16 +99,7 @@ Deno.test(
       await t.step(
         "SIGKILL mid-rollout: nothing lost, nothing duplicated, nothing restarted",
         async () => {
-          await env.apply({
-            apiVersion: "v1",
-            kind: "Pod",
-            metadata: { name: "steady", namespace: "default" },
-            spec: {
-              nodeName: "n1",
-              terminationGracePeriodSeconds: 2,
-              containers: [{ name: "c", image: "/bin/sleep", command: ["/bin/sleep", "infinity"] }],
-            },
-          }, deployment(4, "1"));
+          await env.apply(sleeper("steady"), deployment(4, "1"));
           await env.kubectl(["rollout", "status", "deployment/roll", "--timeout=90s"]);
           await waitForPod(env, "steady", "Running", ready);
           const bootID = (await env.getJSON<V1Node>(["node", "n1"]))?.status?.nodeInfo?.bootID;
@@ -153,52 +158,76 @@ Deno.test(
         },
       );
 
-      await t.step("systemk down: node NotReady; back: Ready, pods Running again", async () => {
-        const before = await invocations(env, ["systemk.default.steady.c.service"]);
-        await env.stopAgent("SIGTERM");
-        const stopped = performance.now();
-        await waitFor(
-          "node n1 NotReady",
-          async () => readyCondition(await env.getJSON<V1Node>(["node", "n1"])) === "Unknown",
-          60_000,
-        );
-        console.log(`  NotReady ${(performance.now() - stopped) | 0} ms after systemk stopped`);
-        // The node lifecycle controller marks the pods of a lost node not ready.
-        await waitForPod(
-          env,
-          "steady",
-          "marked not ready",
-          (p) => p.status?.conditions?.find((c) => c.type === "Ready")?.status === "False",
-          { timeoutMs: 30_000 },
-        );
-        assert.equal(
-          await env.unitProperty("systemk.default.steady.c.service", "ActiveState"),
-          "active",
-          "pods keep running while systemk is down",
-        );
+      await t.step(
+        "systemk down: node NotReady; back: Ready, pods Running again, changes made meanwhile applied",
+        async () => {
+          await env.apply(sleeper("doomed"), sleeper("forced"));
+          await waitForPod(env, "doomed", "Running", ready);
+          await waitForPod(env, "forced", "Running", ready);
+          const before = await invocations(env, ["systemk.default.steady.c.service"]);
+          await env.stopAgent("SIGTERM");
+          // While systemk is away: one pod deleted, one force-deleted, one created.
+          await env.kubectl(["delete", "pod", "doomed", "--wait=false"]);
+          await env.kubectl(["delete", "pod", "forced", "--grace-period=0", "--force"]);
+          await env.apply(sleeper("latecomer"));
+          const stopped = performance.now();
+          await waitFor(
+            "node n1 NotReady",
+            async () => readyCondition(await env.getJSON<V1Node>(["node", "n1"])) === "Unknown",
+            60_000,
+          );
+          console.log(`  NotReady ${(performance.now() - stopped) | 0} ms after systemk stopped`);
+          // The node lifecycle controller marks the pods of a lost node not ready.
+          await waitForPod(
+            env,
+            "steady",
+            "marked not ready",
+            (p) => p.status?.conditions?.find((c) => c.type === "Ready")?.status === "False",
+            { timeoutMs: 30_000 },
+          );
+          assert.equal(
+            await env.unitProperty("systemk.default.steady.c.service", "ActiveState"),
+            "active",
+            "pods keep running while systemk is down",
+          );
 
-        const returned = performance.now();
-        await env.startAgent();
-        await waitFor(
-          "node n1 Ready",
-          async () => readyCondition(await env.getJSON<V1Node>(["node", "n1"])) === "True",
-          60_000,
-          describe,
-        );
-        console.log(`  Ready ${(performance.now() - returned) | 0} ms after systemk returned`);
-        const pods = (await env.getJSON<{ items: V1Pod[] }>(["pods"]))?.items ?? [];
-        await Promise.all(
-          pods.map((p) => waitForPod(env, p.metadata!.name!, "Ready again", ready)),
-        );
-        console.log(
-          `  all ${pods.length} pods Ready ${(performance.now() - returned) | 0} ms after`,
-        );
-        assert.deepEqual(
-          await invocations(env, ["systemk.default.steady.c.service"]),
-          before,
-          "steady kept running",
-        );
-      });
+          const returned = performance.now();
+          await env.startAgent();
+          await waitFor(
+            "node n1 Ready",
+            async () => readyCondition(await env.getJSON<V1Node>(["node", "n1"])) === "True",
+            60_000,
+            describe,
+          );
+          console.log(`  Ready ${(performance.now() - returned) | 0} ms after systemk returned`);
+          await waitFor(
+            "the pods deleted meanwhile gone, with their units",
+            async () => {
+              const { pods, units } = await podsAndUnits(env);
+              const names = pods.map((p) => p.metadata?.name);
+              return !names.includes("doomed") && !names.includes("forced") &&
+                !units.some((u) => /\.(doomed|forced)\./.test(u));
+            },
+            30_000,
+            describe,
+          );
+          await waitForPod(env, "latecomer", "Running", ready);
+          const pods = (await env.getJSON<{ items: V1Pod[] }>(["pods"]))?.items ?? [];
+          await Promise.all(
+            pods.map((p) => waitForPod(env, p.metadata!.name!, "Ready again", ready)),
+          );
+          console.log(
+            `  all ${pods.length} pods Ready ${(performance.now() - returned) | 0} ms after`,
+          );
+          assert.deepEqual(
+            await invocations(env, ["systemk.default.steady.c.service"]),
+            before,
+            "steady kept running",
+          );
+          const { units, expected } = await podsAndUnits(env);
+          assert.deepEqual(units, expected);
+        },
+      );
     } finally {
       await env.stop();
     }
