@@ -2,32 +2,45 @@
  * Measures the node and its running containers (the I/O side of {@link ./stats.ts}) and keeps
  * the previous measurement, from which CPU rates are computed.
  *
+ * Deno refuses to read `/proc` and `/sys` without `--allow-all`, which systemk does not get, so
+ * the node's figures come through `--allow-sys` (`os.cpus()`, `os.uptime()`,
+ * `Deno.systemMemoryInfo()`), and the containers' from systemd (`CPUUsageNSec`,
+ * `MemoryCurrent`). Where systemd does not account CPU (a cgroup v1/v2 hybrid whose v1 `cpuacct`
+ * it does not manage), containers have no CPU figure and metrics-server skips them.
+ *
  * @module
  */
+import os from "node:os";
 import type { V1Pod } from "@kubernetes/client-node";
 import { containerUnits, isRunning, type PodSource, type UnitPropertiesReader } from "./pods.ts";
-import {
-  type ContainerSample,
-  parseCgroupCpuStat,
-  parseMeminfo,
-  parseProcCgroup,
-  parseProcStat,
-  type PodSample,
-  type ResourceSample,
-} from "./stats.ts";
+import type { ContainerSample, NodeSample, PodSample, ResourceSample } from "./stats.ts";
+
+/** Reads the node's CPU, memory and boot time from the kernel. */
+export function readNode(now: number): NodeSample {
+  // Busy time: everything but idle, summed over CPUs (ms).
+  const busyMs = os.cpus().reduce(
+    (sum, cpu) => sum + cpu.times.user + cpu.times.nice + cpu.times.sys + cpu.times.irq,
+    0,
+  );
+  const memory = Deno.systemMemoryInfo();
+  return {
+    cpuNanos: busyMs * 1e6,
+    memoryWorkingSetBytes: memory.total - memory.available,
+    memoryAvailableBytes: memory.available,
+    memoryUsageBytes: memory.total - memory.free,
+    startTimeMs: Math.round(now - os.uptime() * 1000),
+  };
+}
 
 /** Where the sampler reads from. */
 export interface ResourceSamplerOptions {
   pods: PodSource;
   unitProperties: UnitPropertiesReader;
-  /** Reads a file as text; tests replace /proc and /sys. Default `Deno.readTextFile`. */
-  readTextFile?: (path: string) => Promise<string>;
+  /** The node's counters at a time; default {@link readNode}. */
+  node?: (now: number) => NodeSample;
   /** Clock in ms; default `Date.now`. */
   now?: () => number;
 }
-
-/** cgroup v2 mounts: the hybrid layout's `unified` first, then the pure v2 mount. */
-const CGROUP2_MOUNTS = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"];
 
 /** Measures usage; see the module doc. */
 export class ResourceSampler {
@@ -35,31 +48,16 @@ export class ResourceSampler {
   #last?: ResourceSample;
 
   constructor(options: ResourceSamplerOptions) {
-    this.#o = {
-      readTextFile: (path) => Deno.readTextFile(path),
-      now: () => Date.now(),
-      ...options,
-    };
+    this.#o = { node: readNode, now: () => Date.now(), ...options };
   }
 
   /** A fresh measurement, and the one before it (for rates), if any. */
   async sample(): Promise<{ sample: ResourceSample; previous?: ResourceSample }> {
-    const read = this.#o.readTextFile;
     const timeMs = this.#o.now();
-    const [stat, meminfo, pods] = await Promise.all([
-      read("/proc/stat").then(parseProcStat),
-      read("/proc/meminfo").then(parseMeminfo),
-      Promise.all(this.#o.pods.pods().map((pod) => this.#pod(pod))),
-    ]);
+    const pods = await Promise.all(this.#o.pods.pods().map((pod) => this.#pod(pod)));
     const sample: ResourceSample = {
       timeMs,
-      node: {
-        cpuNanos: stat.cpuNanos,
-        memoryWorkingSetBytes: meminfo.total - meminfo.available,
-        memoryAvailableBytes: meminfo.available,
-        memoryUsageBytes: meminfo.total - meminfo.free,
-        startTimeMs: stat.bootTimeMs,
-      },
+      node: this.#o.node(timeMs),
       pods: pods.filter((p): p is PodSample => p !== undefined),
     };
     const previous = this.#last;
@@ -92,21 +90,8 @@ export class ResourceSampler {
       startTimeMs: props.ExecMainStartTimestamp
         ? Math.floor(props.ExecMainStartTimestamp / 1000)
         : undefined,
-      cpuNanos: props.CPUUsageNSec ?? await this.#cgroupCpu(props.MainPID),
+      cpuNanos: props.CPUUsageNSec,
       memoryBytes: props.MemoryCurrent,
     };
-  }
-
-  /** CPU of the cgroup of `pid` from cgroup v2's `cpu.stat`, for when systemd does not account it. */
-  async #cgroupCpu(pid: number): Promise<number | undefined> {
-    if (!pid) return undefined;
-    const read = this.#o.readTextFile;
-    const cgroup = parseProcCgroup(await read(`/proc/${pid}/cgroup`).catch(() => ""));
-    if (!cgroup) return undefined;
-    for (const mount of CGROUP2_MOUNTS) {
-      const text = await read(`${mount}${cgroup}/cpu.stat`).catch(() => undefined);
-      if (text !== undefined) return parseCgroupCpuStat(text);
-    }
-    return undefined;
   }
 }

@@ -3,10 +3,8 @@
  * read from a kubelet: `/metrics/resource` (Prometheus text with explicit timestamps; what
  * metrics-server v0.6+ scrapes) and `/stats/summary` (the stats/v1alpha1 Summary JSON).
  *
- * Containers are systemd units: CPU is the unit's `CPUUsageNSec` (or, where systemd does not
- * account CPU, as on a cgroup v1/v2 hybrid, the `usage_usec` of the unit's cgroup v2
- * `cpu.stat`), memory is its `MemoryCurrent`. The node's CPU comes from `/proc/stat`, its memory
- * from `/proc/meminfo`.
+ * Containers are systemd units: CPU is the unit's `CPUUsageNSec`, memory its `MemoryCurrent`.
+ * The node's CPU and memory come from the kernel's counters (see {@link ./resources.ts}).
  *
  * @module
  */
@@ -52,45 +50,6 @@ export interface ResourceSample {
   timeMs: number;
   node: NodeSample;
   pods: PodSample[];
-}
-
-/** USER_HZ: the unit of `/proc/stat` CPU times on Linux. */
-const CLOCK_TICKS_PER_SECOND = 100;
-
-/**
- * Node CPU time from `/proc/stat`: user + nice + system + irq + softirq + steal of the `cpu`
- * line (idle and iowait are not usage), in ns; plus the boot time (`btime`).
- */
-export function parseProcStat(text: string): { cpuNanos: number; bootTimeMs: number } {
-  const cpu = text.match(/^cpu\s+(.*)$/m)?.[1].trim().split(/\s+/).map(Number);
-  const btime = Number(text.match(/^btime\s+(\d+)$/m)?.[1]);
-  if (!cpu || cpu.length < 8 || cpu.some((n) => !Number.isFinite(n)) || !btime) {
-    throw new Error("unexpected /proc/stat format");
-  }
-  const [user, nice, system, , , irq, softirq, steal] = cpu;
-  const ticks = user + nice + system + irq + softirq + steal;
-  return { cpuNanos: ticks * (1e9 / CLOCK_TICKS_PER_SECOND), bootTimeMs: btime * 1000 };
-}
-
-/** MemTotal, MemFree and MemAvailable from `/proc/meminfo`, in bytes. */
-export function parseMeminfo(text: string): { total: number; free: number; available: number } {
-  const field = (name: string) => {
-    const kb = Number(text.match(new RegExp(`^${name}:\\s+(\\d+) kB$`, "m"))?.[1]);
-    if (!Number.isFinite(kb)) throw new Error(`no ${name} in /proc/meminfo`);
-    return kb * 1024;
-  };
-  return { total: field("MemTotal"), free: field("MemFree"), available: field("MemAvailable") };
-}
-
-/** `usage_usec` of a cgroup v2 `cpu.stat`, in ns. */
-export function parseCgroupCpuStat(text: string): number | undefined {
-  const usec = text.match(/^usage_usec (\d+)$/m)?.[1];
-  return usec === undefined ? undefined : Number(usec) * 1000;
-}
-
-/** The cgroup v2 path of a process from its `/proc/<pid>/cgroup` (the `0::` line). */
-export function parseProcCgroup(text: string): string | undefined {
-  return text.match(/^0::(\/.*)$/m)?.[1];
 }
 
 /**
