@@ -321,6 +321,42 @@ Deno.test("node mode end to end: node, pods, status, names, deletion", opts, asy
       },
     );
 
+    await t.step(
+      "a pod re-created under the same name at once is not hit by the old one's deletion",
+      async () => {
+        await env.apply(
+          bashPod("again", "trap '' TERM; echo first; sleep infinity", { grace: 60 }),
+        );
+        const old = await waitForPod(env, "again", "Running", running);
+        await env.kubectl(["delete", "pod", "again", "--grace-period=0", "--force"]);
+        await env.apply(bashPod("again", "echo second; sleep infinity"));
+        const renewed = await waitForPod(
+          env,
+          "again",
+          "Running as a new pod",
+          (p) => p.metadata?.uid !== old.metadata?.uid && running(p),
+          { timeoutMs: 30_000 },
+        );
+        const unit = unitOf("again");
+        await waitFor("the new pod's output", async () => {
+          const out = await env.system.exec(["journalctl", "--no-pager", "-o", "cat", "-u", unit]);
+          return out.stdout.includes("second");
+        });
+        const invocation = await env.unitProperty(unit, "InvocationID");
+        // Let the old pod's termination finish, whatever it does, then look again.
+        await waitFor(
+          "the old pod's files gone",
+          async () => !(await existsInside(env, `/run/systemk/${old.metadata?.uid}`)),
+        );
+        const now = await env.getJSON<V1Pod>(["pod", "again"]);
+        assert.equal(now?.metadata?.uid, renewed.metadata?.uid, "the new pod object stays");
+        assert.ok(now && running(now));
+        assert.equal(await env.unitProperty(unit, "ActiveState"), "active");
+        assert.equal(await env.unitProperty(unit, "InvocationID"), invocation);
+        await env.kubectl(["delete", "pod", "again", "--grace-period=0", "--force"]);
+      },
+    );
+
     await t.step("the Lease was renewed meanwhile", async () => {
       const renewed = await waitFor(
         "a newer Lease renewTime",
