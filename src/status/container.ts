@@ -188,10 +188,11 @@ function fromRun(
     ? observation.containerID
     : observation.terminated.containerID;
   const newRun = previous?.containerID !== undefined && previous.containerID !== containerID;
-  const restartCount = Math.max(
-    unit.props.NRestarts,
-    (previous?.restartCount ?? 0) + (newRun ? 1 : 0),
-  );
+  // systemd raises NRestarts while still in `auto-restart`, before the new run's InvocationID
+  // appears (measured on 252); the kubelet counts a restart once the new run exists. So while
+  // restarting, a known previous count stands, or the new run would be counted twice.
+  const counted = observation.kind === "restarting" && previous ? 0 : unit.props.NRestarts;
+  const restartCount = Math.max(counted, (previous?.restartCount ?? 0) + (newRun ? 1 : 0));
 
   let state: V1ContainerState;
   let lastState = newRun ? lastStateBefore(previous!) : previous?.lastState;

@@ -185,6 +185,22 @@ Deno.test("crash loop sequence: running → back-off → running again keeps the
   assert.equal(second.lastState?.terminated?.containerID, A);
 });
 
+Deno.test("NRestarts raised during auto-restart, before the new run appears: counted once", () => {
+  // The sequence systemd 252 signals for one automatic restart (tests/systemd/lifecycle_test.ts).
+  const first = statusOf(onFailure, "app", { props: running(0) });
+  const crashed = statusOf(onFailure, "app", { props: autoRestart(1), previous: first });
+  const scheduled = statusOf(onFailure, "app", {
+    props: autoRestart(1, { NRestarts: 1 }),
+    previous: crashed,
+  });
+  assert.equal(scheduled.restartCount, 0);
+  const second = statusOf(onFailure, "app", {
+    props: running(20, { InvocationID: invocation("b"), NRestarts: 1 }),
+    previous: scheduled,
+  });
+  assert.equal(second.restartCount, 1);
+});
+
 Deno.test("restart seen only after the fact: the missed run becomes ContainerStatusUnknown", () => {
   const first = statusOf(simple, "app", { props: running(0) });
   const second = statusOf(simple, "app", {

@@ -54,7 +54,7 @@ export interface PodSystem {
    * object. Namespace, UID, node name and restartPolicy get the API server's defaults.
    */
   run(manifest: string | V1Pod): V1Pod;
-  /** Waits until `check` returns a value; `describe` adds context to the timeout error. */
+  /** Waits until `check` returns a value; the timeout error describes the system. */
   until<T>(what: string, check: () => Promise<T | undefined> | T | undefined): Promise<T>;
   /** The latest status of `pod` once `predicate` holds for it. */
   statusWhen(pod: V1Pod, predicate: (s: V1PodStatus) => boolean): Promise<V1PodStatus>;
