@@ -4,8 +4,8 @@
  *
  * Identity: `runAsUser` (numeric) or `windowsOptions.runAsUserName` (a node user name: the
  * seed's trick) from the most specific level that sets one; `runAsGroup` overrides the group,
- * which otherwise is the user's primary group (gid 0 for a numeric uid the node does not know,
- * as container runtimes do). No user anywhere → the package unit's `User=`/`Group=`, else root.
+ * which otherwise is the user's primary group. The user must exist on the node (systemd, unlike
+ * container runtimes, refuses unknown uids). No user anywhere → the package unit's `User=`/`Group=`, else root.
  * `supplementalGroups` and `fsGroup` (pod-level) → `SupplementaryGroups=`.
  *
  * Capabilities: without `capabilities` a unit keeps the host's defaults (a root daemon has
@@ -200,7 +200,19 @@ export function effectiveSecurity(
     } else {
       uid = checkId(ctx, container.name, "securityContext.runAsUser", userLevel.runAsUser!);
       user = String(uid);
-      gid = node.lookupUser(uid)?.gid ?? 0;
+      // systemd 252 starts a unit only as a uid NSS knows (status 217/USER otherwise), unlike
+      // container runtimes: refuse here, with what to do, rather than crash-loop.
+      const info = node.lookupUser(uid);
+      if (!info) {
+        throw fail(
+          ctx,
+          container.name,
+          `securityContext.runAsUser ${uid} is not a user on node ${node.name}, and systemd ` +
+            "runs units only as known users",
+          `create the user on the node (useradd --uid ${uid}) or use an existing one`,
+        );
+      }
+      gid = info.gid;
     }
   } else if (packageUser !== undefined) {
     const info = node.lookupUser(/^\d+$/.test(packageUser) ? Number(packageUser) : packageUser);
