@@ -213,7 +213,15 @@ export class PodRuntime {
     const changed = [];
     for (const unit of plan.units) {
       const previous = state.units.get(unit.name);
-      if (previous?.text === unit.text) continue;
+      if (previous?.text === unit.text) {
+        // An adopted unit's state must be known before #startApps judges it "fresh": else a
+        // container that already ended under `restartPolicy: Never` runs again after a
+        // restart of systemk.
+        if (!this.#props.has(unit.name)) {
+          this.#props.set(unit.name, await this.#o.units.properties(unit.name));
+        }
+        continue;
+      }
       const owner = this.#owner.get(unit.name);
       if (owner && owner !== uid) await this.#handOver(owner);
       if (previous) await this.#o.units.stop(unit.name);
