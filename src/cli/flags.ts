@@ -26,6 +26,8 @@ export interface Config {
   port: number;
   stateDir: string;
   unitDir: string;
+  /** `--allowed-host-paths`: path prefixes hostPath volumes may use; empty = none. */
+  allowedHostPaths: string[];
   logLevel: "debug" | "info" | "warning" | "error";
 }
 
@@ -148,6 +150,12 @@ export const FLAGS: readonly FlagSpec[] = [
     help: "where unit files are written (runtime only, gone after a reboot)",
   },
   {
+    key: "allowedHostPaths",
+    names: ["allowed-host-paths"],
+    value: true,
+    help: "comma-separated path prefixes hostPath volumes may use (default: none)",
+  },
+  {
     key: "logLevel",
     names: ["log-level", "v"],
     value: true,
@@ -192,7 +200,18 @@ export function parseFlags(args: readonly string[]): { config: Config; positiona
   if (!["debug", "info", "warning", "error"].includes(logLevel)) {
     throw new UsageError(`--log-level must be debug, info, warning or error, not "${logLevel}"`);
   }
+  config.allowedHostPaths = hostPathPrefixes(config.allowedHostPaths as string | undefined);
   return { config: config as unknown as Config, positionals: parsed.positionals };
+}
+
+/** `--allowed-host-paths`: absolute path prefixes, comma-separated (empty entries ignored). */
+function hostPathPrefixes(raw: string | undefined): string[] {
+  const prefixes = (raw ?? "").split(",").map((p) => p.trim()).filter((p) => p !== "");
+  const bad = prefixes.find((p) => !p.startsWith("/") || p.split("/").includes(".."));
+  if (bad !== undefined) {
+    throw new UsageError(`--allowed-host-paths needs absolute paths without '..', not "${bad}"`);
+  }
+  return prefixes;
 }
 
 function toCount(name: string, raw: string | boolean | number): number {
