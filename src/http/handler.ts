@@ -98,16 +98,17 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
       if (e instanceof LogOptionsError) return text(400, e.message);
       throw e;
     }
-    const current = (await options.unitProperties(unit).catch(() => undefined))?.InvocationID ??
-      "";
+    const props = await options.unitProperties(unit).catch(() => undefined);
     // Whole seconds: creationTimestamp has no finer precision.
     const created = BigInt(Math.floor(creationMillis(pod) / 1000)) * 1_000_000n;
     const run = await options.journal.findRun(unit, {
-      current,
+      startedMicros: BigInt(props?.ExecMainStartTimestamp ?? 0),
       previous: logOptions.previous,
       sinceMicros: created > 0n ? created : undefined,
     });
-    if (!run) {
+    // Started, nothing written yet: an empty log, as for a quiet container.
+    if (run === null) return new Response("", { headers: { "content-type": TEXT } });
+    if (run === undefined) {
       return text(
         400,
         logOptions.previous
@@ -116,7 +117,7 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
       );
     }
     return new Response(options.journal.read(unit, run, logOptions), {
-      headers: { "content-type": "text/plain; charset=utf-8" },
+      headers: { "content-type": TEXT },
     });
   }
 
@@ -166,12 +167,13 @@ function pathGroup(path: string): string {
   return "/" + (path.split("/")[1] ?? "");
 }
 
+const TEXT = "text/plain; charset=utf-8";
 const PROMETHEUS = { "content-type": "text/plain; version=0.0.4; charset=utf-8" };
 
 function text(status: number, body: string): Response {
   return new Response(body + "\n", {
     status,
-    headers: { "content-type": "text/plain; charset=utf-8" },
+    headers: { "content-type": TEXT },
   });
 }
 

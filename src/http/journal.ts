@@ -35,23 +35,24 @@ export class Journal {
   }
 
   /**
-   * The invocation id of the run to show. `current` is systemd's InvocationID of the unit (empty
-   * once the unit is gone); the journal is read backwards from the newest entry, only entries
-   * since the pod's creation, so a run of an earlier pod with the same name is never chosen.
+   * The run to show: the current one (the stream of the entries since systemd's
+   * `ExecMainStartTimestamp` of the unit, `startedMicros`), or the one before it. Only entries
+   * since the pod's creation are read, newest first, so a run of an earlier pod with the same
+   * name is never chosen.
    *
-   * @return the run's id, or undefined when the container has no such run with output.
+   * @return the run's stream id; `null` for a current run that has written nothing yet;
+   *   undefined when there is no such run.
    */
   async findRun(
     unit: string,
-    opts: { current: string; previous: boolean; sinceMicros?: bigint },
-  ): Promise<string | undefined> {
-    if (opts.current && !opts.previous) return opts.current;
+    opts: { startedMicros: bigint; previous: boolean; sinceMicros?: bigint },
+  ): Promise<string | null | undefined> {
     const args = [
       "--no-pager",
       "--quiet",
       "--reverse",
       "--output=json",
-      "--output-fields=_SYSTEMD_INVOCATION_ID",
+      "--output-fields=_STREAM_ID",
     ];
     if (opts.sinceMicros !== undefined) args.push(`--since=${journalctlTime(opts.sinceMicros)}`);
     args.push(`_SYSTEMD_UNIT=${unit}`);
@@ -68,8 +69,8 @@ export class Journal {
    * consumer reads (a slow client slows `journalctl` down instead of filling memory), and
    * cancelling the stream kills `journalctl` (a `follow` ends when the client goes away).
    */
-  read(unit: string, invocationID: string, options: LogOptions): ReadableStream<Uint8Array> {
-    const journal = this.#spawn(journalctlArgs({ unit, invocationID }, options));
+  read(unit: string, streamID: string, options: LogOptions): ReadableStream<Uint8Array> {
+    const journal = this.#spawn(journalctlArgs({ unit, streamID }, options));
     let left = options.limitBytes ?? Infinity;
     return new ReadableStream<Uint8Array>({
       async pull(controller) {
@@ -145,33 +146,31 @@ export class Journal {
 }
 
 /**
- * Picks a run from invocation ids in newest-first order. The current run is systemd's `current`
- * or else the newest seen. The previous run is the first other id after the current one; when
- * the current run has written nothing yet (its id never shows), the newest id is the previous.
+ * Picks a run from the unit's entries, newest first. The current run's entries are those at or
+ * after `startedMicros` (when systemd knows it: 0 means unknown, and then the newest run is the
+ * current one). The previous run is the newest other run before that.
+ *
+ * @return the stream id; `null` when the current run has no entries yet; undefined when the
+ *   asked-for run does not exist.
  */
 export async function chooseRun(
-  newestFirst: AsyncIterable<{ invocationID?: string }>,
-  opts: { current: string; previous: boolean },
-): Promise<string | undefined> {
-  let current = opts.current;
-  let seenCurrent = false;
-  let newestOther: string | undefined;
-  for await (const { invocationID } of newestFirst) {
-    if (!invocationID) continue;
-    if (!current) {
-      if (!opts.previous) return invocationID;
-      current = invocationID;
-      seenCurrent = true;
-    } else if (invocationID === current) {
-      seenCurrent = true;
-    } else if (seenCurrent) {
-      return opts.previous ? invocationID : current;
-    } else {
-      newestOther ??= invocationID;
+  newestFirst: AsyncIterable<Pick<JournalEntry, "realtimeMicros" | "streamID">>,
+  opts: { startedMicros: bigint; previous: boolean },
+): Promise<string | null | undefined> {
+  const known = opts.startedMicros > 0n;
+  let current: string | undefined;
+  for await (const { realtimeMicros, streamID } of newestFirst) {
+    if (!streamID) continue;
+    const ofCurrentRun = known ? realtimeMicros >= opts.startedMicros : current === undefined;
+    if (ofCurrentRun) {
+      if (!opts.previous) return streamID;
+      current = streamID;
+    } else if (streamID !== current) {
+      return opts.previous ? streamID : null;
     }
   }
-  if (!opts.previous) return current || undefined;
-  return seenCurrent ? undefined : newestOther;
+  if (opts.previous) return undefined;
+  return known ? null : undefined;
 }
 
 function iterable<T>(iterator: AsyncIterator<T>): AsyncIterable<T> {

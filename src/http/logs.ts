@@ -116,8 +116,13 @@ export function formatTimestamp(micros: bigint): string {
 export interface JournalSelection {
   /** The container's unit (`systemk.<ns>.<pod>.<container>.service`). */
   unit: string;
-  /** The run: systemd's invocation id of that start of the unit. */
-  invocationID: string;
+  /**
+   * The run: journald's `_STREAM_ID` of the run's stdout/stderr stream. Each start of the unit
+   * opens a new stream, and unlike `_SYSTEMD_INVOCATION_ID` it is on every entry: journald
+   * reads the invocation id from the process's cgroup, which a process that exits at once no
+   * longer has (measured: a crash-looping container's lines then carry no invocation id).
+   */
+  streamID: string;
 }
 
 /** Seconds since the epoch with µs fraction, in the `@` form `journalctl --since` accepts. */
@@ -129,13 +134,13 @@ export function journalctlTime(micros: bigint): string {
 /**
  * The `journalctl` arguments that print one run's entries as JSON lines. Only the container's
  * own output is selected (`_SYSTEMD_UNIT=`, not `-u`, which would add systemd's messages about
- * the unit), and only this run (`_SYSTEMD_INVOCATION_ID=`), so an earlier pod of the same name,
- * whose unit had the same name, never shows.
+ * the unit), and only this run (`_STREAM_ID=`), so an earlier pod of the same name, whose unit
+ * had the same name, never shows.
  *
  * @example Usage
  * ```ts
  * import assert from "node:assert/strict";
- * const args = journalctlArgs({ unit: "u.service", invocationID: "ab" }, {
+ * const args = journalctlArgs({ unit: "u.service", streamID: "ab" }, {
  *   follow: false, previous: false, timestamps: false, tailLines: 3,
  * });
  * assert.ok(args.includes("--lines=3"));
@@ -156,7 +161,7 @@ export function journalctlArgs(selection: JournalSelection, options: LogOptions)
   if (options.sinceMicros !== undefined) {
     args.push(`--since=${journalctlTime(options.sinceMicros)}`);
   }
-  args.push(`_SYSTEMD_UNIT=${selection.unit}`, `_SYSTEMD_INVOCATION_ID=${selection.invocationID}`);
+  args.push(`_SYSTEMD_UNIT=${selection.unit}`, `_STREAM_ID=${selection.streamID}`);
   return args;
 }
 
@@ -166,8 +171,8 @@ export interface JournalEntry {
   realtimeMicros: bigint;
   /** The message bytes (journald stores non-UTF-8 output as a byte array). */
   message: Uint8Array;
-  /** systemd's invocation id of the run that wrote it, when asked for. */
-  invocationID?: string;
+  /** journald's id of the stdout stream (the run) that wrote it, when asked for. */
+  streamID?: string;
 }
 
 const encoder = new TextEncoder();
@@ -183,7 +188,7 @@ export function parseJournalLine(line: string): JournalEntry | undefined {
   const realtime = raw.__REALTIME_TIMESTAMP;
   if (typeof realtime !== "string") return undefined;
   const message = raw.MESSAGE;
-  const invocation = raw._SYSTEMD_INVOCATION_ID;
+  const stream = raw._STREAM_ID;
   return {
     realtimeMicros: BigInt(realtime),
     message: typeof message === "string"
@@ -191,7 +196,7 @@ export function parseJournalLine(line: string): JournalEntry | undefined {
       : Array.isArray(message)
       ? Uint8Array.from(message as number[])
       : new Uint8Array(),
-    invocationID: typeof invocation === "string" ? invocation : undefined,
+    streamID: typeof stream === "string" ? stream : undefined,
   };
 }
 

@@ -68,14 +68,14 @@ Deno.test("timestamps: nine fraction digits in UTC, as the kubelet writes them",
   assert.equal(parseRFC3339Micros(formatTimestamp(t)), t);
 });
 
-Deno.test("journalctl arguments: this run only, since as @seconds, all lines unless tailed", () => {
-  const sel = { unit: "systemk.default.web.nginx.service", invocationID: "abc" };
+Deno.test("journalctl arguments: this run (stream) only, since as @seconds, all lines unless tailed", () => {
+  const sel = { unit: "systemk.default.web.nginx.service", streamID: "abc" };
   const base = { follow: false, previous: false, timestamps: false };
   const args = journalctlArgs(sel, { ...base, sinceMicros: 1_700_000_000_250_000n });
   assert.ok(args.includes("--since=@1700000000.250000"));
   assert.ok(args.includes("--lines=all"));
   assert.ok(args.includes("_SYSTEMD_UNIT=systemk.default.web.nginx.service"));
-  assert.ok(args.includes("_SYSTEMD_INVOCATION_ID=abc"));
+  assert.ok(args.includes("_STREAM_ID=abc"));
   assert.ok(!args.includes("-u"), "-u would add systemd's own messages about the unit");
   assert.ok(!args.includes("--follow"));
   const followed = journalctlArgs(sel, { ...base, follow: true, tailLines: 2 });
@@ -85,9 +85,9 @@ Deno.test("journalctl arguments: this run only, since as @seconds, all lines unl
 
 Deno.test("journal entries: text and byte-array messages, lines with and without time", () => {
   const text = parseJournalLine(
-    '{"__REALTIME_TIMESTAMP":"1000001","MESSAGE":"hello","_SYSTEMD_INVOCATION_ID":"ab"}',
+    '{"__REALTIME_TIMESTAMP":"1000001","MESSAGE":"hello","_STREAM_ID":"ab"}',
   )!;
-  assert.equal(text.invocationID, "ab");
+  assert.equal(text.streamID, "ab");
   assert.equal(new TextDecoder().decode(formatLogLine(text, false)), "hello\n");
   assert.equal(
     new TextDecoder().decode(formatLogLine(text, true)),

@@ -13,26 +13,25 @@ const UNIT = "systemk.default.web.app.service";
 const plain: LogOptions = { follow: false, previous: false, timestamps: false };
 
 Deno.test(
-  "journal: current and previous runs of this pod only; tail, limit, follow",
+  "journal: current and previous runs of this pod only; tail, limit, since, follow",
   opts,
   async (t) => {
     const system = await bootTestSystemd({});
     // The host's journalctl reads the test system's journal files directly.
     const journal = new Journal({ command: ["journalctl", `--root=${system.root}`] });
     const run = async (script: string) => {
-      const out = await system.exec([
-        "systemd-run",
-        `--unit=${UNIT}`,
-        "--collect",
-        "--wait",
-        "/bin/bash",
-        "-c",
-        script,
-      ]);
-      assert.ok(out.code === 0 || /status=1/.test(out.stdout + out.stderr), out.stderr);
+      await system.exec(
+        ["systemd-run", `--unit=${UNIT}`, "--collect", "--wait", "/bin/bash", "-c", script],
+      );
     };
-    const invocation = async () =>
-      (await system.exec(["systemctl", "show", "-P", "InvocationID", UNIT])).stdout.trim();
+    /** systemd's ExecMainStartTimestamp of the unit in µs (the handler reads it over D-Bus). */
+    const started = async () => {
+      const out = await system.exec(
+        ["systemctl", "show", "-P", "ExecMainStartTimestamp", "--timestamp=us+utc", UNIT],
+      );
+      const m = out.stdout.match(/(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)\.(\d{6}) UTC/);
+      return m ? BigInt(Date.parse(`${m[1]}T${m[2]}Z`)) * 1000n + BigInt(m[3]) : undefined;
+    };
     const text = (stream: ReadableStream<Uint8Array>) => new Response(stream).text();
     try {
       await run("echo earlier pod");
@@ -48,14 +47,15 @@ Deno.test(
         "-c",
         "for i in 1 2 3; do echo line $i; done; while :; do echo tick; sleep 0.1; done",
       ]);
-      const current = await waitFor("the current run", async () => await invocation() || undefined);
-      await waitFor("a tick in the journal", async () => {
-        const out = await text(journal.read(UNIT, current, plain));
-        return out.includes("tick");
+      const startedMicros = await waitFor("the current run's start", started);
+      const current = await waitFor("a tick of the current run", async () => {
+        const stream = await journal.findRun(UNIT, { startedMicros, previous: false });
+        return stream && (await text(journal.read(UNIT, stream, plain))).includes("tick")
+          ? stream
+          : undefined;
       });
 
-      await t.step("the current run is systemd's invocation; tail and limit", async () => {
-        assert.equal(await journal.findRun(UNIT, { current, previous: false }), current);
+      await t.step("the current run: its whole stream; tail and limit", async () => {
         const all = await text(journal.read(UNIT, current, plain));
         assert.match(all, /^line 1\nline 2\nline 3\ntick\n/);
         assert.doesNotMatch(all, /first run|earlier pod/);
@@ -72,19 +72,27 @@ Deno.test(
 
       await t.step("previous: the run before, never the earlier pod's", async () => {
         const previous = await journal.findRun(UNIT, {
-          current,
+          startedMicros,
           previous: true,
           sinceMicros: created,
         });
         assert.ok(previous && previous !== current);
         assert.equal(await text(journal.read(UNIT, previous, plain)), "first run\nexits\n");
-        // Without the creation bound the earlier pod's run would be next: the bound is what keeps it out.
-        const before = await journal.findRun(UNIT, {
-          current: previous,
-          previous: true,
-          sinceMicros: created,
-        });
-        assert.equal(before, undefined);
+        // Had the first run been the current one, the earlier pod's run would come before it
+        // in the journal: the creation bound is what keeps it out.
+        const firstStart = created + 1n;
+        assert.equal(
+          await journal.findRun(UNIT, {
+            startedMicros: firstStart,
+            previous: true,
+            sinceMicros: created,
+          }),
+          undefined,
+        );
+        assert.notEqual(
+          await journal.findRun(UNIT, { startedMicros: firstStart, previous: true }),
+          undefined,
+        );
       });
 
       await t.step("since: only lines from then on", async () => {
@@ -108,9 +116,8 @@ Deno.test(
           assert.deepEqual(lines, ["tick\n", "tick\n", "tick\n", "tick\n"]);
           const following = async () => {
             const ps = await new Deno.Command("pgrep", {
-              args: ["-f", `journalctl.*--follow.*${UNIT}`],
-            })
-              .output();
+              args: ["-f", `journalctl.*--follow.*${current}`],
+            }).output();
             return ps.success;
           };
           assert.equal(await following(), true);

@@ -1,0 +1,164 @@
+import assert from "node:assert/strict";
+import type { V1Pod } from "@kubernetes/client-node";
+import type { UnitProperties } from "../systemd/types.ts";
+import { RequestAuth } from "./auth.ts";
+import { kubeletHandler } from "./handler.ts";
+import { Journal } from "./journal.ts";
+import { apiRequests } from "./metrics.ts";
+import { ResourceSampler } from "./resources.ts";
+
+const pod: V1Pod = {
+  metadata: {
+    namespace: "default",
+    name: "web",
+    uid: "u1",
+    creationTimestamp: new Date("2026-11-25T11:00:00Z"),
+  },
+  spec: { containers: [{ name: "app", image: "/bin/app" }, { name: "idle", image: "/bin/idle" }] },
+};
+
+const running = {
+  ActiveState: "active",
+  SubState: "running",
+  ExecMainStartTimestamp: 3,
+  MemoryCurrent: 1,
+} as UnitProperties;
+
+/**
+ * journalctl stand-in: prints its arguments' run as one JSON entry per argument it was asked
+ * to match, so the test sees exactly which run and which options reached it.
+ */
+const FAKE_JOURNALCTL = [
+  "/bin/sh",
+  "-c",
+  `for a in "$@"; do case "$a" in
+     --reverse) printf '%s\\n' '{"__REALTIME_TIMESTAMP":"3","_STREAM_ID":"run2"}' \\
+       '{"__REALTIME_TIMESTAMP":"2","_STREAM_ID":"run1"}'; exit 0;;
+     _STREAM_ID=*) printf '{"__REALTIME_TIMESTAMP":"1000000","MESSAGE":"%s"}\\n' "\${a#*=}";;
+     --since=*) printf '{"__REALTIME_TIMESTAMP":"1000000","MESSAGE":"%s"}\\n' "$a";;
+   esac; done`,
+  "journalctl",
+];
+
+function handler() {
+  const auth = new RequestAuth({
+    nodeName: "n1",
+    reviews: {
+      reviewToken: (token) =>
+        Promise.resolve(token === "t" ? { username: "admin", groups: [] } : undefined),
+      reviewAccess: () => Promise.resolve({ allowed: true }),
+    },
+  });
+  return kubeletHandler({
+    nodeName: "n1",
+    pods: { pods: () => [pod] },
+    unitProperties: (unit) =>
+      unit === "systemk.default.web.app.service" ? Promise.resolve(running) : Promise.resolve(
+        { ActiveState: "inactive", SubState: "dead", InvocationID: "" } as UnitProperties,
+      ),
+    journal: new Journal({ command: FAKE_JOURNALCTL }),
+    sampler: new ResourceSampler({
+      pods: { pods: () => [pod] },
+      unitProperties: () => Promise.resolve(running),
+    }),
+    auth,
+    now: () => Date.parse("2026-11-25T12:00:00Z"),
+  });
+}
+
+async function get(path: string, init: { method?: string; token?: string } = {}) {
+  const response = await handler()(
+    new Request(`https://kubelet${path}`, { method: init.method ?? "GET" }),
+    { authorization: `Bearer ${init.token ?? "t"}` },
+  );
+  return { status: response.status, body: await response.text() };
+}
+
+Deno.test("routes: health, pods, running pods, not supported, not found", async () => {
+  assert.deepEqual(await get("/healthz"), { status: 200, body: "ok\n" });
+  const pods = JSON.parse((await get("/pods")).body);
+  assert.equal(pods.kind, "PodList");
+  assert.deepEqual(pods.items.map((p: V1Pod) => p.metadata?.uid), ["u1"]);
+  const runningPods = JSON.parse((await get("/runningpods/")).body);
+  assert.deepEqual(runningPods.items[0].spec.containers, [{ name: "app", image: "/bin/app" }]);
+  for (
+    const path of [
+      "/exec/default/web/app",
+      "/attach/default/web/app",
+      "/portForward/default/web",
+      "/run/default/web/app",
+    ]
+  ) {
+    const r = await get(path, { method: "POST" });
+    assert.equal(r.status, 501, path);
+    assert.match(r.body, /not supported by systemk yet/);
+  }
+  assert.equal((await get("/pods", { method: "DELETE" })).status, 405);
+  assert.equal((await get("/configz")).status, 404);
+  assert.equal((await get("/healthz", { token: "wrong" })).status, 401);
+});
+
+Deno.test("containerLogs: the unit's current run, options passed on, errors as the kubelet's", async () => {
+  assert.deepEqual(await get("/containerLogs/default/web/app"), { status: 200, body: "run2\n" });
+  assert.deepEqual(await get("/containerLogs/default/web/app?previous=true"), {
+    status: 200,
+    body: "run1\n",
+  });
+  // sinceSeconds becomes journalctl's @seconds form, relative to the handler's clock.
+  const since = await get("/containerLogs/default/web/app?sinceSeconds=60");
+  assert.match(since.body, /--since=@1795607940\.000000/);
+  assert.equal((await get("/containerLogs/default/web/app?limitBytes=2")).body, "ru");
+  assert.equal(
+    (await get("/containerLogs/default/web/app?timestamps=true")).body,
+    "1970-01-01T00:00:01.000000000Z run2\n",
+  );
+  assert.equal((await get("/containerLogs/default/other/app")).status, 404);
+  assert.equal((await get("/containerLogs/default/web/nope")).status, 404);
+  assert.equal((await get("/containerLogs/default/web")).status, 400);
+  const bad = await get("/containerLogs/default/web/app?tailLines=-3");
+  assert.equal(bad.status, 400);
+  assert.match(bad.body, /tailLines/);
+});
+
+Deno.test("requests are counted by path and status", async () => {
+  const before = apiRequests.get({ path: "/healthz", code: "200" });
+  await get("/healthz");
+  assert.equal(apiRequests.get({ path: "/healthz", code: "200" }), before + 1);
+  const metrics = await get("/metrics");
+  assert.match(
+    metrics.body,
+    /^systemk_kubelet_api_requests_total\{code="200",path="\/healthz"\} \d+$/m,
+  );
+  const resource = await get("/metrics/resource");
+  assert.match(
+    resource.body,
+    /^container_memory_working_set_bytes\{container="app",namespace="default",pod="web"\} 1 \d+$/m,
+  );
+});
+
+Deno.test("containerLogs: a started container with no output has an empty log", async () => {
+  const auth = new RequestAuth({
+    nodeName: "n1",
+    reviews: {
+      reviewToken: () => Promise.resolve({ username: "admin", groups: [] }),
+      reviewAccess: () => Promise.resolve({ allowed: true }),
+    },
+  });
+  const h = kubeletHandler({
+    nodeName: "n1",
+    pods: { pods: () => [pod] },
+    // Started after every entry the journal has.
+    unitProperties: () => Promise.resolve({ ...running, ExecMainStartTimestamp: 10 }),
+    journal: new Journal({ command: FAKE_JOURNALCTL }),
+    sampler: new ResourceSampler({
+      pods: { pods: () => [] },
+      unitProperties: () => Promise.reject(),
+    }),
+    auth,
+  });
+  const r = await h(new Request("https://kubelet/containerLogs/default/web/app"), {
+    authorization: "Bearer x",
+  });
+  assert.equal(r.status, 200);
+  assert.equal(await r.text(), "");
+});
