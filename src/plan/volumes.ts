@@ -12,6 +12,11 @@
  * user/group" holds.
  * - emptyDir: directory (or tmpfs for `medium: Memory`, `sizeLimit` → tmpfs size) mode 0777
  *   as the kubelet makes it, so containers of one pod running as different users can share it.
+ *   With subPath mounts into it, root owns it and the subPath directories, and the volume and
+ *   every directory a subPath passes through are sticky (01777): the pod cannot swap a subPath
+ *   directory for a symlink that systemd would follow (the kubelet guards the same way with
+ *   bind mounts of its own). The price: in such a volume, one user of a multi-user pod cannot
+ *   delete another's files at those levels.
  * - configMap, downwardAPI: directories 0755, files `mode` / `defaultMode` / 0644 (kubelet).
  * - secret, serviceAccountToken, and any projected volume with one of them: directories 0750,
  *   and file modes honour `mode`/`defaultMode` but never keep bits for others (0644 → 0640),
@@ -90,6 +95,16 @@ class Entries {
     if (this.#paths.has(entry.path)) return;
     this.#paths.add(entry.path);
     this.list.push(entry);
+  }
+  /** The planned entry at `path`. */
+  get(path: string): VolumeEntry | undefined {
+    return this.#paths.has(path) ? this.list.find((e) => e.path === path) : undefined;
+  }
+  /** Replaces the entry at `entry.path` where it stands (creation order kept), or adds it. */
+  set(entry: VolumeEntry): void {
+    const i = this.#paths.has(entry.path) ? this.list.findIndex((e) => e.path === entry.path) : -1;
+    if (i < 0) this.add(entry);
+    else this.list[i] = entry;
   }
 }
 
@@ -489,10 +504,19 @@ export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes
     hostPathChecks,
     add: (entry) => entries.add(entry),
     subPathDirectory(source, subPath) {
+      // The pod writes its emptyDir, so it could replace a subPath directory by a symlink,
+      // which systemd follows when it binds the subPath at the unit's next start: to anywhere
+      // on the host. So root owns the volume and its subPath directories, and the ones a
+      // subPath passes through are sticky, like /tmp: a non-root pod can neither rename nor
+      // remove them, and still writes everywhere (mode 0777).
+      const guard = { uid: 0, gid: p.own.gid };
+      const volume = entries.get(source.hostPath)!;
+      entries.set({ ...volume, ...guard, mode: 0o1777 });
       const segments = subPath.split("/");
       for (let i = 1; i <= segments.length; i++) {
         const path = `${source.hostPath}/${segments.slice(0, i).join("/")}`;
-        entries.add({ kind: "dir", path, mode: 0o777, ...p.own });
+        if (i < segments.length) entries.set({ kind: "dir", path, mode: 0o1777, ...guard });
+        else entries.add({ kind: "dir", path, mode: 0o777, ...guard });
       }
       return `${source.hostPath}/${subPath}`;
     },

@@ -92,6 +92,33 @@ spec:
     - {name: out, emptyDir: {}}
 `;
 
+// Tries to swap the subPath directory for a symlink to /etc, which systemd would follow when
+// it binds the subPath for the victim's next start.
+const SWAP = String.raw`
+{ rm -rf /data/sub || echo rm-refused; mv /data/sub /data/moved || echo mv-refused
+  ln -sfT /etc /data/sub || echo ln-refused; } > /data/swap 2> /dev/null`;
+
+const POD_SUBPATH = `
+kind: Pod
+metadata: {name: swap, namespace: default, uid: sec-pod-swap}
+spec:
+  restartPolicy: Never
+  securityContext: {runAsUser: 65534, runAsGroup: 65534}
+  initContainers:
+    - name: swapper
+      image: /bin/sh
+      command: [/bin/sh, -c, ${JSON.stringify(SWAP)}]
+      volumeMounts: [{name: data, mountPath: /data}]
+  containers:
+    - name: victim
+      image: /bin/sh
+      command: [/bin/sh, -c, 'ls -A /x > /out/seen']
+      volumeMounts: [{name: data, mountPath: /x, subPath: sub}, {name: out, mountPath: /out}]
+  volumes:
+    - {name: data, emptyDir: {}}
+    - {name: out, emptyDir: {}}
+`;
+
 /** Writes the plan's volume files inside the test system (paths under its root) and units. */
 async function install(sd: TestSystemd, plan: PodPlan): Promise<void> {
   await applyVolumes(plan.volumes.map((v) => ({ ...v, path: sd.root + v.path })));
@@ -173,6 +200,34 @@ Deno.test({
         "65534\n",
         "and not with NoNewPrivileges",
       );
+    } finally {
+      await sd.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "security: a pod cannot swap an emptyDir subPath for a symlink to the host",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const sd = await bootTestSystemd();
+    try {
+      const plan = planPod(inputFromManifest(POD_SUBPATH));
+      await install(sd, plan);
+      // Starting the victim runs the swapper (its init container) first.
+      const victim = plan.units.filter((u) => !u.init).map((u) => u.name);
+      await waitFor(sd, await start(sd, { ...plan, units: plan.units.filter((u) => !u.init) }), [
+        "exited",
+        "dead",
+        "failed",
+      ]);
+      const volumes = `${sd.root}${plan.podDir}/volumes/emptydir`;
+      assert.equal(
+        await Deno.readTextFile(`${volumes}/data/swap`),
+        "rm-refused\nmv-refused\nln-refused\n",
+      );
+      assert.equal(await Deno.readTextFile(`${volumes}/out/seen`), "", "its own empty directory");
+      assert.ok((await Deno.lstat(`${volumes}/data/sub`)).isDirectory, `${victim} kept its dir`);
     } finally {
       await sd.stop();
     }
