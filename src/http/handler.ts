@@ -99,6 +99,11 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
       throw e;
     }
     const props = await options.unitProperties(unit).catch(() => undefined);
+    // systemd counts the automatic restarts since the runtime started the unit for this pod:
+    // none means no previous run of this pod, whatever the journal holds of an earlier one.
+    if (logOptions.previous && props?.ExecMainStartTimestamp && props.NRestarts === 0) {
+      return text(400, `previous terminated container "${container}" in pod "${name}" not found`);
+    }
     // Whole seconds: creationTimestamp has no finer precision.
     const created = BigInt(Math.floor(creationMillis(pod) / 1000)) * 1_000_000n;
     const run = await options.journal.findRun(unit, {

@@ -21,6 +21,7 @@ const running = {
   ActiveState: "active",
   SubState: "running",
   ExecMainStartTimestamp: 3,
+  NRestarts: 1,
   MemoryCurrent: 1,
 } as UnitProperties;
 
@@ -136,7 +137,7 @@ Deno.test("requests are counted by path and status", async () => {
   );
 });
 
-Deno.test("containerLogs: a started container with no output has an empty log", async () => {
+Deno.test("containerLogs: no output yet is an empty log; no restart yet is no previous", async () => {
   const auth = new RequestAuth({
     nodeName: "n1",
     reviews: {
@@ -148,7 +149,7 @@ Deno.test("containerLogs: a started container with no output has an empty log", 
     nodeName: "n1",
     pods: { pods: () => [pod] },
     // Started after every entry the journal has.
-    unitProperties: () => Promise.resolve({ ...running, ExecMainStartTimestamp: 10 }),
+    unitProperties: () => Promise.resolve({ ...running, ExecMainStartTimestamp: 10, NRestarts: 0 }),
     journal: new Journal({ command: FAKE_JOURNALCTL }),
     sampler: new ResourceSampler({
       pods: { pods: () => [] },
@@ -161,4 +162,11 @@ Deno.test("containerLogs: a started container with no output has an empty log", 
   });
   assert.equal(r.status, 200);
   assert.equal(await r.text(), "");
+  // Never restarted: no previous run, even though the journal has older runs of the unit name.
+  const previous = await h(
+    new Request("https://kubelet/containerLogs/default/web/app?previous=true"),
+    { authorization: "Bearer x" },
+  );
+  assert.equal(previous.status, 400);
+  assert.match(await previous.text(), /previous terminated container "app" in pod "web" not found/);
 });
