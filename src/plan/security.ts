@@ -135,7 +135,7 @@ function checkId<T extends number | undefined>(
     throw fail(
       ctx,
       container,
-      `${field} ${JSON.stringify(id)} is not a valid user or group id`,
+      `${field} ${String(id)} is not a valid user or group id`,
       `use an integer from 0 to ${MAX_ID} other than 65535`,
     );
   }
