@@ -12,6 +12,7 @@ import type { EventSink } from "../pods/ports.ts";
 import { type ManifestSet, readManifestDir } from "../pods/static.ts";
 import { connectUnitManager } from "../pods/systemd_units.ts";
 import { packageImageResolver } from "../pods/images.ts";
+import { watchOomKills } from "../pods/oom.ts";
 import { PackageManager } from "../packages/apt.ts";
 
 /** How often the directory is read again even without a change notification (the kubelet: 20 s). */
@@ -44,8 +45,15 @@ export async function runStandalone(config: Config): Promise<number> {
     maskUnits: (names) => units.client.maskRuntime(names),
     stopUnits: (names) => Promise.all(names.map((n) => units.stop(n))).then(() => {}),
   });
+  // Memory-limit kills are only told apart from other SIGKILLs through the kernel log on
+  // cgroup v1 hosts; without it they still show, as errors (exit 137).
+  const oomKills = await watchOomKills().catch((e) => {
+    console.error(`systemk: not reading the kernel log (${e.message}): OOM kills show as SIGKILLs`);
+    return undefined;
+  });
   const runtime = new PodRuntime({
     units,
+    oomKills,
     node,
     images: packageImageResolver(packages, events),
     stateDir: config.stateDir,
@@ -127,6 +135,7 @@ export async function runStandalone(config: Config): Promise<number> {
   watcher.close();
   await watching;
   await runtime.close();
+  oomKills?.close();
   await units.close();
   return 0;
 }

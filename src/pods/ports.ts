@@ -74,5 +74,11 @@ export interface EventSink {
   ): void;
 }
 
+/** Where the runtime hears that the kernel's OOM killer hit a unit (see oom.ts). */
+export interface OomKills {
+  /** Calls `listener` with the unit's name on each OOM kill of one of its processes. */
+  onKill(listener: (unit: string) => void): void;
+}
+
 /** Where computed pod statuses go. */
 export type StatusSink = (pod: V1Pod, status: V1PodStatus) => void;

@@ -26,6 +26,7 @@ import {
   ContainerError,
   type EventSink,
   type ImageResolver,
+  type OomKills,
   type References,
   type StatusSink,
   type UnitManager,
@@ -40,6 +41,11 @@ export interface RuntimeOptions {
   onStatus: StatusSink;
   /** Fetches the ConfigMaps and Secrets a pod references. */
   references(pod: V1Pod): Promise<References>;
+  /**
+   * Where OOM kills of units are heard (the kernel log, oom.ts). Without it a memory-limit
+   * kill shows as OOMKilled only where systemd itself says `Result=oom-kill` (cgroup v2).
+   */
+  oomKills?: OomKills;
   /** Called once a deleted pod's units and files are gone (node mode deletes the API object). */
   onTerminated?(pod: V1Pod): Promise<void> | void;
   stateDir?: string;
@@ -76,6 +82,8 @@ export class PodRuntime {
   readonly #unclaimed = new Map<string, Map<string, UnitRef>>();
   readonly #owner = new Map<string, string>();
   readonly #props = new Map<string, UnitProperties>();
+  /** Unit name → InvocationID of its run the OOM killer hit. */
+  readonly #oomKilled = new Map<string, string>();
   readonly #queue = new Map<string, Promise<void>>();
   readonly #publishPending = new Set<string>();
   #closed = false;
@@ -83,6 +91,7 @@ export class PodRuntime {
   constructor(options: RuntimeOptions) {
     this.#o = options;
     options.units.onChange((name, props) => this.#observe(name, props));
+    options.oomKills?.onKill((name) => this.#oomKill(name));
   }
 
   /** Reads systemk's units from the machine so running pods are adopted, not restarted. */
@@ -355,6 +364,20 @@ export class PodRuntime {
     }
   }
 
+  /**
+   * The kernel reports the kill while the process dies, before systemd sees the exit: the
+   * unit's current run is the one killed.
+   */
+  #oomKill(name: string): void {
+    const uid = this.#owner.get(name);
+    if (!uid) return;
+    this.#o.units.properties(name).then((props) => {
+      if (props.InvocationID === "") return;
+      this.#oomKilled.set(name, props.InvocationID);
+      this.#publish(uid);
+    }, (e) => console.error(`systemk: reading ${name} after an OOM kill: ${e.message}`));
+  }
+
   #retryLater(uid: string): void {
     this.#scheduleRetry(uid, () => Promise.resolve());
   }
@@ -428,6 +451,7 @@ export class PodRuntime {
     await this.#o.units.remove(name);
     state.units.delete(name);
     this.#props.delete(name);
+    this.#oomKilled.delete(name);
     if (this.#owner.get(name) === state.pod.metadata?.uid) this.#owner.delete(name);
   }
 
@@ -455,7 +479,10 @@ export class PodRuntime {
       const units = new Map<string, ContainerUnit>();
       for (const [name, ref] of state.units) {
         const props = this.#props.get(name);
-        if (props) units.set(ref.container, { props, unitName: name });
+        if (props) {
+          const oomKilled = this.#oomKilled.get(name) === props.InvocationID;
+          units.set(ref.container, { props, unitName: name, oomKilled });
+        }
       }
       const status = computePodStatus(state.pod, {
         units,

@@ -124,15 +124,15 @@ Deno.test({
         }
         await logged("hello Running", /^pod default\/hello-t1: Running 2\/2 ready/m);
         await logged("job Failed", /^pod default\/job-t1: Failed .*exit 3/m);
-        const hello = await sd.exec([
-          "journalctl",
-          "--no-pager",
-          "-o",
-          "cat",
-          "-u",
-          unitOf("hello", "reader"),
-        ]);
-        assert.match(hello.stdout, /hello from a ConfigMap #1/, "the example's containers talk");
+        // The example's containers talk: the writer's lines reach the reader.
+        await waitFor(
+          "the reader's first line",
+          async () =>
+            (await run(["journalctl", "--no-pager", "-o", "cat", "-u", unitOf("hello", "reader")]))
+              .includes("hello from a ConfigMap #1"),
+          30_000,
+          describe,
+        );
         lap("pods of the directory running");
       });
 

@@ -15,6 +15,7 @@ import { localNodeFacts } from "../../src/node/local.ts";
 import { parseManifests } from "../../src/plan/mod.ts";
 import type { NodeFacts } from "../../src/plan/types.ts";
 import type { EventSink } from "../../src/pods/ports.ts";
+import { type OomKillWatcher, watchOomKills } from "../../src/pods/oom.ts";
 import { PodRuntime, type RuntimeOptions } from "../../src/pods/runtime.ts";
 import { connectUnitManager, type SystemdUnits } from "../../src/pods/systemd_units.ts";
 import type { UnitProperties } from "../../src/systemd/types.ts";
@@ -80,7 +81,10 @@ export async function withPodSystem(
   const sd = await bootTestSystemd();
   let units: SystemdUnits | undefined;
   let runtime: PodRuntime | undefined;
+  let oomKills: OomKillWatcher | undefined;
   try {
+    // The kernel (and its log) is the host's: OOM kills inside the test system show there.
+    oomKills = await watchOomKills();
     units = await connectUnitManager({
       busAddress: sd.busAddress,
       unitDir: `${sd.root}/run/systemd/system`,
@@ -104,6 +108,7 @@ export async function withPodSystem(
       units,
       node,
       stateDir,
+      oomKills,
       events: sink,
       images: { resolve: () => Promise.resolve({}) },
       onStatus: (pod, status) => statuses.set(pod.metadata!.uid!, status),
@@ -174,6 +179,7 @@ export async function withPodSystem(
       describe,
     });
   } finally {
+    oomKills?.close();
     await runtime?.close();
     await units?.close();
     await sd.stop();

@@ -43,17 +43,18 @@ const lines = async (s: PodSystem, p: V1Pod, file: string) =>
     .split("\n").filter((l) => l !== "");
 
 /**
- * The final state systemd reported for a run (a change snapshot of that InvocationID after its
- * main process exited). Read from the change signals: a unit that stopped cleanly is unloaded
- * by systemd at once, and the runtime removes units right after stopping them.
+ * How a run ended, as systemd reported it: the first change snapshot of that InvocationID in
+ * which the unit is inactive or failed. (Read from the change signals: a unit that stopped
+ * cleanly is unloaded by systemd at once, and the runtime's removal afterwards resets a failed
+ * unit, which then reads `inactive`, `Result=success`.)
  */
 function endOf(s: PodSystem, unit: string, run: UnitProperties): Promise<UnitProperties> {
   return s.until(
     `the end of ${unit}`,
     () =>
-      s.changes.findLast((c) =>
+      s.changes.find((c) =>
         c.unit === unit && c.props.InvocationID === run.InvocationID &&
-        c.props.ExecMainExitTimestamp > 0
+        ["inactive", "failed"].includes(c.props.ActiveState)
       )?.props,
   );
 }
@@ -269,6 +270,35 @@ Deno.test({
         assert.deepEqual([end.ExecMainCode, end.ExecMainStatus], [CLD_KILLED, 9]);
         assert.notEqual(end.Result, "timeout");
       });
+
+      await t.step(
+        "a memory-limit kill: systemd says SIGKILL, the status says OOMKilled",
+        async () => {
+          const p = s.run(`
+kind: Pod
+metadata: {name: hog}
+spec:
+  restartPolicy: Never
+  containers:
+    - name: hog
+      image: /usr/bin/perl
+      command: [/usr/bin/perl, -e, '$x = "a" x 400_000_000']
+      resources: {limits: {memory: 32Mi}}
+`);
+          const status = await s.statusWhen(
+            p,
+            (st) => statusOf(st, "hog").state?.terminated?.reason === "OOMKilled",
+          );
+          assert.equal(status.phase, "Failed");
+          assert.equal(statusOf(status, "hog").state?.terminated?.exitCode, 137);
+          // What systemd 252 itself reports on this cgroup v1 memory controller.
+          const props = await s.props(unitOf(p, "hog"));
+          assert.deepEqual(
+            [props.Result, props.ExecMainCode, props.ExecMainStatus],
+            ["signal", CLD_KILLED, 9],
+          );
+        },
+      );
     }, { backoffBaseMs: 200, backoffMaxMs: 400 });
   },
 });
