@@ -198,6 +198,9 @@ Deno.test({
             [],
             "no unit for the pod that cannot be planned",
           );
+          const reported = (await log()).slice(since).split("\n")
+            .filter((l) => /broken|nocommand/.test(l));
+          console.log(`  what systemk said:\n    ${[...new Set(reported)].join("\n    ")}`);
           await Deno.remove(`${dir}/broken.yaml`);
           await Deno.remove(`${dir}/nocommand.yaml`);
           lap("bad files reported");

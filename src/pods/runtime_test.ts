@@ -1,0 +1,94 @@
+/**
+ * The runtime against a recording fake of its UnitManager port: decisions that depend on what
+ * systemd already has (adoption after a restart of systemk). The real systemd is exercised in
+ * tests/systemd/ and tests/e2e/standalone_test.ts.
+ */
+import assert from "node:assert/strict";
+import type { V1Pod } from "@kubernetes/client-node";
+import { planPod } from "../plan/mod.ts";
+import type { NodeFacts } from "../plan/types.ts";
+import type { UnitProperties } from "../systemd/types.ts";
+import type { UnitManager } from "./ports.ts";
+import { PodRuntime } from "./runtime.ts";
+
+const NODE: NodeFacts = {
+  name: "n1",
+  hostname: "n1",
+  internalIP: "10.0.0.2",
+  externalIP: "10.0.0.2",
+  lookupUser: (key) => key === 0 || key === "root" ? { name: "root", uid: 0, gid: 0 } : undefined,
+  lookupGroup: (name) => name === "root" ? 0 : undefined,
+};
+
+/** A unit that ran and ended: failed with exit code 3, still loaded. */
+const ENDED: UnitProperties = {
+  LoadState: "loaded",
+  ActiveState: "failed",
+  SubState: "failed",
+  Result: "exit-code",
+  ExecMainStatus: 3,
+  ExecMainCode: 1,
+  ExecMainStartTimestamp: 1_000_000,
+  ExecMainExitTimestamp: 2_000_000,
+  ActiveEnterTimestamp: 1_000_000,
+  InactiveEnterTimestamp: 2_000_000,
+  NRestarts: 0,
+  MainPID: 0,
+  InvocationID: "0123456789abcdef0123456789abcdef",
+};
+
+Deno.test({
+  name: "an adopted container that ended under restartPolicy Never is not started again",
+  // Volume directories are chowned to the pod's user (root).
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const stateDir = await Deno.makeTempDir({ prefix: "systemk-runtime-test-" });
+    try {
+      const pod: V1Pod = {
+        metadata: { name: "job", namespace: "default", uid: "uid-1" },
+        spec: {
+          restartPolicy: "Never",
+          containers: [{ name: "once", image: "/bin/sh", command: ["/bin/sh", "-c", "exit 3"] }],
+        },
+      };
+      const plan = planPod({
+        pod,
+        configMaps: new Map(),
+        secrets: new Map(),
+        node: NODE,
+        packages: new Map(),
+        stateDir,
+      });
+      const calls: string[] = [];
+      const units: UnitManager = {
+        install: (name) => (calls.push(`install ${name}`), Promise.resolve()),
+        remove: (name) => (calls.push(`remove ${name}`), Promise.resolve()),
+        start: (name) => (calls.push(`start ${name}`), Promise.resolve("done")),
+        stop: (name) => (calls.push(`stop ${name}`), Promise.resolve("done")),
+        kill: () => Promise.resolve(),
+        resetFailed: () => Promise.resolve(),
+        properties: () => Promise.resolve(ENDED),
+        list: () => Promise.resolve(plan.units.map((u) => ({ name: u.name, text: u.text }))),
+        onChange: () => {},
+      };
+      const statuses: string[] = [];
+      const runtime = new PodRuntime({
+        units,
+        node: NODE,
+        stateDir,
+        images: { resolve: () => Promise.resolve({}) },
+        events: { record: () => {} },
+        onStatus: (_, status) => statuses.push(status.phase ?? ""),
+        references: () => Promise.resolve({ configMaps: new Map(), secrets: new Map() }),
+      });
+      assert.equal(await runtime.adopt(), 1);
+      runtime.sync(pod);
+      await runtime.close();
+      await new Promise((r) => setTimeout(r, 0)); // the coalesced status
+      assert.deepEqual(calls, [], "nothing installed, started or stopped");
+      assert.equal(statuses.at(-1), "Failed", "its end is what the status shows");
+    } finally {
+      await Deno.remove(stateDir, { recursive: true });
+    }
+  },
+});
