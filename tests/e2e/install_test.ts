@@ -1,19 +1,22 @@
 /**
- * install.sh for real: inside a booted test systemd (overlay root, host untouched) the installer
- * in source mode installs systemk as `systemk.service`, which joins the test control plane and
- * runs a pod; a re-run upgrades (changed flags, restarted agent) while the pod's units keep
- * running; `--uninstall` leaves /etc, /usr/local and /var/lib exactly as they were.
+ * install.sh for real, as the README's quickstart does it: k3s/join-token.sh prepares a bootstrap
+ * token on the test control plane; inside a booted test systemd (overlay root, host untouched)
+ * the installer in source mode installs systemk as `systemk.service`, which gets its client
+ * certificate with that token, registers the node and runs a pod whose logs `kubectl logs`
+ * reads; a re-run upgrades (changed flags, restarted agent) while the pod's units keep running;
+ * `--uninstall` leaves /etc, /usr/local and /var/lib exactly as they were.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import type { V1Node, V1Pod } from "@kubernetes/client-node";
+import type { V1CertificateSigningRequest, V1Node, V1Pod } from "@kubernetes/client-node";
 import { startTestCluster, type TestCluster } from "../harness/cluster.ts";
 import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
 import { waitFor } from "./_node_env.ts";
 
 const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const INSTALL = `${REPO}/install.sh`;
+const JOIN_TOKEN = `${REPO}/k3s/join-token.sh`;
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 /**
@@ -44,6 +47,13 @@ async function emptyWantsDirs(system: TestSystemd): Promise<string[]> {
   return out.stdout.trim().split("\n").filter(Boolean);
 }
 
+/** Asserts the file list is back to `before`, but for `.wants` directories systemctl pruned. */
+function assertSameFiles(before: string[], after: string[], prunable: string[]): void {
+  const added = after.filter((line) => !before.includes(line));
+  const removed = before.filter((line) => !after.includes(line) && !prunable.includes(line));
+  assert.deepEqual({ added, removed }, { added: [], removed: [] });
+}
+
 /** Runs install.sh inside the test system; throws with its output when it fails. */
 async function install(system: TestSystemd, args: string[]): Promise<string> {
   const started = performance.now();
@@ -65,13 +75,19 @@ async function kubectlJSON<T>(cluster: TestCluster, args: string[]): Promise<T |
 }
 
 Deno.test(
-  "install.sh: source mode joins a node as systemk.service, re-run upgrades, uninstall is exact",
+  "install.sh: joins with a bootstrap token as systemk.service, re-run upgrades, uninstall is exact",
   opts,
   async (t) => {
     const cluster = await startTestCluster();
+    const tmp = await Deno.makeTempDir({ prefix: "systemk-install-" });
+    // The kubelet API on loopback, at a port no other test uses; its certificate from the cluster.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    const kubeletAPIFlags = `--address=127.0.0.1 --port=${port} --rotate-server-certificates`;
     let system: TestSystemd | undefined;
     try {
-      system = await bootTestSystemd({ binds: [cluster.dir] });
+      system = await bootTestSystemd({ binds: [cluster.dir, tmp] });
       const sys = system;
       const serviceLog = async () =>
         `--- journalctl -u systemk ---\n${
@@ -80,35 +96,28 @@ Deno.test(
       const before = await fileList(sys);
       const prunable = await emptyWantsDirs(sys);
 
-      await t.step("install: systemk.service runs and node n1 registers Ready", async () => {
-        const kubeconfig = await cluster.nodeKubeconfig("n1");
+      await t.step("install with a bootstrap token: systemk.service joins as node n1", async () => {
+        const joined = await new Deno.Command("sh", {
+          args: [JOIN_TOKEN, "--kubeconfig", cluster.adminKubeconfig, "--ca-out", `${tmp}/ca.crt`],
+          env: { KUBECTL: cluster.kubectlPath },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const printed = new TextDecoder().decode(joined.stdout);
+        assert.ok(joined.success, new TextDecoder().decode(joined.stderr));
+        // The line join-token.sh prints is what the installer is given (plus test settings).
+        const line = printed.match(/--server (\S+) --ca-file cluster-ca\.crt --token (\S+)/);
+        assert.ok(line, printed);
         const out = await install(sys, [
-          "--from-source",
-          REPO,
-          "--kubeconfig",
-          kubeconfig,
-          "--node-name",
-          "n1",
-          "--node-ip",
-          "127.0.0.1",
-          "--node-external-ip",
-          "127.0.0.1",
+          ...["--from-source", REPO],
+          ...["--server", line[1], "--ca-file", `${tmp}/ca.crt`, "--token", line[2]],
+          ...["--node-name", "n1", "--node-ip", "127.0.0.1", "--node-external-ip", "127.0.0.1"],
           "--disable-taint",
+          ...["--extra-flags", kubeletAPIFlags],
         ]);
         assert.match(out, /kubectl get nodes/);
         assert.equal(await systemctl(sys, "is-enabled", "systemk"), "enabled");
         assert.equal(await systemctl(sys, "is-active", "systemk"), "active");
-        const modes = await sys.exec([
-          "stat",
-          "-c",
-          "%a %n",
-          "/etc/systemk/systemk.env",
-          "/etc/systemk/kubeconfig",
-        ]);
-        assert.deepEqual(modes.stdout.trim().split("\n"), [
-          "600 /etc/systemk/systemk.env",
-          "600 /etc/systemk/kubeconfig",
-        ]);
         const launcher = (await sys.exec(["cat", "/usr/local/bin/systemk"])).stdout;
         const flags = await new Deno.Command(Deno.execPath(), {
           args: ["run", `${REPO}/scripts/permissions.ts`],
@@ -130,6 +139,33 @@ Deno.test(
         );
         assert.equal(node.spec?.taints, undefined);
         assert.equal(node.status?.capacity?.pods, "110");
+        // The client certificate came from the token's CSR; the files holding secrets are 0600.
+        const modes = await sys.exec([
+          ...["stat", "-c", "%a %n", "/etc/systemk/systemk.env"],
+          ...["/etc/systemk/bootstrap-kubeconfig", "/var/lib/systemk/kubeconfig"],
+        ]);
+        assert.deepEqual(modes.stdout.trim().split("\n"), [
+          "600 /etc/systemk/systemk.env",
+          "600 /etc/systemk/bootstrap-kubeconfig",
+          "600 /var/lib/systemk/kubeconfig",
+        ]);
+        // The kubelet API's serving certificate: requested by the node, approved by an admin.
+        const csr = await waitFor(
+          "the node's kubelet-serving CSR",
+          async () => {
+            const list = await kubectlJSON<{ items: V1CertificateSigningRequest[] }>(cluster, [
+              "csr",
+            ]);
+            return list?.items.find((c) =>
+              c.spec.signerName === "kubernetes.io/kubelet-serving" &&
+              c.spec.username === "system:node:n1"
+            );
+          },
+          60_000,
+          serviceLog,
+        );
+        const approved = await cluster.kubectl(["certificate", "approve", csr.metadata!.name!]);
+        assert.equal(approved.code, 0, approved.stderr);
       });
 
       const podUnit = "systemk.default.loop.loop.service";
@@ -161,12 +197,26 @@ Deno.test(
         );
         invocation = await systemctl(sys, "show", "-p", "InvocationID", "--value", podUnit);
         assert.match(invocation, /^[0-9a-f]{32}$/);
+        // kubectl logs: apiserver → the node's kubelet API (CSR-signed certificate) → journald.
+        await waitFor(
+          "tick in kubectl logs loop",
+          async () => {
+            const logs = await cluster.kubectl(["logs", "loop", "--tail=2"]);
+            return logs.code === 0 && logs.stdout.startsWith("tick\n");
+          },
+          60_000,
+          serviceLog,
+        );
       });
 
       await t.step("re-run upgrades: new flags, restarted agent, the pod untouched", async () => {
         const agentPid = await systemctl(sys, "show", "-p", "MainPID", "--value", "systemk");
-        // No source and no kubeconfig given: both are kept from the first run.
-        await install(sys, ["--extra-flags", "--max-pods 50"]);
+        // A node kubeconfig given directly replaces the bootstrap token; the source is kept.
+        const kubeconfig = await cluster.nodeKubeconfig("n1");
+        await install(sys, [
+          ...["--kubeconfig", kubeconfig],
+          ...["--extra-flags", `${kubeletAPIFlags} --max-pods 50`],
+        ]);
         assert.notEqual(
           await systemctl(sys, "show", "-p", "MainPID", "--value", "systemk"),
           agentPid,
@@ -174,7 +224,12 @@ Deno.test(
         const env = (await sys.exec(["cat", "/etc/systemk/systemk.env"])).stdout;
         assert.match(env, /^FLAG_NODE_IP=--node-ip=127\.0\.0\.1$/m);
         assert.match(env, /^FLAG_DISABLE_TAINT=--disable-taint$/m);
-        assert.match(env, /^EXTRA_FLAGS="--max-pods 50"$/m);
+        assert.match(env, /^EXTRA_FLAGS=".* --max-pods 50"$/m);
+        assert.match(env, /^FLAG_KUBECONFIG=--kubeconfig=\/etc\/systemk\/kubeconfig$/m);
+        assert.match(env, /^FLAG_BOOTSTRAP_KUBECONFIG=$/m);
+        assert.match(env, /^SOURCE=source:/m);
+        const gone = await sys.exec(["test", "-e", "/etc/systemk/bootstrap-kubeconfig"]);
+        assert.notEqual(gone.code, 0, "the bootstrap kubeconfig is removed");
         await waitFor(
           "node n1 capacity 50 pods",
           async () => {
@@ -191,6 +246,8 @@ Deno.test(
         const pod = await kubectlJSON<V1Pod>(cluster, ["pod", "loop"]);
         assert.equal(pod?.status?.phase, "Running");
         assert.equal(pod?.status?.containerStatuses?.[0]?.restartCount, 0);
+        const logs = await cluster.kubectl(["logs", "loop", "--tail=1"]);
+        assert.equal(logs.stdout, "tick\n", logs.stderr);
       });
 
       await t.step("uninstall removes exactly what install.sh created", async () => {
@@ -206,14 +263,79 @@ Deno.test(
         await install(sys, ["--uninstall"]);
         const load = await systemctl(sys, "show", "-p", "LoadState", "--value", "systemk");
         assert.equal(load, "not-found");
-        const after = await fileList(sys);
-        const added = after.filter((line) => !before.includes(line));
-        const removed = before.filter((line) => !after.includes(line) && !prunable.includes(line));
-        assert.deepEqual({ added, removed }, { added: [], removed: [] });
+        assertSameFiles(before, await fileList(sys), prunable);
       });
     } finally {
       await system?.stop();
       await cluster.stop();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "install.sh --url: downloads {arch}, verifies URL.sha256, refuses a mismatch; --no-start",
+  opts,
+  async () => {
+    // A release binary stands in as what it is to install.sh: an executable answering
+    // `systemk version`; here a launcher of this checkout (a compiled one cannot be built here).
+    const flags = await new Deno.Command(Deno.execPath(), {
+      args: ["run", `${REPO}/scripts/permissions.ts`],
+      stdout: "piped",
+    }).output();
+    const release = new TextEncoder().encode(
+      `#!/bin/sh\nexec deno run --quiet ${
+        new TextDecoder().decode(flags.stdout).trim()
+      } ${REPO}/main.ts "$@"\n`,
+    );
+    const digest = Array.from(
+      new Uint8Array(await crypto.subtle.digest("SHA-256", release)),
+      (b) => b.toString(16).padStart(2, "0"),
+    ).join("");
+    const arch = Deno.build.arch === "aarch64" ? "arm64" : "amd64";
+    const requests: string[] = [];
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+      const path = new URL(req.url).pathname;
+      requests.push(path);
+      if (path === `/v1/systemk-linux-${arch}`) return new Response(release);
+      if (path === `/v1/systemk-linux-${arch}.sha256`) {
+        return new Response(`${digest}  systemk-linux-${arch}\n`);
+      }
+      return new Response("not found", { status: 404 });
+    });
+    const base = `http://127.0.0.1:${server.addr.port}/v1`;
+    const tmp = await Deno.makeTempDir({ prefix: "systemk-install-url-" });
+    await Deno.writeTextFile(`${tmp}/kubeconfig`, "{}\n");
+    const system = await bootTestSystemd({ binds: [tmp] });
+    try {
+      const before = await fileList(system);
+      const prunable = await emptyWantsDirs(system);
+      const url = `${base}/systemk-linux-{arch}`;
+      const common = ["--url", url, "--kubeconfig", `${tmp}/kubeconfig`, "--no-start"];
+
+      const refused = await system.exec(["sh", INSTALL, ...common, "--sha256", "0".repeat(64)]);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /checksum mismatch/);
+      assert.deepEqual(await fileList(system), before, "a refused download installs nothing");
+
+      await install(system, common);
+      assert.deepEqual(requests.slice(-2), [
+        `/v1/systemk-linux-${arch}`,
+        `/v1/systemk-linux-${arch}.sha256`,
+      ]);
+      const installed = await system.exec(["cat", "/usr/local/bin/systemk"]);
+      assert.equal(installed.stdout, new TextDecoder().decode(release));
+      assert.equal(await systemctl(system, "is-enabled", "systemk"), "enabled");
+      assert.equal(await systemctl(system, "is-active", "systemk"), "inactive");
+      const env = (await system.exec(["cat", "/etc/systemk/systemk.env"])).stdout;
+      assert.match(env, new RegExp(`^SOURCE=url:${base}/systemk-linux-${arch}$`, "m"));
+
+      await install(system, ["--uninstall"]);
+      assertSameFiles(before, await fileList(system), prunable);
+    } finally {
+      await system.stop();
+      await server.shutdown();
+      await Deno.remove(tmp, { recursive: true });
     }
   },
 );
