@@ -13,12 +13,7 @@ import { NodeController } from "../kube/node_controller.ts";
 import { PodWatcher } from "../kube/pods.ts";
 import { StatusWriter } from "../kube/status.ts";
 import { EventRecorder, podReference } from "../kube/events.ts";
-import {
-  ObjectAccess,
-  ObjectForbiddenError,
-  type ObjectKind,
-  type ObjectOf,
-} from "../kube/objects.ts";
+import { ObjectAccess, ObjectForbiddenError } from "../kube/objects.ts";
 import { deletePodObject } from "../kube/deletion.ts";
 import { PlanError } from "../plan/mod.ts";
 import { PodRuntime } from "../pods/runtime.ts";
@@ -117,37 +112,20 @@ export async function runNode(config: Config): Promise<number> {
    * config error the runtime shows and retries.
    */
   async function fetchReferences(pod: V1Pod): Promise<References> {
-    const namespace = pod.metadata!.namespace!;
     const uid = pod.metadata!.uid!;
-    const refs = podReferences(pod);
-    const found: References = { configMaps: new Map(), secrets: new Map() };
     const resync = () => {
       const current = latest.get(uid);
       if (current) runtime.sync(current);
     };
-    const fetch = async <K extends ObjectKind>(
-      kind: K,
-      name: string,
-      into: Map<string, ObjectOf<K>>,
-    ) => {
-      const ref = { kind, namespace, name };
-      try {
-        const got = await objects.get(ref);
-        if (got.found) into.set(name, got.object);
-      } finally {
-        objects.watchObject(ref, { podUID: uid, onChange: resync });
-      }
-    };
     try {
-      await Promise.all([
-        ...refs.configMaps.map((name) => fetch("ConfigMap", name, found.configMaps)),
-        ...refs.secrets.map((name) => fetch("Secret", name, found.secrets)),
-      ]);
+      return await objects.getReferenced(pod.metadata!.namespace!, podReferences(pod), {
+        podUID: uid,
+        onChange: resync,
+      });
     } catch (e) {
       if (!(e instanceof ObjectForbiddenError)) throw e;
       throw new PlanError("CreateContainerConfigError", `${e.message}; retrying`);
     }
-    return found;
   }
 
   function forget(uid: string) {

@@ -126,6 +126,45 @@ export class ObjectAccess {
   }
 
   /**
+   * Reads every ConfigMap and Secret a pod references and watches each of them — also one that
+   * is missing or still refused — so `onChange` fires once it is edited, created or permitted.
+   *
+   * @param namespace the pod's namespace.
+   * @param names the names of the referenced ConfigMaps and Secrets.
+   * @param watch the pod that references them, and the callback.
+   * @return the objects that exist, by name.
+   * @throws {ObjectForbiddenError} when one is still refused after `forbiddenRetryMs`.
+   */
+  async getReferenced(
+    namespace: string,
+    names: { configMaps: readonly string[]; secrets: readonly string[] },
+    watch: { podUID: string; onChange: () => void },
+  ): Promise<{ configMaps: Map<string, V1ConfigMap>; secrets: Map<string, V1Secret> }> {
+    const found = {
+      configMaps: new Map<string, V1ConfigMap>(),
+      secrets: new Map<string, V1Secret>(),
+    };
+    const fetch = async <K extends ObjectKind>(
+      kind: K,
+      name: string,
+      into: Map<string, ObjectOf<K>>,
+    ) => {
+      const ref = { kind, namespace, name };
+      try {
+        const got = await this.get(ref);
+        if (got.found) into.set(name, got.object);
+      } finally {
+        this.watchObject(ref, watch);
+      }
+    };
+    await Promise.all([
+      ...names.configMaps.map((name) => fetch("ConfigMap", name, found.configMaps)),
+      ...names.secrets.map((name) => fetch("Secret", name, found.secrets)),
+    ]);
+    return found;
+  }
+
+  /**
    * Calls `onChange` whenever the object changes (with `undefined` when it is deleted), for
    * as long as pod `podUID` wants it. Read the current value with {@link get} first: the
    * watch reports changes, and its initial listing also arrives as a change.
