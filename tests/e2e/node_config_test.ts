@@ -55,18 +55,24 @@ Deno.test("node mode end to end: ConfigMaps, volumes, init containers", opts, as
   console.log(`  environment up in ${(performance.now() - started) | 0} ms`);
   try {
     await t.step(
-      "the uptimed-like pod (init container, emptyDirs, configMap, runAsUser) runs; a ConfigMap edit reaches its file",
+      "the uptimed-like pod (init container, emptyDirs, configMap, secret, runAsUser) runs; a ConfigMap edit reaches its file",
       async () => {
         const script = [
           "while true",
           'do echo "conf: $(cat /etc/uptimed/uptimed.conf | tr "\\n" " ")"',
-          'echo "scratch: $(cat /scratch/ready) mem: $(cat /mem/ready) uid: $(id -u)"',
+          'echo "scratch: $(cat /scratch/ready) mem: $(cat /mem/ready) uid: $(id -u) token: $(cat /secrets/token) $(stat -c %a /secrets/token)"',
           "sleep 0.5",
           "done",
         ].join("; ");
         const created = performance.now();
         await env.apply(
           configMap("uptimed-config", { "uptimed.conf": "UPDATE_INTERVAL=300\n" }),
+          {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: "uptimed-secret", namespace: "default" },
+            stringData: { token: "s3cret" },
+          },
           {
             apiVersion: "v1",
             kind: "Pod",
@@ -92,12 +98,14 @@ Deno.test("node mode end to end: ConfigMaps, volumes, init containers", opts, as
                   { name: "scratch", mountPath: "/scratch" },
                   { name: "mem", mountPath: "/mem" },
                   { name: "config", mountPath: "/etc/uptimed" },
+                  { name: "secret", mountPath: "/secrets" },
                 ],
               }],
               volumes: [
                 { name: "scratch", emptyDir: {} },
                 { name: "mem", emptyDir: { medium: "Memory" } },
                 { name: "config", configMap: { name: "uptimed-config" } },
+                { name: "secret", secret: { secretName: "uptimed-secret", defaultMode: 0o400 } },
               ],
             },
           },
@@ -110,7 +118,7 @@ Deno.test("node mode end to end: ConfigMaps, volumes, init containers", opts, as
           const text = await journal(env, unit);
           return text.includes("UPDATE_INTERVAL=300") ? text : undefined;
         });
-        assert.match(first, /scratch: prepared mem: mem uid: 996/);
+        assert.match(first, /scratch: prepared mem: mem uid: 996 token: s3cret 400/);
 
         const edited = performance.now();
         await env.apply(configMap("uptimed-config", { "uptimed.conf": "UPDATE_INTERVAL=60\n" }));

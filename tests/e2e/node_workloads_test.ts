@@ -54,8 +54,9 @@ Deno.test("node mode end to end: Deployment, DaemonSet, Jobs", opts, async (t) =
   const started = performance.now();
   const env = await startNodeEnv({ taint: true });
   console.log(`  environment up in ${(performance.now() - started) | 0} ms`);
-  const pods = async (selector: string) =>
-    (await env.getJSON<{ items: V1Pod[] }>(["pods", "-l", selector]))?.items ?? [];
+  const pods = async (selector: string, namespace = "default") =>
+    (await env.getJSON<{ items: V1Pod[] }>(["pods", "-n", namespace, "-l", selector]))?.items ??
+      [];
   try {
     // The scheduler only places pods once the node is Ready and its not-ready taint is gone.
     await waitFor("node n1 schedulable", async () => {
@@ -130,22 +131,33 @@ Deno.test("node mode end to end: Deployment, DaemonSet, Jobs", opts, async (t) =
       },
     );
 
-    await t.step("a DaemonSet lands one pod on the node", async () => {
-      await env.apply({
-        apiVersion: "apps/v1",
-        kind: "DaemonSet",
-        metadata: { name: "agent", namespace: "default" },
-        spec: {
-          selector: { matchLabels: { app: "agent" } },
-          template: template({ app: "agent" }),
+    await t.step("a DaemonSet (in its own namespace) lands one pod on the node", async () => {
+      await env.apply(
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: "infra" } },
+        {
+          apiVersion: "apps/v1",
+          kind: "DaemonSet",
+          metadata: { name: "agent", namespace: "infra" },
+          spec: {
+            selector: { matchLabels: { app: "agent" } },
+            template: template({ app: "agent" }),
+          },
         },
-      });
-      await env.kubectl(["rollout", "status", "daemonset/agent", "--timeout=60s"]);
-      const landed = await pods("app=agent");
+      );
+      await env.kubectl(["rollout", "status", "daemonset/agent", "-n", "infra", "--timeout=60s"]);
+      const landed = await pods("app=agent", "infra");
       assert.equal(landed.length, 1);
       assert.equal(landed[0].spec?.nodeName, "n1");
       assert.equal(landed[0].status?.phase, "Running");
-      await env.kubectl(["delete", "daemonset", "agent", "--wait=false"]);
+      const unit = `systemk.infra.${landed[0].metadata?.name}.app.service`;
+      assert.equal(await env.unitProperty(unit, "ActiveState"), "active");
+      await env.kubectl(["delete", "daemonset", "agent", "-n", "infra"]);
+      await waitFor(
+        "the DaemonSet's pod and unit gone",
+        async () =>
+          (await pods("app=agent", "infra")).length === 0 &&
+          !(await env.units()).includes(unit),
+      );
     });
 
     await t.step("a Job's pod Succeeds; a failing one Fails with exit code 3", async () => {
