@@ -79,7 +79,7 @@ export function nodeOf(user: string): string | undefined {
 
 /**
  * Requests received in `[from, to)` (epoch ms) whose user passes `who`, counted by
- * `"<verb> <resource>"`, most frequent first.
+ * `"<verb> <resource>"` (plus ` → <code>` for refused or failed ones), most frequent first.
  */
 export function countByVerb(
   requests: readonly Request[],
@@ -90,7 +90,7 @@ export function countByVerb(
   const counts = new Map<string, number>();
   for (const r of requests) {
     if (r.received < from || r.received >= to || !who(r.user)) continue;
-    const key = `${r.verb} ${r.resource}`;
+    const key = `${r.verb} ${r.resource}${r.code >= 400 ? ` → ${r.code}` : ""}`;
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return Object.fromEntries([...counts].sort((a, b) => b[1] - a[1]));

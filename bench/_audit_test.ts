@@ -45,6 +45,7 @@ Deno.test("counts by verb and resource within a window, for chosen users", () =>
     at("system:node:n1", "update", "2026-11-25T11:00:02Z"),
     at("system:node:n2", "update", "2026-11-25T11:00:02Z"),
     at("system:node:n1", "get", "2026-11-25T11:00:09Z"),
+    { ...at("system:node:n1", "update", "2026-11-25T11:00:03Z"), code: 409 },
   ];
   const counts = countByVerb(
     reqs,
@@ -52,7 +53,7 @@ Deno.test("counts by verb and resource within a window, for chosen users", () =>
     Date.parse("2026-11-25T11:00:00Z"),
     Date.parse("2026-11-25T11:00:05Z"),
   );
-  assert.deepEqual(counts, { "update leases": 2 });
-  assert.equal(total(counts), 2);
+  assert.deepEqual(counts, { "update leases": 2, "update leases → 409": 1 });
+  assert.equal(total(counts), 3);
   assert.equal(nodeOf("admin"), undefined);
 });

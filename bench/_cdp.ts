@@ -154,3 +154,52 @@ export function heapByKind(snapshotJson: string): Map<string, { count: number; b
   }
   return kinds;
 }
+
+/** Where a call frame's code lives: systemk's own file, an npm package, or the runtime. */
+function origin(url: string): string {
+  const pkg = /node_modules\/\.deno\/[^/]+\/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (pkg) return `npm:${pkg[1]}`;
+  const own = /\/work\/main\/(.*)$/.exec(url) ?? /\/(src\/.*|main\.ts)$/.exec(url);
+  if (own) return own[1];
+  return url.startsWith("ext:") || url.startsWith("node:") ? "deno runtime (js)" : "native/V8";
+}
+
+/**
+ * Self time per origin (systemk file, npm package, Deno's JS runtime, native/V8 incl. GC),
+ * in ms, largest first; idle excluded.
+ */
+export function selfTimeByOrigin(profile: CpuProfile): [string, number][] {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const totals = new Map<string, number>();
+  profile.samples.forEach((id, i) => {
+    const f = byId.get(id)!.callFrame;
+    if (f.functionName === "(idle)") return;
+    const key = f.functionName === "(garbage collector)" ? "garbage collector" : origin(f.url);
+    totals.set(key, (totals.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+  });
+  return [...totals].sort((a, b) => b[1] - a[1]);
+}
+
+/**
+ * Inclusive time (self plus callees) of systemk's own functions (`src/`), in ms, largest
+ * first: which of its steps the CPU time is spent under.
+ */
+export function inclusiveOwnTimes(profile: CpuProfile): [string, number][] {
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const totals = new Map<string, number>();
+  profile.samples.forEach((id, i) => {
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const f = byId.get(at)!.callFrame;
+      const file = origin(f.url);
+      if (!file.startsWith("src/")) continue;
+      const key = `${f.functionName || "(anonymous)"} ${file}:${f.lineNumber + 1}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      totals.set(key, (totals.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+    }
+  });
+  return [...totals].sort((a, b) => b[1] - a[1]);
+}

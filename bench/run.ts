@@ -38,6 +38,7 @@ const { values: args } = parseArgs({
     nodes: { type: "string" },
     replicas: { type: "string" },
     out: { type: "string" },
+    "deno-flags": { type: "string" },
   },
 });
 
@@ -74,6 +75,8 @@ const env = await startNodeEnv({
   nodeName: NODE,
   flags: [`--max-pods=${Math.max(110, P.density + 100)}`],
   cluster: { auditLog: true },
+  // For experiments, e.g. `--deno-flags=--v8-flags=--max-semi-space-size=1`.
+  denoFlags: args["deno-flags"]?.split(" ").filter(Boolean),
 });
 const kc = new KubeConfig();
 kc.loadFromFile(env.cluster.adminKubeconfig);
@@ -314,7 +317,14 @@ async function createBurst(item: number, pods: string[], label: string): Promise
   const perPod = summarize(pods.map((n) => tracker.times.get(n)!.running! - sent.get(n)!));
   const totalS = (done - t0) / 1000;
   const warnings = await warningEvents(pods);
-  details[label] = { totalS, perPod, warnings };
+  const nodeRequests = countByVerb(
+    await readAudit(env.cluster.auditLogPath!),
+    (u) => nodeOf(u) === NODE,
+    t0,
+    done + 1,
+  );
+  details[label] = { totalS, perPod, warnings, nodeRequests };
+  console.error(`${label}: the node's requests meanwhile`, nodeRequests);
   log(`${label}: all Running after ${totalS.toFixed(2)} s`);
   if (Object.keys(warnings).length) console.error(`${label}: warning events`, warnings);
   const original = { 20: 6.9, 50: 15.8 }[pods.length];
@@ -588,6 +598,7 @@ async function report(): Promise<void> {
   await Deno.mkdir(RESULTS, { recursive: true });
   const result = {
     failures,
+    denoFlags: args["deno-flags"],
     mode: args.short ? "short" : "full",
     params: P,
     durationS,
@@ -612,6 +623,8 @@ async function machineFacts() {
     cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? "unknown",
     memoryGiB: Math.round(Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0) / 1048576),
     kernel: Deno.osRelease(),
+    // Other work on the machine skews timings; the load at the end of the run says how much.
+    loadAverage: (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" "),
     deno: Deno.version.deno,
     systemd: 252,
     kubernetes: kubernetesVersion,
