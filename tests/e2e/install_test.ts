@@ -9,10 +9,11 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { V1CertificateSigningRequest, V1Node, V1Pod } from "@kubernetes/client-node";
+import type { V1Node, V1Pod } from "@kubernetes/client-node";
 import { startTestCluster, type TestCluster } from "../harness/cluster.ts";
 import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
 import { waitFor } from "./_node_env.ts";
+import { approveServingCertificate, freeLoopbackPort, kubeletAPIFlags } from "./_kubelet_api.ts";
 
 const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const INSTALL = `${REPO}/install.sh`;
@@ -80,11 +81,7 @@ Deno.test(
   async (t) => {
     const cluster = await startTestCluster();
     const tmp = await Deno.makeTempDir({ prefix: "systemk-install-" });
-    // The kubelet API on loopback, at a port no other test uses; its certificate from the cluster.
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (listener.addr as Deno.NetAddr).port;
-    listener.close();
-    const kubeletAPIFlags = `--address=127.0.0.1 --port=${port} --rotate-server-certificates`;
+    const kubeletAPI = kubeletAPIFlags(freeLoopbackPort()).join(" ");
     let system: TestSystemd | undefined;
     try {
       system = await bootTestSystemd({ binds: [cluster.dir, tmp] });
@@ -113,7 +110,7 @@ Deno.test(
           ...["--server", line[1], "--ca-file", `${tmp}/ca.crt`, "--token", line[2]],
           ...["--node-name", "n1", "--node-ip", "127.0.0.1", "--node-external-ip", "127.0.0.1"],
           "--disable-taint",
-          ...["--extra-flags", kubeletAPIFlags],
+          ...["--extra-flags", kubeletAPI],
         ]);
         assert.match(out, /kubectl get nodes/);
         assert.equal(await systemctl(sys, "is-enabled", "systemk"), "enabled");
@@ -150,22 +147,7 @@ Deno.test(
           "600 /var/lib/systemk/kubeconfig",
         ]);
         // The kubelet API's serving certificate: requested by the node, approved by an admin.
-        const csr = await waitFor(
-          "the node's kubelet-serving CSR",
-          async () => {
-            const list = await kubectlJSON<{ items: V1CertificateSigningRequest[] }>(cluster, [
-              "csr",
-            ]);
-            return list?.items.find((c) =>
-              c.spec.signerName === "kubernetes.io/kubelet-serving" &&
-              c.spec.username === "system:node:n1"
-            );
-          },
-          60_000,
-          serviceLog,
-        );
-        const approved = await cluster.kubectl(["certificate", "approve", csr.metadata!.name!]);
-        assert.equal(approved.code, 0, approved.stderr);
+        await approveServingCertificate(cluster, "n1", serviceLog);
       });
 
       const podUnit = "systemk.default.loop.loop.service";
@@ -215,7 +197,7 @@ Deno.test(
         const kubeconfig = await cluster.nodeKubeconfig("n1");
         await install(sys, [
           ...["--kubeconfig", kubeconfig],
-          ...["--extra-flags", `${kubeletAPIFlags} --max-pods 50`],
+          ...["--extra-flags", `${kubeletAPI} --max-pods 50`],
         ]);
         assert.notEqual(
           await systemctl(sys, "show", "-p", "MainPID", "--value", "systemk"),

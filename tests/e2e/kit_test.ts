@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import type { V1DaemonSet, V1Deployment, V1Pod, V1PodList } from "@kubernetes/client-node";
 import { type NodeEnv, startNodeEnv, waitFor } from "./_node_env.ts";
+import { approveServingCertificate, freeLoopbackPort, kubeletAPIFlags } from "./_kubelet_api.ts";
 
 const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const KIT = `${REPO}/k3s`;
@@ -138,7 +139,7 @@ Deno.test(
   "k3s kit: manifests, join-token.sh, and the main manifests on a node",
   opts,
   async (t) => {
-    const env = await startNodeEnv({ nodeName: "n1" });
+    const env = await startNodeEnv({ nodeName: "n1", flags: kubeletAPIFlags(freeLoopbackPort()) });
     const tmp = await Deno.makeTempDir({ prefix: "systemk-kit-" });
     const timed = async (what: string, fn: () => Promise<unknown>) => {
       const started = performance.now();
@@ -245,12 +246,21 @@ Deno.test(
           assert.equal(pod.spec?.nodeName, "n1");
           assert.equal(pod.status?.initContainerStatuses?.[0]?.state?.terminated?.exitCode, 0);
         });
-        const report = await waitFor("the report container's first line", async () => {
-          const text = await journal(env, "systemk.default.uptimed.report.service");
-          return /prepared by the init container at .*; 2 settings; up [0-9.]+ s/.test(text)
-            ? text
-            : undefined;
-        });
+        // As the README's quickstart reads it: kubectl logs through the node's kubelet API.
+        await approveServingCertificate(env.cluster, "n1", env.agentLog);
+        const report = await waitFor(
+          "the report container's first line in kubectl logs",
+          async () => {
+            const out = await env.cluster.kubectl(["logs", "uptimed", "-c", "report"]);
+            return /^prepared by the init container at .*; 2 settings; up [0-9.]+ s$/m.test(
+                out.stdout,
+              )
+              ? out.stdout
+              : undefined;
+          },
+          60_000,
+          env.agentLog,
+        );
         assert.doesNotMatch(report, /No such file/);
         const show = await env.system.exec([
           "systemctl",

@@ -1,0 +1,51 @@
+/**
+ * What the install and kit tests share to reach a node's kubelet API the way a user does
+ * (`kubectl logs` through the apiserver): a port of its own on loopback, and the admin's
+ * approval of the node's serving certificate request.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import type { V1CertificateSigningRequest } from "@kubernetes/client-node";
+import type { TestCluster } from "../harness/cluster.ts";
+import { waitFor } from "./_node_env.ts";
+
+/** A TCP port free on 127.0.0.1 right now, so parallel nodes never compete for 10250. */
+export function freeLoopbackPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** systemk flags for a kubelet API on loopback at `port`, its certificate from the cluster. */
+export function kubeletAPIFlags(port: number): string[] {
+  return ["--address=127.0.0.1", `--port=${port}`, "--rotate-server-certificates"];
+}
+
+/**
+ * Waits for node `nodeName`'s kubelet-serving CSR and approves it as the cluster admin, as the
+ * README's quickstart does with `kubectl certificate approve`.
+ */
+export async function approveServingCertificate(
+  cluster: TestCluster,
+  nodeName: string,
+  describe?: () => Promise<string>,
+): Promise<void> {
+  const csr = await waitFor(
+    "the node's kubelet-serving CSR",
+    async () => {
+      const out = await cluster.kubectl(["get", "csr", "-o", "json"]);
+      if (out.code !== 0) return undefined;
+      const list = JSON.parse(out.stdout) as { items: V1CertificateSigningRequest[] };
+      return list.items.find((c) =>
+        c.spec.signerName === "kubernetes.io/kubelet-serving" &&
+        c.spec.username === `system:node:${nodeName}`
+      );
+    },
+    60_000,
+    describe,
+  );
+  const approved = await cluster.kubectl(["certificate", "approve", csr.metadata!.name!]);
+  assert.equal(approved.code, 0, approved.stderr);
+}
