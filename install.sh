@@ -361,7 +361,8 @@ esac
 # ExecStart= passes exactly the flags that are set.
 flag_value() { previous "$1" | sed 's/^--[a-z-]*=//'; }
 
-make_dir dir 0700 "$ETC"
+# Nothing is written before every setting is checked: a refused run leaves no trace.
+identity=
 if [ -n "$token" ]; then
   [ -n "$server" ] || die "--token needs --server (the API server URL)"
   [ -n "$ca_file" ] || die "--token needs --ca-file (the cluster CA certificate)"
@@ -391,16 +392,13 @@ contexts:
       user: bootstrap
 current-context: bootstrap
 EOF
-  put_file 0600 "$workdir/bootstrap-kubeconfig" "$BOOTSTRAP_KUBECONFIG"
-  # A node kubeconfig given earlier would win over the token; the token is what was asked for.
-  if [ -f "$NODE_KUBECONFIG" ]; then rm -f "$NODE_KUBECONFIG"; fi
+  identity=token
   flag_kubeconfig=--kubeconfig=$ISSUED_KUBECONFIG
   flag_bootstrap=--bootstrap-kubeconfig=$BOOTSTRAP_KUBECONFIG
   flag_cert_dir=--cert-dir=$CERT_DIR
 elif [ -n "$kubeconfig" ]; then
   [ -f "$kubeconfig" ] || die "no such file: $kubeconfig"
-  put_file 0600 "$kubeconfig" "$NODE_KUBECONFIG"
-  if [ -f "$BOOTSTRAP_KUBECONFIG" ]; then rm -f "$BOOTSTRAP_KUBECONFIG"; fi
+  identity=kubeconfig
   flag_kubeconfig=--kubeconfig=$NODE_KUBECONFIG
   flag_bootstrap=
   flag_cert_dir=
@@ -477,6 +475,18 @@ EOF
 # --uninstall knows they are systemk's and removes them.
 make_dir tree 0700 "$STATE_DIR"
 make_dir tree 0700 "$CACHE_DIR"
+make_dir dir 0700 "$ETC"
+# One identity at a time: the file of the other way of joining goes.
+case $identity in
+  token)
+    put_file 0600 "$workdir/bootstrap-kubeconfig" "$BOOTSTRAP_KUBECONFIG"
+    rm -f "$NODE_KUBECONFIG"
+    ;;
+  kubeconfig)
+    put_file 0600 "$kubeconfig" "$NODE_KUBECONFIG"
+    rm -f "$BOOTSTRAP_KUBECONFIG"
+    ;;
+esac
 put_file 0755 "$workdir/systemk" "$BIN"
 put_file 0600 "$workdir/systemk.env" "$ENV_FILE"
 put_file 0644 "$workdir/$UNIT" "$UNIT_FILE"

@@ -299,6 +299,23 @@ Deno.test(
       assert.notEqual(refused.code, 0);
       assert.match(refused.stderr, /checksum mismatch/);
       assert.deepEqual(await fileList(system), before, "a refused download installs nothing");
+      // Settings are all checked before anything is written.
+      const refusals: [string[], RegExp][] = [
+        [["--binary", "/bin/true"], /give one of --url, --binary and --from-source/],
+        [["--token", "not-a-token", "--server", "https://127.0.0.1:6443"], /needs --ca-file/],
+        [[
+          ...["--token", "not-a-token", "--server", "https://127.0.0.1:6443"],
+          ...["--ca-file", `${tmp}/kubeconfig`],
+        ], /--token must look like abcdef\.0123456789abcdef/],
+        [["--node-ip", "10.0.0.1 10.0.0.2"], /must not contain spaces/],
+        [["--no-such-option"], /unknown option "--no-such-option"/],
+      ];
+      for (const [args, message] of refusals) {
+        const out = await system.exec(["sh", INSTALL, ...common, ...args]);
+        assert.notEqual(out.code, 0, args.join(" "));
+        assert.match(out.stderr, message, args.join(" "));
+      }
+      assert.deepEqual(await fileList(system), before, "refused settings install nothing");
 
       await install(system, common);
       assert.deepEqual(requests.slice(-2), [
