@@ -6,22 +6,9 @@
 import assert from "node:assert/strict";
 import type { V1CertificateSigningRequest, V1Pod } from "@kubernetes/client-node";
 import { type NodeEnv, startNodeEnv, waitFor } from "./_node_env.ts";
+import { approveServingCSR, freePort, run } from "../http/_kubelet.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-/** A port free on loopback now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-async function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
-  const r = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: r.code, out: decode(r.stdout) + decode(r.stderr) };
-}
 
 /** A client certificate for `subject`, signed by the CA at `ca` (`.crt`/`.key`), in `dir`. */
 async function clientCert(dir: string, name: string, subject: string, ca: string) {
@@ -71,23 +58,11 @@ Deno.test(
       await t.step(
         "the serving certificate is requested, approved by an admin, and served",
         async () => {
-          const csr = await waitFor(
-            "the kubelet-serving CSR",
-            async () => {
-              const list = await env.getJSON<{ items: V1CertificateSigningRequest[] }>(["csr"]);
-              return list?.items.find((c) =>
-                c.spec.signerName === "kubernetes.io/kubelet-serving" &&
-                c.spec.username === "system:node:n1"
-              );
-            },
-            60_000,
-            log,
-          );
+          const csr = await approveServingCSR(env, log);
           assert.deepEqual(
             [...csr.spec.usages!].sort(),
             ["digital signature", "key encipherment", "server auth"],
           );
-          await env.kubectl(["certificate", "approve", csr.metadata!.name!]);
           // curl verifies the served certificate with the cluster CA: it fails until the swap.
           const answer = await waitFor(
             "the CSR-signed certificate served",
