@@ -117,8 +117,12 @@ Bootstrap token $token_id.$token_secret (expires: ${expiration:-never}).
 Copy $ca_out to the machine that should join, then run there as root:
 
   sh install.sh --url <release>/systemk-linux-{arch} \\
-    --server $server --ca-file cluster-ca.crt --token $token_id.$token_secret
+    --server $server --ca-file cluster-ca.crt --token $token_id.$token_secret \\
+    --extra-flags --rotate-server-certificates
 
 If $server is not how that machine reaches the API server (k3s writes 127.0.0.1 into
 its own kubeconfig), give the address it reaches; the server's certificate must name it.
+Then approve the node's kubelet API certificate (kubectl logs needs it):
+  kubectl certificate approve \$(kubectl get csr -o name \\
+    --field-selector spec.signerName=kubernetes.io/kubelet-serving)
 EOF

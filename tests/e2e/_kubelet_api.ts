@@ -35,13 +35,14 @@ export async function approveServingCertificate(
   const csr = await waitFor(
     "the node's kubelet-serving CSR",
     async () => {
-      const out = await cluster.kubectl(["get", "csr", "-o", "json"]);
+      // The README's field selector, so that its command line is the one tested.
+      const out = await cluster.kubectl([
+        ...["get", "csr", "-o", "json"],
+        "--field-selector=spec.signerName=kubernetes.io/kubelet-serving",
+      ]);
       if (out.code !== 0) return undefined;
       const list = JSON.parse(out.stdout) as { items: V1CertificateSigningRequest[] };
-      return list.items.find((c) =>
-        c.spec.signerName === "kubernetes.io/kubelet-serving" &&
-        c.spec.username === `system:node:${nodeName}`
-      );
+      return list.items.find((c) => c.spec.username === `system:node:${nodeName}`);
     },
     60_000,
     describe,
