@@ -20,6 +20,10 @@ const ready = (pod: V1Pod) =>
   pod.status?.phase === "Running" &&
   pod.status.conditions?.find((c) => c.type === "Ready")?.status === "True";
 
+/**
+ * The Deployment `roll`. Version 2 has new pods wait 2 s before they count as available, which
+ * holds the rolling update open long enough to kill systemk in its middle.
+ */
 function deployment(replicas: number, version: string) {
   return {
     apiVersion: "apps/v1",
@@ -27,6 +31,7 @@ function deployment(replicas: number, version: string) {
     metadata: { name: "roll", namespace: "default" },
     spec: {
       replicas,
+      minReadySeconds: version === "1" ? 0 : 2,
       selector: { matchLabels: { app: "roll" } },
       strategy: { rollingUpdate: { maxUnavailable: 1, maxSurge: 2 } },
       template: {
@@ -105,11 +110,13 @@ Deno.test(
           const bootID = (await env.getJSON<V1Node>(["node", "n1"]))?.status?.nodeInfo?.bootID;
 
           await env.apply(deployment(4, "2"));
-          // Kill as soon as the rollout is under way: new pods exist, old ones are going.
+          // Kill in the middle of the rollout.
           await waitFor("the rolling update under way", async () => {
             const { pods } = await podsAndUnits(env);
             const roll = pods.filter((p) => p.metadata?.labels?.app === "roll");
-            return roll.some((p) => p.spec?.containers[0].env?.[0].value === "2") &&
+            // A new pod already running (its unit must survive the kill untouched) while old
+            // ones are still there.
+            return roll.some((p) => p.spec?.containers[0].env?.[0].value === "2" && ready(p)) &&
               roll.length > 4;
           });
           const beforeKill = await podsAndUnits(env);
