@@ -200,7 +200,9 @@ uninstall() {
   systemctl daemon-reload
   systemctl reset-failed "$UNIT" 2>/dev/null || true
   say "removed systemk. Packages that pods installed stay installed."
-  units=$(systemctl list-units --all --plain --no-legend 'systemk.*' | awk '{print $1}')
+  # Pods' units are systemk.<namespace>.<pod>.<container>.service; systemk.service is gone.
+  units=$(systemctl list-units --all --plain --no-legend 'systemk.*' |
+    awk '$1 != "systemk.service" {print $1}')
   if [ -n "$units" ]; then
     say "pod units still here (no agent manages them now); stop them with:"
     say "  systemctl stop 'systemk.*'"
