@@ -193,6 +193,7 @@ Deno.test("node mode end to end: node, pods, status, names, deletion", opts, asy
     await t.step(
       "an admin's label and annotation survive status writes; an overwritten status is re-asserted",
       async () => {
+        const invocation = await env.unitProperty(unitOf("loop"), "InvocationID");
         await env.kubectl(["label", "pod", "loop", "team=blue"]);
         await env.kubectl(["annotate", "pod", "loop", "example.com/note=keep me"]);
         // What the node lifecycle controller does to the pods of a node it lost.
@@ -221,6 +222,8 @@ Deno.test("node mode end to end: node, pods, status, names, deletion", opts, asy
         assert.equal(reasserted.metadata?.labels?.team, "blue");
         assert.equal(reasserted.metadata?.annotations?.["example.com/note"], "keep me");
         assert.equal(reasserted.status?.phase, "Running");
+        // Metadata edits do not restart a container whose unit they do not change.
+        assert.equal(await env.unitProperty(unitOf("loop"), "InvocationID"), invocation);
       },
     );
 
