@@ -137,7 +137,7 @@ export class Counter extends Simple {
   }
 }
 
-/** A value that goes up and down. */
+/** A value that is set to what it is now. */
 export class Gauge extends Simple {
   constructor(name: string, help: string) {
     super(name, help, "gauge");
@@ -152,11 +152,6 @@ export class Gauge extends Simple {
   replaceAll(values: ReadonlyArray<{ labels: Labels; value: number }>): void {
     this.series.clear();
     for (const { labels, value } of values) this.set(labels, value);
-  }
-
-  /** Adds `by` (may be negative). */
-  add(labels: Labels, by: number): void {
-    this.update(labels, (v) => v + by);
   }
 }
 

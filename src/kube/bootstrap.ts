@@ -304,7 +304,7 @@ export function rotateClientCertificate(
 }
 
 /** Waits `ms` (timers cap at ~24.8 days, so longer waits run in steps); false when aborted. */
-export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve(false);
     const step = Math.min(ms, 2 ** 31 - 1);
