@@ -131,15 +131,17 @@ Deno.test(
       );
 
       await t.step("kubectl logs --since and --since-time keep only later lines", async () => {
-        const stamped = await logs(["--timestamps"]);
-        const times = stamped.trimEnd().split("\n").map((l) => l.split(" ")[0]);
-        const cut = times[Math.floor(times.length / 2)];
-        const since = await logs(["--timestamps", `--since-time=${cut}`]);
-        const sinceTimes = since.trimEnd().split("\n").map((l) => l.split(" ")[0]);
-        // The API's sinceTime has whole seconds (metav1.Time): lines from that second on.
-        const second = `${cut.slice(0, 19)}.000000000Z`;
-        const expected = times.filter((x) => x >= second);
-        assert.ok(expected.length < times.length, "the cut drops earlier lines");
+        const stampsOf = (text: string) => text.trimEnd().split("\n").map((l) => l.split(" ")[0]);
+        // The API's sinceTime has whole seconds (metav1.Time), so the cut is the first line of
+        // a later second than the first line's: lines from that second on, none before.
+        const seconds = (t: string) => t.slice(0, 19);
+        const times = await waitFor("lines over two seconds", async () => {
+          const all = stampsOf(await logs(["--timestamps"]));
+          return seconds(all.at(-1)!) > seconds(all[0]) ? all : undefined;
+        });
+        const cut = times.find((x) => seconds(x) > seconds(times[0]))!;
+        const sinceTimes = stampsOf(await logs(["--timestamps", `--since-time=${cut}`]));
+        const expected = times.filter((x) => x >= cut);
         assert.deepEqual(sinceTimes.slice(0, expected.length), expected);
         await new Promise((r) => setTimeout(r, 1500));
         const recent = (await logs(["--since=1s"])).trimEnd().split("\n");
