@@ -14,7 +14,7 @@
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Credentials, RequestAuth } from "./auth.ts";
-import type { Journal } from "./journal.ts";
+import { followUntilRunEnds, type Journal } from "./journal.ts";
 import { LogOptionsError, parseLogOptions } from "./logs.ts";
 import { apiRequests, systemkMetrics } from "./metrics.ts";
 import {
@@ -121,9 +121,19 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
           : `container "${container}" in pod "${name}" is waiting to start`,
       );
     }
-    return new Response(options.journal.read(unit, run, logOptions), {
-      headers: { "content-type": TEXT },
-    });
+    // A previous run is over: its log is complete, there is nothing to follow.
+    const follow = logOptions.follow && !logOptions.previous;
+    const body = options.journal.read(unit, run, { ...logOptions, follow });
+    const started = props?.ExecMainStartTimestamp ?? 0;
+    return new Response(
+      follow
+        ? followUntilRunEnds(body, async () => {
+          const now = await options.unitProperties(unit).catch(() => undefined);
+          return !now || now.ExecMainStartTimestamp !== started || !isRunning(now);
+        })
+        : body,
+      { headers: { "content-type": TEXT } },
+    );
   }
 
   async function runningPods(): Promise<V1Pod[]> {

@@ -191,3 +191,65 @@ function splitLines(): TransformStream<string, string> {
     },
   });
 }
+
+/** Options of {@link followUntilRunEnds}. */
+export interface FollowEndOptions {
+  /** How often to ask whether the run is over (ms); default 1 s. */
+  pollMs?: number;
+  /** Once it is over, how long a read may wait for the last lines before the end (ms); default 1 s. */
+  idleMs?: number;
+}
+
+/**
+ * Ends a followed log once its run is over, as the kubelet ends `logs -f` when the container
+ * exits: `journalctl --follow` would wait forever for a stream that is closed. After `ended()`
+ * says so, lines still arriving are passed on; the first read that waits longer than `idleMs`
+ * ends the body and cancels `body` (which stops `journalctl`).
+ */
+export function followUntilRunEnds(
+  body: ReadableStream<Uint8Array>,
+  ended: () => Promise<boolean>,
+  options: FollowEndOptions = {},
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let over = false;
+  let stopped = false;
+  const poller = setInterval(async () => {
+    if (!over && await ended().catch(() => false)) over = true;
+  }, options.pollMs ?? 1000);
+  const finish = () => {
+    stopped = true;
+    clearInterval(poller);
+    reader.cancel().catch(() => {});
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = reader.read();
+      for (;;) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const idle = new Promise<"idle">((resolve) => {
+          timer = setTimeout(() => resolve("idle"), options.idleMs ?? 1000);
+        });
+        const result = await Promise.race([next, idle]);
+        clearTimeout(timer);
+        if (result !== "idle") {
+          if (result.done) {
+            finish();
+            controller.close();
+          } else {
+            controller.enqueue(result.value);
+          }
+          return;
+        }
+        if (over && !stopped) {
+          finish();
+          controller.close();
+          return;
+        }
+      }
+    },
+    cancel() {
+      finish();
+    },
+  }, { highWaterMark: 0 });
+}

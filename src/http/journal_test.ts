@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chooseRun } from "./journal.ts";
+import { chooseRun, followUntilRunEnds } from "./journal.ts";
 
 /** Entries newest first: [time, stream]. */
 async function* entries(list: [number, string | undefined][]) {
@@ -29,4 +29,36 @@ Deno.test("chooseRun: current by systemd's start time, previous is the run befor
   assert.equal(await run(15, true, [[20, "a"]]), undefined);
   assert.equal(await run(0, false, []), undefined, "never wrote, never started");
   assert.equal(await run(5, false, []), null, "started, wrote nothing");
+});
+
+Deno.test("follow ends once the run is over and no line comes for a while", async () => {
+  let cancelled = false;
+  let sent = 0;
+  // Three lines, then silence forever: what journalctl --follow gives after the run exits.
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (sent === 3) return await new Promise(() => {});
+      controller.enqueue(new TextEncoder().encode(`line ${++sent}\n`));
+    },
+    cancel() {
+      cancelled = true;
+    },
+  }, { highWaterMark: 0 });
+  let over = false;
+  const followed = followUntilRunEnds(body, () => Promise.resolve(over), {
+    pollMs: 10,
+    idleMs: 50,
+  });
+  const reader = followed.getReader();
+  const decode = (v?: Uint8Array) => new TextDecoder().decode(v);
+  assert.equal(decode((await reader.read()).value), "line 1\n");
+  assert.equal(decode((await reader.read()).value), "line 2\n");
+  assert.equal(decode((await reader.read()).value), "line 3\n");
+  // Still running: a quiet log keeps the follow open.
+  const pending = reader.read();
+  const early = await Promise.race([pending, new Promise((r) => setTimeout(() => r("open"), 200))]);
+  assert.equal(early, "open");
+  over = true;
+  assert.deepEqual(await pending, { done: true, value: undefined });
+  assert.equal(cancelled, true, "journalctl is stopped");
 });

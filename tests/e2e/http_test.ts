@@ -173,6 +173,39 @@ Deno.test(
       );
 
       await t.step(
+        "kubectl logs -f of a container that exits ends with its last line",
+        async () => {
+          await env.apply({
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name: "short", namespace: "default" },
+            spec: {
+              nodeName: "n1",
+              restartPolicy: "Never",
+              containers: [{
+                name: "c",
+                image: "/bin/bash",
+                command: ["/bin/bash", "-c", "for i in 1 2 3; do echo step $i; sleep 1; done"],
+              }],
+            },
+          });
+          await waitFor(
+            "pod short started",
+            async () => {
+              const p = await env.getJSON<V1Pod>(["pod", "short"]);
+              return p?.status?.containerStatuses?.[0]?.state?.running || undefined;
+            },
+            60_000,
+            log,
+          );
+          const start = Date.now();
+          const out = await env.kubectl(["logs", "-f", "short"]);
+          console.log(`kubectl logs -f returned ${Date.now() - start} ms after it started`);
+          assert.equal(out, "step 1\nstep 2\nstep 3\n");
+          await env.kubectl(["delete", "pod", "short", "--wait=true"]);
+        },
+      );
+      await t.step(
         "who may ask: no cert, a foreign CA, no RBAC, the wrong subresource",
         async () => {
           const path = "/containerLogs/default/logs/c?tailLines=1";
