@@ -17,6 +17,7 @@ import { AppsV1Api, CoreV1Api, KubeConfig, VersionApi } from "@kubernetes/client
 import { startNodeEnv } from "../tests/e2e/_node_env.ts";
 import { unitName } from "../src/unit/name.ts";
 import { countByVerb, nodeOf, readAudit, type Request, total } from "./_audit.ts";
+import { countDbus, perPod as dividedBy } from "./_dbus.ts";
 import {
   journalMatches,
   nodesReady,
@@ -71,10 +72,12 @@ const log = (msg: string) => console.error(`bench ${((now() - began) / 1000).toF
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const began = now();
 
+// A directory of our own for the cluster (certificates, etcd, the audit log), removed at the end.
+const clusterDir = await Deno.makeTempDir({ prefix: "systemk-bench-" });
 const env = await startNodeEnv({
   nodeName: NODE,
   flags: [`--max-pods=${Math.max(110, P.density + 100)}`],
-  cluster: { auditLog: true },
+  cluster: { auditLog: true, dir: clusterDir },
   // For experiments, e.g. `--deno-flags=--v8-flags=--max-semi-space-size=1`.
   denoFlags: args["deno-flags"]?.split(" ").filter(Boolean),
 });
@@ -105,6 +108,7 @@ try {
   log("node n1 Ready");
   await phase("footprint idle", footprintIdle);
   await phase("single pods", singlePods);
+  await phase("D-Bus per pod", dbusPerPod);
   const burst = names("burst", P.burst);
   await phase("burst", () => createBurst(2, burst, `burst of ${P.burst}`));
   await phase("steady", () => steadyWith(P.burst, true));
@@ -125,6 +129,7 @@ try {
 } finally {
   tracker.stop();
   await env.stop();
+  await Deno.remove(clusterDir, { recursive: true });
 }
 await report();
 Deno.exit(failures.length ? 1 : 0);
@@ -285,6 +290,31 @@ async function singlePods(): Promise<void> {
   details.nodeRequestsPerPod = requestsPerPod;
   console.error("median breakdown of one pod (ms):", breakdown);
   console.error("node requests about one pod over its life:", requestsPerPod);
+}
+
+/**
+ * D-Bus round trips per pod: `dbus-monitor` inside the test systemd while a few pods are
+ * created and deleted one at a time (a separate window, so the monitor does not slow item 1).
+ */
+async function dbusPerPod(): Promise<void> {
+  const n = 5;
+  log(`D-Bus traffic of ${n} pods`);
+  const monitor = env.system.exec(["timeout", "15", "dbus-monitor", "--system"]);
+  await sleep(1000);
+  for (const name of names("dbus", n)) {
+    await core.createNamespacedPod({ namespace: NS, body: sleepPod(name, NODE) });
+    await tracker.until(`${name} Running`, () => !!tracker.times.get(name)?.running, 10_000);
+    await core.deleteNamespacedPod({ namespace: NS, name });
+    await tracker.until(`${name} gone`, () => !!tracker.times.get(name)?.deleted, 10_000);
+  }
+  const counts = countDbus((await monitor).stdout);
+  const result = {
+    calls: dividedBy(counts.calls, n),
+    signals: dividedBy(counts.signals, n),
+    errors: dividedBy(counts.errors, n),
+  };
+  details.dbusPerPod = result;
+  console.error("D-Bus messages per pod (create → Running → delete → gone):", result);
 }
 
 /** A row with an optional target and original figure. */
