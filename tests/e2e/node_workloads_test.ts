@@ -144,8 +144,17 @@ Deno.test("node mode end to end: Deployment, DaemonSet, Jobs", opts, async (t) =
           },
         },
       );
-      await env.kubectl(["rollout", "status", "daemonset/agent", "-n", "infra", "--timeout=60s"]);
-      const landed = await pods("app=agent", "infra");
+      // Not `rollout status`: it can report done before the controller has counted the node
+      // (the new namespace's ServiceAccount may still be missing when it first tries).
+      const landed = await waitFor(
+        "the DaemonSet's pod Running",
+        async () => {
+          const found = await pods("app=agent", "infra");
+          return found.some((p) => p.status?.phase === "Running") ? found : undefined;
+        },
+        60_000,
+        () => describeNode(env),
+      );
       assert.equal(landed.length, 1);
       assert.equal(landed[0].spec?.nodeName, "n1");
       assert.equal(landed[0].status?.phase, "Running");
