@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { AccountFile } from "./_accounts.ts";
 import type { NodeFacts, UserInfo } from "../plan/types.ts";
 
 /** An interface address as `Deno.networkInterfaces()` reports it. */
@@ -94,15 +95,6 @@ export function parseAPIServer(text: string): { host: string; port: number } | u
   return host === "" ? undefined : { host, port };
 }
 
-async function readOptional(path: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return "";
-    throw e;
-  }
-}
-
 /** Options of {@link localNodeFacts}; empty strings count as not given. */
 export interface LocalNodeOptions {
   /** Node name; default the hostname. */
@@ -123,12 +115,8 @@ export interface LocalNodeOptions {
  *   when `apiServer` cannot be parsed.
  */
 export async function localNodeFacts(opts: LocalNodeOptions = {}): Promise<NodeFacts> {
-  const [passwd, group] = await Promise.all([
-    readOptional("/etc/passwd"),
-    readOptional("/etc/group"),
-  ]);
-  const users = parsePasswd(passwd);
-  const groups = parseGroup(group);
+  const passwd = new AccountFile("/etc/passwd", parsePasswd);
+  const group = new AccountFile("/etc/group", parseGroup);
   const hostname = Deno.hostname();
   const addresses = Deno.networkInterfaces().map((i) => ({
     family: i.family,
@@ -152,7 +140,9 @@ export async function localNodeFacts(opts: LocalNodeOptions = {}): Promise<NodeF
       memoryBytes: Deno.systemMemoryInfo().total,
     },
     lookupUser: (key) =>
-      users.find((u) => (typeof key === "number" ? u.uid === key : u.name === key)),
-    lookupGroup: (name) => groups.get(name),
+      passwd.lookup((users) =>
+        users.find((u) => (typeof key === "number" ? u.uid === key : u.name === key))
+      ),
+    lookupGroup: (name) => group.lookup((groups) => groups.get(name)),
   };
 }
