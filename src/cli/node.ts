@@ -13,6 +13,7 @@ import { NodeController } from "../kube/node_controller.ts";
 import { PodWatcher } from "../kube/pods.ts";
 import { StatusWriter } from "../kube/status.ts";
 import { EventRecorder, podReference } from "../kube/events.ts";
+import { ServiceAccountTokens } from "../kube/tokens.ts";
 import { ObjectAccess, ObjectForbiddenError } from "../kube/objects.ts";
 import { deletePodObject } from "../kube/deletion.ts";
 import { PlanError } from "../plan/mod.ts";
@@ -78,6 +79,13 @@ export async function runNode(config: Config): Promise<number> {
   };
   const statuses = new StatusWriter({ clients });
   const objects = new ObjectAccess({ clients });
+  const tokens = new ServiceAccountTokens({
+    clients,
+    onRenewalDue(uid) {
+      const current = latest.get(uid);
+      if (current) runtime.sync(current);
+    },
+  });
   const packages = new PackageManager({
     maskUnits: (names) => units.client.maskRuntime(names),
     stopUnits: (names) => Promise.all(names.map((n) => units.stop(n))).then(() => {}),
@@ -118,10 +126,14 @@ export async function runNode(config: Config): Promise<number> {
       if (current) runtime.sync(current);
     };
     try {
-      return await objects.getReferenced(pod.metadata!.namespace!, podReferences(pod), {
-        podUID: uid,
-        onChange: resync,
-      });
+      const [found, serviceAccountTokens] = await Promise.all([
+        objects.getReferenced(pod.metadata!.namespace!, podReferences(pod), {
+          podUID: uid,
+          onChange: resync,
+        }),
+        tokens.tokensFor(pod),
+      ]);
+      return { ...found, serviceAccountTokens };
     } catch (e) {
       if (!(e instanceof ObjectForbiddenError)) throw e;
       throw new PlanError("CreateContainerConfigError", `${e.message}; retrying`);
@@ -133,6 +145,7 @@ export async function runNode(config: Config): Promise<number> {
     fingerprints.delete(uid);
     statuses.forget(uid);
     objects.releasePod(uid);
+    tokens.release(uid);
   }
 
   const adopted = await runtime.adopt();
@@ -196,6 +209,7 @@ export async function runNode(config: Config): Promise<number> {
   await runtime.close();
   await statuses.stop();
   await objects.stop();
+  tokens.stop();
   await recorder.idle();
   await nodeController.stop();
   await units.close();

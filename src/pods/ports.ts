@@ -61,6 +61,8 @@ export interface ImageResolver {
 export interface References {
   configMaps: Map<string, V1ConfigMap>;
   secrets: Map<string, V1Secret>;
+  /** Tokens for projected serviceAccountToken sources, by `serviceAccountTokenKey`. */
+  serviceAccountTokens?: Map<string, string>;
 }
 
 /** Where Kubernetes-style events go. */
