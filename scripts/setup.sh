@@ -28,6 +28,7 @@ have openssl || need_pkgs+=(openssl)
 have dpkg-deb || need_pkgs+=(dpkg)
 have curl || need_pkgs+=(curl ca-certificates)
 have npm || need_pkgs+=(nodejs npm)
+have shellcheck || need_pkgs+=(shellcheck)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
