@@ -7,6 +7,7 @@
  */
 import type { V1ConfigMap, V1Secret } from "@kubernetes/client-node";
 import { fail, type PodContext } from "./_context.ts";
+import { OBJECT_DATA, shapeProblem } from "./_shape.ts";
 
 /** Which kind of object a reference points at. */
 export type SourceKind = "configMap" | "secret";
@@ -54,6 +55,8 @@ export function objectData(
   object: V1ConfigMap | V1Secret,
   textOnly = false,
 ): Map<string, Uint8Array> {
+  const problem = shapeProblem(object, OBJECT_DATA, `${kind} "${object.metadata?.name}"`);
+  if (problem) throw fail(ctx, undefined, problem, `fix the ${kind}`);
   const out = new Map<string, Uint8Array>();
   if (kind === "configMap") {
     const cm = object as V1ConfigMap;

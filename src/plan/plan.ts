@@ -56,6 +56,7 @@ import {
   workingDirectoryValue,
 } from "../unit/mod.ts";
 import { allContainers, DEFAULT_STATE_DIR, fail, type PodContext } from "./_context.ts";
+import { POD, shapeProblem } from "./_shape.ts";
 import { containerEnvironment, environmentFile, type EnvValue, expandWords } from "./env.ts";
 import {
   CommandError,
@@ -112,20 +113,23 @@ function encode<T>(
 
 function podContext(input: PlanInput): PodContext {
   const pod = input.pod;
-  const namespace = pod.metadata?.namespace || "default";
-  const name = pod.metadata?.name ?? "";
-  const uid = pod.metadata?.uid ?? "";
+  const problem = shapeProblem(pod, POD, "pod");
+  const meta = problem ? {} : pod.metadata;
+  const namespace = meta?.namespace || "default";
+  const name = meta?.name ?? "";
+  const uid = meta?.uid ?? "";
   const stateDir = input.stateDir ?? DEFAULT_STATE_DIR;
   const ctx: PodContext = {
     input,
     pod,
-    spec: pod.spec ?? { containers: [] },
+    spec: (problem ? undefined : pod.spec) ?? { containers: [] },
     namespace,
     name,
     uid,
     stateDir,
     podDir: `${stateDir}/${uid}`,
   };
+  if (problem) throw fail(ctx, undefined, problem, "fix the manifest");
   if (name === "") throw fail(ctx, undefined, "metadata.name is empty", "name the pod");
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(uid)) {
     throw fail(
@@ -135,7 +139,7 @@ function podContext(input: PlanInput): PodContext {
       "plan pods as the API server returns them (with metadata.uid)",
     );
   }
-  if (ctx.spec.containers.length === 0) {
+  if (!ctx.spec.containers?.length) {
     throw fail(ctx, undefined, "spec.containers is empty", "add a container");
   }
   const names = new Set<string>();

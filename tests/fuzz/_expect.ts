@@ -104,17 +104,24 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Lenient: only referenced keys matter, and those were text or the planner would have refused.
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
-function objectEntries(c: FuzzCase, kind: "cm" | "sec"): Map<string, string> {
+/** The entries of the ConfigMap or Secret `name`, as text; undefined when there is none. */
+function objectEntries(
+  c: FuzzCase,
+  kind: "configMap" | "secret",
+  name: string | undefined,
+): Map<string, string> | undefined {
+  if (name === undefined) return undefined;
   const out = new Map<string, string>();
-  if (kind === "cm") {
+  if (kind === "configMap") {
+    const object = c.input.configMaps.get(name);
+    if (!object) return undefined;
     // A lone surrogate cannot reach a process: it becomes U+FFFD, as Go's JSON decoding makes it.
-    for (const [k, v] of Object.entries(c.input.configMaps.get("cm")?.data ?? {})) {
-      out.set(k, v.toWellFormed());
-    }
+    for (const [k, v] of Object.entries(object.data ?? {})) out.set(k, v.toWellFormed());
   } else {
-    for (const [k, v] of Object.entries(c.input.secrets.get("sec")?.data ?? {})) {
-      const bytes = Uint8Array.from(atob(v), (ch) => ch.charCodeAt(0));
-      out.set(k, utf8.decode(bytes));
+    const object = c.input.secrets.get(name);
+    if (!object) return undefined;
+    for (const [k, v] of Object.entries(object.data ?? {})) {
+      out.set(k, utf8.decode(Uint8Array.from(atob(v), (ch) => ch.charCodeAt(0))));
     }
   }
   return out;
@@ -137,8 +144,10 @@ export function intendedEnvironment(c: FuzzCase, container: V1Container): Map<st
   const env = new Map<string, Variable>();
   const provided = nodeVariables(c);
   for (const source of container.envFrom ?? []) {
-    const secret = source.secretRef !== undefined;
-    for (const [key, value] of [...objectEntries(c, secret ? "sec" : "cm")].sort()) {
+    const secret = source.configMapRef === undefined;
+    const ref = source.configMapRef ?? source.secretRef;
+    const entries = objectEntries(c, secret ? "secret" : "configMap", ref?.name);
+    for (const [key, value] of [...entries ?? []].sort()) {
       const name = (source.prefix ?? "") + key;
       if (ENV_NAME.test(name)) env.set(name, { value, secret });
     }
@@ -156,7 +165,7 @@ export function intendedEnvironment(c: FuzzCase, container: V1Container): Map<st
     } else if (from?.secretKeyRef || from?.configMapKeyRef) {
       const secret = from.secretKeyRef !== undefined;
       const ref = from.secretKeyRef ?? from.configMapKeyRef!;
-      const value = objectEntries(c, secret ? "sec" : "cm").get(ref.key);
+      const value = objectEntries(c, secret ? "secret" : "configMap", ref.name)?.get(ref.key);
       if (value !== undefined) env.set(v.name, { value, secret });
     } else {
       env.set(v.name, { value: "", secret: false });

@@ -95,6 +95,37 @@ fuzz(
   false,
 );
 
+/** Every field path of `value` (objects and lists), for replacing one. */
+function fieldPaths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
+  if (value === null || typeof value !== "object") return [prefix];
+  return [
+    prefix,
+    ...Object.entries(value).flatMap(([k, v]) =>
+      fieldPaths(v, [...prefix, Array.isArray(value) ? Number(k) : k])
+    ),
+  ];
+}
+
+const WRONG_TYPES: unknown[] = [null, 7, "str", true, [], {}, ["x"], { a: 1 }];
+
+/** Well-formed pods with one field (of metadata or spec) replaced by a value of another type. */
+const mistyped: fc.Arbitrary<FuzzCase> = cleanCase.chain((c) => {
+  const pod = c.input.pod;
+  const paths = fieldPaths({ metadata: pod.metadata, spec: pod.spec }).filter((p) => p.length);
+  return fc.tuple(fc.constantFrom(...paths), fc.constantFrom(...WRONG_TYPES)).map(
+    ([path, wrong]) => {
+      const copy = structuredClone({ metadata: pod.metadata, spec: pod.spec });
+      let parent: Record<string | number, unknown> = copy;
+      for (const k of path.slice(0, -1)) parent = parent[k] as Record<string | number, unknown>;
+      parent[path.at(-1)!] = wrong;
+      return { ...c, input: { ...c.input, pod: { ...pod, ...copy } } };
+    },
+  );
+});
+
+// Manifests (standalone mode, `systemk plan`) are not typed by an API server.
+fuzz("pods with a field of the wrong type are refused, never crash", mistyped, RUNS, false);
+
 Deno.test("fuzz: two pods never bind each other's directory", () => {
   fc.assert(
     fc.property(fuzzCase(hostile(20)), fuzzCase(hostile(20)), (a, b) => {

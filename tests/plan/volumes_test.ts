@@ -75,7 +75,7 @@ ${extraVolume}
 ---
 kind: ConfigMap
 metadata: {name: c}
-data: {a: x, b: y}`;
+data: {a: x, b: "y"}`; // quoted: YAML 1.1 reads a bare y as true
   assert.throws(
     () => planPod(inputFromManifest(pod("{key: a, path: x}, {key: b, path: x}"))),
     /"x" is produced twice/,
