@@ -154,7 +154,8 @@ export function shapeProblem(value: unknown, shape: Shape, path: string): string
     return typeof value === "string" || typeof value === "number" ? undefined : wrong();
   }
   if (typeof shape === "string") {
-    return typeof value === shape.replace("!", "") ? undefined : wrong();
+    const expected = shape.replace("!", "");
+    return typeof value === expected ? undefined : wrong();
   }
   if (Array.isArray(shape)) {
     if (!Array.isArray(value)) return wrong();
