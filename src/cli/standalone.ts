@@ -47,10 +47,14 @@ export async function runStandalone(config: Config): Promise<number> {
   });
   // Memory-limit kills are only told apart from other SIGKILLs through the kernel log on
   // cgroup v1 hosts; without it they still show, as errors (exit 137).
-  const oomKills = await watchOomKills().catch((e) => {
-    console.error(`systemk: not reading the kernel log (${e.message}): OOM kills show as SIGKILLs`);
-    return undefined;
-  });
+  let oomKills;
+  try {
+    oomKills = watchOomKills();
+  } catch (e) {
+    console.error(
+      `systemk: not reading the kernel log (${(e as Error).message}): OOM kills show as SIGKILLs`,
+    );
+  }
   const runtime = new PodRuntime({
     units,
     oomKills,

@@ -20,6 +20,7 @@
  *
  * @module
  */
+import fs from "node:fs";
 import { isSystemkUnitName } from "../systemd/mod.ts";
 import type { OomKills } from "./ports.ts";
 
@@ -42,44 +43,59 @@ export function oomKilledUnit(record: string): string | undefined {
   return unit !== undefined && isSystemkUnitName(unit) ? unit : undefined;
 }
 
+/** How often the kernel log is read: a kill is reported at most this late. */
+const POLL_MS = 200;
+
 /**
  * Follows the kernel log from now on and calls listeners with each systemk unit an OOM kill
  * hit. Each read of `/dev/kmsg` returns one record.
  *
- * @throws Deno.errors.NotFound or PermissionDenied when the log cannot be opened.
+ * The log is read without blocking, every {@link POLL_MS} ms: a blocking read of `/dev/kmsg`
+ * holds a thread until the next kernel message, whatever `close()` does, and with it the
+ * process's exit. `Deno.open` takes no `O_NONBLOCK`; `node:fs` does.
+ *
+ * @throws Error (ENOENT, EACCES) when the log cannot be opened.
  */
-export async function watchOomKills(path = "/dev/kmsg"): Promise<OomKillWatcher> {
-  const file = await Deno.open(path, { read: true });
-  // Only what happens from now on: earlier kills belong to runs systemk cannot tell apart.
-  await file.seek(0, Deno.SeekMode.End);
+export function watchOomKills(path = "/dev/kmsg"): OomKillWatcher {
+  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   const listeners: ((unit: string) => void)[] = [];
-  let closed = false;
-  (async () => {
-    const buffer = new Uint8Array(8192);
-    const decoder = new TextDecoder();
-    while (!closed) {
-      let n: number | null;
+  const buffer = new Uint8Array(8192);
+  const decoder = new TextDecoder();
+  /** Reads every record logged since the last call, passing OOM kills on when `deliver`. */
+  const drain = (deliver: boolean) => {
+    for (;;) {
+      let n: number;
       try {
-        n = await file.read(buffer);
+        n = fs.readSync(fd, buffer, 0, buffer.length, null);
       } catch (e) {
-        if (closed) return;
-        // EPIPE: records were overwritten before this reader got them; the next read goes on.
-        if (e instanceof Deno.errors.BrokenPipe) continue;
-        console.error(`systemk: reading ${path}: ${(e as Error).message}; OOM kills go unseen`);
-        return;
+        const code = (e as { code?: string }).code;
+        if (code === "EAGAIN") return;
+        // Records were overwritten before this reader got them; the next read goes on.
+        if (code === "EPIPE") continue;
+        throw e;
       }
-      if (n === null) return;
-      const unit = oomKilledUnit(decoder.decode(buffer.subarray(0, n)));
+      if (n === 0) return;
+      const unit = deliver ? oomKilledUnit(decoder.decode(buffer.subarray(0, n))) : undefined;
       if (unit) { for (const listener of listeners) listener(unit); }
     }
-  })();
+  };
+  // Only what happens from now on: earlier kills belong to runs systemk cannot tell apart.
+  drain(false);
+  const timer = setInterval(() => {
+    try {
+      drain(true);
+    } catch (e) {
+      clearInterval(timer);
+      console.error(`systemk: reading ${path}: ${(e as Error).message}; OOM kills go unseen`);
+    }
+  }, POLL_MS);
   return {
     onKill(listener) {
       listeners.push(listener);
     },
     close() {
-      closed = true;
-      file.close();
+      clearInterval(timer);
+      fs.closeSync(fd);
     },
   };
 }

@@ -84,7 +84,7 @@ export async function withPodSystem(
   let oomKills: OomKillWatcher | undefined;
   try {
     // The kernel (and its log) is the host's: OOM kills inside the test system show there.
-    oomKills = await watchOomKills();
+    oomKills = watchOomKills();
     units = await connectUnitManager({
       busAddress: sd.busAddress,
       unitDir: `${sd.root}/run/systemd/system`,
