@@ -14,7 +14,7 @@
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Credentials, RequestAuth } from "./auth.ts";
-import { followUntilRunEnds, type Journal } from "./journal.ts";
+import { followUntilRunEnds, type Journal, whenRunWrites } from "./journal.ts";
 import { LogOptionsError, parseLogOptions } from "./logs.ts";
 import { apiRequests, systemkMetrics } from "./metrics.ts";
 import {
@@ -111,8 +111,6 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
       previous: logOptions.previous,
       sinceMicros: created > 0n ? created : undefined,
     });
-    // Started, nothing written yet: an empty log, as for a quiet container.
-    if (run === null) return new Response("", { headers: { "content-type": TEXT } });
     if (run === undefined) {
       return text(
         400,
@@ -123,17 +121,24 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
     }
     // A previous run is over: its log is complete, there is nothing to follow.
     const follow = logOptions.follow && !logOptions.previous;
-    const body = options.journal.read(unit, run, { ...logOptions, follow });
+    const read = (stream: string) => options.journal.read(unit, stream, { ...logOptions, follow });
+    if (!follow) {
+      // null: started, nothing written yet: an empty log, as for a quiet container.
+      return new Response(run === null ? "" : read(run), { headers: { "content-type": TEXT } });
+    }
     const started = props?.ExecMainStartTimestamp ?? 0;
-    return new Response(
-      follow
-        ? followUntilRunEnds(body, async () => {
-          const now = await options.unitProperties(unit).catch(() => undefined);
-          return !now || now.ExecMainStartTimestamp !== started || !isRunning(now);
-        })
-        : body,
-      { headers: { "content-type": TEXT } },
-    );
+    const ended = async () => {
+      const now = await options.unitProperties(unit).catch(() => undefined);
+      return !now || now.ExecMainStartTimestamp !== started || !isRunning(now);
+    };
+    const body = run === null
+      ? whenRunWrites(
+        () => options.journal.findRun(unit, { startedMicros: BigInt(started), previous: false }),
+        read,
+        ended,
+      )
+      : read(run);
+    return new Response(followUntilRunEnds(body, ended), { headers: { "content-type": TEXT } });
   }
 
   async function runningPods(): Promise<V1Pod[]> {

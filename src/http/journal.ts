@@ -253,3 +253,43 @@ export function followUntilRunEnds(
     },
   }, { highWaterMark: 0 });
 }
+
+/**
+ * The followed log of a run that has written nothing yet: waits for its first line (asking
+ * `find` every `pollMs`), then streams it with `read`. Ends empty when `ended()` says the run
+ * is over and it still wrote nothing.
+ */
+export function whenRunWrites(
+  find: () => Promise<string | null | undefined>,
+  read: (stream: string) => ReadableStream<Uint8Array>,
+  ended: () => Promise<boolean>,
+  pollMs = 250,
+): ReadableStream<Uint8Array> {
+  let inner: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let cancelled = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      while (!inner) {
+        if (cancelled) return;
+        const over = await ended();
+        // Asked after `ended`, so lines written just before the end are still found.
+        const stream = await find();
+        if (typeof stream === "string") {
+          inner = read(stream).getReader();
+        } else if (over) {
+          controller.close();
+          return;
+        } else {
+          await new Promise((resolve) => setTimeout(resolve, pollMs));
+        }
+      }
+      const { value, done } = await inner.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel() {
+      cancelled = true;
+      inner?.cancel().catch(() => {});
+    },
+  }, { highWaterMark: 0 });
+}

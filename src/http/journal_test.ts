@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chooseRun, followUntilRunEnds } from "./journal.ts";
+import { chooseRun, followUntilRunEnds, whenRunWrites } from "./journal.ts";
 
 /** Entries newest first: [time, stream]. */
 async function* entries(list: [number, string | undefined][]) {
@@ -61,4 +61,23 @@ Deno.test("follow ends once the run is over and no line comes for a while", asyn
   over = true;
   assert.deepEqual(await pending, { done: true, value: undefined });
   assert.equal(cancelled, true, "journalctl is stopped");
+});
+
+Deno.test("a followed run that has not written yet: waits for its stream, or ends empty", async () => {
+  const text = (s: ReadableStream<Uint8Array>) => new Response(s).text();
+  let asked = 0;
+  const lines = (id: string) => new Response(`${id} line\n`).body!;
+  const appears = whenRunWrites(
+    () => Promise.resolve(++asked < 3 ? null : "s1"),
+    lines,
+    () => Promise.resolve(false),
+    5,
+  );
+  assert.equal(await text(appears), "s1 line\n");
+  assert.equal(asked, 3);
+  const never = whenRunWrites(() => Promise.resolve(null), lines, () => Promise.resolve(true), 5);
+  assert.equal(await text(never), "");
+  // Lines written just before the end are found by the last look.
+  const late = whenRunWrites(() => Promise.resolve("s2"), lines, () => Promise.resolve(true), 5);
+  assert.equal(await text(late), "s2 line\n");
 });
