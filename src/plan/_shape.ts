@@ -131,7 +131,7 @@ function describe(shape: Shape): string {
 function typeOf(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
-  return `a ${typeof value}`;
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -114,10 +114,11 @@ function encode<T>(
 function podContext(input: PlanInput): PodContext {
   const pod = input.pod;
   const problem = shapeProblem(pod, POD, "pod");
-  const meta = problem ? {} : pod.metadata;
-  const namespace = meta?.namespace || "default";
-  const name = meta?.name ?? "";
-  const uid = meta?.uid ?? "";
+  // Only strings name the pod in messages, whatever else is wrong with it.
+  const text = (value: unknown) => typeof value === "string" ? value : "";
+  const namespace = text(pod.metadata?.namespace) || "default";
+  const name = text(pod.metadata?.name);
+  const uid = text(pod.metadata?.uid);
   const stateDir = input.stateDir ?? DEFAULT_STATE_DIR;
   const ctx: PodContext = {
     input,
