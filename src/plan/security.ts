@@ -143,10 +143,35 @@ function checkId<T extends number | undefined>(
 }
 
 /**
+ * A group id from the pod ({@link checkId}) that the node knows, when it can tell
+ * (`NodeFacts.hasGroup`): systemd 252 fails a unit whose `Group=`/`SupplementaryGroups=` NSS
+ * does not know with status 216/GROUP.
+ */
+function checkGroup<T extends number | undefined>(
+  ctx: PodContext,
+  container: string,
+  field: string,
+  gid: T,
+): T {
+  checkId(ctx, container, field, gid);
+  const node = ctx.input.node;
+  if (gid !== undefined && node.hasGroup && !node.hasGroup(gid)) {
+    throw fail(
+      ctx,
+      container,
+      `${field} ${gid} is not a group on node ${node.name}, and systemd runs units only with ` +
+        "known groups",
+      `create the group on the node (groupadd --gid ${gid}) or use an existing one`,
+    );
+  }
+  return gid;
+}
+
+/**
  * Computes the effective security of a container.
  *
  * @param packageUser the package unit's `User=` value, when it has one (for runAsNonRoot).
- * @throws PlanError for unknown users, and when runAsNonRoot would run as root.
+ * @throws PlanError for unknown users and groups, and when runAsNonRoot would run as root.
  */
 export function effectiveSecurity(
   ctx: PodContext,
@@ -160,7 +185,7 @@ export function effectiveSecurity(
   const userLevel = levels.find((l) =>
     l.runAsUser !== undefined || l.windowsOptions?.runAsUserName !== undefined
   );
-  const runAsGroup = checkId(
+  const runAsGroup = checkGroup(
     ctx,
     container.name,
     "securityContext.runAsGroup",
@@ -249,7 +274,7 @@ export function effectiveSecurity(
     ...(pod.fsGroup !== undefined ? [{ field: "fsGroup", g: pod.fsGroup }] : []),
   ];
   for (const { field, g } of groups) {
-    checkId(ctx, container.name, `pod securityContext.${field}`, g);
+    checkGroup(ctx, container.name, `pod securityContext.${field}`, g);
     if (!supplementaryGroups.includes(g)) supplementaryGroups.push(g);
   }
 

@@ -29,6 +29,11 @@ export interface NodeFacts {
   /** Resolves a group name to its id; undefined when unknown. */
   lookupGroup(name: string): number | undefined;
   /**
+   * Whether the node knows group id `gid` (systemd starts units only with known groups); absent
+   * = not checked, and an unknown group fails the unit at start.
+   */
+  hasGroup?(gid: number): boolean;
+  /**
    * Node allocatable resources: what the downward API reports for a limit the container does
    * not set (as the kubelet does). Undefined = unknown; such a reference is then an error.
    */

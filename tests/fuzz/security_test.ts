@@ -243,6 +243,17 @@ Deno.test("security: ids systemd would misread and bad grace periods are refused
   assert.deepEqual(service(ok.units[0].unit, "User"), ["1000"]);
 });
 
+Deno.test("security: groups the node does not know are refused, naming the field", () => {
+  const refused = (p: V1Pod, field: RegExp) =>
+    assert.throws(() => planPod(input(p)), (e) => e instanceof PlanError && field.test(e.message));
+  refused(pod(undefined, { runAsGroup: 4242 }), /securityContext\.runAsGroup 4242 is not a group/);
+  refused(pod({ supplementalGroups: [1000, 4243] }, undefined), /supplementalGroups 4243 is not/);
+  refused(pod({ fsGroup: 4244 }, undefined), /fsGroup 4244 is not a group on node/);
+  const known = planPod(input(pod({ fsGroup: 1002 }, { runAsUser: 1000, runAsGroup: 1000 })));
+  assert.deepEqual(service(known.units[0].unit, "Group"), ["1000"]);
+  assert.deepEqual(service(known.units[0].unit, "SupplementaryGroups"), ["1002"]);
+});
+
 Deno.test("security: a user name systemd would read differently is written as its uid", () => {
   const plan = planPod(input(pod(undefined, { windowsOptions: { runAsUserName: "%n x" } })));
   assert.deepEqual(service(plan.units[0].unit, "User"), ["1002"]);
