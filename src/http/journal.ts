@@ -55,6 +55,10 @@ export class Journal {
       "--output-fields=_STREAM_ID",
     ];
     if (opts.sinceMicros !== undefined) args.push(`--since=${journalctlTime(opts.sinceMicros)}`);
+    if (opts.previous && opts.startedMicros > 0n) {
+      // Skips the current run's entries, however many: the newest entry left is the previous run's.
+      args.push(`--until=${journalctlTime(opts.startedMicros - 1n)}`);
+    }
     args.push(`_SYSTEMD_UNIT=${unit}`);
     const journal = this.#spawn(args);
     try {
