@@ -367,9 +367,28 @@ export function checkPlan(c: FuzzCase, plan: PodPlan): void {
       `${what}: WorkingDirectory`,
     );
 
-    // User=: a name or uid systemd reads literally, resolving to the intended user.
-    for (const user of directives(unit, "Service", "User")) {
+    // User=: a name or uid systemd reads literally, resolving to the intended user (container
+    // level first, then pod level; none = root). Group=/SupplementaryGroups=: numeric.
+    const users = directives(unit, "Service", "User");
+    for (const user of users) {
       assert.match(user, /^([A-Za-z_][A-Za-z0-9_.-]*|\d+)$/, `${what}: User=${user}`);
+    }
+    const level = [container.securityContext, spec.securityContext].find((l) =>
+      l?.runAsUser !== undefined || l?.windowsOptions?.runAsUserName !== undefined
+    );
+    const intendedUid = level?.windowsOptions?.runAsUserName !== undefined
+      ? c.users.find((u) => u.name === level.windowsOptions!.runAsUserName)?.uid
+      : level?.runAsUser ?? 0;
+    const user = users.at(-1);
+    const uid = user === undefined
+      ? 0
+      : /^\d+$/.test(user)
+      ? Number(user)
+      : c.users.find((u) => u.name === user)?.uid;
+    assert.equal(uid, intendedUid, `${what}: runs as ${user}`);
+    for (const group of directives(unit, "Service", "Group")) assert.match(group, /^\d+$/);
+    for (const groups of directives(unit, "Service", "SupplementaryGroups")) {
+      assert.match(groups, /^\d+( \d+)*$/);
     }
 
     // Mounts: exactly the intended binds, sources inside the pod's directory or a hostPath.
