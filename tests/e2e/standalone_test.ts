@@ -181,12 +181,17 @@ Deno.test({
           ];
           const before = await invocations(running);
           const since = (await log()).length;
-          await Deno.writeTextFile(`${dir}/broken.yaml`, "kind: Pod\nmetadata: {name: [unclosed\n");
+          const broken = "kind: Pod\nmetadata: {name: [unclosed\n";
+          await Deno.writeTextFile(`${dir}/broken.yaml`, broken);
+          // A good file turning bad (an edit in progress) keeps its pod as it was.
+          const job = await Deno.readTextFile(`${dir}/job.yaml`);
+          await Deno.writeTextFile(`${dir}/job.yaml`, broken);
           await Deno.writeTextFile(
             `${dir}/nocommand.yaml`,
             "kind: Pod\nmetadata: {name: nocommand}\nspec:\n  containers: [{name: main, image: /bin/sh}]\n",
           );
           await logged("the broken file named", new RegExp(`${dir}/broken\\.yaml: .+`), since);
+          await logged("the broken edit named", new RegExp(`${dir}/job\\.yaml: .+`), since);
           await logged(
             "the pod that cannot be planned named",
             /default\/nocommand-t1.*CreateContainerConfigError.*no command is given/,
@@ -199,8 +204,10 @@ Deno.test({
             "no unit for the pod that cannot be planned",
           );
           const reported = (await log()).slice(since).split("\n")
-            .filter((l) => /broken|nocommand/.test(l));
+            .filter((l) => /broken|nocommand|job\.yaml/.test(l));
           console.log(`  what systemk said:\n    ${[...new Set(reported)].join("\n    ")}`);
+          // Fixed again: the same manifest is the same pod (same UID), left as it is.
+          await Deno.writeTextFile(`${dir}/job.yaml`, job);
           await Deno.remove(`${dir}/broken.yaml`);
           await Deno.remove(`${dir}/nocommand.yaml`);
           lap("bad files reported");
