@@ -95,7 +95,7 @@ export const representableString: fc.Arbitrary<string> = hostileString.map((s) =
 
 /**
  * Like {@link representableString} without Unicode noncharacters (U+FFFF ...), which systemd
- * refuses in unit-file lines, environment values and paths (argv words may hold them).
+ * refuses in unit-file lines, environment values and paths, and cannot report in argv words.
  */
 export const cleanString: fc.Arbitrary<string> = representableString.map((s) =>
   [...s].filter((ch) => !isNoncharacter(ch.codePointAt(0)!)).join("")

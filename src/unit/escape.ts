@@ -34,13 +34,7 @@
  */
 import { UnitValueError } from "./errors.ts";
 import { resolvePercentEscapes, WHITESPACE, WordReader } from "./extract.ts";
-import {
-  findNoncharacter,
-  isAsciiControl,
-  isNoncharacter,
-  isSafeString,
-  trailingBackslashes,
-} from "./text.ts";
+import { findNoncharacter, isAsciiControl, isSafeString, trailingBackslashes } from "./text.ts";
 
 const utf8 = new TextEncoder();
 const PATH_MAX = 4096;
@@ -60,6 +54,12 @@ function checkRepresentable(what: string, s: string): void {
     throw new UnitValueError(
       `${what} contains a lone UTF-16 surrogate (not representable in UTF-8)`,
     );
+  }
+  // systemd 252 would run such a word (written as \xNN bytes), but then cannot report the
+  // unit's properties over D-Bus (sd-bus refuses the string), so the pod could never be watched.
+  const noncharacter = findNoncharacter(s);
+  if (noncharacter) {
+    throw new UnitValueError(`${what} contains ${noncharacter}, which systemd cannot report back`);
   }
 }
 
@@ -91,10 +91,7 @@ function cEscaped(s: string): string {
     else if (ch === "\r") out += "\\r";
     else if (isAsciiControl(ch)) out += "\\x" + cp.toString(16).padStart(2, "0");
     else if (INVISIBLE.test(ch)) out += "\\u" + cp.toString(16).padStart(4, "0");
-    // Refused literally in a unit file; as raw bytes (\xNN is never checked) they pass.
-    else if (isNoncharacter(cp)) {
-      out += [...utf8.encode(ch)].map((b) => "\\x" + b.toString(16)).join("");
-    } else if (ch === "%") out += "%%";
+    else if (ch === "%") out += "%%";
     else out += ch;
   }
   return out;

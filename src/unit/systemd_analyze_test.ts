@@ -170,7 +170,7 @@ Deno.test({
       const seed = SEED + round;
       const executables = fc.sample(safeFileName, { numRuns: 8, seed });
       const argvs = fc.sample(
-        fc.tuple(fc.nat(executables.length + 1), fc.array(representableString, { maxLength: 5 })),
+        fc.tuple(fc.nat(executables.length + 1), fc.array(cleanString, { maxLength: 5 })),
         { numRuns: 25, seed },
       );
       const envs = fc.sample(
