@@ -18,6 +18,7 @@ import { ObjectAccess, ObjectForbiddenError } from "../kube/objects.ts";
 import { deletePodObject } from "../kube/deletion.ts";
 import { PlanError } from "../plan/mod.ts";
 import { PodRuntime } from "../pods/runtime.ts";
+import { watchOomKillsOrWarn } from "../pods/oom.ts";
 import type { EventSink, References } from "../pods/ports.ts";
 import { podReferences } from "../pods/references.ts";
 import { connectUnitManager } from "../pods/systemd_units.ts";
@@ -93,8 +94,12 @@ export async function runNode(config: Config): Promise<number> {
   const latest = new Map<string, V1Pod>();
   const fingerprints = new Map<string, string>();
 
+  // On cgroup v1 hosts memory-limit kills are only told apart from other SIGKILLs through the
+  // kernel log.
+  const oomKills = watchOomKillsOrWarn();
   const runtime = new PodRuntime({
     units,
+    oomKills,
     node,
     images: packageImageResolver(packages, events),
     events,
@@ -210,6 +215,7 @@ export async function runNode(config: Config): Promise<number> {
   await statuses.stop();
   await objects.stop();
   tokens.stop();
+  oomKills?.close();
   await recorder.idle();
   await nodeController.stop();
   await units.close();

@@ -12,7 +12,7 @@ import type { EventSink } from "../pods/ports.ts";
 import { type ManifestSet, readManifestDir } from "../pods/static.ts";
 import { connectUnitManager } from "../pods/systemd_units.ts";
 import { packageImageResolver } from "../pods/images.ts";
-import { watchOomKills } from "../pods/oom.ts";
+import { watchOomKillsOrWarn } from "../pods/oom.ts";
 import { PackageManager } from "../packages/apt.ts";
 
 /** How often the directory is read again even without a change notification (the kubelet: 20 s). */
@@ -45,16 +45,9 @@ export async function runStandalone(config: Config): Promise<number> {
     maskUnits: (names) => units.client.maskRuntime(names),
     stopUnits: (names) => Promise.all(names.map((n) => units.stop(n))).then(() => {}),
   });
-  // Memory-limit kills are only told apart from other SIGKILLs through the kernel log on
-  // cgroup v1 hosts; without it they still show, as errors (exit 137).
-  let oomKills;
-  try {
-    oomKills = watchOomKills();
-  } catch (e) {
-    console.error(
-      `systemk: not reading the kernel log (${(e as Error).message}): OOM kills show as SIGKILLs`,
-    );
-  }
+  // On cgroup v1 hosts memory-limit kills are only told apart from other SIGKILLs through the
+  // kernel log.
+  const oomKills = watchOomKillsOrWarn();
   const runtime = new PodRuntime({
     units,
     oomKills,

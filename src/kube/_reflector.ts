@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { watchRestarts } from "../http/metrics.ts";
 import type { Watch } from "@kubernetes/client-node";
 import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js";
 import { describeError, type KubeLogger } from "./client.ts";
@@ -119,6 +120,7 @@ export class Reflector<T extends Meta> {
       }
       const started = Date.now();
       if (await this.#watch(signal) === "stopped") return;
+      watchRestarts.inc({ resource: this.#o.path.split("/").pop() ?? this.#o.path });
       // A watch that ends at once (e.g. the apiserver is restarting) must not turn into a
       // tight LIST loop; one that ran a while resets the backoff.
       if (Date.now() - started < 1000) await sleep(backoffDelay(failures++, 500, 30_000), signal);

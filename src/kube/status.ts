@@ -20,6 +20,7 @@ import {
 } from "./client.ts";
 import { backoffDelay } from "./_timer.ts";
 import { KUBELET_CONDITION_TYPES } from "../status/conditions.ts";
+import { statusWriteDuration, statusWriteErrors } from "../http/metrics.ts";
 
 /** Identifies one incarnation of a pod. */
 export interface PodRef {
@@ -334,15 +335,17 @@ export class StatusWriter {
     const { namespace, name, uid } = entry.ref;
     const desiredKey = entry.desiredKey;
     try {
-      const pod = await this.#core.patchNamespacedPodStatus(
-        { namespace, name, body: statusPatch(uid, entry.desired!) },
-        STRATEGIC_MERGE_PATCH,
-      );
+      const pod = await statusWriteDuration.time({}, () =>
+        this.#core.patchNamespacedPodStatus(
+          { namespace, name, body: statusPatch(uid, entry.desired!) },
+          STRATEGIC_MERGE_PATCH,
+        ));
       entry.attempt = 0;
       if (pod.metadata?.uid !== uid) return; // cannot happen with the precondition; be safe
       entry.writtenKey = desiredKey;
       entry.apiKey = entry.observedKey = ownedStatusKey(plain(pod.status), entry.scope);
     } catch (err) {
+      statusWriteErrors.inc();
       const code = httpStatus(err);
       if (code === 404 || code === 409 || code === 422 && isUIDMismatch(err)) {
         // Gone, or a new pod under the same name: this status belongs to no one any more.

@@ -8,6 +8,7 @@
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import type { PackageInfo } from "../plan/types.ts";
 import { ImagePullTracker } from "../packages/backoff.ts";
+import { aptInstallDuration } from "../http/metrics.ts";
 import { ImagePullError, parseImage } from "../packages/image.ts";
 import type { PackageManager, PullPolicy } from "../packages/apt.ts";
 import { ContainerError, type EventSink, type ImageResolver } from "./ports.ts";
@@ -44,8 +45,12 @@ export function packageImageResolver(packages: PackageManager, events: EventSink
           container.name,
         );
       }
+      const t0 = performance.now();
       try {
         const ensured = await packages.ensure(image, policy);
+        if (ensured.installedByUs) {
+          aptInstallDuration.observe({ result: "success" }, ensured.durationMs / 1000);
+        }
         const pulled = tracker.succeeded(image, {
           installed: ensured.installedByUs,
           durationMs: ensured.durationMs,
@@ -54,6 +59,9 @@ export function packageImageResolver(packages: PackageManager, events: EventSink
         return { name: ensured.name, unitText: ensured.unitText, unitName: ensured.unitName };
       } catch (e) {
         if (!(e instanceof ImagePullError)) throw e;
+        if (!quiet) {
+          aptInstallDuration.observe({ result: "failure" }, (performance.now() - t0) / 1000);
+        }
         const failed = tracker.failed(image, Date.now(), e.message);
         events.record(pod, failed.type, failed.reason, failed.message, container.name);
         throw new ContainerError(e.reason, e.message);

@@ -99,3 +99,18 @@ export function watchOomKills(path = "/dev/kmsg"): OomKillWatcher {
     },
   };
 }
+
+/**
+ * {@link watchOomKills} for the modes: undefined, with a warning, when the kernel log cannot be
+ * read — memory-limit kills then still show, as errors (exit 137) instead of OOMKilled.
+ */
+export function watchOomKillsOrWarn(): OomKillWatcher | undefined {
+  try {
+    return watchOomKills();
+  } catch (e) {
+    console.error(
+      `systemk: not reading the kernel log (${(e as Error).message}): OOM kills show as SIGKILLs`,
+    );
+    return undefined;
+  }
+}

@@ -9,6 +9,7 @@
  * @module
  */
 import type { V1Container, V1Pod, V1PodStatus } from "@kubernetes/client-node";
+import { podsByPhase, reconcileDuration, reconcileErrors } from "../http/metrics.ts";
 import {
   DEFAULT_STATE_DIR,
   type NodeFacts,
@@ -128,7 +129,7 @@ export class PodRuntime {
       });
       this.#unclaimed.delete(uid);
     }
-    this.#enqueue(uid, () => this.#reconcile(uid));
+    this.#enqueue(uid, () => reconcileDuration.time({}, () => this.#reconcile(uid)));
   }
 
   /** Stops and removes a pod's units and files; `graceSeconds` may shorten the pod's own. */
@@ -432,6 +433,7 @@ export class PodRuntime {
     const podDir = state.podDir ?? `${this.#o.stateDir ?? DEFAULT_STATE_DIR}/${uid}`;
     await removePodDir(podDir);
     this.#pods.delete(uid);
+    this.#countPhases();
     if (pod.metadata?.name) await this.#o.onTerminated?.(pod);
   }
 
@@ -461,11 +463,22 @@ export class PodRuntime {
       (e as Error)?.message ?? e
     }`;
     console.error(message);
+    reconcileErrors.inc();
     if (!state || !state.pod.metadata?.name) return;
     state.failure = { reason: "SystemkError", message };
     this.#o.events.record(state.pod, "Warning", "Failed", message);
     this.#publish(uid);
     this.#retryLater(uid);
+  }
+
+  /** Sets the pods-by-phase gauge from the statuses last computed. */
+  #countPhases(): void {
+    const counts = new Map<string, number>();
+    for (const state of this.#pods.values()) {
+      const phase = state.lastStatus?.phase;
+      if (phase) counts.set(phase, (counts.get(phase) ?? 0) + 1);
+    }
+    podsByPhase.replaceAll([...counts].map(([phase, value]) => ({ labels: { phase }, value })));
   }
 
   /** Recomputes and emits the pod's status, coalescing bursts of signals into one. */
@@ -493,6 +506,7 @@ export class PodRuntime {
         previous: state.lastStatus,
       });
       state.lastStatus = status;
+      this.#countPhases();
       this.#o.onStatus(state.pod, status);
     });
   }

@@ -10,6 +10,7 @@ import type { NodeFacts } from "../plan/types.ts";
 import type { UnitProperties } from "../systemd/types.ts";
 import type { UnitManager } from "./ports.ts";
 import { PodRuntime } from "./runtime.ts";
+import { systemkMetrics } from "../http/metrics.ts";
 
 const NODE: NodeFacts = {
   name: "n1",
@@ -87,6 +88,9 @@ Deno.test({
       await new Promise((r) => setTimeout(r, 0)); // the coalesced status
       assert.deepEqual(calls, [], "nothing installed, started or stopped");
       assert.equal(statuses.at(-1), "Failed", "its end is what the status shows");
+      const metrics = systemkMetrics.render();
+      assert.ok(metrics.includes('systemk_pods{phase="Failed"} 1'), "pods by phase counted");
+      assert.match(metrics, /systemk_pod_reconcile_duration_seconds_count 1\b/);
     } finally {
       await Deno.remove(stateDir, { recursive: true });
     }
