@@ -12,8 +12,9 @@
  *   agent: it writes unit files (`/run/systemd/system`), pod volume files (`/run/systemk`), the
  *   package marker files (`/var/lib/systemk`), downloads (`/var/cache/systemk`),
  *   `/usr/sbin/policy-rc.d` during installs, chowns files to pod users, talks to the D-Bus
- *   socket (`/run/dbus/system_bus_socket`), and reads `/proc`, `/sys`, `/etc/passwd`,
- *   `/etc/os-release`, the kubeconfig and manifests wherever they are.
+ *   socket (`/run/dbus/system_bus_socket`), and reads `/etc/passwd`, `/etc/os-release`, the
+ *   kubeconfig and manifests wherever they are. (Deno 2.9 opens `/proc` and `/sys` only with
+ *   `--allow-all`, so systemk reads machine facts through `--allow-sys` APIs and systemd.)
  * - `--allow-net`: the API server, `https://` .deb images.
  * - `--allow-env`: `KUBECONFIG`, `DBUS_SYSTEM_BUS_ADDRESS`, client-node's proxy settings.
  * - `--allow-sys`: hostname, network interfaces (node addresses), kernel release, load.
