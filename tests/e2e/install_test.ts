@@ -228,7 +228,16 @@ Deno.test(
         const pod = await kubectlJSON<V1Pod>(cluster, ["pod", "loop"]);
         assert.equal(pod?.status?.phase, "Running");
         assert.equal(pod?.status?.containerStatuses?.[0]?.restartCount, 0);
-        const logs = await cluster.kubectl(["logs", "loop", "--tail=1"]);
+        // The restarted agent's kubelet API comes up a moment after its node status.
+        const logs = await waitFor(
+          "kubectl logs through the restarted agent",
+          async () => {
+            const out = await cluster.kubectl(["logs", "loop", "--tail=1"]);
+            return out.code === 0 ? out : undefined;
+          },
+          30_000,
+          serviceLog,
+        );
         assert.equal(logs.stdout, "tick\n", logs.stderr);
       });
 

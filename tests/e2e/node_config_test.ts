@@ -144,7 +144,10 @@ Deno.test(
           const unit = "systemk.default.uptimed.uptimed.service";
           const first = await waitFor("the app's output", async () => {
             const text = await journal(env, unit);
-            return text.includes("UPDATE_INTERVAL=300") ? text : undefined;
+            // The container prints its lines one by one: wait for the last one too.
+            return text.includes("UPDATE_INTERVAL=300") && text.includes("token:")
+              ? text
+              : undefined;
           });
           assert.match(first, /scratch: prepared mem: mem uid: 996 token: s3cret 400/);
 
