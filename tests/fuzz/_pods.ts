@@ -175,7 +175,8 @@ export const CLEAN: Strings = {
   uid,
   // A `$` in argv[0] cannot be written next to a package's `$VAR` words: refused, so not here.
   executable: safeFileName.map((f) => "/usr/bin/" + f.replaceAll("$", "d")),
-  word: withReferences(representableString),
+  // No noncharacters: systemd runs them in argv but cannot report such a unit over D-Bus.
+  word: withReferences(cleanString),
   envName,
   envValue: withReferences(cleanString),
   absolutePath: cleanPath,
