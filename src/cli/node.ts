@@ -18,12 +18,10 @@ import { ObjectAccess, ObjectForbiddenError } from "../kube/objects.ts";
 import { deletePodObject } from "../kube/deletion.ts";
 import { PlanError } from "../plan/mod.ts";
 import { PodRuntime } from "../pods/runtime.ts";
-import { watchOomKillsOrWarn } from "../pods/oom.ts";
 import type { EventSink, References } from "../pods/ports.ts";
 import { podReferences } from "../pods/references.ts";
 import { connectUnitManager } from "../pods/systemd_units.ts";
-import { packageImageResolver } from "../pods/images.ts";
-import { PackageManager } from "../packages/apt.ts";
+import { localRuntimeParts } from "../pods/local.ts";
 import { startKubeletAPI } from "../http/mod.ts";
 import { bootstrapKubeconfig, rotateClientCertificate } from "../kube/bootstrap.ts";
 
@@ -87,21 +85,15 @@ export async function runNode(config: Config): Promise<number> {
       if (current) runtime.sync(current);
     },
   });
-  const packages = new PackageManager({
-    maskUnits: (names) => units.client.maskRuntime(names),
-    stopUnits: (names) => Promise.all(names.map((n) => units.stop(n))).then(() => {}),
-  });
   const latest = new Map<string, V1Pod>();
   const fingerprints = new Map<string, string>();
 
-  // On cgroup v1 hosts memory-limit kills are only told apart from other SIGKILLs through the
-  // kernel log.
-  const oomKills = watchOomKillsOrWarn();
+  const { images, oomKills } = localRuntimeParts(units, events);
   const runtime = new PodRuntime({
     units,
     oomKills,
     node,
-    images: packageImageResolver(packages, events),
+    images,
     events,
     stateDir: config.stateDir,
     onStatus(pod, status) {

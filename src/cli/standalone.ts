@@ -11,9 +11,7 @@ import { podKey, PodRuntime } from "../pods/runtime.ts";
 import type { EventSink } from "../pods/ports.ts";
 import { type ManifestSet, readManifestDir } from "../pods/static.ts";
 import { connectUnitManager } from "../pods/systemd_units.ts";
-import { packageImageResolver } from "../pods/images.ts";
-import { watchOomKillsOrWarn } from "../pods/oom.ts";
-import { PackageManager } from "../packages/apt.ts";
+import { localRuntimeParts } from "../pods/local.ts";
 
 /** How often the directory is read again even without a change notification (the kubelet: 20 s). */
 const RESCAN_MS = 20_000;
@@ -41,18 +39,12 @@ export async function runStandalone(config: Config): Promise<number> {
       console.log(`event ${where}: ${type} ${reason}: ${message}`);
     },
   };
-  const packages = new PackageManager({
-    maskUnits: (names) => units.client.maskRuntime(names),
-    stopUnits: (names) => Promise.all(names.map((n) => units.stop(n))).then(() => {}),
-  });
-  // On cgroup v1 hosts memory-limit kills are only told apart from other SIGKILLs through the
-  // kernel log.
-  const oomKills = watchOomKillsOrWarn();
+  const { images, oomKills } = localRuntimeParts(units, events);
   const runtime = new PodRuntime({
     units,
     oomKills,
     node,
-    images: packageImageResolver(packages, events),
+    images,
     stateDir: config.stateDir,
     events,
     onStatus(pod: V1Pod, status: V1PodStatus) {

@@ -5,6 +5,7 @@
  */
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import type { UnitProperties } from "../systemd/types.ts";
+import { completeUnitProperties } from "../systemd/_properties.ts";
 
 /** 2026-11-25T10:00:00Z in µs, plus a sub-second part the mapping must drop. */
 export const T0 = Date.UTC(2026, 10, 25, 10, 0, 0) * 1000 + 123_456;
@@ -26,22 +27,13 @@ export function invocation(digit: string): string {
 
 /** A loaded unit that has never run. */
 export function neverStarted(overrides: Partial<UnitProperties> = {}): UnitProperties {
-  return {
+  return completeUnitProperties({
     LoadState: "loaded",
     ActiveState: "inactive",
     SubState: "dead",
     Result: "success",
-    ExecMainStatus: 0,
-    ExecMainCode: 0,
-    ExecMainStartTimestamp: 0,
-    ExecMainExitTimestamp: 0,
-    ActiveEnterTimestamp: 0,
-    InactiveEnterTimestamp: 0,
-    NRestarts: 0,
-    MainPID: 0,
-    InvocationID: "",
     ...overrides,
-  };
+  });
 }
 
 /** `active/running` since T0 + `startedAt` seconds. */
