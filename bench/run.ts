@@ -25,7 +25,7 @@ import {
   serviceProcDir,
   unitProperties,
 } from "./_env.ts";
-import { type Footprint, measureFootprint } from "./_proc.ts";
+import { clockTicks, type Footprint, measureFootprint, parseCpuTicks } from "./_proc.ts";
 import { inParallel, now, PodTracker, sleepPod } from "./_pods.ts";
 import { markdownTable, type Row, svgChart, table } from "./_report.ts";
 import { median, summarize, type Summary } from "./_stats.ts";
@@ -332,6 +332,8 @@ function row(
 /** Items 2 and 7: `pods` created at once (50 requests in flight) → all Running. */
 async function createBurst(item: number, pods: string[], label: string): Promise<Summary> {
   log(`${label}: creating`);
+  const proc = await serviceProcDir(env, AGENT);
+  const cpu0 = await cpuSeconds(proc);
   const sent = new Map<string, number>();
   const t0 = now();
   await inParallel(pods, 50, async (name) => {
@@ -346,6 +348,7 @@ async function createBurst(item: number, pods: string[], label: string): Promise
   const done = Math.max(...pods.map((n) => tracker.times.get(n)!.running!));
   const perPod = summarize(pods.map((n) => tracker.times.get(n)!.running! - sent.get(n)!));
   const totalS = (done - t0) / 1000;
+  const cpuMsPerPod = (await cpuSeconds(proc) - cpu0) * 1000 / pods.length;
   const warnings = await warningEvents(pods);
   const nodeRequests = countByVerb(
     await readAudit(env.cluster.auditLogPath!),
@@ -353,7 +356,7 @@ async function createBurst(item: number, pods: string[], label: string): Promise
     t0,
     done + 1,
   );
-  details[label] = { totalS, perPod, warnings, nodeRequests };
+  details[label] = { totalS, perPod, cpuMsPerPod, warnings, nodeRequests };
   console.error(`${label}: the node's requests meanwhile`, nodeRequests);
   log(`${label}: all Running after ${totalS.toFixed(2)} s`);
   if (Object.keys(warnings).length) console.error(`${label}: warning events`, warnings);
@@ -370,6 +373,7 @@ async function createBurst(item: number, pods: string[], label: string): Promise
       pods.length === 50 ? 10.6 : undefined,
     ),
     row(item, `${label}: per pod p99`, perPod.p99 / 1000, "s"),
+    row(item, `${label}: systemk CPU time per pod`, cpuMsPerPod, "ms"),
     row(
       item,
       `${label}: rate`,
@@ -379,6 +383,11 @@ async function createBurst(item: number, pods: string[], label: string): Promise
     ),
   );
   return perPod;
+}
+
+/** CPU time (user + system) a process has used, in seconds. */
+async function cpuSeconds(procDir: string): Promise<number> {
+  return parseCpuTicks(await Deno.readTextFile(`${procDir}/stat`)) / await clockTicks();
 }
 
 /** Warning events about `pods`, counted by reason and message (pod names blanked). */
