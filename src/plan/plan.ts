@@ -7,10 +7,10 @@
  *   `TimeoutStartSec=infinity`, `Restart=no`, each `Requires=`+`After=` the previous one; every
  *   app unit `Requires=`+`After=` the last init unit, so starting the app units pulls the whole
  *   chain in order and a failed init container fails them with `dependency` (the agent retries
- *   per restartPolicy). `restartPolicy` Always → `Restart=always`, `RemainAfterExit=no`;
- *   OnFailure → `Restart=on-failure`, Never → `Restart=no`, both `RemainAfterExit=yes` so an
- *   exited container keeps reporting its result. `RestartSec=1` (the agent adds the kubelet's
- *   backoff) and `StartLimitIntervalSec=0` (systemd never gives up on its own).
+ *   per restartPolicy). App units are `Restart=no`, `RemainAfterExit=yes` whatever the
+ *   restartPolicy (an exited container keeps reporting its result): the agent restarts them
+ *   per restartPolicy with the kubelet's crash-loop back-off (src/pods/crash_loop.ts).
+ *   `StartLimitIntervalSec=0` (systemd's start rate limit never leaves a unit dead for good).
  * - Stopping: `KillMode=mixed` — SIGTERM to the main process only (what a container's PID 1
  *   gets), then after `TimeoutStopSec=` (terminationGracePeriodSeconds, default 30, at least
  *   the kubelet's minimum of 2 s since systemd reads 0 as "no timeout") SIGKILL to every
@@ -327,13 +327,10 @@ function restartDirectives(ctx: PodContext, init: boolean): Directive[] {
     return [["Restart", "no"], ["RemainAfterExit", "yes"], ["TimeoutStartSec", "infinity"]];
   }
   const policy = ctx.spec.restartPolicy ?? "Always";
-  switch (policy) {
-    case "Always":
-      return [["Restart", "always"], ["RestartSec", "1"], ["RemainAfterExit", "no"]];
-    case "OnFailure":
-      return [["Restart", "on-failure"], ["RestartSec", "1"], ["RemainAfterExit", "yes"]];
-    case "Never":
-      return [["Restart", "no"], ["RemainAfterExit", "yes"]];
+  // The agent restarts app containers itself, with the kubelet's back-off (systemd 252 has no
+  // RestartSteps=): systemd only runs each start and keeps its result visible.
+  if (policy === "Always" || policy === "OnFailure" || policy === "Never") {
+    return [["Restart", "no"], ["RemainAfterExit", "yes"]];
   }
   throw fail(
     ctx,

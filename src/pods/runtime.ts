@@ -23,6 +23,7 @@ import type { ContainerOverride, ContainerUnit, PodFailure } from "../status/mod
 import type { UnitProperties } from "../systemd/types.ts";
 import { parseUnit, readMetadata } from "../unit/mod.ts";
 import { applyVolumes, removePodDir } from "../volumes/apply.ts";
+import { CRASH_LOOP_BASE_MS, type CrashLoop, decideRestart } from "./crash_loop.ts";
 import {
   ContainerError,
   type EventSink,
@@ -54,6 +55,11 @@ export interface RuntimeOptions {
   backoffBaseMs?: number;
   /** Longest retry delay (ms). */
   backoffMaxMs?: number;
+  /**
+   * First delay before restarting an app container whose run ended (ms); doubles up to
+   * 5 min. The kubelet's 10 s unless a test shortens it.
+   */
+  crashLoopBackoffBaseMs?: number;
 }
 
 interface UnitRef {
@@ -73,6 +79,28 @@ interface PodState {
   backoffMs: number;
   /** True once the app units were asked to start in this pod's life. */
   started: boolean;
+  /** Per app unit name: its crash-loop back-off. */
+  crashLoops: Map<string, CrashLoop>;
+  /** Per app unit name: the pending restart of its ended run. */
+  restarts: Map<string, ReturnType<typeof setTimeout>>;
+  /** Set once the pod's units are being stopped for good: nothing restarts any more. */
+  terminating?: boolean;
+}
+
+/**
+ * A pod's state before anything is known about its units; without `backoffMs` for units found on
+ * the machine that are only to be stopped (no retries, nothing to start).
+ */
+function newPodState(pod: V1Pod, units: Map<string, UnitRef>, backoffMs?: number): PodState {
+  return {
+    pod,
+    units,
+    overrides: new Map(),
+    backoffMs: backoffMs ?? 0,
+    started: backoffMs === undefined,
+    crashLoops: new Map(),
+    restarts: new Map(),
+  };
 }
 
 /** Runs pods as systemd units; see the module doc. */
@@ -87,6 +115,8 @@ export class PodRuntime {
   readonly #oomKilled = new Map<string, string>();
   readonly #queue = new Map<string, Promise<void>>();
   readonly #publishPending = new Set<string>();
+  /** Units being stopped to be replaced: their end is not a crash. */
+  readonly #stopping = new Set<string>();
   #closed = false;
 
   constructor(options: RuntimeOptions) {
@@ -120,13 +150,8 @@ export class PodRuntime {
     if (state) {
       state.pod = pod;
     } else {
-      this.#pods.set(uid, {
-        pod,
-        units: this.#unclaimed.get(uid) ?? new Map(),
-        overrides: new Map(),
-        backoffMs: this.#o.backoffBaseMs ?? 10_000,
-        started: false,
-      });
+      const units = this.#unclaimed.get(uid) ?? new Map();
+      this.#pods.set(uid, newPodState(pod, units, this.#o.backoffBaseMs ?? 10_000));
       this.#unclaimed.delete(uid);
     }
     this.#enqueue(uid, () => reconcileDuration.time({}, () => this.#reconcile(uid)));
@@ -143,13 +168,7 @@ export class PodRuntime {
     await Promise.all(orphans.map((uid) => {
       const units = this.#unclaimed.get(uid)!;
       this.#unclaimed.delete(uid);
-      this.#pods.set(uid, {
-        pod: { metadata: { uid, name: "", namespace: "" } },
-        units,
-        overrides: new Map(),
-        backoffMs: 0,
-        started: true,
-      });
+      this.#pods.set(uid, newPodState({ metadata: { uid, name: "", namespace: "" } }, units));
       return this.terminate(uid, 0);
     }));
   }
@@ -167,7 +186,10 @@ export class PodRuntime {
   /** Waits for every queued step; stops scheduling retries. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const state of this.#pods.values()) clearTimeout(state.retry);
+    for (const state of this.#pods.values()) {
+      clearTimeout(state.retry);
+      state.restarts.forEach(clearTimeout);
+    }
     await Promise.all([...this.#queue.values()]);
   }
 
@@ -234,7 +256,7 @@ export class PodRuntime {
       }
       const owner = this.#owner.get(unit.name);
       if (owner && owner !== uid) await this.#handOver(owner);
-      if (previous) await this.#o.units.stop(unit.name);
+      if (previous) await this.#stopForReplacement(state, unit.name);
       await this.#o.units.install(unit.name, unit.text);
       state.units.set(unit.name, { container: unit.container, init: unit.init, text: unit.text });
       this.#owner.set(unit.name, uid);
@@ -248,6 +270,8 @@ export class PodRuntime {
       this.#props.set(unit.name, await this.#o.units.properties(unit.name));
     }
     await this.#startApps(uid, state, plan, changed.length > 0);
+    // Adopted containers that ended while systemk was away are restarted per their policy.
+    for (const name of state.units.keys()) this.#restartIfEnded(uid, state, name);
     this.#publish(uid);
   }
 
@@ -342,6 +366,7 @@ export class PodRuntime {
     if (!state) return;
     this.#publish(uid);
     const ref = state.units.get(name);
+    if (ref && !ref.init) this.#restartIfEnded(uid, state, name);
     if (
       ref?.init && props.ActiveState === "failed" && state.retry === undefined &&
       this.#initRetryDue(state)
@@ -379,6 +404,87 @@ export class PodRuntime {
     }, (e) => console.error(`systemk: reading ${name} after an OOM kill: ${e.message}`));
   }
 
+  /**
+   * An app container's run ended: schedules its restart after the crash-loop back-off when
+   * its restartPolicy wants one (kubelet: `doBackOff`), showing `CrashLoopBackOff` meanwhile.
+   */
+  #restartIfEnded(uid: string, state: PodState, name: string): void {
+    const ref = state.units.get(name);
+    const props = this.#props.get(name);
+    if (!ref || ref.init || !props || this.#closed || this.#stopping.has(name)) return;
+    if (state.terminating || state.pod.metadata?.deletionTimestamp) return;
+    const container = state.pod.spec?.containers?.find((c) => c.name === ref.container);
+    if (!container) return;
+    const base = this.#o.crashLoopBackoffBaseMs ?? CRASH_LOOP_BASE_MS;
+    const loop = state.crashLoops.get(name) ?? { nextDelayMs: base };
+    state.crashLoops.set(name, loop);
+    const decision = decideRestart(loop, props, state.pod, container, base);
+    if (!decision) return;
+    const pod = state.pod;
+    this.#o.events.record(
+      pod,
+      "Warning",
+      "BackOff",
+      `Back-off restarting failed container ${ref.container} in pod ${podKey(pod)}`,
+      ref.container,
+    );
+    const ended = loop.ended;
+    clearTimeout(state.restarts.get(name));
+    state.restarts.set(
+      name,
+      setTimeout(() => {
+        state.restarts.delete(name);
+        this.#enqueue(uid, () => this.#restartContainer(uid, name, ended));
+      }, decision.delayMs),
+    );
+    this.#publish(uid);
+  }
+
+  /** Starts a new run of an app container, unless its ended run was replaced meanwhile. */
+  async #restartContainer(uid: string, name: string, ended: string | undefined): Promise<void> {
+    const state = this.#pods.get(uid);
+    const ref = state?.units.get(name);
+    if (!state || !ref || state.terminating || state.pod.metadata?.deletionTimestamp) return;
+    const props = await this.#o.units.properties(name);
+    if (props.InvocationID !== ended) return this.#publish(uid);
+    // `RemainAfterExit=yes` keeps a run that exited 0 active: only a stop lets it start again.
+    if (props.ActiveState === "active") await this.#o.units.stop(name);
+    await this.#o.units.resetFailed(name);
+    const result = await this.#o.units.start(name);
+    if (result === "done") {
+      this.#o.events.record(state.pod, "Normal", "Started", `Started unit ${name}`, ref.container);
+    } else {
+      this.#o.events.record(
+        state.pod,
+        "Warning",
+        "Failed",
+        `Starting unit ${name} failed: ${result}`,
+        ref.container,
+      );
+    }
+    this.#props.set(name, await this.#o.units.properties(name));
+    this.#restartIfEnded(uid, state, name);
+    this.#publish(uid);
+  }
+
+  /**
+   * Stops a unit about to be replaced by a new version: that stop ends its run, which must not
+   * count as a crash to restart.
+   */
+  async #stopForReplacement(state: PodState, name: string): Promise<void> {
+    this.#stopping.add(name);
+    try {
+      await this.#o.units.stop(name);
+      const props = await this.#o.units.properties(name);
+      clearTimeout(state.restarts.get(name));
+      state.restarts.delete(name);
+      const loop = state.crashLoops.get(name);
+      if (loop) loop.ended = props.InvocationID;
+    } finally {
+      this.#stopping.delete(name);
+    }
+  }
+
   #retryLater(uid: string): void {
     this.#scheduleRetry(uid, () => Promise.resolve());
   }
@@ -409,13 +515,7 @@ export class PodRuntime {
     const units = this.#unclaimed.get(otherUID);
     if (!units) return;
     this.#unclaimed.delete(otherUID);
-    this.#pods.set(otherUID, {
-      pod: { metadata: { uid: otherUID } },
-      units,
-      overrides: new Map(),
-      backoffMs: 0,
-      started: true,
-    });
+    this.#pods.set(otherUID, newPodState({ metadata: { uid: otherUID } }, units));
     await this.#terminate(otherUID, undefined);
   }
 
@@ -423,6 +523,9 @@ export class PodRuntime {
     const state = this.#pods.get(uid);
     if (!state) return;
     clearTimeout(state.retry);
+    state.terminating = true;
+    state.restarts.forEach(clearTimeout);
+    state.restarts.clear();
     const pod = state.pod;
     const names = [...state.units.keys()];
     if (names.length && pod.metadata?.name) {
@@ -452,6 +555,9 @@ export class PodRuntime {
   async #removeUnit(state: PodState, name: string): Promise<void> {
     await this.#o.units.remove(name);
     state.units.delete(name);
+    clearTimeout(state.restarts.get(name));
+    state.restarts.delete(name);
+    state.crashLoops.delete(name);
     this.#props.delete(name);
     this.#oomKilled.delete(name);
     if (this.#owner.get(name) === state.pod.metadata?.uid) this.#owner.delete(name);
@@ -499,7 +605,7 @@ export class PodRuntime {
       }
       const status = computePodStatus(state.pod, {
         units,
-        overrides: state.overrides,
+        overrides: withCrashLoops(state),
         failure: state.failure,
         addresses: { hostIP: this.#o.node.internalIP, podIP: this.#o.node.externalIP },
         now: new Date(),
@@ -515,4 +621,19 @@ export class PodRuntime {
 /** `namespace/name` of a pod, for messages. */
 export function podKey(pod: V1Pod): string {
   return `${pod.metadata?.namespace ?? "default"}/${pod.metadata?.name ?? pod.metadata?.uid}`;
+}
+
+/** The pod's overrides plus `CrashLoopBackOff` for each container whose restart is pending. */
+function withCrashLoops(state: PodState): Map<string, ContainerOverride> {
+  const overrides = new Map(state.overrides);
+  for (const name of state.restarts.keys()) {
+    const container = state.units.get(name)?.container;
+    const message = state.crashLoops.get(name)?.message;
+    if (!container || overrides.get(container)?.waiting) continue;
+    overrides.set(container, {
+      ...overrides.get(container),
+      waiting: { reason: "CrashLoopBackOff", message },
+    });
+  }
+  return overrides;
 }

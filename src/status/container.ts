@@ -271,7 +271,19 @@ function isDeleting(pod: V1Pod): boolean {
   return Boolean(pod.metadata?.deletionTimestamp);
 }
 
-/** The kubelet's `format.Pod`: `name_namespace(uid)`. */
-function podRef(pod: V1Pod): string {
+/**
+ * The kubelet's `format.Pod`: `name_namespace(uid)`, as its messages name a pod.
+ *
+ * @param pod The pod.
+ * @return E.g. `web_default(0b5a…)`.
+ *
+ * @example Usage
+ * ```ts
+ * import { podRef } from "./container.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(podRef({ metadata: { name: "web", uid: "u1" } }), "web_default(u1)");
+ * ```
+ */
+export function podRef(pod: V1Pod): string {
   return `${pod.metadata?.name}_${pod.metadata?.namespace ?? "default"}(${pod.metadata?.uid})`;
 }

@@ -45,6 +45,7 @@ export {
   computeContainerStatus,
   type ContainerStatusOptions,
   isSidecar,
+  podRef,
   type RestartPolicy,
   restartPolicyOf,
   willRestart,

@@ -212,9 +212,6 @@ Deno.test("node mode end to end: Deployment, DaemonSet, Jobs", opts, async (t) =
 
     await t.step({
       name: "a crashing container is restarted with the kubelet's back-off (10 s, doubling)",
-      // Known bug, reported: the planner writes RestartSec=1 expecting the runtime to add the
-      // back-off, which it does not; the container restarts about every second.
-      ignore: true,
       fn: async () => {
         await env.apply({
           apiVersion: "v1",

@@ -85,8 +85,9 @@ Deno.test("plan: containerHash detects changes to the spec and to resolved input
 
 Deno.test("plan: restartPolicy and terminationGracePeriodSeconds", () => {
   const table: [string, string, string][] = [
-    ["Always", "always", "no"],
-    ["OnFailure", "on-failure", "yes"],
+    // The agent restarts app containers (with the kubelet's back-off), never systemd.
+    ["Always", "no", "yes"],
+    ["OnFailure", "no", "yes"],
     ["Never", "no", "yes"],
   ];
   for (const [policy, restart, remain] of table) {
@@ -100,6 +101,7 @@ spec:
   containers: [{name: c, image: /bin/true, command: [/bin/true]}]`)).units;
       assert.deepEqual(values(unit.unit, "Service", "Restart"), [restart]);
       assert.deepEqual(values(unit.unit, "Service", "RemainAfterExit"), [remain]);
+      assert.deepEqual(values(unit.unit, "Service", "RestartSec"), []);
       assert.deepEqual(values(unit.unit, "Service", "TimeoutStopSec"), [timeout]);
       assert.deepEqual(values(unit.unit, "Service", "KillMode"), ["mixed"]);
       assert.deepEqual(values(unit.unit, "Unit", "StartLimitIntervalSec"), ["0"]);

@@ -74,7 +74,9 @@ const UNTIL_TIMEOUT_MS = 30_000;
  */
 export async function withPodSystem(
   fn: (s: PodSystem) => Promise<void>,
-  options: Partial<Pick<RuntimeOptions, "backoffBaseMs" | "backoffMaxMs">> = {},
+  options: Partial<
+    Pick<RuntimeOptions, "backoffBaseMs" | "backoffMaxMs" | "crashLoopBackoffBaseMs">
+  > = {},
 ): Promise<void> {
   await Deno.mkdir("/var/cache/systemk-dev", { recursive: true });
   const stateDir = await Deno.makeTempDir({ dir: "/var/cache/systemk-dev", prefix: "it-state-" });
@@ -121,6 +123,7 @@ export async function withPodSystem(
       },
       backoffBaseMs: options.backoffBaseMs ?? 60_000,
       backoffMaxMs: options.backoffMaxMs,
+      crashLoopBackoffBaseMs: options.crashLoopBackoffBaseMs ?? 200,
     });
     runtime = rt;
     const u = units;
