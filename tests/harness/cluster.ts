@@ -90,6 +90,16 @@ export interface TestCluster extends AsyncDisposable {
    * system:bootstrappers create node CSRs and gets node client CSRs approved automatically.
    */
   createBootstrapToken(): Promise<string>;
+  /**
+   * Stops kube-apiserver, then etcd (SIGTERM), leaving the controller-manager and scheduler
+   * running, as in an outage of the control plane's API. Fault tests use it.
+   */
+  stopAPIServer(): Promise<void>;
+  /**
+   * Starts etcd and kube-apiserver again after {@linkcode TestCluster.stopAPIServer}, with the
+   * same ports, flags and data, and resolves once the apiserver's /readyz answers ok.
+   */
+  startAPIServer(): Promise<void>;
   /** Stops the processes this cluster started and removes its directory (see options). */
   stop(): Promise<void>;
 }
@@ -157,10 +167,7 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
       ...auditArgs,
     ]);
     // The controller-manager gives up if the apiserver is not healthy soon after it starts.
-    await cluster.waitFor("the apiserver's /readyz", async () => {
-      const r = await cluster.kubectl(["get", "--raw=/readyz"]);
-      return r.code === 0 && r.stdout.trim() === "ok";
-    });
+    await cluster.waitReady();
     cluster.spawn(
       "kube-controller-manager",
       [
@@ -286,6 +293,8 @@ class RunningCluster implements TestCluster {
   readonly kubectlPath: string;
   readonly #ownsDir: boolean;
   readonly #started: Started[] = [];
+  /** Arguments of each component, so a stopped one starts again exactly as before. */
+  readonly #args = new Map<string, string[]>();
   #stopped = false;
 
   constructor(
@@ -311,6 +320,7 @@ class RunningCluster implements TestCluster {
    */
   spawn(name: string, args: string[]): void {
     const log = `${this.dir}/logs/${name}.log`;
+    this.#args.set(name, args);
     const child = new Deno.Command("/bin/sh", {
       args: ["-c", 'exec "$@" >>"$COMPONENT_LOG" 2>&1', "sh", `${this.binDir}/${name}`, ...args],
       env: { COMPONENT_LOG: log },
@@ -370,6 +380,37 @@ class RunningCluster implements TestCluster {
     const r = await this.kubectl(["apply", "-f", "-"], { stdin: JSON.stringify(manifest) });
     if (r.code !== 0) throw new Error(`creating the bootstrap token failed: ${r.stderr}`);
     return `${id}.${secret}`;
+  }
+
+  async stopAPIServer(): Promise<void> {
+    for (const name of ["kube-apiserver", "etcd"]) {
+      const stopping = this.#started.filter((p) => p.name === name);
+      await Promise.all(stopping.map(terminate));
+      // Forgotten, so waitFor does not take the planned exit for a crash.
+      this.#started.splice(
+        0,
+        this.#started.length,
+        ...this.#started.filter((p) => p.name !== name),
+      );
+    }
+  }
+
+  async startAPIServer(): Promise<void> {
+    for (const name of ["etcd", "kube-apiserver"]) {
+      if (this.#started.some((p) => p.name === name && !p.exited)) continue;
+      const args = this.#args.get(name);
+      if (!args) throw new Error(`${name} was never started`);
+      this.spawn(name, args);
+    }
+    await this.waitReady();
+  }
+
+  /** Resolves once the apiserver's /readyz answers ok. */
+  waitReady(): Promise<void> {
+    return this.waitFor("the apiserver's /readyz", async () => {
+      const r = await this.kubectl(["get", "--raw=/readyz"]);
+      return r.code === 0 && r.stdout.trim() === "ok";
+    });
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,101 @@
+/**
+ * Fault: systemk SIGKILLed at random moments of a Deployment's rollout and started again, ten
+ * times in a row. Afterwards nothing is lost: every replica Running, one unit per container,
+ * no orphan, and no unit that ran through a kill was restarted.
+ *
+ * The issue asks for 100 pods; CI runs 30 for time. `FAULT_PODS=<n>` sets the replicas,
+ * `FAULT_KILLS=<n>` the kills, `FAULT_SEED=<n>` replays a run's kill delays (printed).
+ */
+import assert from "node:assert/strict";
+import { startNodeEnv, waitFor, waitForPod } from "../e2e/_node_env.ts";
+import {
+  assertNothingLost,
+  envInt,
+  FAULT_TEST_OPTS,
+  ready,
+  RunLedger,
+  seededRandom,
+  sleeper,
+} from "./_faults.ts";
+
+const PODS = envInt("FAULT_PODS", 30);
+const KILLS = envInt("FAULT_KILLS", 10);
+/** Kills per version of the Deployment: three rollouts in all. */
+const ROLLOUT_EVERY = Math.ceil(KILLS / 3);
+
+/** The Deployment `roll` at `version` (an env var of its container, so a change rolls it). */
+function deployment(version: string) {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "roll", namespace: "default" },
+    spec: {
+      replicas: PODS,
+      selector: { matchLabels: { app: "roll" } },
+      strategy: { rollingUpdate: { maxUnavailable: "25%", maxSurge: "25%" } },
+      template: {
+        metadata: { labels: { app: "roll" } },
+        spec: {
+          terminationGracePeriodSeconds: 2,
+          containers: [{
+            name: "app",
+            image: "/bin/sleep",
+            command: ["/bin/sleep", "infinity"],
+            env: [{ name: "VERSION", value: version }],
+          }],
+        },
+      },
+    },
+  };
+}
+
+Deno.test("faults: systemk SIGKILLed at random moments of a rollout", FAULT_TEST_OPTS, async () => {
+  const seed = envInt("FAULT_SEED", Date.now() % 1_000_000);
+  const random = seededRandom(seed);
+  console.log(`  FAULT_SEED=${seed} FAULT_PODS=${PODS} FAULT_KILLS=${KILLS}`);
+  const env = await startNodeEnv();
+  try {
+    const ledger = new RunLedger();
+    const started = performance.now();
+    // A pod outside the Deployment runs through every kill: its unit must never restart.
+    await env.apply(sleeper("steady"));
+    await waitForPod(env, "steady", "Running", ready);
+    let version = 0;
+    // A third of the kills hit the scale-up, the others each a rolling update.
+    for (let kill = 1; kill <= KILLS; kill++) {
+      if ((kill - 1) % ROLLOUT_EVERY === 0) {
+        await env.apply(deployment(String(version = (kill - 1) / ROLLOUT_EVERY + 1)));
+      }
+      // The random moment counts from systemk's registration of the node, when it starts to
+      // act; killed sooner it would never get past its start.
+      await waitFor(
+        `systemk's run ${kill} under way`,
+        async () => ((await env.agentLog()).match(/ registered \(/g)?.length ?? 0) >= kill,
+      );
+      const delay = 200 + Math.floor(random() * 1800);
+      // A duration is the point here: the kill lands `delay` ms into systemk's run.
+      await new Promise((r) => setTimeout(r, delay));
+      await env.stopAgent("SIGKILL");
+      // systemk is dead: the units are still, so this is what ran through the kill.
+      await ledger.note(env);
+      const units = (await env.units()).length;
+      console.log(`  kill ${kill}: after ${delay} ms, ${units} units`);
+      await env.startAgent();
+    }
+    await env.kubectl(["rollout", "status", "deployment/roll", "--timeout=180s"]);
+    const after = await assertNothingLost(env, { count: PODS + 1, timeoutMs: 180_000 });
+    for (const pod of after.pods.filter((p) => p.metadata?.labels?.app === "roll")) {
+      assert.equal(pod.spec?.containers[0].env?.[0].value, String(version), "rollout completed");
+    }
+    const { restarted, kept } = await ledger.restarted(env);
+    assert.deepEqual(restarted, [], "units that ran through a kill were restarted");
+    assert.ok(kept >= 1, "steady ran through the kills");
+    console.log(
+      `  runs: ${KILLS} kills, pods: ${after.pods.length} Running (${PODS} replicas + steady), units: ${after.units.length}, ` +
+        `kept through kills: ${kept}, restarted: 0, lost: 0, ` +
+        `${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+  } finally {
+    await env.stop();
+  }
+});
