@@ -99,9 +99,12 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
       throw e;
     }
     const props = await options.unitProperties(unit).catch(() => undefined);
-    // systemd counts the automatic restarts since the runtime started the unit for this pod:
-    // none means no previous run of this pod, whatever the journal holds of an earlier one.
-    if (logOptions.previous && props?.ExecMainStartTimestamp && props.NRestarts === 0) {
+    // The runtime restarts containers itself (systemd's NRestarts stays 0): a restartCount of
+    // 0 means no previous run of this pod, whatever the journal holds of an earlier one.
+    const restartCount =
+      [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
+        .find((c) => c.name === container)?.restartCount ?? 0;
+    if (logOptions.previous && props?.ExecMainStartTimestamp && restartCount === 0) {
       return text(400, `previous terminated container "${container}" in pod "${name}" not found`);
     }
     // Whole seconds: creationTimestamp has no finer precision.

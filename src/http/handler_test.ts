@@ -15,13 +15,22 @@ const pod: V1Pod = {
     creationTimestamp: new Date("2026-11-25T11:00:00Z"),
   },
   spec: { containers: [{ name: "app", image: "/bin/app" }, { name: "idle", image: "/bin/idle" }] },
+  // app was restarted once (by the runtime: systemd's NRestarts stays 0).
+  status: {
+    containerStatuses: [{
+      name: "app",
+      image: "/bin/app",
+      imageID: "",
+      ready: true,
+      restartCount: 1,
+    }],
+  },
 };
 
 const running = {
   ActiveState: "active",
   SubState: "running",
   ExecMainStartTimestamp: 3,
-  NRestarts: 1,
   MemoryCurrent: 1,
 } as UnitProperties;
 
@@ -147,9 +156,9 @@ Deno.test("containerLogs: no output yet is an empty log; no restart yet is no pr
   });
   const h = kubeletHandler({
     nodeName: "n1",
-    pods: { pods: () => [pod] },
+    pods: { pods: () => [{ ...pod, status: undefined }] },
     // Started after every entry the journal has.
-    unitProperties: () => Promise.resolve({ ...running, ExecMainStartTimestamp: 10, NRestarts: 0 }),
+    unitProperties: () => Promise.resolve({ ...running, ExecMainStartTimestamp: 10 }),
     journal: new Journal({ command: FAKE_JOURNALCTL }),
     sampler: new ResourceSampler({
       pods: { pods: () => [] },

@@ -4,12 +4,12 @@
  * tests/systemd/ and tests/e2e/standalone_test.ts.
  */
 import assert from "node:assert/strict";
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
 import { planPod } from "../plan/mod.ts";
 import type { NodeFacts } from "../plan/types.ts";
 import type { UnitProperties } from "../systemd/types.ts";
 import type { UnitManager } from "./ports.ts";
-import { PodRuntime } from "./runtime.ts";
+import { PodRuntime, type RuntimeOptions } from "./runtime.ts";
 import { systemkMetrics } from "../http/metrics.ts";
 
 const NODE: NodeFacts = {
@@ -38,61 +38,125 @@ const ENDED: UnitProperties = {
   InvocationID: "0123456789abcdef0123456789abcdef",
 };
 
+/** What a runtime did with a pod whose unit it adopted in the `ENDED` state. */
+interface Adopted {
+  runtime: PodRuntime;
+  pod: V1Pod;
+  calls: string[];
+  statuses: V1PodStatus[];
+  events: string[];
+}
+
+/**
+ * Adopts a one-container pod (policy `restartPolicy`) whose unit is found `ENDED`, syncs it
+ * and runs `fn`; removes the state directory afterwards.
+ */
+async function withAdoptedEndedPod(
+  restartPolicy: string,
+  options: Partial<RuntimeOptions>,
+  fn: (a: Adopted) => Promise<void>,
+): Promise<void> {
+  const stateDir = await Deno.makeTempDir({ prefix: "systemk-runtime-test-" });
+  try {
+    const pod: V1Pod = {
+      metadata: { name: "job", namespace: "default", uid: "uid-1" },
+      spec: {
+        restartPolicy,
+        containers: [{ name: "once", image: "/bin/sh", command: ["/bin/sh", "-c", "exit 3"] }],
+      },
+    };
+    const plan = planPod({
+      pod,
+      configMaps: new Map(),
+      secrets: new Map(),
+      node: NODE,
+      packages: new Map(),
+      stateDir,
+    });
+    const calls: string[] = [];
+    const units: UnitManager = {
+      install: (name) => (calls.push(`install ${name}`), Promise.resolve()),
+      remove: (name) => (calls.push(`remove ${name}`), Promise.resolve()),
+      start: (name) => (calls.push(`start ${name}`), Promise.resolve("done")),
+      stop: (name) => (calls.push(`stop ${name}`), Promise.resolve("done")),
+      kill: () => Promise.resolve(),
+      resetFailed: (name) => (calls.push(`reset-failed ${name}`), Promise.resolve()),
+      properties: () => Promise.resolve(ENDED),
+      list: () => Promise.resolve(plan.units.map((u) => ({ name: u.name, text: u.text }))),
+      onChange: () => {},
+    };
+    const statuses: V1PodStatus[] = [];
+    const events: string[] = [];
+    const runtime = new PodRuntime({
+      units,
+      node: NODE,
+      stateDir,
+      images: { resolve: () => Promise.resolve({}) },
+      events: { record: (_, type, reason) => events.push(`${type} ${reason}`) },
+      onStatus: (_, status) => statuses.push(status),
+      references: () => Promise.resolve({ configMaps: new Map(), secrets: new Map() }),
+      ...options,
+    });
+    assert.equal(await runtime.adopt(), 1);
+    runtime.sync(pod);
+    await fn({ runtime, pod, calls, statuses, events });
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
+}
+
+/** Polls `check` every 5 ms until it holds (at most 5 s). */
+async function until(what: string, check: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(check(), what);
+}
+
 Deno.test({
   name: "an adopted container that ended under restartPolicy Never is not started again",
   // Volume directories are chowned to the pod's user (root).
   ignore: Deno.uid() !== 0,
   async fn() {
-    const stateDir = await Deno.makeTempDir({ prefix: "systemk-runtime-test-" });
-    try {
-      const pod: V1Pod = {
-        metadata: { name: "job", namespace: "default", uid: "uid-1" },
-        spec: {
-          restartPolicy: "Never",
-          containers: [{ name: "once", image: "/bin/sh", command: ["/bin/sh", "-c", "exit 3"] }],
-        },
-      };
-      const plan = planPod({
-        pod,
-        configMaps: new Map(),
-        secrets: new Map(),
-        node: NODE,
-        packages: new Map(),
-        stateDir,
-      });
-      const calls: string[] = [];
-      const units: UnitManager = {
-        install: (name) => (calls.push(`install ${name}`), Promise.resolve()),
-        remove: (name) => (calls.push(`remove ${name}`), Promise.resolve()),
-        start: (name) => (calls.push(`start ${name}`), Promise.resolve("done")),
-        stop: (name) => (calls.push(`stop ${name}`), Promise.resolve("done")),
-        kill: () => Promise.resolve(),
-        resetFailed: () => Promise.resolve(),
-        properties: () => Promise.resolve(ENDED),
-        list: () => Promise.resolve(plan.units.map((u) => ({ name: u.name, text: u.text }))),
-        onChange: () => {},
-      };
-      const statuses: string[] = [];
-      const runtime = new PodRuntime({
-        units,
-        node: NODE,
-        stateDir,
-        images: { resolve: () => Promise.resolve({}) },
-        events: { record: () => {} },
-        onStatus: (_, status) => statuses.push(status.phase ?? ""),
-        references: () => Promise.resolve({ configMaps: new Map(), secrets: new Map() }),
-      });
-      assert.equal(await runtime.adopt(), 1);
-      runtime.sync(pod);
+    await withAdoptedEndedPod("Never", {}, async ({ runtime, calls, statuses }) => {
       await runtime.close();
       await new Promise((r) => setTimeout(r, 0)); // the coalesced status
       assert.deepEqual(calls, [], "nothing installed, started or stopped");
-      assert.equal(statuses.at(-1), "Failed", "its end is what the status shows");
+      assert.equal(statuses.at(-1)?.phase, "Failed", "its end is what the status shows");
       const metrics = systemkMetrics.render();
       assert.ok(metrics.includes('systemk_pods{phase="Failed"} 1'), "pods by phase counted");
       assert.match(metrics, /systemk_pod_reconcile_duration_seconds_count 1\b/);
-    } finally {
-      await Deno.remove(stateDir, { recursive: true });
-    }
+    });
+  },
+});
+
+Deno.test({
+  name: "an adopted container that ended under Always waits in CrashLoopBackOff, then restarts",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const options = { crashLoopBackoffBaseMs: 20 };
+    await withAdoptedEndedPod("Always", options, async ({ runtime, calls, statuses, events }) => {
+      await until("restarted", () => calls.some((c) => c.startsWith("start ")));
+      const unit = calls.find((c) => c.startsWith("start "))!.slice("start ".length);
+      assert.deepEqual(calls, [`reset-failed ${unit}`, `start ${unit}`]);
+      const waiting = statuses.map((s) => s.containerStatuses?.[0].state?.waiting).find(Boolean);
+      assert.equal(waiting?.reason, "CrashLoopBackOff");
+      assert.match(waiting?.message ?? "", /^back-off 20ms restarting failed container=once /);
+      assert.deepEqual(events, ["Warning BackOff", "Normal Started"]);
+      await runtime.close();
+    });
+  },
+});
+
+Deno.test({
+  name: "deleting a pod cancels its pending container restart",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const options = { crashLoopBackoffBaseMs: 50 };
+    await withAdoptedEndedPod("Always", options, async ({ runtime, pod, calls, events }) => {
+      await until("back-off decided", () => events.includes("Warning BackOff"));
+      await runtime.terminate(pod.metadata!.uid!, 0);
+      await new Promise((r) => setTimeout(r, 200)); // well past the back-off
+      assert.ok(!calls.some((c) => c.startsWith("start ")), calls.join(", "));
+      await runtime.close();
+    });
   },
 });
