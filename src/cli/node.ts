@@ -96,6 +96,7 @@ export async function runNode(config: Config): Promise<number> {
     images,
     events,
     stateDir: config.stateDir,
+    allowedHostPaths: config.allowedHostPaths,
     onStatus(pod, status) {
       const m = pod.metadata!;
       statuses.set({ namespace: m.namespace!, name: m.name!, uid: m.uid! }, status);

@@ -55,6 +55,7 @@ export async function planCommand(config: Config, args: string[]): Promise<numbe
         node,
         packages: new Map(),
         stateDir: config.stateDir,
+        allowedHostPaths: config.allowedHostPaths,
       });
       console.log(formatPlan(plan));
     } catch (e) {

@@ -46,6 +46,7 @@ export async function runStandalone(config: Config): Promise<number> {
     node,
     images,
     stateDir: config.stateDir,
+    allowedHostPaths: config.allowedHostPaths,
     events,
     onStatus(pod: V1Pod, status: V1PodStatus) {
       const line = summarizeStatus(status);

@@ -144,5 +144,7 @@ export async function localNodeFacts(opts: LocalNodeOptions = {}): Promise<NodeF
         users.find((u) => (typeof key === "number" ? u.uid === key : u.name === key))
       ),
     lookupGroup: (name) => group.lookup((groups) => groups.get(name)),
+    hasGroup: (gid) =>
+      group.lookup((groups) => [...groups.values()].includes(gid) ? true : undefined) ?? false,
   };
 }

@@ -51,6 +51,8 @@ export interface RuntimeOptions {
   /** Called once a deleted pod's units and files are gone (node mode deletes the API object). */
   onTerminated?(pod: V1Pod): Promise<void> | void;
   stateDir?: string;
+  /** `--allowed-host-paths`: prefixes hostPath volumes may use (none when absent). */
+  allowedHostPaths?: readonly string[];
   /** First retry delay after a failed init container or a failed image install (ms). */
   backoffBaseMs?: number;
   /** Longest retry delay (ms). */
@@ -224,6 +226,7 @@ export class PodRuntime {
         node: this.#o.node,
         packages,
         stateDir: this.#o.stateDir ?? DEFAULT_STATE_DIR,
+        allowedHostPaths: this.#o.allowedHostPaths,
       });
     } catch (e) {
       if (!(e instanceof PlanError)) throw e;
