@@ -23,6 +23,7 @@ import type { ContainerOverride, ContainerUnit, PodFailure } from "../status/mod
 import type { UnitProperties } from "../systemd/types.ts";
 import { parseUnit, readMetadata } from "../unit/mod.ts";
 import { applyVolumes, removePodDir } from "../volumes/apply.ts";
+import { type ContainerProbes, startContainerProbes } from "../probes/worker.ts";
 import { CRASH_LOOP_BASE_MS, type CrashLoop, decideRestart } from "./crash_loop.ts";
 import {
   ContainerError,
@@ -87,6 +88,10 @@ interface PodState {
   restarts: Map<string, ReturnType<typeof setTimeout>>;
   /** Set once the pod's units are being stopped for good: nothing restarts any more. */
   terminating?: boolean;
+  /** Per app unit name: the probes of its current run. */
+  probes: Map<string, { invocation: string; handle: ContainerProbes }>;
+  /** Per container name: what its probes found (readiness, startup). */
+  probeResults: Map<string, Pick<ContainerOverride, "ready" | "started">>;
 }
 
 /**
@@ -102,6 +107,8 @@ function newPodState(pod: V1Pod, units: Map<string, UnitRef>, backoffMs?: number
     started: backoffMs === undefined,
     crashLoops: new Map(),
     restarts: new Map(),
+    probes: new Map(),
+    probeResults: new Map(),
   };
 }
 
@@ -191,6 +198,7 @@ export class PodRuntime {
     for (const state of this.#pods.values()) {
       clearTimeout(state.retry);
       state.restarts.forEach(clearTimeout);
+      state.probes.forEach((p) => p.handle.stop());
     }
     await Promise.all([...this.#queue.values()]);
   }
@@ -274,7 +282,10 @@ export class PodRuntime {
     }
     await this.#startApps(uid, state, plan, changed.length > 0);
     // Adopted containers that ended while systemk was away are restarted per their policy.
-    for (const name of state.units.keys()) this.#restartIfEnded(uid, state, name);
+    for (const name of state.units.keys()) {
+      this.#restartIfEnded(uid, state, name);
+      this.#syncProbes(uid, state, name);
+    }
     this.#publish(uid);
   }
 
@@ -369,7 +380,10 @@ export class PodRuntime {
     if (!state) return;
     this.#publish(uid);
     const ref = state.units.get(name);
-    if (ref && !ref.init) this.#restartIfEnded(uid, state, name);
+    if (ref && !ref.init) {
+      this.#restartIfEnded(uid, state, name);
+      this.#syncProbes(uid, state, name);
+    }
     if (
       ref?.init && props.ActiveState === "failed" && state.retry === undefined &&
       this.#initRetryDue(state)
@@ -449,7 +463,9 @@ export class PodRuntime {
     const ref = state?.units.get(name);
     if (!state || !ref || state.terminating || state.pod.metadata?.deletionTimestamp) return;
     const props = await this.#o.units.properties(name);
-    if (props.InvocationID !== ended) return this.#publish(uid);
+    // A newer run started meanwhile: nothing to restart. (A unit stopped cleanly may have been
+    // unloaded by systemd's garbage collection, which forgets its InvocationID: still ended.)
+    if (props.InvocationID !== "" && props.InvocationID !== ended) return this.#publish(uid);
     // `RemainAfterExit=yes` keeps a run that exited 0 active: only a stop lets it start again.
     if (props.ActiveState === "active") await this.#o.units.stop(name);
     await this.#o.units.resetFailed(name);
@@ -468,6 +484,58 @@ export class PodRuntime {
     this.#props.set(name, await this.#o.units.properties(name));
     this.#restartIfEnded(uid, state, name);
     this.#publish(uid);
+  }
+
+  /**
+   * Keeps an app container's probes in line with its unit: a running run is probed (once per
+   * InvocationID), anything else is not, and its results are forgotten.
+   */
+  #syncProbes(uid: string, state: PodState, name: string): void {
+    const ref = state.units.get(name);
+    const container = state.pod.spec?.containers?.find((c) => c.name === ref?.container);
+    if (!ref || ref.init || !container) return;
+    if (!container.livenessProbe && !container.readinessProbe && !container.startupProbe) return;
+    const props = this.#props.get(name);
+    const invocation = props?.ActiveState === "active" && props.SubState === "running" &&
+        !this.#closed && !state.terminating && !state.pod.metadata?.deletionTimestamp
+      ? props.InvocationID
+      : undefined;
+    const current = state.probes.get(name);
+    if (current?.invocation === invocation) return;
+    current?.handle.stop();
+    state.probes.delete(name);
+    state.probeResults.delete(ref.container);
+    if (!invocation) return;
+    const results: Pick<ContainerOverride, "ready" | "started"> = {};
+    state.probeResults.set(ref.container, results);
+    const event = (type: "Normal" | "Warning", reason: string, message: string) =>
+      this.#o.events.record(state.pod, type, reason, message, ref.container);
+    const handle = startContainerProbes(container, this.#o.node.externalIP, {
+      ready: (ready) => {
+        results.ready = ready;
+        this.#publish(uid);
+      },
+      started: () => {
+        results.started = true;
+        this.#publish(uid);
+      },
+      failed: (kind, message) => event("Warning", "Unhealthy", `${kind} probe failed: ${message}`),
+      unsupported: (kind, message) =>
+        event("Warning", "Unhealthy", `${kind} probe errored: ${message}`),
+      unhealthy: (kind) => {
+        event(
+          "Normal",
+          "Killing",
+          `Container ${ref.container} failed ${kind.toLowerCase()} probe, will be restarted`,
+        );
+        // The run ends; the crash-loop back-off restarts it per restartPolicy, as the kubelet.
+        this.#enqueue(uid, async () => {
+          if (state.probes.get(name)?.invocation !== invocation) return;
+          await this.#o.units.stop(name);
+        });
+      },
+    });
+    state.probes.set(name, { invocation, handle });
   }
 
   /**
@@ -529,6 +597,8 @@ export class PodRuntime {
     state.terminating = true;
     state.restarts.forEach(clearTimeout);
     state.restarts.clear();
+    state.probes.forEach((p) => p.handle.stop());
+    state.probes.clear();
     const pod = state.pod;
     const names = [...state.units.keys()];
     if (names.length && pod.metadata?.name) {
@@ -561,6 +631,8 @@ export class PodRuntime {
     clearTimeout(state.restarts.get(name));
     state.restarts.delete(name);
     state.crashLoops.delete(name);
+    state.probes.get(name)?.handle.stop();
+    state.probes.delete(name);
     this.#props.delete(name);
     this.#oomKilled.delete(name);
     if (this.#owner.get(name) === state.pod.metadata?.uid) this.#owner.delete(name);
@@ -608,7 +680,7 @@ export class PodRuntime {
       }
       const status = computePodStatus(state.pod, {
         units,
-        overrides: withCrashLoops(state),
+        overrides: effectiveOverrides(state),
         failure: state.failure,
         addresses: { hostIP: this.#o.node.internalIP, podIP: this.#o.node.externalIP },
         now: new Date(),
@@ -626,9 +698,15 @@ export function podKey(pod: V1Pod): string {
   return `${pod.metadata?.namespace ?? "default"}/${pod.metadata?.name ?? pod.metadata?.uid}`;
 }
 
-/** The pod's overrides plus `CrashLoopBackOff` for each container whose restart is pending. */
-function withCrashLoops(state: PodState): Map<string, ContainerOverride> {
+/**
+ * The pod's overrides plus its probes' results and `CrashLoopBackOff` for each container whose
+ * restart is pending.
+ */
+function effectiveOverrides(state: PodState): Map<string, ContainerOverride> {
   const overrides = new Map(state.overrides);
+  for (const [container, results] of state.probeResults) {
+    overrides.set(container, { ...overrides.get(container), ...results });
+  }
   for (const name of state.restarts.keys()) {
     const container = state.units.get(name)?.container;
     const message = state.crashLoops.get(name)?.message;

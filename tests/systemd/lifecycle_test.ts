@@ -240,6 +240,54 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "probes: readiness follows httpGet; a failed liveness probe restarts",
+        async () => {
+          const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+          const port = (listener.addr as Deno.NetAddr).port;
+          listener.close();
+          const ready = s.run(pod("ready", "restartPolicy: Always", [
+            container(
+              "web",
+              `echo ok > /shared/healthz; exec /usr/bin/python3 -m http.server ${port} ` +
+                `--bind 127.0.0.1 --directory /shared`,
+              `
+      ports: [{name: http, containerPort: ${port}}]
+      readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 1}`,
+            ),
+          ]));
+          const dying = s.run(pod("dying", "restartPolicy: Always", [
+            container(
+              "c",
+              "exec sleep infinity",
+              `
+      livenessProbe: {tcpSocket: {port: 1}, periodSeconds: 1, failureThreshold: 2}`,
+            ),
+          ]));
+          const started = performance.now();
+          await s.statusWhen(ready, (st) => st.phase === "Running" && !!statusOf(st, "web").ready);
+          console.log(`  ready after ${(performance.now() - started).toFixed(0)} ms`);
+          const conditions = s.statuses.get(ready.metadata!.uid!)?.conditions ?? [];
+          assert.equal(conditions.find((c) => c.type === "Ready")?.status, "True");
+          // Not ready once the probe fails: the path is gone.
+          await Deno.remove(`${emptyDirPath(s, ready, "shared")}/healthz`);
+          await s.statusWhen(ready, (st) => !statusOf(st, "web").ready);
+          console.log(`  not ready after ${(performance.now() - started).toFixed(0)} ms`);
+
+          const restarted = await s.statusWhen(dying, (st) => statusOf(st, "c").restartCount! >= 1);
+          console.log(`  liveness restart after ${(performance.now() - started).toFixed(0)} ms`);
+          assert.ok(statusOf(restarted, "c").lastState?.terminated, "the killed run is lastState");
+          const reasons = s.events.filter((e) => e.pod === "dying").map((e) => e.reason);
+          assert.ok(reasons.includes("Unhealthy") && reasons.includes("Killing"), reasons.join());
+          assert.ok(
+            s.events.some((e) =>
+              e.pod === "dying" && /Liveness probe failed: dial tcp/.test(e.message)
+            ),
+          );
+          await Promise.all([ready, dying].map((p) => s.runtime.terminate(p.metadata!.uid!)));
+        },
+      );
+
       await t.step("stop: SIGTERM, then SIGKILL after terminationGracePeriodSeconds", async () => {
         const p = s.run(pod("stopping", "terminationGracePeriodSeconds: 2", [
           container(

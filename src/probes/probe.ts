@@ -1,0 +1,98 @@
+/**
+ * One probe attempt, as the kubelet's prober makes it: `httpGet` (success = status 200–399)
+ * and `tcpSocket` (success = the connection opens), each within `timeoutSeconds`. Pods use the
+ * host's network, so the default host is the node itself.
+ *
+ * `exec` and `grpc` probes are not run yet: `checkProbe` reports them as unsupported.
+ *
+ * @module
+ */
+import type { V1Container, V1Probe } from "@kubernetes/client-node";
+
+/** The outcome of one attempt; `message` says why it failed. */
+export interface ProbeOutcome {
+  ok: boolean;
+  message?: string;
+}
+
+/** Thrown for a probe systemk cannot run (its handler is not implemented, or is invalid). */
+export class UnsupportedProbe extends Error {}
+
+/**
+ * Runs one attempt of `probe` against `container`.
+ *
+ * @param probe The probe's spec.
+ * @param container The container's spec (named ports).
+ * @param defaultHost Where `httpGet` and `tcpSocket` connect without a `host`.
+ * @return Success or failure with a message.
+ * @throws {UnsupportedProbe} For `exec`/`grpc` handlers, https, or an unknown named port.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { checkProbe } from "./probe.ts";
+ * const outcome = await checkProbe({ tcpSocket: { port: 80 } }, { name: "web" }, "127.0.0.1");
+ * ```
+ */
+export async function checkProbe(
+  probe: V1Probe,
+  container: V1Container,
+  defaultHost: string,
+): Promise<ProbeOutcome> {
+  const timeoutMs = (probe.timeoutSeconds ?? 1) * 1000;
+  if (probe.httpGet) {
+    const get = probe.httpGet;
+    if ((get.scheme ?? "HTTP").toUpperCase() !== "HTTP") {
+      throw new UnsupportedProbe("httpGet probes with scheme HTTPS are not supported yet");
+    }
+    const host = get.host || defaultHost;
+    const port = resolvePort(get.port, container);
+    const path = get.path?.startsWith("/") ? get.path : `/${get.path ?? ""}`;
+    const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}${path}`;
+    const headers = new Headers({ "User-Agent": "kube-probe/1.34" });
+    for (const h of get.httpHeaders ?? []) headers.set(h.name, h.value);
+    try {
+      const response = await fetch(url, {
+        headers,
+        redirect: "manual",
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      await response.body?.cancel();
+      return response.status >= 200 && response.status < 400
+        ? { ok: true }
+        : { ok: false, message: `HTTP probe failed with statuscode: ${response.status}` };
+    } catch (e) {
+      return { ok: false, message: `Get "${url}": ${(e as Error).message}` };
+    }
+  }
+  if (probe.tcpSocket) {
+    const hostname = probe.tcpSocket.host || defaultHost;
+    const port = resolvePort(probe.tcpSocket.port, container);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("i/o timeout")), timeoutMs);
+    });
+    const connecting = Deno.connect({ hostname, port });
+    try {
+      const conn = await Promise.race([connecting, timeout]);
+      conn.close();
+      return { ok: true };
+    } catch (e) {
+      // A connection that opens after the timeout must not leak.
+      connecting.then((c) => c.close(), () => {});
+      return { ok: false, message: `dial tcp ${hostname}:${port}: ${(e as Error).message}` };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  const handler = probe.exec ? "exec" : probe.grpc ? "grpc" : "no";
+  throw new UnsupportedProbe(`${handler} probes are not supported yet`);
+}
+
+/** A port by number, or by the name of one of the container's ports. */
+function resolvePort(port: number | string, container: V1Container): number {
+  if (typeof port === "number") return port;
+  if (/^\d+$/.test(port)) return Number(port);
+  const named = container.ports?.find((p) => p.name === port);
+  if (!named) throw new UnsupportedProbe(`the container has no port named "${port}"`);
+  return named.containerPort;
+}

@@ -1,0 +1,174 @@
+/**
+ * Probe workers like the kubelet's: one timer per probe, a result that flips only after
+ * `successThreshold` consecutive successes or `failureThreshold` consecutive failures, and the
+ * startup probe gating the other two.
+ *
+ * @module
+ */
+import type { V1Container, V1Probe } from "@kubernetes/client-node";
+import { checkProbe, type ProbeOutcome, UnsupportedProbe } from "./probe.ts";
+
+/** The three probes, named as the kubelet's events name them. */
+export type ProbeKind = "Liveness" | "Readiness" | "Startup";
+
+/** A probe's reported result, and the run of equal outcomes that may change it. */
+export interface ProbeResult {
+  /** Reported result; undefined while unknown (a startup probe before its verdict). */
+  ok?: boolean;
+  /** The latest outcome and how many times in a row it came. */
+  last?: boolean;
+  run: number;
+}
+
+/**
+ * A probe's result before its first attempt: liveness succeeds (a container is alive until
+ * shown otherwise), readiness fails until shown otherwise, startup is unknown.
+ *
+ * @param kind The probe.
+ * @return The initial result.
+ *
+ * @example Usage
+ * ```ts
+ * import { initialResult } from "./worker.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(initialResult("Readiness").ok, false);
+ * ```
+ */
+export function initialResult(kind: ProbeKind): ProbeResult {
+  return { ok: kind === "Startup" ? undefined : kind === "Liveness", run: 0 };
+}
+
+/**
+ * Applies one attempt's outcome, as the kubelet's worker does: the reported result changes once
+ * `successThreshold` (default 1) successes or `failureThreshold` (default 3) failures came in a
+ * row.
+ *
+ * @param result The current result.
+ * @param ok The attempt succeeded.
+ * @param probe The probe's spec (thresholds).
+ * @return The new result.
+ *
+ * @example Usage
+ * ```ts
+ * import { applyOutcome } from "./worker.ts";
+ * import assert from "node:assert/strict";
+ * const once = applyOutcome({ ok: true, run: 0 }, false, { failureThreshold: 2 });
+ * assert.equal(once.ok, true);
+ * assert.equal(applyOutcome(once, false, { failureThreshold: 2 }).ok, false);
+ * ```
+ */
+export function applyOutcome(result: ProbeResult, ok: boolean, probe: V1Probe): ProbeResult {
+  const run = result.last === ok ? result.run + 1 : 1;
+  const threshold = ok ? probe.successThreshold ?? 1 : probe.failureThreshold ?? 3;
+  return { ok: run >= threshold ? ok : result.ok, last: ok, run };
+}
+
+/** What a container's probes report to the runtime. */
+export interface ProbeListener {
+  /** The readiness result changed. */
+  ready(ready: boolean): void;
+  /** The startup probe succeeded. */
+  started(): void;
+  /** Liveness or startup failed `failureThreshold` times: the container must be killed. */
+  unhealthy(kind: ProbeKind, message: string): void;
+  /** One attempt failed (for the `Unhealthy` event). */
+  failed(kind: ProbeKind, message: string): void;
+  /** The probe cannot run at all. */
+  unsupported(kind: ProbeKind, message: string): void;
+}
+
+/** Running probes of one container run; `stop` ends every timer. */
+export interface ContainerProbes {
+  stop(): void;
+}
+
+/**
+ * Starts the probes of one container run: the startup probe first, then liveness and readiness
+ * once it succeeded (at once without a startup probe).
+ *
+ * @param container The container's spec.
+ * @param host Where `httpGet`/`tcpSocket` probes connect by default (the node: host network).
+ * @param listener Receives results.
+ * @param attempt One attempt of a probe (defaults to `checkProbe`; tests may replace it).
+ * @return A handle that stops every probe.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { startContainerProbes } from "./worker.ts";
+ * const probes = startContainerProbes(container, "127.0.0.1", listener);
+ * probes.stop();
+ * ```
+ */
+export function startContainerProbes(
+  container: V1Container,
+  host: string,
+  listener: ProbeListener,
+  attempt: (probe: V1Probe) => Promise<ProbeOutcome> = (p) => checkProbe(p, container, host),
+): ContainerProbes {
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  let stopped = false;
+
+  /** Runs one probe; `onResult` hears each change and returns false to end the probe. */
+  const run = (
+    kind: ProbeKind,
+    probe: V1Probe,
+    onResult: (ok: boolean, message: string) => boolean,
+  ) => {
+    let result = initialResult(kind);
+    const schedule = (ms: number) => {
+      const timer = setTimeout(async () => {
+        timers.delete(timer);
+        if (stopped) return;
+        let outcome: ProbeOutcome;
+        try {
+          outcome = await attempt(probe);
+        } catch (e) {
+          if (!(e instanceof UnsupportedProbe)) throw e;
+          return listener.unsupported(kind, e.message);
+        }
+        if (stopped) return;
+        if (!outcome.ok) listener.failed(kind, outcome.message ?? "");
+        const next = applyOutcome(result, outcome.ok, probe);
+        const flipped = next.ok !== result.ok;
+        result = next;
+        if (flipped && !onResult(outcome.ok, outcome.message ?? "")) return;
+        if (!stopped) schedule((probe.periodSeconds ?? 10) * 1000);
+      }, ms);
+      timers.add(timer);
+    };
+    schedule((probe.initialDelaySeconds ?? 0) * 1000);
+  };
+
+  const runOthers = () => {
+    if (container.readinessProbe) {
+      run("Readiness", container.readinessProbe, (ok) => (listener.ready(ok), true));
+    }
+    if (container.livenessProbe) {
+      run("Liveness", container.livenessProbe, (ok, message) => {
+        if (!ok) listener.unhealthy("Liveness", message);
+        return ok;
+      });
+    }
+  };
+  if (container.startupProbe) {
+    // The startup probe ends with its verdict: success starts the others, failure kills.
+    run("Startup", container.startupProbe, (ok, message) => {
+      if (!ok) {
+        listener.unhealthy("Startup", message);
+      } else {
+        listener.started();
+        runOthers();
+      }
+      return false;
+    });
+  } else {
+    runOthers();
+  }
+  return {
+    stop() {
+      stopped = true;
+      timers.forEach(clearTimeout);
+      timers.clear();
+    },
+  };
+}
