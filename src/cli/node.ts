@@ -41,7 +41,7 @@ export async function runNode(config: Config): Promise<number> {
     });
   }
   const clients = createClients(loadKubeConfig(config.kubeconfig));
-  const node = await localNodeFacts({
+  const node = localNodeFacts({
     nodeName: config.nodeName,
     internalIP: config.nodeIP,
     externalIP: config.nodeExternalIP,

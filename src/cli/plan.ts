@@ -31,7 +31,7 @@ export async function planCommand(config: Config, args: string[]): Promise<numbe
     console.error(`systemk plan: ${args[0]} holds no Pod`);
     return 1;
   }
-  const node = await localNodeFacts({
+  const node = localNodeFacts({
     nodeName: config.nodeName,
     internalIP: config.nodeIP,
     externalIP: config.nodeExternalIP,

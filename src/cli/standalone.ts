@@ -19,7 +19,7 @@ const RESCAN_MS = 20_000;
 /** Runs standalone mode until SIGINT/SIGTERM; resolves with the exit code. */
 export async function runStandalone(config: Config): Promise<number> {
   const dir = config.podManifestPath!;
-  const node = await localNodeFacts({
+  const node = localNodeFacts({
     nodeName: config.nodeName,
     internalIP: config.nodeIP,
     externalIP: config.nodeExternalIP,

@@ -114,7 +114,7 @@ export interface LocalNodeOptions {
  * @throws Error when no node address can be found (naming --node-ip/--node-external-ip), or
  *   when `apiServer` cannot be parsed.
  */
-export async function localNodeFacts(opts: LocalNodeOptions = {}): Promise<NodeFacts> {
+export function localNodeFacts(opts: LocalNodeOptions = {}): NodeFacts {
   const passwd = new AccountFile("/etc/passwd", parsePasswd);
   const group = new AccountFile("/etc/group", parseGroup);
   const hostname = Deno.hostname();

@@ -98,8 +98,8 @@ Deno.test("parseAPIServer: host:port, URLs, IPv6", () => {
   assert.equal(parseAPIServer("http://"), undefined);
 });
 
-Deno.test("localNodeFacts: this machine", async () => {
-  const facts = await localNodeFacts({
+Deno.test("localNodeFacts: this machine", () => {
+  const facts = localNodeFacts({
     nodeName: "n1",
     internalIP: "10.1.2.3",
     apiServer: "127.0.0.1:6443",

@@ -155,7 +155,8 @@ export function shapeProblem(value: unknown, shape: Shape, path: string): string
   }
   if (typeof shape === "string") {
     const expected = shape.replace("!", "");
-    return typeof value === expected ? undefined : wrong();
+    const actual: string = typeof value;
+    return actual === expected ? undefined : wrong();
   }
   if (Array.isArray(shape)) {
     if (!Array.isArray(value)) return wrong();

@@ -19,13 +19,7 @@ import {
   workingDirectoryValue,
 } from "./escape.ts";
 import { resolvePercentEscapes } from "./extract.ts";
-import {
-  cleanString,
-  hostilePath,
-  hostileString,
-  representableString,
-  simplifyPath,
-} from "./_test_arbitraries.ts";
+import { cleanString, hostilePath, hostileString, simplifyPath } from "./_test_arbitraries.ts";
 
 /** What systemd accepts as argv[0] (see escape.ts): a safe file name. */
 const executable = fc.oneof(

@@ -28,7 +28,6 @@ import {
   hostilePath,
   hostileString,
   rawValue,
-  representableString,
   safeFileName,
   simplifyPath,
 } from "./_test_arbitraries.ts";
