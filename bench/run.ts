@@ -544,7 +544,7 @@ async function restart(pods: string[]): Promise<void> {
  * DaemonSet and a `P.replicas`-replica Deployment through the scheduler → all Running.
  */
 async function manyNodes(): Promise<void> {
-  const others = names("n", P.nodes + 1).slice(2); // n2 … n<nodes>
+  const others = Array.from({ length: P.nodes - 1 }, (_, i) => `n${i + 2}`);
   log(`many nodes: starting ${others.length} more agents`);
   const t0 = now();
   await Promise.all(
