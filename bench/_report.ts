@@ -122,3 +122,15 @@ export function svgChart(rows: readonly Row[], title: string): string {
   );
   return parts.join("\n") + "\n";
 }
+
+/** The Markdown file of a run: title, machine load, the table, and what failed. */
+export function markdownReport(
+  title: string,
+  loadAverage: string,
+  rows: readonly Row[],
+  failures: readonly string[],
+): string {
+  const failed = failures.map((f) => `- FAILED ${f}`).join("\n");
+  return `${title}; load average at the end ${loadAverage}\n\n${markdownTable(rows)}\n` +
+    (failed ? `\n${failed}\n` : "");
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { markdownTable, meets, type Row, svgChart, table } from "./_report.ts";
+import { markdownReport, markdownTable, meets, type Row, svgChart, table } from "./_report.ts";
 
 const rows: Row[] = [
   { item: 1, figure: "create p50", value: 80, unit: "ms", target: { max: 100 }, original: 4870 },
@@ -28,4 +28,11 @@ Deno.test("the chart has one bar per row with a target, coloured by verdict", ()
   // 80/100 of the target's 100 px; the missed rate 50/40 → 125 px.
   assert.match(svg, /width="80\.0"/);
   assert.match(svg, /width="125\.0"/);
+});
+
+Deno.test("the Markdown report names the load and lists what failed", () => {
+  const md = markdownReport("run", "3.00 2.00 1.00", rows, ["cleanup: timed out"]);
+  assert.match(md, /^run; load average at the end 3\.00 2\.00 1\.00\n\n\| # \|/);
+  assert.match(md, /\n- FAILED cleanup: timed out\n$/);
+  assert.doesNotMatch(markdownReport("run", "0", rows, []), /FAILED/);
 });

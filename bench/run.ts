@@ -27,7 +27,7 @@ import {
 } from "./_env.ts";
 import { clockTicks, type Footprint, measureFootprint, parseCpuTicks } from "./_proc.ts";
 import { inParallel, now, PodTracker, sleepPod } from "./_pods.ts";
-import { markdownTable, type Row, svgChart, table } from "./_report.ts";
+import { markdownReport, type Row, svgChart, table } from "./_report.ts";
 import { median, summarize, type Summary } from "./_stats.ts";
 
 const { values: args } = parseArgs({
@@ -648,7 +648,10 @@ async function report(): Promise<void> {
   const base = args.short ? `${RESULTS}/short` : `${RESULTS}/latest`;
   await Deno.writeTextFile(`${base}.json`, JSON.stringify(result, null, 2) + "\n");
   await Deno.writeTextFile(`${base}.svg`, svgChart(rows, title));
-  await Deno.writeTextFile(`${base}.md`, `${title}\n\n${markdownTable(rows)}\n`);
+  await Deno.writeTextFile(
+    `${base}.md`,
+    markdownReport(title, machine.loadAverage, rows, failures),
+  );
   console.log(`\nwrote ${base}.json, ${base}.svg, ${base}.md`);
 }
 
