@@ -9,6 +9,7 @@
  * @module
  */
 import type { V1Container, V1Pod, V1PodStatus } from "@kubernetes/client-node";
+import { isNoSuchUnit, isTransientBusError } from "../systemd/mod.ts";
 import { podsByPhase, reconcileDuration, reconcileErrors } from "../http/metrics.ts";
 import {
   DEFAULT_STATE_DIR,
@@ -34,6 +35,9 @@ import {
   type StatusSink,
   type UnitManager,
 } from "./ports.ts";
+
+/** Retry delay after a D-Bus failure that was not the pod's fault (systemd re-executing). */
+const TRANSIENT_RETRY_MS = 1000;
 
 /** Everything the runtime is wired to. */
 export interface RuntimeOptions {
@@ -560,12 +564,14 @@ export class PodRuntime {
     this.#scheduleRetry(uid, () => Promise.resolve());
   }
 
-  #scheduleRetry(uid: string, before: () => Promise<void>): void {
+  #scheduleRetry(uid: string, before: () => Promise<void>, fixedDelayMs?: number): void {
     const state = this.#pods.get(uid);
     if (!state || this.#closed) return;
     clearTimeout(state.retry);
-    const delay = state.backoffMs;
-    state.backoffMs = Math.min(delay * 2, this.#o.backoffMaxMs ?? 300_000);
+    const delay = fixedDelayMs ?? state.backoffMs;
+    if (fixedDelayMs === undefined) {
+      state.backoffMs = Math.min(delay * 2, this.#o.backoffMaxMs ?? 300_000);
+    }
     state.retry = setTimeout(() => {
       state.retry = undefined;
       this.#enqueue(uid, async () => {
@@ -646,6 +652,12 @@ export class PodRuntime {
     console.error(message);
     reconcileErrors.inc();
     if (!state || !state.pod.metadata?.name) return;
+    if (isTransientBusError(e) || isNoSuchUnit(e)) {
+      // systemd re-executed or the bus restarted under this step: not the pod's fault, so no
+      // event and no growing back-off; try again once the client has reconnected.
+      this.#scheduleRetry(uid, () => Promise.resolve(), TRANSIENT_RETRY_MS);
+      return;
+    }
     state.failure = { reason: "SystemkError", message };
     this.#o.events.record(state.pod, "Warning", "Failed", message);
     this.#publish(uid);

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { SystemdClient } from "../systemd/mod.ts";
+import { isNoSuchUnit, SystemdClient } from "../systemd/mod.ts";
 import type { ExistingUnit, UnitManager } from "./ports.ts";
 
 /** A UnitManager that can also be closed and mask package units. */
@@ -22,7 +22,12 @@ export async function connectUnitManager(
     install: (name, text) => client.installUnit(name, text),
     remove: (name) => client.removeUnit(name),
     start: (name) => client.start(name),
-    stop: (name) => client.stop(name),
+    // A unit systemd no longer knows (gone while it re-executed, say) is as stopped as can be.
+    stop: (name) =>
+      client.stop(name).catch((e) => {
+        if (isNoSuchUnit(e)) return "done";
+        throw e;
+      }),
     kill: (name, signal) => client.kill(name, signal),
     resetFailed: (name) => client.resetFailed(name),
     properties: (name) => client.getProperties(name),

@@ -113,6 +113,25 @@ function dbusErrorType(e: unknown): string | undefined {
   return e instanceof dbus.DBusError ? e.type : undefined;
 }
 
+/** systemd does not know the unit (no file, not loaded). */
+export function isNoSuchUnit(e: unknown): boolean {
+  return dbusErrorType(e) === NO_SUCH_UNIT;
+}
+
+/**
+ * A failure of the bus, not of the request: the reply was lost while systemd re-executed or
+ * the bus restarted. Worth retrying within a second, once the client has reconnected.
+ */
+export function isTransientBusError(e: unknown): boolean {
+  return e instanceof BusDisconnectedError || [
+    "org.freedesktop.DBus.Error.NoReply",
+    "org.freedesktop.DBus.Error.ServiceUnknown",
+    "org.freedesktop.DBus.Error.NameHasNoOwner",
+    "org.freedesktop.DBus.Error.Disconnected",
+    "org.freedesktop.DBus.Error.Timeout",
+  ].includes(dbusErrorType(e) ?? "");
+}
+
 /** Unwraps a D-Bus `a{sv}` into plain values. */
 function unwrapVariants(dict: Record<string, { value: unknown }>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(dict).map(([k, v]) => [k, v.value]));
