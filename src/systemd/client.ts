@@ -40,6 +40,8 @@ const SYSTEMD = "org.freedesktop.systemd1";
 const MANAGER_PATH = "/org/freedesktop/systemd1";
 const MANAGER_INTERFACE = "org.freedesktop.systemd1.Manager";
 const PROPERTIES_INTERFACE = "org.freedesktop.DBus.Properties";
+/** D-Bus calls to systemd in flight at once; half of dbus-daemon's per-connection limit. */
+const MAX_CALLS_IN_FLIGHT = 64;
 const NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit";
 const ALREADY_SUBSCRIBED = "org.freedesktop.systemd1.AlreadySubscribed";
 
@@ -191,6 +193,8 @@ export class SystemdClient {
   readonly #listeners = new Set<UnitChangeListener>();
   readonly #tracked = new Map<string, Tracked>();
   #reloadRunning?: Promise<void>;
+  #callsInFlight = 0;
+  readonly #callWaiters: (() => void)[] = [];
   #reloadQueued?: Promise<void>;
 
   private constructor(opts: ConnectOptions) {
@@ -512,9 +516,33 @@ export class SystemdClient {
       signature,
       body,
     });
-    const reply = await this.#withDeadline(bus.call(message), `calling ${member}`);
-    if (!reply) throw new Error(`no reply to ${member}`);
-    return reply;
+    await this.#acquireCallSlot();
+    try {
+      const reply = await this.#withDeadline(bus.call(message), `calling ${member}`);
+      if (!reply) throw new Error(`no reply to ${member}`);
+      return reply;
+    } finally {
+      this.#releaseCallSlot();
+    }
+  }
+
+  /**
+   * The system bus refuses more than 128 pending replies per connection (dbus-daemon's
+   * `max_replies_per_connection`); a burst of pods would hit that and fail. Calls beyond
+   * {@link MAX_CALLS_IN_FLIGHT} wait here, and a finishing call hands its slot to the next.
+   */
+  #acquireCallSlot(): Promise<void> {
+    if (this.#callsInFlight < MAX_CALLS_IN_FLIGHT) {
+      this.#callsInFlight++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#callWaiters.push(resolve));
+  }
+
+  #releaseCallSlot(): void {
+    const next = this.#callWaiters.shift();
+    if (next) next();
+    else this.#callsInFlight--;
   }
 
   #withDeadline<T>(promise: Promise<T>, what: string): Promise<T> {

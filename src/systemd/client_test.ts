@@ -369,3 +369,14 @@ Deno.test("stop kills a process that ignores SIGTERM after TimeoutStopSec", asyn
     assert.notEqual(alive.code, 0, "the process is gone");
   });
 });
+
+Deno.test("a burst of calls beyond dbus-daemon's 128 pending replies all succeed", async () => {
+  await withClient(async ({ client }) => {
+    // Without the client's cap, calls past the bus's per-connection limit fail with
+    // "The maximum number of pending replies per connection has been reached".
+    const names = Array.from({ length: 400 }, (_, i) => `systemk.default.burst-${i}.c.service`);
+    const results = await Promise.allSettled(names.map((n) => client.getProperties(n)));
+    const failed = results.filter((r) => r.status === "rejected");
+    assert.deepEqual(failed, [], `${failed.length} of ${names.length} calls failed`);
+  });
+});
