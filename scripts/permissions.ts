@@ -4,7 +4,8 @@
  * tested program is the shipped program minus the packaging step. Why each is needed:
  *
  * - `--allow-run`: `apt-get`, `apt-cache`, `dpkg`, `dpkg-query`, `dpkg-deb` install images;
- *   `systemctl --version` reports the runtime version; `mount`/`umount` for `medium: Memory`
+ *   `systemctl --version` reports the runtime version; `dmesg` follows the kernel log for
+ *   OOM kills; `mount`/`umount` for `medium: Memory`
  *   emptyDirs; `git` only for `systemk version` from a checkout; `journalctl` reads container
  *   logs for the kubelet API; `openssl` makes keys, certificate requests and the self-signed
  *   serving certificate.
@@ -36,6 +37,7 @@ export const ALLOWED_COMMANDS = [
   "umount",
   "git",
   "journalctl",
+  "dmesg",
   "openssl",
 ] as const;
 

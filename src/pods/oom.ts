@@ -1,5 +1,5 @@
 /**
- * Memory-limit kills of systemk's units, heard from the kernel log (`/dev/kmsg`).
+ * Memory-limit kills of systemk's units, heard from the kernel log (through `dmesg`).
  *
  * systemd reports a kill by the kernel's OOM killer itself (`Result=oom-kill`) only where the
  * memory controller is on cgroup v2. On cgroup v1 and hybrid hosts it says `Result=signal`,
@@ -20,7 +20,6 @@
  *
  * @module
  */
-import fs from "node:fs";
 import { isSystemkUnitName } from "../systemd/mod.ts";
 import type { OomKills } from "./ports.ts";
 
@@ -44,58 +43,41 @@ export function oomKilledUnit(record: string): string | undefined {
 }
 
 /** How often the kernel log is read: a kill is reported at most this late. */
-const POLL_MS = 200;
-
 /**
- * Follows the kernel log from now on and calls listeners with each systemk unit an OOM kill
- * hit. Each read of `/dev/kmsg` returns one record.
+ * Follows the kernel log for OOM kills of systemk units, from now on. Reads it through
+ * `dmesg --follow-new` (util-linux): Deno opens `/dev/kmsg` itself only with `--allow-all`,
+ * which the shipped permission set does not grant, while `dmesg` is one allowed command.
  *
- * The log is read without blocking, every {@link POLL_MS} ms: a blocking read of `/dev/kmsg`
- * holds a thread until the next kernel message, whatever `close()` does, and with it the
- * process's exit. `Deno.open` takes no `O_NONBLOCK`; `node:fs` does.
- *
- * @throws Error (ENOENT, EACCES) when the log cannot be opened.
+ * @throws Error when `dmesg` cannot be started.
  */
-export function watchOomKills(path = "/dev/kmsg"): OomKillWatcher {
-  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+export function watchOomKills(): OomKillWatcher {
+  const child = new Deno.Command("dmesg", {
+    args: ["--follow-new", "--notime", "--nopager"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
   const listeners: ((unit: string) => void)[] = [];
-  const buffer = new Uint8Array(8192);
-  const decoder = new TextDecoder();
-  /** Reads every record logged since the last call, passing OOM kills on when `deliver`. */
-  const drain = (deliver: boolean) => {
-    for (;;) {
-      let n: number;
-      try {
-        n = fs.readSync(fd, buffer, 0, buffer.length, null);
-      } catch (e) {
-        const code = (e as { code?: string }).code;
-        if (code === "EAGAIN") return;
-        // Records were overwritten before this reader got them; the next read goes on.
-        if (code === "EPIPE") continue;
-        throw e;
+  const reading = (async () => {
+    let rest = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      const lines = (rest + chunk).split("\n");
+      rest = lines.pop() ?? "";
+      for (const line of lines) {
+        const unit = oomKilledUnit(line);
+        if (unit) { for (const listener of listeners) listener(unit); }
       }
-      if (n === 0) return;
-      const unit = deliver ? oomKilledUnit(decoder.decode(buffer.subarray(0, n))) : undefined;
-      if (unit) { for (const listener of listeners) listener(unit); }
     }
-  };
-  // Only what happens from now on: earlier kills belong to runs systemk cannot tell apart.
-  drain(false);
-  const timer = setInterval(() => {
-    try {
-      drain(true);
-    } catch (e) {
-      clearInterval(timer);
-      console.error(`systemk: reading ${path}: ${(e as Error).message}; OOM kills go unseen`);
-    }
-  }, POLL_MS);
+  })().catch((e) => console.error(`systemk: reading the kernel log: ${e}; OOM kills go unseen`));
   return {
     onKill(listener) {
       listeners.push(listener);
     },
     close() {
-      clearInterval(timer);
-      fs.closeSync(fd);
+      try {
+        child.kill();
+      } catch { /* already ended */ }
+      void reading;
     },
   };
 }
