@@ -287,6 +287,9 @@ Deno.test(
       });
 
       await t.step("uptimed-deploy.yaml: the Deployment's replica runs", async () => {
+        // Two uptimed daemons on one host share /var/spool/uptimed and the second one exits
+        // (host resources are shared, as the seed warns for ports): the pod goes first.
+        await env.kubectl(["delete", "-f", `${KIT}/uptimed.yaml`, "--wait=true"]);
         await env.kubectl(["apply", "-f", `${KIT}/uptimed-deploy.yaml`]);
         await waitFor(
           "deployment uptimed available",
