@@ -21,8 +21,10 @@ import { CLEAN, type FuzzCase, fuzzNode, SECRET_MARKER, STATE_DIR } from "./_pod
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 const PODS = Math.ceil(Number(Deno.env.get("FUZZ_RUNS") ?? 1000) / 40);
 
-// Writes argv and the environment NUL-separated, bypassing the shell's own variables.
-const SCRIPT = 'for a; do printf "%s\\0" "$a"; done > /out/argv; exec /usr/bin/env -0 > /out/env';
+// Writes argv and the environment NUL-separated, bypassing the shell's own variables. No shell
+// variable of its own: a loop variable would overwrite a generated env var of the same name.
+const SCRIPT =
+  ': > /out/argv; [ $# -eq 0 ] || printf "%s\\0" "$@" > /out/argv; exec /usr/bin/env -0 > /out/env';
 // Variables a shell sets or drops itself: not systemk's doing.
 const SHELL_VARIABLES = new Set(["PWD", "OLDPWD", "IFS", "PS1", "PS2", "PS4", "PPID", "OPTIND"]);
 
