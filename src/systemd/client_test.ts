@@ -238,6 +238,12 @@ Deno.test("a re-created unit runs its new ExecStart without daemon-reload", asyn
       assert.equal(await Deno.readTextFile(out), "one\ntwo\n");
 
       // Changed while not loaded (garbage-collected after its exit): read fresh on start.
+      // systemd collects the exited unit asynchronously; under load that takes a moment.
+      for (let i = 0; i < 100; i++) {
+        const listed = (await client.listUnits()).find((u) => u.name === UNIT);
+        if (listed?.loadState === undefined) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
       await client.installUnit(UNIT, writer("three"));
       assert.equal(await client.start(UNIT), "done");
       assert.equal(await Deno.readTextFile(out), "one\ntwo\nthree\n");
