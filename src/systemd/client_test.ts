@@ -262,6 +262,10 @@ Deno.test("a re-created unit runs its new ExecStart without daemon-reload", asyn
       await client.start(UNIT);
       await change(UNIT, (p) => p.ActiveState === "failed");
       await client.installUnit(UNIT, writer("five"));
+      // The Reloading signal reaches the counting connection a moment after Reload returns.
+      for (let i = 0; i < 100 && reloads.count() < 1; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       assert.equal(reloads.count(), 1);
       await client.resetFailed(UNIT);
       assert.equal(await client.start(UNIT), "done");
