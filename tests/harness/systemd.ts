@@ -5,11 +5,13 @@
  * `/tmp` through `systemd-tmpfiles-setup`).
  *
  * What is shared with the host, on purpose: the network (the agent inside reaches an apiserver on
- * 127.0.0.1), `/dev` and `/sys` (read-only apart from the test's own cgroups), the repository
- * checkout, `/var/cache/systemk-dev`, the Deno cache and whatever the test binds in.
+ * 127.0.0.1) unless the test gives it a {@link VethLink} of its own, `/dev` and `/sys` (read-only
+ * apart from the test's own cgroups), the repository checkout, `/var/cache/systemk-dev`, the Deno
+ * cache and whatever the test binds in.
  *
  * @module
  */
+import type { VethLink } from "./network.ts";
 
 /** A booted test systemd. */
 export interface TestSystemd {
@@ -23,6 +25,8 @@ export interface TestSystemd {
   readonly root: string;
   /** The host directory holding its scripts and mount points; removed by stop(). */
   readonly tempDir: string;
+  /** The link to the host when booted with one ({@link BootOptions.network}). */
+  readonly network?: VethLink;
   /** Runs a command inside it to completion. */
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Starts a long-running command inside it (stdin/stdout/stderr piped). */
@@ -52,6 +56,12 @@ export interface BootOptions {
   name?: string;
   /** Host paths to bind-mount at the same path inside (files or directories). */
   binds?: string[];
+  /**
+   * Boots it in a network namespace of its own, reached through this link: its node end is
+   * moved in and configured, beside the namespace's loopback. The namespace, and with it the
+   * pair, goes with the system; the caller still removes the link (it may outlive a failed boot).
+   */
+  network?: VethLink;
 }
 
 /**
@@ -223,7 +233,7 @@ async function cgroupHierarchies(id: string): Promise<CgroupHierarchy[]> {
  * process ending or dying, so a crashed test leaves nothing behind either. Then it takes the
  * namespace down and removes the cgroups and the temporary directory.
  */
-function hostScript(dir: string, cgroups: CgroupHierarchy[]): string {
+function hostScript(dir: string, cgroups: CgroupHierarchy[], ownNetwork: boolean): string {
   const q = shellQuote;
   return `#!/bin/bash
 set -u
@@ -245,7 +255,7 @@ keeper() {
     for cg in "\${cgroups[@]}"; do echo "$BASHPID" > "$cg/cgroup.procs"; done
     # Should the keeper itself be killed, unshare and then PID 1 follow it.
     exec setpriv --pdeathsig KILL unshare --fork --kill-child=SIGKILL \\
-      --pid --mount --cgroup --uts -- /bin/sh ${q(`${dir}/boot.sh`)}
+      --pid --mount --cgroup --uts${ownNetwork ? " --net" : ""} -- /bin/sh ${q(`${dir}/boot.sh`)}
   ) &
   local unshare_pid=$!
   echo "$unshare_pid" > ${q(`${dir}/unshare.pid`)}
@@ -355,8 +365,9 @@ exec env -i container=${q(name)} PATH=${CLEAN_PATH} /lib/systemd/systemd --syste
 
 /** `nsenter` arguments that run a command inside the system whose PID 1 is `pid`. */
 function nsenterArgs(pid: number, argv: string[]): string[] {
-  // -r/-w: take PID 1's root and working directory (its pivoted root), not the host's.
-  return ["-t", String(pid), "-m", "-p", "-u", "-C", "-r", "-w", "--", ...argv];
+  // -r/-w: take PID 1's root and working directory (its pivoted root), not the host's. -n: its
+  // network namespace (the host's own unless it was booted with a link).
+  return ["-t", String(pid), "-m", "-p", "-u", "-C", "-n", "-r", "-w", "--", ...argv];
 }
 
 function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -444,7 +455,7 @@ export async function bootTestSystemd(opts: BootOptions = {}): Promise<TestSyste
     ...(opts.binds ?? []),
   ];
   const cgroups = await cgroupHierarchies(id);
-  await Deno.writeTextFile(`${dir}/host.sh`, hostScript(dir, cgroups));
+  await Deno.writeTextFile(`${dir}/host.sh`, hostScript(dir, cgroups, opts.network !== undefined));
   await Deno.writeTextFile(`${dir}/boot.sh`, bootScript(dir, name, cgroups, binds));
 
   const host = new Deno.Command("/bin/bash", {
@@ -519,6 +530,7 @@ export async function bootTestSystemd(opts: BootOptions = {}): Promise<TestSyste
     const unsharePid = await readPidFile(`${dir}/unshare.pid`, deadline);
     pid = await childPid(unsharePid, deadline);
     await waitForSystemdSocket(pid, deadline);
+    await opts.network?.attach(pid);
     const seconds = String(Math.ceil((deadline - Date.now()) / 1000));
     const state = await exec(["timeout", seconds, "systemctl", "is-system-running", "--wait"]);
     const status = state.stdout.trim();
@@ -541,6 +553,7 @@ export async function bootTestSystemd(opts: BootOptions = {}): Promise<TestSyste
     busAddress: `unix:path=/proc/${pid}/root/run/dbus/system_bus_socket`,
     root: `/proc/${pid}/root`,
     tempDir: dir,
+    network: opts.network,
     exec,
     spawn,
     stop,
