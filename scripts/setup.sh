@@ -29,6 +29,8 @@ have dpkg-deb || need_pkgs+=(dpkg)
 have curl || need_pkgs+=(curl ca-certificates)
 have npm || need_pkgs+=(nodejs npm)
 have shellcheck || need_pkgs+=(shellcheck)
+# Tests' tiny HTTP servers (probes) are python3 -c scripts.
+[ -x /usr/bin/python3 ] || need_pkgs+=(python3)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

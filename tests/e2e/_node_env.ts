@@ -6,6 +6,7 @@
  */
 import { startTestCluster, type TestCluster, type TestClusterOptions } from "../harness/cluster.ts";
 import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
+import { createVethLink } from "../harness/network.ts";
 import { PERMISSION_FLAGS } from "../../scripts/permissions.ts";
 import type { V1Pod } from "@kubernetes/client-node";
 
@@ -18,6 +19,8 @@ export interface NodeEnv {
   system: TestSystemd;
   nodeName: string;
   kubeconfig: string;
+  /** The node's InternalIP and ExternalIP, also its pods' IP (127.0.0.1 without a network). */
+  nodeIP: string;
   /** Runs kubectl as the cluster admin; throws on a non-zero exit. */
   kubectl(args: string[], stdin?: string): Promise<string>;
   /** Parsed `kubectl get -o json`. */
@@ -58,16 +61,30 @@ export interface NodeEnvOptions {
    * `virtual-kubelet.io/provider=systemk:NoSchedule` are scheduled to it. Default false.
    */
   taint?: boolean;
+  /**
+   * `"veth"`: the node gets an address of its own (a veth link, tests/harness/network.ts): the test systemd boots in
+   * its own network namespace, the apiserver listens on the link's host end and systemk runs
+   * with `--node-ip` the node end. Needed wherever Kubernetes refuses loopback addresses (a
+   * Service's endpoints). Pods then reach the host end and nothing beyond it. Default: the
+   * host's network, node address 127.0.0.1.
+   */
+  network?: "veth";
 }
 
 /** Starts cluster and systemd, then systemk. */
 export async function startNodeEnv(opts: NodeEnvOptions = {}): Promise<NodeEnv> {
   const nodeName = opts.nodeName ?? "n1";
-  const cluster = await startTestCluster(opts.cluster);
+  const link = opts.network === "veth" ? await createVethLink() : undefined;
+  const nodeIP = link?.nodeAddress ?? "127.0.0.1";
+  const cluster = await startTestCluster({ bindAddress: link?.hostAddress, ...opts.cluster })
+    .catch(async (e) => {
+      await link?.remove();
+      throw e;
+    });
   let system: TestSystemd | undefined;
   try {
     const kubeconfig = await cluster.nodeKubeconfig(nodeName);
-    system = await bootTestSystemd({ binds: [cluster.dir] });
+    system = await bootTestSystemd({ binds: [cluster.dir], network: link });
     const sys = system;
     /** Runs systemk as the transient service `unit` of the test systemd. */
     const runAgent = async (unit: string, name: string, config: string, flags: string[]) => {
@@ -89,9 +106,9 @@ export async function startNodeEnv(opts: NodeEnvOptions = {}): Promise<NodeEnv> 
         name,
         ...(opts.taint ? [] : ["--disable-taint"]),
         "--node-ip",
-        "127.0.0.1",
+        nodeIP,
         "--node-external-ip",
-        "127.0.0.1",
+        nodeIP,
         ...flags,
       ]);
       if (out.code !== 0) throw new Error(`starting systemk: ${out.stderr}`);
@@ -101,6 +118,7 @@ export async function startNodeEnv(opts: NodeEnvOptions = {}): Promise<NodeEnv> 
       system: sys,
       nodeName,
       kubeconfig,
+      nodeIP,
       async kubectl(args, stdin) {
         const out = await cluster.kubectl(args, { stdin });
         if (out.code !== 0) {
@@ -161,6 +179,7 @@ export async function startNodeEnv(opts: NodeEnvOptions = {}): Promise<NodeEnv> 
         await env.stopAgent("SIGKILL");
         await sys.stop();
         await cluster.stop();
+        await link?.remove();
       },
     };
     await env.startAgent();
@@ -168,6 +187,7 @@ export async function startNodeEnv(opts: NodeEnvOptions = {}): Promise<NodeEnv> 
   } catch (e) {
     await system?.stop();
     await cluster.stop();
+    await link?.remove();
     throw e;
   }
 }
