@@ -8,7 +8,10 @@
  *   OOM kills; `mount`/`umount` for `medium: Memory`
  *   emptyDirs; `git` only for `systemk version` from a checkout; `journalctl` reads container
  *   logs for the kubelet API; `openssl` makes keys, certificate requests and the self-signed
- *   serving certificate.
+ *   serving certificate; `systemd-run` runs `exec` probes, lifecycle hooks and `kubectl exec`
+ *   as transient units inside containers (src/exec/container.ts: what runs inside, `nsenter`,
+ *   `setpriv`, `script`, `stty`, is started by systemd, not by systemk). Like `systemctl`, it
+ *   can run anything as root: systemk is the node's root agent anyway.
  * - `--allow-read` / `--allow-write`: the whole filesystem, because systemk is the node's root
  *   agent: it writes unit files (`/run/systemd/system`), pod volume files (`/run/systemk`), the
  *   package marker files (`/var/lib/systemk`), downloads (`/var/cache/systemk`),
@@ -39,6 +42,7 @@ export const ALLOWED_COMMANDS = [
   "journalctl",
   "dmesg",
   "openssl",
+  "systemd-run",
 ] as const;
 
 /** The flags, for `deno run` and `deno compile`. */

@@ -12,6 +12,7 @@ import type {
   V1PodStatus,
   V1Secret,
 } from "@kubernetes/client-node";
+import type { ExecOptions, ExecProcess } from "../exec/container.ts";
 import type { PackageInfo } from "../plan/types.ts";
 import type { UnitProperties } from "../systemd/types.ts";
 
@@ -39,6 +40,11 @@ export interface UnitManager {
   list(): Promise<ExistingUnit[]>;
   /** Calls `listener` with a fresh snapshot whenever a unit's state changes. */
   onChange(listener: (name: string, props: UnitProperties) => void): void;
+  /**
+   * Runs a command inside the running container of unit `name` (src/exec/container.ts);
+   * absent where commands cannot run in containers (`exec` probes and hooks then fail).
+   */
+  exec?(name: string, options: ExecOptions): Promise<ExecProcess>;
 }
 
 /** A failure a user sees in the container's waiting state, like an image pull error. */

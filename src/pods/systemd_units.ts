@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { execInContainer } from "../exec/container.ts";
 import { isNoSuchUnit, SystemdClient } from "../systemd/mod.ts";
 import type { ExistingUnit, UnitManager } from "./ports.ts";
 
@@ -39,6 +40,7 @@ export async function connectUnitManager(
     onChange(listener) {
       client.onUnitChange(listener);
     },
+    exec: (name, options) => execInContainer({ systemd: client }, name, options),
     close: () => client.close(),
   };
 }

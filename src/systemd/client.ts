@@ -337,6 +337,17 @@ export class SystemdClient {
   }
 
   /**
+   * Every property of the unit's Service interface, variants unwrapped (uint64 values as
+   * `bigint`): how the service runs (`User`, `Environment`, `EnvironmentFiles`,
+   * `WorkingDirectory`, `MainPID`, ...), beyond the state in {@link UnitProperties}.
+   */
+  async getServiceSettings(name: string): Promise<Record<string, unknown>> {
+    const path = unitObjectPath(name);
+    const reply = await this.#call(path, PROPERTIES_INTERFACE, "GetAll", "s", [SERVICE_INTERFACE]);
+    return unwrapVariants(reply.body[0]);
+  }
+
+  /**
    * All systemk units: those systemd has loaded, and those whose file is in the unit directory
    * but which systemd has not loaded, each with its file text.
    */

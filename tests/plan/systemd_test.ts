@@ -10,23 +10,8 @@
 import assert from "node:assert/strict";
 import { planPod, type PodPlan } from "../../src/plan/mod.ts";
 import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
+import { applyVolumes } from "../harness/plan_volumes.ts";
 import { inputFromManifest } from "./_fixtures.ts";
-
-/** The applier's job, done minimally: volume entries into the test system's filesystem. */
-async function applyVolumes(sd: TestSystemd, plan: PodPlan): Promise<void> {
-  for (const v of plan.volumes) {
-    const path = sd.root + v.path;
-    if (v.kind === "dir") await Deno.mkdir(path, { recursive: true });
-    if (v.kind === "file") await Deno.writeFile(path, v.content);
-    if (v.kind === "tmpfs") {
-      await Deno.mkdir(path, { recursive: true });
-      const r = await sd.exec(["mount", "-t", "tmpfs", "-o", `size=${v.sizeBytes}`, "t", v.path]);
-      assert.equal(r.code, 0, r.stderr);
-    }
-    await Deno.chmod(path, v.mode);
-    await Deno.chown(path, v.uid, v.gid);
-  }
-}
 
 async function installAndRun(sd: TestSystemd, plan: PodPlan): Promise<void> {
   await applyVolumes(sd, plan);

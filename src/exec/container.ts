@@ -1,0 +1,492 @@
+/**
+ * Running a command inside a running container, as `kubectl exec` and `exec` probes and hooks
+ * need: with the container's user, groups, environment, working directory, mount namespace
+ * (its private /tmp, its hidden state directory, its volume mounts) and privilege limits.
+ *
+ * How (systemd 252, util-linux 2.38; no FFI, so no setns/pty of systemk's own):
+ * - The container's settings are read from systemd over D-Bus (its `Service` properties), the
+ *   authority on what the container runs with, package unit settings included.
+ * - The command runs as the main process of its own transient service,
+ *   `systemd-run --pipe --wait --unit=systemk-exec-<uuid>`: stopping that unit kills everything
+ *   the command started, `RuntimeMaxSec=` enforces the timeout even should systemk die, and
+ *   `KillSignal=SIGKILL` kills what the command leaves behind once it exits. The name is
+ *   outside systemk's `systemk.*` pattern, so adoption and change following never see it.
+ * - systemd hands the container's `Environment=` (`--setenv`, taken literally) and
+ *   `EnvironmentFile=` (read by systemd itself, as for the container: Secret values never appear
+ *   on a command line) to the transient unit, which runs as root: `nsenter --mount` into the
+ *   namespace of the container's main process, then a small `sh` script finds the user's
+ *   identity there (`getent`, `id`), changes directory and `exec`s `setpriv`, which drops to the
+ *   user and groups and applies `NoNewPrivileges=` and the capability sets. The user switch must
+ *   come after `nsenter`: entering a mount namespace needs CAP_SYS_ADMIN.
+ * - A TTY comes from util-linux `script`, which runs the rest on a pseudo-terminal. Its size is
+ *   set with `stty` on the terminal before the command starts; the terminal's path is reported
+ *   on the unit's standard error (unused otherwise: the command's output all goes to the
+ *   terminal), and a resize is one more short transient unit running `stty -F <tty>`: the
+ *   kernel then sends SIGWINCH to the terminal's foreground process group.
+ * - Every word systemd receives as the command has `$` doubled: systemd 252 expands `$VAR` in
+ *   the command lines of transient units too (`systemd-run --expand-environment=` came later).
+ *
+ * @module
+ */
+import { isNoSuchUnit } from "../systemd/client.ts";
+import type { SystemdClient } from "../systemd/client.ts";
+
+/** What to run, and how. */
+export interface ExecOptions {
+  command: string[];
+  /** Absent: /dev/null. */
+  stdin?: ReadableStream<Uint8Array>;
+  /** Allocate a pseudo-terminal of this size. */
+  tty?: TerminalSize;
+  /** Enforced: everything the command started is killed once it is over. */
+  timeoutMs?: number;
+}
+
+/** A terminal size. */
+export interface TerminalSize {
+  rows: number;
+  columns: number;
+}
+
+/** How a command ended. */
+export interface ExecStatus {
+  /** The exit code; null when killed by a signal. */
+  exitCode: number | null;
+  /** The signal that killed it (`SIGKILL`), or null. */
+  signal: string | null;
+  /** It ran longer than `timeoutMs` and was killed. */
+  timedOut: boolean;
+}
+
+/** A command running in a container. */
+export interface ExecProcess {
+  stdout: ReadableStream<Uint8Array>;
+  /** Empty when tty. */
+  stderr: ReadableStream<Uint8Array>;
+  /** Resizes the terminal; a no-op without tty or once the command ended. */
+  resize(size: TerminalSize): Promise<void>;
+  /** Kills the command and everything it started. */
+  kill(): Promise<void>;
+  status: Promise<ExecStatus>;
+}
+
+/** The container cannot take a command (not running, unknown). */
+export class ExecError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ExecError";
+  }
+}
+
+/** What {@link execInContainer} needs from the world. */
+export interface ExecContext {
+  systemd: Pick<SystemdClient, "getServiceSettings" | "getProperties" | "stop" | "resetFailed">;
+  /**
+   * How `systemd-run` is run: the command line before its arguments. Default
+   * `["systemd-run"]`; tests run it inside a booted test systemd through `nsenter`.
+   */
+  systemdRun?: readonly string[];
+}
+
+/** What a command in a container runs with, as systemd reports it for the container. */
+export interface ContainerSettings {
+  /** The container's main process (its mount namespace is entered). */
+  mainPID: number;
+  /** `User=`, `Group=` ("" = unset) and `SupplementaryGroups=`. */
+  user: string;
+  group: string;
+  supplementaryGroups: string[];
+  /** `Environment=` assignments (`NAME=value`), in order. */
+  environment: string[];
+  /** `EnvironmentFile=` paths, `-` first when a missing file is fine. */
+  environmentFiles: string[];
+  /** systemd's `WorkingDirectory` property: "" (= /), a path or `~`, `!` first if optional. */
+  workingDirectory: string;
+  umask: number;
+  noNewPrivileges: boolean;
+  /** Capability sets as bit masks. */
+  capabilityBoundingSet: bigint;
+  ambientCapabilities: bigint;
+}
+
+const ALL_CAPABILITIES = 2n ** 64n - 1n;
+/** CAP_CHECKPOINT_RESTORE, the last capability of Linux 6.1; setpriv refuses later numbers. */
+const LAST_CAPABILITY = 40;
+
+/**
+ * The settings an exec needs, out of the container unit's `Service` properties.
+ *
+ * @param props The unwrapped `Service` properties (`SystemdClient.getServiceSettings`).
+ * @return The settings.
+ *
+ * @example Usage
+ * ```ts
+ * import { containerSettings } from "./container.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(containerSettings({ MainPID: 42, User: "nobody" }).user, "nobody");
+ * ```
+ */
+export function containerSettings(props: Record<string, unknown>): ContainerSettings {
+  const text = (v: unknown) => typeof v === "string" ? v : "";
+  const strings = (v: unknown) => Array.isArray(v) ? v.filter((s) => typeof s === "string") : [];
+  const mask = (v: unknown) => typeof v === "bigint" ? v : ALL_CAPABILITIES;
+  const files = Array.isArray(props.EnvironmentFiles) ? props.EnvironmentFiles : [];
+  return {
+    mainPID: Number(props.MainPID ?? 0),
+    user: text(props.User),
+    group: text(props.Group),
+    supplementaryGroups: strings(props.SupplementaryGroups),
+    environment: strings(props.Environment),
+    environmentFiles: files.map(([path, optional]: [string, boolean]) =>
+      `${optional ? "-" : ""}${path}`
+    ),
+    workingDirectory: text(props.WorkingDirectory),
+    umask: Number(props.UMask ?? 0o022),
+    noNewPrivileges: props.NoNewPrivileges === true,
+    capabilityBoundingSet: mask(props.CapabilityBoundingSet),
+    ambientCapabilities: typeof props.AmbientCapabilities === "bigint"
+      ? props.AmbientCapabilities
+      : 0n,
+  };
+}
+
+/**
+ * Runs as root inside the container's mount namespace. Arguments: working directory, user,
+ * group, supplementary groups (comma-separated), umask; then setpriv's options, `--`, the
+ * command. systemd sets `USER`, `LOGNAME`, `HOME` and `SHELL` for a unit with `User=`, and so
+ * does this; the groups are the user's own (as systemd's initgroups) plus the supplementary
+ * ones; `~` is the user's home.
+ */
+const ENTER_SCRIPT = `dir=$1 user=$2 group=$3 extra=$4
+umask "$5"
+shift 5
+if [ -n "$user" ]; then
+  entry=$(getent passwd "$user") || { echo "systemk exec: unknown user $user" >&2; exit 126; }
+  IFS=: read -r name _ uid gid _ home shell <<EOF
+$entry
+EOF
+  export USER="$name" LOGNAME="$name" HOME="$home" SHELL="$shell"
+  groups=$(id -G "$name" | tr ' ' ,)
+  set -- --reuid="$uid" --regid="\${group:-$gid}" --groups="$groups\${extra:+,$extra}" "$@"
+elif [ -n "$group" ]; then
+  if [ -n "$extra" ]; then set -- --groups="$extra" "$@"; else set -- --keep-groups "$@"; fi
+  set -- --regid="$group" "$@"
+fi
+case $dir in
+  '!'*) dir=\${dir#!}; optional=yes ;;
+  *) optional= ;;
+esac
+[ "$dir" = "~" ] && dir=\${HOME:-/}
+if ! cd "\${dir:-/}" 2>/dev/null; then
+  [ -n "$optional" ] || { echo "systemk exec: cannot enter working directory $dir" >&2; exit 126; }
+  cd /
+fi
+exec setpriv "$@"`;
+
+/** `script` runs this on the terminal: size it, report it on fd 3, run the command. */
+function terminalScript(size: TerminalSize, command: readonly string[]): string {
+  const rows = Math.max(0, Math.trunc(size.rows));
+  const columns = Math.max(0, Math.trunc(size.columns));
+  return `stty rows ${rows} cols ${columns} && tty >&3 && exec 3>&- && exec ${
+    command.map(shellQuote).join(" ")
+  }`;
+}
+
+/** Quotes one word for POSIX sh. */
+function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** `setpriv` options for the container's privilege limits (the identity is the script's). */
+function privilegeOptions(settings: ContainerSettings): string[] {
+  const caps = (mask: bigint) => {
+    const names = [];
+    for (let n = 0; n <= LAST_CAPABILITY; n++) {
+      if (mask & (1n << BigInt(n))) names.push(`+cap_${n}`);
+    }
+    return names;
+  };
+  const out: string[] = [];
+  if (settings.noNewPrivileges) out.push("--no-new-privs");
+  if (settings.capabilityBoundingSet !== ALL_CAPABILITIES) {
+    out.push(`--bounding-set=${["-all", ...caps(settings.capabilityBoundingSet)].join(",")}`);
+  }
+  const ambient = caps(settings.ambientCapabilities);
+  if (ambient.length > 0) {
+    // An ambient capability must be inheritable too.
+    out.push(`--inh-caps=${ambient.join(",")}`, `--ambient-caps=${ambient.join(",")}`);
+  }
+  return out;
+}
+
+/** Doubles every `$`: systemd expands `$VAR` in a transient unit's command line. */
+function literal(word: string): string {
+  return word.replaceAll("$", "$$$$");
+}
+
+/**
+ * The `systemd-run` arguments that run `options.command` in the container.
+ *
+ * @param settings The container's settings.
+ * @param execUnit The transient unit's name.
+ * @param options What to run.
+ * @return The arguments after `systemd-run`.
+ *
+ * @example Usage
+ * ```ts
+ * import { containerSettings, systemdRunArguments } from "./container.ts";
+ * import assert from "node:assert/strict";
+ * const args = systemdRunArguments(containerSettings({ MainPID: 42 }), "systemk-exec-1.service",
+ *   { command: ["echo", "$HOME"] });
+ * assert.deepEqual(args.slice(-2), ["echo", "$$HOME"]);
+ * ```
+ */
+export function systemdRunArguments(
+  settings: ContainerSettings,
+  execUnit: string,
+  options: ExecOptions,
+): string[] {
+  const args = [
+    "--pipe",
+    "--wait",
+    "--quiet",
+    `--unit=${execUnit}`,
+    "--description=systemk exec",
+    "--property=KillSignal=SIGKILL",
+  ];
+  if (options.timeoutMs !== undefined) {
+    args.push(`--property=RuntimeMaxSec=${Math.max(1, Math.ceil(options.timeoutMs))}ms`);
+  }
+  // kubelet exec sessions with a terminal have TERM set (the container's own value wins).
+  if (options.tty) args.push("--setenv=TERM=xterm");
+  for (const assignment of settings.environment) args.push(`--setenv=${assignment}`);
+  for (const file of settings.environmentFiles) args.push(`--property=EnvironmentFile=${file}`);
+  const enter = [
+    "nsenter",
+    `--mount=/proc/${settings.mainPID}/ns/mnt`,
+    "--",
+    "/bin/sh",
+    "-c",
+    ENTER_SCRIPT,
+    "systemk-exec",
+    settings.workingDirectory,
+    settings.user,
+    settings.group,
+    settings.supplementaryGroups.join(","),
+    settings.umask.toString(8).padStart(4, "0"),
+    ...privilegeOptions(settings),
+    "--",
+    ...options.command,
+  ];
+  const command = options.tty
+    ? [
+      "/bin/sh",
+      "-c",
+      'exec script --quiet --return --command "$1" /dev/null 3>&2',
+      "systemk-exec",
+      terminalScript(options.tty, enter),
+    ]
+    : enter;
+  return [...args, "--", ...command.map(literal)];
+}
+
+/** Linux signal names by number, for {@link ExecStatus.signal}. */
+const SIGNALS = [
+  "",
+  "SIGHUP",
+  "SIGINT",
+  "SIGQUIT",
+  "SIGILL",
+  "SIGTRAP",
+  "SIGABRT",
+  "SIGBUS",
+  "SIGFPE",
+  "SIGKILL",
+  "SIGUSR1",
+  "SIGSEGV",
+  "SIGUSR2",
+  "SIGPIPE",
+  "SIGALRM",
+  "SIGTERM",
+  "SIGSTKFLT",
+  "SIGCHLD",
+  "SIGCONT",
+  "SIGSTOP",
+  "SIGTSTP",
+  "SIGTTIN",
+  "SIGTTOU",
+  "SIGURG",
+  "SIGXCPU",
+  "SIGXFSZ",
+  "SIGVTALRM",
+  "SIGPROF",
+  "SIGWINCH",
+  "SIGIO",
+  "SIGPWR",
+  "SIGSYS",
+];
+
+/**
+ * How the transient unit's command ended, from systemd-run's exit code and, when that is not
+ * 0, the unit's own account (systemd-run says 2 for any signal and 1 for a timeout).
+ */
+function execStatus(
+  runExitCode: number,
+  unit?: { Result: string; ExecMainCode: number; ExecMainStatus: number },
+): ExecStatus {
+  const timedOut = unit?.Result === "timeout";
+  if (runExitCode === 0 || !unit || unit.ExecMainCode === 0) {
+    return { exitCode: runExitCode, signal: null, timedOut };
+  }
+  if (unit.ExecMainCode === 1) return { exitCode: unit.ExecMainStatus, signal: null, timedOut };
+  const signal = SIGNALS[unit.ExecMainStatus] ?? `SIG${unit.ExecMainStatus}`;
+  return { exitCode: null, signal, timedOut };
+}
+
+/** Reads the first line of `stream` (the tty path), then passes the rest on. */
+async function splitFirstLine(
+  stream: ReadableStream<Uint8Array>,
+): Promise<{ line: string | undefined; rest: ReadableStream<Uint8Array> }> {
+  const reader = stream.getReader();
+  let buffered = new Uint8Array();
+  while (true) {
+    const newline = buffered.indexOf(10);
+    if (newline >= 0) {
+      const line = new TextDecoder().decode(buffered.subarray(0, newline));
+      const head = buffered.subarray(newline + 1);
+      const rest = new ReadableStream<Uint8Array>({
+        start(controller) {
+          if (head.length > 0) controller.enqueue(head);
+        },
+        async pull(controller) {
+          const { done, value } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        },
+        cancel: (reason) => reader.cancel(reason),
+      });
+      return { line, rest };
+    }
+    const { done, value } = await reader.read();
+    if (done) {
+      const rest = new ReadableStream<Uint8Array>({
+        start(controller) {
+          if (buffered.length > 0) controller.enqueue(buffered);
+          controller.close();
+        },
+      });
+      return { line: undefined, rest };
+    }
+    const joined = new Uint8Array(buffered.length + value.length);
+    joined.set(buffered);
+    joined.set(value, buffered.length);
+    buffered = joined;
+  }
+}
+
+/** How often kill() repeats its stop while systemd-run has not created the unit yet. */
+const KILL_RETRY_MS = 200;
+
+/**
+ * Runs a command in the context of the running container whose systemd service is `unit`.
+ *
+ * @param context The systemd client and how to run `systemd-run`.
+ * @param unit The container's unit.
+ * @param options What to run.
+ * @return The running command; resolves once it started (with a tty: once the terminal is
+ *   sized, so that `resize` works).
+ * @throws {ExecError} When the container is not running.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { execInContainer } from "./container.ts";
+ * const process = await execInContainer({ systemd }, "systemk.default.web.nginx.service", {
+ *   command: ["cat", "/etc/nginx/nginx.conf"],
+ * });
+ * console.log(await new Response(process.stdout).text(), await process.status);
+ * ```
+ */
+export async function execInContainer(
+  context: ExecContext,
+  unit: string,
+  options: ExecOptions,
+): Promise<ExecProcess> {
+  if (options.command.length === 0) throw new ExecError("no command given");
+  const systemd = context.systemd;
+  const [state, props] = await Promise.all([
+    systemd.getProperties(unit),
+    systemd.getServiceSettings(unit),
+  ]);
+  const settings = containerSettings(props);
+  if (state.ActiveState !== "active" || state.SubState !== "running" || settings.mainPID <= 0) {
+    throw new ExecError(`container ${unit} is not running (${state.ActiveState})`);
+  }
+  const execUnit = `systemk-exec-${crypto.randomUUID()}.service`;
+  const [program, ...prefix] = context.systemdRun ?? ["systemd-run"];
+  const child = new Deno.Command(program, {
+    args: [...prefix, ...systemdRunArguments(settings, execUnit, options)],
+    stdin: options.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin) options.stdin.pipeTo(child.stdin).catch(() => {});
+
+  let settled = false;
+  const status = child.status.then(async ({ code }) => {
+    if (code === 0) return execStatus(0);
+    // Without --collect the failed unit stays loaded to be asked; then it is let go.
+    const ended = await systemd.getProperties(execUnit).catch(() => undefined);
+    await systemd.resetFailed(execUnit).catch(() => {});
+    return execStatus(code, ended);
+  }).finally(() => settled = true);
+
+  let stderr: ReadableStream<Uint8Array> = child.stderr;
+  let tty: string | undefined;
+  if (options.tty) {
+    const first = await splitFirstLine(child.stderr);
+    stderr = first.rest;
+    if (first.line && /^\/dev\/pts\/\d+$/.test(first.line)) tty = first.line;
+  }
+
+  return {
+    stdout: child.stdout,
+    stderr,
+    status,
+    async resize(size) {
+      // The terminal's number is free for reuse once the command ended.
+      if (!tty || settled) return;
+      const resize = new Deno.Command(program, {
+        args: [
+          ...prefix,
+          "--wait",
+          "--quiet",
+          "--collect",
+          "--description=systemk exec resize",
+          "--",
+          "stty",
+          "-F",
+          tty,
+          "rows",
+          String(Math.max(0, Math.trunc(size.rows))),
+          "cols",
+          String(Math.max(0, Math.trunc(size.columns))),
+        ],
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      });
+      await resize.output();
+    },
+    async kill() {
+      // Stopping before systemd-run created the unit stops nothing: repeat until it is over.
+      while (!settled) {
+        await systemd.stop(execUnit).catch((e) => {
+          if (!isNoSuchUnit(e)) throw e;
+        });
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([status, new Promise((r) => timer = setTimeout(r, KILL_RETRY_MS))]);
+        clearTimeout(timer);
+      }
+    },
+  };
+}
