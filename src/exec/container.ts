@@ -70,6 +70,9 @@ export interface ExecProcess {
   status: Promise<ExecStatus>;
 }
 
+/** Runs a command in one given container: {@link execInContainer} with its unit bound. */
+export type ContainerExec = (options: ExecOptions) => Promise<ExecProcess>;
+
 /** The container cannot take a command (not running, unknown). */
 export class ExecError extends Error {
   constructor(message: string) {
@@ -489,4 +492,47 @@ export async function execInContainer(
       }
     },
   };
+}
+
+/** What {@link runToCompletion} gives: how the command ended and the start of its output. */
+export interface ExecOutcome extends ExecStatus {
+  /** Standard output then standard error, at most `limitBytes` of each, decoded. */
+  output: string;
+}
+
+/**
+ * Reads a command's output to its end and waits for it: for `exec` probes and hooks, which
+ * report the output (the kubelet keeps 10 KiB). Output beyond the limit is read and dropped,
+ * so a talkative command never blocks on a full pipe.
+ *
+ * @param process The running command.
+ * @param limitBytes How much of each stream to keep.
+ * @return Its status and output.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { execInContainer, runToCompletion } from "./container.ts";
+ * const outcome = await runToCompletion(await execInContainer(context, unit, { command }));
+ * ```
+ */
+export async function runToCompletion(
+  process: ExecProcess,
+  limitBytes = 10 * 1024,
+): Promise<ExecOutcome> {
+  const keep = async (stream: ReadableStream<Uint8Array>) => {
+    const kept = new Uint8Array(limitBytes);
+    let size = 0;
+    for await (const chunk of stream) {
+      const taken = chunk.subarray(0, Math.max(0, limitBytes - size));
+      kept.set(taken, size);
+      size += taken.length;
+    }
+    return new TextDecoder().decode(kept.subarray(0, size));
+  };
+  const [stdout, stderr, status] = await Promise.all([
+    keep(process.stdout),
+    keep(process.stderr),
+    process.status,
+  ]);
+  return { ...status, output: stdout + stderr };
 }

@@ -17,6 +17,7 @@ import {
   ExecError,
   execInContainer,
   type ExecOptions,
+  runToCompletion,
   systemdRunArguments,
 } from "./container.ts";
 
@@ -176,6 +177,11 @@ Deno.test({
         const input = new Blob(["line one\nline two\n"]).stream();
         const cat = await run(ctx, unit.name, { command: ["cat"], stdin: input });
         assert.equal(cat.stdout, "line one\nline two\n");
+        const talkative = await runToCompletion(
+          await execInContainer(ctx, unit.name, { command: ["head", "-c", "300000", "/dev/zero"] }),
+          1000,
+        );
+        assert.deepEqual([talkative.exitCode, talkative.output.length], [0, 1000]);
         const missing = await run(ctx, unit.name, { command: ["/nonexistent/binary"] });
         assert.notEqual(missing.exitCode, 0);
         console.log(`  missing binary: exit ${missing.exitCode}: ${missing.stderr.trim()}`);

@@ -25,6 +25,8 @@ import type { UnitProperties } from "../systemd/types.ts";
 import { parseUnit, readMetadata } from "../unit/mod.ts";
 import { applyVolumes, removePodDir } from "../volumes/apply.ts";
 import { type ContainerProbes, startContainerProbes } from "../probes/worker.ts";
+import { checkProbe } from "../probes/probe.ts";
+import type { ContainerExec } from "../exec/container.ts";
 import { CRASH_LOOP_BASE_MS, type CrashLoop, decideRestart } from "./crash_loop.ts";
 import {
   ContainerError,
@@ -514,7 +516,9 @@ export class PodRuntime {
     state.probeResults.set(ref.container, results);
     const event = (type: "Normal" | "Warning", reason: string, message: string) =>
       this.#o.events.record(state.pod, type, reason, message, ref.container);
-    const handle = startContainerProbes(container, this.#o.node.externalIP, {
+    const host = this.#o.node.externalIP;
+    const exec = this.#containerExec(name);
+    const handle = startContainerProbes(container, host, {
       ready: (ready) => {
         results.ready = ready;
         this.#publish(uid);
@@ -538,8 +542,14 @@ export class PodRuntime {
           await this.#o.units.stop(name);
         });
       },
-    });
+    }, (probe) => checkProbe(probe, container, host, exec));
     state.probes.set(name, { invocation, handle });
+  }
+
+  /** Runs commands in the container of unit `name` (exec probes), where the units allow it. */
+  #containerExec(name: string): ContainerExec | undefined {
+    const exec = this.#o.units.exec;
+    return exec && ((options) => exec(name, options));
   }
 
   /**

@@ -3,11 +3,16 @@
  * and `tcpSocket` (success = the connection opens), each within `timeoutSeconds`. Pods use the
  * host's network, so the default host is the node itself.
  *
- * `exec` and `grpc` probes are not run yet: `checkProbe` reports them as unsupported.
+ * `exec` runs the command inside the container (src/exec/container.ts: its user, environment,
+ * working directory and mount namespace) and succeeds when it exits 0; at `timeoutSeconds` it
+ * is killed with everything it started and fails.
+ *
+ * `grpc` probes are not run yet: `checkProbe` reports them as unsupported.
  *
  * @module
  */
 import type { V1Container, V1Probe } from "@kubernetes/client-node";
+import { type ContainerExec, runToCompletion } from "../exec/container.ts";
 
 /** The outcome of one attempt; `message` says why it failed. */
 export interface ProbeOutcome {
@@ -24,8 +29,10 @@ export class UnsupportedProbe extends Error {}
  * @param probe The probe's spec.
  * @param container The container's spec (named ports).
  * @param defaultHost Where `httpGet` and `tcpSocket` connect without a `host`.
+ * @param exec Runs a command in the container, for `exec` probes.
  * @return Success or failure with a message.
- * @throws {UnsupportedProbe} For `exec`/`grpc` handlers, https, or an unknown named port.
+ * @throws {UnsupportedProbe} For `grpc` handlers, https, an unknown named port, or an `exec`
+ *   probe without a command or without `exec`.
  *
  * @example Usage
  * ```ts ignore
@@ -37,8 +44,10 @@ export async function checkProbe(
   probe: V1Probe,
   container: V1Container,
   defaultHost: string,
+  exec?: ContainerExec,
 ): Promise<ProbeOutcome> {
   const timeoutMs = (probe.timeoutSeconds ?? 1) * 1000;
+  if (probe.exec) return await execProbe(probe.exec.command ?? [], timeoutMs, exec);
   if (probe.httpGet) {
     const get = probe.httpGet;
     if ((get.scheme ?? "HTTP").toUpperCase() !== "HTTP") {
@@ -84,8 +93,30 @@ export async function checkProbe(
       clearTimeout(timer);
     }
   }
-  const handler = probe.exec ? "exec" : probe.grpc ? "grpc" : "no";
+  const handler = probe.grpc ? "grpc" : "no";
   throw new UnsupportedProbe(`${handler} probes are not supported yet`);
+}
+
+/** An `exec` attempt: exit 0 succeeds; the output is the failure's message, as the kubelet's. */
+async function execProbe(
+  command: string[],
+  timeoutMs: number,
+  exec: ContainerExec | undefined,
+): Promise<ProbeOutcome> {
+  if (command.length === 0) throw new UnsupportedProbe("the exec probe has no command");
+  if (!exec) throw new UnsupportedProbe("exec probes cannot run here");
+  let outcome;
+  try {
+    outcome = await runToCompletion(await exec({ command, timeoutMs }));
+  } catch (e) {
+    // Not running, or systemd unreachable for a moment: this attempt fails, as the kubelet's
+    // does when the runtime errs; the worker must never see an exception.
+    return { ok: false, message: (e as Error).message };
+  }
+  if (outcome.timedOut) {
+    return { ok: false, message: `command ${JSON.stringify(command.join(" "))} timed out` };
+  }
+  return outcome.exitCode === 0 ? { ok: true } : { ok: false, message: outcome.output };
 }
 
 /** A port by number, or by the name of one of the container's ports. */

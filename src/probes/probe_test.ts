@@ -1,4 +1,10 @@
 import assert from "node:assert/strict";
+import {
+  ExecError,
+  type ExecOptions,
+  type ExecProcess,
+  type ExecStatus,
+} from "../exec/container.ts";
 import { checkProbe, UnsupportedProbe } from "./probe.ts";
 
 Deno.test("httpGet: 2xx/3xx succeed, others fail; headers and named ports", async () => {
@@ -45,9 +51,54 @@ Deno.test("tcpSocket: an open port succeeds, a closed one fails", async () => {
   assert.equal(closed.ok, false);
 });
 
-Deno.test("exec and grpc probes are refused as unsupported", async () => {
+/** An exec that records what it was asked and ends as told (the real one: src/exec). */
+function fakeExec(end: Partial<ExecStatus> & { output?: string } | Error) {
+  const asked: ExecOptions[] = [];
+  const exec = (options: ExecOptions): Promise<ExecProcess> => {
+    asked.push(options);
+    if (end instanceof Error) return Promise.reject(end);
+    return Promise.resolve({
+      stdout: new Blob([end.output ?? ""]).stream(),
+      stderr: new Blob([]).stream(),
+      status: Promise.resolve({ exitCode: null, signal: null, timedOut: false, ...end }),
+      resize: () => Promise.resolve(),
+      kill: () => Promise.resolve(),
+    });
+  };
+  return { exec, asked };
+}
+
+Deno.test("exec: exit 0 succeeds, anything else fails with the output; the timeout is passed on", async () => {
+  const probe = { exec: { command: ["cat", "/tmp/healthy"] }, timeoutSeconds: 3 };
+  const ok = fakeExec({ exitCode: 0 });
+  assert.deepEqual(await checkProbe(probe, { name: "c" }, "127.0.0.1", ok.exec), { ok: true });
+  assert.deepEqual(ok.asked, [{ command: ["cat", "/tmp/healthy"], timeoutMs: 3000 }]);
+  const failed = fakeExec({ exitCode: 1, output: "cat: /tmp/healthy: No such file\n" });
+  assert.deepEqual(await checkProbe(probe, { name: "c" }, "127.0.0.1", failed.exec), {
+    ok: false,
+    message: "cat: /tmp/healthy: No such file\n",
+  });
+  const killed = fakeExec({ signal: "SIGSEGV" });
+  assert.equal((await checkProbe(probe, { name: "c" }, "127.0.0.1", killed.exec)).ok, false);
+  const slow = fakeExec({ signal: "SIGKILL", timedOut: true });
+  assert.deepEqual(await checkProbe(probe, { name: "c" }, "127.0.0.1", slow.exec), {
+    ok: false,
+    message: 'command "cat /tmp/healthy" timed out',
+  });
+  const stopped = fakeExec(new ExecError("container u is not running (inactive)"));
+  assert.deepEqual(await checkProbe(probe, { name: "c" }, "127.0.0.1", stopped.exec), {
+    ok: false,
+    message: "container u is not running (inactive)",
+  });
+});
+
+Deno.test("exec probes without a command or a way to run it, and grpc probes, are unsupported", async () => {
   await assert.rejects(
     checkProbe({ exec: { command: ["true"] } }, { name: "c" }, "127.0.0.1"),
+    UnsupportedProbe,
+  );
+  await assert.rejects(
+    checkProbe({ exec: { command: [] } }, { name: "c" }, "127.0.0.1", fakeExec({}).exec),
     UnsupportedProbe,
   );
   await assert.rejects(
