@@ -177,8 +177,10 @@ export async function startNodeEnv(opts: NodeEnvOptions = {}): Promise<NodeEnv> 
       },
       async stop() {
         await env.stopAgent("SIGKILL");
-        await sys.stop();
+        // The control plane before the system: once a node's network namespace is gone, the
+        // apiserver's shutdown waits its whole grace period (10 s) for connections into it.
         await cluster.stop();
+        await sys.stop();
         await link?.remove();
       },
     };
