@@ -1,7 +1,7 @@
 /**
- * What the install and kit tests share to reach a node's kubelet API the way a user does
- * (`kubectl logs` through the apiserver): a port of its own on loopback, and the admin's
- * approval of the node's serving certificate request.
+ * What the kubelet API's tests share to reach a node's kubelet API the way a user does
+ * (`kubectl logs` through the apiserver): flags for a port of its own on loopback, the admin's
+ * approval of the node's serving certificate request, and a command runner for curl and openssl.
  *
  * @module
  */
@@ -9,14 +9,6 @@ import assert from "node:assert/strict";
 import type { V1CertificateSigningRequest } from "@kubernetes/client-node";
 import type { TestCluster } from "../harness/cluster.ts";
 import { waitFor } from "./_node_env.ts";
-
-/** A TCP port free on 127.0.0.1 right now, so parallel nodes never compete for 10250. */
-export function freeLoopbackPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 /** systemk flags for a kubelet API on loopback at `port`, its certificate from the cluster. */
 export function kubeletAPIFlags(port: number): string[] {
@@ -31,7 +23,7 @@ export async function approveServingCertificate(
   cluster: TestCluster,
   nodeName: string,
   describe?: () => Promise<string>,
-): Promise<void> {
+): Promise<V1CertificateSigningRequest> {
   const csr = await waitFor(
     "the node's kubelet-serving CSR",
     async () => {
@@ -49,4 +41,12 @@ export async function approveServingCertificate(
   );
   const approved = await cluster.kubectl(["certificate", "approve", csr.metadata!.name!]);
   assert.equal(approved.code, 0, approved.stderr);
+  return csr;
+}
+
+/** Runs a command to completion: exit code, stdout and stderr together. */
+export async function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
+  const r = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: r.code, out: decode(r.stdout) + decode(r.stderr) };
 }

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import type { V1CertificateSigningRequest, V1Pod } from "@kubernetes/client-node";
 import { type NodeEnv, startNodeEnv, waitFor } from "./_node_env.ts";
-import { approveServingCSR, freePort, run } from "../http/_kubelet.ts";
+import { freePorts } from "../harness/cluster.ts";
+import { approveServingCertificate, kubeletAPIFlags, run } from "./_kubelet_api.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -27,10 +28,10 @@ Deno.test(
   "kubelet API: logs through the apiserver with a CSR-signed serving cert, auth, metrics, TLS bootstrap",
   opts,
   async (t) => {
-    const port = freePort();
+    const [port] = freePorts("127.0.0.1", 1);
     const env: NodeEnv = await startNodeEnv({
       nodeName: "n1",
-      flags: ["--address=127.0.0.1", `--port=${port}`, "--rotate-server-certificates"],
+      flags: kubeletAPIFlags(port),
     });
     const log = async () => `--- systemk log ---\n${await env.agentLog()}`;
     const base = `https://127.0.0.1:${port}`;
@@ -58,7 +59,7 @@ Deno.test(
       await t.step(
         "the serving certificate is requested, approved by an admin, and served",
         async () => {
-          const csr = await approveServingCSR(env, log);
+          const csr = await approveServingCertificate(env.cluster, env.nodeName, log);
           assert.deepEqual(
             [...csr.spec.usages!].sort(),
             ["digital signature", "key encipherment", "server auth"],

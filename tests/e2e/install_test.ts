@@ -10,10 +10,10 @@
  */
 import assert from "node:assert/strict";
 import type { V1Node, V1Pod } from "@kubernetes/client-node";
-import { startTestCluster, type TestCluster } from "../harness/cluster.ts";
+import { freePorts, startTestCluster, type TestCluster } from "../harness/cluster.ts";
 import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
 import { waitFor } from "./_node_env.ts";
-import { approveServingCertificate, freeLoopbackPort, kubeletAPIFlags } from "./_kubelet_api.ts";
+import { approveServingCertificate, kubeletAPIFlags } from "./_kubelet_api.ts";
 
 const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const INSTALL = `${REPO}/install.sh`;
@@ -81,7 +81,7 @@ Deno.test(
   async (t) => {
     const cluster = await startTestCluster();
     const tmp = await Deno.makeTempDir({ prefix: "systemk-install-" });
-    const kubeletAPI = kubeletAPIFlags(freeLoopbackPort()).join(" ");
+    const kubeletAPI = kubeletAPIFlags(freePorts("127.0.0.1", 1)[0]).join(" ");
     let system: TestSystemd | undefined;
     try {
       system = await bootTestSystemd({ binds: [cluster.dir, tmp] });

@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import type { V1DaemonSet, V1Deployment, V1Pod, V1PodList } from "@kubernetes/client-node";
 import { type NodeEnv, startNodeEnv, waitFor } from "./_node_env.ts";
-import { approveServingCertificate, freeLoopbackPort, kubeletAPIFlags } from "./_kubelet_api.ts";
+import { freePorts } from "../harness/cluster.ts";
+import { approveServingCertificate, kubeletAPIFlags } from "./_kubelet_api.ts";
 
 const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const KIT = `${REPO}/k3s`;
@@ -139,7 +140,10 @@ Deno.test(
   "k3s kit: manifests, join-token.sh, and the main manifests on a node",
   opts,
   async (t) => {
-    const env = await startNodeEnv({ nodeName: "n1", flags: kubeletAPIFlags(freeLoopbackPort()) });
+    const env = await startNodeEnv({
+      nodeName: "n1",
+      flags: kubeletAPIFlags(freePorts("127.0.0.1", 1)[0]),
+    });
     const tmp = await Deno.makeTempDir({ prefix: "systemk-kit-" });
     const timed = async (what: string, fn: () => Promise<unknown>) => {
       const started = performance.now();

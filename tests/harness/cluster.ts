@@ -477,9 +477,10 @@ async function run(
 /**
  * Ports the kernel reports free on `host`. All listeners are held open together so the ports
  * differ; another process may still take one before the component binds it, a rare race that
- * shows up as a start failure with "address already in use" in the component's log.
+ * shows up as a start failure with "address already in use" in the component's log. Tests use
+ * it too, so that parallel nodes never compete for a fixed port such as 10250.
  */
-function freePorts(host: string, count: number): number[] {
+export function freePorts(host: string, count: number): number[] {
   const listeners = Array.from({ length: count }, () => Deno.listen({ hostname: host, port: 0 }));
   const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
   for (const l of listeners) l.close();

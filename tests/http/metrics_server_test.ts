@@ -6,23 +6,24 @@
  */
 import assert from "node:assert/strict";
 import { startNodeEnv, waitFor } from "../e2e/_node_env.ts";
-import { approveServingCSR, freePort, run } from "./_kubelet.ts";
+import { freePorts } from "../harness/cluster.ts";
+import { approveServingCertificate, kubeletAPIFlags, run } from "../e2e/_kubelet_api.ts";
 import { metricsServerBinary } from "./_metrics_server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 Deno.test("metrics-server v0.8 reads node and pod usage from systemk", opts, async () => {
   const binary = await metricsServerBinary();
-  const port = freePort();
+  const [port, msPort] = freePorts("127.0.0.1", 2);
   const env = await startNodeEnv({
     nodeName: "n1",
-    flags: ["--address=127.0.0.1", `--port=${port}`, "--rotate-server-certificates"],
+    flags: kubeletAPIFlags(port),
   });
   let metricsServer: Deno.ChildProcess | undefined;
   const dir = `${env.cluster.dir}/metrics-server`;
   try {
     await Deno.mkdir(dir);
-    await approveServingCSR(env, env.agentLog);
+    await approveServingCertificate(env.cluster, env.nodeName, env.agentLog);
     await env.apply({
       apiVersion: "v1",
       kind: "Pod",
@@ -36,7 +37,6 @@ Deno.test("metrics-server v0.8 reads node and pod usage from systemk", opts, asy
         }],
       },
     });
-    const msPort = freePort();
     const admin = env.cluster.adminKubeconfig;
     metricsServer = new Deno.Command(binary, {
       args: [
