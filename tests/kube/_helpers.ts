@@ -1,13 +1,16 @@
 /**
- * Shared pieces of the src/kube integration tests: node clients for a test cluster, polling,
- * and admin kubectl that fails the test on error.
+ * The fixture of the src/kube integration tests: a test cluster with a node identity's clients
+ * and a recording logger, a node configuration, a registered Node, polling, and admin kubectl
+ * that fails the test on error.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import type { TestCluster } from "../harness/cluster.ts";
+import { startTestCluster, type TestCluster, type TestClusterOptions } from "../harness/cluster.ts";
 import { createClients, type KubeClients, loadKubeConfig } from "../../src/kube/client.ts";
 import type { KubeLogger } from "../../src/kube/client.ts";
+import type { NodeConfig } from "../../src/kube/node.ts";
+import { NodeController } from "../../src/kube/node_controller.ts";
 
 /** Options for integration tests: client-node keeps HTTPS connections alive after a test. */
 export const CLUSTER_TEST = { sanitizeOps: false, sanitizeResources: false } as const;
@@ -15,6 +18,60 @@ export const CLUSTER_TEST = { sanitizeOps: false, sanitizeResources: false } as 
 /** API clients authenticated as node `name` (system:node:<name>, group system:nodes). */
 export async function nodeClients(cluster: TestCluster, name: string): Promise<KubeClients> {
   return createClients(loadKubeConfig(await cluster.nodeKubeconfig(name)));
+}
+
+/** A running test cluster as seen by one node: its clients and a logger to assert on. */
+export interface KubeFixture {
+  cluster: TestCluster;
+  /** Clients of node `nodeName`'s identity. */
+  clients: KubeClients;
+  log: KubeLogger & { lines: string[] };
+  nodeName: string;
+}
+
+/** Starts a fresh cluster and logs in as node `nodeName`; the caller stops `cluster`. */
+export async function startKubeFixture(
+  nodeName: string,
+  opts: TestClusterOptions = {},
+): Promise<KubeFixture> {
+  const cluster = await startTestCluster(opts);
+  try {
+    const clients = await nodeClients(cluster, nodeName);
+    return { cluster, clients, log: recordingLogger(), nodeName };
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+}
+
+/** The configuration of a test node `name` on 127.0.0.2, with `overrides`. */
+export function testNodeConfig(name: string, overrides: Partial<NodeConfig> = {}): NodeConfig {
+  return {
+    name,
+    hostname: name,
+    internalIP: "127.0.0.2",
+    externalIP: "127.0.0.2",
+    port: 10250,
+    maxPods: 110,
+    disableTaint: false,
+    systemdVersion: "252",
+    kubeletVersion: "v1.34.0-systemk.0.1.0",
+    ...overrides,
+  };
+}
+
+/**
+ * Registers the fixture's Node and keeps it heartbeating (the caller stops it): a registered
+ * Node keeps the pod garbage collector away from pods bound to it and owns mirror pods.
+ */
+export async function registerNode(fixture: KubeFixture): Promise<NodeController> {
+  const node = new NodeController({
+    clients: fixture.clients,
+    log: fixture.log,
+    config: testNodeConfig(fixture.nodeName),
+  });
+  await node.start();
+  return node;
 }
 
 /** A logger that keeps lines for assertions and echoes them for the test log. */
@@ -59,6 +116,15 @@ export async function getJSON<T = Record<string, unknown>>(
   args: string[],
 ): Promise<T> {
   return JSON.parse(await kubectlOk(cluster, ["get", ...args, "-o", "json"])) as T;
+}
+
+/** Admin `kubectl get -o json`, parsed; undefined while the object cannot be read. */
+export async function getJSONIfAny<T = Record<string, unknown>>(
+  cluster: TestCluster,
+  args: string[],
+): Promise<T | undefined> {
+  const r = await cluster.kubectl(["get", ...args, "-o", "json"]);
+  return r.code === 0 ? JSON.parse(r.stdout) as T : undefined;
 }
 
 /** The HTTP status of a client-node call: 200 when it succeeded. */

@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
 import type { V1Pod } from "@kubernetes/client-node";
-import { startTestCluster } from "../harness/cluster.ts";
-import { NodeController } from "../../src/kube/node_controller.ts";
 import {
   buildMirrorPod,
   createMirrorPod,
@@ -10,7 +8,7 @@ import {
   staticPodHash,
 } from "../../src/kube/mirror.ts";
 import { deletePodObject } from "../../src/kube/deletion.ts";
-import { CLUSTER_TEST, getJSON, nodeClients, recordingLogger, statusOf } from "./_helpers.ts";
+import { CLUSTER_TEST, getJSON, registerNode, startKubeFixture, statusOf } from "./_helpers.ts";
 
 const NODE = "kube-mirror-node";
 
@@ -18,24 +16,9 @@ Deno.test({
   name: "mirror pods: NodeRestriction admits exactly the kubelet's shape",
   ...CLUSTER_TEST,
   async fn(t) {
-    const cluster = await startTestCluster();
-    const clients = await nodeClients(cluster, NODE);
-    const node = new NodeController({
-      clients,
-      log: recordingLogger(),
-      config: {
-        name: NODE,
-        hostname: NODE,
-        internalIP: "127.0.0.2",
-        externalIP: "127.0.0.2",
-        port: 10250,
-        maxPods: 110,
-        disableTaint: false,
-        systemdVersion: "252",
-        kubeletVersion: "v1.34.0-systemk.0.1.0",
-      },
-    });
-    await node.start();
+    const fixture = await startKubeFixture(NODE);
+    const { cluster, clients } = fixture;
+    const node = await registerNode(fixture);
     const staticPod: V1Pod = {
       metadata: { name: "static-web", namespace: "default", labels: { app: "web" } },
       spec: {

@@ -1,35 +1,29 @@
 import assert from "node:assert/strict";
 import type { V1Lease, V1Node } from "@kubernetes/client-node";
-import { startTestCluster } from "../harness/cluster.ts";
 import { NodeController } from "../../src/kube/node_controller.ts";
-import type { NodeConfig } from "../../src/kube/node.ts";
 import { STRATEGIC_MERGE_PATCH } from "../../src/kube/client.ts";
 import {
   CLUSTER_TEST,
   eventually,
   getJSON,
+  getJSONIfAny,
   kubectlOk,
   nodeClients,
-  recordingLogger,
+  startKubeFixture,
   statusOf,
+  testNodeConfig,
 } from "./_helpers.ts";
 
 const NAME = "kube-node-1";
 
-function config(overrides: Partial<NodeConfig> = {}): NodeConfig {
-  return {
-    name: NAME,
+/** Node NAME's configuration: every field distinct, so that each one's effect shows. */
+const config = (overrides: Parameters<typeof testNodeConfig>[1] = {}) =>
+  testNodeConfig(NAME, {
     hostname: "kube-node-1.test",
-    internalIP: "127.0.0.2",
     externalIP: "127.0.0.3",
-    port: 10250,
     maxPods: 42,
-    disableTaint: false,
-    systemdVersion: "252",
-    kubeletVersion: "v1.34.0-systemk.0.1.0",
     ...overrides,
-  };
-}
+  });
 
 const renewTime = (lease: V1Lease) => String(lease.spec?.renewTime);
 
@@ -37,9 +31,7 @@ Deno.test({
   name: "NodeController registers, heartbeats and repairs its Node and Lease as the node identity",
   ...CLUSTER_TEST,
   async fn(t) {
-    const cluster = await startTestCluster();
-    const log = recordingLogger();
-    const clients = await nodeClients(cluster, NAME);
+    const { cluster, clients, log } = await startKubeFixture(NAME);
     const fast = {
       clients,
       log,
@@ -112,18 +104,10 @@ Deno.test({
 
       await t.step("a deleted Lease is recreated", async () => {
         await kubectlOk(cluster, ["delete", "lease", "-n", "kube-node-lease", NAME]);
-        const lease = await eventually("lease recreated", async () => {
-          const r = await cluster.kubectl([
-            "get",
-            "lease",
-            "-n",
-            "kube-node-lease",
-            NAME,
-            "-o",
-            "json",
-          ]);
-          return r.code === 0 ? JSON.parse(r.stdout) as V1Lease : undefined;
-        });
+        const lease = await eventually(
+          "lease recreated",
+          () => getJSONIfAny<V1Lease>(cluster, ["lease", "-n", "kube-node-lease", NAME]),
+        );
         assert.equal(lease.spec?.holderIdentity, NAME);
       });
 
@@ -210,8 +194,7 @@ Deno.test({
         const oldUID = controller.nodeUID;
         await kubectlOk(cluster, ["delete", "node", NAME, "--wait=false"]);
         const node = await eventually("node re-registered", async () => {
-          const r = await cluster.kubectl(["get", "node", NAME, "-o", "json"]);
-          const n = r.code === 0 ? JSON.parse(r.stdout) as V1Node : undefined;
+          const n = await getJSONIfAny<V1Node>(cluster, ["node", NAME]);
           return n && n.metadata?.uid !== oldUID ? n : undefined;
         }, 15_000);
         // Re-registered from this controller's configuration: untainted (--disable-taint).
@@ -220,16 +203,7 @@ Deno.test({
         const taints = node.spec?.taints ?? [];
         assert.equal(taints.some((t) => t.key === "virtual-kubelet.io/provider"), false);
         const lease = await eventually("lease owned by the new Node", async () => {
-          const r = await cluster.kubectl([
-            "get",
-            "lease",
-            "-n",
-            "kube-node-lease",
-            NAME,
-            "-o",
-            "json",
-          ]);
-          const l = r.code === 0 ? JSON.parse(r.stdout) as V1Lease : undefined;
+          const l = await getJSONIfAny<V1Lease>(cluster, ["lease", "-n", "kube-node-lease", NAME]);
           return l?.metadata?.ownerReferences?.[0]?.uid === node.metadata?.uid ? l : undefined;
         }, 15_000);
         assert.equal(lease.spec?.holderIdentity, NAME);
@@ -260,15 +234,14 @@ Deno.test({
     // The node lifecycle controller marks a node unknown --node-monitor-grace-period (50 s by
     // default) after it last saw the Lease renewed; a short one, with the Lease renewed every
     // second, keeps this test quick without letting a healthy node flap.
-    const cluster = await startTestCluster({
+    const { cluster, clients, log } = await startKubeFixture("kube-node-2", {
       controllerManagerFlags: ["--node-monitor-period=1s", "--node-monitor-grace-period=5s"],
     });
-    const clients = await nodeClients(cluster, "kube-node-2");
     const options = {
       clients,
-      log: recordingLogger(),
+      log,
       leaseRenewIntervalMs: 1000,
-      config: config({ name: "kube-node-2", hostname: "kube-node-2" }),
+      config: testNodeConfig("kube-node-2"),
     };
     let controller = new NodeController(options);
     const readyStatus = async () => {

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import type { V1ConfigMap, V1Secret } from "@kubernetes/client-node";
-import { startTestCluster } from "../harness/cluster.ts";
 import { ObjectAccess, ObjectForbiddenError } from "../../src/kube/objects.ts";
 import {
   boundPod,
@@ -8,8 +7,7 @@ import {
   eventually,
   getJSON,
   kubectlOk,
-  nodeClients,
-  recordingLogger,
+  startKubeFixture,
 } from "./_helpers.ts";
 
 const NODE = "kube-objects-node";
@@ -18,9 +16,7 @@ Deno.test({
   name: "ConfigMaps and Secrets: only referenced ones, read and watched as the node",
   ...CLUSTER_TEST,
   async fn(t) {
-    const cluster = await startTestCluster();
-    const log = recordingLogger();
-    const clients = await nodeClients(cluster, NODE);
+    const { cluster, clients, log } = await startKubeFixture(NODE);
     const objects = new ObjectAccess({ clients, log, forbiddenRetryMs: 1000 });
     try {
       await kubectlOk(cluster, ["create", "configmap", "used", "--from-literal=k=v1"]);

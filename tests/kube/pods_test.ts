@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import type { CoreV1Event, V1Pod, V1PodStatus, Watch } from "@kubernetes/client-node";
-import { startTestCluster, type TestCluster } from "../harness/cluster.ts";
-import { NodeController } from "../../src/kube/node_controller.ts";
+import type { TestCluster } from "../harness/cluster.ts";
 import { type PodEvent, PodWatcher } from "../../src/kube/pods.ts";
 import { StatusWriter } from "../../src/kube/status.ts";
 import { deletePodObject } from "../../src/kube/deletion.ts";
@@ -13,8 +12,8 @@ import {
   eventually,
   getJSON,
   kubectlOk,
-  nodeClients,
-  recordingLogger,
+  registerNode,
+  startKubeFixture,
   statusOf,
 } from "./_helpers.ts";
 
@@ -59,26 +58,9 @@ Deno.test({
   name: "pod watcher, status writer, deletion and events work with the node identity",
   ...CLUSTER_TEST,
   async fn(t) {
-    const cluster = await startTestCluster();
-    const log = recordingLogger();
-    const clients = await nodeClients(cluster, NODE);
-    // A registered Node keeps the pod garbage collector away from pods bound to it.
-    const node = new NodeController({
-      clients,
-      log,
-      config: {
-        name: NODE,
-        hostname: NODE,
-        internalIP: "127.0.0.2",
-        externalIP: "127.0.0.2",
-        port: 10250,
-        maxPods: 110,
-        disableTaint: false,
-        systemdVersion: "252",
-        kubeletVersion: "v1.34.0-systemk.0.1.0",
-      },
-    });
-    await node.start();
+    const fixture = await startKubeFixture(NODE);
+    const { cluster, clients, log } = fixture;
+    const node = await registerNode(fixture);
 
     // The watch goes through a wrapper the test can mute (a watch that silently stops) or
     // cut (a watch whose connection dies).
