@@ -7,7 +7,7 @@
  */
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import type { PackageInfo } from "../plan/types.ts";
-import { ImagePullTracker } from "../packages/backoff.ts";
+import { ImagePullTracker, type PullEvent } from "../packages/backoff.ts";
 import { aptInstallDuration } from "../http/metrics.ts";
 import { ImagePullError, parseImage } from "../packages/image.ts";
 import type { PackageManager, PullPolicy } from "../packages/apt.ts";
@@ -22,29 +22,17 @@ export function packageImageResolver(packages: PackageManager, events: EventSink
       const policy = (container.imagePullPolicy ?? "IfNotPresent") as PullPolicy;
       // Binaries on disk are not pulled: no events, as for a kubelet image already present.
       const quiet = isPath(image);
+      const report = (event: PullEvent) =>
+        events.record(pod, event.type, event.reason, event.message, container.name);
       const decision = tracker.begin(image, Date.now());
       if (decision.action === "wait") {
-        events.record(
-          pod,
-          decision.event.type,
-          decision.event.reason,
-          decision.event.message,
-          container.name,
-        );
+        report(decision.event);
         throw new ContainerError(
           "ImagePullBackOff",
           `Back-off installing "${image}": ${tracker.lastError(image)}`,
         );
       }
-      if (!quiet) {
-        events.record(
-          pod,
-          decision.event.type,
-          decision.event.reason,
-          decision.event.message,
-          container.name,
-        );
-      }
+      if (!quiet) report(decision.event);
       const t0 = performance.now();
       try {
         const ensured = await packages.ensure(image, policy);
@@ -55,15 +43,14 @@ export function packageImageResolver(packages: PackageManager, events: EventSink
           installed: ensured.installedByUs,
           durationMs: ensured.durationMs,
         });
-        if (!quiet) events.record(pod, pulled.type, pulled.reason, pulled.message, container.name);
+        if (!quiet) report(pulled);
         return { name: ensured.name, unitText: ensured.unitText, unitName: ensured.unitName };
       } catch (e) {
         if (!(e instanceof ImagePullError)) throw e;
         if (!quiet) {
           aptInstallDuration.observe({ result: "failure" }, (performance.now() - t0) / 1000);
         }
-        const failed = tracker.failed(image, Date.now(), e.message);
-        events.record(pod, failed.type, failed.reason, failed.message, container.name);
+        report(tracker.failed(image, Date.now(), e.message));
         throw new ContainerError(e.reason, e.message);
       }
     },

@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { ImagePullError, type ImagePullReason } from "../../src/packages/image.ts";
+import { packageImageResolver } from "../../src/pods/images.ts";
+import { ContainerError } from "../../src/pods/ports.ts";
 import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
 import { aptRuns, buildDeb, managerIn, serveDebs, sh, sha256File, systemctl } from "./_fixtures.ts";
 
@@ -113,6 +115,35 @@ Deno.test("a package that does not exist: one apt-get update, a retry, then apt'
     assert.equal(aptRuns(runs, "update").length, 1, "at most one update per 10 minutes");
     const ok = await pm.ensure("hello");
     console.log(`  and then hello installs fine in ${ms(ok.durationMs)}`);
+  });
+});
+
+Deno.test("the image resolver reports pulls as the kubelet's events: Pulling, Pulled, Failed, BackOff", async () => {
+  await withSystemd(async (sd) => {
+    const { pm } = managerIn(sd);
+    const recorded: string[] = [];
+    const resolver = packageImageResolver(pm, {
+      record: (pod, type, reason, message, container) =>
+        recorded.push(`${pod.metadata?.name}/${container} ${type} ${reason}: ${message}`),
+    });
+    const pod = { metadata: { name: "p" } };
+    const resolve = (image: string) => resolver.resolve(pod, { name: "c", image });
+    const rejectsAs = (image: string, reason: string) =>
+      assert.rejects(resolve(image), (e) => e instanceof ContainerError && e.reason === reason);
+
+    await rejectsAs("systemk-no-such-package", "ErrImagePull");
+    await rejectsAs("systemk-no-such-package", "ImagePullBackOff");
+    assert.equal((await resolve("hello")).name, "hello");
+    assert.equal((await resolve("/bin/sh")).name, undefined, "a path is not pulled");
+    console.log(recorded.map((r) => `  ${r}`).join("\n"));
+    assert.deepEqual(recorded.map((r) => r.replace(/:.*/s, "")), [
+      "p/c Normal Pulling",
+      "p/c Warning Failed",
+      "p/c Normal BackOff", // as the kubelet's image back-off
+      "p/c Normal Pulling",
+      "p/c Normal Pulled",
+    ]);
+    assert.match(recorded[1], /Unable to locate package systemk-no-such-package/);
   });
 });
 
