@@ -1,18 +1,19 @@
 /**
- * One probe attempt, as the kubelet's prober makes it: `httpGet` (success = status 200–399)
- * and `tcpSocket` (success = the connection opens), each within `timeoutSeconds`. Pods use the
- * host's network, so the default host is the node itself.
+ * One probe attempt, as the kubelet's prober makes it: `httpGet` (http.ts: success = status
+ * 200–399, HTTPS without certificate verification), `tcpSocket` (success = the connection
+ * opens) and `grpc` (grpc.ts: the standard health service answers `SERVING`), each within
+ * `timeoutSeconds`. Pods use the host's network, so the default host is the node itself.
  *
  * `exec` runs the command inside the container (src/exec/container.ts: its user, environment,
  * working directory and mount namespace) and succeeds when it exits 0; at `timeoutSeconds` it
  * is killed with everything it started and fails.
  *
- * `grpc` probes are not run yet: `checkProbe` reports them as unsupported.
- *
  * @module
  */
 import type { V1Container, V1Probe } from "@kubernetes/client-node";
 import { type ContainerExec, runToCompletion } from "../exec/container.ts";
+import { checkGrpc } from "./grpc.ts";
+import { checkHttpGet } from "./http.ts";
 
 /** The outcome of one attempt; `message` says why it failed. */
 export interface ProbeOutcome {
@@ -28,11 +29,11 @@ export class UnsupportedProbe extends Error {}
  *
  * @param probe The probe's spec.
  * @param container The container's spec (named ports).
- * @param defaultHost Where `httpGet` and `tcpSocket` connect without a `host`.
+ * @param defaultHost Where `httpGet` and `tcpSocket` connect without a `host`, and `grpc` always.
  * @param exec Runs a command in the container, for `exec` probes.
  * @return Success or failure with a message.
- * @throws {UnsupportedProbe} For `grpc` handlers, https, an unknown named port, or an `exec`
- *   probe without a command or without `exec`.
+ * @throws {UnsupportedProbe} For a probe without a handler, an unknown named port, or an
+ *   `exec` probe without a command or without `exec`.
  *
  * @example Usage
  * ```ts ignore
@@ -49,29 +50,16 @@ export async function checkProbe(
   const timeoutMs = (probe.timeoutSeconds ?? 1) * 1000;
   if (probe.exec) return await execProbe(probe.exec.command ?? [], timeoutMs, exec);
   if (probe.httpGet) {
-    const get = probe.httpGet;
-    if ((get.scheme ?? "HTTP").toUpperCase() !== "HTTP") {
-      throw new UnsupportedProbe("httpGet probes with scheme HTTPS are not supported yet");
-    }
-    const host = get.host || defaultHost;
-    const port = resolvePort(get.port, container);
-    const path = get.path?.startsWith("/") ? get.path : `/${get.path ?? ""}`;
-    const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}${path}`;
-    const headers = new Headers({ "User-Agent": "kube-probe/1.34" });
-    for (const h of get.httpHeaders ?? []) headers.set(h.name, h.value);
-    try {
-      const response = await fetch(url, {
-        headers,
-        redirect: "manual",
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      await response.body?.cancel();
-      return response.status >= 200 && response.status < 400
-        ? { ok: true }
-        : { ok: false, message: `HTTP probe failed with statuscode: ${response.status}` };
-    } catch (e) {
-      return { ok: false, message: `Get "${url}": ${(e as Error).message}` };
-    }
+    const port = resolvePort(probe.httpGet.port, container);
+    return await checkHttpGet(probe.httpGet, port, defaultHost, timeoutMs);
+  }
+  if (probe.grpc) {
+    return await checkGrpc(
+      defaultHost,
+      probe.grpc.port,
+      probe.grpc.service ?? "",
+      timeoutMs / 1000,
+    );
   }
   if (probe.tcpSocket) {
     const hostname = probe.tcpSocket.host || defaultHost;
@@ -93,8 +81,7 @@ export async function checkProbe(
       clearTimeout(timer);
     }
   }
-  const handler = probe.grpc ? "grpc" : "no";
-  throw new UnsupportedProbe(`${handler} probes are not supported yet`);
+  throw new UnsupportedProbe("the probe has no handler");
 }
 
 /** An `exec` attempt: exit 0 succeeds; the output is the failure's message, as the kubelet's. */

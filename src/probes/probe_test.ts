@@ -5,6 +5,8 @@ import {
   type ExecProcess,
   type ExecStatus,
 } from "../exec/container.ts";
+import { startGrpcHealthServer } from "../../tests/harness/grpc_health.ts";
+import { selfSignedCertificate } from "../http/tls.ts";
 import { checkProbe, UnsupportedProbe } from "./probe.ts";
 
 Deno.test("httpGet: 2xx/3xx succeed, others fail; headers and named ports", async () => {
@@ -34,6 +36,76 @@ Deno.test("httpGet: 2xx/3xx succeed, others fail; headers and named ports", asyn
     await assert.rejects(get("/healthz", "nope"), UnsupportedProbe);
   } finally {
     await server.shutdown();
+  }
+});
+
+Deno.test("httpGet HTTPS: a self-signed certificate is accepted; Host header; timeout", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "systemk-probe-" });
+  const { cert, key } = await selfSignedCertificate(dir, {
+    hostname: "probe.test",
+    addresses: ["127.0.0.1"],
+  });
+  const hosts: string[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
+    async (req) => {
+      hosts.push(req.headers.get("host") ?? "");
+      if (new URL(req.url).pathname === "/slow") await new Promise((r) => setTimeout(r, 1500));
+      return new Response("ok");
+    },
+  );
+  try {
+    const port = server.addr.port;
+    const get = (path: string, extra: object = {}) =>
+      checkProbe(
+        { httpGet: { path, port, scheme: "HTTPS", ...extra }, timeoutSeconds: 1 },
+        { name: "c" },
+        "127.0.0.1",
+      );
+    assert.deepEqual(await get("/healthz"), { ok: true });
+    await get("/healthz", { httpHeaders: [{ name: "Host", value: "web.example" }] });
+    assert.deepEqual(hosts, [`127.0.0.1:${port}`, "web.example"]);
+    const slow = await get("/slow");
+    assert.equal(slow.ok, false);
+    assert.equal(
+      slow.message,
+      `Get "https://127.0.0.1:${port}/slow": context deadline exceeded ` +
+        "(Client.Timeout exceeded while awaiting headers)",
+    );
+    // An HTTPS probe of a plain HTTP server fails (no TLS handshake), as does HTTP to HTTPS.
+    const plain = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () => new Response("ok"),
+    );
+    try {
+      const wrong = await checkProbe(
+        { httpGet: { port: plain.addr.port, scheme: "HTTPS" } },
+        { name: "c" },
+        "127.0.0.1",
+      );
+      console.log(`  HTTPS to an HTTP server: ${wrong.message}`);
+      assert.equal(wrong.ok, false);
+    } finally {
+      await plain.shutdown();
+    }
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("grpc: the health service's answer decides", async () => {
+  const server = await startGrpcHealthServer({ "": "SERVING", "db": "NOT_SERVING" });
+  try {
+    const grpc = (service?: string) =>
+      checkProbe({ grpc: { port: server.port, service } }, { name: "c" }, "127.0.0.1");
+    assert.deepEqual(await grpc(), { ok: true });
+    assert.deepEqual(await grpc("db"), {
+      ok: false,
+      message: 'service unhealthy (responded with "NOT_SERVING")',
+    });
+  } finally {
+    server.stop();
   }
 });
 
@@ -92,17 +164,13 @@ Deno.test("exec: exit 0 succeeds, anything else fails with the output; the timeo
   });
 });
 
-Deno.test("exec probes without a command or a way to run it, and grpc probes, are unsupported", async () => {
+Deno.test("exec probes without a command or a way to run it are unsupported", async () => {
   await assert.rejects(
     checkProbe({ exec: { command: ["true"] } }, { name: "c" }, "127.0.0.1"),
     UnsupportedProbe,
   );
   await assert.rejects(
     checkProbe({ exec: { command: [] } }, { name: "c" }, "127.0.0.1", fakeExec({}).exec),
-    UnsupportedProbe,
-  );
-  await assert.rejects(
-    checkProbe({ grpc: { port: 1 } }, { name: "c" }, "127.0.0.1"),
     UnsupportedProbe,
   );
 });
