@@ -24,10 +24,15 @@ import type { ContainerOverride, ContainerUnit, PodFailure } from "../status/mod
 import type { UnitProperties } from "../systemd/types.ts";
 import { parseUnit, readMetadata } from "../unit/mod.ts";
 import { applyVolumes, removePodDir } from "../volumes/apply.ts";
-import { type ContainerProbes, startContainerProbes } from "../probes/worker.ts";
+import {
+  type ContainerProbes,
+  probeKillGraceSeconds,
+  startContainerProbes,
+} from "../probes/worker.ts";
 import { checkProbe } from "../probes/probe.ts";
 import type { ContainerExec } from "../exec/container.ts";
 import { CRASH_LOOP_BASE_MS, type CrashLoop, decideRestart } from "./crash_loop.ts";
+import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from "./deadline.ts";
 import {
   ContainerError,
   type EventSink,
@@ -98,6 +103,10 @@ interface PodState {
   probes: Map<string, { invocation: string; handle: ContainerProbes }>;
   /** Per container name: what its probes found (readiness, startup). */
   probeResults: Map<string, Pick<ContainerOverride, "ready" | "started">>;
+  /** Wakes the pod when its active deadline passes (activeDeadlineSeconds). */
+  deadline?: ReturnType<typeof setTimeout>;
+  /** Set once systemk ended the pod but keeps it (deadline passed): Failed, units stopped. */
+  ended?: PodFailure;
 }
 
 /**
@@ -203,6 +212,7 @@ export class PodRuntime {
     this.#closed = true;
     for (const state of this.#pods.values()) {
       clearTimeout(state.retry);
+      clearTimeout(state.deadline);
       state.restarts.forEach(clearTimeout);
       state.probes.forEach((p) => p.handle.stop());
     }
@@ -224,6 +234,9 @@ export class PodRuntime {
     const pod = state.pod;
     if (pod.metadata?.deletionTimestamp) {
       return await this.#terminate(uid, pod.metadata.deletionGracePeriodSeconds);
+    }
+    if (state.ended || this.#deadlinePassed(uid, state)) {
+      return await this.#endPod(uid, DEADLINE_EXCEEDED);
     }
     clearTimeout(state.retry);
     state.retry = undefined;
@@ -392,7 +405,7 @@ export class PodRuntime {
     }
     if (
       ref?.init && props.ActiveState === "failed" && state.retry === undefined &&
-      this.#initRetryDue(state)
+      !state.terminating && this.#initRetryDue(state)
     ) {
       this.#o.events.record(
         state.pod,
@@ -539,7 +552,7 @@ export class PodRuntime {
         // The run ends; the crash-loop back-off restarts it per restartPolicy, as the kubelet.
         this.#enqueue(uid, async () => {
           if (state.probes.get(name)?.invocation !== invocation) return;
-          await this.#o.units.stop(name);
+          await this.#stopWithin(name, probeKillGraceSeconds(container, kind));
         });
       },
     }, (probe) => checkProbe(probe, container, host, exec));
@@ -609,12 +622,7 @@ export class PodRuntime {
   async #terminate(uid: string, graceSeconds: number | undefined): Promise<void> {
     const state = this.#pods.get(uid);
     if (!state) return;
-    clearTimeout(state.retry);
-    state.terminating = true;
-    state.restarts.forEach(clearTimeout);
-    state.restarts.clear();
-    state.probes.forEach((p) => p.handle.stop());
-    state.probes.clear();
+    this.#quiesce(state);
     const pod = state.pod;
     const names = [...state.units.keys()];
     if (names.length && pod.metadata?.name) {
@@ -627,6 +635,60 @@ export class PodRuntime {
     this.#pods.delete(uid);
     this.#countPhases();
     if (pod.metadata?.name) await this.#o.onTerminated?.(pod);
+  }
+
+  /** From now on nothing starts, restarts or probes the pod's containers. */
+  #quiesce(state: PodState): void {
+    clearTimeout(state.retry);
+    clearTimeout(state.deadline);
+    state.terminating = true;
+    state.restarts.forEach(clearTimeout);
+    state.restarts.clear();
+    state.probes.forEach((p) => p.handle.stop());
+    state.probes.clear();
+  }
+
+  /**
+   * Whether the pod's active deadline (activeDeadlineSeconds, counted from its startTime) has
+   * passed; if not, wakes the pod when it does.
+   */
+  #deadlinePassed(uid: string, state: PodState): boolean {
+    clearTimeout(state.deadline);
+    state.deadline = undefined;
+    const status = state.lastStatus ?? state.pod.status;
+    const remaining = activeDeadlineRemainingMs(state.pod, status, Date.now());
+    if (remaining === undefined || state.terminating) return false;
+    if (remaining <= 0) return true;
+    if (this.#closed) return false;
+    state.deadline = setTimeout(() => {
+      state.deadline = undefined;
+      this.#enqueue(uid, () => this.#reconcile(uid));
+    }, remaining);
+    return false;
+  }
+
+  /**
+   * Ends the pod for good but keeps it, as the kubelet's eviction by a pod sync handler (here
+   * the active deadline): event, every unit stopped within the pod's grace period, nothing
+   * restarted, phase Failed with `failure` as reason and message. Runs again on every sync of
+   * the ended pod (and after a restart of systemk) to keep its units stopped.
+   */
+  async #endPod(uid: string, failure: PodFailure): Promise<void> {
+    const state = this.#pods.get(uid);
+    if (!state) return;
+    if (!state.ended) {
+      state.ended = failure;
+      this.#quiesce(state);
+      // After a restart of systemk the pod already says so: the event was given then.
+      if ((state.lastStatus ?? state.pod.status)?.reason !== failure.reason) {
+        this.#o.events.record(state.pod, "Normal", failure.reason, failure.message);
+      }
+    }
+    await Promise.all([...state.units.keys()].map(async (name) => {
+      await this.#o.units.stop(name);
+      this.#props.set(name, await this.#o.units.properties(name));
+    }));
+    this.#publish(uid);
   }
 
   /** Stops a unit; a grace period shorter than the unit's own ends in SIGKILL at its deadline. */
@@ -703,12 +765,16 @@ export class PodRuntime {
       const status = computePodStatus(state.pod, {
         units,
         overrides: effectiveOverrides(state),
-        failure: state.failure,
+        failure: state.ended ?? state.failure,
+        evicted: state.ended !== undefined,
         addresses: { hostIP: this.#o.node.internalIP, podIP: this.#o.node.externalIP },
         now: new Date(),
         previous: state.lastStatus,
       });
       state.lastStatus = status;
+      if (!state.ended && this.#deadlinePassed(uid, state)) {
+        this.#enqueue(uid, () => this.#reconcile(uid));
+      }
       this.#countPhases();
       this.#o.onStatus(state.pod, status);
     });

@@ -55,6 +55,7 @@ async function withAdoptedEndedPod(
   restartPolicy: string,
   options: Partial<RuntimeOptions>,
   fn: (a: Adopted) => Promise<void>,
+  podFields: Pick<V1Pod, "status"> & { activeDeadlineSeconds?: number } = {},
 ): Promise<void> {
   const stateDir = await Deno.makeTempDir({ prefix: "systemk-runtime-test-" });
   try {
@@ -62,8 +63,10 @@ async function withAdoptedEndedPod(
       metadata: { name: "job", namespace: "default", uid: "uid-1" },
       spec: {
         restartPolicy,
+        activeDeadlineSeconds: podFields.activeDeadlineSeconds,
         containers: [{ name: "once", image: "/bin/sh", command: ["/bin/sh", "-c", "exit 3"] }],
       },
+      status: podFields.status,
     };
     const plan = planPod({
       pod,
@@ -158,5 +161,66 @@ Deno.test({
       assert.ok(!calls.some((c) => c.startsWith("start ")), calls.join(", "));
       await runtime.close();
     });
+  },
+});
+
+Deno.test({
+  name: "activeDeadlineSeconds: passing it stops the pod for good, Failed DeadlineExceeded",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const options = { crashLoopBackoffBaseMs: 60_000 };
+    await withAdoptedEndedPod(
+      "Always",
+      options,
+      async ({ runtime, pod, calls, statuses, events }) => {
+        // The first status gives the pod its startTime; the deadline is 1 s after it.
+        await until("deadline passed", () => statuses.at(-1)?.reason === "DeadlineExceeded");
+        const last = statuses.at(-1)!;
+        assert.equal(last.phase, "Failed");
+        assert.equal(last.message, "Pod was active on the node longer than the specified deadline");
+        assert.ok(calls.some((c) => c.startsWith("stop ")), calls.join(", "));
+        assert.ok(!calls.some((c) => c.startsWith("start ")), calls.join(", "));
+        assert.deepEqual(events, ["Warning BackOff", "Normal DeadlineExceeded"]);
+        // A later sync (e.g. the status written back) keeps it so: no restart, no second event.
+        runtime.sync({ ...pod, status: last });
+        await runtime.close();
+        assert.ok(!calls.some((c) => c.startsWith("start ")), calls.join(", "));
+        assert.deepEqual(events, ["Warning BackOff", "Normal DeadlineExceeded"]);
+      },
+      { activeDeadlineSeconds: 1 },
+    );
+  },
+});
+
+Deno.test({
+  name: "activeDeadlineSeconds: counted from the status' startTime across restarts of systemk",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const startTime = new Date(Date.now() - 3_600_000);
+    // Past the deadline while systemk was away: ended at once, never restarted.
+    await withAdoptedEndedPod("Always", {}, async ({ runtime, calls, statuses, events }) => {
+      await runtime.close();
+      await new Promise((r) => setTimeout(r, 0));
+      assert.deepEqual([statuses.at(-1)?.phase, statuses.at(-1)?.reason], [
+        "Failed",
+        "DeadlineExceeded",
+      ]);
+      assert.ok(!calls.some((c) => c.startsWith("start ")), calls.join(", "));
+      assert.deepEqual(events, ["Normal DeadlineExceeded"]);
+    }, { activeDeadlineSeconds: 60, status: { phase: "Running", startTime } });
+    // Ended before the restart: stays ended, without a second event.
+    const ended = {
+      phase: "Failed",
+      reason: "DeadlineExceeded",
+      message: "Pod was active on the node longer than the specified deadline",
+      startTime,
+    };
+    await withAdoptedEndedPod("Always", {}, async ({ runtime, calls, statuses, events }) => {
+      await runtime.close();
+      await new Promise((r) => setTimeout(r, 0));
+      assert.equal(statuses.at(-1)?.phase, "Failed");
+      assert.ok(!calls.some((c) => c.startsWith("start ")), calls.join(", "));
+      assert.deepEqual(events, []);
+    }, { activeDeadlineSeconds: 60, status: ended });
   },
 });

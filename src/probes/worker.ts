@@ -6,6 +6,7 @@
  * @module
  */
 import type { V1Container, V1Probe } from "@kubernetes/client-node";
+import { MINIMUM_GRACE_SECONDS } from "../plan/mod.ts";
 import { checkProbe, type ProbeOutcome, UnsupportedProbe } from "./probe.ts";
 
 /** The three probes, named as the kubelet's events name them. */
@@ -61,6 +62,38 @@ export function applyOutcome(result: ProbeResult, ok: boolean, probe: V1Probe): 
   const run = result.last === ok ? result.run + 1 : 1;
   const threshold = ok ? probe.successThreshold ?? 1 : probe.failureThreshold ?? 3;
   return { ok: run >= threshold ? ok : result.ok, last: ok, run };
+}
+
+/**
+ * The grace period of the kill after a liveness or startup probe failed, as the kubelet's
+ * `setTerminationGracePeriod`: the probe's own `terminationGracePeriodSeconds` when set (at
+ * least the kubelet's minimum of 2 s), else undefined: the pod's, which the unit's
+ * `TimeoutStopSec=` holds.
+ *
+ * @param container The container's spec.
+ * @param kind The probe that failed.
+ * @return Seconds, or undefined for the pod's grace period.
+ *
+ * @example Usage
+ * ```ts
+ * import { probeKillGraceSeconds } from "./worker.ts";
+ * import assert from "node:assert/strict";
+ * const container = { name: "c", livenessProbe: { terminationGracePeriodSeconds: 5 } };
+ * assert.equal(probeKillGraceSeconds(container, "Liveness"), 5);
+ * assert.equal(probeKillGraceSeconds(container, "Startup"), undefined);
+ * ```
+ */
+export function probeKillGraceSeconds(
+  container: V1Container,
+  kind: ProbeKind,
+): number | undefined {
+  const probe = kind === "Liveness"
+    ? container.livenessProbe
+    : kind === "Startup"
+    ? container.startupProbe
+    : undefined;
+  const grace = probe?.terminationGracePeriodSeconds;
+  return grace === undefined || grace === null ? undefined : Math.max(grace, MINIMUM_GRACE_SECONDS);
 }
 
 /** What a container's probes report to the runtime. */

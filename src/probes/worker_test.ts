@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import type { V1Container, V1Probe } from "@kubernetes/client-node";
-import { applyOutcome, initialResult, type ProbeKind, startContainerProbes } from "./worker.ts";
+import {
+  applyOutcome,
+  initialResult,
+  probeKillGraceSeconds,
+  type ProbeKind,
+  startContainerProbes,
+} from "./worker.ts";
 
 Deno.test("probe result: flips after successThreshold / failureThreshold in a row", () => {
   const probe: V1Probe = { successThreshold: 2, failureThreshold: 3 };
@@ -109,4 +115,17 @@ Deno.test("probes: initialDelaySeconds holds the first attempt", async () => {
     50,
   );
   assert.equal(attempts.readiness, undefined);
+});
+
+Deno.test("probe-level terminationGracePeriodSeconds: liveness and startup only, at least 2 s", () => {
+  const container: V1Container = {
+    name: "c",
+    livenessProbe: { terminationGracePeriodSeconds: 7 },
+    startupProbe: { terminationGracePeriodSeconds: 0 },
+    readinessProbe: { terminationGracePeriodSeconds: 9 },
+  };
+  assert.equal(probeKillGraceSeconds(container, "Liveness"), 7);
+  assert.equal(probeKillGraceSeconds(container, "Startup"), 2);
+  assert.equal(probeKillGraceSeconds(container, "Readiness"), undefined);
+  assert.equal(probeKillGraceSeconds({ name: "c", livenessProbe: {} }, "Liveness"), undefined);
 });

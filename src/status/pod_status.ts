@@ -18,6 +18,7 @@ import type { PodStatusOptions } from "./types.ts";
  * conditions (`podConditions`):
  * - a terminal phase (Succeeded/Failed) in the previous status never changes again;
  * - `terminal` makes the phase terminal (Failed unless every app container exited 0);
+ *   `evicted` makes it Failed;
  * - `reason`/`message` show `failure`; without one, a terminal phase keeps the previous
  *   reason and message (e.g. an eviction's), any other phase clears them;
  * - `startTime` is kept from the previous status, else `now`; `qosClass` likewise, else
@@ -66,7 +67,7 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
 
   const terminal = options.terminal ?? false;
   let phase = podPhase(pod, statuses, terminal);
-  if (terminal && !isTerminal(phase)) phase = "Failed";
+  if ((terminal && !isTerminal(phase)) || options.evicted) phase = "Failed";
   if (isTerminal(previous.phase)) phase = previous.phase;
 
   const sandboxReady = options.sandboxReady ??

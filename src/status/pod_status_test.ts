@@ -231,6 +231,19 @@ Deno.test("pod-level failure: reason and message shown, phase from containers, F
   ]);
 });
 
+Deno.test("evicted: Failed with the failure even where every container exited 0; terminal stays", () => {
+  const thePod = pod({ containers: ["a"] });
+  const failure = { reason: "DeadlineExceeded", message: "Pod was active on the node longer" };
+  const active = compute(thePod, { a: running() }, { failure, evicted: true });
+  assert.deepEqual([active.phase, active.reason], ["Failed", "DeadlineExceeded"]);
+  const clean = compute(thePod, { a: exited(0) }, { failure, evicted: true });
+  assert.deepEqual([clean.phase, clean.message], ["Failed", failure.message]);
+  const succeeded = compute(pod({ containers: ["a"], restartPolicy: "Never" }), { a: exited(0) });
+  assert.equal(succeeded.phase, "Succeeded");
+  const late = compute(thePod, { a: exited(0) }, { failure, evicted: true, previous: succeeded });
+  assert.equal(late.phase, "Succeeded");
+});
+
 Deno.test("agent overrides per container reach the status", () => {
   const thePod = pod({ containers: ["a", "b"] });
   const status = compute(thePod, {}, {

@@ -89,4 +89,10 @@ export interface PodStatusOptions {
    * exited 0, otherwise Failed), as the kubelet does when it finishes terminating a pod.
    */
   terminal?: boolean;
+  /**
+   * The agent ended the pod while keeping it (the kubelet's eviction by a pod sync handler,
+   * e.g. an exceeded `activeDeadlineSeconds`): the phase is Failed whatever its containers
+   * say, with `failure` as reason and message. A phase already terminal stays.
+   */
+  evicted?: boolean;
 }

@@ -1,0 +1,50 @@
+/**
+ * `activeDeadlineSeconds`, as the kubelet's active deadline handler: once a pod has been active
+ * on the node that long, counted from `status.startTime`, its containers are killed and it ends
+ * Failed with reason `DeadlineExceeded`. Counting from the status (not from a timer set when
+ * systemk saw the pod) keeps the deadline across restarts of systemk.
+ *
+ * @module
+ */
+import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
+import type { PodFailure } from "../status/mod.ts";
+
+/** The kubelet's reason and message for a pod past its active deadline. */
+export const DEADLINE_EXCEEDED: PodFailure = {
+  reason: "DeadlineExceeded",
+  message: "Pod was active on the node longer than the specified deadline",
+};
+
+/**
+ * How long until the pod's active deadline passes.
+ *
+ * @param pod The pod (`spec.activeDeadlineSeconds`).
+ * @param status Its latest status (`startTime`, `phase`, `reason`).
+ * @param now The current time (ms since the epoch).
+ * @return Milliseconds left; 0 or less once passed (also for a pod already ended by its
+ *   deadline, so its containers stay stopped); undefined without a deadline, before the pod
+ *   has a `startTime`, or once it ended otherwise (a terminal phase never changes).
+ *
+ * @example Usage
+ * ```ts
+ * import { activeDeadlineRemainingMs } from "./deadline.ts";
+ * import assert from "node:assert/strict";
+ * const pod = { spec: { activeDeadlineSeconds: 5, containers: [] } };
+ * const status = { phase: "Running", startTime: new Date(10_000) };
+ * assert.equal(activeDeadlineRemainingMs(pod, status, 12_000), 3000);
+ * ```
+ */
+export function activeDeadlineRemainingMs(
+  pod: V1Pod,
+  status: V1PodStatus | undefined,
+  now: number,
+): number | undefined {
+  const seconds = pod.spec?.activeDeadlineSeconds;
+  if (seconds === undefined || seconds === null) return undefined;
+  if (status?.phase === "Succeeded" || status?.phase === "Failed") {
+    return status.reason === DEADLINE_EXCEEDED.reason ? 0 : undefined;
+  }
+  if (!status?.startTime) return undefined;
+  // From the API, `startTime` may arrive as a string rather than a Date.
+  return new Date(status.startTime).getTime() + seconds * 1000 - now;
+}
