@@ -5,6 +5,9 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
+import http from "node:http";
+import https from "node:https";
 import {
   ApiException,
   CoordinationV1Api,
@@ -15,7 +18,7 @@ import {
   V1MicroTime,
   Watch,
 } from "@kubernetes/client-node";
-import type { ConfigurationOptions } from "@kubernetes/client-node";
+import type { ConfigurationOptions, RequestContext } from "@kubernetes/client-node";
 
 /** The API clients systemk uses, all built from one kubeconfig. */
 export interface KubeClients {
@@ -51,19 +54,80 @@ export const consoleLogger: KubeLogger = {
 };
 
 /**
+ * How long an idle kept-alive connection stays open: below the idle timeouts of the apiserver
+ * and of the load balancers usually put before it (haproxy in kubeadm's HA guide: 20 s), so a
+ * request never goes out on a connection the other side is closing; above the Lease renewal
+ * interval (10 s), so an idle node keeps one connection.
+ */
+const IDLE_CONNECTION_MS = 15_000;
+/**
+ * Connections to the apiserver at once; more requests queue. A 2-core apiserver gains nothing
+ * from more, and each open TLS connection costs memory. Watches do not count: they go through
+ * their own connections (client-node's fetch path, {@link KubeConfig.applyToFetchOptions}).
+ */
+const MAX_CONNECTIONS = 16;
+/** The agent options client-node derives from the kubeconfig; a change means new credentials. */
+const TLS_OPTIONS = ["ca", "cert", "key", "pfx", "passphrase", "rejectUnauthorized", "servername"];
+
+/**
+ * A kubeconfig whose API calls share kept-alive connections. client-node 1.4.0 builds a new
+ * agent without keep-alive for every request, so each call paid a TCP connect and a TLS
+ * handshake with the client certificate (and the apiserver answered `Connection: close`).
+ * The shared agent is built from the options client-node derives per request (it re-reads
+ * certificate files each time); when they change — the client certificate was renewed — the
+ * old agent and its connections are closed, as the kubelet does on rotation, so nothing keeps
+ * talking with the old identity. Proxied clusters keep client-node's own agents.
+ */
+export class KeepAliveKubeConfig extends KubeConfig {
+  #shared?: http.Agent;
+
+  /** Applies credentials as client-node does, then puts the request on the shared agent. */
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    const fresh = context.getAgent();
+    if (fresh && !this.getCurrentCluster()?.proxyUrl) context.setAgent(this.#sharedLike(fresh));
+  }
+
+  #sharedLike(fresh: http.Agent): http.Agent {
+    const options = (fresh as http.Agent & { options: Record<string, unknown> }).options;
+    const current = this.#shared as (http.Agent & { options: Record<string, unknown> }) | undefined;
+    if (current && TLS_OPTIONS.every((k) => sameOption(current.options[k], options[k]))) {
+      return current;
+    }
+    current?.destroy();
+    const settings = {
+      ...Object.fromEntries(TLS_OPTIONS.map((k) => [k, options[k]])),
+      keepAlive: true,
+      timeout: IDLE_CONNECTION_MS,
+      maxSockets: MAX_CONNECTIONS,
+      maxFreeSockets: MAX_CONNECTIONS,
+    };
+    this.#shared = fresh instanceof https.Agent
+      ? new https.Agent(settings)
+      : new http.Agent(settings);
+    return this.#shared;
+  }
+}
+
+function sameOption(a: unknown, b: unknown): boolean {
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.from(a).equals(b);
+  return a === b;
+}
+
+/**
  * Loads a kubeconfig from `path`, or else the client's default search ($KUBECONFIG, then
  * ~/.kube/config, then the in-cluster service account).
  *
  * @param path kubeconfig file of the node identity; optional.
- * @return the loaded kubeconfig.
+ * @return the loaded kubeconfig; its API calls keep connections alive.
  * @throws when the file cannot be read or names no current cluster.
  * @example Usage
  * ```ts
  * const kc = loadKubeConfig(Deno.env.get("KUBECONFIG"));
  * ```
  */
-export function loadKubeConfig(path?: string): KubeConfig {
-  const kc = new KubeConfig();
+export function loadKubeConfig(path?: string): KeepAliveKubeConfig {
+  const kc = new KeepAliveKubeConfig();
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
   if (!kc.getCurrentCluster()) {

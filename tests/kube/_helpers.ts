@@ -160,3 +160,31 @@ export function boundPod(
     },
   };
 }
+
+/**
+ * The TCP connections this process holds open to `port` (any address), as local port numbers:
+ * its socket file descriptors matched against the kernel's connection tables.
+ */
+export async function openConnections(port: number): Promise<number[]> {
+  const inodes = new Set<string>();
+  for await (const fd of Deno.readDir("/proc/self/fd")) {
+    const target = await Deno.readLink(`/proc/self/fd/${fd.name}`).catch(() => "");
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    if (inode) inodes.add(inode);
+  }
+  const local: number[] = [];
+  for (const table of ["/proc/self/net/tcp", "/proc/self/net/tcp6"]) {
+    for (const line of (await Deno.readTextFile(table)).trim().split("\n").slice(1)) {
+      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+      const [, localAddress, remoteAddress, state, , , , , , inode] = line.trim().split(/\s+/);
+      const ESTABLISHED = "01";
+      if (
+        state === ESTABLISHED && inodes.has(inode) &&
+        parseInt(remoteAddress.split(":")[1], 16) === port
+      ) {
+        local.push(parseInt(localAddress.split(":")[1], 16));
+      }
+    }
+  }
+  return local.sort((a, b) => a - b);
+}
