@@ -3,7 +3,8 @@
  * kubelet's watch-based manager does: the Node authorizer lets a node get/list/watch only the
  * objects its pods reference (a watch is scoped with `fieldSelector=metadata.name=<name>`), so
  * there is no cluster-wide watch. Watches are shared between pods and closed when no pod
- * references the object any more.
+ * references the object any more. While a watch holds an object, reads are answered from it:
+ * every pod's `kube-root-ca.crt` costs one watch per namespace, not a GET per pod.
  *
  * @module
  */
@@ -58,6 +59,8 @@ export interface ObjectAccessOptions {
 interface SharedWatch {
   reflector: Reflector<V1ConfigMap | V1Secret>;
   listeners: Map<string, (object: V1ConfigMap | V1Secret | undefined) => void>;
+  /** Set once the watch has listed: the object as last seen, undefined when it does not exist. */
+  listed?: { object?: V1ConfigMap | V1Secret };
 }
 
 function keyOf(ref: ObjectRef): string {
@@ -97,7 +100,7 @@ export class ObjectAccess {
   }
 
   /**
-   * Reads one object.
+   * Reads one object: from its watch when one has listed it, else from the API.
    *
    * @param ref kind, namespace, name.
    * @return the object, or `{ found: false }` when it does not exist.
@@ -106,6 +109,12 @@ export class ObjectAccess {
    * @throws other API errors as client-node reports them.
    */
   async get<K extends ObjectKind>(ref: ObjectRef & { kind: K }): Promise<GetResult<K>> {
+    const listed = this.#watches.get(keyOf(ref))?.listed;
+    if (listed) {
+      return listed.object
+        ? { found: true, object: listed.object as ObjectOf<K> }
+        : { found: false };
+    }
     const { core } = this.#clients;
     const deadline = Date.now() + this.#forbiddenRetryMs;
     for (let attempt = 0;; attempt++) {
@@ -214,8 +223,8 @@ export class ObjectAccess {
     const { core, watch } = this.#clients;
     const fieldSelector = `metadata.name=${ref.name}`;
     const plural = ref.kind === "ConfigMap" ? "configmaps" : "secrets";
-    const listeners: SharedWatch["listeners"] = new Map();
-    const reflector = new Reflector<V1ConfigMap | V1Secret>({
+    const shared = { listeners: new Map() } as SharedWatch;
+    shared.reflector = new Reflector<V1ConfigMap | V1Secret>({
       watch,
       list: () =>
         ref.kind === "ConfigMap"
@@ -226,15 +235,17 @@ export class ObjectAccess {
       model: ref.kind === "ConfigMap" ? "V1ConfigMap" : "V1Secret",
       onEvent: ({ type, object }) => {
         const value = type === "delete" ? undefined : object;
-        for (const listener of [...listeners.values()]) listener(value);
+        shared.listed = { object: value };
+        for (const listener of [...shared.listeners.values()]) listener(value);
       },
       quietTimeoutMs: this.#quietTimeoutMs,
       description: `${ref.kind} ${ref.namespace}/${ref.name}`,
       log: this.#log,
     });
     // Not awaited: the reflector retries failed lists itself (a 403 until the authorizer
-    // has seen the pod) and reports through the listeners.
-    reflector.start();
-    return { reflector, listeners };
+    // has seen the pod) and reports through the listeners. A listing without the object (it
+    // does not exist) delivers no event, so the first listing marks the watch as listed.
+    shared.reflector.start().then(() => shared.listed ??= {});
+    return shared;
   }
 }

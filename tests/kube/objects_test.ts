@@ -114,6 +114,60 @@ Deno.test({
         objects.releasePod(podUID);
         assert.equal(objects.watchCount, 0);
       });
+
+      await t.step("a watched object is read from its watch, not with a GET", async () => {
+        let gets = 0;
+        const counting = new ObjectAccess({
+          clients: {
+            ...clients,
+            core: new Proxy(clients.core, {
+              get(core, method, receiver) {
+                if (method === "readNamespacedConfigMap") gets++;
+                return Reflect.get(core, method, receiver);
+              },
+            }),
+          },
+          log,
+        });
+        try {
+          await kubectlOk(
+            cluster,
+            ["create", "-f", "-"],
+            JSON.stringify(boundPod("cached-consumer", NODE, { configMaps: ["cached"] })),
+          );
+          const ref = { kind: "ConfigMap" as const, namespace: "default", name: "cached" };
+          assert.deepEqual(await counting.get(ref), { found: false }, "no watch yet: a GET");
+          assert.equal(gets, 1);
+          const seen: (string | undefined)[] = [];
+          counting.watchObject(ref, {
+            podUID: "cached-consumer",
+            onChange: (o) => seen.push((o as V1ConfigMap | undefined)?.data?.k),
+          });
+          await kubectlOk(cluster, ["create", "configmap", "cached", "--from-literal=k=c1"]);
+          await eventually("creation seen", () => seen.includes("c1") || undefined);
+          const read = await counting.get(ref);
+          assert.ok(read.found);
+          assert.equal((read.object as V1ConfigMap).data?.k, "c1");
+          await kubectlOk(cluster, [
+            "patch",
+            "configmap",
+            "cached",
+            "--type=merge",
+            "-p",
+            '{"data":{"k":"c2"}}',
+          ]);
+          await eventually("edit seen", () => seen.includes("c2") || undefined);
+          const edited = await counting.get(ref);
+          assert.ok(edited.found);
+          assert.equal((edited.object as V1ConfigMap).data?.k, "c2");
+          await kubectlOk(cluster, ["delete", "configmap", "cached"]);
+          await eventually("deletion seen", () => seen.at(-1) === undefined || undefined);
+          assert.deepEqual(await counting.get(ref), { found: false });
+          assert.equal(gets, 1, "reads while watched made no GET");
+        } finally {
+          await counting.stop();
+        }
+      });
     } finally {
       await objects.stop();
       await cluster.stop();
