@@ -3,7 +3,9 @@
  * LIST, then WATCH from the list's resourceVersion with bookmarks; a watch that ends, fails,
  * answers 410 Gone, or stays silent longer than the quiet timeout is replaced by a fresh LIST
  * whose difference to what was delivered before is emitted, so consumers always converge.
- * It keeps only namespace, name and resourceVersion per object, not the objects.
+ * It keeps only namespace, name and resourceVersion per object, not the objects, and drops
+ * `metadata.managedFields` (server-side apply bookkeeping, often the largest part of a small
+ * object, read by no one here) before handing objects on, as consumers keep them.
  *
  * @module
  */
@@ -15,7 +17,19 @@ import { backoffDelay, sleep } from "./_timer.ts";
 
 /** The metadata a reflector relies on. */
 interface Meta {
-  metadata?: { namespace?: string; name?: string; uid?: string; resourceVersion?: string };
+  metadata?: {
+    namespace?: string;
+    name?: string;
+    uid?: string;
+    resourceVersion?: string;
+    managedFields?: unknown;
+  };
+}
+
+/** `object` without `metadata.managedFields` (removed in place). */
+function withoutManagedFields<T>(object: T): T {
+  delete (object as Meta | undefined)?.metadata?.managedFields;
+  return object;
 }
 
 /**
@@ -136,7 +150,7 @@ export class Reflector<T extends Meta> {
       const uid = object.metadata?.uid;
       if (!uid) continue;
       unseen.delete(uid);
-      this.#upsert(uid, object);
+      this.#upsert(uid, withoutManagedFields(object));
     }
     for (const uid of unseen) {
       const { namespace, name } = this.#known.get(uid)!;
@@ -206,7 +220,8 @@ export class Reflector<T extends Meta> {
       case "ADDED":
       case "MODIFIED":
       case "DELETED": {
-        const object = ObjectSerializer.deserialize(raw, this.#o.model) as T;
+        // Dropped before deserializing: no model objects are built for it.
+        const object = ObjectSerializer.deserialize(withoutManagedFields(raw), this.#o.model) as T;
         const uid = object.metadata?.uid;
         if (!uid) break;
         if (type !== "DELETED") this.#upsert(uid, object);

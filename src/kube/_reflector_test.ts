@@ -179,3 +179,24 @@ Deno.test("Reflector: bookmarks keep a quiet watch alive; failed lists are retri
   assert.equal(api.watches.length, 1, "bookmarks every 40 ms < 80 ms timeout: no relist");
   await reflector.stop();
 });
+
+Deno.test("Reflector: objects are handed on without managedFields, listed or watched", async () => {
+  const { api, objects, reflector } = setup();
+  const managed = (p: V1Pod): V1Pod => ({
+    ...p,
+    metadata: {
+      ...p.metadata,
+      managedFields: [{ manager: "kubectl", operation: "Apply", fieldsV1: { "f:spec": {} } }],
+    },
+  });
+  api.items = [managed(pod("a", "ua", "5"))];
+  await reflector.start();
+  const w = await api.watchNumber(1);
+  w.emit("ADDED", managed(pod("b", "ub", "11")));
+  assert.deepEqual(objects.map((o) => o.metadata?.name), ["a", "b"]);
+  for (const o of objects) {
+    assert.equal(o.metadata?.managedFields, undefined);
+    assert.ok(o.metadata?.uid, "the rest of the metadata stays");
+  }
+  await reflector.stop();
+});
