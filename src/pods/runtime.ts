@@ -31,6 +31,7 @@ import {
 } from "../probes/worker.ts";
 import { checkProbe } from "../probes/probe.ts";
 import type { ContainerExec } from "../exec/container.ts";
+import { runHook } from "./hooks.ts";
 import { CRASH_LOOP_BASE_MS, type CrashLoop, decideRestart } from "./crash_loop.ts";
 import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from "./deadline.ts";
 import {
@@ -45,6 +46,10 @@ import {
 
 /** Retry delay after a D-Bus failure that was not the pod's fault (systemd re-executing). */
 const TRANSIENT_RETRY_MS = 1000;
+/** Kubernetes' default `terminationGracePeriodSeconds`. */
+const DEFAULT_GRACE_SECONDS = 30;
+/** What a container still gets to stop after its preStop hook used up the grace (kubelet). */
+const MINIMUM_GRACE_SECONDS = 2;
 
 /** Everything the runtime is wired to. */
 export interface RuntimeOptions {
@@ -107,6 +112,17 @@ interface PodState {
   deadline?: ReturnType<typeof setTimeout>;
   /** Set once systemk ended the pod but keeps it (deadline passed): Failed, units stopped. */
   ended?: PodFailure;
+  /**
+   * Per app unit name: its running postStart hook. Until the hook is done the container is
+   * not reported running (nor probed), as the kubelet reports it only after the hook.
+   */
+  postStarts: Map<string, PostStart>;
+}
+
+/** A running postStart hook: how to end it, and the container's run it is for (once known). */
+interface PostStart {
+  controller: AbortController;
+  invocation?: string;
 }
 
 /**
@@ -124,6 +140,7 @@ function newPodState(pod: V1Pod, units: Map<string, UnitRef>, backoffMs?: number
     restarts: new Map(),
     probes: new Map(),
     probeResults: new Map(),
+    postStarts: new Map(),
   };
 }
 
@@ -215,6 +232,7 @@ export class PodRuntime {
       clearTimeout(state.deadline);
       state.restarts.forEach(clearTimeout);
       state.probes.forEach((p) => p.handle.stop());
+      state.postStarts.forEach((hook) => hook.controller.abort());
     }
     await Promise.all([...this.#queue.values()]);
   }
@@ -359,7 +377,7 @@ export class PodRuntime {
     if (fresh.length === 0 || (state.started && !changed && !this.#initRetryDue(state))) return;
     state.started = true;
     await Promise.all(fresh.map(async (unit) => {
-      const result = await this.#o.units.start(unit.name);
+      const result = await this.#startContainer(uid, state, unit.name);
       if (result === "done") {
         this.#o.events.record(
           state.pod,
@@ -399,6 +417,15 @@ export class PodRuntime {
     if (!state) return;
     this.#publish(uid);
     const ref = state.units.get(name);
+    const postStart = state.postStarts.get(name);
+    if (
+      postStart?.invocation === props.InvocationID &&
+      ["inactive", "failed", "deactivating"].includes(props.ActiveState)
+    ) {
+      // The container's run ended before its postStart hook did: the hook is moot.
+      postStart.controller.abort();
+      state.postStarts.delete(name);
+    }
     if (ref && !ref.init) {
       this.#restartIfEnded(uid, state, name);
       this.#syncProbes(uid, state, name);
@@ -488,7 +515,7 @@ export class PodRuntime {
     // `RemainAfterExit=yes` keeps a run that exited 0 active: only a stop lets it start again.
     if (props.ActiveState === "active") await this.#o.units.stop(name);
     await this.#o.units.resetFailed(name);
-    const result = await this.#o.units.start(name);
+    const result = await this.#startContainer(uid, state, name);
     if (result === "done") {
       this.#o.events.record(state.pod, "Normal", "Started", `Started unit ${name}`, ref.container);
     } else {
@@ -516,7 +543,8 @@ export class PodRuntime {
     if (!container.livenessProbe && !container.readinessProbe && !container.startupProbe) return;
     const props = this.#props.get(name);
     const invocation = props?.ActiveState === "active" && props.SubState === "running" &&
-        !this.#closed && !state.terminating && !state.pod.metadata?.deletionTimestamp
+        !state.postStarts.has(name) && !this.#closed && !state.terminating &&
+        !state.pod.metadata?.deletionTimestamp
       ? props.InvocationID
       : undefined;
     const current = state.probes.get(name);
@@ -552,7 +580,7 @@ export class PodRuntime {
         // The run ends; the crash-loop back-off restarts it per restartPolicy, as the kubelet.
         this.#enqueue(uid, async () => {
           if (state.probes.get(name)?.invocation !== invocation) return;
-          await this.#stopWithin(name, probeKillGraceSeconds(container, kind));
+          await this.#stopContainer(state, name, probeKillGraceSeconds(container, kind));
         });
       },
     }, (probe) => checkProbe(probe, container, host, exec));
@@ -572,7 +600,7 @@ export class PodRuntime {
   async #stopForReplacement(state: PodState, name: string): Promise<void> {
     this.#stopping.add(name);
     try {
-      await this.#o.units.stop(name);
+      await this.#stopContainer(state, name, undefined);
       const props = await this.#o.units.properties(name);
       clearTimeout(state.restarts.get(name));
       state.restarts.delete(name);
@@ -628,7 +656,7 @@ export class PodRuntime {
     if (names.length && pod.metadata?.name) {
       this.#o.events.record(pod, "Normal", "Killing", `Stopping ${names.length} unit(s)`);
     }
-    await Promise.all(names.map((name) => this.#stopWithin(name, graceSeconds)));
+    await Promise.all(names.map((name) => this.#stopContainer(state, name, graceSeconds)));
     for (const name of names) await this.#removeUnit(state, name);
     const podDir = state.podDir ?? `${this.#o.stateDir ?? DEFAULT_STATE_DIR}/${uid}`;
     await removePodDir(podDir);
@@ -646,6 +674,8 @@ export class PodRuntime {
     state.restarts.clear();
     state.probes.forEach((p) => p.handle.stop());
     state.probes.clear();
+    state.postStarts.forEach((hook) => hook.controller.abort());
+    state.postStarts.clear();
   }
 
   /**
@@ -685,10 +715,118 @@ export class PodRuntime {
       }
     }
     await Promise.all([...state.units.keys()].map(async (name) => {
-      await this.#o.units.stop(name);
+      await this.#stopContainer(state, name, undefined);
       this.#props.set(name, await this.#o.units.properties(name));
     }));
     this.#publish(uid);
+  }
+
+  /**
+   * Starts an app container's unit; once it started, its postStart hook runs beside it (never
+   * in the pod's queue, so a hanging hook blocks neither deletion nor other steps). A failed
+   * hook kills the container, which restarts per restartPolicy (kubelet).
+   *
+   * @return The start job's result.
+   */
+  async #startContainer(uid: string, state: PodState, name: string): Promise<string> {
+    const container = this.#appContainer(state, name);
+    const hook = container?.lifecycle?.postStart;
+    if (!container || !hook) return await this.#o.units.start(name);
+    const postStart: PostStart = { controller: new AbortController() };
+    const controller = postStart.controller;
+    // Set before the start, so no status shows the container running before the hook is done.
+    state.postStarts.set(name, postStart);
+    const result = await this.#o.units.start(name).catch((e) => {
+      state.postStarts.delete(name);
+      throw e;
+    });
+    if (result !== "done") {
+      state.postStarts.delete(name);
+      return result;
+    }
+    const invocation = (await this.#o.units.properties(name)).InvocationID;
+    postStart.invocation = invocation;
+    void runHook(hook, {
+      container,
+      host: this.#o.node.externalIP,
+      exec: this.#containerExec(name),
+      signal: controller.signal,
+    }).then((outcome) => {
+      // Stopped meanwhile (or systemk is closing): the hook's end means nothing.
+      if (controller.signal.aborted || state.postStarts.get(name) !== postStart) return;
+      state.postStarts.delete(name);
+      if (outcome.ok) {
+        this.#syncProbes(uid, state, name);
+      } else {
+        console.error(`systemk: postStart hook of ${name} failed: ${outcome.message}`);
+        // The event leaves the message out, as the kubelet's: it may hold Secret data.
+        this.#o.events.record(
+          state.pod,
+          "Warning",
+          "FailedPostStartHook",
+          "PostStartHook failed",
+          container.name,
+        );
+        this.#enqueue(uid, async () => {
+          if ((await this.#o.units.properties(name)).InvocationID !== invocation) return;
+          await this.#stopContainer(state, name, undefined);
+        });
+      }
+      this.#publish(uid);
+    });
+    return result;
+  }
+
+  /** The spec of the app container of unit `name`. */
+  #appContainer(state: PodState, name: string): V1Container | undefined {
+    const ref = state.units.get(name);
+    if (!ref || ref.init) return undefined;
+    return state.pod.spec?.containers?.find((c) => c.name === ref.container);
+  }
+
+  /**
+   * Stops a container as the kubelet kills one: a running app container's preStop hook first,
+   * within the grace period (`graceSeconds`, else the pod's `terminationGracePeriodSeconds`),
+   * then SIGTERM with what is left of it (at least 2 s), then SIGKILL.
+   */
+  async #stopContainer(
+    state: PodState,
+    name: string,
+    graceSeconds: number | undefined,
+  ): Promise<void> {
+    state.postStarts.get(name)?.controller.abort();
+    state.postStarts.delete(name);
+    const container = this.#appContainer(state, name);
+    const hook = container?.lifecycle?.preStop;
+    const grace = graceSeconds ?? state.pod.spec?.terminationGracePeriodSeconds ??
+      DEFAULT_GRACE_SECONDS;
+    const props = this.#props.get(name);
+    if (!container || !hook || grace <= 0 || props?.SubState !== "running") {
+      return await this.#stopWithin(name, graceSeconds);
+    }
+    const started = performance.now();
+    const deadline = AbortSignal.timeout(grace * 1000);
+    const outcome = await runHook(hook, {
+      container,
+      host: this.#o.node.externalIP,
+      exec: this.#containerExec(name),
+      signal: deadline,
+      timeoutMs: grace * 1000,
+    });
+    if (deadline.aborted) {
+      console.error(`systemk: preStop hook of ${name} did not finish in ${grace} s`);
+    } else if (!outcome.ok) {
+      console.error(`systemk: preStop hook of ${name} failed: ${outcome.message}`);
+      this.#o.events.record(
+        state.pod,
+        "Warning",
+        "FailedPreStopHook",
+        "PreStopHook failed",
+        container.name,
+      );
+    }
+    const used = (performance.now() - started) / 1000;
+    await this.#stopWithin(name, Math.max(grace - used, MINIMUM_GRACE_SECONDS));
   }
 
   /** Stops a unit; a grace period shorter than the unit's own ends in SIGKILL at its deadline. */
@@ -711,6 +849,8 @@ export class PodRuntime {
     state.crashLoops.delete(name);
     state.probes.get(name)?.handle.stop();
     state.probes.delete(name);
+    state.postStarts.get(name)?.controller.abort();
+    state.postStarts.delete(name);
     this.#props.delete(name);
     this.#oomKilled.delete(name);
     if (this.#owner.get(name) === state.pod.metadata?.uid) this.#owner.delete(name);
@@ -757,7 +897,8 @@ export class PodRuntime {
       const units = new Map<string, ContainerUnit>();
       for (const [name, ref] of state.units) {
         const props = this.#props.get(name);
-        if (props) {
+        // A container whose postStart hook still runs shows as not yet started (kubelet).
+        if (props && !state.postStarts.has(name)) {
           const oomKilled = this.#oomKilled.get(name) === props.InvocationID;
           units.set(ref.container, { props, unitName: name, oomKilled });
         }

@@ -2,7 +2,8 @@
  * `httpGet` probes, as the kubelet's: a GET with `User-Agent: kube-probe/…` and the probe's
  * headers (a `Host` header sets the request's host); status 200–399 succeeds, redirects are
  * not followed (a 3xx counts as success). `HTTPS` is TLS without certificate verification,
- * like the kubelet's prober: probes check liveness, not identity.
+ * like the kubelet's prober: probes check liveness, not identity. `httpGet` lifecycle hooks
+ * send the same request (src/pods/hooks.ts).
  *
  * @module
  */
@@ -33,6 +34,76 @@ export function httpGetURL(get: V1HTTPGetAction, port: number, defaultHost: stri
   return `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}${path}`;
 }
 
+/** What an `httpGet` request got: the response's status code, or why there was none. */
+export interface HttpGetAnswer {
+  url: string;
+  status?: number;
+  error?: string;
+}
+
+/**
+ * Sends an `httpGet` action's request (a probe's or a lifecycle hook's) and waits for the
+ * response's head.
+ *
+ * @param get The action (scheme, path, headers).
+ * @param port Its port, already resolved to a number.
+ * @param defaultHost The host without `get.host` (the node: pods use its network).
+ * @param options `User-Agent`; a timeout (ms) and/or a signal that end the request.
+ * @return The status code, or the error; never throws.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { requestHttpGet } from "./http.ts";
+ * const answer = await requestHttpGet({ port: 80, path: "/drain" }, 80, "127.0.0.1", {
+ *   userAgent: "kube-lifecycle/1.34",
+ * });
+ * ```
+ */
+export function requestHttpGet(
+  get: V1HTTPGetAction,
+  port: number,
+  defaultHost: string,
+  options: { userAgent: string; timeoutMs?: number; signal?: AbortSignal },
+): Promise<HttpGetAnswer> {
+  const url = httpGetURL(get, port, defaultHost);
+  const headers: Record<string, string> = { "user-agent": options.userAgent, "accept": "*/*" };
+  for (const h of get.httpHeaders ?? []) headers[h.name.toLowerCase()] = h.value;
+  const client = url.startsWith("https:") ? https : http;
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (answer: Omit<HttpGetAnswer, "url">) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", aborted);
+      resolve({ url, ...answer });
+    };
+    const request = client.get(
+      url,
+      // No connection reuse between attempts (the kubelet disables keep-alive for probes).
+      { headers, agent: false, rejectUnauthorized: false },
+      (response) => {
+        // The body is not needed: drop it so the connection closes.
+        response.resume();
+        finish({ status: response.statusCode ?? 0 });
+        response.on("end", () => request.destroy());
+      },
+    );
+    const fail = (error: string) => {
+      finish({ error });
+      request.destroy();
+    };
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(
+      () => fail("context deadline exceeded (Client.Timeout exceeded while awaiting headers)"),
+      options.timeoutMs,
+    );
+    const aborted = () => fail("context canceled");
+    options.signal?.addEventListener("abort", aborted);
+    if (options.signal?.aborted) aborted();
+    request.on("error", (e) => fail(e.message));
+  });
+}
+
 /**
  * Runs one `httpGet` attempt.
  *
@@ -48,48 +119,20 @@ export function httpGetURL(get: V1HTTPGetAction, port: number, defaultHost: stri
  * const outcome = await checkHttpGet({ port: 8443, scheme: "HTTPS" }, 8443, "127.0.0.1", 1000);
  * ```
  */
-export function checkHttpGet(
+export async function checkHttpGet(
   get: V1HTTPGetAction,
   port: number,
   defaultHost: string,
   timeoutMs: number,
 ): Promise<ProbeOutcome> {
-  const url = httpGetURL(get, port, defaultHost);
-  const headers: Record<string, string> = { "user-agent": "kube-probe/1.34", "accept": "*/*" };
-  for (const h of get.httpHeaders ?? []) headers[h.name.toLowerCase()] = h.value;
-  const client = url.startsWith("https:") ? https : http;
-  return new Promise((resolve) => {
-    let settled = false;
-    const finish = (outcome: ProbeOutcome) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(outcome);
-    };
-    const request = client.get(
-      url,
-      // No connection reuse between attempts (the kubelet disables keep-alive for probes).
-      { headers, agent: false, rejectUnauthorized: false },
-      (response) => {
-        // The body is not needed: drop it so the connection closes.
-        response.resume();
-        const status = response.statusCode ?? 0;
-        finish(
-          status >= 200 && status < 400
-            ? { ok: true }
-            : { ok: false, message: `HTTP probe failed with statuscode: ${status}` },
-        );
-        response.on("end", () => request.destroy());
-      },
-    );
-    const fail = (message: string) => {
-      finish({ ok: false, message: `Get "${url}": ${message}` });
-      request.destroy();
-    };
-    const timer = setTimeout(
-      () => fail("context deadline exceeded (Client.Timeout exceeded while awaiting headers)"),
-      timeoutMs,
-    );
-    request.on("error", (e) => fail(e.message));
+  const answer = await requestHttpGet(get, port, defaultHost, {
+    userAgent: "kube-probe/1.34",
+    timeoutMs,
   });
+  if (answer.status === undefined) {
+    return { ok: false, message: `Get "${answer.url}": ${answer.error}` };
+  }
+  return answer.status >= 200 && answer.status < 400
+    ? { ok: true }
+    : { ok: false, message: `HTTP probe failed with statuscode: ${answer.status}` };
 }

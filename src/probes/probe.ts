@@ -106,8 +106,23 @@ async function execProbe(
   return outcome.exitCode === 0 ? { ok: true } : { ok: false, message: outcome.output };
 }
 
-/** A port by number, or by the name of one of the container's ports. */
-function resolvePort(port: number | string, container: V1Container): number {
+/**
+ * A port by number, or by the name of one of the container's ports.
+ *
+ * @param port The port as a probe or hook gives it.
+ * @param container The container's spec.
+ * @return The port number.
+ * @throws {UnsupportedProbe} For a name the container has no port of.
+ *
+ * @example Usage
+ * ```ts
+ * import { resolvePort } from "./probe.ts";
+ * import assert from "node:assert/strict";
+ * const container = { name: "web", ports: [{ name: "http", containerPort: 8080 }] };
+ * assert.equal(resolvePort("http", container), 8080);
+ * ```
+ */
+export function resolvePort(port: number | string, container: V1Container): number {
   if (typeof port === "number") return port;
   if (/^\d+$/.test(port)) return Number(port);
   const named = container.ports?.find((p) => p.name === port);

@@ -161,6 +161,11 @@ function fromHistory(
     name: container.name,
     image: container.image ?? "",
     imageID: "",
+    // Waiting for its next run, a container still names its last one, so that the next run
+    // counts as a restart (a run hidden while its postStart hook runs, a replaced unit).
+    ...(previous?.containerID && previous.state?.waiting
+      ? { containerID: previous.containerID }
+      : {}),
     ready: false,
     restartCount: previous?.restartCount ?? 0,
     state: { waiting: { reason: defaultWaitingReason(pod) } },

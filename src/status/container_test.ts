@@ -287,6 +287,24 @@ Deno.test("unit gone while waiting: restartCount and lastState carried over", ()
   assert.deepEqual(now.state, { waiting: { reason: "ContainerCreating" } });
 });
 
+Deno.test("a run kept out of sight (postStart hook) and then ended counts as a restart", () => {
+  // Back-off after run A (agent's CrashLoopBackOff), run B hidden while its postStart hook
+  // runs, then B killed: one restart, B's end shown, A's end the last state before it.
+  const first = statusOf(simple, "app", { props: exited(2) });
+  const backOff = statusOf(simple, "app", {
+    previous: first,
+    override: { waiting: { reason: "CrashLoopBackOff" } },
+  });
+  const hidden = statusOf(simple, "app", { previous: backOff });
+  assert.equal(hidden.containerID, A, "still naming the last run");
+  const killedB = statusOf(simple, "app", {
+    props: exited(143, { InvocationID: invocation("b") }),
+    previous: hidden,
+  });
+  assert.deepEqual([killedB.containerID, killedB.restartCount], [B, 1]);
+  assert.equal(killedB.lastState?.terminated?.containerID, A);
+});
+
 Deno.test("Never: a terminated container never goes back to running or waiting", () => {
   const done = statusOf(never, "app", { props: exited(1) });
   assert.deepEqual(
