@@ -56,6 +56,9 @@ export interface ClusterProcess {
   pid: number;
 }
 
+/** The components a fault test may stop and start again. */
+export type StoppableComponent = "kube-apiserver" | "etcd";
+
 /** A running control plane. */
 export interface TestCluster extends AsyncDisposable {
   /** The apiserver's https URL. */
@@ -91,15 +94,16 @@ export interface TestCluster extends AsyncDisposable {
    */
   createBootstrapToken(): Promise<string>;
   /**
-   * Stops kube-apiserver, then etcd (SIGTERM), leaving the controller-manager and scheduler
-   * running, as in an outage of the control plane's API. Fault tests use it.
+   * Stops the named components (SIGTERM, in the order given), leaving the others running: the
+   * apiserver then etcd for an outage of the control plane's API, or etcd alone under a running
+   * apiserver. Fault tests use it.
    */
-  stopAPIServer(): Promise<void>;
+  stopComponents(names: readonly StoppableComponent[]): Promise<void>;
   /**
-   * Starts etcd and kube-apiserver again after {@linkcode TestCluster.stopAPIServer}, with the
-   * same ports, flags and data, and resolves once the apiserver's /readyz answers ok.
+   * Starts stopped components again (in the order given) with the same ports, flags and data,
+   * and resolves once the apiserver's /readyz answers ok (which includes etcd's health).
    */
-  startAPIServer(): Promise<void>;
+  startComponents(names: readonly StoppableComponent[]): Promise<void>;
   /** Stops the processes this cluster started and removes its directory (see options). */
   stop(): Promise<void>;
 }
@@ -382,8 +386,8 @@ class RunningCluster implements TestCluster {
     return `${id}.${secret}`;
   }
 
-  async stopAPIServer(): Promise<void> {
-    for (const name of ["kube-apiserver", "etcd"]) {
+  async stopComponents(names: readonly StoppableComponent[]): Promise<void> {
+    for (const name of names) {
       const stopping = this.#started.filter((p) => p.name === name);
       await Promise.all(stopping.map(terminate));
       // Forgotten, so waitFor does not take the planned exit for a crash.
@@ -395,8 +399,8 @@ class RunningCluster implements TestCluster {
     }
   }
 
-  async startAPIServer(): Promise<void> {
-    for (const name of ["etcd", "kube-apiserver"]) {
+  async startComponents(names: readonly StoppableComponent[]): Promise<void> {
+    for (const name of names) {
       if (this.#started.some((p) => p.name === name && !p.exited)) continue;
       const args = this.#args.get(name);
       if (!args) throw new Error(`${name} was never started`);
