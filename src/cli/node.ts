@@ -22,6 +22,7 @@ import type { EventSink, References } from "../pods/ports.ts";
 import { podReferences } from "../pods/references.ts";
 import { connectUnitManager } from "../pods/systemd_units.ts";
 import { localRuntimeParts } from "../pods/local.ts";
+import { stateDirProblem } from "../volumes/apply.ts";
 import { startKubeletAPI } from "../http/mod.ts";
 import { bootstrapKubeconfig, rotateClientCertificate } from "../kube/bootstrap.ts";
 
@@ -146,6 +147,8 @@ export async function runNode(config: Config): Promise<number> {
     tokens.release(uid);
   }
 
+  const unwritable = await stateDirProblem(config.stateDir);
+  if (unwritable) console.error(`systemk: ${unwritable}`);
   const adopted = await runtime.adopt();
   const watcher = new PodWatcher({
     clients,

@@ -12,6 +12,7 @@ import type { EventSink } from "../pods/ports.ts";
 import { StaticPodSource } from "../pods/static.ts";
 import { connectUnitManager } from "../pods/systemd_units.ts";
 import { localRuntimeParts } from "../pods/local.ts";
+import { stateDirProblem } from "../volumes/apply.ts";
 
 /** Runs standalone mode until SIGINT/SIGTERM; resolves with the exit code. */
 export async function runStandalone(config: Config): Promise<number> {
@@ -59,6 +60,8 @@ export async function runStandalone(config: Config): Promise<number> {
     },
     references: (pod) => Promise.resolve(source.references(pod)),
   });
+  const unwritable = await stateDirProblem(config.stateDir);
+  if (unwritable) console.error(`systemk: ${unwritable}`);
   console.log(
     `systemk standalone: node ${node.name}, manifests in ${dir}, ` +
       `${await runtime.adopt()} pod(s) found running`,

@@ -43,6 +43,25 @@ export async function applyVolumes(entries: readonly VolumeEntry[]): Promise<App
   return result;
 }
 
+/**
+ * Why pods' files cannot be written below `stateDir` now, or undefined when they can: the
+ * directory is made if missing, and a file is created and removed in it. For a clear message at
+ * systemk's start; pods that need files report each failure themselves (`FailedMount`) and
+ * start at a retry once the directory is writable again, so systemk goes on either way.
+ */
+export async function stateDirProblem(stateDir: string): Promise<string | undefined> {
+  const probe = `${stateDir}/.systemk-write-check-${crypto.randomUUID()}`;
+  try {
+    await Deno.mkdir(stateDir, { recursive: true });
+    await Deno.writeFile(probe, new Uint8Array(), { createNew: true, mode: 0o600 });
+    await Deno.remove(probe);
+    return undefined;
+  } catch (e) {
+    return `the state directory ${stateDir} is not writable (${(e as Error).message}): ` +
+      `new pods report FailedMount until it is; running pods go on`;
+  }
+}
+
 /** Unmounts what the pod mounted under `podDir` and deletes the directory. */
 export async function removePodDir(podDir: string): Promise<void> {
   for (const mount of (await mountsBelow(podDir)).reverse()) {

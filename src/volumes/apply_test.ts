@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { applyVolumes, removePodDir } from "./apply.ts";
+import { applyVolumes, removePodDir, stateDirProblem } from "./apply.ts";
 import type { VolumeEntry } from "../plan/types.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -59,5 +59,24 @@ Deno.test("a path that is a file where a directory is planned is an error", asyn
     );
   } finally {
     await removePodDir(root);
+  }
+});
+
+Deno.test("the state directory check makes a missing directory and names what is wrong", async () => {
+  const root = await Deno.makeTempDir({ prefix: "systemk-state-" });
+  try {
+    assert.equal(await stateDirProblem(`${root}/run/systemk`), undefined);
+    assert.ok((await Deno.stat(`${root}/run/systemk`)).isDirectory);
+    assert.deepEqual([...Deno.readDirSync(`${root}/run/systemk`)], [], "the probe is removed");
+    // A file where a directory belongs: as unwritable as a read-only mount, even for root.
+    await Deno.writeTextFile(`${root}/file`, "");
+    const problem = await stateDirProblem(`${root}/file/systemk`);
+    assert.match(
+      problem ?? "",
+      /state directory .*\/file\/systemk is not writable \(Not a directory/,
+    );
+    assert.match(problem ?? "", /FailedMount/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });

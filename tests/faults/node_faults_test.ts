@@ -50,12 +50,38 @@ async function deleteAndWaitGone(env: NodeEnv, name: string) {
   }, 60_000);
 }
 
+/** A sleeper with ConfigMap `settings` as files: its pod needs the state directory. */
+function mountedPod(name: string) {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: "default" },
+    spec: {
+      nodeName: "n1",
+      terminationGracePeriodSeconds: 2,
+      volumes: [{ name: "conf", configMap: { name: "settings" } }],
+      containers: [{
+        name: "c",
+        image: "/bin/sleep",
+        command: ["/bin/sleep", "infinity"],
+        volumeMounts: [{ name: "conf", mountPath: "/etc/app" }],
+      }],
+    },
+  };
+}
+
+/** Runs `argv` in the test systemd; throws with its stderr if it fails. */
+async function must(env: NodeEnv, argv: string[]) {
+  const out = await env.system.exec(argv);
+  assert.equal(out.code, 0, `${argv.join(" ")}: ${out.stderr}`);
+}
+
 const nodeReady = async (env: NodeEnv) =>
   (await env.getJSON<V1Node>(["node", "n1"]))?.status?.conditions?.find((c) => c.type === "Ready")
     ?.status === "True";
 
 Deno.test(
-  "faults: D-Bus restart, bad containers, a full state directory",
+  "faults: D-Bus restart, bad containers, a full and an unwritable state directory",
   FAULT_TEST_OPTS,
   async (t) => {
     const env = await startNodeEnv();
@@ -151,20 +177,8 @@ Deno.test(
           await env.kubectl(["delete", "pods", "--all", "--wait=false"]);
           await assertNothingLost(env, { count: 0 });
           const dir = "/run/systemk-tiny";
-          for (
-            const argv of [["mkdir", "-p", dir], [
-              "mount",
-              "-t",
-              "tmpfs",
-              "-o",
-              "size=64k",
-              "tmpfs",
-              dir,
-            ]]
-          ) {
-            const out = await env.system.exec(argv);
-            assert.equal(out.code, 0, out.stderr);
-          }
+          await must(env, ["mkdir", "-p", dir]);
+          await must(env, ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir]);
           await env.stopAgent();
           await env.startAgent(["--state-dir", dir]);
           // Filled to the last block: `dd` stops at ENOSPC.
@@ -176,22 +190,7 @@ Deno.test(
               metadata: { name: "settings", namespace: "default" },
               data: { "app.conf": "x".repeat(16_384) },
             },
-            {
-              apiVersion: "v1",
-              kind: "Pod",
-              metadata: { name: "mounted", namespace: "default" },
-              spec: {
-                nodeName: "n1",
-                terminationGracePeriodSeconds: 2,
-                volumes: [{ name: "conf", configMap: { name: "settings" } }],
-                containers: [{
-                  name: "c",
-                  image: "/bin/sleep",
-                  command: ["/bin/sleep", "infinity"],
-                  volumeMounts: [{ name: "conf", mountPath: "/etc/app" }],
-                }],
-              },
-            },
+            mountedPod("mounted"),
           );
           const failed = await waitForPod(
             env,
@@ -213,6 +212,66 @@ Deno.test(
           });
           console.log(`  Running ${(performance.now() - freed) | 0} ms after space returned`);
           await assertNothingLost(env, { count: 1 });
+        },
+      );
+
+      await t.step(
+        "an unwritable /run/systemk: running pods kept, FailedMount, then Running once writable",
+        async () => {
+          await env.kubectl(["delete", "pods", "--all", "--wait=false"]);
+          await assertNothingLost(env, { count: 0 });
+          // Back to the default state directory, with a pod whose files are already written.
+          await env.stopAgent();
+          await env.startAgent();
+          await env.apply(mountedPod("written"));
+          await waitForPod(env, "written", "Running", ready);
+          const ledger = new RunLedger();
+          await ledger.note(env);
+          // systemk restarts onto a read-only state directory (a bind mount of it onto itself,
+          // remounted read-only: what an admin's mistake or a full-disk remount looks like).
+          await env.stopAgent();
+          const dir = "/run/systemk";
+          await must(env, ["mount", "--bind", dir, dir]);
+          await must(env, ["mount", "-o", "remount,bind,ro", dir]);
+          const runs = ((await env.agentLog()).match(/ registered \(/g)?.length ?? 0) + 1;
+          await env.startAgent();
+          await waitFor(
+            "systemk's run on the read-only state directory to watch pods",
+            async () =>
+              ((await env.agentLog()).match(/watching pods of node/g)?.length ?? 0) >= runs,
+          );
+          const log = (await env.agentLog()).split("\n");
+          const warning = log.findLast((l) => l.includes(`state directory ${dir} is not writable`));
+          assert.ok(warning, "systemk says at its start that the state directory is unwritable");
+          console.log(`  systemk's start: ${warning}`);
+          // Every new pod needs its directory there (as the kubelet needs /var/lib/kubelet/pods).
+          await env.apply(mountedPod("blocked"));
+          const failed = await waitForPod(
+            env,
+            "blocked",
+            "reporting FailedMount",
+            (p) => p.status?.reason === "FailedMount",
+          );
+          assert.match(failed.status?.message ?? "", /Read-only file system/);
+          const events = await env.getJSON<{ items: unknown[] }>([
+            "events",
+            "--field-selector",
+            "involvedObject.name=blocked,reason=FailedMount",
+          ]);
+          assert.ok(events?.items.length, "a FailedMount event");
+          assert.equal(await env.unitProperty("systemk-agent.service", "ActiveState"), "active");
+          const written = await env.getJSON<V1Pod>(["pod", "written"]);
+          assert.ok(written && ready(written), "the pod written before stays Ready");
+          console.log(`  unwritable: ${failed.status?.message}`);
+          const writable = performance.now();
+          await must(env, ["mount", "-o", "remount,bind,rw", dir]);
+          await waitForPod(env, "blocked", "Running once writable", ready, { timeoutMs: 90_000 });
+          console.log(
+            `  Running ${(performance.now() - writable) | 0} ms after it became writable`,
+          );
+          await must(env, ["umount", dir]);
+          await assertNothingLost(env, { count: 2 });
+          assert.deepEqual((await ledger.restarted(env)).restarted, [], "no unit restarted");
         },
       );
     } finally {
