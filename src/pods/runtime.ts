@@ -286,6 +286,8 @@ export class PodRuntime {
       const message = `writing volumes of ${podKey(pod)} failed: ${(e as Error).message}`;
       state.failure = { reason: "FailedMount", message };
       this.#o.events.record(pod, "Warning", "FailedMount", message);
+      // Containers already running (adopted ones too) go on with the files they have.
+      await this.#followUnits(uid, state);
       this.#publish(uid);
       return this.#retryLater(uid);
     }
@@ -318,12 +320,21 @@ export class PodRuntime {
       this.#props.set(unit.name, await this.#o.units.properties(unit.name));
     }
     await this.#startApps(uid, state, plan, changed.length > 0);
-    // Adopted containers that ended while systemk was away are restarted per their policy.
-    for (const name of state.units.keys()) {
+    await this.#followUnits(uid, state);
+    this.#publish(uid);
+  }
+
+  /**
+   * Follows the units the pod has, as they are: their state (read once for adopted ones, so the
+   * status shows them), restarts per policy of containers that ended (adopted ones may have
+   * ended while systemk was away), and probes.
+   */
+  async #followUnits(uid: string, state: PodState): Promise<void> {
+    for (const name of [...state.units.keys()]) {
+      if (!this.#props.has(name)) this.#props.set(name, await this.#o.units.properties(name));
       this.#restartIfEnded(uid, state, name);
       this.#syncProbes(uid, state, name);
     }
-    this.#publish(uid);
   }
 
   /** Resolves every container's image; undefined (with overrides set) if any failed. */

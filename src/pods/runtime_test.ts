@@ -224,3 +224,28 @@ Deno.test({
     }, { activeDeadlineSeconds: 60, status: ended });
   },
 });
+
+Deno.test({
+  name: "an adopted container whose pod's files cannot be written keeps showing its real state",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    // A file where the state directory belongs: no pod directory can be made below it.
+    const notADir = await Deno.makeTempFile({ prefix: "systemk-runtime-test-" });
+    try {
+      const options = { stateDir: notADir, backoffBaseMs: 60_000 };
+      await withAdoptedEndedPod("Never", options, async ({ runtime, calls, statuses, events }) => {
+        await until("FailedMount", () => events.includes("Warning FailedMount"));
+        await runtime.close();
+        await new Promise((r) => setTimeout(r, 0)); // the coalesced status
+        assert.deepEqual(calls, [], "nothing installed, started or stopped");
+        const last = statuses.at(-1);
+        assert.equal(last?.reason, "FailedMount");
+        assert.match(last?.message ?? "", /Not a directory/);
+        assert.equal(last?.phase, "Failed", "the adopted unit's end is what the status shows");
+        assert.equal(last?.containerStatuses?.[0].state?.terminated?.exitCode, 3);
+      });
+    } finally {
+      await Deno.remove(notADir);
+    }
+  },
+});
