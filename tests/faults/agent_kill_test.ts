@@ -71,12 +71,17 @@ Deno.test("faults: systemk SIGKILLed at random moments of a rollout", FAULT_TEST
       if ((kill - 1) % ROLLOUT_EVERY === 0) {
         await env.apply(deployment(String(version = (kill - 1) / ROLLOUT_EVERY + 1)));
       }
-      // The random moment counts from systemk's registration of the node, when it starts to
-      // act; killed sooner it would never get past its start.
-      await waitFor(
-        `systemk's run ${kill} under way`,
-        async () => registrations(await env.agentLog()) >= kill,
-      );
+      // The random moment counts from systemk's registration of the node (a kill amid its
+      // adoption of the pods and first listing) or, every other time, from its start of
+      // watching pods (a kill amid creating and removing units); killed sooner it would never
+      // get past its start.
+      const from = random() < 0.5 ? "registration" : "watch";
+      await waitFor(`systemk's run ${kill} under way`, async () => {
+        const log = await env.agentLog();
+        const run = log.slice(log.lastIndexOf(" registered ("));
+        return registrations(log) >= kill &&
+          (from === "registration" || run.includes("watching pods of node"));
+      });
       const delay = 200 + Math.floor(random() * 1800);
       // A duration is the point here: the kill lands `delay` ms into systemk's run.
       await new Promise((r) => setTimeout(r, delay));
@@ -84,7 +89,7 @@ Deno.test("faults: systemk SIGKILLed at random moments of a rollout", FAULT_TEST
       // systemk is dead: the units are still, so this is what ran through the kill.
       await ledger.note(env);
       const units = (await env.units()).length;
-      console.log(`  kill ${kill}: after ${delay} ms, ${units} units`);
+      console.log(`  kill ${kill}: ${delay} ms after its ${from}, ${units} units`);
       await env.startAgent();
     }
     await env.kubectl(["rollout", "status", "deployment/roll", "--timeout=180s"]);
@@ -99,12 +104,13 @@ Deno.test("faults: systemk SIGKILLed at random moments of a rollout", FAULT_TEST
 
     // One more kill with the whole node at rest: systemk adopts every pod, restarting none.
     await ledger.note(env);
+    const runsBefore = registrations(await env.agentLog());
     await env.stopAgent("SIGKILL");
     await env.startAgent();
     const adopted = await waitFor("systemk's last run to adopt the pods", async () => {
       const log = await env.agentLog();
       const found = log.slice(log.lastIndexOf(" registered (")).match(/(\d+) found running/);
-      return registrations(log) > KILLS && found && Number(found[1]);
+      return registrations(log) > runsBefore && found ? Number(found[1]) : undefined;
     });
     assert.equal(adopted, PODS + 1, "every pod's unit found running");
     await assertNothingLost(env, { count: PODS + 1 });
