@@ -34,7 +34,10 @@ import type { SystemdClient } from "../systemd/client.ts";
 /** What to run, and how. */
 export interface ExecOptions {
   command: string[];
-  /** Absent: /dev/null. */
+  /**
+   * Absent: /dev/null; with a tty, a terminal that never delivers input (as a container's
+   * terminal without stdin: /dev/null would make `script` send end-of-file to the command).
+   */
   stdin?: ReadableStream<Uint8Array>;
   /** Allocate a pseudo-terminal of this size. */
   tty?: TerminalSize;
@@ -93,6 +96,8 @@ export interface ExecContext {
 
 /** What a command in a container runs with, as systemd reports it for the container. */
 export interface ContainerSettings {
+  /** The container's unit. */
+  unit: string;
   /** The container's main process (its mount namespace is entered). */
   mainPID: number;
   /** `User=`, `Group=` ("" = unset) and `SupplementaryGroups=`. */
@@ -126,15 +131,19 @@ const LAST_CAPABILITY = 40;
  * ```ts
  * import { containerSettings } from "./container.ts";
  * import assert from "node:assert/strict";
- * assert.equal(containerSettings({ MainPID: 42, User: "nobody" }).user, "nobody");
+ * assert.equal(containerSettings("a.service", { MainPID: 42, User: "nobody" }).user, "nobody");
  * ```
  */
-export function containerSettings(props: Record<string, unknown>): ContainerSettings {
+export function containerSettings(
+  unit: string,
+  props: Record<string, unknown>,
+): ContainerSettings {
   const text = (v: unknown) => typeof v === "string" ? v : "";
   const strings = (v: unknown) => Array.isArray(v) ? v.filter((s) => typeof s === "string") : [];
   const mask = (v: unknown) => typeof v === "bigint" ? v : ALL_CAPABILITIES;
   const files = Array.isArray(props.EnvironmentFiles) ? props.EnvironmentFiles : [];
   return {
+    unit,
     mainPID: Number(props.MainPID ?? 0),
     user: text(props.User),
     group: text(props.Group),
@@ -239,7 +248,8 @@ function literal(word: string): string {
  * ```ts
  * import { containerSettings, systemdRunArguments } from "./container.ts";
  * import assert from "node:assert/strict";
- * const args = systemdRunArguments(containerSettings({ MainPID: 42 }), "systemk-exec-1.service",
+ * const settings = containerSettings("a.service", { MainPID: 42 });
+ * const args = systemdRunArguments(settings, "systemk-exec-1.service",
  *   { command: ["echo", "$HOME"] });
  * assert.deepEqual(args.slice(-2), ["echo", "$$HOME"]);
  * ```
@@ -254,7 +264,7 @@ export function systemdRunArguments(
     "--wait",
     "--quiet",
     `--unit=${execUnit}`,
-    "--description=systemk exec",
+    `--description=systemk exec in ${settings.unit}`,
     "--property=KillSignal=SIGKILL",
   ];
   if (options.timeoutMs !== undefined) {
@@ -420,7 +430,7 @@ export async function execInContainer(
     systemd.getProperties(unit),
     systemd.getServiceSettings(unit),
   ]);
-  const settings = containerSettings(props);
+  const settings = containerSettings(unit, props);
   if (state.ActiveState !== "active" || state.SubState !== "running" || settings.mainPID <= 0) {
     throw new ExecError(`container ${unit} is not running (${state.ActiveState})`);
   }
@@ -428,11 +438,16 @@ export async function execInContainer(
   const [program, ...prefix] = context.systemdRun ?? ["systemd-run"];
   const child = new Deno.Command(program, {
     args: [...prefix, ...systemdRunArguments(settings, execUnit, options)],
-    stdin: options.stdin ? "piped" : "null",
+    stdin: options.stdin || options.tty ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  if (options.stdin) options.stdin.pipeTo(child.stdin).catch(() => {});
+  if (options.stdin) {
+    options.stdin.pipeTo(child.stdin).catch(() => {});
+  } else if (options.tty) {
+    // Held open and never written until the command ends (see ExecOptions.stdin).
+    child.status.finally(() => child.stdin.close().catch(() => {}));
+  }
 
   let settled = false;
   const status = child.status.then(async ({ code }) => {

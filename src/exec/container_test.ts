@@ -89,7 +89,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 }
 
 Deno.test("systemd-run arguments double `$` and keep the environment literal", () => {
-  const settings = containerSettings({
+  const settings = containerSettings("a.service", {
     MainPID: 7,
     Environment: ["A=$B"],
     EnvironmentFiles: [["/run/x.env", true]],
@@ -248,6 +248,18 @@ Deno.test({
         const status = await p.status;
         assert.equal(status.exitCode, 5);
         assert.equal(await text(p.stderr), "");
+      });
+
+      await t.step("a terminal without stdin never reaches end-of-file", async () => {
+        // `cat` on a terminal that delivers nothing blocks (it would end at once on /dev/null).
+        const p = await execInContainer(ctx, unit.name, {
+          command: ["sh", "-c", "echo waiting; cat; echo never"],
+          tty: { rows: 24, columns: 80 },
+          timeoutMs: 2000,
+        });
+        const outcome = await runToCompletion(p);
+        assert.equal(outcome.timedOut, true);
+        assert.equal(outcome.output, "waiting\r\n");
       });
 
       await t.step("a container that is not running takes no command", async () => {

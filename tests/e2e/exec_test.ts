@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { CoreV1Event, V1Pod } from "@kubernetes/client-node";
-import { type NodeEnv, startNodeEnv, waitFor, waitForPod } from "./_node_env.ts";
+import { containerState, type NodeEnv, startNodeEnv, waitFor, waitForPod } from "./_node_env.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -219,6 +219,57 @@ Deno.test("commands in containers end to end: exec probes, lifecycle hooks", opt
         } finally {
           await server.shutdown();
         }
+      },
+    );
+
+    await t.step(
+      "a preStop hook longer than the grace period is cut off; SIGKILL follows",
+      async () => {
+        await env.apply({
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name: "slowstop", namespace: "default" },
+          spec: {
+            nodeName: "n1",
+            terminationGracePeriodSeconds: 3,
+            containers: [{
+              name: "app",
+              image: "/bin/sh",
+              // Ignores SIGTERM: only SIGKILL ends it.
+              command: [
+                "/bin/sh",
+                "-c",
+                "trap 'echo TERM >> /srv/hooks/slow' TERM; while :; do sleep 0.1; done",
+              ],
+              volumeMounts: [{ name: "hooks", mountPath: "/srv/hooks" }],
+              lifecycle: {
+                preStop: {
+                  exec: {
+                    command: [
+                      "/bin/sh",
+                      "-c",
+                      "echo prestop >> /srv/hooks/slow; sleep 345; echo prestop-end >> /srv/hooks/slow",
+                    ],
+                  },
+                },
+              },
+            }],
+            volumes: [{ name: "hooks", hostPath: { path: "/srv/hooks" } }],
+          },
+        });
+        await waitForPod(env, "slowstop", "running", (p) => !!containerState(p)?.running);
+        const t0 = performance.now();
+        await env.kubectl(["delete", "pod", "slowstop", "--wait=false"]);
+        await waitFor(
+          "pod slowstop gone",
+          async () => (await env.getJSON(["pod", "slowstop"])) === undefined,
+          60_000,
+        );
+        console.log(`  gone ${(performance.now() - t0) | 0} ms after the delete (grace 3 s)`);
+        const lines = (await env.system.exec(["cat", "/srv/hooks/slow"])).stdout.trim().split("\n");
+        assert.deepEqual(lines, ["prestop", "TERM"], "the hook was cut off, then SIGTERM came");
+        const left = await env.system.exec(["pgrep", "-f", "sleep 345"]);
+        assert.equal(left.stdout, "", "nothing the hook started is left");
       },
     );
 
