@@ -1,6 +1,7 @@
 /**
  * Node mode: register this machine as a Node, run the pods the API server schedules to it,
- * report their status and events, and delete them the way the kubelet does.
+ * report their status and events, and delete them the way the kubelet does. With
+ * `--pod-manifest-path` it also runs that directory's static pods, mirrored into the API.
  *
  * @module
  */
@@ -16,6 +17,7 @@ import { EventRecorder, podReference } from "../kube/events.ts";
 import { ServiceAccountTokens } from "../kube/tokens.ts";
 import { ObjectAccess, ObjectForbiddenError } from "../kube/objects.ts";
 import { deletePodObject } from "../kube/deletion.ts";
+import { MirrorPods } from "../kube/mirror.ts";
 import { PlanError } from "../plan/mod.ts";
 import { PodRuntime } from "../pods/runtime.ts";
 import type { EventSink, References } from "../pods/ports.ts";
@@ -23,6 +25,7 @@ import { podReferences } from "../pods/references.ts";
 import { connectUnitManager } from "../pods/systemd_units.ts";
 import { localRuntimeParts } from "../pods/local.ts";
 import { stateDirProblem } from "../volumes/apply.ts";
+import { StaticPodSource } from "../pods/static.ts";
 import { startKubeletAPI } from "../http/mod.ts";
 import { bootstrapKubeconfig, rotateClientCertificate } from "../kube/bootstrap.ts";
 
@@ -88,6 +91,33 @@ export async function runNode(config: Config): Promise<number> {
   });
   const latest = new Map<string, V1Pod>();
   const fingerprints = new Map<string, string>();
+  // Static pods run whatever the API says; their mirrors only show them there.
+  const mirrors = new MirrorPods({
+    clients,
+    nodeName: node.name,
+    nodeUID: () => nodeController.nodeUID,
+    statuses,
+  });
+  /** Static pods by UID, from their manifest's reading until their termination. */
+  const staticPods = new Map<string, V1Pod>();
+  const isStatic = (pod: V1Pod) => staticPods.has(pod.metadata!.uid!);
+  const source = config.podManifestPath
+    ? new StaticPodSource({
+      dir: config.podManifestPath,
+      nodeName: node.name,
+      async onChange(pods, removed) {
+        for (const pod of pods) {
+          staticPods.set(pod.metadata!.uid!, pod);
+          runtime.sync(pod);
+        }
+        mirrors.setStaticPods(pods);
+        for (const uid of removed) {
+          await runtime.terminate(uid);
+          staticPods.delete(uid);
+        }
+      },
+    })
+    : undefined;
 
   const { images, oomKills } = localRuntimeParts(units, events);
   const runtime = new PodRuntime({
@@ -99,10 +129,12 @@ export async function runNode(config: Config): Promise<number> {
     stateDir: config.stateDir,
     allowedHostPaths: config.allowedHostPaths,
     onStatus(pod, status) {
+      if (isStatic(pod)) return mirrors.setStatus(pod, status);
       const m = pod.metadata!;
       statuses.set({ namespace: m.namespace!, name: m.name!, uid: m.uid! }, status);
     },
-    references: (pod) => fetchReferences(pod),
+    references: (pod) =>
+      source && isStatic(pod) ? Promise.resolve(source.references(pod)) : fetchReferences(pod),
     async onTerminated(pod) {
       const m = pod.metadata!;
       if (latest.has(m.uid!)) {
@@ -150,10 +182,19 @@ export async function runNode(config: Config): Promise<number> {
   const unwritable = await stateDirProblem(config.stateDir);
   if (unwritable) console.error(`systemk: ${unwritable}`);
   const adopted = await runtime.adopt();
+  await source?.start();
+  // Without a manifest directory there are no static pods: mirrors left from before go.
+  if (!source) mirrors.setStaticPods([]);
+  mirrors.start();
   const watcher = new PodWatcher({
     clients,
     nodeName: node.name,
-    onEvent({ type, pod }) {
+    onEvent(event) {
+      const { type, pod } = event;
+      if (mirrors.observe(event)) {
+        if (type === "upsert") statuses.reassert(pod);
+        return;
+      }
       const uid = pod.metadata!.uid!;
       if (type === "delete") {
         // Gone from the API without us finishing its termination (force delete): stop it now.
@@ -171,7 +212,7 @@ export async function runNode(config: Config): Promise<number> {
     },
   });
   await watcher.start();
-  await runtime.collectOrphans(new Set(latest.keys()));
+  await runtime.collectOrphans(new Set([...latest.keys(), ...staticPods.keys()]));
   const certificates = new AbortController();
   const clientRotation = rotateClientCertificate(clients.kubeConfig, {
     nodeName: node.name,
@@ -184,7 +225,8 @@ export async function runNode(config: Config): Promise<number> {
     ...config,
     kubeConfig: clients.kubeConfig,
     node,
-    pods: { pods: () => [...latest.values()] },
+    // A static pod answers for its mirror: same namespace and name.
+    pods: { pods: () => [...latest.values(), ...staticPods.values()] },
     unitProperties: (name) => units.properties(name),
   }).catch((e) => {
     console.error(
@@ -207,6 +249,8 @@ export async function runNode(config: Config): Promise<number> {
   await clientRotation;
   await api?.close();
   await watcher.stop();
+  await source?.stop();
+  await mirrors.stop();
   await runtime.close();
   await statuses.stop();
   await objects.stop();

@@ -5,8 +5,8 @@ import {
   isMirrorPod,
   MIRROR_ANNOTATION,
   mirrorReferenceProblem,
-  staticPodHash,
 } from "./mirror.ts";
+import { staticPod as asRun } from "../pods/static.ts";
 
 const staticPod: V1Pod = {
   metadata: { name: "web", labels: { app: "web" } },
@@ -16,30 +16,30 @@ const staticPod: V1Pod = {
   },
 };
 
-Deno.test("buildMirrorPod: name, annotations, controller owner reference to the Node", () => {
-  const mirror = buildMirrorPod(staticPod, { nodeName: "n1", nodeUID: "nu", hash: "h1" });
+Deno.test("buildMirrorPod: the static pod's name and hash, controller owner reference to the Node", () => {
+  const running = asRun(staticPod, "/etc/systemk/manifests/web.yaml", "n1");
+  const mirror = buildMirrorPod(running, { nodeName: "n1", nodeUID: "nu" });
   assert.equal(mirror.metadata?.name, "web-n1");
   assert.equal(mirror.metadata?.namespace, "default");
-  assert.equal(mirror.metadata?.annotations?.[MIRROR_ANNOTATION], "h1");
+  assert.equal(mirror.metadata?.uid, undefined, "the API gives the mirror a UID of its own");
+  const hash = running.metadata?.annotations?.["kubernetes.io/config.hash"];
+  assert.match(hash ?? "", /^[0-9a-f]{32}$/);
+  assert.equal(mirror.metadata?.annotations?.[MIRROR_ANNOTATION], hash);
   assert.deepEqual(mirror.metadata?.ownerReferences, [
     { apiVersion: "v1", kind: "Node", name: "n1", uid: "nu", controller: true },
   ]);
   assert.equal(mirror.spec?.nodeName, "n1");
   assert.deepEqual(mirror.metadata?.labels, { app: "web" });
   assert.ok(isMirrorPod(mirror));
-  assert.ok(!isMirrorPod(staticPod));
-});
-
-Deno.test("staticPodHash: stable under key order, changes with content", async () => {
-  const reordered: V1Pod = {
-    spec: { volumes: staticPod.spec!.volumes, containers: staticPod.spec!.containers },
-    metadata: { labels: { app: "web" }, name: "web" },
-  };
-  assert.equal(await staticPodHash(staticPod), await staticPodHash(reordered));
-  const changed = structuredClone(staticPod);
-  changed.spec!.containers[0].image = "/bin/true";
-  assert.notEqual(await staticPodHash(staticPod), await staticPodHash(changed));
-  assert.match(await staticPodHash(staticPod), /^[0-9a-f]{32}$/);
+  assert.ok(!isMirrorPod(running));
+  // An edited manifest is another static pod: its mirror says so.
+  const edited = structuredClone(staticPod);
+  edited.spec!.containers[0].image = "/bin/true";
+  const editedMirror = buildMirrorPod(asRun(edited, "/etc/systemk/manifests/web.yaml", "n1"), {
+    nodeName: "n1",
+    nodeUID: "nu",
+  });
+  assert.notEqual(editedMirror.metadata?.annotations?.[MIRROR_ANNOTATION], hash);
 });
 
 Deno.test("mirrorReferenceProblem names what NodeRestriction would refuse", () => {
