@@ -125,7 +125,7 @@ export const FLAGS: readonly FlagSpec[] = [
     key: "podManifestPath",
     names: ["pod-manifest-path", "manifests"],
     value: true,
-    help: "directory of Pod manifests to run (standalone mode when no kubeconfig is given)",
+    help: "directory of static Pod manifests to run (standalone mode when no kubeconfig is given)",
   },
   {
     key: "maxPods",
