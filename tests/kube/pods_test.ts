@@ -51,6 +51,23 @@ function runningStatus(message?: string): V1PodStatus {
   };
 }
 
+/** Sets one status condition of pod `name` as someone other than the node would. */
+async function patchConditionAsAdmin(
+  cluster: TestCluster,
+  name: string,
+  condition: { type: string; status: string; reason?: string },
+): Promise<void> {
+  await kubectlOk(cluster, [
+    "patch",
+    "pod",
+    name,
+    "--subresource=status",
+    "--type=strategic",
+    "-p",
+    JSON.stringify({ status: { conditions: [condition] } }),
+  ]);
+}
+
 const conditionOf = (pod: V1Pod, type: string) =>
   pod.status?.conditions?.find((c) => c.type === type);
 
@@ -174,17 +191,7 @@ Deno.test({
         assert.equal(pod.status?.containerStatuses?.[0].ready, true);
         assert.equal(conditionOf(pod, "PodScheduled"), undefined); // never ours, never added
         // Someone else's condition and label survive our next write.
-        await kubectlOk(cluster, [
-          "patch",
-          "pod",
-          "p1",
-          "--subresource=status",
-          "--type=strategic",
-          "-p",
-          JSON.stringify({
-            status: { conditions: [{ type: "example.com/gate", status: "True" }] },
-          }),
-        ]);
+        await patchConditionAsAdmin(cluster, "p1", { type: "example.com/gate", status: "True" });
         await kubectlOk(cluster, ["label", "pod", "p1", "admin=yes"]);
         writer.set(ref, runningStatus("all good"));
         await eventually("message written", async () => {
@@ -197,17 +204,11 @@ Deno.test({
       });
 
       await t.step("status writer: re-asserts Ready when someone else flips it", async () => {
-        await kubectlOk(cluster, [
-          "patch",
-          "pod",
-          "p1",
-          "--subresource=status",
-          "--type=strategic",
-          "-p",
-          JSON.stringify({
-            status: { conditions: [{ type: "Ready", status: "False", reason: "NodeNotReady" }] },
-          }),
-        ]);
+        await patchConditionAsAdmin(cluster, "p1", {
+          type: "Ready",
+          status: "False",
+          reason: "NodeNotReady",
+        });
         const flipped = performance.now();
         const pod = await eventually("Ready re-asserted", async () => {
           const p = await getJSON<V1Pod>(cluster, ["pod", "p1"]);
