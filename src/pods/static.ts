@@ -109,11 +109,14 @@ export interface StaticPodSourceOptions {
   onChange(pods: V1Pod[], removed: string[]): Promise<void> | void;
   /** Reports unreadable files and directories; default console.error. */
   log?: (message: string) => void;
+  /** How often the directory is read without a notification; default 20 s, as the kubelet. */
+  rescanMs?: number;
 }
 
 /**
  * Follows a manifest directory: reads it at start, on change notifications and every 20 s.
  * A file that stops parsing keeps its last good pods (an edit in progress disturbs nothing).
+ * A directory that is missing at start is looked for at each rescan, as the kubelet does.
  *
  * @example Usage
  * ```ts
@@ -143,12 +146,23 @@ export class StaticPodSource {
   /** Reads the directory once, delivers it, then follows its changes. */
   async start(): Promise<void> {
     await this.#scan();
-    this.#watcher = Deno.watchFs(this.#opts.dir, { recursive: false });
-    const watcher = this.#watcher;
+    this.#timer = setInterval(() => this.#rescan(), this.#opts.rescanMs ?? RESCAN_MS);
+    this.#watch();
+  }
+
+  /** Follows change notifications once the directory exists. */
+  #watch(): void {
+    if (this.#watcher) return;
+    let watcher: Deno.FsWatcher;
+    try {
+      watcher = Deno.watchFs(this.#opts.dir, { recursive: false });
+    } catch {
+      return; // the read said why; rescans go on, and watch once the directory is there
+    }
+    this.#watcher = watcher;
     this.#watching = (async () => {
       for await (const _ of watcher) this.#rescan();
     })();
-    this.#timer = setInterval(() => this.#rescan(), RESCAN_MS);
   }
 
   /** Stops following the directory; a read in progress finishes first. */
@@ -177,7 +191,10 @@ export class StaticPodSource {
   /** Coalesces bursts of notifications (an editor writes several times) into one read. */
   #rescan(): void {
     clearTimeout(this.#pending);
-    this.#pending = setTimeout(() => void this.#scan(), 100);
+    this.#pending = setTimeout(() => {
+      this.#watch();
+      void this.#scan();
+    }, 100);
   }
 
   #scan(): Promise<void> {
