@@ -6,6 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import type { LocalNodeOptions } from "../node/local.ts";
 
 /** Everything the flags configure. */
 export interface Config {
@@ -220,6 +221,15 @@ function toCount(name: string, raw: string | boolean | number): number {
     throw new UsageError(`--${name} needs a non-negative integer, not "${raw}"`);
   }
   return n;
+}
+
+/** What the flags say about this machine as a node, for `localNodeFacts`. */
+export function localNodeOptions(config: Config): LocalNodeOptions {
+  return {
+    nodeName: config.nodeName,
+    internalIP: config.nodeIP,
+    externalIP: config.nodeExternalIP,
+  };
 }
 
 /** The `--help` text. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseFlags, usage, UsageError } from "./flags.ts";
+import { localNodeOptions, parseFlags, usage, UsageError } from "./flags.ts";
 
 Deno.test("the seed's command line keeps working", () => {
   const { config } = parseFlags([
@@ -18,6 +18,11 @@ Deno.test("the seed's command line keeps working", () => {
   assert.equal(config.disableTaint, true);
   assert.equal(config.nodeIP, "10.0.0.2");
   assert.equal(config.nodeExternalIP, "2001:db8::2");
+  assert.deepEqual(localNodeOptions(config), {
+    nodeName: "draak",
+    internalIP: "10.0.0.2",
+    externalIP: "2001:db8::2",
+  });
 });
 
 Deno.test("the seed's --flag=value form and cert flags", () => {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import type { Config } from "./flags.ts";
+import { type Config, localNodeOptions } from "./flags.ts";
 import { VERSION } from "../version.ts";
 import { localNodeFacts } from "../node/local.ts";
 import { createClients, loadKubeConfig } from "../kube/client.ts";
@@ -46,9 +46,7 @@ export async function runNode(config: Config): Promise<number> {
   }
   const clients = createClients(loadKubeConfig(config.kubeconfig));
   const node = localNodeFacts({
-    nodeName: config.nodeName,
-    internalIP: config.nodeIP,
-    externalIP: config.nodeExternalIP,
+    ...localNodeOptions(config),
     apiServer: `${clients.apiServer.host}:${clients.apiServer.port}`,
   });
   const units = await connectUnitManager({ unitDir: config.unitDir });

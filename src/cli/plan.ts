@@ -9,7 +9,7 @@ import { formatPlan, planPod } from "../plan/mod.ts";
 import { parseManifests } from "../plan/manifest.ts";
 import { PlanError } from "../plan/types.ts";
 import { localNodeFacts } from "../node/local.ts";
-import type { Config } from "./flags.ts";
+import { type Config, localNodeOptions } from "./flags.ts";
 
 /** Runs the plan command; resolves with the exit code. */
 export async function planCommand(config: Config, args: string[]): Promise<number> {
@@ -31,11 +31,7 @@ export async function planCommand(config: Config, args: string[]): Promise<numbe
     console.error(`systemk plan: ${args[0]} holds no Pod`);
     return 1;
   }
-  const node = localNodeFacts({
-    nodeName: config.nodeName,
-    internalIP: config.nodeIP,
-    externalIP: config.nodeExternalIP,
-  });
+  const node = localNodeFacts(localNodeOptions(config));
   let failed = 0;
   for (const pod of manifests.pods) {
     pod.metadata ??= {};

@@ -5,7 +5,7 @@
  * @module
  */
 import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
-import type { Config } from "./flags.ts";
+import { type Config, localNodeOptions } from "./flags.ts";
 import { localNodeFacts } from "../node/local.ts";
 import { podKey, PodRuntime } from "../pods/runtime.ts";
 import type { EventSink } from "../pods/ports.ts";
@@ -17,11 +17,7 @@ import { stateDirProblem } from "../volumes/apply.ts";
 /** Runs standalone mode until SIGINT/SIGTERM; resolves with the exit code. */
 export async function runStandalone(config: Config): Promise<number> {
   const dir = config.podManifestPath!;
-  const node = localNodeFacts({
-    nodeName: config.nodeName,
-    internalIP: config.nodeIP,
-    externalIP: config.nodeExternalIP,
-  });
+  const node = localNodeFacts(localNodeOptions(config));
   const units = await connectUnitManager({ unitDir: config.unitDir });
   const printed = new Map<string, string>();
   const events: EventSink = {
