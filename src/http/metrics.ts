@@ -253,6 +253,15 @@ export const watchRestarts: Counter = systemkMetrics.counter(
   "Watches of the API server that were restarted, by resource.",
 );
 
+/**
+ * D-Bus signals systemk's systemd connection received, by `member` and `interface` (for
+ * `PropertiesChanged`: the interface whose properties changed). Each one is unmarshalled.
+ */
+export const dbusSignals: Counter = systemkMetrics.counter(
+  "systemk_dbus_signals_received_total",
+  "D-Bus signals received from systemd, by member and interface.",
+);
+
 /** Requests to the kubelet API by path group and status code. */
 export const apiRequests: Counter = systemkMetrics.counter(
   "systemk_kubelet_api_requests_total",

@@ -30,6 +30,7 @@ import {
   unitPropertiesFrom,
 } from "./_properties.ts";
 import type { UnitProperties } from "./types.ts";
+import { dbusSignals } from "../http/metrics.ts";
 
 /** Unit name pattern of all units systemk manages. */
 export const SYSTEMK_UNIT_PATTERN = "systemk.*.service";
@@ -45,11 +46,22 @@ const MAX_CALLS_IN_FLIGHT = 64;
 const NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit";
 const ALREADY_SUBSCRIBED = "org.freedesktop.systemd1.AlreadySubscribed";
 
-/** Signals followed: unit property changes, the manager's job/unit signals, systemd's owner. */
+/**
+ * The signals the bus delivers to systemk (each one costs unmarshalling): units' `Unit` and
+ * `Service` property changes, `JobRemoved`, and systemd's owner changing. Left out are what a
+ * subscriber would otherwise get per pod: `UnitNew`/`UnitRemoved` for every load and unload,
+ * `JobNew`, and the type-specific half of the changes of the mounts, slices, sockets and
+ * targets a unit depends on (about half of some 100 signals per pod lifecycle). Object paths
+ * cannot be matched by prefix and dbus-daemon allows 512 match rules per connection, so the
+ * remaining `Unit` changes of other units are dropped after parsing.
+ */
 const MATCH_RULES = [
-  `type='signal',sender='${SYSTEMD}',interface='${PROPERTIES_INTERFACE}',` +
-  `member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'`,
-  `type='signal',sender='${SYSTEMD}',interface='${MANAGER_INTERFACE}',path='${MANAGER_PATH}'`,
+  ...[UNIT_INTERFACE, SERVICE_INTERFACE].map((iface) =>
+    `type='signal',sender='${SYSTEMD}',interface='${PROPERTIES_INTERFACE}',` +
+    `member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit',arg0='${iface}'`
+  ),
+  `type='signal',sender='${SYSTEMD}',interface='${MANAGER_INTERFACE}',member='JobRemoved',` +
+  `path='${MANAGER_PATH}'`,
   `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',` +
   `member='NameOwnerChanged',arg0='${SYSTEMD}'`,
 ];
@@ -642,7 +654,13 @@ export class SystemdClient {
 
   #onMessage(bus: MessageBus, msg: Message): void {
     if (msg.type !== dbus.MessageType.SIGNAL || bus !== this.#bus) return;
-    if (msg.interface === PROPERTIES_INTERFACE && msg.member === "PropertiesChanged") {
+    const propertiesChanged = msg.interface === PROPERTIES_INTERFACE &&
+      msg.member === "PropertiesChanged";
+    dbusSignals.inc({
+      member: msg.member ?? "",
+      interface: (propertiesChanged ? msg.body[0] : msg.interface) ?? "",
+    });
+    if (propertiesChanged) {
       const name = unitNameFromObjectPath(msg.path ?? "");
       const [iface, changed, invalidated] = msg.body as [string, never, string[]];
       if (name === undefined || !isSystemkUnitName(name) || !isTrackedInterface(iface)) return;
