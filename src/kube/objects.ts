@@ -3,8 +3,9 @@
  * kubelet's watch-based manager does: the Node authorizer lets a node get/list/watch only the
  * objects its pods reference (a watch is scoped with `fieldSelector=metadata.name=<name>`), so
  * there is no cluster-wide watch. Watches are shared between pods and closed when no pod
- * references the object any more. While a watch holds an object, reads are answered from it:
- * every pod's `kube-root-ca.crt` costs one watch per namespace, not a GET per pod.
+ * references the object any more. While a watch holds an object, reads are answered from it,
+ * and concurrent reads of one object share one GET: every pod's `kube-root-ca.crt` costs one
+ * watch per namespace, not a GET per pod (also in a burst of pods).
  *
  * @module
  */
@@ -59,8 +60,11 @@ export interface ObjectAccessOptions {
 interface SharedWatch {
   reflector: Reflector<V1ConfigMap | V1Secret>;
   listeners: Map<string, (object: V1ConfigMap | V1Secret | undefined) => void>;
-  /** Set once the watch has listed: the object as last seen, undefined when it does not exist. */
-  listed?: { object?: V1ConfigMap | V1Secret };
+  /**
+   * The object as the watch last saw it or, until the watch has listed, as a read returned it
+   * (undefined: it does not exist); unset while neither has answered.
+   */
+  known?: { object?: V1ConfigMap | V1Secret };
 }
 
 function keyOf(ref: ObjectRef): string {
@@ -85,6 +89,8 @@ export class ObjectAccess {
   readonly #quietTimeoutMs: number;
   readonly #log: KubeLogger;
   readonly #watches = new Map<string, SharedWatch>();
+  /** GETs in flight, by object: concurrent readers share one. */
+  readonly #reading = new Map<string, Promise<GetResult<ObjectKind>>>();
 
   /** @param options clients and timing. */
   constructor(options: ObjectAccessOptions) {
@@ -100,7 +106,8 @@ export class ObjectAccess {
   }
 
   /**
-   * Reads one object: from its watch when one has listed it, else from the API.
+   * Reads one object: from its watch when that knows it, else from the API (one GET shared
+   * by concurrent callers; its answer is what the watch knows until it has listed).
    *
    * @param ref kind, namespace, name.
    * @return the object, or `{ found: false }` when it does not exist.
@@ -108,13 +115,27 @@ export class ObjectAccess {
    * `forbiddenRetryMs`, since the authorizer learns of new pods a moment late).
    * @throws other API errors as client-node reports them.
    */
-  async get<K extends ObjectKind>(ref: ObjectRef & { kind: K }): Promise<GetResult<K>> {
-    const listed = this.#watches.get(keyOf(ref))?.listed;
-    if (listed) {
-      return listed.object
-        ? { found: true, object: listed.object as ObjectOf<K> }
-        : { found: false };
+  get<K extends ObjectKind>(ref: ObjectRef & { kind: K }): Promise<GetResult<K>> {
+    const key = keyOf(ref);
+    const known = this.#watches.get(key)?.known;
+    if (known) {
+      return Promise.resolve(
+        known.object ? { found: true, object: known.object as ObjectOf<K> } : { found: false },
+      );
     }
+    let reading = this.#reading.get(key);
+    if (!reading) {
+      reading = this.#read(ref).then((got) => {
+        const shared = this.#watches.get(key);
+        if (shared) shared.known ??= { object: got.found ? got.object : undefined };
+        return got;
+      }).finally(() => this.#reading.delete(key));
+      this.#reading.set(key, reading);
+    }
+    return reading as Promise<GetResult<K>>;
+  }
+
+  async #read<K extends ObjectKind>(ref: ObjectRef & { kind: K }): Promise<GetResult<K>> {
     const { core } = this.#clients;
     const deadline = Date.now() + this.#forbiddenRetryMs;
     for (let attempt = 0;; attempt++) {
@@ -159,12 +180,10 @@ export class ObjectAccess {
       into: Map<string, ObjectOf<K>>,
     ) => {
       const ref = { kind, namespace, name };
-      try {
-        const got = await this.get(ref);
-        if (got.found) into.set(name, got.object);
-      } finally {
-        this.watchObject(ref, watch);
-      }
+      // Watched first, so the read's answer serves the pods that follow until the watch lists.
+      this.watchObject(ref, watch);
+      const got = await this.get(ref);
+      if (got.found) into.set(name, got.object);
     };
     await Promise.all([
       ...names.configMaps.map((name) => fetch("ConfigMap", name, found.configMaps)),
@@ -224,6 +243,7 @@ export class ObjectAccess {
     const fieldSelector = `metadata.name=${ref.name}`;
     const plural = ref.kind === "ConfigMap" ? "configmaps" : "secrets";
     const shared = { listeners: new Map() } as SharedWatch;
+    let delivered = false;
     shared.reflector = new Reflector<V1ConfigMap | V1Secret>({
       watch,
       list: () =>
@@ -235,7 +255,8 @@ export class ObjectAccess {
       model: ref.kind === "ConfigMap" ? "V1ConfigMap" : "V1Secret",
       onEvent: ({ type, object }) => {
         const value = type === "delete" ? undefined : object;
-        shared.listed = { object: value };
+        shared.known = { object: value };
+        delivered = true;
         for (const listener of [...shared.listeners.values()]) listener(value);
       },
       quietTimeoutMs: this.#quietTimeoutMs,
@@ -243,9 +264,11 @@ export class ObjectAccess {
       log: this.#log,
     });
     // Not awaited: the reflector retries failed lists itself (a 403 until the authorizer
-    // has seen the pod) and reports through the listeners. A listing without the object (it
-    // does not exist) delivers no event, so the first listing marks the watch as listed.
-    shared.reflector.start().then(() => shared.listed ??= {});
+    // has seen the pod) and reports through the listeners. A first listing without the
+    // object delivers no event: then it does not exist, whatever a read said before.
+    shared.reflector.start().then(() => {
+      if (!delivered) shared.known = {};
+    });
     return shared;
   }
 }

@@ -164,6 +164,28 @@ Deno.test({
           await eventually("deletion seen", () => seen.at(-1) === undefined || undefined);
           assert.deepEqual(await counting.get(ref), { found: false });
           assert.equal(gets, 1, "reads while watched made no GET");
+
+          // A burst of pods referencing one object before any watch of it exists.
+          counting.releasePod("cached-consumer");
+          assert.equal(counting.watchCount, 0);
+          await kubectlOk(cluster, ["create", "configmap", "cached", "--from-literal=k=c3"]);
+          const readers = Array.from(
+            { length: 10 },
+            (_, i) =>
+              counting.getReferenced("default", { configMaps: ["cached"], secrets: [] }, {
+                podUID: `burst-${i}`,
+                onChange: () => {},
+              }),
+          );
+          for (const got of await Promise.all(readers)) {
+            assert.equal(got.configMaps.get("cached")?.data?.k, "c3");
+          }
+          const later = await counting.getReferenced("default", {
+            configMaps: ["cached"],
+            secrets: [],
+          }, { podUID: "later", onChange: () => {} });
+          assert.equal(later.configMaps.get("cached")?.data?.k, "c3");
+          assert.equal(gets, 2, "11 pods' reads made one GET");
         } finally {
           await counting.stop();
         }
