@@ -192,7 +192,7 @@ export class PodRuntime {
       state.pod = pod;
     } else {
       const units = this.#unclaimed.get(uid) ?? new Map();
-      this.#pods.set(uid, newPodState(pod, units, this.#o.backoffBaseMs ?? 10_000));
+      this.#pods.set(uid, newPodState(pod, units, this.#backoffBaseMs));
       this.#unclaimed.delete(uid);
     }
     this.#enqueue(uid, () => reconcileDuration.time({}, () => this.#reconcile(uid)));
@@ -397,7 +397,7 @@ export class PodRuntime {
           `Started unit ${unit.name}`,
           unit.container,
         );
-        state.backoffMs = this.#o.backoffBaseMs ?? 10_000;
+        state.backoffMs = this.#backoffBaseMs;
       } else if (result !== "dependency") {
         this.#o.events.record(
           state.pod,
@@ -869,7 +869,8 @@ export class PodRuntime {
 
   #fail(uid: string, e: unknown): void {
     const state = this.#pods.get(uid);
-    const message = `systemk could not run ${state ? podKey(state.pod) : uid}: ${
+    const doing = state?.terminating ? "stop and clean up" : "run";
+    const message = `systemk could not ${doing} ${state ? podKey(state.pod) : uid}: ${
       (e as Error)?.message ?? e
     }`;
     console.error(message);
@@ -884,7 +885,15 @@ export class PodRuntime {
     state.failure = { reason: "SystemkError", message };
     this.#o.events.record(state.pod, "Warning", "Failed", message);
     this.#publish(uid);
-    this.#retryLater(uid);
+    // A pod being deleted waits on its clean-up: retried at the first back-off step, without
+    // growing (the kubelet retries a failed pod sync every 10 s, too).
+    if (state.terminating) this.#scheduleRetry(uid, () => Promise.resolve(), this.#backoffBaseMs);
+    else this.#retryLater(uid);
+  }
+
+  /** The first retry delay (ms). */
+  get #backoffBaseMs(): number {
+    return this.#o.backoffBaseMs ?? 10_000;
   }
 
   /** Sets the pods-by-phase gauge from the statuses last computed. */
