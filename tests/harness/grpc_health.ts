@@ -3,8 +3,8 @@
  * `grpc.health.v1.Health` (npm `grpc-health-check`), so systemk's hand-written client is checked
  * against an independent one.
  *
- * Run as a program (`deno run --allow-net --allow-env grpc_health.ts PORT`), it serves on
- * `0.0.0.0:PORT` until killed: `SERVING` for the whole server (`""`), `NOT_SERVING` after a
+ * Run as a program (`deno run --allow-net --allow-env --allow-read --allow-sys grpc_health.ts
+ * PORT`), it serves on `0.0.0.0:PORT` until killed: `SERVING` for the whole server (`""`), `NOT_SERVING` after a
  * SIGUSR1, `SERVING` again after a SIGUSR2.
  *
  * @module
