@@ -5,7 +5,12 @@
  *
  * @module
  */
-export { DEFAULT_STATE_DIR, MINIMUM_GRACE_SECONDS, planPod } from "./plan.ts";
+export {
+  DEFAULT_GRACE_SECONDS,
+  DEFAULT_STATE_DIR,
+  MINIMUM_GRACE_SECONDS,
+  planPod,
+} from "./plan.ts";
 export { formatPlan } from "./format.ts";
 export { parseManifests } from "./manifest.ts";
 export type { Manifests } from "./manifest.ts";

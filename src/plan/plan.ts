@@ -79,7 +79,7 @@ import type { PackageInfo, PlanInput, PlannedUnit, PodPlan } from "./types.ts";
 
 export { DEFAULT_STATE_DIR };
 /** Kubernetes' default `terminationGracePeriodSeconds`. */
-const DEFAULT_GRACE_SECONDS = 30;
+export const DEFAULT_GRACE_SECONDS = 30;
 /** The kubelet never gives a container less than this to stop (`minimumGracePeriodInSeconds`). */
 export const MINIMUM_GRACE_SECONDS = 2;
 

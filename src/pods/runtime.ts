@@ -12,7 +12,9 @@ import type { V1Container, V1Pod, V1PodStatus } from "@kubernetes/client-node";
 import { isNoSuchUnit, isTransientBusError } from "../systemd/mod.ts";
 import { podsByPhase, reconcileDuration, reconcileErrors } from "../http/metrics.ts";
 import {
+  DEFAULT_GRACE_SECONDS,
   DEFAULT_STATE_DIR,
+  MINIMUM_GRACE_SECONDS,
   type NodeFacts,
   type PackageInfo,
   PlanError,
@@ -46,10 +48,6 @@ import {
 
 /** Retry delay after a D-Bus failure that was not the pod's fault (systemd re-executing). */
 const TRANSIENT_RETRY_MS = 1000;
-/** Kubernetes' default `terminationGracePeriodSeconds`. */
-const DEFAULT_GRACE_SECONDS = 30;
-/** What a container still gets to stop after its preStop hook used up the grace (kubelet). */
-const MINIMUM_GRACE_SECONDS = 2;
 
 /** Everything the runtime is wired to. */
 export interface RuntimeOptions {
