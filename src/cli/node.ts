@@ -226,6 +226,7 @@ export async function runNode(config: Config): Promise<number> {
     // A static pod answers for its mirror: same namespace and name.
     pods: { pods: () => [...latest.values(), ...staticPods.values()] },
     unitProperties: (name) => units.properties(name),
+    exec: units.exec,
   }).catch((e) => {
     console.error(
       `systemk: the kubelet API on ${config.address}:${config.port} did not start, ` +

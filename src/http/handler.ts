@@ -6,7 +6,8 @@
  * - `/containerLogs/{namespace}/{pod}/{container}` (from journald)
  * - `/stats/summary`, `/metrics/resource` (usage for metrics-server and `kubectl top`)
  * - `/metrics` (systemk's own metrics)
- * - `/exec`, `/attach`, `/portForward`, `/run`: 501, not supported yet
+ * - `/exec`, `/attach`, `/portForward`: SPDY/3.1 streaming (see {@link ./streaming.ts});
+ *   `/run`: 501, not supported
  *
  * Every request is authenticated and authorized first (see {@link ./auth.ts}).
  *
@@ -26,7 +27,24 @@ import {
   type UnitPropertiesReader,
 } from "./pods.ts";
 import type { ResourceSampler } from "./resources.ts";
+import { TEXT, text } from "./responses.ts";
 import { buildSummary, renderResourceMetrics } from "./stats.ts";
+import {
+  type CommandOutcome,
+  dialLoopback,
+  isProtocolSwitch,
+  negotiate,
+  PORT_FORWARD_V1,
+  type PortDialer,
+  portForward,
+  type ProtocolSwitch,
+  pump,
+  REMOTE_COMMAND_V4,
+  remoteCommand,
+  runExec,
+  streamOptions,
+} from "./streaming.ts";
+import type { ExecOptions, ExecProcess } from "../exec/container.ts";
 
 /** Everything the routes read from. */
 export interface KubeletHandlerOptions {
@@ -38,29 +56,44 @@ export interface KubeletHandlerOptions {
   auth: RequestAuth;
   /** Clock in ms since the epoch; default `Date.now`. */
   now?: () => number;
+  /** Runs a command in the container of a unit (`kubectl exec`); absent: exec answers 501. */
+  exec?: (unit: string, options: ExecOptions) => Promise<ExecProcess>;
+  /** Connects to a pod's port (`kubectl port-forward`); default {@link dialLoopback}. */
+  dial?: PortDialer;
   /** Where failures that the client only sees as 500 are explained. */
   log?: (message: string) => void;
 }
 
-/** Handles one request. */
-export type KubeletHandler = (request: Request, credentials: Credentials) => Promise<Response>;
+/** Handles one request: a response, or a switch to a streaming protocol. */
+export type KubeletHandler = (
+  request: Request,
+  credentials: Credentials,
+) => Promise<Response | ProtocolSwitch>;
 
-const NOT_SUPPORTED = ["/exec", "/attach", "/portForward", "/run"];
+const NOT_SUPPORTED = ["/run"];
 
 /** Builds the request handler; see the module doc. */
 export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
   const now = options.now ?? (() => Date.now());
 
-  async function route(request: Request, path: string): Promise<Response> {
+  async function route(request: Request, path: string): Promise<Response | ProtocolSwitch> {
     const url = new URL(request.url);
     const get = request.method === "GET" || request.method === "HEAD";
     const unsupported = NOT_SUPPORTED.find((p) => path === p || path.startsWith(`${p}/`));
     if (unsupported) {
       return text(
         501,
-        `${unsupported.slice(1)} is not supported by systemk yet: containers are systemd units, ` +
-          `use ssh and systemctl/journalctl on the node meanwhile`,
+        `${unsupported.slice(1)} is not supported by systemk: use kubectl exec`,
       );
+    }
+    const streaming = STREAMING.find((p) => path.startsWith(`/${p}/`));
+    if (streaming) {
+      if (request.method !== "GET" && request.method !== "POST") {
+        return text(405, `${request.method} is not allowed on ${path}`);
+      }
+      return streaming === "portForward"
+        ? portForwardRoute(request, path)
+        : remoteCommandRoute(request, path, streaming);
     }
     if (!get) return text(405, `${request.method} is not allowed on ${path}`);
     if (path === "/healthz") return text(200, "ok");
@@ -144,6 +177,82 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
     return new Response(followUntilRunEnds(body, ended), { headers: { "content-type": TEXT } });
   }
 
+  /** The pod of a streaming path's `{namespace}/{pod}[/{uid}]`, or why there is none. */
+  function streamingPod(namespace: string, name: string, uid?: string): V1Pod | Response {
+    const pod = findPod(options.pods, namespace, name);
+    if (!pod || (uid && pod.metadata?.uid !== uid)) {
+      return text(404, `pod "${namespace}/${name}" does not exist on this node`);
+    }
+    return pod;
+  }
+
+  function portForwardRoute(request: Request, path: string): Response | ProtocolSwitch {
+    const parts = path.split("/").slice(2).map(decodeURIComponent);
+    if (parts.length < 2 || parts.length > 3 || parts.some((p) => !p)) {
+      return text(400, "expected /portForward/{namespace}/{pod}[/{uid}]");
+    }
+    const pod = streamingPod(parts[0], parts[1], parts[2]);
+    if (pod instanceof Response) return pod;
+    const protocol = negotiate(request, [PORT_FORWARD_V1]);
+    if (protocol instanceof Response) return protocol;
+    return portForward(`${parts[0]}/${parts[1]}`, options.dial ?? dialLoopback, options.log);
+  }
+
+  function remoteCommandRoute(
+    request: Request,
+    path: string,
+    kind: "exec" | "attach",
+  ): Response | ProtocolSwitch {
+    const url = new URL(request.url);
+    const parts = path.split("/").slice(2).map(decodeURIComponent);
+    if (parts.length < 3 || parts.length > 4 || parts.some((p) => !p)) {
+      return text(400, `expected /${kind}/{namespace}/{pod}[/{uid}]/{container}`);
+    }
+    const [namespace, name] = parts;
+    const container = parts.at(-1)!;
+    const streams = streamOptions(url.searchParams);
+    if (typeof streams === "string") return text(400, streams);
+    const pod = streamingPod(namespace, name, parts.length === 4 ? parts[2] : undefined);
+    if (pod instanceof Response) return pod;
+    const unit = containerUnits(pod).get(container);
+    if (!unit) return text(404, `container "${container}" not found in pod "${namespace}/${name}"`);
+    const command = url.searchParams.getAll("command");
+    if (kind === "exec" && command.length === 0) return text(400, "no command given");
+    const protocol = negotiate(request, [REMOTE_COMMAND_V4]);
+    if (protocol instanceof Response) return protocol;
+    const exec = options.exec;
+    if (kind === "exec" && !exec) {
+      return text(501, "exec needs systemk's systemd connection, which this mode lacks");
+    }
+    if (kind === "exec") {
+      return remoteCommand(
+        streams,
+        (s, signal) => runExec((stdin, tty) => exec!(unit, { command, stdin, tty }), s, signal),
+        options.log,
+      );
+    }
+    return remoteCommand(streams, async (s, signal): Promise<CommandOutcome> => {
+      if (s.stdin) {
+        return {
+          error: `container "${container}" has no standard input to attach to: systemk runs ` +
+            `containers as systemd units with StandardInput=null; use kubectl exec -i`,
+          reason: "BadRequest",
+          code: 400,
+        };
+      }
+      // Attaching shows what the container writes from now on: its log, followed.
+      const logs = await containerLogs(
+        `/containerLogs/${namespace}/${name}/${container}`,
+        new URLSearchParams({ follow: "true", tailLines: "0" }),
+      );
+      if (!logs.ok || !logs.body) {
+        return { error: (await logs.text()).trim(), reason: "BadRequest", code: logs.status };
+      }
+      await pump(logs.body, s.stdout ?? s.stderr, signal);
+      return { exitCode: 0 };
+    }, options.log);
+  }
+
   async function runningPods(): Promise<V1Pod[]> {
     const pods = await Promise.all(
       options.pods.pods().map(async (pod) => {
@@ -168,7 +277,7 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
 
   return async (request, credentials) => {
     const path = new URL(request.url).pathname;
-    let response: Response;
+    let response: Response | ProtocolSwitch;
     const auth = await options.auth.check(request.method, path, credentials);
     if (auth.status !== 200) {
       response = text(auth.status, auth.message);
@@ -180,25 +289,21 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
         response = text(500, `internal error: ${(e as Error).message}`);
       }
     }
-    apiRequests.inc({ path: pathGroup(path), code: String(response.status) });
+    const code = isProtocolSwitch(response) ? 101 : response.status;
+    apiRequests.inc({ path: pathGroup(path), code: String(code) });
     return response;
   };
 }
+
+/** The streaming endpoints, by their first path segment. */
+const STREAMING = ["exec", "attach", "portForward"] as const;
 
 /** The first path segment, so label values stay few (`/containerLogs`, `/stats`, ...). */
 function pathGroup(path: string): string {
   return "/" + (path.split("/")[1] ?? "");
 }
 
-const TEXT = "text/plain; charset=utf-8";
 const PROMETHEUS = { "content-type": "text/plain; version=0.0.4; charset=utf-8" };
-
-function text(status: number, body: string): Response {
-  return new Response(body + "\n", {
-    status,
-    headers: { "content-type": TEXT },
-  });
-}
 
 function json(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), {

@@ -3,6 +3,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { UnitProperties } from "../systemd/types.ts";
 import { RequestAuth } from "./auth.ts";
 import { kubeletHandler } from "./handler.ts";
+import { isProtocolSwitch, type ProtocolSwitch } from "./streaming.ts";
 import { Journal } from "./journal.ts";
 import { apiRequests } from "./metrics.ts";
 import { ResourceSampler } from "./resources.ts";
@@ -76,10 +77,24 @@ function handler() {
   });
 }
 
-async function get(path: string, init: { method?: string; token?: string } = {}) {
-  const response = await handler()(
-    new Request(`https://kubelet${path}`, { method: init.method ?? "GET" }),
-    { authorization: `Bearer ${init.token ?? "t"}` },
+/** A plain response, asserting that the answer is no protocol switch. */
+function plain(answer: Response | ProtocolSwitch): Response {
+  assert.ok(!isProtocolSwitch(answer), "a plain response");
+  return answer;
+}
+
+async function get(
+  path: string,
+  init: { method?: string; token?: string; headers?: Record<string, string> } = {},
+) {
+  const response = plain(
+    await handler()(
+      new Request(`https://kubelet${path}`, {
+        method: init.method ?? "GET",
+        headers: init.headers,
+      }),
+      { authorization: `Bearer ${init.token ?? "t"}` },
+    ),
   );
   return { status: response.status, body: await response.text() };
 }
@@ -91,18 +106,9 @@ Deno.test("routes: health, pods, running pods, not supported, not found", async 
   assert.deepEqual(pods.items.map((p: V1Pod) => p.metadata?.uid), ["u1"]);
   const runningPods = JSON.parse((await get("/runningpods/")).body);
   assert.deepEqual(runningPods.items[0].spec.containers, [{ name: "app", image: "/bin/app" }]);
-  for (
-    const path of [
-      "/exec/default/web/app",
-      "/attach/default/web/app",
-      "/portForward/default/web",
-      "/run/default/web/app",
-    ]
-  ) {
-    const r = await get(path, { method: "POST" });
-    assert.equal(r.status, 501, path);
-    assert.match(r.body, /not supported by systemk yet/);
-  }
+  const run = await get("/run/default/web/app", { method: "POST" });
+  assert.equal(run.status, 501);
+  assert.match(run.body, /not supported/);
   assert.equal((await get("/pods", { method: "DELETE" })).status, 405);
   assert.equal((await get("/configz")).status, 404);
   assert.equal((await get("/healthz", { token: "wrong" })).status, 401);
@@ -166,16 +172,65 @@ Deno.test("containerLogs: no output yet is an empty log; no restart yet is no pr
     }),
     auth,
   });
-  const r = await h(new Request("https://kubelet/containerLogs/default/web/app"), {
-    authorization: "Bearer x",
-  });
+  const r = plain(
+    await h(new Request("https://kubelet/containerLogs/default/web/app"), {
+      authorization: "Bearer x",
+    }),
+  );
   assert.equal(r.status, 200);
   assert.equal(await r.text(), "");
   // Never restarted: no previous run, even though the journal has older runs of the unit name.
-  const previous = await h(
-    new Request("https://kubelet/containerLogs/default/web/app?previous=true"),
-    { authorization: "Bearer x" },
+  const previous = plain(
+    await h(
+      new Request("https://kubelet/containerLogs/default/web/app?previous=true"),
+      { authorization: "Bearer x" },
+    ),
   );
   assert.equal(previous.status, 400);
   assert.match(await previous.text(), /previous terminated container "app" in pod "web" not found/);
+});
+
+Deno.test("streaming routes: checked like the kubelet's before the protocol switch", async () => {
+  const upgrade = { connection: "Upgrade", upgrade: "SPDY/3.1" };
+  const exec = "/exec/default/web/app?command=sh&output=1";
+  const notUpgraded = await get(exec, { method: "POST" });
+  assert.equal(notUpgraded.status, 400);
+  assert.match(notUpgraded.body, /SPDY\/3\.1/);
+  assert.equal((await get(exec, { method: "POST", headers: upgrade })).status, 400, "no protocol");
+  const wrong = await get(exec, {
+    method: "POST",
+    headers: { ...upgrade, "x-stream-protocol-version": "v3.channel.k8s.io" },
+  });
+  assert.equal(wrong.status, 403);
+  assert.match(wrong.body, /client supports \[v3.channel.k8s.io\], server accepts/);
+  const v4 = { ...upgrade, "x-stream-protocol-version": "v5.channel.k8s.io, v4.channel.k8s.io" };
+  assert.equal((await get("/exec/default/web/app?command=sh", { headers: v4 })).status, 400);
+  assert.equal(
+    (await get("/exec/default/nope/app?command=sh&output=1", { headers: v4 })).status,
+    404,
+  );
+  assert.equal(
+    (await get("/exec/default/web/u2/app?command=sh&output=1", { headers: v4 })).status,
+    404,
+  );
+  assert.equal(
+    (await get("/exec/default/web/nope?command=sh&output=1", { headers: v4 })).status,
+    404,
+  );
+  assert.equal((await get("/exec/default/web/app?output=1", { headers: v4 })).status, 400);
+  assert.equal((await get("/portForward/default/web", { method: "DELETE" })).status, 405);
+  // This handler has no exec: 501 rather than a switch that cannot run anything.
+  assert.equal((await get(exec, { headers: v4 })).status, 501);
+  const forward = await handler()(
+    new Request("https://kubelet/portForward/default/web/u1", {
+      method: "POST",
+      headers: { ...upgrade, "x-stream-protocol-version": "portforward.k8s.io" },
+    }),
+    { authorization: "Bearer t" },
+  );
+  assert.ok(isProtocolSwitch(forward));
+  assert.deepEqual(forward.headers, {
+    upgrade: "SPDY/3.1",
+    "x-stream-protocol-version": "portforward.k8s.io",
+  });
 });

@@ -1,6 +1,6 @@
 /**
  * The kubelet HTTPS API of systemk: container logs from journald, pods, usage for
- * metrics-server, systemk's own metrics, with a serving certificate that sets itself up and
+ * metrics-server, systemk's own metrics, exec/attach/port-forward over SPDY, with a serving certificate that sets itself up and
  * every request authenticated and authorized against the cluster.
  *
  * @example Usage
@@ -13,6 +13,7 @@
  * @module
  */
 import type { KubeConfig } from "@kubernetes/client-node";
+import type { ExecOptions, ExecProcess } from "../exec/container.ts";
 import { apiServerReviews, RequestAuth } from "./auth.ts";
 import { kubeletHandler } from "./handler.ts";
 import { Journal } from "./journal.ts";
@@ -32,6 +33,8 @@ export interface KubeletAPIOptions {
   node: { name: string; hostname: string; internalIP: string; externalIP: string };
   pods: PodSource;
   unitProperties: UnitPropertiesReader;
+  /** Runs commands in containers (`kubectl exec`); absent: exec answers 501. */
+  exec?: (unit: string, options: ExecOptions) => Promise<ExecProcess>;
   address?: string;
   port: number;
   tlsCertFile?: string;
@@ -74,6 +77,7 @@ export async function startKubeletAPI(options: KubeletAPIOptions): Promise<Kubel
     nodeName: options.node.name,
     pods: options.pods,
     unitProperties: options.unitProperties,
+    exec: options.exec,
     journal: new Journal(),
     sampler: new ResourceSampler({ pods: options.pods, unitProperties: options.unitProperties }),
     auth,

@@ -50,3 +50,16 @@ export async function run(cmd: string, args: string[]): Promise<{ code: number; 
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: r.code, out: decode(r.stdout) + decode(r.stderr) };
 }
+
+/** A client certificate for `subject`, signed by the CA at `ca` (`.crt`/`.key`), in `dir`. */
+export async function clientCert(dir: string, name: string, subject: string, ca: string) {
+  const cert = { cert: `${dir}/${name}.crt`, key: `${dir}/${name}.key` };
+  const r = await run("openssl", [
+    ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
+    ...["-keyout", cert.key, "-out", cert.cert, "-days", "1", "-subj", subject],
+    ...["-CA", `${ca}.crt`, "-CAkey", `${ca}.key`, "-addext", "extendedKeyUsage=clientAuth"],
+    ...["-addext", "basicConstraints=critical,CA:FALSE"],
+  ]);
+  assert.equal(r.code, 0, r.out);
+  return cert;
+}

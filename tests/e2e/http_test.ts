@@ -7,22 +7,9 @@ import assert from "node:assert/strict";
 import type { V1CertificateSigningRequest, V1Pod } from "@kubernetes/client-node";
 import { type NodeEnv, startNodeEnv, waitFor } from "./_node_env.ts";
 import { freePorts } from "../harness/cluster.ts";
-import { approveServingCertificate, kubeletAPIFlags, run } from "./_kubelet_api.ts";
+import { approveServingCertificate, clientCert, kubeletAPIFlags, run } from "./_kubelet_api.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-/** A client certificate for `subject`, signed by the CA at `ca` (`.crt`/`.key`), in `dir`. */
-async function clientCert(dir: string, name: string, subject: string, ca: string) {
-  const cert = { cert: `${dir}/${name}.crt`, key: `${dir}/${name}.key` };
-  const r = await run("openssl", [
-    ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
-    ...["-keyout", cert.key, "-out", cert.cert, "-days", "1", "-subj", subject],
-    ...["-CA", `${ca}.crt`, "-CAkey", `${ca}.key`, "-addext", "extendedKeyUsage=clientAuth"],
-    ...["-addext", "basicConstraints=critical,CA:FALSE"],
-  ]);
-  assert.equal(r.code, 0, r.out);
-  return cert;
-}
 
 Deno.test(
   "kubelet API: logs through the apiserver with a CSR-signed serving cert, auth, metrics, TLS bootstrap",
@@ -322,18 +309,20 @@ Deno.test(
         },
       );
 
-      await t.step("exec, attach and port-forward answer 501", async () => {
+      await t.step("streaming endpoints want a SPDY upgrade; /run answers 501", async () => {
         for (
           const path of [
-            "/exec/default/logs/c?command=true",
-            "/attach/default/logs/c",
+            "/exec/default/logs/c?command=true&output=1",
+            "/attach/default/logs/c?output=1",
             "/portForward/default/logs",
           ]
         ) {
           const r = await curl(path, { cert: admin, method: "POST" });
-          assert.equal(r.status, 501, path);
-          assert.match(r.body, /not supported/);
+          assert.equal(r.status, 400, path);
+          assert.match(r.body, /SPDY\/3\.1/);
         }
+        const r = await curl("/run/default/logs/c?cmd=true", { cert: admin, method: "POST" });
+        assert.equal(r.status, 501);
       });
 
       await t.step(
