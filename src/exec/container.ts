@@ -195,11 +195,15 @@ if ! cd "\${dir:-/}" 2>/dev/null; then
 fi
 exec setpriv "$@"`;
 
+/** `stty` arguments setting a terminal's size. */
+function sttySize(size: TerminalSize): string[] {
+  const whole = (n: number) => String(Math.max(0, Math.trunc(n)));
+  return ["rows", whole(size.rows), "cols", whole(size.columns)];
+}
+
 /** `script` runs this on the terminal: size it, report it on fd 3, run the command. */
 function terminalScript(size: TerminalSize, command: readonly string[]): string {
-  const rows = Math.max(0, Math.trunc(size.rows));
-  const columns = Math.max(0, Math.trunc(size.columns));
-  return `stty rows ${rows} cols ${columns} && tty >&3 && exec 3>&- && exec ${
+  return `stty ${sttySize(size).join(" ")} && tty >&3 && exec 3>&- && exec ${
     command.map(shellQuote).join(" ")
   }`;
 }
@@ -484,10 +488,7 @@ export async function execInContainer(
           "stty",
           "-F",
           tty,
-          "rows",
-          String(Math.max(0, Math.trunc(size.rows))),
-          "cols",
-          String(Math.max(0, Math.trunc(size.columns))),
+          ...sttySize(size),
         ],
         stdin: "null",
         stdout: "null",
