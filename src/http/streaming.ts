@@ -462,7 +462,10 @@ export async function runExec(
   const process = await start(streams.stdin?.readable, streams.size);
   const kill = () => void process.kill().catch(() => {});
   signal.addEventListener("abort", kill, { once: true });
-  const resizing = (async () => {
+  // The client may have left while the command was starting.
+  if (signal.aborted) kill();
+  // Resizes go on until the client's resize stream ends (with the session at the latest).
+  void (async () => {
     if (!streams.resize) return;
     for (let r = await streams.resize.next(); !r.done; r = await streams.resize.next()) {
       await process.resize(r.value).catch(() => {});
@@ -474,7 +477,6 @@ export async function runExec(
   ]);
   const status = await process.status;
   signal.removeEventListener("abort", kill);
-  void resizing;
   if (status.exitCode !== null) return { exitCode: status.exitCode };
   if (status.timedOut) return { error: "command timed out" };
   // Killed by a signal: the exit code a shell would report (128 + the signal's number).

@@ -228,6 +228,25 @@ Deno.test("kubectl exec, attach and port-forward through the apiserver", opts, a
       assert.match(errors, new RegExp(`error forwarding port ${closed}.*connection refused`, "i"));
     });
 
+    await t.step(
+      "the apiserver spoke SPDY to systemk: every streaming request switched",
+      async () => {
+        const pki = `${env.cluster.dir}/pki`;
+        const metrics = await run("curl", [
+          ...["-sS", "--cacert", env.cluster.caFile, "--cert", `${pki}/admin.crt`],
+          ...["--key", `${pki}/admin.key`, `https://127.0.0.1:${port}/metrics`],
+        ]);
+        const answers = metrics.out.split("\n").filter((l) =>
+          /^systemk_kubelet_api_requests_total\{.*path="\/(exec|attach|portForward)"/.test(l)
+        );
+        // kubectl spoke WebSocket to the apiserver (v5.channel.k8s.io, and SPDY/3.1 tunnelled in
+        // it for port-forward); toward systemk every request was a SPDY/3.1 upgrade (101), none
+        // refused (400) and retried another way.
+        assert.ok(answers.length >= 3, metrics.out);
+        for (const line of answers) assert.match(line, /code="101"/);
+      },
+    );
+
     await t.step("only users allowed nodes/proxy may stream", async () => {
       const certs = `${env.cluster.dir}/streaming-test`;
       await Deno.mkdir(certs, { recursive: true });

@@ -1,0 +1,270 @@
+import assert from "node:assert/strict";
+import net from "node:net";
+import zlib from "node:zlib";
+import {
+  concat,
+  decodeHeaderList,
+  encodeHeaderList,
+  HeaderDecompressor,
+  type HeaderList,
+  SPDY3_DICTIONARY,
+} from "./compression.ts";
+import { decodeFrame, encodeFrame, type Frame } from "./frames.ts";
+import { SpdySession, type SpdyStream, StreamClosedError } from "./session.ts";
+
+/**
+ * A SPDY client over a real loopback TCP connection, as Go's spdystream is one: header blocks
+ * really deflated with the dictionary on one context, frames read as they come.
+ */
+class TestClient {
+  readonly frames: Frame[] = [];
+  readonly #socket: net.Socket;
+  readonly #deflate = zlib.createDeflate({ dictionary: SPDY3_DICTIONARY, level: 9 });
+  readonly #inflate = new HeaderDecompressor();
+  #pending = new Uint8Array();
+  #waiters: (() => void)[] = [];
+  ended = false;
+
+  constructor(socket: net.Socket) {
+    this.#socket = socket;
+    socket.on("data", (chunk: Uint8Array) => {
+      let bytes = concat([this.#pending, chunk]);
+      for (let next = decodeFrame(bytes); next; next = decodeFrame(bytes)) {
+        this.frames.push(next.frame);
+        bytes = bytes.subarray(next.size);
+      }
+      this.#pending = bytes.slice();
+      this.#wake();
+    });
+    socket.on("end", () => {
+      this.ended = true;
+      this.#wake();
+    });
+  }
+
+  #wake() {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /** Waits until `check` holds for the frames received so far. */
+  async until<T>(check: () => T | undefined | false): Promise<T> {
+    for (;;) {
+      const result = check();
+      if (result) return result;
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+
+  async open(id: number, headers: HeaderList, fin = false): Promise<void> {
+    const headerBlock = await this.#compress(encodeHeaderList(headers));
+    this.send({
+      type: "synStream",
+      streamId: id,
+      associatedTo: 0,
+      priority: 0,
+      fin,
+      unidirectional: false,
+      headerBlock,
+    });
+  }
+
+  send(frame: Frame): void {
+    this.#socket.write(encodeFrame(frame));
+  }
+
+  /** Data the server sent on stream `id` so far, and whether it ended it (FIN). */
+  received(id: number): { data: Uint8Array; fin: boolean } {
+    const frames = this.frames.filter((f) => f.type === "data" && f.streamId === id) as Extract<
+      Frame,
+      { type: "data" }
+    >[];
+    return { data: concat(frames.map((f) => f.data)), fin: frames.some((f) => f.fin) };
+  }
+
+  /** The headers of the server's SYN_REPLY to stream `id`, read with a real inflater. */
+  async reply(id: number): Promise<HeaderList> {
+    const reply = await this.until(() =>
+      this.frames.find((f) => f.type === "synReply" && f.streamId === id) as
+        | Extract<Frame, { type: "synReply" }>
+        | undefined
+    );
+    return decodeHeaderList(await this.#inflate.decompress(reply.headerBlock));
+  }
+
+  #compress(block: Uint8Array): Promise<Uint8Array> {
+    return new Promise((resolve) => {
+      const out: Uint8Array[] = [];
+      const take = (c: Uint8Array) => out.push(c);
+      this.#deflate.on("data", take);
+      this.#deflate.write(block);
+      this.#deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => {
+        this.#deflate.off("data", take);
+        resolve(concat(out));
+      });
+    });
+  }
+
+  close(): void {
+    this.#socket.destroy();
+    this.#deflate.close();
+    this.#inflate.close();
+  }
+}
+
+/** A session on one end of a loopback connection and a test client on the other. */
+async function connect(onStream: (stream: SpdyStream) => void) {
+  const server = net.createServer();
+  const accepted = new Promise<net.Socket>((resolve) => server.once("connection", resolve));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const socket = net.connect(port, "127.0.0.1");
+  const session = new SpdySession(await accepted, { onStream });
+  server.close();
+  const client = new TestClient(socket);
+  return {
+    session,
+    client,
+    async close() {
+      client.close();
+      await session.closed;
+    },
+  };
+}
+
+Deno.test("a stream: reply, headers, data both ways, FIN both ways, then forgotten", async () => {
+  const streams: SpdyStream[] = [];
+  const { session, client, close } = await connect((s) => streams.push(s));
+  try {
+    await client.open(1, [["streamtype", "stdin"], ["port", "80"]]);
+    // The reply's (empty) header block decodes with a real inflater on the client's context.
+    assert.deepEqual(await client.reply(1), []);
+    await client.open(3, [["streamtype", "stdout"]]);
+    assert.deepEqual(await client.reply(3), []);
+    const [stdin, stdout] = streams;
+    assert.equal(stdin.headers.get("streamtype"), "stdin");
+    assert.equal(stdin.headers.get("port"), "80");
+    assert.equal(stdout.id, 3);
+    client.send({ type: "data", streamId: 1, fin: false, data: Uint8Array.of(1, 2) });
+    client.send({ type: "data", streamId: 1, fin: true, data: Uint8Array.of(3) });
+    assert.deepEqual(
+      new Uint8Array(await new Response(stdin.readable).arrayBuffer()),
+      Uint8Array.of(1, 2, 3),
+    );
+    const big = new Uint8Array(100_000).map((_, i) => i % 251);
+    await stdout.write(big);
+    stdout.close();
+    const got = await client.until(() => client.received(3).fin && client.received(3));
+    assert.deepEqual(got.data, big);
+    // 100 000 bytes in frames of at most 32 KiB.
+    const frames = client.frames.filter((f) => f.type === "data" && f.streamId === 3);
+    assert.deepEqual(frames.map((f) => (f as { data: Uint8Array }).data.length), [
+      32768,
+      32768,
+      32768,
+      1696,
+      0,
+    ]);
+    await assert.rejects(stdout.write(Uint8Array.of(1)), StreamClosedError);
+    assert.equal(session.openStreams, 2, "stdin: only the client's half is closed");
+    stdin.close();
+    client.send({ type: "data", streamId: 3, fin: true, data: new Uint8Array() });
+    await client.until(() => client.received(1).fin);
+    await waitUntil(() => session.openStreams === 0);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("flow control: windows reopened as data arrives; a slow reader loses nothing", async () => {
+  const streams: SpdyStream[] = [];
+  const { client, close } = await connect((s) => streams.push(s));
+  try {
+    await client.open(1, [["streamtype", "stdin"]]);
+    await client.reply(1);
+    // 3 MiB, far past the 64 KiB window and the 1 MiB read buffer, with nobody reading yet.
+    const sent = new Uint8Array(3 << 20).map((_, i) => (i * 7) % 256);
+    for (let i = 0; i < sent.length; i += 16384) {
+      client.send({ type: "data", streamId: 1, fin: false, data: sent.subarray(i, i + 16384) });
+    }
+    client.send({ type: "data", streamId: 1, fin: true, data: new Uint8Array() });
+    const reader = streams[0].readable.getReader();
+    const chunks: Uint8Array[] = [];
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      chunks.push(r.value);
+      // A slow reader: the session holds the client back by TCP meanwhile.
+      if (chunks.length % 16 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    assert.deepEqual(concat(chunks), sent);
+    // What was received is granted back, per stream and for the connection (stream 0), in
+    // steps of at least half a window.
+    const granted = (id: number) =>
+      client.frames.filter((f) => f.type === "windowUpdate" && f.streamId === id)
+        .map((f) => (f as { delta: number }).delta);
+    const total = (id: number) => granted(id).reduce((a, b) => a + b, 0);
+    await client.until(() => total(0) >= sent.length - 32768);
+    assert.ok(granted(0).every((d) => d >= 32768), `${granted(0)}`);
+    assert.ok(total(1) >= sent.length - 32768 && total(1) <= sent.length, `${total(1)}`);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("pings echoed, resets seen by reader and writer, refused streams reset", async () => {
+  const streams: SpdyStream[] = [];
+  const { session, client, close } = await connect((s) => {
+    if (s.headers.get("streamtype") === "bogus") throw new Error("unknown stream type");
+    streams.push(s);
+  });
+  try {
+    client.send({ type: "ping", id: 7 });
+    await client.until(() => client.frames.some((f) => f.type === "ping" && f.id === 7));
+    await client.open(1, [["streamtype", "bogus"]]);
+    await client.reply(1);
+    const reset = await client.until(() =>
+      client.frames.find((f) => f.type === "rstStream" && f.streamId === 1)
+    );
+    assert.deepEqual(reset, { type: "rstStream", streamId: 1, status: 5 });
+    await client.open(3, [["streamtype", "data"]]);
+    await client.reply(3);
+    const [data] = streams;
+    client.send({ type: "rstStream", streamId: 3, status: 5 });
+    await assert.rejects(new Response(data.readable).arrayBuffer(), /reset/);
+    await assert.rejects(data.write(Uint8Array.of(1)), StreamClosedError);
+    assert.equal(session.openStreams, 0);
+    // Stream ids must grow: an old id is a protocol error.
+    await client.open(3, [["streamtype", "data"]]);
+    await client.until(() =>
+      client.frames.find((f) => f.type === "rstStream" && f.streamId === 3 && f.status === 1)
+    );
+    // GOAWAY with nothing open: the server ends the connection.
+    client.send({ type: "goAway", lastGoodStreamId: 0, status: 0 });
+    await client.until(() => client.ended);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("close: GOAWAY naming the last stream, then the connection ends", async () => {
+  const streams: SpdyStream[] = [];
+  const { session, client, close } = await connect((s) => streams.push(s));
+  try {
+    await client.open(5, [["streamtype", "error"]]);
+    await client.reply(5);
+    await session.close();
+    assert.deepEqual(client.frames.find((f) => f.type === "goAway"), {
+      type: "goAway",
+      lastGoodStreamId: 5,
+      status: 0,
+    });
+    await assert.rejects(new Response(streams[0].readable).arrayBuffer(), StreamClosedError);
+  } finally {
+    await close();
+  }
+});
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  for (let i = 0; !check(); i++) {
+    if (i > 4000) throw new Error("condition never held in 20 s");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

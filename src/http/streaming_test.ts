@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import type { ExecProcess, TerminalSize } from "../exec/container.ts";
+import { commandStatus, negotiate, runExec, streamOptions, terminalSizes } from "./streaming.ts";
+
+Deno.test("stream options: input/output/error/tty as the apiserver sends them", () => {
+  assert.deepEqual(streamOptions(new URLSearchParams("input=1&output=1&error=1")), {
+    stdin: true,
+    stdout: true,
+    stderr: true,
+    tty: false,
+  });
+  // A terminal carries stderr too: no separate stream, as the kubelet does.
+  assert.deepEqual(streamOptions(new URLSearchParams("output=1&error=1&tty=1")), {
+    stdin: false,
+    stdout: true,
+    stderr: false,
+    tty: true,
+  });
+  assert.match(String(streamOptions(new URLSearchParams("tty=1"))), /at least 1 of/);
+});
+
+Deno.test("the error stream's status: success, exit code as kubectl reads it, failure", () => {
+  assert.deepEqual(commandStatus({ exitCode: 0 }), { metadata: {}, status: "Success" });
+  assert.deepEqual(commandStatus({ exitCode: 3 }), {
+    metadata: {},
+    status: "Failure",
+    message: "command terminated with non-zero exit code: exit status 3",
+    reason: "NonZeroExitCode",
+    details: { causes: [{ reason: "ExitCode", message: "3" }] },
+  });
+  const failed = commandStatus({ error: "no stdin", reason: "BadRequest", code: 400 });
+  assert.deepEqual([failed.status, failed.reason, failed.code], ["Failure", "BadRequest", 400]);
+});
+
+Deno.test("terminal sizes: one JSON object a line, however the bytes are cut", async () => {
+  const text = '{"Width":80,"Height":24}\n{"Width":120,"Height":40}\n{"Width":0,"Height":0}\n';
+  const bytes = new TextEncoder().encode(text);
+  const chunks = [bytes.subarray(0, 5), bytes.subarray(5, 30), bytes.subarray(30)];
+  const sizes = [];
+  for await (const size of terminalSizes(ReadableStream.from(chunks))) sizes.push(size);
+  // A zero size (a client without a terminal size) is no size.
+  assert.deepEqual(sizes, [{ columns: 80, rows: 24 }, { columns: 120, rows: 40 }]);
+});
+
+Deno.test("negotiation: the client's first protocol the server has", () => {
+  const request = (protocols: string) =>
+    new Request("https://kubelet/exec", {
+      headers: {
+        connection: "Upgrade",
+        upgrade: "SPDY/3.1",
+        "x-stream-protocol-version": protocols,
+      },
+    });
+  assert.equal(
+    negotiate(request("v5.channel.k8s.io, v4.channel.k8s.io"), ["v4.channel.k8s.io"]),
+    "v4.channel.k8s.io",
+  );
+  const refused = negotiate(request("v2.channel.k8s.io"), ["v4.channel.k8s.io"]) as Response;
+  assert.equal(refused.status, 403);
+  assert.equal(refused.headers.get("x-accepted-stream-protocol-versions"), "v4.channel.k8s.io");
+  const plain = negotiate(new Request("https://kubelet/exec"), ["v4.channel.k8s.io"]) as Response;
+  assert.equal(plain.status, 400);
+});
+
+/** A command that ends when `end` is called, with the terminal sizes it was given. */
+function fakeProcess(status: { exitCode: number | null; signal: string | null }) {
+  const resized: TerminalSize[] = [];
+  const ended = Promise.withResolvers<void>();
+  let killed = false;
+  const process: ExecProcess = {
+    stdout: ReadableStream.from([new TextEncoder().encode("out")]),
+    stderr: ReadableStream.from([]),
+    resize(size) {
+      resized.push(size);
+      if (resized.length === 2) ended.resolve();
+      return Promise.resolve();
+    },
+    kill() {
+      killed = true;
+      ended.resolve();
+      return Promise.resolve();
+    },
+    status: ended.promise.then(() => ({ ...status, timedOut: false })),
+  };
+  return { process, resized, killed: () => killed };
+}
+
+Deno.test("exec: the first size starts the terminal, later ones resize it", async () => {
+  const fake = fakeProcess({ exitCode: 5, signal: null });
+  let started: TerminalSize | undefined;
+  const sizes = [{ columns: 100, rows: 30 }, { columns: 90, rows: 20 }];
+  const outcome = await runExec(
+    (_stdin, tty) => {
+      started = tty;
+      return Promise.resolve(fake.process);
+    },
+    { size: { columns: 80, rows: 24 }, resize: ReadableStream.from(sizes).values() },
+    new AbortController().signal,
+  );
+  assert.deepEqual(started, { columns: 80, rows: 24 });
+  assert.deepEqual(fake.resized, sizes);
+  assert.deepEqual(outcome, { exitCode: 5 });
+});
+
+Deno.test("exec: a client that goes away kills the command; a signal is 128 + its number", async () => {
+  const fake = fakeProcess({ exitCode: null, signal: "SIGKILL" });
+  const gone = new AbortController();
+  const outcome = runExec(() => Promise.resolve(fake.process), {}, gone.signal);
+  gone.abort();
+  assert.deepEqual(await outcome, { exitCode: 137 });
+  assert.ok(fake.killed());
+});
