@@ -139,6 +139,55 @@ Deno.test("kubectl exec, attach and port-forward through the apiserver", opts, a
       assert.match(r.out, /33 101/);
     });
 
+    await t.step(
+      "kubectl exec -it: the client's terminal resized, the container's follows",
+      async () => {
+        // script(1) writes its terminal's name where the test can resize it from outside; the
+        // kernel then sends SIGWINCH to kubectl, which sends the new size on the resize stream.
+        const ttyFile = `${env.cluster.dir}/streaming-client-tty`;
+        const child = new Deno.Command("script", {
+          args: [
+            ...["-q", "-e", "-c"],
+            `tty > ${ttyFile}; stty rows 33 cols 101; ${env.cluster.kubectlPath} ` +
+            `--kubeconfig=${env.cluster.adminKubeconfig} exec -it shell -- sh -c ` +
+            `'stty size; while [ "$(stty size)" = "33 101" ]; do sleep 0.1; done; stty size'`,
+            "/dev/null",
+          ],
+          // Open until the end: script passes its input on to the terminal.
+          stdin: "piped",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        let out = "";
+        const see = async (pattern: RegExp) => {
+          while (!pattern.test(out)) {
+            const r = await reader.read();
+            if (r.done) throw new Error(`output ended before ${pattern}: ${out}`);
+            out += r.value;
+          }
+        };
+        try {
+          await see(/33 101/);
+          const tty = (await Deno.readTextFile(ttyFile)).trim();
+          const resized = await run("stty", ["-F", tty, "rows", "50", "cols", "120"]);
+          assert.equal(resized.code, 0, resized.out);
+          await see(/50 120/);
+          assert.equal((await child.status).code, 0, out);
+        } finally {
+          await reader.cancel().catch(() => {});
+          await child.stdin.close().catch(() => {});
+          await child.stderr.cancel().catch(() => {});
+          try {
+            child.kill();
+          } catch {
+            // already ended
+          }
+          await child.status;
+        }
+      },
+    );
+
     await t.step("kubectl attach: the container's output; stdin refused clearly", async () => {
       const refused = await kubectl(env, ["attach", "-i", "shell"], "x\n");
       assert.notEqual(refused.code, 0);
