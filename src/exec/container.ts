@@ -430,13 +430,11 @@ export async function execInContainer(
 ): Promise<ExecProcess> {
   if (options.command.length === 0) throw new ExecError("no command given");
   const systemd = context.systemd;
-  const [state, props] = await Promise.all([
-    systemd.getProperties(unit),
-    systemd.getServiceSettings(unit),
-  ]);
-  const settings = containerSettings(unit, props);
-  if (state.ActiveState !== "active" || state.SubState !== "running" || settings.mainPID <= 0) {
-    throw new ExecError(`container ${unit} is not running (${state.ActiveState})`);
+  const settings = containerSettings(unit, await systemd.getServiceSettings(unit));
+  // A main process is all that is needed (its namespace is entered): a oneshot package unit
+  // still activating, or a container running its preStop hook, takes commands too.
+  if (settings.mainPID <= 0) {
+    throw new ExecError(`container ${unit} is not running (it has no main process)`);
   }
   const execUnit = `systemk-exec-${crypto.randomUUID()}.service`;
   const [program, ...prefix] = context.systemdRun ?? ["systemd-run"];
