@@ -164,7 +164,7 @@ export function portForward(
 ): ProtocolSwitch {
   return spdySwitch(PORT_FORWARD_V1, async (_session, streams) => {
     const pairs = new Map<string, { data?: SpdyStream; error?: SpdyStream }>();
-    const forwards: Promise<void>[] = [];
+    const forwards = new Set<Promise<void>>();
     for await (const stream of streams) {
       const type = stream.headers.get("streamtype");
       const port = Number(stream.headers.get("port"));
@@ -180,34 +180,40 @@ export function portForward(
         continue;
       }
       // Old clients send no request id: the pair's error stream is the one two ids before.
-      const id = stream.headers.get("requestid") ??
+      const requestId = stream.headers.get("requestid") ??
         String(type === "error" ? stream.id : stream.id - 2);
-      const pair = pairs.get(id) ?? {};
-      pairs.set(id, pair);
+      let pair = pairs.get(requestId);
+      if (!pair) {
+        const created = pair = {} as { data?: SpdyStream; error?: SpdyStream };
+        pairs.set(requestId, created);
+        // A pair that never completes would hold its stream forever.
+        const timer = setTimeout(() => {
+          if (pairs.get(requestId) !== created) return;
+          pairs.delete(requestId);
+          created.data?.reset();
+          if (created.error) {
+            void writeText(created.error, `timed out waiting for the streams of ${requestId}`)
+              .finally(() => created.error?.close());
+          }
+        }, STREAM_CREATION_TIMEOUT_MS);
+        Deno.unrefTimer(timer);
+      }
       if (pair[type]) {
         void writeText(
           pair.error ?? stream,
-          `stream for request ${id} already has a ${type} stream`,
+          `stream for request ${requestId} already has a ${type} stream`,
         );
         stream.reset();
         continue;
       }
       pair[type] = stream;
-      if (type === "error") {
-        // The client only reads its error stream: what it may send there is dropped.
-        void stream.readable.cancel();
-        // A pair that never completes would hold its stream forever.
-        const timer = setTimeout(() => {
-          if (pairs.get(id) !== pair || pair.data) return;
-          pairs.delete(id);
-          void writeText(stream, `timed out waiting for the data stream of request ${id}`)
-            .finally(() => stream.close());
-        }, STREAM_CREATION_TIMEOUT_MS);
-        Deno.unrefTimer(timer);
-      }
+      // The client only reads its error stream: what it may send there is dropped.
+      if (type === "error") void stream.readable.cancel();
       if (pair.data && pair.error) {
-        pairs.delete(id);
-        forwards.push(forward(pod, port, pair.data, pair.error, dial, log));
+        pairs.delete(requestId);
+        const done: Promise<void> = forward(pod, port, pair.data, pair.error, dial, log)
+          .finally(() => forwards.delete(done));
+        forwards.add(done);
       }
     }
     await Promise.all(forwards);
@@ -236,8 +242,8 @@ async function forward(
   }
   // The client's half: its FIN becomes ours towards the pod (a request may be followed by
   // a half-close, and the answer still comes).
+  const reader = data.readable.getReader();
   const toPod = (async () => {
-    const reader = data.readable.getReader();
     try {
       for (let r = await reader.read(); !r.done; r = await reader.read()) {
         await writeAll(conn, r.value);
@@ -245,24 +251,24 @@ async function forward(
       await conn.closeWrite();
     } catch {
       // Reset by the client, or the pod's side closed: the other half ends it all.
-    } finally {
-      reader.releaseLock();
     }
   })();
   try {
+    // The pod's half decides, as with the kubelet's runtimes: when the pod's side ends (its
+    // readable's end also closes the connection), the forwarded connection is over.
     for await (const chunk of conn.readable) await data.write(chunk);
   } catch {
-    // The client reset the stream or went away; the pod's connection is closed below.
+    // The client reset the stream or went away.
   } finally {
     data.close();
     error.close();
+    await reader.cancel().catch(() => {});
+    await toPod;
     try {
       conn.close();
     } catch {
       // already closed by its readable's end
     }
-    await data.readable.cancel().catch(() => {});
-    await toPod;
   }
 }
 

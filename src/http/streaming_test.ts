@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import type { ExecProcess, TerminalSize } from "../exec/container.ts";
-import { commandStatus, negotiate, runExec, streamOptions, terminalSizes } from "./streaming.ts";
+import { connectClient } from "./spdy/_test_client.ts";
+import {
+  commandStatus,
+  negotiate,
+  portForward,
+  runExec,
+  streamOptions,
+  terminalSizes,
+} from "./streaming.ts";
 
 Deno.test("stream options: input/output/error/tty as the apiserver sends them", () => {
   assert.deepEqual(streamOptions(new URLSearchParams("input=1&output=1&error=1")), {
@@ -109,4 +117,71 @@ Deno.test("exec: a client that goes away kills the command; a signal is 128 + it
   gone.abort();
   assert.deepEqual(await outcome, { exitCode: 137 });
   assert.ok(fake.killed());
+});
+
+Deno.test("port-forward: stream pairs by request id, bytes both ways, half-close, errors", async () => {
+  // The pod's server: answers what it read once its client half-closes, then closes.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const podPort = (listener.addr as Deno.NetAddr).port;
+  const serving = (async () => {
+    for await (const conn of listener) {
+      // conn.read, not conn.readable: the readable's end would close the connection.
+      let length = 0;
+      const buffer = new Uint8Array(65536);
+      for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) length += n;
+      await conn.write(new TextEncoder().encode(`got ${length} bytes`));
+      conn.close();
+    }
+  })();
+  const { socket, client } = await connectClient();
+  const served = portForward("default/web", (port) => Deno.connect({ hostname: "127.0.0.1", port }))
+    .serve(socket);
+  try {
+    // Request 0: error stream first, then data; request 1 interleaved, data first.
+    await client.open(1, [["streamtype", "error"], ["port", `${podPort}`], ["requestid", "0"]]);
+    await client.open(3, [["streamtype", "data"], ["port", `${podPort}`], ["requestid", "1"]]);
+    await client.open(5, [["streamtype", "data"], ["port", `${podPort}`], ["requestid", "0"]]);
+    await client.open(7, [["streamtype", "error"], ["port", `${podPort}`], ["requestid", "1"]]);
+    client.send({ type: "data", streamId: 5, fin: true, data: new Uint8Array(70_000) });
+    client.send({ type: "data", streamId: 3, fin: true, data: Uint8Array.of(1, 2, 3) });
+    const answer = (id: number) =>
+      client.until(() =>
+        client.received(id).fin && new TextDecoder().decode(client.received(id).data)
+      );
+    assert.equal(await answer(5), "got 70000 bytes");
+    assert.equal(await answer(3), "got 3 bytes");
+    // The error streams end without a word: nothing went wrong.
+    await client.until(() => client.received(1).fin);
+    assert.equal(client.received(1).data.length, 0);
+    // A second error stream while a request waits for its data stream: refused.
+    await client.open(9, [["streamtype", "error"], ["port", `${podPort}`], ["requestid", "2"]]);
+    await client.open(11, [["streamtype", "error"], ["port", `${podPort}`], ["requestid", "2"]]);
+    await client.until(() =>
+      client.frames.find((f) => f.type === "rstStream" && f.streamId === 11)
+    );
+    await client.open(13, [["streamtype", "data"], ["port", `${podPort}`], ["requestid", "2"]]);
+    client.send({ type: "data", streamId: 13, fin: true, data: new Uint8Array() });
+    assert.equal(await answer(13), "got 0 bytes");
+    // A port nobody listens on: the reason on the error stream, both streams reset.
+    const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const closedPort = (closed.addr as Deno.NetAddr).port;
+    closed.close();
+    await client.open(15, [["streamtype", "error"], ["port", `${closedPort}`], ["requestid", "3"]]);
+    await client.open(17, [["streamtype", "data"], ["port", `${closedPort}`], ["requestid", "3"]]);
+    await client.until(() =>
+      client.frames.find((f) => f.type === "rstStream" && f.streamId === 17)
+    );
+    const reason = new TextDecoder().decode(client.received(15).data);
+    assert.match(reason, new RegExp(`error forwarding port ${closedPort} to pod default/web`));
+    // Not a port at all: the stream is refused.
+    await client.open(19, [["streamtype", "data"], ["port", "http"], ["requestid", "4"]]);
+    await client.until(() =>
+      client.frames.find((f) => f.type === "rstStream" && f.streamId === 19)
+    );
+  } finally {
+    client.close();
+    await served;
+    listener.close();
+    await serving.catch(() => {});
+  }
 });
