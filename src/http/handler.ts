@@ -1,6 +1,7 @@
 /**
  * The kubelet API's routes as one function from a web `Request` (plus the client's TLS
- * credentials) to a `Response`, independent of the server that carries it:
+ * credentials) to a `Response` or a switch to a streaming protocol, independent of the server
+ * that carries it:
  *
  * - `/healthz`, `/pods`, `/runningpods/`
  * - `/containerLogs/{namespace}/{pod}/{container}` (from journald)

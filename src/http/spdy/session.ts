@@ -35,8 +35,9 @@ const READ_BUFFER = 1024 * 1024;
 
 /** True for the errors of a peer that just went away (which needs no explaining). */
 export function isDisconnect(e: Error): boolean {
-  const code = (e as { code?: string }).code;
-  return code === "EPIPE" || code === "ECONNRESET";
+  const code = (e as { code?: string }).code ?? "";
+  return ["EPIPE", "ECONNRESET", "ERR_STREAM_DESTROYED", "ERR_STREAM_WRITE_AFTER_END"]
+    .includes(code);
 }
 
 /** The stream was reset (RST_STREAM) or its connection is gone. */
@@ -222,7 +223,9 @@ export class SpdySession {
    * @throws {StreamClosedError} when the connection is gone.
    */
   async send(frame: Frame): Promise<void> {
-    if (this.#ended) throw new StreamClosedError("the connection was closed");
+    if (this.#ended || !this.#socket.writable) {
+      throw new StreamClosedError("the connection was closed");
+    }
     if (!this.#socket.write(encodeFrame(frame))) {
       await new Promise<void>((resolve) => {
         const done = () => {
