@@ -125,6 +125,24 @@ Deno.test("kubectl exec, attach and port-forward through the apiserver", opts, a
       assert.equal(echoed.stdout, new TextDecoder().decode(big));
     });
 
+    await t.step(
+      "kubectl cp: a file into the container's private /tmp and back (tar over exec)",
+      async () => {
+        const dir = await Deno.makeTempDir({ dir: env.cluster.dir });
+        const content = "copied through kubectl cp\n".repeat(5000);
+        await Deno.writeTextFile(`${dir}/up.txt`, content);
+        const up = await kubectl(env, ["cp", `${dir}/up.txt`, "shell:/tmp/up.txt"]);
+        assert.equal(up.code, 0, up.stderr);
+        const inside = await kubectl(env, ["exec", "shell", "--", "wc", "-c", "/tmp/up.txt"]);
+        assert.equal(inside.stdout, `${content.length} /tmp/up.txt\n`);
+        const down = await kubectl(env, ["cp", "shell:/tmp/up.txt", `${dir}/down.txt`]);
+        assert.equal(down.code, 0, down.stderr);
+        assert.equal(await Deno.readTextFile(`${dir}/down.txt`), content);
+        // The container's /tmp is its own: the host's has no such file.
+        await assert.rejects(Deno.stat("/tmp/up.txt"));
+      },
+    );
+
     await t.step("kubectl exec -it: a terminal of the client's size", async () => {
       // kubectl only asks for a TTY when its own stdin is one: script(1) gives it a terminal,
       // sized with stty before kubectl reads the size.
