@@ -8,7 +8,7 @@
  * - `/stats/summary`, `/metrics/resource` (usage for metrics-server and `kubectl top`)
  * - `/metrics` (systemk's own metrics)
  * - `/exec`, `/attach`, `/portForward`: SPDY/3.1 streaming (see {@link ./streaming.ts});
- *   `/run`: 501, not supported
+ *   `/run` (POST, `?cmd=`): a command's output in one answer
  *
  * Every request is authenticated and authorized first (see {@link ./auth.ts}).
  *
@@ -45,7 +45,7 @@ import {
   runExec,
   streamOptions,
 } from "./streaming.ts";
-import type { ExecOptions, ExecProcess } from "../exec/container.ts";
+import { type ExecOptions, type ExecProcess, runToCompletion } from "../exec/container.ts";
 
 /** Everything the routes read from. */
 export interface KubeletHandlerOptions {
@@ -71,8 +71,6 @@ export type KubeletHandler = (
   credentials: Credentials,
 ) => Promise<Response | ProtocolSwitch>;
 
-const NOT_SUPPORTED = ["/run"];
-
 /** Builds the request handler; see the module doc. */
 export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
   const now = options.now ?? (() => Date.now());
@@ -80,12 +78,11 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
   async function route(request: Request, path: string): Promise<Response | ProtocolSwitch> {
     const url = new URL(request.url);
     const get = request.method === "GET" || request.method === "HEAD";
-    const unsupported = NOT_SUPPORTED.find((p) => path === p || path.startsWith(`${p}/`));
-    if (unsupported) {
-      return text(
-        501,
-        `${unsupported.slice(1)} is not supported by systemk: use kubectl exec`,
-      );
+    if (path.startsWith("/run/")) {
+      if (request.method !== "POST") {
+        return text(405, `${request.method} is not allowed on ${path}`);
+      }
+      return await run(path, url.searchParams);
     }
     const streaming = STREAMING.find((p) => path.startsWith(`/${p}/`));
     if (streaming) {
@@ -185,6 +182,39 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
       return text(404, `pod "${namespace}/${name}" does not exist on this node`);
     }
     return pod;
+  }
+
+  /**
+   * The kubelet's legacy `/run/{ns}/{pod}[/{uid}]/{container}?cmd=a b c`: the command (split
+   * at spaces, as the kubelet does) runs to its end; the answer is its stdout then stderr, or
+   * 500 with them when it fails.
+   */
+  async function run(path: string, query: URLSearchParams): Promise<Response> {
+    const parts = path.split("/").slice(2).map(decodeURIComponent);
+    if (parts.length < 3 || parts.length > 4 || parts.some((p) => !p)) {
+      return text(400, "expected /run/{namespace}/{pod}[/{uid}]/{container}?cmd=...");
+    }
+    const pod = streamingPod(parts[0], parts[1], parts.length === 4 ? parts[2] : undefined);
+    if (pod instanceof Response) return pod;
+    const container = parts.at(-1)!;
+    const unit = containerUnits(pod).get(container);
+    if (!unit) return text(404, `container "${container}" not found in pod "${parts[1]}"`);
+    const command = (query.get("cmd") ?? "").split(" ").filter(Boolean);
+    if (command.length === 0) return text(400, "no command given (cmd=)");
+    if (!options.exec) return text(501, "run needs systemk's systemd connection");
+    let outcome;
+    try {
+      outcome = await runToCompletion(await options.exec(unit, { command }), RUN_OUTPUT_LIMIT);
+    } catch (e) {
+      return text(500, `error executing command in container: ${(e as Error).message}`);
+    }
+    if (outcome.exitCode !== 0) {
+      const how = outcome.exitCode === null
+        ? `was killed by ${outcome.signal}`
+        : `exited with ${outcome.exitCode}`;
+      return text(500, `command '${command.join(" ")}' ${how}: ${outcome.output}`);
+    }
+    return new Response(outcome.output, { headers: { "content-type": TEXT } });
   }
 
   function portForwardRoute(request: Request, path: string): Response | ProtocolSwitch {
@@ -295,6 +325,9 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
     return response;
   };
 }
+
+/** How much of each output stream `/run` answers with. */
+const RUN_OUTPUT_LIMIT = 1024 * 1024;
 
 /** The streaming endpoints, by their first path segment. */
 const STREAMING = ["exec", "attach", "portForward"] as const;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { UnitProperties } from "../systemd/types.ts";
 import { RequestAuth } from "./auth.ts";
-import { kubeletHandler } from "./handler.ts";
+import { kubeletHandler, type KubeletHandlerOptions } from "./handler.ts";
 import { isProtocolSwitch, type ProtocolSwitch } from "./streaming.ts";
 import { Journal } from "./journal.ts";
 import { apiRequests } from "./metrics.ts";
@@ -51,7 +51,7 @@ const FAKE_JOURNALCTL = [
   "journalctl",
 ];
 
-function handler() {
+function handler(exec?: KubeletHandlerOptions["exec"]) {
   const auth = new RequestAuth({
     nodeName: "n1",
     reviews: {
@@ -73,6 +73,7 @@ function handler() {
       unitProperties: () => Promise.resolve(running),
     }),
     auth,
+    exec,
     now: () => Date.parse("2026-11-25T12:00:00Z"),
   });
 }
@@ -106,9 +107,8 @@ Deno.test("routes: health, pods, running pods, not supported, not found", async 
   assert.deepEqual(pods.items.map((p: V1Pod) => p.metadata?.uid), ["u1"]);
   const runningPods = JSON.parse((await get("/runningpods/")).body);
   assert.deepEqual(runningPods.items[0].spec.containers, [{ name: "app", image: "/bin/app" }]);
-  const run = await get("/run/default/web/app", { method: "POST" });
-  assert.equal(run.status, 501);
-  assert.match(run.body, /not supported/);
+  const run = await get("/run/default/web/app?cmd=true", { method: "POST" });
+  assert.equal(run.status, 501, "this handler has no exec");
   assert.equal((await get("/pods", { method: "DELETE" })).status, 405);
   assert.equal((await get("/configz")).status, 404);
   assert.equal((await get("/healthz", { token: "wrong" })).status, 401);
@@ -233,4 +233,39 @@ Deno.test("streaming routes: checked like the kubelet's before the protocol swit
     upgrade: "SPDY/3.1",
     "x-stream-protocol-version": "portforward.k8s.io",
   });
+});
+
+Deno.test("/run: the command split at spaces, its output, 500 when it fails", async () => {
+  const ran: { unit: string; command: string[] }[] = [];
+  const h = handler((unit, options) => {
+    ran.push({ unit, command: options.command });
+    const code = options.command.includes("fail") ? 2 : 0;
+    const bytes = (text: string) => ReadableStream.from([new TextEncoder().encode(text)]);
+    return Promise.resolve({
+      stdout: bytes("out "),
+      stderr: bytes("err"),
+      resize: () => Promise.resolve(),
+      kill: () => Promise.resolve(),
+      status: Promise.resolve({ exitCode: code, signal: null, timedOut: false }),
+    });
+  });
+  const post = async (path: string) => {
+    const r = plain(
+      await h(new Request(`https://kubelet${path}`, { method: "POST" }), {
+        authorization: "Bearer t",
+      }),
+    );
+    return { status: r.status, body: await r.text() };
+  };
+  assert.deepEqual(await post("/run/default/web/app?cmd=echo%20a%20b"), {
+    status: 200,
+    body: "out err",
+  });
+  assert.deepEqual(ran, [{ unit: "systemk.default.web.app.service", command: ["echo", "a", "b"] }]);
+  const failed = await post("/run/default/web/u1/app?cmd=sh%20fail");
+  assert.equal(failed.status, 500);
+  assert.equal(failed.body, "command 'sh fail' exited with 2: out err\n");
+  assert.equal((await post("/run/default/web/nope?cmd=true")).status, 404);
+  assert.equal((await post("/run/default/web/app")).status, 400);
+  assert.equal(ran.length, 2);
 });
