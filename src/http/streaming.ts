@@ -75,7 +75,10 @@ export function negotiate(request: Request, supported: readonly string[]): strin
   return chosen;
 }
 
-/** A SPDY switch speaking `protocol`, whose streams go to `onStream`. */
+/**
+ * A switch to SPDY/3.1 speaking `protocol`: `run` takes the client's streams as they are opened;
+ * when it returns, the session is closed (GOAWAY, then the connection).
+ */
 function spdySwitch(
   protocol: string,
   run: (session: SpdySession, streams: AsyncIterable<SpdyStream>) => Promise<void>,
