@@ -4,7 +4,13 @@
  *
  * @module
  */
-import { CoreV1Api, type KubeConfig, type V1Pod, Watch } from "@kubernetes/client-node";
+import {
+  CoreV1Api,
+  type KubeConfig,
+  type V1Pod,
+  type V1Probe,
+  Watch,
+} from "@kubernetes/client-node";
 
 /** Epoch milliseconds with sub-millisecond resolution (comparable with audit and systemd times). */
 export const now = (): number => performance.timeOrigin + performance.now();
@@ -15,6 +21,8 @@ export interface PodTimes {
   added?: number;
   /** First event showing phase Running with every container running. */
   running?: number;
+  /** First event with the Ready condition True. */
+  ready?: number;
   /** First event carrying a deletionTimestamp. */
   terminating?: number;
   /** The DELETED event. */
@@ -29,6 +37,11 @@ export function allRunning(pod: V1Pod): boolean {
   return pod.status?.phase === "Running" &&
     statuses.length === (pod.spec?.containers?.length ?? 0) &&
     statuses.every((s) => s.state?.running !== undefined);
+}
+
+/** The pod's Ready condition is True (for probed pods: their readiness probes succeed). */
+export function isReady(pod: V1Pod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 }
 
 /**
@@ -88,6 +101,7 @@ export class PodTracker {
       times.added ??= t;
       if (pod.metadata?.deletionTimestamp) times.terminating ??= t;
       else if (allRunning(pod)) times.running ??= t;
+      if (!pod.metadata?.deletionTimestamp && isReady(pod)) times.ready ??= t;
     }
     for (const wake of this.#waiters) wake();
   }
@@ -133,6 +147,13 @@ export function sleepPod(name: string, nodeName: string | undefined, labels = {}
       containers: [{ name: "c", image: "/bin/sleep", command: ["/bin/sleep", "infinity"] }],
     },
   };
+}
+
+/** A {@link sleepPod} whose container has `probe` as its readiness probe. */
+export function probedPod(name: string, nodeName: string, probe: V1Probe): V1Pod {
+  const pod = sleepPod(name, nodeName);
+  pod.spec!.containers[0].readinessProbe = probe;
+  return pod;
 }
 
 /** Runs `work` over `items` with at most `limit` in flight, in order of start. */

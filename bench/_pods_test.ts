@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { V1ContainerStatus } from "@kubernetes/client-node";
-import { allRunning, inParallel, sleepPod } from "./_pods.ts";
+import { allRunning, inParallel, isReady, probedPod, sleepPod } from "./_pods.ts";
 
 const container = (state: V1ContainerStatus["state"]): V1ContainerStatus => ({
   name: "c",
@@ -44,4 +44,19 @@ Deno.test("inParallel runs everything with bounded concurrency", async () => {
   });
   assert.equal(most, 3);
   assert.deepEqual(done.sort(), [1, 2, 3, 4, 5, 6, 7]);
+});
+
+Deno.test("ready needs the Ready condition True; probed pods carry their readiness probe", () => {
+  const pod = probedPod("p", "n1", { tcpSocket: { port: 8080 }, periodSeconds: 1 });
+  assert.deepEqual(pod.spec?.containers[0].readinessProbe, {
+    tcpSocket: { port: 8080 },
+    periodSeconds: 1,
+  });
+  assert.equal(isReady(pod), false);
+  const ready = (status: string) => ({
+    ...pod,
+    status: { conditions: [{ type: "Ready", status }] },
+  });
+  assert.equal(isReady(ready("True")), true);
+  assert.equal(isReady(ready("False")), false);
 });

@@ -7,7 +7,7 @@
 
 /** One measured figure. */
 export interface Row {
-  /** The issue's item number (1–8). */
+  /** The item number: 1–8 are issue 12's measurements, 9 is issue 7's (probing). */
   item: number;
   figure: string;
   value: number;

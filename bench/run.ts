@@ -3,7 +3,8 @@
  * scales — the eight measurements of issue 12, against the same setting as the end-to-end tests
  * (a real control plane, a booted systemd, systemk running in it as a service with the node's
  * credentials). Prints a table (figure, target, the original Go systemk's figure), writes
- * `bench/results/latest.json` and `bench/results/latest.svg`.
+ * `bench/results/latest.json` and `bench/results/latest.svg`. Item 9 is issue 7's: systemk's
+ * CPU while pods are probed every second.
  *
  * Bench pods name their node (`spec.nodeName`), so the scheduler is not in the way of items 1–7;
  * item 8 (DaemonSet and Deployment over many nodes) goes through the scheduler.
@@ -26,7 +27,8 @@ import {
   unitProperties,
 } from "./_env.ts";
 import { clockTicks, type Footprint, measureFootprint, parseCpuTicks } from "./_proc.ts";
-import { inParallel, now, PodTracker, sleepPod } from "./_pods.ts";
+import { inParallel, now, PodTracker, probedPod, sleepPod } from "./_pods.ts";
+import { startProbeTarget } from "./_probes.ts";
 import { markdownReport, type Row, svgChart, table } from "./_report.ts";
 import { median, summarize, type Summary } from "./_stats.ts";
 
@@ -38,6 +40,8 @@ const { values: args } = parseArgs({
     density: { type: "string" },
     nodes: { type: "string" },
     replicas: { type: "string" },
+    probed: { type: "string" },
+    "exec-probed": { type: "string" },
     out: { type: "string" },
     "deno-flags": { type: "string" },
   },
@@ -45,7 +49,18 @@ const { values: args } = parseArgs({
 
 /** Sizes of a run; `--short` keeps CI to about two minutes. */
 const P = args.short
-  ? { runs: 5, burst: 20, density: 50, nodes: 3, replicas: 30, footprintS: 8, apiWindowS: 20 }
+  ? {
+    runs: 5,
+    burst: 20,
+    density: 50,
+    nodes: 3,
+    replicas: 30,
+    footprintS: 8,
+    apiWindowS: 20,
+    probed: 20,
+    execProbed: 5,
+    probeWindowS: 10,
+  }
   : {
     runs: 50,
     burst: 100,
@@ -54,10 +69,14 @@ const P = args.short
     replicas: 300,
     footprintS: 30,
     apiWindowS: 60,
+    probed: 100,
+    execProbed: 20,
+    probeWindowS: 30,
   };
-for (const key of ["runs", "burst", "density", "nodes", "replicas"] as const) {
+for (const key of ["runs", "burst", "density", "nodes", "replicas", "probed"] as const) {
   if (args[key]) P[key] = Number(args[key]);
 }
+if (args["exec-probed"]) P.execProbed = Number(args["exec-probed"]);
 const NODE = "n1";
 const AGENT = "systemk-agent";
 const NS = "default";
@@ -122,6 +141,9 @@ try {
     "cleanup",
     () => deleteBurst(7, [...dense.slice(1), RESTART_POD], `delete ${P.density}`),
   );
+  await phase("probes: httpGet", () => probing("httpGet", P.probed));
+  await phase("probes: tcpSocket", () => probing("tcpSocket", P.probed));
+  await phase("probes: exec", () => probing("exec", P.execProbed));
   await phase("many nodes", manyNodes);
 } catch (e) {
   failures.push(`setup: ${e instanceof Error ? e.message : e}`);
@@ -537,6 +559,70 @@ async function restart(pods: string[]): Promise<void> {
     unit: "units",
     target: { max: 0 },
   });
+}
+
+/**
+ * Item 9 (issue 7): systemk's CPU while `count` pods are each probed every second (a readiness
+ * probe, `periodSeconds: 1`), over `P.probeWindowS` once all are Ready. The probes reach a
+ * target of the bench's own on 127.0.0.1 (pods use the node's network), which counts them:
+ * `httpGet` and `tcpSocket` directly, `exec` by running bash's `/dev/tcp` in the container
+ * (each exec probe is a transient unit, so the test systemd's CPU is measured too).
+ */
+async function probing(kind: "httpGet" | "tcpSocket" | "exec", count: number): Promise<void> {
+  const target = startProbeTarget();
+  const pods = names(`probe-${kind.toLowerCase()}`, count);
+  const label = `${count} pods, ${kind} probe every 1 s`;
+  const handler = kind === "httpGet"
+    ? { httpGet: { path: "/healthz", port: target.port } }
+    : kind === "tcpSocket"
+    ? { tcpSocket: { port: target.port } }
+    : { exec: { command: ["/bin/bash", "-c", `echo > /dev/tcp/127.0.0.1/${target.port}`] } };
+  const created: string[] = [];
+  try {
+    log(`${label}: creating`);
+    await inParallel(pods, 50, async (name) => {
+      await core.createNamespacedPod({
+        namespace: NS,
+        body: probedPod(name, NODE, { ...handler, periodSeconds: 1 }),
+      });
+      created.push(name);
+    });
+    await tracker.until(
+      `${label}: all Ready`,
+      () => tracker.count(pods, "ready") === pods.length,
+      120_000 + count * 500,
+    );
+    await sleep(5000); // the starts' status writes and events settle
+    log(`${label}: ${P.probeWindowS} s`);
+    const before = target.count();
+    const [agent, systemd] = await Promise.all([
+      measureFootprint(await serviceProcDir(env, AGENT), P.probeWindowS * 1000),
+      measureFootprint(`/proc/${env.system.pid}`, P.probeWindowS * 1000),
+    ]);
+    const probesPerS = (target.count() - before) / agent.windowS;
+    const msPerProbe = agent.cpuPercent * 10 / probesPerS;
+    details[`probes ${kind}`] = { pods: count, probesPerS, agent, systemd };
+    log(`${label}: ${probesPerS.toFixed(1)} probes/s, systemk ${agent.cpuPercent.toFixed(1)} %`);
+    rows.push(
+      {
+        item: 9,
+        figure: `${label}: systemk CPU`,
+        value: agent.cpuPercent,
+        unit: "% core",
+        note: `${probesPerS.toFixed(1)} probes/s reached the target; systemd (PID 1) ` +
+          `${systemd.cpuPercent.toFixed(1)} % core`,
+      },
+      { item: 9, figure: `${label}: systemk CPU per probe`, value: msPerProbe, unit: "ms" },
+    );
+  } finally {
+    await inParallel(created, 50, (name) => core.deleteNamespacedPod({ namespace: NS, name }));
+    target.close();
+    await tracker.until(
+      `${label}: all gone`,
+      () => tracker.count(created, "deleted") === created.length,
+      120_000 + count * 200,
+    );
+  }
 }
 
 /**
