@@ -10,7 +10,11 @@
 export interface DbusCounts {
   /** Method calls from `agent` to systemd, by `Interface.Member`. */
   calls: Record<string, number>;
-  /** Signals from systemd, by `member` plus `(systemk unit)` / `(other unit)` / `(manager)`. */
+  /**
+   * Signals from systemd, by `member` (for `PropertiesChanged` with the short name of the
+   * interface that changed, `PropertiesChanged Unit`) plus `(systemk unit)` / `(other unit)` /
+   * `(manager)`.
+   */
   signals: Record<string, number>;
   /** Error replies to `agent`, by error name. */
   errors: Record<string, number>;
@@ -24,11 +28,15 @@ const HEADER =
  * undefined it is taken to be the sender of the first `StartUnit` call.
  */
 export function countDbus(text: string, agent?: string): DbusCounts {
-  const headers = text.split("\n").map((l) => HEADER.exec(l)).filter((m) => m !== null);
+  const lines = text.split("\n");
+  const headers = lines.map((l, i) => ({ m: HEADER.exec(l), next: lines[i + 1] ?? "" }))
+    .filter((h) => h.m !== null)
+    .map(({ m, next }) => Object.assign(m!, { next }));
   agent ??= headers.find((m) => m[1] === "method call" && /member=StartUnit\b/.test(m[4]))?.[2];
   const counts: DbusCounts = { calls: {}, signals: {}, errors: {} };
   const add = (into: Record<string, number>, key: string) => into[key] = (into[key] ?? 0) + 1;
-  for (const [, type, sender, destination, rest] of headers) {
+  for (const header of headers) {
+    const [, type, sender, destination, rest] = header;
     const field = (name: string) => new RegExp(`\\b${name}=([^;\\s]+)`).exec(rest)?.[1] ?? "";
     if (type === "method call" && sender === agent && destination === "org.freedesktop.systemd1") {
       add(counts.calls, `${field("interface").split(".").at(-1)}.${field("member")}`);
@@ -39,7 +47,11 @@ export function countDbus(text: string, agent?: string): DbusCounts {
         : path.startsWith("/org/freedesktop/systemd1/unit/")
         ? "other unit"
         : "manager";
-      add(counts.signals, `${field("member")} (${whose})`);
+      // PropertiesChanged's first argument (the next line) names the interface that changed.
+      const iface = field("member") === "PropertiesChanged"
+        ? ` ${/string "([^"]*)"/.exec(header.next)?.[1].split(".").at(-1) ?? "?"}`
+        : "";
+      add(counts.signals, `${field("member")}${iface} (${whose})`);
     } else if (type === "error" && destination === agent) {
       add(counts.errors, field("error_name"));
     }
