@@ -107,7 +107,7 @@ export class ObjectAccess {
 
   /**
    * Reads one object: from its watch when that knows it, else from the API (one GET shared
-   * by concurrent callers; its answer is what the watch knows until it has listed).
+   * by concurrent callers).
    *
    * @param ref kind, namespace, name.
    * @return the object, or `{ found: false }` when it does not exist.
@@ -125,11 +125,7 @@ export class ObjectAccess {
     }
     let reading = this.#reading.get(key);
     if (!reading) {
-      reading = this.#read(ref).then((got) => {
-        const shared = this.#watches.get(key);
-        if (shared) shared.known ??= { object: got.found ? got.object : undefined };
-        return got;
-      }).finally(() => this.#reading.delete(key));
+      reading = this.#read(ref).finally(() => this.#reading.delete(key));
       this.#reading.set(key, reading);
     }
     return reading as Promise<GetResult<K>>;
@@ -180,9 +176,16 @@ export class ObjectAccess {
       into: Map<string, ObjectOf<K>>,
     ) => {
       const ref = { kind, namespace, name };
-      // Watched first, so the read's answer serves the pods that follow until the watch lists.
-      this.watchObject(ref, watch);
-      const got = await this.get(ref);
+      let got: GetResult<K>;
+      try {
+        got = await this.get(ref);
+      } finally {
+        // Watched after the read, whose 403 retries wait out the authorizer's graph (a LIST
+        // right at pod creation is refused and backs off).
+        this.watchObject(ref, watch);
+      }
+      // Until the watch lists, the read's answer serves the pods that follow.
+      this.#watches.get(keyOf(ref))!.known ??= { object: got.found ? got.object : undefined };
       if (got.found) into.set(name, got.object);
     };
     await Promise.all([
