@@ -345,7 +345,14 @@ export class SystemdClient {
         return unitPropertiesFrom(iface, unwrapVariants(reply.body[0]));
       },
     ));
-    return completeUnitProperties({ ...unit, ...service });
+    const props = completeUnitProperties({ ...unit, ...service });
+    // No signal of the unit came before these replies (it would have started following it),
+    // and systemd sends replies and signals in order: this is its newest state. Change
+    // following starts from it rather than reading the unit again at its first signal.
+    if (this.#listeners.size > 0 && isSystemkUnitName(name) && !this.#tracked.has(name)) {
+      this.#tracked.set(name, { snapshot: withoutPolled(props), fetching: false, refetch: false });
+    }
+    return props;
   }
 
   /**

@@ -8,6 +8,7 @@ import { bootTestSystemd, type TestSystemd } from "../../tests/harness/systemd.t
 import { JobTimeoutError, SystemdClient } from "./client.ts";
 import type { UnitProperties } from "./types.ts";
 import { dbusSignals } from "../http/metrics.ts";
+import { unitObjectPath } from "./_label.ts";
 
 /** A booted system, a client connected to it, and every change the client reported. */
 interface Fixture {
@@ -254,6 +255,77 @@ Deno.test("the bus delivers only the signals the client uses", async () => {
       k !== "JobRemoved org.freedesktop.systemd1.Manager"
     );
     assert.deepEqual(unused, []);
+  });
+});
+
+/** `dbus-monitor` inside the booted system, printing the `GetAll` calls it sees, by line. */
+async function monitorGetAll(sd: TestSystemd) {
+  // Line-buffered: into a pipe, dbus-monitor's output would wait for a full buffer.
+  const child = sd.spawn([
+    "stdbuf",
+    "-oL",
+    "dbus-monitor",
+    "--system",
+    "type='method_call',member='GetAll'",
+  ]);
+  const lines: string[] = [];
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const reading = (async () => {
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      lines.push(...r.value.split("\n"));
+    }
+  })().catch(() => {});
+  const until = async (what: string, found: () => boolean) => {
+    const deadline = Date.now() + CHANGE_TIMEOUT_MS;
+    while (!found()) {
+      if (Date.now() > deadline) throw new Error(`dbus-monitor never showed ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const close = async () => {
+    // Killing nsenter leaves dbus-monitor (its child) holding the pipe: stop reading instead.
+    child.kill();
+    await reader.cancel();
+    await Promise.all([child.status, reading, child.stderr.cancel()]);
+  };
+  // It announces itself once it has become a monitor.
+  await until("NameAcquired", () => lines.some((l) => l.includes("member=NameAcquired")))
+    .catch(async (e) => {
+      await close();
+      throw e;
+    });
+  return {
+    /** Waits for a GetAll on `path`; returns the GetAll calls before it, by path. */
+    async callsBefore(path: string): Promise<string[]> {
+      const on = (l: string) => l.includes("member=GetAll") && l.includes(`path=${path};`);
+      await until(`a GetAll on ${path}`, () => lines.some(on));
+      const before = lines.slice(0, lines.findIndex(on));
+      return before.filter((l) => l.includes("member=GetAll"))
+        .map((l) => /path=([^;]+);/.exec(l)?.[1] ?? "?");
+    },
+    close,
+  };
+}
+
+Deno.test("a unit read before its first signal is followed without reading it again", async () => {
+  await withClient(async ({ sd, client, change }) => {
+    const monitor = await monitorGetAll(sd);
+    try {
+      await client.installUnit(UNIT, service("/bin/sleep infinity"));
+      const read = await client.getProperties(UNIT); // 2 GetAll: Unit and Service
+      assert.equal(read.ActiveState, "inactive");
+      await client.start(UNIT);
+      const running = await change(UNIT, (p) => p.SubState === "running");
+      assert.ok(running.MainPID > 0);
+      // The client's calls reach the bus in order: every GetAll it made for the start
+      // comes before this one.
+      const marker = "systemk.default.marker.c.service";
+      await client.getProperties(marker);
+      const calls = await monitor.callsBefore(unitObjectPath(marker));
+      assert.deepEqual(calls, [unitObjectPath(UNIT), unitObjectPath(UNIT)]);
+    } finally {
+      await monitor.close();
+    }
   });
 });
 
