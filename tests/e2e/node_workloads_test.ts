@@ -159,7 +159,13 @@ Deno.test("node mode end to end: Deployment, DaemonSet, Jobs", opts, async (t) =
       assert.equal(landed[0].spec?.nodeName, "n1");
       assert.equal(landed[0].status?.phase, "Running");
       const unit = `systemk.infra.${landed[0].metadata?.name}.app.service`;
-      assert.equal(await env.unitProperty(unit, "ActiveState"), "active");
+      // The pod shows Running once its process runs; systemd may finish the start job
+      // (activating → active) a moment later.
+      await waitFor(
+        `${unit} active`,
+        async () => await env.unitProperty(unit, "ActiveState") === "active",
+        30_000,
+      );
       await env.kubectl(["delete", "daemonset", "agent", "-n", "infra"]);
       await waitFor(
         "the DaemonSet's pod and unit gone",
