@@ -75,33 +75,53 @@ export async function unitRuns(env: NodeEnv): Promise<Map<string, UnitRun>> {
 }
 
 /**
- * Remembers the first run seen of every active unit, so the end of a test can tell whether a
+ * States of a unit whose run is under way. `activating` counts: systemk reports a container
+ * running (and the pod Ready) from its main process' start, before a busy machine has finished
+ * setting up its sandbox and systemd reports `active`; the InvocationID is the run's from the
+ * start on.
+ */
+const LIVE = new Set(["active", "activating"]);
+
+/**
+ * Remembers the first run seen of every running unit, so the end of a test can tell whether a
  * unit that ran through the faults was ever restarted.
  */
 export class RunLedger {
   readonly #first = new Map<string, string>();
 
-  /** Notes the runs of the active units not yet seen. */
+  /** Notes the runs of the units not yet seen that run now. */
   async note(env: NodeEnv): Promise<void> {
     for (const [unit, run] of await unitRuns(env)) {
-      if (run.activeState === "active" && run.invocationID && !this.#first.has(unit)) {
+      if (LIVE.has(run.activeState) && run.invocationID && !this.#first.has(unit)) {
         this.#first.set(unit, run.invocationID);
       }
     }
   }
 
-  /** The units noted that still exist and run another invocation than the first seen. */
-  async restarted(env: NodeEnv): Promise<{ restarted: string[]; kept: number }> {
+  /**
+   * The units noted that still exist and run another invocation than the first seen, how many
+   * kept theirs, the units noted that are gone, and the units there now that were never noted
+   * (with their state and run).
+   */
+  async restarted(
+    env: NodeEnv,
+  ): Promise<{ restarted: string[]; kept: number; gone: string[]; unnoted: string[] }> {
     const now = await unitRuns(env);
     const restarted: string[] = [];
+    const gone: string[] = [];
     let kept = 0;
     for (const [unit, id] of this.#first) {
       const run = now.get(unit);
-      if (!run) continue;
+      if (!run) {
+        gone.push(unit);
+        continue;
+      }
       if (run.invocationID === id) kept++;
       else restarted.push(`${unit}: ${id} → ${run.invocationID} (${run.activeState})`);
     }
-    return { restarted, kept };
+    const unnoted = [...now].filter(([unit]) => !this.#first.has(unit))
+      .map(([unit, run]) => `${unit}: ${run.invocationID} (${run.activeState})`);
+    return { restarted, kept, gone, unnoted };
   }
 }
 

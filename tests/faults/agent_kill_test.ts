@@ -114,8 +114,9 @@ Deno.test("faults: systemk SIGKILLed at random moments of a rollout", FAULT_TEST
     });
     assert.equal(adopted, PODS + 1, "every pod's unit found running");
     await assertNothingLost(env, { count: PODS + 1 });
-    const { restarted, kept } = await ledger.restarted(env);
+    const { restarted, kept, unnoted } = await ledger.restarted(env);
     assert.deepEqual(restarted, [], "units running through the kill at rest were restarted");
+    assert.deepEqual(unnoted, [], "units that were not running before the kill at rest");
     assert.equal(kept, PODS + 1, "every unit kept its run");
     console.log(
       `  runs: ${KILLS} kills in the rollout + 1 at rest, pods: ${after.pods.length} Running ` +

@@ -127,8 +127,9 @@ async function outage(
   const { pods } = await assertNothingLost(env, {
     ready: (p) => p.metadata?.name?.startsWith("exiter-") || ready(p),
   });
-  const { restarted: changed, kept } = await ledger.restarted(env);
+  const { restarted: changed, kept, gone } = await ledger.restarted(env);
   assert.deepEqual(changed, [], "no unit restarted");
+  assert.deepEqual(gone, [], "the units that ran through the outage are all there");
   assert.ok(kept >= 2, "steady and the exiter ran through the outage");
   console.log(
     `  ${stop.join(" and ")} down ${downS} s, pods: ${pods.length}, units kept: ${kept}, ` +
