@@ -125,11 +125,13 @@ Deno.test(
           launcher,
         );
         const node = await waitFor(
-          "node n1 Ready",
+          "node n1 Ready and schedulable",
           async () => {
             const n = await kubectlJSON<V1Node>(cluster, ["node", "n1"]);
             const ready = n?.status?.conditions?.find((c) => c.type === "Ready");
-            return ready?.status === "True" ? n : undefined;
+            // The node lifecycle controller lifts the not-ready taint once it has seen Ready.
+            const notReadyTaint = n?.spec?.taints?.some((t) => t.key.startsWith("node.kubernetes"));
+            return ready?.status === "True" && !notReadyTaint ? n : undefined;
           },
           60_000,
           serviceLog,
