@@ -75,7 +75,14 @@ Deno.test(
         );
         assert.equal(mirror.spec?.nodeName, "n1");
         assert.deepEqual(mirror.metadata?.labels, { app: "web" });
-        assert.equal(await env.unitProperty(UNIT, "ActiveState"), "active");
+        // The pod shows Running once its process runs; systemd may finish the start job
+        // (activating → active) a moment later.
+        await waitFor(
+          `${UNIT} active`,
+          async () => await env.unitProperty(UNIT, "ActiveState") === "active",
+          30_000,
+          describe,
+        );
         // The pod runs once: the mirror is not run as a second pod.
         assert.deepEqual(await env.units(), [UNIT]);
       });
