@@ -180,6 +180,7 @@ export class MirrorPods {
   readonly #log: KubeLogger;
   /** Static pods by key; undefined until first given, so no mirror is deleted before. */
   #staticPods?: Map<string, V1Pod>;
+  /** Static pods' statuses by the static pod's UID (an edited manifest's pod has a new one). */
   readonly #statuses = new Map<string, V1PodStatus>();
   /** Mirror pods in the API by key, as the watcher last showed them (or as created). */
   readonly #mirrors = new Map<string, V1Pod>();
@@ -214,17 +215,21 @@ export class MirrorPods {
   setStaticPods(pods: V1Pod[]): void {
     this.#staticPods = new Map(pods.map((p) => [keyOf(p), p]));
     const uids = new Set(pods.map((p) => p.metadata?.uid));
-    for (const key of this.#statuses.keys()) {
-      if (!this.#staticPods.has(key)) this.#statuses.delete(key);
-    }
+    for (const uid of this.#statuses.keys()) if (!uids.has(uid)) this.#statuses.delete(uid);
     for (const uid of this.#refused) if (!uids.has(uid)) this.#refused.delete(uid);
     this.#reconcile();
   }
 
-  /** A static pod's status, written to its mirror now and to each new mirror. */
+  /**
+   * A static pod's status, written to its mirror now and to each new mirror. A static pod
+   * replaced by an edited manifest still reports while it stops: that is not the status of
+   * the pod the mirror now shows, so it is dropped.
+   */
   setStatus(staticPod: V1Pod, status: V1PodStatus): void {
     const key = keyOf(staticPod);
-    this.#statuses.set(key, status);
+    const uid = staticPod.metadata?.uid;
+    if (!uid || this.#staticPods?.get(key)?.metadata?.uid !== uid) return;
+    this.#statuses.set(uid, status);
     const mirror = this.#mirrors.get(key);
     if (mirror && this.#current(mirror)) this.#opts.statuses.set(refOf(mirror), status);
   }
@@ -318,7 +323,7 @@ export class MirrorPods {
       this.#log.info(`mirror pod ${key}: created`);
       this.#mirrors.set(key, created);
       this.#keys.set(created.metadata!.uid!, key);
-      const status = this.#statuses.get(key);
+      const status = this.#statuses.get(uid);
       if (status) this.#opts.statuses.set(refOf(created), status);
     }
   }

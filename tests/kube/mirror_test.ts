@@ -98,12 +98,20 @@ Deno.test({
     const { cluster, clients, log } = fixture;
     const node = await registerNode(fixture);
     const statuses = new StatusWriter({ clients, log, retryBaseMs: 100 });
+    /** Every status MirrorPods hands the writer, as [mirror UID, message]. */
+    const written: [string, string | undefined][] = [];
     const mirrors = new MirrorPods({
       clients,
       log,
       nodeName: NODE,
       nodeUID: () => node.nodeUID,
-      statuses,
+      statuses: {
+        set(ref, status) {
+          written.push([ref.uid, status.message]);
+          statuses.set(ref, status);
+        },
+        forget: (uid) => statuses.forget(uid),
+      },
       resyncMs: 1000,
     });
     const others: string[] = [];
@@ -153,12 +161,21 @@ Deno.test({
       });
 
       await t.step("an edited manifest replaces the mirror", async () => {
+        const replacedPod = web;
         web = staticWeb("/bin/cat");
         mirrors.setStaticPods([web]);
         const hash = web.metadata?.annotations?.["kubernetes.io/config.hash"];
         const replaced = await mirror((p) => hashOf(p) === hash);
         assert.notEqual(replaced.metadata?.uid, first.metadata?.uid);
         assert.equal(replaced.spec?.containers[0].image, "/bin/cat");
+        // The replaced static pod reports while it stops: neither its last status nor that
+        // one is the new pod's; the new pod's own status is.
+        mirrors.setStatus(replacedPod, { phase: "Running", message: "the old pod stopping" });
+        mirrors.setStatus(web, { phase: "Pending", message: "the new pod starting" });
+        const uid = replaced.metadata!.uid!;
+        const stale = written.filter(([u, m]) => u === uid && m !== "the new pod starting");
+        assert.deepEqual(stale, []);
+        await mirror((p) => p.status?.message === "the new pod starting");
       });
 
       await t.step(
