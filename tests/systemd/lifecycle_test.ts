@@ -44,9 +44,11 @@ const lines = async (s: PodSystem, p: V1Pod, file: string) =>
 
 /**
  * How a run ended, as systemd reported it: the first change snapshot of that InvocationID in
- * which the unit is inactive or failed. (Read from the change signals: a unit that stopped
- * cleanly is unloaded by systemd at once, and the runtime's removal afterwards resets a failed
- * unit, which then reads `inactive`, `Result=success`.)
+ * which the unit is inactive or failed and its main process has exited. (Read from the change
+ * signals: a unit that stopped cleanly is unloaded by systemd at once, and the runtime's removal
+ * afterwards resets a failed unit, which then reads `inactive`, `Result=success`. At the start
+ * systemd announces the new InvocationID while the unit still reads `inactive/dead`, no exit
+ * yet: on a busy machine that snapshot is delivered alone, and is not the run's end.)
  */
 function endOf(s: PodSystem, unit: string, run: UnitProperties): Promise<UnitProperties> {
   return s.until(
@@ -54,7 +56,7 @@ function endOf(s: PodSystem, unit: string, run: UnitProperties): Promise<UnitPro
     () =>
       s.changes.find((c) =>
         c.unit === unit && c.props.InvocationID === run.InvocationID &&
-        ["inactive", "failed"].includes(c.props.ActiveState)
+        ["inactive", "failed"].includes(c.props.ActiveState) && c.props.ExecMainCode !== 0
       )?.props,
   );
 }
