@@ -71,7 +71,9 @@ Deno.test(
   opts,
   async (t) => {
     const started = performance.now();
-    const env = await startNodeEnv();
+    // The gRPC step runs the checkout's health server in a pod: the checkout is mounted into it
+    // (it is hidden when it lies under /tmp, which every container gets a private copy of).
+    const env = await startNodeEnv({ flags: [`--allowed-host-paths=${REPO}`] });
     console.log(`  environment up in ${(performance.now() - started) | 0} ms`);
     try {
       await t.step(
@@ -151,9 +153,11 @@ Deno.test(
 
       await t.step("a gRPC readiness probe follows the health service's status", async () => {
         const [port] = freePorts("127.0.0.1", 1);
-        await env.apply(pod("grpc", { terminationGracePeriodSeconds: 2 }, {
+        const checkout = { name: "checkout", hostPath: { path: REPO, type: "Directory" } };
+        await env.apply(pod("grpc", { terminationGracePeriodSeconds: 2, volumes: [checkout] }, {
           image: "/usr/local/bin/deno",
           workingDir: REPO,
+          volumeMounts: [{ name: "checkout", mountPath: REPO, readOnly: true }],
           // The container's own Deno cache: its home is hidden and the file system read-only.
           env: [{ name: "DENO_DIR", value: "/tmp/deno" }],
           command: [
