@@ -8,7 +8,7 @@ import { startTestCluster, type TestCluster, type TestClusterOptions } from "../
 import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
 import { createVethLink } from "../harness/network.ts";
 import { PERMISSION_FLAGS } from "../../scripts/permissions.ts";
-import type { V1Pod } from "@kubernetes/client-node";
+import type { CoreV1Event, V1Pod } from "@kubernetes/client-node";
 
 const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const AGENT_UNIT = "systemk-agent";
@@ -267,4 +267,15 @@ export async function describeNode(env: NodeEnv, pod?: string, ns: string[] = []
 export function containerState(pod: V1Pod, container?: string) {
   const statuses = pod.status?.containerStatuses ?? [];
   return (container ? statuses.find((s) => s.name === container) : statuses[0])?.state;
+}
+
+/** The events about pod `pod` (default namespace), oldest first. */
+export async function podEvents(env: NodeEnv, pod: string): Promise<CoreV1Event[]> {
+  const list = await env.getJSON<{ items: CoreV1Event[] }>([
+    "events",
+    "--field-selector",
+    `involvedObject.name=${pod}`,
+  ]);
+  const time = (e: CoreV1Event) => new Date(e.firstTimestamp ?? e.eventTime!).getTime();
+  return (list?.items ?? []).sort((a, b) => time(a) - time(b));
 }

@@ -5,21 +5,10 @@
  * kubelet's order: postStart before the container shows running, preStop before SIGTERM.
  */
 import assert from "node:assert/strict";
-import type { CoreV1Event, V1Pod } from "@kubernetes/client-node";
-import { containerState, type NodeEnv, startNodeEnv, waitFor, waitForPod } from "./_node_env.ts";
+import type { V1Pod } from "@kubernetes/client-node";
+import { containerState, podEvents, startNodeEnv, waitFor, waitForPod } from "./_node_env.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-/** The pod's events, oldest first. */
-async function events(env: NodeEnv, pod: string): Promise<CoreV1Event[]> {
-  const list = await env.getJSON<{ items: CoreV1Event[] }>([
-    "events",
-    "--field-selector",
-    `involvedObject.name=${pod}`,
-  ]);
-  const time = (e: CoreV1Event) => new Date(e.firstTimestamp ?? e.eventTime!).getTime();
-  return (list?.items ?? []).sort((a, b) => time(a) - time(b));
-}
 
 const ready = (pod: V1Pod) => pod.status?.containerStatuses?.[0]?.ready === true;
 
@@ -57,7 +46,7 @@ Deno.test("commands in containers end to end: exec probes, lifecycle hooks", opt
       }, { timeoutMs: 90_000 });
       console.log(`  restarted after ${(performance.now() - t0) | 0} ms`);
       assert.ok(restarted.status?.containerStatuses?.[0]?.lastState?.terminated);
-      const seen = await events(env, "live");
+      const seen = await podEvents(env, "live");
       const unhealthy = seen.findIndex((e) =>
         e.reason === "Unhealthy" &&
         e.message === "Liveness probe failed: cat: /tmp/healthy: No such file or directory\n"
@@ -294,7 +283,7 @@ Deno.test("commands in containers end to end: exec probes, lifecycle hooks", opt
             }],
           },
         });
-        const reasons = async () => (await events(env, "badhook")).map((e) => e.reason);
+        const reasons = async () => (await podEvents(env, "badhook")).map((e) => e.reason);
         await waitFor(
           "a FailedPostStartHook event",
           async () => (await reasons()).includes("FailedPostStartHook"),
@@ -307,7 +296,7 @@ Deno.test("commands in containers end to end: exec probes, lifecycle hooks", opt
           { timeoutMs: 90_000 },
         );
         assert.ok(restarted.status?.containerStatuses?.[0]?.lastState?.terminated);
-        const seen = await events(env, "badhook");
+        const seen = await podEvents(env, "badhook");
         assert.equal(
           seen.find((e) => e.reason === "FailedPostStartHook")?.message,
           "PostStartHook failed",

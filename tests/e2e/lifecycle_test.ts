@@ -7,22 +7,11 @@
 import assert from "node:assert/strict";
 import type { CoreV1Event, V1ContainerStateTerminated, V1Pod } from "@kubernetes/client-node";
 import { freePorts } from "../harness/cluster.ts";
-import { type NodeEnv, startNodeEnv, waitFor, waitForPod } from "./_node_env.ts";
+import { podEvents, startNodeEnv, waitFor, waitForPod } from "./_node_env.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline";
-
-/** The pod's events, oldest first. */
-async function events(env: NodeEnv, pod: string): Promise<CoreV1Event[]> {
-  const list = await env.getJSON<{ items: CoreV1Event[] }>([
-    "events",
-    "--field-selector",
-    `involvedObject.name=${pod}`,
-  ]);
-  const time = (e: CoreV1Event) => new Date(e.firstTimestamp ?? e.eventTime!).getTime();
-  return (list?.items ?? []).sort((a, b) => time(a) - time(b));
-}
 
 const describeEvents = (seen: CoreV1Event[]) =>
   seen.map((e) => `${e.reason}: ${e.message}`).join("\n");
@@ -96,7 +85,7 @@ Deno.test(
           const terminated = ended.status?.containerStatuses?.[0]?.state?.terminated;
           assert.ok(terminated, JSON.stringify(ended.status?.containerStatuses));
           assert.notEqual(await env.unitProperty(unitOf("deadline"), "ActiveState"), "active");
-          const seen = await events(env, "deadline");
+          const seen = await podEvents(env, "deadline");
           const deadline = seen.filter((e) => e.reason === "DeadlineExceeded");
           assert.equal(deadline.length, 1, describeEvents(seen));
           assert.equal(deadline[0].type, "Normal");
@@ -145,7 +134,7 @@ Deno.test(
           const first = await env.getJSON<V1Pod>(["pod", "deadline"]);
           assert.ok(first && isDeadlineExceeded(first));
           assert.notEqual(await env.unitProperty(unitOf("deadline"), "ActiveState"), "active");
-          const seen = await events(env, "deadline");
+          const seen = await podEvents(env, "deadline");
           assert.equal(seen.filter((e) => e.reason === "DeadlineExceeded").length, 1);
           await env.kubectl(["delete", "pod", "deadline", "deadline-restart", "--wait=false"]);
         },
@@ -182,7 +171,7 @@ Deno.test(
         const notReady = await waitForPod(env, "grpc", "not ready (NOT_SERVING)", (p) => !ready(p));
         console.log(`  not ready ${(performance.now() - t1) | 0} ms after NOT_SERVING`);
         assert.equal(notReady.status?.containerStatuses?.[0]?.state?.running !== undefined, true);
-        const seen = await events(env, "grpc");
+        const seen = await podEvents(env, "grpc");
         assert.ok(
           seen.some((e) =>
             e.reason === "Unhealthy" &&
@@ -223,7 +212,7 @@ Deno.test(
           );
           console.log(`  restarted after ${(performance.now() - t0) | 0} ms`);
           assert.ok(restarted.status?.containerStatuses?.[0]?.lastState?.terminated);
-          const seen = await events(env, "https");
+          const seen = await podEvents(env, "https");
           const unhealthy = seen.filter((e) => e.reason === "Unhealthy");
           // The server answered over TLS (a status code came back): 200s first, then 500s.
           assert.ok(unhealthy.length > 0, describeEvents(seen));
@@ -272,7 +261,7 @@ Deno.test(
             ?.terminated as V1ContainerStateTerminated;
           assert.equal(terminated?.exitCode, 137, JSON.stringify(terminated));
           assert.equal(terminated?.signal, 9);
-          const seen = await events(env, "grace");
+          const seen = await podEvents(env, "grace");
           const killing = seen.find((e) => e.reason === "Killing");
           assert.ok(killing, describeEvents(seen));
           const killedAt = new Date(killing.firstTimestamp ?? killing.eventTime!).getTime();
