@@ -35,6 +35,36 @@ export function sleeper(name: string, node = "n1", labels: Record<string, string
   };
 }
 
+/**
+ * A Deployment `name` of `replicas` sleepers at `version` (an env var of the container, so a
+ * change rolls it). The rolling-update bounds are Kubernetes' defaults, written out because
+ * the fault tests count on them.
+ */
+export function sleeperDeployment(name: string, replicas: number, version: string) {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, namespace: "default" },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      strategy: { rollingUpdate: { maxUnavailable: "25%", maxSurge: "25%" } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          terminationGracePeriodSeconds: 2,
+          containers: [{
+            name: "app",
+            image: "/bin/sleep",
+            command: ["/bin/sleep", "infinity"],
+            env: [{ name: "VERSION", value: version }],
+          }],
+        },
+      },
+    },
+  };
+}
+
 /** Every pod in the API, the units each should have, and the units systemd has. */
 export async function podsAndUnits(env: NodeEnv) {
   const pods = (await env.getJSON<{ items: V1Pod[] }>(["pods", "--all-namespaces"]))?.items ?? [];

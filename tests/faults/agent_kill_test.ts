@@ -18,6 +18,7 @@ import {
   RunLedger,
   seededRandom,
   sleeper,
+  sleeperDeployment,
 } from "./_faults.ts";
 
 const PODS = envInt("FAULT_PODS", 30);
@@ -27,32 +28,6 @@ const ROLLOUT_EVERY = Math.ceil(KILLS / 3);
 
 /** How many runs of systemk registered the node, by its log. */
 const registrations = (log: string) => log.match(/ registered \(/g)?.length ?? 0;
-
-/** The Deployment `roll` at `version` (an env var of its container, so a change rolls it). */
-function deployment(version: string) {
-  return {
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name: "roll", namespace: "default" },
-    spec: {
-      replicas: PODS,
-      selector: { matchLabels: { app: "roll" } },
-      strategy: { rollingUpdate: { maxUnavailable: "25%", maxSurge: "25%" } },
-      template: {
-        metadata: { labels: { app: "roll" } },
-        spec: {
-          terminationGracePeriodSeconds: 2,
-          containers: [{
-            name: "app",
-            image: "/bin/sleep",
-            command: ["/bin/sleep", "infinity"],
-            env: [{ name: "VERSION", value: version }],
-          }],
-        },
-      },
-    },
-  };
-}
 
 Deno.test("faults: systemk SIGKILLed at random moments of a rollout", FAULT_TEST_OPTS, async () => {
   const seed = envInt("FAULT_SEED", Date.now() % 1_000_000);
@@ -69,7 +44,9 @@ Deno.test("faults: systemk SIGKILLed at random moments of a rollout", FAULT_TEST
     // A third of the kills hit the scale-up, the others each a rolling update.
     for (let kill = 1; kill <= KILLS; kill++) {
       if ((kill - 1) % ROLLOUT_EVERY === 0) {
-        await env.apply(deployment(String(version = (kill - 1) / ROLLOUT_EVERY + 1)));
+        await env.apply(
+          sleeperDeployment("roll", PODS, String(version = (kill - 1) / ROLLOUT_EVERY + 1)),
+        );
       }
       // The random moment counts from systemk's registration of the node (a kill amid its
       // adoption of the pods and first listing) or, every other time, from its start of

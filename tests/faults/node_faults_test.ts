@@ -12,34 +12,16 @@ import {
   waitFor,
   waitForPod,
 } from "../e2e/_node_env.ts";
-import { assertNothingLost, FAULT_TEST_OPTS, ready, RunLedger, sleeper } from "./_faults.ts";
+import {
+  assertNothingLost,
+  FAULT_TEST_OPTS,
+  ready,
+  RunLedger,
+  sleeper,
+  sleeperDeployment,
+} from "./_faults.ts";
 
 const STORM_PODS = 20;
-
-/** A Deployment `name` of `replicas` sleepers at `version` (a change rolls it). */
-function deployment(name: string, replicas: number, version: string) {
-  return {
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name, namespace: "default" },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: {
-          terminationGracePeriodSeconds: 2,
-          containers: [{
-            name: "app",
-            image: "/bin/sleep",
-            command: ["/bin/sleep", "infinity"],
-            env: [{ name: "VERSION", value: version }],
-          }],
-        },
-      },
-    },
-  };
-}
 
 /** Deletes pod `name` and waits until it and its units are gone. */
 async function deleteAndWaitGone(env: NodeEnv, name: string) {
@@ -349,7 +331,7 @@ Deno.test({
       try {
         // A scale-up, then a rolling update of every pod, both under the storm.
         for (const version of ["1", "2"]) {
-          await env.apply(deployment("storm", STORM_PODS, version));
+          await env.apply(sleeperDeployment("storm", STORM_PODS, version));
           await env.kubectl(["rollout", "status", "deployment/storm", "--timeout=120s"]);
         }
         await assertNothingLost(env, { count: STORM_PODS + 1 });
