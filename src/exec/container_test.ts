@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { planPod } from "../plan/mod.ts";
 import { SystemdClient } from "../systemd/mod.ts";
 import { bootTestSystemd, type TestSystemd } from "../../tests/harness/systemd.ts";
+import { waitFor } from "../../tests/harness/wait.ts";
 import { applyVolumes } from "../../tests/harness/plan_volumes.ts";
 import { inputFromManifest } from "../../tests/plan/_fixtures.ts";
 import {
@@ -80,14 +81,6 @@ async function execUnits(sd: TestSystemd): Promise<string> {
   return r.stdout.trim();
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 Deno.test("systemd-run arguments double `$` and keep the environment literal", () => {
   const settings = containerSettings("a.service", {
     MainPID: 7,
@@ -137,6 +130,7 @@ Deno.test({
             `cat /proc/$(systemctl show -P MainPID ${unit.name})/root/tmp/marker`,
           ]))
             .stdout === "only-in-container\n",
+        30_000,
       );
 
       await t.step("user, groups, environment, working directory, mounts, privileges", async () => {
@@ -199,7 +193,7 @@ Deno.test({
         assert.equal(r.timedOut, true);
         assert.equal(r.stdout, "");
         assert.equal(await processesWith(sd, "sleep 31[12]"), "");
-        await waitFor("exec units gone", async () => (await execUnits(sd)) === "");
+        await waitFor("exec units gone", async () => (await execUnits(sd)) === "", 30_000);
       });
 
       await t.step("kill() ends everything", async () => {
@@ -213,7 +207,7 @@ Deno.test({
         const status = await p.status;
         assert.equal(status.signal, "SIGKILL");
         assert.equal(await processesWith(sd, "sleep 32[12]"), "");
-        await waitFor("exec units gone", async () => (await execUnits(sd)) === "");
+        await waitFor("exec units gone", async () => (await execUnits(sd)) === "", 30_000);
       });
 
       await t.step("a terminal of the asked size, resized", async () => {

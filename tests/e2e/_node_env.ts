@@ -7,8 +7,11 @@
 import { startTestCluster, type TestCluster, type TestClusterOptions } from "../harness/cluster.ts";
 import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
 import { createVethLink } from "../harness/network.ts";
+import { waitFor } from "../harness/wait.ts";
 import { PERMISSION_FLAGS } from "../../scripts/permissions.ts";
 import type { CoreV1Event, V1Pod } from "@kubernetes/client-node";
+
+export { waitFor };
 
 const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const AGENT_UNIT = "systemk-agent";
@@ -192,31 +195,6 @@ export async function startNodeEnv(opts: NodeEnvOptions = {}): Promise<NodeEnv> 
     await link?.remove();
     throw e;
   }
-}
-
-/** Polls `check` until it returns a value (not undefined/false), or throws after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 60_000,
-  describe?: () => Promise<string> | string,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value as T;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(
-    `timed out waiting for ${what}${last ? ` (last error: ${last})` : ""}${
-      describe ? `\n${await describe()}` : ""
-    }`,
-  );
 }
 
 /** The toleration of systemk's node taint (`virtual-kubelet.io/provider=systemk:NoSchedule`). */
