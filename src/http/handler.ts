@@ -18,7 +18,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { Credentials, RequestAuth } from "./auth.ts";
 import { followUntilRunEnds, type Journal, whenRunWrites } from "./journal.ts";
 import { LogOptionsError, parseLogOptions } from "./logs.ts";
-import { apiRequests, systemkMetrics } from "./metrics.ts";
+import { apiRequests, systemkMetrics } from "../metrics/mod.ts";
 import {
   containerUnits,
   creationMillis,

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { familyHeader, sampleLine } from "./metrics.ts";
+import { familyHeader, sampleLine } from "../metrics/mod.ts";
 
 /** Cumulative CPU and current memory of one container (a unit). */
 export interface ContainerSample {

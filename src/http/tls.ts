@@ -19,7 +19,7 @@ import {
   requestCertificate,
   subjectAltName,
   writeSecretFile,
-} from "../kube/bootstrap.ts";
+} from "../kube/certificates.ts";
 import type { ServingCertificate } from "./server.ts";
 
 /** The names a serving certificate must cover. */

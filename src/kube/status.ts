@@ -20,7 +20,7 @@ import {
 } from "./client.ts";
 import { backoffDelay } from "./_timer.ts";
 import { KUBELET_CONDITION_TYPES } from "../status/conditions.ts";
-import { statusWriteDuration, statusWriteErrors } from "../http/metrics.ts";
+import { statusWriteDuration, statusWriteErrors } from "../metrics/mod.ts";
 
 /** Identifies one incarnation of a pod. */
 export interface PodRef {

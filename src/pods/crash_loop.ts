@@ -11,7 +11,7 @@
  */
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { observeUnit, podRef, restartPolicyOf, willRestart } from "../status/mod.ts";
-import type { UnitProperties } from "../systemd/types.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 
 /** The kubelet's first crash-loop delay (ms). */
 export const CRASH_LOOP_BASE_MS = 10_000;

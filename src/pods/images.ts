@@ -8,7 +8,7 @@
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import type { PackageInfo } from "../plan/types.ts";
 import { ImagePullTracker, type PullEvent } from "../packages/backoff.ts";
-import { aptInstallDuration } from "../http/metrics.ts";
+import { aptInstallDuration } from "../metrics/mod.ts";
 import { ImagePullError, parseImage } from "../packages/image.ts";
 import type { PackageManager, PullPolicy } from "../packages/apt.ts";
 import { ContainerError, type EventSink, type ImageResolver } from "./ports.ts";

@@ -14,7 +14,7 @@ import type {
 } from "@kubernetes/client-node";
 import type { ExecOptions, ExecProcess } from "../exec/container.ts";
 import type { PackageInfo } from "../plan/types.ts";
-import type { UnitProperties } from "../systemd/types.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 
 /** A unit file systemk finds on the machine, with its text (for the metadata). */
 export interface ExistingUnit {

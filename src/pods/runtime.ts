@@ -10,7 +10,7 @@
  */
 import type { V1Container, V1Pod, V1PodStatus } from "@kubernetes/client-node";
 import { isNoSuchUnit, isTransientBusError } from "../systemd/mod.ts";
-import { podsByPhase, reconcileDuration, reconcileErrors } from "../http/metrics.ts";
+import { podsByPhase, reconcileDuration, reconcileErrors } from "../metrics/mod.ts";
 import {
   DEFAULT_GRACE_SECONDS,
   DEFAULT_STATE_DIR,
@@ -23,7 +23,7 @@ import {
 } from "../plan/mod.ts";
 import { computePodStatus } from "../status/mod.ts";
 import type { ContainerOverride, ContainerUnit, PodFailure } from "../status/mod.ts";
-import type { UnitProperties } from "../systemd/types.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 import { parseUnit, readMetadata } from "../unit/mod.ts";
 import { applyVolumes, removePodDir } from "../volumes/apply.ts";
 import {

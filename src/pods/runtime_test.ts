@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
 import { planPod } from "../plan/mod.ts";
 import type { NodeFacts } from "../plan/types.ts";
-import type { UnitProperties } from "../systemd/types.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 import type { UnitManager } from "./ports.ts";
 import { PodRuntime, type RuntimeOptions } from "./runtime.ts";
-import { systemkMetrics } from "../http/metrics.ts";
+import { systemkMetrics } from "../metrics/mod.ts";
 
 const NODE: NodeFacts = {
   name: "n1",

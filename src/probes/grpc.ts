@@ -12,7 +12,7 @@
  * @module
  */
 import http2 from "node:http2";
-import type { ProbeOutcome } from "./probe.ts";
+import type { ProbeOutcome } from "./types.ts";
 
 /** The health service's method, as its HTTP/2 path. */
 const CHECK_PATH = "/grpc.health.v1.Health/Check";

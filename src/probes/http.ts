@@ -10,7 +10,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { V1HTTPGetAction } from "@kubernetes/client-node";
-import type { ProbeOutcome } from "./probe.ts";
+import type { ProbeOutcome } from "./types.ts";
 
 /**
  * The URL an `httpGet` action asks for.

@@ -14,12 +14,7 @@ import type { V1Container, V1Probe } from "@kubernetes/client-node";
 import { type ContainerExec, runToCompletion } from "../exec/container.ts";
 import { checkGrpc } from "./grpc.ts";
 import { checkHttpGet } from "./http.ts";
-
-/** The outcome of one attempt; `message` says why it failed. */
-export interface ProbeOutcome {
-  ok: boolean;
-  message?: string;
-}
+import type { ProbeOutcome } from "./types.ts";
 
 /** Thrown for a probe systemk cannot run (its handler is not implemented, or is invalid). */
 export class UnsupportedProbe extends Error {}

@@ -7,7 +7,8 @@
  */
 import type { V1Container, V1Probe } from "@kubernetes/client-node";
 import { MINIMUM_GRACE_SECONDS } from "../plan/mod.ts";
-import { checkProbe, type ProbeOutcome, UnsupportedProbe } from "./probe.ts";
+import { checkProbe, UnsupportedProbe } from "./probe.ts";
+import type { ProbeOutcome } from "./types.ts";
 
 /** The three probes, named as the kubelet's events name them. */
 export type ProbeKind = "Liveness" | "Readiness" | "Startup";

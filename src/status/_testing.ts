@@ -4,8 +4,7 @@
  * @module
  */
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
-import type { UnitProperties } from "../systemd/types.ts";
-import { completeUnitProperties } from "../systemd/_properties.ts";
+import { completeUnitProperties, type UnitProperties } from "../unit/properties.ts";
 
 /** 2026-11-25T10:00:00Z in µs, plus a sub-second part the mapping must drop. */
 export const T0 = Date.UTC(2026, 10, 25, 10, 0, 0) * 1000 + 123_456;

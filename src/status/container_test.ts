@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { V1Container, V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
-import type { UnitProperties } from "../systemd/types.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 import {
   autoRestart,
   exited,

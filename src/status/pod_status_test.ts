@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { dumpYaml, loadYaml, type V1Pod, type V1PodStatus } from "@kubernetes/client-node";
-import type { UnitProperties } from "../systemd/types.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 import { autoRestart, exited, invocation, killed, neverStarted, pod, running } from "./_testing.ts";
 import { sameOwnedStatus } from "../kube/status.ts";
 import { computePodStatus } from "./pod_status.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 import type { V1PodStatus } from "@kubernetes/client-node";
-import type { UnitProperties } from "../systemd/types.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 
 /** A container's unit as systemd reports it. */
 export interface ContainerUnit {

@@ -5,7 +5,7 @@
  * @module
  */
 import type { V1ContainerStateTerminated } from "@kubernetes/client-node";
-import type { UnitProperties } from "../systemd/types.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 import type { ContainerUnit } from "./types.ts";
 
 /** The state of a container as read from its unit alone (no history, no agent knowledge). */

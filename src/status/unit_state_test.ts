@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { UnitProperties } from "../systemd/types.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 import {
   at,
   autoRestart,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
+import { completeUnitProperties } from "../unit/properties.ts";
 import {
-  completeUnitProperties,
   isTrackedProperty,
   SERVICE_INTERFACE,
   UNIT_INTERFACE,

@@ -21,7 +21,6 @@ import dbus from "dbus-next";
 import type { Message, MessageBus } from "dbus-next";
 import { unitNameFromObjectPath, unitObjectPath } from "./_label.ts";
 import {
-  completeUnitProperties,
   isTrackedInterface,
   isTrackedProperty,
   POLLED_PROPERTIES,
@@ -29,8 +28,8 @@ import {
   UNIT_INTERFACE,
   unitPropertiesFrom,
 } from "./_properties.ts";
-import type { UnitProperties } from "./types.ts";
-import { dbusSignals } from "../http/metrics.ts";
+import { completeUnitProperties, type UnitProperties } from "../unit/properties.ts";
+import { dbusSignals } from "../metrics/mod.ts";
 
 /** Unit name pattern of all units systemk manages. */
 export const SYSTEMK_UNIT_PATTERN = "systemk.*.service";

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import dbus from "dbus-next";
 import { bootTestSystemd, type TestSystemd } from "../../tests/harness/systemd.ts";
 import { JobTimeoutError, SystemdClient } from "./client.ts";
-import type { UnitProperties } from "./types.ts";
-import { dbusSignals } from "../http/metrics.ts";
+import type { UnitProperties } from "../unit/properties.ts";
+import { dbusSignals } from "../metrics/mod.ts";
 import { unitObjectPath } from "./_label.ts";
 
 /** A booted system, a client connected to it, and every change the client reported. */

@@ -18,7 +18,7 @@ import type { EventSink } from "../../src/pods/ports.ts";
 import { type OomKillWatcher, watchOomKills } from "../../src/pods/oom.ts";
 import { PodRuntime, type RuntimeOptions } from "../../src/pods/runtime.ts";
 import { connectUnitManager, type SystemdUnits } from "../../src/pods/systemd_units.ts";
-import type { UnitProperties } from "../../src/systemd/types.ts";
+import type { UnitProperties } from "../../src/unit/properties.ts";
 import { unitName } from "../../src/unit/name.ts";
 import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
 

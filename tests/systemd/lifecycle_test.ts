@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import type { V1ContainerStatus, V1Pod, V1PodStatus } from "@kubernetes/client-node";
-import type { UnitProperties } from "../../src/systemd/types.ts";
+import type { UnitProperties } from "../../src/unit/properties.ts";
 import { emptyDirPath, type PodSystem, SYSTEM_TEST, unitOf, withPodSystem } from "./_pods.ts";
 
 /** `ExecMainCode` values. */

@@ -1,6 +1,6 @@
 /**
- * What systemk reads of a unit from systemd, shared by the D-Bus client and the pure status
- * mapping.
+ * What systemk reads of a unit from systemd, shared by the D-Bus client (src/systemd) and the
+ * pure status mapping (src/status), which sits below it.
  *
  * @module
  */
@@ -32,4 +32,24 @@ export interface UnitProperties {
   MemoryCurrent?: number;
   /** Nanoseconds, or undefined when not accounted. */
   CPUUsageNSec?: number;
+}
+
+/** A full snapshot from partial knowledge: what systemd reports for a unit never started. */
+export function completeUnitProperties(partial: Partial<UnitProperties>): UnitProperties {
+  return {
+    LoadState: "",
+    ActiveState: "",
+    SubState: "",
+    Result: "",
+    ExecMainStatus: 0,
+    ExecMainCode: 0,
+    ExecMainStartTimestamp: 0,
+    ExecMainExitTimestamp: 0,
+    ActiveEnterTimestamp: 0,
+    InactiveEnterTimestamp: 0,
+    NRestarts: 0,
+    MainPID: 0,
+    InvocationID: "",
+    ...partial,
+  };
 }

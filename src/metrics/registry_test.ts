@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Registry, sampleLine } from "./metrics.ts";
+import { Registry, sampleLine } from "./registry.ts";
 
 Deno.test("registry: counters, gauges and histograms in the text format", () => {
   const r = new Registry();
