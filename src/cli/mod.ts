@@ -5,6 +5,7 @@
  */
 import { parseFlags, usage, UsageError } from "./flags.ts";
 import { VERSION } from "../version.ts";
+import { configureLogging } from "../log/mod.ts";
 
 /** Runs systemk with `args`; resolves with the process exit code. */
 export async function run(args: string[]): Promise<number> {
@@ -21,6 +22,7 @@ export async function run(args: string[]): Promise<number> {
     return 2;
   }
   const { config, positionals } = parsed;
+  configureLogging({ level: config.logLevel, format: config.logFormat });
   const [command, ...rest] = positionals;
   switch (command) {
     case "version":

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { dumpYaml, loadYaml, type V1Pod, type V1PodStatus } from "@kubernetes/client-node";
 import type { UnitProperties } from "../unit/properties.ts";
 import { autoRestart, exited, invocation, killed, neverStarted, pod, running } from "./_testing.ts";
-import { sameOwnedStatus } from "../kube/status.ts";
+import { sameOwnedStatus } from "./patch.ts";
 import { computePodStatus } from "./pod_status.ts";
 import type { ContainerOverride, PodStatusOptions } from "./types.ts";
 
@@ -176,6 +176,39 @@ Deno.test("readiness gate: Ready waits for the gate's condition in the previous 
     first.startTime?.getTime(),
   );
   assert.deepEqual(condition(second, "example.com/lb"), { type: "example.com/lb", status: "True" });
+});
+
+Deno.test("readiness gate flipped by another controller: taken from the pod as the API shows it", () => {
+  const gated = pod({ containers: ["app"], readinessGates: [{ conditionType: "example.com/lb" }] });
+  // systemk's own last status knows nothing of the gate; the API's pod has it True now.
+  const ours = compute(gated, { app: running() });
+  assert.equal(condition(ours, "Ready")?.reason, "ReadinessGatesNotReady");
+  const api = {
+    ...ours,
+    conditions: [...ours.conditions!, { type: "example.com/lb", status: "True" }],
+  };
+  const flipped = compute({ ...gated, status: api }, { app: running() }, {
+    previous: ours,
+    now: LATER,
+  });
+  assert.equal(condition(flipped, "Ready")?.status, "True");
+  assert.equal(condition(flipped, "Ready")?.reason, undefined);
+  assert.deepEqual(condition(flipped, "example.com/lb"), {
+    type: "example.com/lb",
+    status: "True",
+  });
+  // And back: the controller sets it False again.
+  const apiFalse = {
+    ...flipped,
+    conditions: flipped.conditions!.map((c) =>
+      c.type === "example.com/lb" ? { ...c, status: "False" } : c
+    ),
+  };
+  const back = compute({ ...gated, status: apiFalse }, { app: running() }, {
+    previous: flipped,
+    now: LATER,
+  });
+  assert.equal(condition(back, "Ready")?.reason, "ReadinessGatesNotReady");
 });
 
 Deno.test("previous status defaults to pod.status", () => {
