@@ -14,6 +14,7 @@ import {
   requestCertificate,
   writeSecretFile,
 } from "./certificates.ts";
+import { log } from "../log/mod.ts";
 
 /** What TLS bootstrap needs. */
 export interface BootstrapOptions {
@@ -24,7 +25,6 @@ export interface BootstrapOptions {
   bootstrapKubeconfigPath: string;
   /** Where key and certificate go (`--cert-dir`). */
   certDir: string;
-  log?: (message: string) => void;
 }
 
 /** The file holding the node's client key and certificate, as the kubelet names it. */
@@ -56,8 +56,7 @@ export async function bootstrapKubeconfig(options: BootstrapOptions): Promise<bo
   const cluster = bootstrap.getCurrentCluster();
   if (!cluster) throw new Error(`${options.bootstrapKubeconfigPath} names no current cluster`);
   const issued = await requestCertificate(bootstrap, nodeClientRequest(options.nodeName), {
-    onCreated: (name) =>
-      options.log?.(`systemk: TLS bootstrap: waiting for certificate request ${name}`),
+    onCreated: (name) => log.info(`TLS bootstrap: waiting for certificate request ${name}`),
   });
   await Deno.mkdir(options.certDir, { recursive: true, mode: 0o700 });
   const pem = clientCertificatePath(options.certDir);
@@ -84,7 +83,7 @@ export async function bootstrapKubeconfig(options: BootstrapOptions): Promise<bo
   };
   // JSON is YAML: kubectl and client-node read it.
   await writeSecretFile(options.kubeconfigPath, JSON.stringify(kubeconfig, null, 2) + "\n");
-  options.log?.(`systemk: TLS bootstrap: wrote ${options.kubeconfigPath}`);
+  log.info(`TLS bootstrap: wrote ${options.kubeconfigPath}`);
   return true;
 }
 
@@ -95,7 +94,7 @@ export async function bootstrapKubeconfig(options: BootstrapOptions): Promise<bo
  */
 export function rotateClientCertificate(
   kubeConfig: KubeConfig,
-  options: { nodeName: string; certDir: string; signal: AbortSignal; log?: (m: string) => void },
+  options: { nodeName: string; certDir: string; signal: AbortSignal },
 ): Promise<void> {
   const path = clientCertificatePath(options.certDir);
   if (kubeConfig.getCurrentUser()?.certFile !== path) return Promise.resolve();
@@ -105,7 +104,6 @@ export function rotateClientCertificate(
     request: (signal) =>
       requestCertificate(kubeConfig, nodeClientRequest(options.nodeName), { signal }),
     signal: options.signal,
-    log: options.log,
   });
 }
 

@@ -9,6 +9,7 @@
  */
 import { CertificatesV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { X509Certificate } from "node:crypto";
+import { log } from "../log/mod.ts";
 
 /** What a certificate request asks for. */
 export interface CertificateRequestSpec {
@@ -168,6 +169,7 @@ export interface RenewalOptions {
   /** Told after each renewal, with the new PEMs. */
   onRenewed?(issued: IssuedCertificate): void;
   signal: AbortSignal;
+  /** Where progress and failures are told (default: systemk's logger). */
   log?: (message: string) => void;
 }
 
@@ -178,6 +180,7 @@ export interface RenewalOptions {
  */
 export async function keepRenewed(options: RenewalOptions): Promise<void> {
   const { signal } = options;
+  const say = options.log ?? ((message: string) => log.info(message));
   while (!signal.aborted) {
     const current = await Deno.readTextFile(options.path).catch(() => undefined);
     let wait = 0;
@@ -190,15 +193,13 @@ export async function keepRenewed(options: RenewalOptions): Promise<void> {
     try {
       const issued = await options.request(signal);
       await writeSecretFile(options.path, issued.certPem + issued.keyPem);
-      options.log?.(
-        `systemk: ${options.what} issued, valid until ${
-          new X509Certificate(issued.certPem).validTo
-        }`,
+      say(
+        `${options.what} issued, valid until ${new X509Certificate(issued.certPem).validTo}`,
       );
       options.onRenewed?.(issued);
     } catch (e) {
       if (signal.aborted) return;
-      options.log?.(`systemk: requesting the ${options.what} failed: ${(e as Error).message}`);
+      say(`requesting the ${options.what} failed: ${(e as Error).message}`);
       if (!await sleep(60_000, signal)) return;
     }
   }

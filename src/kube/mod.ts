@@ -10,7 +10,7 @@
  * - `events.ts`: kubelet-style Events.
  * - `objects.ts`: referenced ConfigMaps/Secrets, read and watched one by one.
  * - `deletion.ts`: the final delete of a pod object (grace 0, UID precondition).
- * - `mirror.ts`: mirror pods of static pods.
+ * - `certificates.ts` / `bootstrap.ts`: certificate requests and renewal; TLS bootstrap.
  *
  * @module
  */
@@ -23,4 +23,3 @@ export * from "./status.ts";
 export * from "./events.ts";
 export * from "./objects.ts";
 export * from "./deletion.ts";
-export * from "./mirror.ts";

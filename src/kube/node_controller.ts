@@ -8,7 +8,6 @@
  */
 import type { V1Node, V1NodeCondition } from "@kubernetes/client-node";
 import {
-  consoleLogger,
   describeError,
   httpStatus,
   type KubeClients,
@@ -34,6 +33,7 @@ import {
   taintMismatch,
 } from "./node.ts";
 import { repeat } from "./_timer.ts";
+import { log } from "../log/mod.ts";
 
 /** Options of a {@link NodeController}. */
 export interface NodeControllerOptions {
@@ -86,7 +86,7 @@ export class NodeController {
       leaseRenewIntervalMs: options.leaseRenewIntervalMs ?? 10_000,
       statusCheckIntervalMs: options.statusCheckIntervalMs ?? 10_000,
       statusReportIntervalMs: options.statusReportIntervalMs ?? 60_000,
-      log: options.log ?? consoleLogger,
+      log: options.log ?? log,
     };
   }
 

@@ -10,7 +10,6 @@
  */
 import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
 import {
-  consoleLogger,
   describeError,
   httpStatus,
   type KubeClients,
@@ -28,6 +27,7 @@ import {
   statusPatch,
 } from "../status/patch.ts";
 import { statusWriteDuration, statusWriteErrors } from "../metrics/mod.ts";
+import { log } from "../log/mod.ts";
 
 /** Identifies one incarnation of a pod. */
 export interface PodRef {
@@ -93,7 +93,7 @@ export class StatusWriter {
     this.#core = options.clients.core;
     this.#retryBaseMs = options.retryBaseMs ?? 200;
     this.#retryMaxMs = options.retryMaxMs ?? 30_000;
-    this.#log = options.log ?? consoleLogger;
+    this.#log = options.log ?? log;
   }
 
   /** Number of pods the writer tracks. */

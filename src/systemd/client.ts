@@ -30,6 +30,7 @@ import {
 } from "./_properties.ts";
 import { completeUnitProperties, type UnitProperties } from "../unit/properties.ts";
 import { dbusSignals } from "../metrics/mod.ts";
+import { log } from "../log/mod.ts";
 
 /** Unit name pattern of all units systemk manages. */
 export const SYSTEMK_UNIT_PATTERN = "systemk.*.service";
@@ -512,7 +513,7 @@ export class SystemdClient {
       }
     } catch (e) {
       // A resync racing another drop is repeated after that reconnect.
-      if (!(e instanceof BusDisconnectedError)) console.error("systemd: resync failed:", e);
+      if (!(e instanceof BusDisconnectedError)) log.warn(`systemd: resync failed: ${e}`);
     }
   }
 
@@ -681,7 +682,7 @@ export class SystemdClient {
       // systemd re-executed (or came back): subscriptions and jobs may be lost, state may have
       // moved on without signals.
       void this.#subscribe(bus).then(() => this.#resync()).catch((e) =>
-        console.error("systemd: re-subscribing failed:", e)
+        log.warn(`systemd: re-subscribing failed: ${e}`)
       );
     }
   }
@@ -722,7 +723,7 @@ export class SystemdClient {
       t.snapshot = { ...props, ...t.sinceFetch };
       this.#scheduleEmit(name, t);
     } catch (e) {
-      if (!(e instanceof BusDisconnectedError)) console.error(`systemd: reading ${name}:`, e);
+      if (!(e instanceof BusDisconnectedError)) log.warn(`systemd: reading ${name}: ${e}`);
     } finally {
       t.fetching = false;
       t.sinceFetch = undefined;
@@ -740,7 +741,9 @@ export class SystemdClient {
         try {
           listener(name, { ...t.snapshot });
         } catch (e) {
-          console.error(`systemd: unit change listener failed for ${name}:`, e);
+          log.error(
+            `systemd: unit change listener failed for ${name}: ${(e as Error)?.stack ?? e}`,
+          );
         }
       }
     }, 0);

@@ -4,10 +4,10 @@ import {
   type ExecOptions,
   type ExecProcess,
   type ExecStatus,
-} from "../exec/container.ts";
-import { startGrpcHealthServer } from "../../tests/harness/grpc_health.ts";
-import { selfSignedCertificate } from "../http/tls.ts";
-import { checkProbe, UnsupportedProbe } from "./probe.ts";
+} from "../../src/exec/container.ts";
+import { startGrpcHealthServer } from "../harness/grpc_health.ts";
+import { selfSignedCertificate } from "../../src/http/tls.ts";
+import { checkProbe, UnsupportedProbe } from "../../src/probes/probe.ts";
 
 Deno.test("httpGet: 2xx/3xx succeed, others fail; headers and named ports", async () => {
   const seen: string[] = [];

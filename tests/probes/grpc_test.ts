@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startGrpcHealthServer } from "../../tests/harness/grpc_health.ts";
+import { startGrpcHealthServer } from "../harness/grpc_health.ts";
 import {
   checkGrpc,
   decodeHealthCheckResponse,
@@ -7,7 +7,7 @@ import {
   frameMessage,
   judgeAnswer,
   unframeMessage,
-} from "./grpc.ts";
+} from "../../src/probes/grpc.ts";
 
 Deno.test("health messages: encoded and decoded as protobuf", () => {
   assert.deepEqual([...encodeHealthCheckRequest("")], []);

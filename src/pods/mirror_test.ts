@@ -6,7 +6,7 @@ import {
   MIRROR_ANNOTATION,
   mirrorReferenceProblem,
 } from "./mirror.ts";
-import { staticPod as asRun } from "../pods/static.ts";
+import { staticPod as asRun } from "./static.ts";
 
 const staticPod: V1Pod = {
   metadata: { name: "web", labels: { app: "web" } },

@@ -13,16 +13,11 @@
  * @module
  */
 import type { V1Pod, V1PodStatus, V1Volume } from "@kubernetes/client-node";
-import {
-  consoleLogger,
-  describeError,
-  httpStatus,
-  type KubeClients,
-  type KubeLogger,
-} from "./client.ts";
-import { deletePodObject } from "./deletion.ts";
-import type { PodEvent } from "./pods.ts";
-import type { PodRef, StatusWriter } from "./status.ts";
+import { describeError, httpStatus, type KubeClients, type KubeLogger } from "../kube/client.ts";
+import { deletePodObject } from "../kube/deletion.ts";
+import type { PodEvent } from "../kube/pods.ts";
+import type { PodRef, StatusWriter } from "../kube/status.ts";
+import { log } from "../log/mod.ts";
 
 /** Annotation that marks a mirror pod; its value is the static pod's config hash. */
 export const MIRROR_ANNOTATION = "kubernetes.io/config.mirror";
@@ -196,7 +191,7 @@ export class MirrorPods {
   /** @param options clients, the node, and the status writer. */
   constructor(options: MirrorPodsOptions) {
     this.#opts = options;
-    this.#log = options.log ?? consoleLogger;
+    this.#log = options.log ?? log;
   }
 
   /** Starts the periodic pass. */
