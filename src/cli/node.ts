@@ -14,6 +14,7 @@ import { NodeController } from "../kube/node_controller.ts";
 import { EventRecorder, podReference } from "../kube/events.ts";
 import { bootstrapKubeconfig, rotateClientCertificate } from "../kube/bootstrap.ts";
 import { PodController } from "../pods/controller.ts";
+import { RuntimeHealth } from "../pods/health.ts";
 import type { EventSink } from "../pods/ports.ts";
 import { connectUnitManager } from "../pods/systemd_units.ts";
 import { localRuntimeParts } from "../pods/local.ts";
@@ -40,6 +41,13 @@ export async function runNode(config: Config): Promise<number> {
     apiServer: `${clients.apiServer.host}:${clients.apiServer.port}`,
   });
   const units = await connectUnitManager({ unitDir: config.unitDir });
+  // Ready only while systemk can run pods (checks start once the pods are known).
+  const health: RuntimeHealth = new RuntimeHealth({
+    pingSystemd: () => units.client.version(),
+    stateDirProblem: () => stateDirProblem(config.stateDir),
+    staleUnits: (): Promise<string[]> => pods.runtime.staleUnits(),
+    onChange: () => void nodeController.requestStatusUpdate().catch(() => {}),
+  });
   const nodeController = new NodeController({
     clients,
     config: {
@@ -50,9 +58,10 @@ export async function runNode(config: Config): Promise<number> {
       port: config.port,
       maxPods: config.maxPods,
       disableTaint: config.disableTaint,
-      systemdVersion: await systemdVersion(),
+      systemdVersion: (await units.client.version()).match(/^\d+/)?.[0] ?? "unknown",
       kubeletVersion: KUBELET_VERSION,
     },
+    readiness: () => health.readiness(),
   });
   await nodeController.start();
   log.info(`node ${node.name} registered (${node.internalIP}/${node.externalIP})`);
@@ -86,6 +95,7 @@ export async function runNode(config: Config): Promise<number> {
   const unwritable = await stateDirProblem(config.stateDir);
   if (unwritable) log.error(unwritable);
   const { adopted, assigned } = await pods.start();
+  await health.start();
   const certificates = new AbortController();
   const clientRotation = rotateClientCertificate(clients.kubeConfig, {
     nodeName: node.name,
@@ -122,17 +132,11 @@ export async function runNode(config: Config): Promise<number> {
   certificates.abort();
   await clientRotation;
   await api?.close();
+  await health.stop();
   await pods.stop();
   oomKills?.close();
   await recorder.idle();
   await nodeController.stop();
   await units.close();
   return 0;
-}
-
-/** systemd's version number (`252`), reported as the node's container runtime version. */
-async function systemdVersion(): Promise<string> {
-  const out = await new Deno.Command("systemctl", { args: ["--version"], stdout: "piped" })
-    .output();
-  return new TextDecoder().decode(out.stdout).match(/^systemd (\d+)/)?.[1] ?? "unknown";
 }

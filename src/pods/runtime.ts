@@ -41,6 +41,8 @@ export class PodRuntime {
   readonly #orphanStops = new Map<string, Promise<void>>();
   /** Unit name → UID of the pod that owns it. */
   readonly #owner = new Map<string, string>();
+  /** Where the next {@link staleUnits} sample starts. */
+  #staleOffset = 0;
   /** The one observed state of the units (see observed.ts). */
   readonly observed: ObservedUnits;
 
@@ -113,6 +115,31 @@ export class PodRuntime {
   async collectOrphans(desired: ReadonlySet<string>): Promise<void> {
     const orphans = [...this.#unclaimed].filter(([uid]) => !desired.has(uid));
     await Promise.all(orphans.map(([uid, units]) => this.#stopOrphan({ uid, units }, 0)));
+  }
+
+  /**
+   * Units whose state in systemd, read now, differs from the observed state (which only
+   * systemd's signals and the runtime's own reads change): a sample of at most `limit`, a
+   * different one each call. A unit systemd has unloaded (no run on record) is skipped.
+   */
+  async staleUnits(limit = 20): Promise<string[]> {
+    const owned = [...this.#owner.keys()];
+    const start = owned.length ? this.#staleOffset % owned.length : 0;
+    this.#staleOffset = start + limit;
+    const sample = [...owned, ...owned].slice(start, start + Math.min(limit, owned.length));
+    const stale = await Promise.all(sample.map(async (unit) => {
+      const seen = this.observed.get(unit);
+      const now = await this.#o.units.properties(unit);
+      if (!seen || now.InvocationID === "") return [];
+      if (now.InvocationID === seen.InvocationID && now.ActiveState === seen.ActiveState) {
+        return [];
+      }
+      return [
+        `${unit} is ${now.ActiveState} (run ${now.InvocationID.slice(0, 8)}) in systemd, ` +
+        `${seen.ActiveState} (run ${seen.InvocationID.slice(0, 8)}) as last heard`,
+      ];
+    }));
+    return stale.flat();
   }
 
   /** Waits for every worker's running step; sets no timer any more. Pods keep running. */

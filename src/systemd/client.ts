@@ -316,6 +316,18 @@ export class SystemdClient {
     await this.daemonReload();
   }
 
+  /**
+   * systemd's version (`252.39-1~deb12u1`), read from the manager over D-Bus: also the cheapest
+   * proof that systemd answers.
+   */
+  async version(): Promise<string> {
+    const reply = await this.#call(MANAGER_PATH, PROPERTIES_INTERFACE, "Get", "ss", [
+      MANAGER_INTERFACE,
+      "Version",
+    ]);
+    return String(reply.body[0].value);
+  }
+
   /** Reloads all unit files (`systemctl daemon-reload`); concurrent calls share reloads. */
   daemonReload(): Promise<void> {
     if (!this.#reloadRunning) {
