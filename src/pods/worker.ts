@@ -13,19 +13,17 @@
  *
  * @module
  */
-import type { V1Container, V1Pod, V1PodStatus } from "@kubernetes/client-node";
+import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
 import { isNoSuchUnit, isTransientBusError } from "../systemd/mod.ts";
 import { reconcileDuration, reconcileErrors } from "../metrics/mod.ts";
-import { DEFAULT_STATE_DIR, type PodPlan } from "../plan/mod.ts";
+import { DEFAULT_STATE_DIR } from "../plan/mod.ts";
 import { computePodStatus } from "../status/mod.ts";
-import type { ContainerOverride, ContainerUnit, PodFailure } from "../status/mod.ts";
+import type { ContainerOverride, PodFailure } from "../status/mod.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 import { applyVolumes, removePodDir } from "../volumes/apply.ts";
 import { type Log, podLogger } from "../log/mod.ts";
 import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from "./deadline.ts";
-import { ContainerLifecycle } from "./containers.ts";
-import { ProberManager } from "./prober.ts";
-import { RestartManager } from "./restarts.ts";
+import { PodContainers } from "./pod_containers.ts";
 import { preparePod } from "./prepare.ts";
 import { podKey, type PodRuntimeContext, type UnitRef } from "./context.ts";
 
@@ -49,21 +47,16 @@ export class PodWorker {
   /** systemk stops: no timer is set any more (pods keep running). */
   #closed = false;
   #queue: Promise<void>;
-  readonly #units: Map<string, UnitRef>;
   #podDir?: string;
   readonly #overrides = new Map<string, ContainerOverride>();
   #failure?: PodFailure;
   #lastStatus?: V1PodStatus;
   #retry?: ReturnType<typeof setTimeout>;
   #backoffMs: number;
-  /** The app units were asked to start since the last (re)try. */
-  #appsStarted = false;
   /** Wakes the pod when its active deadline passes (activeDeadlineSeconds). */
   #deadline?: ReturnType<typeof setTimeout>;
   #publishPending = false;
-  readonly #containers: ContainerLifecycle;
-  readonly #restarts: RestartManager;
-  readonly #prober: ProberManager;
+  readonly #containers: PodContainers;
 
   /**
    * @param pod the pod as last seen.
@@ -78,42 +71,19 @@ export class PodWorker {
     this.#uid = pod.metadata!.uid!;
     this.#pod = pod;
     this.#log = podLogger(podKey(pod));
-    this.#units = context.adopted;
     this.#queue = context.after ?? Promise.resolve();
     this.#backoffMs = this.#backoffBaseMs;
-    const { units, observed, node } = context;
-    const event = (type: "Normal" | "Warning", reason: string, message: string, c?: string) =>
-      context.events.record(this.#pod, type, reason, message, c);
-    this.#containers = new ContainerLifecycle({
-      units,
-      observed,
-      host: node.externalIP,
-      exec: context.exec,
-      onEvent: event,
-      onPostStart: (unit, invocation, ok) => {
-        if (ok) {
-          this.#syncProbes(unit);
-        } else {
-          this.#enqueue(async () => {
-            if ((await units.properties(unit)).InvocationID !== invocation) return;
-            await this.#stopContainer(unit);
-          });
-        }
-        this.publish();
-      },
-    });
-    this.#restarts = new RestartManager(context.crashLoopBackoffBaseMs);
-    this.#prober = new ProberManager({
-      host: node.externalIP,
-      exec: context.exec,
-      onResult: () => this.publish(),
-      onEvent: event,
-      // The run ends; the crash-loop back-off restarts it per restartPolicy, as the kubelet.
-      onUnhealthy: (unit, invocation, graceSeconds) =>
-        this.#enqueue(async () => {
-          if (!this.#prober.probing(unit, invocation)) return;
-          await this.#stopContainer(unit, graceSeconds);
-        }),
+    this.#containers = new PodContainers({
+      context,
+      uid: this.#uid,
+      pod: () => this.#pod,
+      adopted: context.adopted,
+      log: this.#log,
+      enqueue: (step) => this.#enqueue(step),
+      publish: () => this.publish(),
+      running: () =>
+        this.#lifecycle === "syncing" && !this.#closed && !this.#pod.metadata?.deletionTimestamp,
+      onStarted: () => this.#backoffMs = this.#backoffBaseMs,
     });
   }
 
@@ -162,12 +132,11 @@ export class PodWorker {
   /** A unit of the pod changed (systemd's signal; the observed state has it already). */
   observe(unit: string, props: UnitProperties): void {
     this.publish();
-    const ref = this.#units.get(unit);
-    this.#containers.runEnded(unit, props);
-    if (ref && !ref.init) this.#followApp(unit);
+    this.#containers.observe(unit, props);
+    const ref = this.#containers.failedInit(unit, props);
     if (
-      ref?.init && props.ActiveState === "failed" && this.#retry === undefined &&
-      this.#lifecycle === "syncing" && this.#initRetryDue()
+      ref && this.#retry === undefined && this.#lifecycle === "syncing" &&
+      this.#containers.initRetryDue()
     ) {
       this.#c.events.record(
         this.#pod,
@@ -176,11 +145,7 @@ export class PodWorker {
         `Back-off restarting failed init container ${ref.container}`,
         ref.container,
       );
-      this.#scheduleRetry(async () => {
-        for (const [name, r] of this.#units) if (r.init) await this.#c.units.resetFailed(name);
-        for (const name of this.#units.keys()) this.#c.observed.invalidate(name);
-        for (const name of this.#units.keys()) await this.#c.observed.refresh(name);
-      });
+      this.#scheduleRetry(() => this.#containers.resetInits());
     }
   }
 
@@ -189,9 +154,7 @@ export class PodWorker {
     this.#closed = true;
     clearTimeout(this.#retry);
     clearTimeout(this.#deadline);
-    this.#restarts.cancelAll();
-    this.#prober.stopAll();
-    this.#containers.abortAll();
+    this.#containers.quiesce();
     await this.#queue;
   }
 
@@ -231,207 +194,13 @@ export class PodWorker {
       this.#failure = { reason: "FailedMount", message };
       this.#c.events.record(pod, "Warning", "FailedMount", message);
       // Containers already running (adopted ones too) go on with the files they have.
-      await this.#followUnits();
+      await this.#containers.follow();
       this.publish();
       return this.#retryLater();
     }
-    const changed = await this.#installUnits(plan);
-    this.#log.debug(
-      `${plan.units.length} unit(s) planned, ${changed.length} written: ${
-        changed.map((u) => u.name).join(", ") || "none"
-      }`,
-    );
-    await this.#startApps(plan, changed.length > 0);
-    await this.#followUnits();
+    await this.#containers.apply(plan);
+    await this.#containers.follow();
     this.publish();
-  }
-
-  /** Writes the units whose text changed (stopping the old run) and removes unplanned ones. */
-  async #installUnits(plan: PodPlan): Promise<PodPlan["units"]> {
-    const { units, observed } = this.#c;
-    const changed = [];
-    for (const unit of plan.units) {
-      const previous = this.#units.get(unit.name);
-      if (previous?.text === unit.text) {
-        // An adopted unit's state must be known before #startApps judges it "fresh": else a
-        // container that already ended under `restartPolicy: Never` runs again after a
-        // restart of systemk.
-        await observed.current(unit.name);
-        continue;
-      }
-      await this.#c.claim(unit.name, this.#uid);
-      if (previous) {
-        await this.#restarts.replace(unit.name, async () => {
-          await this.#stopContainer(unit.name);
-          return (await units.properties(unit.name)).InvocationID;
-        });
-      }
-      await units.install(unit.name, unit.text);
-      this.#units.set(unit.name, { container: unit.container, init: unit.init, text: unit.text });
-      changed.push(unit);
-    }
-    for (const name of [...this.#units.keys()]) {
-      if (!plan.units.some((u) => u.name === name)) await this.#removeUnit(name);
-    }
-    for (const unit of changed) {
-      this.#c.events.record(
-        this.#pod,
-        "Normal",
-        "Created",
-        `Created unit ${unit.name}`,
-        unit.container,
-      );
-      await observed.refresh(unit.name);
-    }
-    return changed;
-  }
-
-  /**
-   * Follows the units the pod has, as they are: their state (read once for adopted ones, so the
-   * status shows them), restarts per policy of containers that ended (adopted ones may have
-   * ended while systemk was away), and probes.
-   */
-  async #followUnits(): Promise<void> {
-    for (const name of [...this.#units.keys()]) {
-      await this.#c.observed.current(name);
-      this.#followApp(name);
-    }
-  }
-
-  /** An app unit's restart (when its run ended) and probes, per its current state. */
-  #followApp(unit: string): void {
-    this.#restartIfEnded(unit);
-    this.#syncProbes(unit);
-  }
-
-  /**
-   * Starts the app units (systemd pulls in the init chain through Requires=/After=). Units that
-   * already ran are left to the restart manager: starting a container that exited under
-   * `restartPolicy: Never` again would be wrong.
-   */
-  async #startApps(plan: PodPlan, changed: boolean): Promise<void> {
-    const apps = plan.units.filter((u) => !u.init);
-    const fresh = apps.filter((u) => {
-      const props = this.#c.observed.get(u.name);
-      return !props || (props.InvocationID === "" && props.ActiveState === "inactive");
-    });
-    if (fresh.length === 0 || (this.#appsStarted && !changed && !this.#initRetryDue())) return;
-    this.#appsStarted = true;
-    this.#log.debug(`starting ${fresh.map((u) => u.name).join(", ")}`);
-    await Promise.all(fresh.map(async (unit) => {
-      const result = await this.#startContainer(unit.name);
-      if (result === "done") this.#backoffMs = this.#backoffBaseMs;
-      await this.#c.observed.refresh(unit.name);
-    }));
-    this.publish();
-  }
-
-  /** Starts a container's unit and says how that went in an Event. */
-  async #startContainer(unit: string): Promise<string> {
-    const ref = this.#units.get(unit)!;
-    const result = await this.#containers.start(unit, this.#appContainer(unit));
-    if (result === "done") {
-      this.#c.events.record(this.#pod, "Normal", "Started", `Started unit ${unit}`, ref.container);
-    } else if (result !== "dependency") {
-      this.#c.events.record(
-        this.#pod,
-        "Warning",
-        "Failed",
-        `Starting unit ${unit} failed: ${result}`,
-        ref.container,
-      );
-    }
-    return result;
-  }
-
-  /** An init container failed and the pod's policy wants it retried. */
-  #initRetryDue(): boolean {
-    if (this.#pod.spec?.restartPolicy === "Never") return false;
-    return [...this.#units].some(([name, ref]) =>
-      ref.init && this.#c.observed.get(name)?.ActiveState === "failed"
-    );
-  }
-
-  /**
-   * An app container's run ended: has the restart manager schedule its restart after the
-   * crash-loop back-off when its restartPolicy wants one, showing `CrashLoopBackOff` meanwhile.
-   */
-  #restartIfEnded(unit: string): void {
-    const container = this.#appContainer(unit);
-    const props = this.#c.observed.get(unit);
-    if (!container || !props || !this.#running()) return;
-    const decision = this.#restarts.judge(unit, {
-      props,
-      pod: this.#pod,
-      container,
-      restart: (ended) => this.#enqueue(() => this.#restartContainer(unit, ended)),
-    });
-    if (!decision) return;
-    this.#log.debug(`${unit} ended; restarting in ${decision.delayMs} ms`);
-    this.#c.events.record(
-      this.#pod,
-      "Warning",
-      "BackOff",
-      `Back-off restarting failed container ${container.name} in pod ${podKey(this.#pod)}`,
-      container.name,
-    );
-    this.publish();
-  }
-
-  /** Starts a new run of an app container, unless its ended run was replaced meanwhile. */
-  async #restartContainer(unit: string, ended: string | undefined): Promise<void> {
-    if (!this.#units.has(unit) || !this.#running()) return;
-    const props = await this.#c.units.properties(unit);
-    // A newer run started meanwhile: nothing to restart. (A unit stopped cleanly may have been
-    // unloaded by systemd's garbage collection, which forgets its InvocationID: still ended.)
-    if (props.InvocationID !== "" && props.InvocationID !== ended) return this.publish();
-    // `RemainAfterExit=yes` keeps a run that exited 0 active: only a stop lets it start again.
-    if (props.ActiveState === "active") await this.#c.units.stop(unit);
-    await this.#c.units.resetFailed(unit);
-    const result = await this.#startContainer(unit);
-    if (result === "dependency") {
-      this.#c.events.record(
-        this.#pod,
-        "Warning",
-        "Failed",
-        `Starting unit ${unit} failed: ${result}`,
-        this.#units.get(unit)!.container,
-      );
-    }
-    await this.#c.observed.refresh(unit);
-    this.#restartIfEnded(unit);
-    this.publish();
-  }
-
-  /** Keeps an app container's probes in line with its unit: only a running run is probed. */
-  #syncProbes(unit: string): void {
-    const container = this.#appContainer(unit);
-    if (!container) return;
-    const props = this.#c.observed.get(unit);
-    const running = props?.ActiveState === "active" && props.SubState === "running" &&
-      !this.#containers.hookRunning(unit) && this.#running();
-    this.#prober.sync(unit, container, running ? props.InvocationID : undefined);
-  }
-
-  /** Whether the pod's containers may (re)start and be probed: syncing, and not closing. */
-  #running(): boolean {
-    return this.#lifecycle === "syncing" && !this.#closed &&
-      !this.#pod.metadata?.deletionTimestamp;
-  }
-
-  /** The spec of the app container of `unit`. */
-  #appContainer(unit: string): V1Container | undefined {
-    const ref = this.#units.get(unit);
-    if (!ref || ref.init) return undefined;
-    return this.#pod.spec?.containers?.find((c) => c.name === ref.container);
-  }
-
-  #stopContainer(unit: string, graceSeconds?: number): Promise<void> {
-    return this.#containers.stop(unit, {
-      pod: this.#pod,
-      container: this.#appContainer(unit),
-      graceSeconds,
-    });
   }
 
   #retryLater(): void {
@@ -450,7 +219,7 @@ export class PodWorker {
       this.#retry = undefined;
       this.#enqueue(async () => {
         await before();
-        this.#appsStarted = false;
+        this.#containers.retrying();
         await this.#reconcile();
       });
     }, delay);
@@ -461,9 +230,7 @@ export class PodWorker {
     clearTimeout(this.#retry);
     clearTimeout(this.#deadline);
     this.#lifecycle = "terminating";
-    this.#restarts.cancelAll();
-    this.#prober.stopAll();
-    this.#containers.abortAll();
+    this.#containers.quiesce();
   }
 
   /** Terminates the pod for deletion: stops its containers, removes its units and files. */
@@ -471,12 +238,12 @@ export class PodWorker {
     if (this.#lifecycle === "terminated" && !this.#final) return;
     this.#termination = { graceSeconds };
     this.#beginTermination();
-    const names = [...this.#units.keys()];
+    const names = this.#containers.names();
     if (names.length) {
       this.#c.events.record(this.#pod, "Normal", "Killing", `Stopping ${names.length} unit(s)`);
     }
-    await Promise.all(names.map((name) => this.#stopContainer(name, graceSeconds)));
-    for (const name of names) await this.#removeUnit(name);
+    await Promise.all(names.map((name) => this.#containers.stop(name, graceSeconds)));
+    for (const name of names) await this.#containers.remove(name);
     await removePodDir(this.#podDir ?? `${this.#c.stateDir ?? DEFAULT_STATE_DIR}/${this.#uid}`);
     this.#lifecycle = "terminated";
     this.#final = undefined;
@@ -498,10 +265,12 @@ export class PodWorker {
         this.#c.events.record(this.#pod, "Normal", failure.reason, failure.message);
       }
     }
-    await Promise.all([...this.#units.keys()].map(async (name) => {
-      await this.#stopContainer(name);
-      await this.#c.observed.refresh(name);
-    }));
+    await Promise.all(
+      this.#containers.names().map(async (name) => {
+        await this.#containers.stop(name);
+        await this.#c.observed.refresh(name);
+      }),
+    );
     this.#lifecycle = "terminated";
     this.publish();
   }
@@ -523,15 +292,6 @@ export class PodWorker {
       this.#enqueue(() => this.#reconcile());
     }, remaining);
     return false;
-  }
-
-  async #removeUnit(name: string): Promise<void> {
-    await this.#c.units.remove(name);
-    this.#units.delete(name);
-    this.#restarts.forget(name);
-    this.#prober.stop(name);
-    this.#containers.forget(name);
-    this.#c.release(name, this.#uid);
   }
 
   #fail(e: unknown): void {
@@ -571,17 +331,9 @@ export class PodWorker {
       this.#publishPending = false;
       const pod = this.#pod;
       if (this.#removed() || pod.metadata?.deletionTimestamp) return;
-      const units = new Map<string, ContainerUnit>();
-      for (const [name, ref] of this.#units) {
-        const observed = this.#c.observed.observed(name);
-        // A container whose postStart hook still runs shows as not yet started (kubelet).
-        if (observed && !this.#containers.hookRunning(name)) {
-          units.set(ref.container, { ...observed, unitName: name });
-        }
-      }
       const status = computePodStatus(pod, {
-        units,
-        overrides: this.#effectiveOverrides(),
+        units: this.#containers.statusUnits(),
+        overrides: this.#containers.overrides(this.#overrides),
         failure: this.#final ?? this.#failure,
         evicted: this.#final !== undefined,
         addresses: { hostIP: this.#c.node.internalIP, podIP: this.#c.node.externalIP },
@@ -597,25 +349,5 @@ export class PodWorker {
   /** Terminated for deletion: the worker is done. */
   #removed(): boolean {
     return this.#lifecycle === "terminated" && !this.#final;
-  }
-
-  /**
-   * The pod's overrides plus its probes' results and `CrashLoopBackOff` for each container whose
-   * restart is pending.
-   */
-  #effectiveOverrides(): Map<string, ContainerOverride> {
-    const overrides = new Map(this.#overrides);
-    for (const [container, results] of this.#prober.results()) {
-      overrides.set(container, { ...overrides.get(container), ...results });
-    }
-    for (const [unit, message] of this.#restarts.waiting()) {
-      const container = this.#units.get(unit)?.container;
-      if (!container || overrides.get(container)?.waiting) continue;
-      overrides.set(container, {
-        ...overrides.get(container),
-        waiting: { reason: "CrashLoopBackOff", message },
-      });
-    }
-    return overrides;
   }
 }
