@@ -6,6 +6,7 @@
  * @module
  */
 import { type Config, localNodeOptions } from "./flags.ts";
+import { localRuntime } from "./runtime.ts";
 import { VERSION } from "../version.ts";
 import { log } from "../log/mod.ts";
 import { localNodeFacts } from "../node/local.ts";
@@ -17,7 +18,6 @@ import { PodController } from "../pods/controller.ts";
 import { RuntimeHealth } from "../pods/health.ts";
 import type { EventSink } from "../pods/ports.ts";
 import { connectUnitManager } from "../pods/systemd_units.ts";
-import { localRuntimeParts } from "../pods/local.ts";
 import { stateDirProblem } from "../volumes/apply.ts";
 import { startKubeletAPI } from "../http/mod.ts";
 
@@ -77,17 +77,9 @@ export async function runNode(config: Config): Promise<number> {
       });
     },
   };
-  const { images, oomKills } = localRuntimeParts(units, events);
+  const { runtime, oomKills } = localRuntime(config, { units, node, events });
   const pods = new PodController({
-    runtime: {
-      units,
-      oomKills,
-      node,
-      images,
-      events,
-      stateDir: config.stateDir,
-      allowedHostPaths: config.allowedHostPaths,
-    },
+    runtime,
     api: { clients, nodeUID: () => nodeController.nodeUID },
     manifestDir: config.podManifestPath,
   });

@@ -6,13 +6,13 @@
  */
 import type { V1PodStatus } from "@kubernetes/client-node";
 import { type Config, localNodeOptions } from "./flags.ts";
+import { localRuntime } from "./runtime.ts";
 import { log } from "../log/mod.ts";
 import { localNodeFacts } from "../node/local.ts";
 import { PodController } from "../pods/controller.ts";
 import { podKey } from "../pods/context.ts";
 import type { EventSink } from "../pods/ports.ts";
 import { connectUnitManager } from "../pods/systemd_units.ts";
-import { localRuntimeParts } from "../pods/local.ts";
 import { stateDirProblem } from "../volumes/apply.ts";
 
 /**
@@ -30,17 +30,9 @@ export async function runStandalone(config: Config): Promise<number> {
       console.log(`event ${where}: ${type} ${reason}: ${message}`);
     },
   };
-  const { images, oomKills } = localRuntimeParts(units, events);
+  const { runtime, oomKills } = localRuntime(config, { units, node, events });
   const pods = new PodController({
-    runtime: {
-      units,
-      oomKills,
-      node,
-      images,
-      events,
-      stateDir: config.stateDir,
-      allowedHostPaths: config.allowedHostPaths,
-    },
+    runtime,
     manifestDir: dir,
     onStatus(pod, status) {
       const line = summarizeStatus(status);

@@ -92,14 +92,6 @@ export const NODEFS_MIN_INODES_FREE = 0.05;
  */
 export const PID_PRESSURE_FRACTION = 0.9;
 
-/** Label keys systemk sets on its Node; all are allowed to nodes by NodeRestriction. */
-export const OWNED_LABEL_KEYS = [
-  "kubernetes.io/os",
-  "kubernetes.io/arch",
-  "kubernetes.io/hostname",
-  "node.kubernetes.io/instance-type",
-] as const;
-
 /**
  * Kubernetes' name for a Deno architecture.
  *

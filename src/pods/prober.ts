@@ -88,7 +88,7 @@ export class ProberManager {
           this.#o.onUnhealthy(unit, invocation, probeKillGraceSeconds(container, kind));
         },
       },
-      attempt: (probe) => checkProbe(probe, container, this.#o.host, exec),
+      attempt: (probe) => checkProbe(probe, { container, host: this.#o.host, exec }),
     });
     this.#probes.set(unit, { invocation, handle });
   }

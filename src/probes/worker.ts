@@ -146,7 +146,7 @@ export function startContainerProbes(
   options: ContainerProbesOptions,
 ): ContainerProbes {
   const { host, listener } = options;
-  const attempt = options.attempt ?? ((p: V1Probe) => checkProbe(p, container, host));
+  const attempt = options.attempt ?? ((p: V1Probe) => checkProbe(p, { container, host }));
   const timers = new Set<ReturnType<typeof setTimeout>>();
   let stopped = false;
 

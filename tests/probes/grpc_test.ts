@@ -92,18 +92,42 @@ Deno.test("answers are judged with the kubelet's messages", () => {
 Deno.test("against a real gRPC health server: SERVING, NOT_SERVING, unknown service", async () => {
   const server = await startGrpcHealthServer({ "": "SERVING", "db": "NOT_SERVING" });
   try {
-    assert.deepEqual(await checkGrpc("127.0.0.1", server.port, "", 1), { ok: true });
-    assert.deepEqual(await checkGrpc("127.0.0.1", server.port, "db", 1), {
-      ok: false,
-      message: 'service unhealthy (responded with "NOT_SERVING")',
+    assert.deepEqual(
+      await checkGrpc({ host: "127.0.0.1", port: server.port }, { service: "", timeoutSeconds: 1 }),
+      { ok: true },
+    );
+    assert.deepEqual(
+      await checkGrpc({ host: "127.0.0.1", port: server.port }, {
+        service: "db",
+        timeoutSeconds: 1,
+      }),
+      {
+        ok: false,
+        message: 'service unhealthy (responded with "NOT_SERVING")',
+      },
+    );
+    const unknown = await checkGrpc({ host: "127.0.0.1", port: server.port }, {
+      service: "nope",
+      timeoutSeconds: 1,
     });
-    const unknown = await checkGrpc("127.0.0.1", server.port, "nope", 1);
     console.log(`  unknown service: ${unknown.message}`);
     assert.match(unknown.message!, /code = NotFound/);
     server.setStatus("", "NOT_SERVING");
-    assert.equal((await checkGrpc("127.0.0.1", server.port, "", 1)).ok, false);
+    assert.equal(
+      (await checkGrpc({ host: "127.0.0.1", port: server.port }, {
+        service: "",
+        timeoutSeconds: 1,
+      })).ok,
+      false,
+    );
     server.setStatus("", "SERVING");
-    assert.equal((await checkGrpc("127.0.0.1", server.port, "", 1)).ok, true);
+    assert.equal(
+      (await checkGrpc({ host: "127.0.0.1", port: server.port }, {
+        service: "",
+        timeoutSeconds: 1,
+      })).ok,
+      true,
+    );
   } finally {
     server.stop();
   }
@@ -114,7 +138,10 @@ Deno.test("gRPC probe of what is no gRPC server fails with a clear message", asy
   const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const closedPort = (free.addr as Deno.NetAddr).port;
   free.close();
-  const refused = await checkGrpc("127.0.0.1", closedPort, "", 1);
+  const refused = await checkGrpc({ host: "127.0.0.1", port: closedPort }, {
+    service: "",
+    timeoutSeconds: 1,
+  });
   console.log(`  closed port: ${refused.message}`);
   assert.match(refused.message!, /^error: failed to connect service at "127\.0\.0\.1:\d+"/);
 
@@ -124,7 +151,10 @@ Deno.test("gRPC probe of what is no gRPC server fails with a clear message", asy
     () => new Response("not found", { status: 404 }),
   );
   try {
-    const answer = await checkGrpc("127.0.0.1", web.addr.port, "", 1);
+    const answer = await checkGrpc({ host: "127.0.0.1", port: web.addr.port }, {
+      service: "",
+      timeoutSeconds: 1,
+    });
     console.log(`  HTTP server: ${answer.message}`);
     assert.equal(answer.ok, false);
     assert.match(answer.message!, /404/);
@@ -141,7 +171,10 @@ Deno.test("gRPC probe of what is no gRPC server fails with a clear message", asy
     }
   })();
   try {
-    const answer = await checkGrpc("127.0.0.1", (other.addr as Deno.NetAddr).port, "", 1);
+    const answer = await checkGrpc({ host: "127.0.0.1", port: (other.addr as Deno.NetAddr).port }, {
+      service: "",
+      timeoutSeconds: 1,
+    });
     console.log(`  other protocol: ${answer.message}`);
     assert.equal(answer.ok, false);
     assert.match(answer.message!, /^(error|timeout): /);
@@ -158,7 +191,10 @@ Deno.test("gRPC probe of what is no gRPC server fails with a clear message", asy
   })();
   try {
     const started = performance.now();
-    const answer = await checkGrpc("127.0.0.1", (silent.addr as Deno.NetAddr).port, "", 1);
+    const answer = await checkGrpc(
+      { host: "127.0.0.1", port: (silent.addr as Deno.NetAddr).port },
+      { service: "", timeoutSeconds: 1 },
+    );
     console.log(`  silent server: ${answer.message} (${(performance.now() - started) | 0} ms)`);
     assert.match(answer.message!, /^timeout: /);
   } finally {

@@ -22,11 +22,10 @@ Deno.test("httpGet: 2xx/3xx succeed, others fail; headers and named ports", asyn
     const port = server.addr.port;
     const container = { name: "web", ports: [{ name: "http", containerPort: port }] };
     const get = (path: string, p: number | string = port) =>
-      checkProbe(
-        { httpGet: { path, port: p, httpHeaders: [{ name: "X-Probe", value: "1" }] } },
-        container,
-        "127.0.0.1",
-      );
+      checkProbe({ httpGet: { path, port: p, httpHeaders: [{ name: "X-Probe", value: "1" }] } }, {
+        container: container,
+        host: "127.0.0.1",
+      });
     assert.deepEqual(await get("/healthz", "http"), { ok: true });
     assert.deepEqual(await get("/moved"), { ok: true });
     const failed = await get("/down");
@@ -57,11 +56,10 @@ Deno.test("httpGet HTTPS: a self-signed certificate is accepted; Host header; ti
   try {
     const port = server.addr.port;
     const get = (path: string, extra: object = {}) =>
-      checkProbe(
-        { httpGet: { path, port, scheme: "HTTPS", ...extra }, timeoutSeconds: 1 },
-        { name: "c" },
-        "127.0.0.1",
-      );
+      checkProbe({ httpGet: { path, port, scheme: "HTTPS", ...extra }, timeoutSeconds: 1 }, {
+        container: { name: "c" },
+        host: "127.0.0.1",
+      });
     assert.deepEqual(await get("/healthz"), { ok: true });
     await get("/healthz", { httpHeaders: [{ name: "Host", value: "web.example" }] });
     assert.deepEqual(hosts, [`127.0.0.1:${port}`, "web.example"]);
@@ -78,11 +76,10 @@ Deno.test("httpGet HTTPS: a self-signed certificate is accepted; Host header; ti
       () => new Response("ok"),
     );
     try {
-      const wrong = await checkProbe(
-        { httpGet: { port: plain.addr.port, scheme: "HTTPS" } },
-        { name: "c" },
-        "127.0.0.1",
-      );
+      const wrong = await checkProbe({ httpGet: { port: plain.addr.port, scheme: "HTTPS" } }, {
+        container: { name: "c" },
+        host: "127.0.0.1",
+      });
       console.log(`  HTTPS to an HTTP server: ${wrong.message}`);
       assert.equal(wrong.ok, false);
     } finally {
@@ -98,7 +95,10 @@ Deno.test("grpc: the health service's answer decides", async () => {
   const server = await startGrpcHealthServer({ "": "SERVING", "db": "NOT_SERVING" });
   try {
     const grpc = (service?: string) =>
-      checkProbe({ grpc: { port: server.port, service } }, { name: "c" }, "127.0.0.1");
+      checkProbe({ grpc: { port: server.port, service } }, {
+        container: { name: "c" },
+        host: "127.0.0.1",
+      });
     assert.deepEqual(await grpc(), { ok: true });
     assert.deepEqual(await grpc("db"), {
       ok: false,
@@ -113,13 +113,19 @@ Deno.test("tcpSocket: an open port succeeds, a closed one fails", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   try {
-    assert.deepEqual(await checkProbe({ tcpSocket: { port } }, { name: "c" }, "127.0.0.1"), {
-      ok: true,
-    });
+    assert.deepEqual(
+      await checkProbe({ tcpSocket: { port } }, { container: { name: "c" }, host: "127.0.0.1" }),
+      {
+        ok: true,
+      },
+    );
   } finally {
     listener.close();
   }
-  const closed = await checkProbe({ tcpSocket: { port } }, { name: "c" }, "127.0.0.1");
+  const closed = await checkProbe({ tcpSocket: { port } }, {
+    container: { name: "c" },
+    host: "127.0.0.1",
+  });
   assert.equal(closed.ok, false);
 });
 
@@ -143,34 +149,54 @@ function fakeExec(end: Partial<ExecStatus> & { output?: string } | Error) {
 Deno.test("exec: exit 0 succeeds, anything else fails with the output; the timeout is passed on", async () => {
   const probe = { exec: { command: ["cat", "/tmp/healthy"] }, timeoutSeconds: 3 };
   const ok = fakeExec({ exitCode: 0 });
-  assert.deepEqual(await checkProbe(probe, { name: "c" }, "127.0.0.1", ok.exec), { ok: true });
+  assert.deepEqual(
+    await checkProbe(probe, { container: { name: "c" }, host: "127.0.0.1", exec: ok.exec }),
+    { ok: true },
+  );
   assert.deepEqual(ok.asked, [{ command: ["cat", "/tmp/healthy"], timeoutMs: 3000 }]);
   const failed = fakeExec({ exitCode: 1, output: "cat: /tmp/healthy: No such file\n" });
-  assert.deepEqual(await checkProbe(probe, { name: "c" }, "127.0.0.1", failed.exec), {
-    ok: false,
-    message: "cat: /tmp/healthy: No such file\n",
-  });
+  assert.deepEqual(
+    await checkProbe(probe, { container: { name: "c" }, host: "127.0.0.1", exec: failed.exec }),
+    {
+      ok: false,
+      message: "cat: /tmp/healthy: No such file\n",
+    },
+  );
   const killed = fakeExec({ signal: "SIGSEGV" });
-  assert.equal((await checkProbe(probe, { name: "c" }, "127.0.0.1", killed.exec)).ok, false);
+  assert.equal(
+    (await checkProbe(probe, { container: { name: "c" }, host: "127.0.0.1", exec: killed.exec }))
+      .ok,
+    false,
+  );
   const slow = fakeExec({ signal: "SIGKILL", timedOut: true });
-  assert.deepEqual(await checkProbe(probe, { name: "c" }, "127.0.0.1", slow.exec), {
-    ok: false,
-    message: 'command "cat /tmp/healthy" timed out',
-  });
+  assert.deepEqual(
+    await checkProbe(probe, { container: { name: "c" }, host: "127.0.0.1", exec: slow.exec }),
+    {
+      ok: false,
+      message: 'command "cat /tmp/healthy" timed out',
+    },
+  );
   const stopped = fakeExec(new ExecError("container u is not running (inactive)"));
-  assert.deepEqual(await checkProbe(probe, { name: "c" }, "127.0.0.1", stopped.exec), {
-    ok: false,
-    message: "container u is not running (inactive)",
-  });
+  assert.deepEqual(
+    await checkProbe(probe, { container: { name: "c" }, host: "127.0.0.1", exec: stopped.exec }),
+    {
+      ok: false,
+      message: "container u is not running (inactive)",
+    },
+  );
 });
 
 Deno.test("exec probes without a command or a way to run it are unsupported", async () => {
   await assert.rejects(
-    checkProbe({ exec: { command: ["true"] } }, { name: "c" }, "127.0.0.1"),
+    checkProbe({ exec: { command: ["true"] } }, { container: { name: "c" }, host: "127.0.0.1" }),
     UnsupportedProbe,
   );
   await assert.rejects(
-    checkProbe({ exec: { command: [] } }, { name: "c" }, "127.0.0.1", fakeExec({}).exec),
+    checkProbe({ exec: { command: [] } }, {
+      container: { name: "c" },
+      host: "127.0.0.1",
+      exec: fakeExec({}).exec,
+    }),
     UnsupportedProbe,
   );
 });
