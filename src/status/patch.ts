@@ -71,18 +71,21 @@ export interface KeyScope {
   conditionTypes: ReadonlySet<string>;
 }
 
+/** The condition types systemk writes: the kubelet's. Others' (readiness gates) are theirs. */
+const OWNED_CONDITION_TYPES: ReadonlySet<string> = new Set(KUBELET_CONDITION_TYPES);
+
 /**
  * What to compare for a desired status: the owned fields, except `qosClass` when the desired
  * status leaves it to the apiserver (which sets it at creation and keeps it immutable), and
- * the kubelet's condition types plus the desired ones.
+ * the kubelet's condition types. A desired status carries others' conditions as it last saw
+ * them (a readiness gate's); writing them back would undo their owner's later change.
  *
  * @param desired plain desired status.
  */
 export function keyScope(desired: PlainStatus): KeyScope {
-  const types = ((desired.conditions ?? []) as { type?: string }[]).map((c) => c.type ?? "");
   return {
     fields: OWNED_STATUS_FIELDS.filter((f) => !STICKY_FIELDS.has(f) || !isEmpty(desired[f])),
-    conditionTypes: new Set([...KUBELET_CONDITION_TYPES, ...types]),
+    conditionTypes: OWNED_CONDITION_TYPES,
   };
 }
 
@@ -129,8 +132,8 @@ export interface StatusPatchOptions {
 
 /**
  * The strategic merge patch body that sets the owned fields to `desired`: absent fields
- * become `null` (deleted), conditions merge by type (fields the current condition has and
- * the desired lacks become `null`), pod and host IP lists are replaced (their merge key would
+ * become `null` (deleted), the kubelet's conditions merge by type (fields the current
+ * condition has and the desired lacks become `null`; others' conditions are not sent), pod and host IP lists are replaced (their merge key would
  * keep stale addresses), and `metadata.uid` makes the write fail on a pod re-created under
  * the same name.
  *
@@ -152,7 +155,8 @@ export function statusPatch(
     } else if (field === "hostIPs" || field === "podIPs") {
       status[field] = [{ $patch: "replace" }, ...(value as unknown[])];
     } else if (field === "conditions") {
-      status[field] = clearedConditionFields(value as Condition[], options.current?.conditions);
+      const owned = (value as Condition[]).filter((c) => OWNED_CONDITION_TYPES.has(c.type ?? ""));
+      status[field] = clearedConditionFields(owned, options.current?.conditions);
     } else status[field] = value;
   }
   return { metadata: { uid }, status };

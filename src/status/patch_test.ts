@@ -59,7 +59,7 @@ Deno.test("statusPatch: owned fields only, nulls for cleared ones, IP lists repl
   assert.equal("conditions" in bare.status, false);
 });
 
-Deno.test("statusPatch: a condition's fields the API has and the desired lacks are cleared", () => {
+Deno.test("statusPatch: stale fields of our conditions cleared, others' conditions not sent", () => {
   const current = {
     conditions: [
       {
@@ -73,7 +73,11 @@ Deno.test("statusPatch: a condition's fields the API has and the desired lacks a
     ],
   };
   const patch = statusPatch("u1", {
-    conditions: [{ type: "Ready", status: "True", lastTransitionTime: "2026-01-01T00:01:00Z" }],
+    conditions: [
+      { type: "Ready", status: "True", lastTransitionTime: "2026-01-01T00:01:00Z" },
+      // As last seen: its owner may have changed it since, so it is not sent.
+      { type: "example.com/gate", status: "True" },
+    ],
   }, { current }) as { status: Record<string, unknown> };
   assert.deepEqual(patch.status.conditions, [{
     type: "Ready",
