@@ -9,7 +9,7 @@ import {
   milliValue,
   parseQuantity,
   QuantityError,
-} from "../../src/plan/quantity.ts";
+} from "./quantity.ts";
 
 Deno.test("parseQuantity: every Kubernetes form, rounded up like apimachinery", () => {
   const table: [string, bigint, bigint][] = [

@@ -4,11 +4,11 @@
  */
 import assert from "node:assert/strict";
 import dbus from "dbus-next";
-import { bootTestSystemd, type TestSystemd } from "../../tests/harness/systemd.ts";
-import { JobTimeoutError, SystemdClient } from "./client.ts";
-import type { UnitProperties } from "../unit/properties.ts";
-import { dbusSignals } from "../metrics/mod.ts";
-import { unitObjectPath } from "./_label.ts";
+import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
+import { JobTimeoutError, SystemdClient } from "../../src/systemd/client.ts";
+import type { UnitProperties } from "../../src/unit/properties.ts";
+import { dbusSignals } from "../../src/metrics/mod.ts";
+import { unitObjectPath } from "../../src/systemd/_label.ts";
 
 /** A booted system, a client connected to it, and every change the client reported. */
 interface Fixture {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { decodeExecCommandLine, parseUnit } from "../../src/unit/mod.ts";
-import { CommandError, execStart, packageCommands, splitRawWords } from "../../src/plan/exec.ts";
+import { decodeExecCommandLine, parseUnit } from "../unit/mod.ts";
+import { CommandError, execStart, packageCommands, splitRawWords } from "./exec.ts";
 
 const pkg = (execStartLines: string[]) =>
   packageCommands(

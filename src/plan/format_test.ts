@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { formatPlan } from "../../src/plan/mod.ts";
-import type { PodPlan } from "../../src/plan/mod.ts";
+import { formatPlan } from "./mod.ts";
+import type { PodPlan } from "./mod.ts";
 
 Deno.test("formatPlan: unit headers, entries with mode and owner, secrets never printed", () => {
   const bytes = (s: string) => new TextEncoder().encode(s);

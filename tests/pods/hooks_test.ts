@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { ExecOptions, ExecProcess, ExecStatus } from "../exec/container.ts";
-import { runHook } from "./hooks.ts";
+import type { ExecOptions, ExecProcess, ExecStatus } from "../../src/exec/container.ts";
+import { runHook } from "../../src/pods/hooks.ts";
 
 const never = new AbortController().signal;
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { PlanError, planPod } from "../../src/plan/mod.ts";
-import { relativePathProblem } from "../../src/plan/volumes.ts";
-import { inputFromManifest } from "./_fixtures.ts";
+import { PlanError, planPod } from "./mod.ts";
+import { relativePathProblem } from "./volumes.ts";
+import { inputFromManifest } from "../../tests/plan/_fixtures.ts";
 
 Deno.test("relativePathProblem: unsafe keys and item paths", () => {
   const table: [string, string | undefined][] = [

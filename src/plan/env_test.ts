@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { environmentFile } from "../../src/plan/env.ts";
-import { planPod } from "../../src/plan/mod.ts";
-import { decodeEnvironment, parseUnit } from "../../src/unit/mod.ts";
-import { inputFromManifest } from "./_fixtures.ts";
+import { environmentFile } from "./env.ts";
+import { planPod } from "./mod.ts";
+import { decodeEnvironment, parseUnit } from "../unit/mod.ts";
+import { inputFromManifest } from "../../tests/plan/_fixtures.ts";
 
 /**
  * systemd's env-file.c reading of `NAME="value"` lines: inside double quotes a backslash

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { expand } from "../../src/plan/expansion.ts";
+import { expand } from "./expansion.ts";
 
 const vars = new Map([
   ["VAR_A", "A"],

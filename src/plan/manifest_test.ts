@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseManifests } from "../../src/plan/manifest.ts";
+import { parseManifests } from "./manifest.ts";
 
 Deno.test("parseManifests: multi-document YAML, Lists, JSON; YAML 1.1 octal modes", () => {
   const m = parseManifests(`

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { PlanError, planPod } from "../../src/plan/mod.ts";
-import { decodeExecCommandLine, parseUnit, readMetadata } from "../../src/unit/mod.ts";
-import type { UnitFile } from "../../src/unit/mod.ts";
-import { inputFromManifest } from "./_fixtures.ts";
+import { PlanError, planPod } from "./mod.ts";
+import { decodeExecCommandLine, parseUnit, readMetadata } from "../unit/mod.ts";
+import type { UnitFile } from "../unit/mod.ts";
+import { inputFromManifest } from "../../tests/plan/_fixtures.ts";
 
-const DATA = new URL("../testdata/", import.meta.url);
+const DATA = new URL("../../tests/testdata/", import.meta.url);
 const manifest = (name: string) => Deno.readTextFileSync(new URL(`${name}.yaml`, DATA));
 
 function values(unit: UnitFile, section: string, key: string): string[] {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { PlanError, planPod } from "../../src/plan/mod.ts";
-import { shapeProblem } from "../../src/plan/_shape.ts";
-import { inputFromManifest } from "./_fixtures.ts";
+import { PlanError, planPod } from "./mod.ts";
+import { shapeProblem } from "./_shape.ts";
+import { inputFromManifest } from "../../tests/plan/_fixtures.ts";
 
 Deno.test("shapeProblem: the first field of the wrong type, with its path", () => {
   const shape = { command: ["string"], env: [{ name: "string!" }] } as const;

@@ -5,12 +5,12 @@
  */
 import assert from "node:assert/strict";
 import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
-import { planPod } from "../plan/mod.ts";
-import type { NodeFacts } from "../plan/types.ts";
-import type { UnitProperties } from "../unit/properties.ts";
-import type { UnitManager } from "./ports.ts";
-import { PodRuntime, type RuntimeOptions } from "./runtime.ts";
-import { systemkMetrics } from "../metrics/mod.ts";
+import { planPod } from "../../src/plan/mod.ts";
+import type { NodeFacts } from "../../src/plan/types.ts";
+import type { UnitProperties } from "../../src/unit/properties.ts";
+import type { UnitManager } from "../../src/pods/ports.ts";
+import { PodRuntime, type RuntimeOptions } from "../../src/pods/runtime.ts";
+import { systemkMetrics } from "../../src/metrics/mod.ts";
 
 const NODE: NodeFacts = {
   name: "n1",

@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { bootTestSystemd } from "../../tests/harness/systemd.ts";
-import { serializeUnit } from "./codec.ts";
+import { bootTestSystemd } from "../harness/systemd.ts";
+import { serializeUnit } from "../../src/unit/codec.ts";
 import {
   bindPath,
   environmentAssignment,
@@ -17,10 +17,15 @@ import {
   pathValue,
   temporaryFileSystemValue,
   workingDirectoryValue,
-} from "./escape.ts";
-import { unitName } from "./name.ts";
-import type { UnitLine } from "./types.ts";
-import { cleanString, hostilePath, safeFileName, simplifyPath } from "./_test_arbitraries.ts";
+} from "../../src/unit/escape.ts";
+import { unitName } from "../../src/unit/name.ts";
+import type { UnitLine } from "../../src/unit/types.ts";
+import {
+  cleanString,
+  hostilePath,
+  safeFileName,
+  simplifyPath,
+} from "../../src/unit/_test_arbitraries.ts";
 
 const skipReason = Deno.uid() === 0 ? undefined : "booting a test systemd needs root";
 if (skipReason) console.log(`runtime tests skipped: ${skipReason}`);
