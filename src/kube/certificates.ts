@@ -10,6 +10,7 @@
 import { CertificatesV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { X509Certificate } from "node:crypto";
 import { log } from "../log/mod.ts";
+import { runCommand } from "../process/mod.ts";
 
 /** What a certificate request asks for. */
 export interface CertificateRequestSpec {
@@ -30,21 +31,9 @@ export interface IssuedCertificate {
 
 /** Runs `openssl` with `stdin`, resolving with its standard output. */
 async function openssl(args: string[], stdin?: string): Promise<string> {
-  const child = new Deno.Command("openssl", {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(stdin));
-    await writer.close();
-  }
-  const out = await child.output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  if (!out.success) throw new Error(`openssl ${args[0]} failed: ${decode(out.stderr).trim()}`);
-  return decode(out.stdout);
+  const out = await runCommand(["openssl", ...args], { stdin });
+  if (!out.success) throw new Error(`openssl ${args[0]} failed: ${out.stderr.trim()}`);
+  return out.stdout;
 }
 
 /** A fresh P-256 private key, PEM (PKCS#8). */
