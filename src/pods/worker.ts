@@ -114,6 +114,7 @@ export class PodWorker {
    */
   updateStatus(pod: V1Pod): void {
     this.#pod = pod;
+    this.#log.debug("others' conditions changed: status computed again");
     this.publish();
   }
 
@@ -237,6 +238,7 @@ export class PodWorker {
   async #terminate(graceSeconds: number | undefined): Promise<void> {
     if (this.#lifecycle === "terminated" && !this.#final) return;
     this.#termination = { graceSeconds };
+    this.#log.debug(`terminating: grace ${graceSeconds ?? "of the pod"} s`);
     this.#beginTermination();
     const names = this.#containers.names();
     if (names.length) {
@@ -259,6 +261,7 @@ export class PodWorker {
   async #terminateWithStatus(failure: PodFailure): Promise<void> {
     if (!this.#final) {
       this.#final = failure;
+      this.#log.debug(`terminating, to be kept ${failure.reason}: ${failure.message}`);
       this.#beginTermination();
       // After a restart of systemk the pod already says so: the event was given then.
       if ((this.#lastStatus ?? this.#pod.status)?.reason !== failure.reason) {

@@ -11,6 +11,7 @@ import type { UnitProperties } from "../../src/unit/properties.ts";
 import type { UnitManager } from "../../src/pods/ports.ts";
 import { PodRuntime, type RuntimeOptions } from "../../src/pods/runtime.ts";
 import { systemkMetrics } from "../../src/metrics/mod.ts";
+import { configureLogging } from "../../src/log/mod.ts";
 
 const NODE: NodeFacts = {
   name: "n1",
@@ -247,5 +248,27 @@ Deno.test({
     } finally {
       await Deno.remove(notADir);
     }
+  },
+});
+
+Deno.test({
+  name: "--log-level debug shows a pod's reconcile decisions, with the pod named",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const lines: string[] = [];
+    configureLogging({ level: "debug", format: "json", write: (line) => lines.push(line) });
+    try {
+      const options = { crashLoopBackoffBaseMs: 20 };
+      await withAdoptedEndedPod("Always", options, async ({ runtime, calls }) => {
+        await until("restarted", () => calls.some((c) => c.startsWith("start ")));
+        await runtime.close();
+      });
+    } finally {
+      configureLogging({ level: "info", format: "text" });
+    }
+    const decisions = lines.map((line) => JSON.parse(line))
+      .filter((r) => r.level === "debug" && r.pod === "default/job").map((r) => r.msg);
+    assert.ok(decisions.some((m) => /^1 unit\(s\) planned, 0 written/.test(m)), `${decisions}`);
+    assert.ok(decisions.some((m) => /ended; restarting in 20 ms$/.test(m)), `${decisions}`);
   },
 });
