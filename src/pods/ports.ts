@@ -47,19 +47,9 @@ export interface UnitManager {
   exec?(name: string, options: ExecOptions): Promise<ExecProcess>;
 }
 
-/** A failure a user sees in the container's waiting state, like an image pull error. */
-export class ContainerError extends Error {
-  readonly reason: string;
-  constructor(reason: string, message: string) {
-    super(message);
-    this.name = "ContainerError";
-    this.reason = reason;
-  }
-}
-
 /** Turns a container's `image` into something runnable (package install, path check). */
 export interface ImageResolver {
-  /** Throws ContainerError (reason ErrImagePull, InvalidImageName, ...) on failure. */
+  /** Throws ImagePullError (reason ErrImagePull, InvalidImageName, ...) on failure. */
   resolve(pod: V1Pod, container: V1Container): Promise<PackageInfo>;
 }
 

@@ -17,7 +17,8 @@ import {
   type PodPlan,
 } from "../plan/mod.ts";
 import type { ContainerOverride, PodFailure } from "../status/mod.ts";
-import { ContainerError, type ImageResolver, type References } from "./ports.ts";
+import { ImagePullError } from "../packages/image.ts";
+import type { ImageResolver, References } from "./ports.ts";
 
 /** What preparing a pod needs. */
 export interface PrepareContext {
@@ -80,7 +81,7 @@ async function resolveImages(
         overrides.delete(c.name);
       }
     } catch (e) {
-      if (!(e instanceof ContainerError)) throw e;
+      if (!(e instanceof ImagePullError)) throw e;
       failed = true;
       // The resolver has told the story in events; the status carries the reason.
       overrides.set(c.name, { waiting: { reason: e.reason, message: e.message } });
