@@ -76,14 +76,6 @@ export function killed(signal: number, overrides: Partial<UnitProperties> = {}):
   });
 }
 
-/** Exited with `status` and waiting in `RestartSec=` for systemd's automatic restart. */
-export function autoRestart(
-  status: number,
-  overrides: Partial<UnitProperties> = {},
-): UnitProperties {
-  return exited(status, { ActiveState: "activating", SubState: "auto-restart", ...overrides });
-}
-
 /** A pod named `web` in `default` with the given containers (images `/bin/<name>`). */
 export function pod(
   spec: {

@@ -28,7 +28,6 @@ const SERVICE_PROPERTIES: Record<string, Kind> = {
   ExecMainCode: "number",
   ExecMainStartTimestamp: "number",
   ExecMainExitTimestamp: "number",
-  NRestarts: "number",
   MainPID: "number",
   MemoryCurrent: "accounting",
   CPUUsageNSec: "accounting",

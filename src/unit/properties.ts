@@ -11,7 +11,7 @@ export interface UnitProperties {
   LoadState: string;
   /** `active`, `activating`, `deactivating`, `inactive`, `failed`, `reloading`. */
   ActiveState: string;
-  /** Service sub-state: `running`, `exited`, `dead`, `failed`, `auto-restart`, `start`, ... */
+  /** Service sub-state: `running`, `exited`, `dead`, `failed`, `start`, ... */
   SubState: string;
   /** `success`, `exit-code`, `signal`, `core-dump`, `timeout`, `oom-kill`, `resources`, ... */
   Result: string;
@@ -24,7 +24,6 @@ export interface UnitProperties {
   /** Entered "active" (for oneshot: after it finished). */
   ActiveEnterTimestamp: number;
   InactiveEnterTimestamp: number;
-  NRestarts: number;
   MainPID: number;
   /** 32 hex characters, new for each start; empty before the first start. */
   InvocationID: string;
@@ -47,7 +46,6 @@ export function completeUnitProperties(partial: Partial<UnitProperties>): UnitPr
     ExecMainExitTimestamp: 0,
     ActiveEnterTimestamp: 0,
     InactiveEnterTimestamp: 0,
-    NRestarts: 0,
     MainPID: 0,
     InvocationID: "",
     ...partial,

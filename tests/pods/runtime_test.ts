@@ -34,7 +34,6 @@ const ENDED: UnitProperties = {
   ExecMainExitTimestamp: 2_000_000,
   ActiveEnterTimestamp: 1_000_000,
   InactiveEnterTimestamp: 2_000_000,
-  NRestarts: 0,
   MainPID: 0,
   InvocationID: "0123456789abcdef0123456789abcdef",
 };

@@ -61,6 +61,8 @@ export interface PodSystem {
   statusWhen(pod: V1Pod, predicate: (s: V1PodStatus) => boolean): Promise<V1PodStatus>;
   /** Current properties of a unit. */
   props(unit: string): Promise<UnitProperties>;
+  /** How often systemd itself restarted a unit (`NRestarts`): never, every unit is `Restart=no`. */
+  systemdRestarts(unit: string): Promise<number>;
   /** Events, statuses and the journal of every systemk unit, for failure messages. */
   describe(): Promise<string>;
 }
@@ -179,6 +181,7 @@ export async function withPodSystem(
         });
       },
       props: (unit) => u.properties(unit),
+      systemdRestarts: async (unit) => Number((await u.client.getServiceSettings(unit)).NRestarts),
       describe,
     });
   } finally {
