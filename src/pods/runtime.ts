@@ -168,8 +168,9 @@ export class PodRuntime {
     const owner = this.#owner.get(unit);
     if (owner && owner !== uid) {
       const units = this.#unclaimed.get(owner);
+      // An orphan being stopped already, or a pod: its termination is waited for.
       if (units) await this.#stopOrphan({ uid: owner, units });
-      else await this.#workers.get(owner)?.terminate();
+      else await this.terminate(owner);
     }
     this.#owner.set(unit, uid);
   }
