@@ -44,20 +44,20 @@ export class PodRuntime {
   /** Where the next {@link staleUnits} sample starts. */
   #staleOffset = 0;
   /** The one observed state of the units (see observed.ts). */
-  readonly observed: ObservedUnits;
+  readonly #observed: ObservedUnits;
 
   /** @param options the systemd units, node facts and sinks the runtime is wired to. */
   constructor(options: RuntimeOptions) {
     this.#o = options;
-    this.observed = new ObservedUnits(options.units);
+    this.#observed = new ObservedUnits(options.units);
     const exec = options.units.exec;
     this.#context = {
       ...options,
-      observed: this.observed,
+      observed: this.#observed,
       exec: (unit) => exec && ((execOptions) => exec(unit, execOptions)),
       claim: (unit, uid) => this.#claim(unit, uid),
       release: (unit, uid) => {
-        this.observed.forget(unit);
+        this.#observed.forget(unit);
         if (this.#owner.get(unit) === uid) this.#owner.delete(unit);
       },
       onRemoved: async (uid, pod) => {
@@ -128,7 +128,7 @@ export class PodRuntime {
     this.#staleOffset = start + limit;
     const sample = [...owned, ...owned].slice(start, start + Math.min(limit, owned.length));
     const stale = await Promise.all(sample.map(async (unit) => {
-      const seen = this.observed.get(unit);
+      const seen = this.#observed.get(unit);
       const now = await this.#o.units.properties(unit);
       if (!seen || now.InvocationID === "") return [];
       if (now.InvocationID === seen.InvocationID && now.ActiveState === seen.ActiveState) {
@@ -199,7 +199,7 @@ export class PodRuntime {
   #observe(name: string, props: UnitProperties): void {
     const uid = this.#owner.get(name);
     if (!uid) return;
-    this.observed.set(name, props);
+    this.#observed.set(name, props);
     this.#workers.get(uid)?.observe(name, props);
   }
 
@@ -207,7 +207,7 @@ export class PodRuntime {
   #oomKill(name: string): void {
     const uid = this.#owner.get(name);
     if (!uid) return;
-    this.observed.oomKill(name).then((hit) => {
+    this.#observed.oomKill(name).then((hit) => {
       if (hit) this.#workers.get(uid)?.publish();
     }, (e) => log.warn(`reading ${name} after an OOM kill: ${e.message}`));
   }

@@ -87,16 +87,6 @@ export class PodWorker {
     });
   }
 
-  /** The pod as last seen. */
-  get pod(): V1Pod {
-    return this.#pod;
-  }
-
-  /** Where the worker is in the pod's life. */
-  get lifecycle(): PodLifecycle {
-    return this.#lifecycle;
-  }
-
   /** The status last computed. */
   get lastStatus(): V1PodStatus | undefined {
     return this.#lastStatus;
