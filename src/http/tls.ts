@@ -180,7 +180,7 @@ export function rotateServingCertificate(
         signal,
         onCreated: (name) =>
           options.log?.(
-            `systemk: serving certificate requested as ${name}; ` +
+            `serving certificate requested as ${name}; ` +
               `approve it: kubectl certificate approve ${name}`,
           ),
       }),
