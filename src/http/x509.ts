@@ -77,31 +77,60 @@ export interface CertificateFields {
  *   apiserver reads.
  */
 export function certificateFields(der: Uint8Array): CertificateFields {
-  try {
-    const [certificate, ...rest] = derChildren(der);
-    if (!certificate || certificate.tag !== DerTag.SEQUENCE || rest.length) {
-      throw new DerError("not a certificate");
-    }
-    const [tbs] = derChildren(der, certificate);
-    if (tbs?.tag !== DerTag.SEQUENCE) throw new DerError("no TBSCertificate");
-    const fields = derChildren(der, tbs);
-    // version [0] EXPLICIT INTEGER DEFAULT v1, serialNumber, signature, issuer, validity, subject
-    const explicitVersion = fields[0]?.tag === 0xa0 ? fields.shift()! : undefined;
-    const version = explicitVersion ? versionNumber(der, explicitVersion) : 1;
-    const subject = fields[4];
-    if (subject?.tag !== DerTag.SEQUENCE) throw new DerError("no subject");
-    const names = subjectAttributes(der, subject);
-    const extensions = fields.find((e) => e.tag === 0xa3);
+  return readDer(() => {
+    const tbs = tbsCertificate(der);
+    const names = subjectAttributes(der, tbs.subject);
     return {
-      version,
+      version: tbs.version,
       commonNames: names.get(COMMON_NAME) ?? [],
       organizations: names.get(ORGANIZATION) ?? [],
-      extendedKeyUsages: extensions ? extendedKeyUsage(der, extensions) : undefined,
+      extendedKeyUsages: tbs.extensions ? extendedKeyUsage(der, tbs.extensions) : undefined,
     };
+  });
+}
+
+/**
+ * The extended key usage OIDs of a DER certificate, or undefined when it has no such extension
+ * (then it is good for any use). Node's `X509Certificate.keyUsage` is not implemented in Deno.
+ * The subject is not read: a CA's names need not be ones the kubelet API could take as a user.
+ *
+ * @throws {CertificateError} when the DER is malformed.
+ */
+export function extendedKeyUsages(der: Uint8Array): string[] | undefined {
+  return readDer(() => {
+    const { extensions } = tbsCertificate(der);
+    return extensions ? extendedKeyUsage(der, extensions) : undefined;
+  });
+}
+
+/** Runs a DER reader, turning its errors into certificate errors. */
+function readDer<T>(read: () => T): T {
+  try {
+    return read();
   } catch (e) {
     if (e instanceof DerError) throw new CertificateError(`malformed certificate: ${e.message}`);
     throw e;
   }
+}
+
+/** The TBSCertificate's version, and where its subject and extensions are. */
+function tbsCertificate(der: Uint8Array) {
+  const [certificate, ...rest] = derChildren(der);
+  if (!certificate || certificate.tag !== DerTag.SEQUENCE || rest.length) {
+    throw new DerError("not a certificate");
+  }
+  const [tbs] = derChildren(der, certificate);
+  if (tbs?.tag !== DerTag.SEQUENCE) throw new DerError("no TBSCertificate");
+  const fields = derChildren(der, tbs);
+  // version [0] EXPLICIT INTEGER DEFAULT v1, serialNumber, signature, issuer, validity, subject
+  const explicitVersion = fields[0]?.tag === 0xa0 ? fields.shift()! : undefined;
+  const subject = fields[4];
+  if (subject?.tag !== DerTag.SEQUENCE) throw new DerError("no subject");
+  return {
+    version: explicitVersion ? versionNumber(der, explicitVersion) : 1,
+    subject,
+    extensions: fields.find((e) => e.tag === 0xa3),
+  };
 }
 
 function versionNumber(der: Uint8Array, explicit: DerElement): number {
@@ -154,14 +183,6 @@ function extendedKeyUsage(der: Uint8Array, extensions: DerElement): string[] | u
 }
 
 /**
- * The extended key usage OIDs of a DER certificate, or undefined when it has no such extension
- * (then it is good for any use). Node's `X509Certificate.keyUsage` is not implemented in Deno.
- */
-export function extendedKeyUsages(der: Uint8Array): string[] | undefined {
-  return certificateFields(der).extendedKeyUsages;
-}
-
-/**
  * Verifies a client certificate against trusted CAs and names its user.
  *
  * @param cert the certificate the client presented.
@@ -197,12 +218,13 @@ export function verifyClientCertificate(
   }
   // As Go's chain verification: every certificate of the chain that restricts its extended
   // key usage must allow client authentication.
-  for (const c of [fields, certificateFields(new Uint8Array(issuer.raw))]) {
-    const usages = c.extendedKeyUsages;
+  const chain = [
+    { usages: fields.extendedKeyUsages, what: who },
+    { usages: extendedKeyUsages(new Uint8Array(issuer.raw)), what: `${who}: its CA` },
+  ];
+  for (const { usages, what } of chain) {
     if (usages && !usages.includes(CLIENT_AUTH) && !usages.includes(ANY_EXTENDED_KEY_USAGE)) {
-      throw new CertificateError(
-        `${c === fields ? who : `${who}: its CA`}: not for client authentication`,
-      );
+      throw new CertificateError(`${what}: not for client authentication`);
     }
   }
   const [username, ...more] = fields.commonNames;
