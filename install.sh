@@ -48,8 +48,8 @@ Where systemk comes from (one; a re-run without one reuses the previous source):
 
 How the node joins (kept from the previous run when not given):
   --kubeconfig PATH    a kubeconfig of the node identity (copied to /etc/systemk) $SYSTEMK_KUBECONFIG
-  --server URL         API server URL, with --token                             $SYSTEMK_SERVER
-  --ca-file PATH       the cluster CA certificate, with --token                 $SYSTEMK_CA_FILE
+  --server URL         API server URL, with a token                             $SYSTEMK_SERVER
+  --ca-file PATH       the cluster CA certificate, with a token                 $SYSTEMK_CA_FILE
   --token-file PATH    a file holding a bootstrap token (ID.SECRET): systemk gets its
                        client certificate itself                                $SYSTEMK_TOKEN_FILE
   --token ID.SECRET    the token itself; on a command line every user of the machine
@@ -59,6 +59,9 @@ How the node joins (kept from the previous run when not given):
   --node-external-ip IP  ExternalIP, also the pods' IP                          $SYSTEMK_NODE_EXTERNAL_IP
   --disable-taint      no virtual-kubelet.io/provider=systemk:NoSchedule taint  $SYSTEMK_DISABLE_TAINT=1
   --taint              taint the node again (undoes --disable-taint)
+  --node-labels K=V,...  labels of the Node, e.g. tier=edge                     $SYSTEMK_NODE_LABELS
+  --register-with-taints K=V:EFFECT,...                                         $SYSTEMK_REGISTER_WITH_TAINTS
+                       taints the Node registers with, e.g. dedicated=edge:NoSchedule
   --extra-flags "..."  more systemk flags, e.g. "--max-pods 50"                 $SYSTEMK_EXTRA_FLAGS
   An empty value (--node-ip "") removes a setting.
 
@@ -97,6 +100,10 @@ node_ip=${SYSTEMK_NODE_IP-}
 node_ip_set=${SYSTEMK_NODE_IP+yes}
 node_external_ip=${SYSTEMK_NODE_EXTERNAL_IP-}
 node_external_ip_set=${SYSTEMK_NODE_EXTERNAL_IP+yes}
+node_labels=${SYSTEMK_NODE_LABELS-}
+node_labels_set=${SYSTEMK_NODE_LABELS+yes}
+taints=${SYSTEMK_REGISTER_WITH_TAINTS-}
+taints_set=${SYSTEMK_REGISTER_WITH_TAINTS+yes}
 disable_taint=
 case ${SYSTEMK_DISABLE_TAINT-} in
   1 | yes | true) disable_taint=yes ;;
@@ -138,6 +145,8 @@ while [ "$#" -gt 0 ]; do
     --node-ip) need_value "$1" "$#"; node_ip=$2; node_ip_set=yes; shift ;;
     --node-external-ip)
       need_value "$1" "$#"; node_external_ip=$2; node_external_ip_set=yes; shift ;;
+    --node-labels) need_value "$1" "$#"; node_labels=$2; node_labels_set=yes; shift ;;
+    --register-with-taints) need_value "$1" "$#"; taints=$2; taints_set=yes; shift ;;
     --disable-taint) disable_taint=yes ;;
     --taint) disable_taint=no ;;
     --extra-flags) need_value "$1" "$#"; extra_flags=$2; extra_flags_set=yes; shift ;;
@@ -448,6 +457,8 @@ fi
 [ "$node_name_set" = yes ] || node_name=$(flag_value FLAG_NODENAME)
 [ "$node_ip_set" = yes ] || node_ip=$(flag_value FLAG_NODE_IP)
 [ "$node_external_ip_set" = yes ] || node_external_ip=$(flag_value FLAG_NODE_EXTERNAL_IP)
+[ "$node_labels_set" = yes ] || node_labels=$(flag_value FLAG_NODE_LABELS)
+[ "$taints_set" = yes ] || taints=$(flag_value FLAG_REGISTER_WITH_TAINTS)
 [ "$extra_flags_set" = yes ] || extra_flags=$(previous EXTRA_FLAGS)
 if [ -z "$disable_taint" ]; then
   disable_taint=no
@@ -456,6 +467,8 @@ fi
 plain --node-name "$node_name"
 plain --node-ip "$node_ip"
 plain --node-external-ip "$node_external_ip"
+plain --node-labels "$node_labels"
+plain --register-with-taints "$taints"
 case $extra_flags in
   *[\"\'\\]*) die "--extra-flags must not contain quotes or backslashes" ;;
 esac
@@ -474,6 +487,8 @@ FLAG_CERT_DIR=$flag_cert_dir
 FLAG_NODENAME=$(flag nodename "$node_name")
 FLAG_NODE_IP=$(flag node-ip "$node_ip")
 FLAG_NODE_EXTERNAL_IP=$(flag node-external-ip "$node_external_ip")
+FLAG_NODE_LABELS=$(flag node-labels "$node_labels")
+FLAG_REGISTER_WITH_TAINTS=$(flag register-with-taints "$taints")
 FLAG_DISABLE_TAINT=$([ "$disable_taint" = no ] || echo --disable-taint)
 EXTRA_FLAGS="$extra_flags"
 EOF
@@ -490,7 +505,7 @@ After=network-online.target
 Type=exec
 EnvironmentFile=$ENV_FILE
 Environment=NO_COLOR=1
-ExecStart=$BIN \$FLAG_KUBECONFIG \$FLAG_BOOTSTRAP_KUBECONFIG \$FLAG_CERT_DIR \$FLAG_NODENAME \$FLAG_NODE_IP \$FLAG_NODE_EXTERNAL_IP \$FLAG_DISABLE_TAINT \$EXTRA_FLAGS
+ExecStart=$BIN \$FLAG_KUBECONFIG \$FLAG_BOOTSTRAP_KUBECONFIG \$FLAG_CERT_DIR \$FLAG_NODENAME \$FLAG_NODE_IP \$FLAG_NODE_EXTERNAL_IP \$FLAG_NODE_LABELS \$FLAG_REGISTER_WITH_TAINTS \$FLAG_DISABLE_TAINT \$EXTRA_FLAGS
 Restart=on-failure
 RestartSec=5s
 # /var/lib/systemk: package markers, the issued kubeconfig and certificates.

@@ -215,6 +215,7 @@ Deno.test(
         await install(sys, [
           ...["--kubeconfig", kubeconfig],
           ...["--extra-flags", `${kubeletAPI} --max-pods 50`],
+          ...["--node-labels", "tier=edge,node.kubernetes.io/pool=a"],
         ]);
         assert.notEqual(
           await systemctl(sys, "show", "-p", "MainPID", "--value", "systemk"),
@@ -224,16 +225,23 @@ Deno.test(
         assert.match(env, /^FLAG_NODE_IP=--node-ip=127\.0\.0\.1$/m);
         assert.match(env, /^FLAG_DISABLE_TAINT=--disable-taint$/m);
         assert.match(env, /^EXTRA_FLAGS=".* --max-pods 50"$/m);
+        assert.match(
+          env,
+          /^FLAG_NODE_LABELS=--node-labels=tier=edge,node\.kubernetes\.io\/pool=a$/m,
+        );
+        assert.match(env, /^FLAG_REGISTER_WITH_TAINTS=$/m);
         assert.match(env, /^FLAG_KUBECONFIG=--kubeconfig=\/etc\/systemk\/kubeconfig$/m);
         assert.match(env, /^FLAG_BOOTSTRAP_KUBECONFIG=$/m);
         assert.match(env, /^SOURCE=source:/m);
         const gone = await sys.exec(["test", "-e", "/etc/systemk/bootstrap-kubeconfig"]);
         assert.notEqual(gone.code, 0, "the bootstrap kubeconfig is removed");
         await waitFor(
-          "node n1 capacity 50 pods",
+          "node n1 capacity 50 pods and the labels of --node-labels",
           async () => {
             const n = await kubectlJSON<V1Node>(cluster, ["node", "n1"]);
-            return n?.status?.capacity?.pods === "50";
+            const labels = n?.metadata?.labels ?? {};
+            return n?.status?.capacity?.pods === "50" && labels.tier === "edge" &&
+              labels["node.kubernetes.io/pool"] === "a";
           },
           60_000,
           serviceLog,
@@ -318,6 +326,10 @@ Deno.test(
       const prunable = await emptyWantsDirs(system);
       const url = `${base}/systemk-linux-{arch}`;
       const common = ["--url", url, "--kubeconfig", `${tmp}/kubeconfig`, "--no-start"];
+      const registration = [
+        ...["--node-labels", "tier=edge"],
+        ...["--register-with-taints", "dedicated=edge:NoSchedule,gpu:NoExecute"],
+      ];
 
       const refused = await system.exec(["sh", INSTALL, ...common, "--sha256", "0".repeat(64)]);
       assert.notEqual(refused.code, 0);
@@ -332,6 +344,7 @@ Deno.test(
           ...["--ca-file", `${tmp}/kubeconfig`],
         ], /--token must look like abcdef\.0123456789abcdef/],
         [["--node-ip", "10.0.0.1 10.0.0.2"], /must not contain spaces/],
+        [["--node-labels", "tier=edge, zone=a"], /--node-labels must not contain spaces/],
         [["--no-such-option"], /unknown option "--no-such-option"/],
       ];
       for (const [args, message] of refusals) {
@@ -342,7 +355,7 @@ Deno.test(
       assert.deepEqual(await fileList(system), before, "refused settings install nothing");
 
       // Without --sha256 it says where the checksum came from, and what that is worth.
-      const unpinned = await install(system, common);
+      const unpinned = await install(system, [...common, ...registration]);
       assert.match(
         unpinned,
         new RegExp(
@@ -365,6 +378,18 @@ Deno.test(
       assert.equal(await systemctl(system, "is-active", "systemk"), "inactive");
       const env = (await system.exec(["cat", "/etc/systemk/systemk.env"])).stdout;
       assert.match(env, new RegExp(`^SOURCE=url:${base}/systemk-linux-${arch}$`, "m"));
+      assert.match(env, /^FLAG_NODE_LABELS=--node-labels=tier=edge$/m);
+      assert.match(
+        env,
+        /^FLAG_REGISTER_WITH_TAINTS=--register-with-taints=dedicated=edge:NoSchedule,gpu:NoExecute$/m,
+      );
+      const unit = (await system.exec(["cat", "/etc/systemd/system/systemk.service"])).stdout;
+      assert.match(unit, /^ExecStart=.* \$FLAG_NODE_LABELS \$FLAG_REGISTER_WITH_TAINTS /m);
+      // A re-run keeps them; an empty value removes one.
+      await install(system, [...common, "--register-with-taints", ""]);
+      const rerun = (await system.exec(["cat", "/etc/systemk/systemk.env"])).stdout;
+      assert.match(rerun, /^FLAG_NODE_LABELS=--node-labels=tier=edge$/m);
+      assert.match(rerun, /^FLAG_REGISTER_WITH_TAINTS=$/m);
 
       await install(system, ["--uninstall"]);
       assertSameFiles(before, await fileList(system), prunable);
