@@ -2,7 +2,8 @@
 # install.sh: makes this Debian/Ubuntu machine a systemk node of a Kubernetes cluster.
 #
 #   curl -fsSL <release>/install.sh | sudo sh -s -- --url <release>/systemk-linux-{arch} \
-#     --server https://k3s.example:6443 --ca-file server-ca.crt --token abcdef.0123456789abcdef
+#     --sha256 <the release's SHA-256 for the arch> \
+#     --server https://k3s.example:6443 --ca-file cluster-ca.crt --token-file bootstrap-token
 #
 # It installs systemk (a release binary, a local file, or a launcher for a source checkout),
 # writes /etc/systemd/system/systemk.service and its settings in /etc/systemk/systemk.env, and
@@ -36,7 +37,10 @@ usage: install.sh [options]           install or upgrade systemk as systemd serv
 
 Where systemk comes from (one; a re-run without one reuses the previous source):
   --url URL            release binary; "{arch}" in URL becomes amd64 or arm64   $SYSTEMK_URL
-  --sha256 HEX         its expected SHA-256 (default: fetched from URL.sha256)  $SYSTEMK_SHA256
+  --sha256 HEX         its expected SHA-256, from the release notes: give it.   $SYSTEMK_SHA256
+                       Without it the checksum is fetched from URL.sha256, from the
+                       same server as the binary: that catches a broken download,
+                       not a server or connection that serves something else.
   --binary PATH        a systemk binary on this machine (checked with --sha256 if given)
                                                                                 $SYSTEMK_BINARY
   --from-source DIR    a source checkout: installs Deno from npm if missing and a launcher
@@ -44,10 +48,12 @@ Where systemk comes from (one; a re-run without one reuses the previous source):
 
 How the node joins (kept from the previous run when not given):
   --kubeconfig PATH    a kubeconfig of the node identity (copied to /etc/systemk) $SYSTEMK_KUBECONFIG
-  --server URL         API server URL, with --token                             $SYSTEMK_SERVER
-  --ca-file PATH       the cluster CA certificate, with --token                 $SYSTEMK_CA_FILE
-  --token ID.SECRET    a bootstrap token: systemk gets its client certificate itself
-                                                                                $SYSTEMK_TOKEN
+  --server URL         API server URL, with a token                             $SYSTEMK_SERVER
+  --ca-file PATH       the cluster CA certificate, with a token                 $SYSTEMK_CA_FILE
+  --token-file PATH    a file holding a bootstrap token (ID.SECRET): systemk gets its
+                       client certificate itself                                $SYSTEMK_TOKEN_FILE
+  --token ID.SECRET    the token itself; on a command line every user of the machine
+                       sees it in ps: prefer --token-file or $SYSTEMK_TOKEN      $SYSTEMK_TOKEN
   --node-name NAME     node name (default: the hostname)                        $SYSTEMK_NODE_NAME
   --node-ip IP         InternalIP (default: systemk's choice)                   $SYSTEMK_NODE_IP
   --node-external-ip IP  ExternalIP, also the pods' IP                          $SYSTEMK_NODE_EXTERNAL_IP
@@ -67,6 +73,7 @@ EOF
 }
 
 say() { printf 'install.sh: %s\n' "$*"; }
+warn() { printf 'install.sh: warning: %s\n' "$*" >&2; }
 die() {
   printf 'install.sh: error: %s\n' "$*" >&2
   exit 1
@@ -84,6 +91,9 @@ kubeconfig=${SYSTEMK_KUBECONFIG-}
 server=${SYSTEMK_SERVER-}
 ca_file=${SYSTEMK_CA_FILE-}
 token=${SYSTEMK_TOKEN-}
+token_file=${SYSTEMK_TOKEN_FILE-}
+# Where the token came from, for messages (never the token itself).
+token_source=SYSTEMK_TOKEN
 node_name=${SYSTEMK_NODE_NAME-}
 node_name_set=${SYSTEMK_NODE_NAME+yes}
 node_ip=${SYSTEMK_NODE_IP-}
@@ -129,7 +139,8 @@ while [ "$#" -gt 0 ]; do
     --kubeconfig) need_value "$1" "$#"; kubeconfig=$2; shift ;;
     --server) need_value "$1" "$#"; server=$2; shift ;;
     --ca-file) need_value "$1" "$#"; ca_file=$2; shift ;;
-    --token) need_value "$1" "$#"; token=$2; shift ;;
+    --token) need_value "$1" "$#"; token=$2; token_source=--token; shift ;;
+    --token-file) need_value "$1" "$#"; token_file=$2; shift ;;
     --node-name | --nodename) need_value "$1" "$#"; node_name=$2; node_name_set=yes; shift ;;
     --node-ip) need_value "$1" "$#"; node_ip=$2; node_ip_set=yes; shift ;;
     --node-external-ip)
@@ -249,6 +260,11 @@ previous() {
   sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1 | sed 's/^"\(.*\)"$/\1/'
 }
 
+# quote WORD: WORD as one single-quoted shell word, whatever characters it holds.
+quote() {
+  printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
 # A value goes into the env file, a systemd EnvironmentFile= whose variables are split at
 # whitespace on the ExecStart= line; so no whitespace, quotes or backslashes in one value.
 plain() {
@@ -331,11 +347,13 @@ if [ -n "$source_dir" ]; then
   # The one permission list, as the checkout defines it (the compiled binary gets the same).
   permissions=$(NO_COLOR=1 "$deno" run --quiet "$source_dir/scripts/permissions.ts") ||
     die "could not read the permission set from $source_dir/scripts/permissions.ts"
+  # The paths are quoted: a checkout's directory name may hold ;, $( or ` (plain above only
+  # keeps out what the env file cannot hold), which must not become commands run as root.
   cat >"$workdir/systemk" <<EOF
 #!/bin/sh
-# systemk from the source checkout $source_dir, with the permission set of its
-# scripts/permissions.ts; written by install.sh (--uninstall removes it).
-exec $deno run --quiet $permissions $source_dir/main.ts "\$@"
+# systemk from a source checkout, with the permission set of its scripts/permissions.ts;
+# written by install.sh (--uninstall removes it).
+exec $(quote "$deno") run --quiet $permissions $(quote "$source_dir/main.ts") "\$@"
 EOF
   source_setting=source:$source_dir
   say "systemk from the source checkout $source_dir (Deno: $deno)"
@@ -354,6 +372,9 @@ else
     fetch "$url.sha256" "$workdir/systemk.sha256" ||
       die "no checksum: $url.sha256 failed to download; give --sha256 HEX"
     sha256=$(cut -d ' ' -f 1 <"$workdir/systemk.sha256")
+    warn "no --sha256: checked against $url.sha256, from the same server as the binary." \
+      "That catches a broken download, not a server (or a connection) serving another" \
+      "binary; give --sha256 with the checksum from the release notes."
   fi
   check_sha256 "$workdir/systemk" "$sha256" "$url"
   source_setting=url:$url
@@ -373,14 +394,26 @@ esac
 flag_value() { previous "$1" | sed 's/^--[a-z-]*=//'; }
 
 # Nothing is written before every setting is checked: a refused run leaves no trace.
+# A token read from a file (or the environment) appears on no command line: not install.sh's,
+# not that of a command it runs (printf is a shell builtin; head and tr get only the path).
+if [ -n "$token_file" ]; then
+  [ "$token_source" != --token ] || die "give one of --token and --token-file"
+  [ -r "$token_file" ] || die "cannot read the token file $token_file"
+  token=$(head -n 1 "$token_file" | tr -d ' \t\r')
+  token_source="--token-file $token_file"
+  [ -n "$token" ] || die "$token_file holds no token"
+elif [ "$token_source" = --token ]; then
+  warn "--token on the command line: every user of this machine can read it (ps) while" \
+    "install.sh runs; give it with --token-file PATH or SYSTEMK_TOKEN instead"
+fi
 identity=
 if [ -n "$token" ]; then
-  [ -n "$server" ] || die "--token needs --server (the API server URL)"
-  [ -n "$ca_file" ] || die "--token needs --ca-file (the cluster CA certificate)"
+  [ -n "$server" ] || die "$token_source needs --server (the API server URL)"
+  [ -n "$ca_file" ] || die "$token_source needs --ca-file (the cluster CA certificate)"
   [ -f "$ca_file" ] || die "no such file: $ca_file"
   plain --server "$server"
   printf '%s' "$token" | grep -Eqx '[a-z0-9]{6}\.[a-z0-9]{16}' ||
-    die "--token must look like abcdef.0123456789abcdef (a bootstrap token)"
+    die "$token_source must look like abcdef.0123456789abcdef (a bootstrap token)"
   "$workdir/systemk" --help 2>&1 | grep -q -- '--bootstrap-kubeconfig' ||
     die "this systemk has no --bootstrap-kubeconfig (TLS bootstrap); give --kubeconfig instead"
   ca_data=$(base64 <"$ca_file" | tr -d '\n')
@@ -418,7 +451,7 @@ else
   flag_bootstrap=$(previous FLAG_BOOTSTRAP_KUBECONFIG)
   flag_cert_dir=$(previous FLAG_CERT_DIR)
   [ -n "$flag_kubeconfig" ] ||
-    die "how should the node join? give --kubeconfig, or --server, --ca-file and --token"
+    die "how should the node join? give --kubeconfig, or --server, --ca-file and --token-file"
 fi
 
 [ "$node_name_set" = yes ] || node_name=$(flag_value FLAG_NODENAME)
