@@ -58,6 +58,8 @@ export async function runNode(config: Config): Promise<number> {
       port: config.port,
       maxPods: config.maxPods,
       disableTaint: config.disableTaint,
+      labels: config.nodeLabels,
+      taints: config.registerWithTaints,
       systemdVersion: (await units.client.version()).match(/^\d+/)?.[0] ?? "unknown",
       kubeletVersion: KUBELET_VERSION,
     },

@@ -114,7 +114,7 @@ export function computeContainerStatus(
 
   let status = observation.kind === "absent"
     ? fromHistory(container, pod, previous)
-    : fromRun(container, pod, observation, unit!, previous);
+    : fromRun(container, { observation, unit: unit!, previous });
 
   const previousEnd = previous?.state?.terminated;
   if (previousEnd && !willRestart(policy, previousEnd.exitCode) && !status.state?.terminated) {
@@ -184,11 +184,13 @@ function fromHistory(
 /** Status of a container whose unit has a run on record (rule 2). */
 function fromRun(
   container: V1Container,
-  pod: V1Pod,
-  observation: Exclude<UnitObservation, { kind: "absent" }>,
-  unit: ContainerUnit,
-  previous: V1ContainerStatus | undefined,
+  run: {
+    observation: Exclude<UnitObservation, { kind: "absent" }>;
+    unit: ContainerUnit;
+    previous?: V1ContainerStatus;
+  },
 ): V1ContainerStatus {
+  const { observation, unit, previous } = run;
   const containerID = observation.kind === "running"
     ? observation.containerID
     : observation.terminated.containerID;
