@@ -102,7 +102,7 @@ export async function runNode(config: Config): Promise<number> {
     kubeConfig: clients.kubeConfig,
     node,
     // A static pod answers for its mirror: same namespace and name.
-    pods: { pods: () => pods.pods() },
+    pods,
     unitProperties: (name) => units.properties(name),
     exec: units.exec,
     log: (message) => log.warn(message),
