@@ -3,8 +3,9 @@
  *
  * One worker per pod UID, serialized (a pod's steps never interleave) while different pods
  * proceed concurrently, so one slow or failing pod never blocks another. systemd is the
- * source of truth: on start, units found on the machine are adopted by the pod UID stored in
- * their `[X-Kubernetes]` section, and unit state arrives through systemd's change signals.
+ * source of truth: on start, units and pod slices found on the machine are adopted by the pod UID
+ * stored in their `[X-Kubernetes]` section, and unit state arrives through systemd's change
+ * signals. A pod's slice is installed before its units and removed after them.
  *
  * @module
  */
