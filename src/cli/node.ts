@@ -104,6 +104,7 @@ export async function runNode(config: Config): Promise<number> {
     // A static pod answers for its mirror: same namespace and name.
     pods,
     unitProperties: (name) => units.properties(name),
+    cgroupUsage: (name) => units.client.getCgroupUsage(name),
     exec: units.exec,
     log: (message) => log.warn(message),
   }).catch((e) => {

@@ -54,6 +54,18 @@ export interface UnitRef {
   text: string;
 }
 
+/** A pod's slice as installed: its name and file text. */
+export interface SliceRef {
+  name: string;
+  text: string;
+}
+
+/** What systemk found of one pod on the machine: its units and its slice. */
+export interface FoundPod {
+  units: Map<string, UnitRef>;
+  slice?: SliceRef;
+}
+
 /** What the runtime shares with each of its pod workers. */
 export interface PodRuntimeContext extends RuntimeOptions {
   observed: ObservedUnits;

@@ -1,6 +1,7 @@
 /**
- * A pod's containers, as the kubelet's `SyncPod` keeps them: their unit files written as
- * planned (a changed unit's old run stopped first), the app units started (systemd pulls in the
+ * A pod's containers, as the kubelet's `SyncPod` keeps them: the pod's slice written first
+ * (every unit runs in it), their unit files written as planned (a changed unit's old run
+ * stopped first), the app units started (systemd pulls in the
  * init chain), runs that ended restarted per restartPolicy after the crash-loop back-off
  * (restarts.ts), running runs probed (prober.ts), containers stopped with their hooks and grace
  * (containers.ts). The pod worker decides when; this module does it.
@@ -13,7 +14,13 @@ import type { ContainerOverride, ContainerUnit } from "../status/mod.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 import type { Log } from "../log/mod.ts";
 import { ContainerLifecycle } from "./containers.ts";
-import { podKey, type PodRuntimeContext, type UnitRef } from "./context.ts";
+import {
+  type FoundPod,
+  podKey,
+  type PodRuntimeContext,
+  type SliceRef,
+  type UnitRef,
+} from "./context.ts";
 import { ProberManager } from "./prober.ts";
 import { RestartManager } from "./restarts.ts";
 
@@ -23,8 +30,8 @@ export interface PodContainersOptions {
   uid: string;
   /** The pod as last seen. */
   pod(): V1Pod;
-  /** The pod's units found on the machine. */
-  adopted: Map<string, UnitRef>;
+  /** The pod's units and slice found on the machine. */
+  adopted: FoundPod;
   log: Log;
   /** Runs a step in the pod's queue. */
   enqueue(step: () => Promise<void>): Promise<void>;
@@ -42,6 +49,8 @@ export class PodContainers {
   readonly #c: PodRuntimeContext;
   /** The pod's units by name, as planned (or found on the machine). */
   readonly #units: Map<string, UnitRef>;
+  /** The pod's slice, once installed (or found on the machine). */
+  #slice?: SliceRef;
   /** The app units were asked to start since the last (re)try. */
   #appsStarted = false;
   readonly #containers: ContainerLifecycle;
@@ -52,7 +61,8 @@ export class PodContainers {
   constructor(options: PodContainersOptions) {
     this.#o = options;
     const context = this.#c = options.context;
-    this.#units = options.adopted;
+    this.#units = options.adopted.units;
+    this.#slice = options.adopted.slice;
     const { units, observed, node } = context;
     const event = (type: "Normal" | "Warning", reason: string, message: string, c?: string) =>
       context.events.record(options.pod(), type, reason, message, c);
@@ -156,6 +166,11 @@ export class PodContainers {
   /** Writes the units whose text changed (stopping the old run) and removes unplanned ones. */
   async #install(plan: PodPlan): Promise<PodPlan["units"]> {
     const { units, observed } = this.#c;
+    // The units run in the pod's slice: it must be there before the first of them starts.
+    if (this.#slice?.text !== plan.slice.text) {
+      await units.install(plan.slice.name, plan.slice.text);
+      this.#slice = { name: plan.slice.name, text: plan.slice.text };
+    }
     const changed = [];
     for (const unit of plan.units) {
       const previous = this.#units.get(unit.name);
@@ -340,6 +355,13 @@ export class PodContainers {
       container: this.#appContainer(unit),
       graceSeconds,
     });
+  }
+
+  /** Removes the pod's slice, once its units are gone. */
+  async removeSlice(): Promise<void> {
+    if (!this.#slice) return;
+    await this.#c.units.remove(this.#slice.name);
+    this.#slice = undefined;
   }
 
   /** Removes a unit: stopped if needed, file deleted, forgotten. */

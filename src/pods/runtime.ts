@@ -3,10 +3,11 @@
  * dispatching each pod to its {@link PodWorker} (one per UID) and each unit signal to the worker
  * of the pod that owns the unit.
  *
- * systemd is the source of truth: on start, units found on the machine are adopted by the pod
- * UID stored in their `[X-Kubernetes]` section; units of a pod no one asks for any more
- * (orphans: running, but no pod is known) are stopped and removed; unit state arrives through
- * systemd's change signals into the one observed state (observed.ts).
+ * systemd is the source of truth: on start, units and pod slices found on the machine are
+ * adopted by the pod UID stored in their `[X-Kubernetes]` section; those of a pod no one asks
+ * for any more (orphans: running, but no pod is known) are stopped and removed, the slice
+ * last; unit state arrives through systemd's change signals into the one observed state
+ * (observed.ts).
  *
  * @module
  */
@@ -14,20 +15,19 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { podsByPhase, reconcileErrors } from "../metrics/mod.ts";
 import { DEFAULT_STATE_DIR } from "../plan/mod.ts";
 import type { UnitProperties } from "../unit/properties.ts";
-import { parseUnit, readMetadata } from "../unit/mod.ts";
+import { isPodSliceName, parseUnit, readMetadata, readPodMetadata } from "../unit/mod.ts";
 import { removePodDir } from "../volumes/apply.ts";
 import { log } from "../log/mod.ts";
 import { stopUnit } from "./containers.ts";
-import type { PodRuntimeContext, RuntimeOptions, UnitRef } from "./context.ts";
+import type { FoundPod, PodRuntimeContext, RuntimeOptions } from "./context.ts";
 import { ObservedUnits } from "./observed.ts";
 import { PodWorker } from "./worker.ts";
 
 export { podKey, type RuntimeOptions } from "./context.ts";
 
-/** Units found on the machine whose pod is not known: to be stopped and removed. */
-interface Orphan {
+/** Units and a slice found on the machine whose pod is not known: to be stopped and removed. */
+interface Orphan extends FoundPod {
   uid: string;
-  units: Map<string, UnitRef>;
 }
 
 /** Runs pods as systemd units; see the module doc. */
@@ -35,8 +35,8 @@ export class PodRuntime {
   readonly #o: RuntimeOptions;
   readonly #context: PodRuntimeContext;
   readonly #workers = new Map<string, PodWorker>();
-  /** Units found on the machine whose pod has not been claimed yet, by pod UID. */
-  readonly #unclaimed = new Map<string, Map<string, UnitRef>>();
+  /** Units and slices found on the machine whose pod has not been claimed yet, by pod UID. */
+  readonly #unclaimed = new Map<string, FoundPod>();
   /** Orphans being stopped, by pod UID: a worker of the same UID waits for it. */
   readonly #orphanStops = new Map<string, Promise<void>>();
   /** Unit name → UID of the pod that owns it. */
@@ -77,6 +77,10 @@ export class PodRuntime {
   /** Reads systemk's units from the machine so running pods are adopted, not restarted. */
   async adopt(): Promise<number> {
     for (const unit of await this.#o.units.list()) {
+      if (isPodSliceName(unit.name)) {
+        this.#adoptSlice(unit.name, unit.text);
+        continue;
+      }
       let meta;
       try {
         meta = readMetadata(parseUnit(unit.text));
@@ -84,9 +88,11 @@ export class PodRuntime {
         meta = undefined;
       }
       if (!meta || meta.nodeName !== this.#o.node.name) continue;
-      const refs = this.#unclaimed.get(meta.podUID) ?? new Map<string, UnitRef>();
-      refs.set(unit.name, { container: meta.containerName, init: meta.init, text: unit.text });
-      this.#unclaimed.set(meta.podUID, refs);
+      this.#found(meta.podUID).units.set(unit.name, {
+        container: meta.containerName,
+        init: meta.init,
+        text: unit.text,
+      });
       this.#owner.set(unit.name, meta.podUID);
     }
     return this.#unclaimed.size;
@@ -114,7 +120,7 @@ export class PodRuntime {
   /** Stops every adopted pod that is not in `desired` (after the first full listing). */
   async collectOrphans(desired: ReadonlySet<string>): Promise<void> {
     const orphans = [...this.#unclaimed].filter(([uid]) => !desired.has(uid));
-    await Promise.all(orphans.map(([uid, units]) => this.#stopOrphan({ uid, units }, 0)));
+    await Promise.all(orphans.map(([uid, found]) => this.#stopOrphan({ uid, ...found }, 0)));
   }
 
   /**
@@ -154,7 +160,7 @@ export class PodRuntime {
     if (!worker) {
       worker = new PodWorker(pod, {
         ...this.#context,
-        adopted: this.#unclaimed.get(uid) ?? new Map(),
+        adopted: this.#unclaimed.get(uid) ?? { units: new Map() },
         after: this.#orphanStops.get(uid),
       });
       this.#unclaimed.delete(uid);
@@ -167,17 +173,38 @@ export class PodRuntime {
   async #claim(unit: string, uid: string): Promise<void> {
     const owner = this.#owner.get(unit);
     if (owner && owner !== uid) {
-      const units = this.#unclaimed.get(owner);
+      const found = this.#unclaimed.get(owner);
       // An orphan being stopped already, or a pod: its termination is waited for.
-      if (units) await this.#stopOrphan({ uid: owner, units });
+      if (found) await this.#stopOrphan({ uid: owner, ...found });
       else await this.terminate(owner);
     }
     this.#owner.set(unit, uid);
   }
 
-  /** Stops and removes an orphan's units and directory (no pod: no hooks, no events). */
+  /** What was found on the machine of pod `uid` so far. */
+  #found(uid: string): FoundPod {
+    let found = this.#unclaimed.get(uid);
+    if (!found) this.#unclaimed.set(uid, found = { units: new Map() });
+    return found;
+  }
+
+  /** A pod slice found on the machine: adopted by the pod UID in its `[X-Kubernetes]`. */
+  #adoptSlice(name: string, text: string): void {
+    let meta;
+    try {
+      meta = readPodMetadata(parseUnit(text));
+    } catch {
+      meta = undefined;
+    }
+    if (meta?.nodeName === this.#o.node.name) this.#found(meta.podUID).slice = { name, text };
+  }
+
+  /**
+   * Stops and removes an orphan's units, then its slice and directory (no pod: no hooks, no
+   * events).
+   */
   #stopOrphan(orphan: Orphan, graceSeconds?: number): Promise<void> {
-    const { uid, units } = orphan;
+    const { uid, units, slice } = orphan;
     this.#unclaimed.delete(uid);
     const stop = (async () => {
       const names = [...units.keys()];
@@ -186,6 +213,7 @@ export class PodRuntime {
         await this.#o.units.remove(name);
         this.#context.release(name, uid);
       }
+      if (slice) await this.#o.units.remove(slice.name);
       await removePodDir(`${this.#o.stateDir ?? DEFAULT_STATE_DIR}/${uid}`);
     })().catch((e) => {
       log.error(`systemk could not stop and clean up ${uid}: ${e.message}`);

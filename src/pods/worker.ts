@@ -25,7 +25,7 @@ import { type Log, podLogger } from "../log/mod.ts";
 import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from "./deadline.ts";
 import { PodContainers } from "./pod_containers.ts";
 import { preparePod } from "./prepare.ts";
-import { podKey, type PodRuntimeContext, type UnitRef } from "./context.ts";
+import { type FoundPod, podKey, type PodRuntimeContext } from "./context.ts";
 
 /** Retry delay after a D-Bus failure that was not the pod's fault (systemd re-executing). */
 const TRANSIENT_RETRY_MS = 1000;
@@ -60,12 +60,12 @@ export class PodWorker {
 
   /**
    * @param pod the pod as last seen.
-   * @param context what the runtime shares with its workers; `adopted` the pod's units found
-   *   on the machine, `after` a step of the same UID still running.
+   * @param context what the runtime shares with its workers; `adopted` the pod's units and
+   *   slice found on the machine, `after` a step of the same UID still running.
    */
   constructor(
     pod: V1Pod,
-    context: PodRuntimeContext & { adopted: Map<string, UnitRef>; after?: Promise<void> },
+    context: PodRuntimeContext & { adopted: FoundPod; after?: Promise<void> },
   ) {
     this.#c = context;
     this.#uid = pod.metadata!.uid!;
@@ -236,6 +236,7 @@ export class PodWorker {
     }
     await Promise.all(names.map((name) => this.#containers.stop(name, graceSeconds)));
     for (const name of names) await this.#containers.remove(name);
+    await this.#containers.removeSlice();
     await removePodDir(this.#podDir ?? `${this.#c.stateDir ?? DEFAULT_STATE_DIR}/${this.#uid}`);
     this.#lifecycle = "terminated";
     this.#final = undefined;
