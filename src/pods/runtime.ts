@@ -200,7 +200,7 @@ export class PodRuntime {
   }
 
   /**
-   * Stops and removes an orphan's units, then its slice and directory (no pod: no hooks, no
+   * Stops and removes an orphan's units, then its directory and slice (no pod: no hooks, no
    * events).
    */
   #stopOrphan(orphan: Orphan, graceSeconds?: number): Promise<void> {
@@ -213,8 +213,8 @@ export class PodRuntime {
         await this.#o.units.remove(name);
         this.#context.release(name, uid);
       }
-      if (slice) await this.#o.units.remove(slice.name);
       await removePodDir(`${this.#o.stateDir ?? DEFAULT_STATE_DIR}/${uid}`);
+      if (slice) await this.#o.units.remove(slice.name);
     })().catch((e) => {
       log.error(`systemk could not stop and clean up ${uid}: ${e.message}`);
       reconcileErrors.inc();

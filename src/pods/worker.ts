@@ -236,8 +236,9 @@ export class PodWorker {
     }
     await Promise.all(names.map((name) => this.#containers.stop(name, graceSeconds)));
     for (const name of names) await this.#containers.remove(name);
-    await this.#containers.removeSlice();
     await removePodDir(this.#podDir ?? `${this.#c.stateDir ?? DEFAULT_STATE_DIR}/${this.#uid}`);
+    // The pod's cgroup goes last, as the kubelet removes it after the pod's volumes.
+    await this.#containers.removeSlice();
     this.#lifecycle = "terminated";
     this.#final = undefined;
     await this.#c.onRemoved(this.#uid, this.#pod);
