@@ -29,16 +29,20 @@ function formatValue(value: number): string {
   return String(value);
 }
 
+/** One sample of a series: its labels, value and (optionally) time. */
+export interface Sample {
+  labels: Labels;
+  value: number;
+  /** Milliseconds since the epoch; absent: the scrape's time. */
+  timestampMs?: number;
+}
+
 /**
  * One sample line: `name{a="x",b="y"} value [timestampMs]`. Labels are written in sorted order
  * so the same series always reads the same.
  */
-export function sampleLine(
-  name: string,
-  labels: Labels,
-  value: number,
-  timestampMs?: number,
-): string {
+export function sampleLine(name: string, sample: Sample): string {
+  const { labels, value, timestampMs } = sample;
   const pairs = Object.keys(labels).sort().map((k) => `${k}="${escapeLabelValue(labels[k])}"`);
   const series = pairs.length ? `${name}{${pairs.join(",")}}` : name;
   return `${series} ${formatValue(value)}${timestampMs === undefined ? "" : ` ${timestampMs}`}`;
@@ -119,7 +123,9 @@ abstract class Simple implements Family {
   render(): string[] {
     return [
       ...familyHeader(this.name, this.help, this.type),
-      ...[...this.series.values()].map((s) => sampleLine(this.name, s.labels, s.value)),
+      ...[...this.series.values()].map((s) =>
+        sampleLine(this.name, { labels: s.labels, value: s.value })
+      ),
     ];
   }
 }
@@ -192,11 +198,14 @@ export class Histogram implements Family {
       [...this.#buckets, Infinity].forEach((bound, i) => {
         cumulative += counts[i];
         lines.push(
-          sampleLine(`${this.name}_bucket`, { ...labels, le: formatValue(bound) }, cumulative),
+          sampleLine(`${this.name}_bucket`, {
+            labels: { ...labels, le: formatValue(bound) },
+            value: cumulative,
+          }),
         );
       });
-      lines.push(sampleLine(`${this.name}_sum`, labels, sum));
-      lines.push(sampleLine(`${this.name}_count`, labels, cumulative));
+      lines.push(sampleLine(`${this.name}_sum`, { labels, value: sum }));
+      lines.push(sampleLine(`${this.name}_count`, { labels, value: cumulative }));
     }
     return lines;
   }

@@ -47,7 +47,11 @@ Deno.test("histogram.time observes failures too", async () => {
 
 Deno.test("label values are escaped and sorted; timestamps appended", () => {
   assert.equal(
-    sampleLine("m", { pod: 'a"b', container: "c\\d\ne" }, 1.5, 1700000000000),
+    sampleLine("m", {
+      labels: { pod: 'a"b', container: "c\\d\ne" },
+      value: 1.5,
+      timestampMs: 1700000000000,
+    }),
     'm{container="c\\\\d\\ne",pod="a\\"b"} 1.5 1700000000000',
   );
 });
