@@ -22,6 +22,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { type NodeEnv, startNodeEnv, waitFor, waitForPod } from "../e2e/_node_env.ts";
 import { approveServingCertificate, kubeletAPIFlags } from "../e2e/_kubelet_api.ts";
 import { freePorts } from "../harness/cluster.ts";
+import { buildDeb } from "../packages/_fixtures.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false, ignore: Deno.uid() !== 0 };
 
@@ -41,6 +42,11 @@ __attribute__((constructor)) static void planted(void) {
   if (f) { fprintf(f, "preload %d\\n", (int)geteuid()); fclose(f); }
 }
 `;
+
+/** What the other pods must not see. */
+const SECRET = "victim-secret-4f1d";
+const PLAIN = "victim-plain-9c2e";
+const ARGUMENT = "victim-argument-2b7a";
 
 /** Programs the exec helper used to call through `PATH` while root. */
 const PLANTED = ["setpriv", "getent", "id", "tr", "nsenter", "stty", "script", "env"];
@@ -166,6 +172,158 @@ Deno.test("security: attacks of a pod author on the node", opts, async (t) => {
       assert.equal(probe, "65534\n65534\n", "the probe runs as the container's user and group");
       assert.equal(exec.stdout, "65534\n65534\n", "kubectl exec runs as the container's user");
       await env.kubectl(["delete", "pod", "hostile", "--wait=false"]);
+    });
+
+    await t.step(
+      "a package's ExecStartPre=+ and ExecStartPost=!! run sandboxed as the pod's user",
+      async () => {
+        // Notes its user where only the sandbox mounts /out, and in the package's own directory,
+        // which only root may write.
+        const note = "/bin/sh -c 'id -u | tee -a /out/ran /var/lib/prefixed/ran > /dev/null; true'";
+        const dir = await Deno.makeTempDir({ prefix: "systemk-deb-" });
+        try {
+          const deb = await buildDeb(dir, "prefixed", "1.0", {
+            service: `ExecStartPre=+${note}\nExecStartPost="!!/bin/sh" ${note.slice(8)}\n` +
+              "ExecStart=/usr/bin/prefixed\n",
+          });
+          await Deno.copyFile(deb, `${env.system.root}/var/tmp/prefixed.deb`);
+        } finally {
+          await Deno.remove(dir, { recursive: true });
+        }
+        // Installed beforehand, as a node admin would; policy-rc.d keeps its unit from starting.
+        const install = await env.system.exec([
+          "sh",
+          "-c",
+          "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d" +
+          " && dpkg -i /var/tmp/prefixed.deb; status=$?; rm -f /usr/sbin/policy-rc.d; exit $status",
+        ]);
+        assert.equal(install.code, 0, install.stdout + install.stderr);
+        await env.apply({
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name: "prefixed", namespace: "default" },
+          spec: {
+            nodeName: env.nodeName,
+            terminationGracePeriodSeconds: 2,
+            securityContext: { runAsNonRoot: true, runAsUser: 65534 },
+            containers: [{
+              name: "app",
+              image: "prefixed",
+              securityContext: RESTRICTED,
+              volumeMounts: [{ name: "out", mountPath: "/out" }],
+            }],
+            volumes: [{ name: "out", emptyDir: {} }],
+          },
+        });
+        const pod = await waitForPod(env, "prefixed", "running", running);
+        // ExecStartPost= may still run once the container shows running.
+        const inPod = await waitFor("both commands to note their user", async () => {
+          const ran = await outFile(env, pod, "ran");
+          return ran.split("\n").length > 2 ? ran : undefined;
+        }, 30_000).catch(() => outFile(env, pod, "ran"));
+        const host = await env.system.exec(["cat", "/var/lib/prefixed/ran"]);
+        console.log(
+          `  on the host: ${JSON.stringify(host.stdout)}; in the pod: ${JSON.stringify(inPod)}`,
+        );
+        assert.equal(host.stdout, "", "nothing ran outside the sandbox");
+        assert.equal(inPod, "65534\n65534\n", "both ran in the sandbox as the pod's user");
+        await env.kubectl(["delete", "pod", "prefixed", "--wait=false"]);
+      },
+    );
+
+    await t.step("a pod sees nothing of another pod's unit, env or argv", async () => {
+      for (const namespace of ["team-a", "team-b"]) {
+        await env.kubectl(["create", "namespace", namespace]);
+        await waitFor(
+          `the default ServiceAccount of ${namespace}`,
+          () => env.getJSON(["serviceaccount", "default", "--namespace", namespace]),
+        );
+      }
+      await env.apply(
+        {
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { name: "token", namespace: "team-a" },
+          stringData: { token: SECRET },
+        },
+        {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name: "victim", namespace: "team-a" },
+          spec: {
+            nodeName: env.nodeName,
+            terminationGracePeriodSeconds: 2,
+            securityContext: { runAsUser: 1 },
+            containers: [{
+              name: "app",
+              image: "/bin/sh",
+              command: ["/bin/sh", "-c", "while :; do sleep 1; done", "victim"],
+              args: ["--token=$(TOKEN)", `--arg=${ARGUMENT}`],
+              env: [
+                { name: "TOKEN", valueFrom: { secretKeyRef: { name: "token", key: "token" } } },
+                { name: "PLAIN", value: PLAIN },
+              ],
+            }],
+          },
+        },
+      );
+      const victim = await waitForPod(env, "victim", "running", running, { namespace: "team-a" });
+      // As root on the node: the Secret and the environment are in neither the unit file nor
+      // systemd's properties, and the process has them all the same.
+      const unit = "systemk.team-a.victim.app.service";
+      const file = await env.system.exec(["cat", `/run/systemd/system/${unit}`]);
+      const shown = await env.system.exec(["systemctl", "show", unit]);
+      const pid = await env.unitProperty(unit, "MainPID");
+      const argv = await env.system.exec(["sh", "-c", `tr '\\0' ' ' < /proc/${pid}/cmdline`]);
+      assert.ok(file.stdout.includes("[X-Kubernetes]"), file.stderr);
+      assert.ok(!file.stdout.includes(SECRET) && !file.stdout.includes(PLAIN), "unit file");
+      assert.ok(!shown.stdout.includes(SECRET) && !shown.stdout.includes(PLAIN), "properties");
+      assert.ok(argv.stdout.includes(`--token=${SECRET} --arg=${ARGUMENT}`), argv.stdout);
+      const mode = await env.system.exec(["stat", "-c", "%a %U", `/run/systemd/system/${unit}`]);
+      assert.equal(mode.stdout.trim(), "600 root");
+
+      // Everything another pod's author (Pod Security "restricted") tries.
+      const LOOK = [
+        `cat /run/systemd/system/systemk.* /run/systemd/transient/* 2>&1`,
+        `ls /run/systemd/system 2>&1`,
+        `systemctl show 'systemk.*' 2>&1`,
+        `busctl --system tree org.freedesktop.systemd1 2>&1 | grep -i team 2>&1`,
+        `cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'`,
+        `ps -eo pid,user,args 2>&1`,
+      ].join("; ");
+      await env.apply({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "nosy", namespace: "team-b" },
+        spec: {
+          nodeName: env.nodeName,
+          restartPolicy: "Never",
+          securityContext: { runAsNonRoot: true, runAsUser: 65534 },
+          containers: [{
+            name: "app",
+            image: "/bin/sh",
+            command: ["/bin/sh", "-c", `{ ${LOOK}; } > /out/seen; echo done >> /out/seen`],
+            securityContext: RESTRICTED,
+            volumeMounts: [{ name: "out", mountPath: "/out" }],
+          }],
+          volumes: [{ name: "out", emptyDir: {} }],
+        },
+      });
+      const nosy = await waitForPod(
+        env,
+        "nosy",
+        "done",
+        (p) => p.status?.phase === "Succeeded" || p.status?.phase === "Failed",
+        { namespace: "team-b" },
+      );
+      const seen = await outFile(env, nosy, "seen");
+      console.log(`  what the other pod saw:\n${seen.replace(/^/gm, "    | ")}`);
+      assert.ok(seen.endsWith("done\n"), "the attempts ran");
+      assert.ok(!seen.includes(SECRET), "no Secret value");
+      assert.ok(!seen.includes(PLAIN), "no environment value");
+      assert.ok(!seen.includes(ARGUMENT), "no argument");
+      assert.ok(!seen.includes("team-a"), "no unit of the other pod");
+      assert.ok(!seen.includes(victim.metadata!.uid!), "no trace of the other pod at all");
     });
   } finally {
     await env.stop();
