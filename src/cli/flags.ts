@@ -6,13 +6,19 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import type { V1Taint } from "@kubernetes/client-node";
 import type { LocalNodeOptions } from "../node/local.ts";
+import { NodeFlagError, parseNodeLabels, parseTaints } from "../kube/labels.ts";
 
 /** Everything the flags configure. */
 export interface Config {
   kubeconfig?: string;
   nodeName?: string;
   disableTaint: boolean;
+  /** `--node-labels`: labels the Node is registered (and kept) with. */
+  nodeLabels: Record<string, string>;
+  /** `--register-with-taints`: taints the Node is registered with. */
+  registerWithTaints: V1Taint[];
   nodeIP?: string;
   nodeExternalIP?: string;
   tlsCertFile?: string;
@@ -29,6 +35,10 @@ export interface Config {
   unitDir: string;
   /** `--allowed-host-paths`: path prefixes hostPath volumes may use; empty = none. */
   allowedHostPaths: string[];
+  /** `--enable-system-log-handler`: the kubelet API serves /var/log at `/logs/`. */
+  enableSystemLogHandler: boolean;
+  /** `--enable-system-log-query`: `/logs/?query=` reads journald (the node log query). */
+  enableSystemLogQuery: boolean;
   logLevel: "debug" | "info" | "warning" | "error";
 }
 
@@ -61,6 +71,19 @@ export const FLAGS: readonly FlagSpec[] = [
     value: false,
     defaultValue: false,
     help: "do not taint the node with virtual-kubelet.io/provider=systemk:NoSchedule",
+  },
+  {
+    key: "nodeLabels",
+    names: ["node-labels"],
+    value: true,
+    help: "labels of the Node, key=value,...; in kubernetes.io/k8s.io only what NodeRestriction " +
+      "lets a node set (kubelet.kubernetes.io/, node.kubernetes.io/ and the well-known labels)",
+  },
+  {
+    key: "registerWithTaints",
+    names: ["register-with-taints"],
+    value: true,
+    help: "taints to register the Node with, key=value:Effect,...",
   },
   {
     key: "nodeIP",
@@ -157,6 +180,20 @@ export const FLAGS: readonly FlagSpec[] = [
     help: "comma-separated path prefixes hostPath volumes may use (default: none)",
   },
   {
+    key: "enableSystemLogHandler",
+    names: ["enable-system-log-handler"],
+    value: false,
+    defaultValue: true,
+    help: "serve /var/log at the kubelet API's /logs/ (to callers allowed nodes/log)",
+  },
+  {
+    key: "enableSystemLogQuery",
+    names: ["enable-system-log-query"],
+    value: false,
+    defaultValue: false,
+    help: "node log query: /logs/?query=<unit> reads the unit's journal (needs the log handler)",
+  },
+  {
     key: "logLevel",
     names: ["log-level", "v"],
     value: true,
@@ -179,13 +216,17 @@ export function parseFlags(args: readonly string[]): { config: Config; positiona
   for (const flag of FLAGS) {
     for (const name of flag.names) options[name] = { type: flag.value ? "string" : "boolean" };
   }
+  const { rest, switches } = booleanValues(args, options);
   let parsed;
   try {
-    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const values = {
+    ...parsed.values,
+    ...switches,
+  } as Record<string, string | boolean | undefined>;
   const config: Record<string, unknown> = {};
   for (const flag of FLAGS) {
     const given = flag.names.filter((n) => values[n] !== undefined);
@@ -202,7 +243,35 @@ export function parseFlags(args: readonly string[]): { config: Config; positiona
     throw new UsageError(`--log-level must be debug, info, warning or error, not "${logLevel}"`);
   }
   config.allowedHostPaths = hostPathPrefixes(config.allowedHostPaths as string | undefined);
+  try {
+    config.nodeLabels = parseNodeLabels(config.nodeLabels as string | undefined);
+    config.registerWithTaints = parseTaints(config.registerWithTaints as string | undefined);
+  } catch (e) {
+    if (e instanceof NodeFlagError) throw new UsageError(e.message);
+    throw e;
+  }
   return { config: config as unknown as Config, positionals: parsed.positionals };
+}
+
+/**
+ * Takes the kubelet's `--flag=true` / `--flag=false` form of boolean flags out of `args`
+ * (`parseArgs` knows only the bare `--flag`), so a flag on by default can be turned off.
+ */
+function booleanValues(
+  args: readonly string[],
+  options: Record<string, { type: "string" | "boolean" }>,
+): { rest: string[]; switches: Record<string, boolean> } {
+  const switches: Record<string, boolean> = {};
+  const rest = args.filter((arg) => {
+    const m = arg.match(/^--([^=]+)=(.*)$/);
+    if (!m || options[m[1]]?.type !== "boolean") return true;
+    if (m[2] !== "true" && m[2] !== "false") {
+      throw new UsageError(`--${m[1]} is true or false, not "${m[2]}"`);
+    }
+    switches[m[1]] = m[2] === "true";
+    return false;
+  });
+  return { rest, switches };
 }
 
 /** `--allowed-host-paths`: absolute path prefixes, comma-separated (empty entries ignored). */

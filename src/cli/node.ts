@@ -60,6 +60,8 @@ export async function runNode(config: Config): Promise<number> {
       port: config.port,
       maxPods: config.maxPods,
       disableTaint: config.disableTaint,
+      labels: config.nodeLabels,
+      taints: config.registerWithTaints,
       systemdVersion: await systemdVersion(),
       kubeletVersion: KUBELET_VERSION,
     },
@@ -226,6 +228,7 @@ export async function runNode(config: Config): Promise<number> {
     // A static pod answers for its mirror: same namespace and name.
     pods: { pods: () => [...latest.values(), ...staticPods.values()] },
     unitProperties: (name) => units.properties(name),
+    cgroupUsage: (name) => units.client.getCgroupUsage(name),
     exec: units.exec,
   }).catch((e) => {
     console.error(

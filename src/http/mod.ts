@@ -1,7 +1,8 @@
 /**
- * The kubelet HTTPS API of systemk: container logs from journald, pods, usage for
- * metrics-server, systemk's own metrics, exec/attach/port-forward over SPDY, with a serving certificate that sets itself up and
- * every request authenticated and authorized against the cluster.
+ * The kubelet HTTPS API of systemk: container logs from journald, the node's logs (`/logs/`,
+ * `/var/log` and the node log query), pods, usage for metrics-server, systemk's own metrics,
+ * exec/attach/port-forward over SPDY, with a serving certificate that sets itself up and every
+ * request authenticated and authorized against the cluster.
  *
  * @example Usage
  * ```ts ignore
@@ -17,14 +18,15 @@ import type { ExecOptions, ExecProcess } from "../exec/container.ts";
 import { apiServerReviews, RequestAuth } from "./auth.ts";
 import { kubeletHandler } from "./handler.ts";
 import { Journal } from "./journal.ts";
-import type { PodSource, UnitPropertiesReader } from "./pods.ts";
+import { NodeLogs } from "./node_logs.ts";
+import type { CgroupUsageReader, PodSource, UnitPropertiesReader } from "./pods.ts";
 import { ResourceSampler } from "./resources.ts";
 import { KubeletServer } from "./server.ts";
 import { loadServingCertificate, rotateServingCertificate } from "./tls.ts";
 import { parseCertificateBundle } from "./x509.ts";
 
 export * from "./metrics.ts";
-export type { PodSource, UnitPropertiesReader } from "./pods.ts";
+export type { CgroupUsageReader, PodSource, UnitPropertiesReader } from "./pods.ts";
 
 /** Everything the kubelet API is started with. */
 export interface KubeletAPIOptions {
@@ -33,6 +35,8 @@ export interface KubeletAPIOptions {
   node: { name: string; hostname: string; internalIP: string; externalIP: string };
   pods: PodSource;
   unitProperties: UnitPropertiesReader;
+  /** Reads a pod slice's cgroup and usage (pods' figures in `/stats/summary`, `kubectl top`). */
+  cgroupUsage: CgroupUsageReader;
   /** Runs commands in containers (`kubectl exec`); absent: exec answers 501. */
   exec?: (unit: string, options: ExecOptions) => Promise<ExecProcess>;
   address?: string;
@@ -43,6 +47,10 @@ export interface KubeletAPIOptions {
   clientCAFile?: string;
   certDir: string;
   rotateServerCertificates: boolean;
+  /** `--enable-system-log-handler`: serve `/var/log` at `/logs/`; off: `/logs/` answers 405. */
+  enableSystemLogHandler: boolean;
+  /** `--enable-system-log-query`: answer `/logs/?query=` from journald. */
+  enableSystemLogQuery: boolean;
   log?: (message: string) => void;
 }
 
@@ -79,7 +87,14 @@ export async function startKubeletAPI(options: KubeletAPIOptions): Promise<Kubel
     unitProperties: options.unitProperties,
     exec: options.exec,
     journal: new Journal(),
-    sampler: new ResourceSampler({ pods: options.pods, unitProperties: options.unitProperties }),
+    nodeLogs: options.enableSystemLogHandler
+      ? new NodeLogs({ query: options.enableSystemLogQuery })
+      : undefined,
+    sampler: new ResourceSampler({
+      pods: options.pods,
+      unitProperties: options.unitProperties,
+      cgroupUsage: options.cgroupUsage,
+    }),
     auth,
     log,
   });

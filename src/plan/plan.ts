@@ -2,6 +2,11 @@
  * The pure planner: a pod (plus its resolved ConfigMaps/Secrets, node facts and package
  * unit files) → the exact unit files and volume files to create.
  *
+ * The pod gets a slice of its own (`systemk-pod<uid>.slice` under `systemk.slice`, named by
+ * `podSliceName`): every container unit runs in it (`Slice=`), so the pod's CPU and memory are
+ * the slice's, and pod-level `spec.resources` are its `CPUQuota=`/`MemoryMax=`/... (the same
+ * mapping as a container's). Its `[X-Kubernetes]` section says whose it is.
+ *
  * Unit shape, per container (one unit each, named by `unitName`):
  * - Lifecycle: init containers are `Type=oneshot`, `RemainAfterExit=yes`,
  *   `TimeoutStartSec=infinity`, `Restart=no`, each `Requires=`+`After=` the previous one; every
@@ -51,6 +56,8 @@ import {
   metadataSection,
   parseUnit,
   pathValue,
+  podMetadataSection,
+  podSliceName,
   serializeUnit,
   temporaryFileSystemValue,
   type UnitFile,
@@ -75,7 +82,7 @@ import {
   packageCommands,
   WRITABLE_KEYS,
 } from "./exec.ts";
-import { containerResources, resourceDirectives } from "./resources.ts";
+import { containerResources, podResources, resourceDirectives } from "./resources.ts";
 import { type EffectiveSecurity, effectiveSecurity } from "./security.ts";
 import {
   type PlannedVolumes,
@@ -84,7 +91,7 @@ import {
   simplifiedAbsolutePath,
   type VolumeOwner,
 } from "./volumes.ts";
-import type { PackageInfo, PlanInput, PlannedUnit, PodPlan } from "./types.ts";
+import type { PackageInfo, PlanInput, PlannedSlice, PlannedUnit, PodPlan } from "./types.ts";
 
 export { DEFAULT_STATE_DIR };
 /** Kubernetes' default `terminationGracePeriodSeconds`. */
@@ -106,7 +113,7 @@ const SYSTEM_BUS = "/run/dbus/system_bus_socket";
  */
 function encode<T>(
   ctx: PodContext,
-  container: string,
+  container: string | undefined,
   field: string,
   f: () => T,
   secret = false,
@@ -435,6 +442,8 @@ function stableJSON(value: unknown): string {
 interface ContainerPlanning {
   container: V1Container;
   unitName: string;
+  /** The pod's slice, which the unit runs in. */
+  slice: string;
   init: boolean;
   index: number;
   /** Unit this one Requires= and runs After=. */
@@ -528,6 +537,7 @@ function planContainer(
   service.push(...environmentDirectives(ctx, name, env, volumes));
   for (const line of execStarts) service.push(["ExecStart", line]);
   service.push(...restartDirectives(ctx, init), ...stopDirectives(ctx));
+  service.push(["Slice", p.slice]);
   service.push(...resourceDirectives(containerResources(ctx, container)));
   service.push(...sandboxDirectives(ctx, name, security, p.pkg));
   service.push(...mountDirectives(ctx, container, env, volumes));
@@ -543,10 +553,6 @@ function planContainer(
   ];
   if (p.after) unitSection.push(["Requires", p.after], ["After", p.after]);
 
-  const toSection = (sectionName: string, directives: Directive[]) => ({
-    name: sectionName,
-    lines: directives.map(([key, value]) => ({ kind: "directive" as const, key, value })),
-  });
   const body: UnitFile = {
     header: [],
     sections: [toSection("Unit", unitSection), toSection("Service", service)],
@@ -588,8 +594,35 @@ function planContainer(
   };
 }
 
-function serialize(ctx: PodContext, container: string, unit: UnitFile): string {
+function toSection(name: string, directives: Directive[]) {
+  return {
+    name,
+    lines: directives.map(([key, value]) => ({ kind: "directive" as const, key, value })),
+  };
+}
+
+function serialize(ctx: PodContext, container: string | undefined, unit: UnitFile): string {
   return encode(ctx, container, "the pod's names or image", () => serializeUnit(unit));
+}
+
+/** The pod's slice: its identity, and the pod-level `spec.resources` as cgroup limits. */
+function planSlice(ctx: PodContext): PlannedSlice {
+  const name = encode(ctx, undefined, "metadata.uid", () => podSliceName(ctx.uid));
+  const limits = resourceDirectives(podResources(ctx));
+  const unit: UnitFile = {
+    header: [],
+    sections: [
+      toSection("Unit", [["Description", escapeSpecifiers(`${ctx.namespace}/${ctx.name} pod`)]]),
+      ...(limits.length > 0 ? [toSection("Slice", limits)] : []),
+      podMetadataSection({
+        namespace: ctx.namespace,
+        podName: ctx.name,
+        podUID: ctx.uid,
+        nodeName: ctx.input.node.name,
+      }),
+    ],
+  };
+  return { name, unit, text: serialize(ctx, undefined, unit) };
 }
 
 /**
@@ -601,6 +634,7 @@ function serialize(ctx: PodContext, container: string, unit: UnitFile): string {
  */
 export function planPod(input: PlanInput): PodPlan {
   const ctx = podContext(input);
+  const slice = planSlice(ctx);
   const planning: ContainerPlanning[] = [];
   let initIndex = 0;
   let appIndex = 0;
@@ -617,6 +651,7 @@ export function planPod(input: PlanInput): PodPlan {
     planning.push({
       container,
       unitName: name,
+      slice: slice.name,
       init,
       index: init ? initIndex++ : appIndex++,
       security,
@@ -633,6 +668,7 @@ export function planPod(input: PlanInput): PodPlan {
   }
   return {
     podDir: ctx.podDir,
+    slice,
     units,
     volumes: volumes.entries,
     hostPathChecks: volumes.hostPathChecks,

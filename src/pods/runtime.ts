@@ -3,8 +3,9 @@
  *
  * One worker per pod UID, serialized (a pod's steps never interleave) while different pods
  * proceed concurrently, so one slow or failing pod never blocks another. systemd is the
- * source of truth: on start, units found on the machine are adopted by the pod UID stored in
- * their `[X-Kubernetes]` section, and unit state arrives through systemd's change signals.
+ * source of truth: on start, units and pod slices found on the machine are adopted by the pod UID
+ * stored in their `[X-Kubernetes]` section, and unit state arrives through systemd's change
+ * signals. A pod's slice is installed before its units and removed after them.
  *
  * @module
  */
@@ -24,7 +25,7 @@ import {
 import { computePodStatus } from "../status/mod.ts";
 import type { ContainerOverride, ContainerUnit, PodFailure } from "../status/mod.ts";
 import type { UnitProperties } from "../systemd/types.ts";
-import { parseUnit, readMetadata } from "../unit/mod.ts";
+import { isPodSliceName, parseUnit, readMetadata, readPodMetadata } from "../unit/mod.ts";
 import { applyVolumes, removePodDir } from "../volumes/apply.ts";
 import {
   type ContainerProbes,
@@ -85,9 +86,17 @@ interface UnitRef {
   text: string;
 }
 
+/** A pod's slice as installed: its name and file text. */
+interface SliceRef {
+  name: string;
+  text: string;
+}
+
 interface PodState {
   pod: V1Pod;
   units: Map<string, UnitRef>;
+  /** The pod's slice, once installed (or found on the machine). */
+  slice?: SliceRef;
   podDir?: string;
   overrides: Map<string, ContainerOverride>;
   failure?: PodFailure;
@@ -127,10 +136,15 @@ interface PostStart {
  * A pod's state before anything is known about its units; without `backoffMs` for units found on
  * the machine that are only to be stopped (no retries, nothing to start).
  */
-function newPodState(pod: V1Pod, units: Map<string, UnitRef>, backoffMs?: number): PodState {
+function newPodState(
+  pod: V1Pod,
+  found: { units: Map<string, UnitRef>; slice?: SliceRef },
+  backoffMs?: number,
+): PodState {
   return {
     pod,
-    units,
+    units: found.units,
+    slice: found.slice,
     overrides: new Map(),
     backoffMs: backoffMs ?? 0,
     started: backoffMs === undefined,
@@ -148,6 +162,8 @@ export class PodRuntime {
   readonly #pods = new Map<string, PodState>();
   /** Units found on the machine whose pod has not been claimed yet, by pod UID. */
   readonly #unclaimed = new Map<string, Map<string, UnitRef>>();
+  /** Slices found on the machine whose pod has not been claimed yet, by pod UID. */
+  readonly #unclaimedSlices = new Map<string, SliceRef>();
   readonly #owner = new Map<string, string>();
   readonly #props = new Map<string, UnitProperties>();
   /** Unit name → InvocationID of its run the OOM killer hit. */
@@ -167,6 +183,10 @@ export class PodRuntime {
   /** Reads systemk's units from the machine so running pods are adopted, not restarted. */
   async adopt(): Promise<number> {
     for (const unit of await this.#o.units.list()) {
+      if (isPodSliceName(unit.name)) {
+        this.#adoptSlice(unit.name, unit.text);
+        continue;
+      }
       let meta;
       try {
         meta = readMetadata(parseUnit(unit.text));
@@ -179,7 +199,30 @@ export class PodRuntime {
       this.#unclaimed.set(meta.podUID, refs);
       this.#owner.set(unit.name, meta.podUID);
     }
-    return this.#unclaimed.size;
+    return new Set([...this.#unclaimed.keys(), ...this.#unclaimedSlices.keys()]).size;
+  }
+
+  #adoptSlice(name: string, text: string): void {
+    let meta;
+    try {
+      meta = readPodMetadata(parseUnit(text));
+    } catch {
+      meta = undefined;
+    }
+    if (meta?.nodeName === this.#o.node.name) {
+      this.#unclaimedSlices.set(meta.podUID, { name, text });
+    }
+  }
+
+  /** What was found on the machine of pod `uid`, now claimed by it. */
+  #claim(uid: string): { units: Map<string, UnitRef>; slice?: SliceRef } {
+    const found = {
+      units: this.#unclaimed.get(uid) ?? new Map(),
+      slice: this.#unclaimedSlices.get(uid),
+    };
+    this.#unclaimed.delete(uid);
+    this.#unclaimedSlices.delete(uid);
+    return found;
   }
 
   /** Makes `pod` run (or terminate, when it carries a deletionTimestamp). */
@@ -189,9 +232,7 @@ export class PodRuntime {
     if (state) {
       state.pod = pod;
     } else {
-      const units = this.#unclaimed.get(uid) ?? new Map();
-      this.#pods.set(uid, newPodState(pod, units, this.#backoffBaseMs));
-      this.#unclaimed.delete(uid);
+      this.#pods.set(uid, newPodState(pod, this.#claim(uid), this.#backoffBaseMs));
     }
     this.#enqueue(uid, () => reconcileDuration.time({}, () => this.#reconcile(uid)));
   }
@@ -203,11 +244,11 @@ export class PodRuntime {
 
   /** Terminates every adopted pod that is not in `desired` (after the first full listing). */
   async collectOrphans(desired: ReadonlySet<string>): Promise<void> {
-    const orphans = [...this.#unclaimed.keys()].filter((uid) => !desired.has(uid));
+    const found = new Set([...this.#unclaimed.keys(), ...this.#unclaimedSlices.keys()]);
+    const orphans = [...found].filter((uid) => !desired.has(uid));
     await Promise.all(orphans.map((uid) => {
-      const units = this.#unclaimed.get(uid)!;
-      this.#unclaimed.delete(uid);
-      this.#pods.set(uid, newPodState({ metadata: { uid, name: "", namespace: "" } }, units));
+      const pod = { metadata: { uid, name: "", namespace: "" } };
+      this.#pods.set(uid, newPodState(pod, this.#claim(uid)));
       return this.terminate(uid, 0);
     }));
   }
@@ -290,6 +331,11 @@ export class PodRuntime {
       return this.#retryLater(uid);
     }
 
+    // The units run in the slice: it must be there before the first of them starts.
+    if (state.slice?.text !== plan.slice.text) {
+      await this.#o.units.install(plan.slice.name, plan.slice.text);
+      state.slice = { name: plan.slice.name, text: plan.slice.text };
+    }
     const changed = [];
     for (const unit of plan.units) {
       const previous = state.units.get(unit.name);
@@ -649,10 +695,8 @@ export class PodRuntime {
       await this.terminate(otherUID);
       return;
     }
-    const units = this.#unclaimed.get(otherUID);
-    if (!units) return;
-    this.#unclaimed.delete(otherUID);
-    this.#pods.set(otherUID, newPodState({ metadata: { uid: otherUID } }, units));
+    if (!this.#unclaimed.has(otherUID)) return;
+    this.#pods.set(otherUID, newPodState({ metadata: { uid: otherUID } }, this.#claim(otherUID)));
     await this.#terminate(otherUID, undefined);
   }
 
@@ -667,6 +711,10 @@ export class PodRuntime {
     }
     await Promise.all(names.map((name) => this.#stopContainer(state, name, graceSeconds)));
     for (const name of names) await this.#removeUnit(state, name);
+    if (state.slice) {
+      await this.#o.units.remove(state.slice.name);
+      state.slice = undefined;
+    }
     const podDir = state.podDir ?? `${this.#o.stateDir ?? DEFAULT_STATE_DIR}/${uid}`;
     await removePodDir(podDir);
     this.#pods.delete(uid);
