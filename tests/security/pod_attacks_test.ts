@@ -274,7 +274,11 @@ Deno.test("security: attacks of a pod author on the node", opts, async (t) => {
       const file = await env.system.exec(["cat", `/run/systemd/system/${unit}`]);
       const shown = await env.system.exec(["systemctl", "show", unit]);
       const pid = await env.unitProperty(unit, "MainPID");
-      const argv = await env.system.exec(["sh", "-c", `tr '\\0' ' ' < /proc/${pid}/cmdline`]);
+      // Until systemd's forked child has executed the command, its name is "(sh)".
+      const argv = await waitFor("the container's command line", async () => {
+        const out = await env.system.exec(["sh", "-c", `tr '\\0' ' ' < /proc/${pid}/cmdline`]);
+        return out.stdout.includes("--token=") ? out : undefined;
+      }, 30_000);
       assert.ok(file.stdout.includes("[X-Kubernetes]"), file.stderr);
       assert.ok(!file.stdout.includes(SECRET) && !file.stdout.includes(PLAIN), "unit file");
       assert.ok(!shown.stdout.includes(SECRET) && !shown.stdout.includes(PLAIN), "properties");
