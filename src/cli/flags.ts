@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import type { V1Taint } from "@kubernetes/client-node";
 import type { LocalNodeOptions } from "../node/local.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../log/mod.ts";
 import { NodeFlagError, parseNodeLabels, parseTaints } from "../kube/labels.ts";
 
 /** Everything the flags configure. */
@@ -39,7 +40,9 @@ export interface Config {
   enableSystemLogHandler: boolean;
   /** `--enable-system-log-query`: `/logs/?query=` reads journald (the node log query). */
   enableSystemLogQuery: boolean;
-  logLevel: "debug" | "info" | "warning" | "error";
+  logLevel: LogLevel;
+  /** `--log-format` (the kubelet's `--logging-format`): text, or JSON lines. */
+  logFormat: LogFormat;
 }
 
 /** One flag: its names, whether it takes a value, its default and its help text. */
@@ -198,7 +201,14 @@ export const FLAGS: readonly FlagSpec[] = [
     names: ["log-level", "v"],
     value: true,
     defaultValue: "info",
-    help: "debug, info, warning or error",
+    help: "debug (each pod's reconcile decisions), info, warning or error",
+  },
+  {
+    key: "logFormat",
+    names: ["log-format", "logging-format"],
+    value: true,
+    defaultValue: "text",
+    help: "text, or json (one JSON object per line, for log shippers)",
   },
 ];
 
@@ -238,9 +248,13 @@ export function parseFlags(args: readonly string[]): { config: Config; positiona
       ? toCount(flag.names[0], raw)
       : raw;
   }
-  const logLevel = config.logLevel as string;
-  if (!["debug", "info", "warning", "error"].includes(logLevel)) {
+  const logLevel = config.logLevel as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
     throw new UsageError(`--log-level must be debug, info, warning or error, not "${logLevel}"`);
+  }
+  const logFormat = config.logFormat as LogFormat;
+  if (!LOG_FORMATS.includes(logFormat)) {
+    throw new UsageError(`--log-format must be text or json, not "${logFormat}"`);
   }
   config.allowedHostPaths = hostPathPrefixes(config.allowedHostPaths as string | undefined);
   try {

@@ -117,6 +117,13 @@ Deno.test("bad command lines name the flag", () => {
   assert.throws(() => parseFlags(["--nodename=a", "--hostname-override=b"]), UsageError);
   assert.throws(() => parseFlags(["--no-such-flag"]), UsageError);
   assert.throws(() => parseFlags(["--log-level=loud"]), /--log-level/);
+  assert.throws(() => parseFlags(["--log-format=xml"]), /--log-format must be text or json/);
+});
+
+Deno.test("--log-format: text by default, json by either name", () => {
+  assert.equal(parseFlags([]).config.logFormat, "text");
+  assert.equal(parseFlags(["--log-format=json"]).config.logFormat, "json");
+  assert.equal(parseFlags(["--logging-format", "json"]).config.logFormat, "json");
 });
 
 Deno.test("usage lists every flag name", () => {

@@ -5,6 +5,8 @@
  */
 import { parseFlags, usage, UsageError } from "./flags.ts";
 import { VERSION } from "../version.ts";
+import { configureLogging } from "../log/mod.ts";
+import { runCommand } from "../process/mod.ts";
 
 /** Runs systemk with `args`; resolves with the process exit code. */
 export async function run(args: string[]): Promise<number> {
@@ -21,6 +23,7 @@ export async function run(args: string[]): Promise<number> {
     return 2;
   }
   const { config, positionals } = parsed;
+  configureLogging({ level: config.logLevel, format: config.logFormat });
   const [command, ...rest] = positionals;
   switch (command) {
     case "version":
@@ -52,12 +55,9 @@ export async function run(args: string[]): Promise<number> {
 }
 
 async function versionText(): Promise<string> {
-  const commit = await new Deno.Command("git", {
-    args: ["-C", new URL("../..", import.meta.url).pathname, "rev-parse", "--short", "HEAD"],
-    stdout: "piped",
-    stderr: "null",
-  }).output().then((o) => o.success ? new TextDecoder().decode(o.stdout).trim() : "unknown")
-    .catch(() => "unknown");
+  const commit = await runCommand(
+    ["git", "-C", new URL("../..", import.meta.url).pathname, "rev-parse", "--short", "HEAD"],
+  ).then((o) => o.success ? o.stdout.trim() : "unknown").catch(() => "unknown");
   return [
     `systemk ${VERSION}`,
     `git commit ${commit}`,

@@ -4,17 +4,21 @@
  *
  * @module
  */
-import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
+import type { V1PodStatus } from "@kubernetes/client-node";
 import { type Config, localNodeOptions } from "./flags.ts";
+import { localRuntime } from "./runtime.ts";
+import { log } from "../log/mod.ts";
 import { localNodeFacts } from "../node/local.ts";
-import { podKey, PodRuntime } from "../pods/runtime.ts";
+import { PodController } from "../pods/controller.ts";
+import { podKey } from "../pods/context.ts";
 import type { EventSink } from "../pods/ports.ts";
-import { StaticPodSource } from "../pods/static.ts";
 import { connectUnitManager } from "../pods/systemd_units.ts";
-import { localRuntimeParts } from "../pods/local.ts";
 import { stateDirProblem } from "../volumes/apply.ts";
 
-/** Runs standalone mode until SIGINT/SIGTERM; resolves with the exit code. */
+/**
+ * Runs standalone mode until SIGINT/SIGTERM; resolves with the exit code. Each pod's status
+ * and events are printed on standard output as they change.
+ */
 export async function runStandalone(config: Config): Promise<number> {
   const dir = config.podManifestPath!;
   const node = localNodeFacts(localNodeOptions(config));
@@ -26,51 +30,28 @@ export async function runStandalone(config: Config): Promise<number> {
       console.log(`event ${where}: ${type} ${reason}: ${message}`);
     },
   };
-  let first = true;
-  const source = new StaticPodSource({
-    dir,
-    nodeName: node.name,
-    async onChange(pods, removed) {
-      for (const pod of pods) runtime.sync(pod);
-      if (first) {
-        first = false;
-        await runtime.collectOrphans(new Set(pods.map((p) => p.metadata!.uid!)));
-      }
-      for (const uid of removed) await runtime.terminate(uid);
-    },
-  });
-  const { images, oomKills } = localRuntimeParts(units, events);
-  const runtime = new PodRuntime({
-    units,
-    oomKills,
-    node,
-    images,
-    stateDir: config.stateDir,
-    allowedHostPaths: config.allowedHostPaths,
-    events,
-    onStatus(pod: V1Pod, status: V1PodStatus) {
+  const { runtime, oomKills } = localRuntime(config, { units, node, events });
+  const pods = new PodController({
+    runtime,
+    manifestDir: dir,
+    onStatus(pod, status) {
       const line = summarizeStatus(status);
       if (printed.get(pod.metadata!.uid!) === line) return;
       printed.set(pod.metadata!.uid!, line);
       console.log(`pod ${podKey(pod)}: ${line}`);
     },
-    references: (pod) => Promise.resolve(source.references(pod)),
   });
   const unwritable = await stateDirProblem(config.stateDir);
-  if (unwritable) console.error(`systemk: ${unwritable}`);
-  console.log(
-    `systemk standalone: node ${node.name}, manifests in ${dir}, ` +
-      `${await runtime.adopt()} pod(s) found running`,
-  );
+  if (unwritable) log.error(unwritable);
+  const { adopted } = await pods.start();
+  log.info(`standalone: node ${node.name}, manifests in ${dir}, ${adopted} pod(s) found running`);
 
-  await source.start();
   await new Promise<void>((resolve) => {
     for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, resolve);
   });
   // Leaving keeps the pods running, as the kubelet does: a restart adopts them.
-  console.log("systemk standalone: stopping (pods keep running)");
-  await source.stop();
-  await runtime.close();
+  log.info("standalone: stopping (pods keep running)");
+  await pods.stop();
   oomKills?.close();
   await units.close();
   return 0;

@@ -20,7 +20,7 @@ import type { Credentials, RequestAuth } from "./auth.ts";
 import { followUntilRunEnds, type Journal, whenRunWrites } from "./journal.ts";
 import { LogOptionsError, parseLogOptions } from "./logs.ts";
 import type { NodeLogs } from "./node_logs.ts";
-import { apiRequests, systemkMetrics } from "./metrics.ts";
+import { apiRequests, systemkMetrics } from "../metrics/mod.ts";
 import {
   containerUnits,
   creationMillis,

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import type { V1Pod } from "@kubernetes/client-node";
-import type { UnitProperties } from "../systemd/types.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 import { RequestAuth } from "./auth.ts";
 import { kubeletHandler, type KubeletHandlerOptions } from "./handler.ts";
 import { isProtocolSwitch, type ProtocolSwitch } from "./streaming.ts";
 import { Journal } from "./journal.ts";
-import { apiRequests } from "./metrics.ts";
+import { apiRequests } from "../metrics/mod.ts";
 import { ResourceSampler } from "./resources.ts";
 
 const pod: V1Pod = {

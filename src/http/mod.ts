@@ -25,7 +25,6 @@ import { KubeletServer } from "./server.ts";
 import { loadServingCertificate, rotateServingCertificate } from "./tls.ts";
 import { parseCertificateBundle } from "./x509.ts";
 
-export * from "./metrics.ts";
 export type { CgroupUsageReader, PodSource, UnitPropertiesReader } from "./pods.ts";
 
 /** Everything the kubelet API is started with. */

@@ -6,7 +6,7 @@
  * @module
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import type { CgroupUsage, UnitProperties } from "../systemd/types.ts";
+import type { CgroupUsage, UnitProperties } from "../unit/properties.ts";
 import { unitName } from "../unit/name.ts";
 
 /** The pods this node runs, as systemk sees them. */

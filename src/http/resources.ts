@@ -15,7 +15,7 @@
 import os from "node:os";
 import type { V1Pod } from "@kubernetes/client-node";
 import { readCPUUsage } from "../node/cgroup.ts";
-import type { CgroupUsage } from "../systemd/types.ts";
+import type { CgroupUsage } from "../unit/properties.ts";
 import { podSliceName } from "../unit/name.ts";
 import {
   type CgroupUsageReader,

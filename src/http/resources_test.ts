@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { V1Pod } from "@kubernetes/client-node";
 import { readNode, ResourceSampler } from "./resources.ts";
-import type { UnitProperties } from "../systemd/types.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 
 Deno.test("readNode: this machine's CPU, memory and boot time through --allow-sys", () => {
   const now = Date.now();

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { familyHeader, sampleLine } from "./metrics.ts";
+import { familyHeader, sampleLine } from "../metrics/mod.ts";
 
 /** Cumulative CPU and current memory of one container (a unit). */
 export interface ContainerSample {
@@ -86,14 +86,15 @@ export function renderResourceMetrics(sample: ResourceSample): string {
     "container_cpu_usage_seconds_total",
     "[STABLE] Cumulative cpu time consumed by the container in core-seconds",
     "counter",
-    defined(running.map(({ c, labels }) =>
-      c.cpuNanos === undefined ? undefined : sampleLine(
-        "container_cpu_usage_seconds_total",
-        labels,
-        c.cpuNanos / 1e9,
-        t,
-      )
-    )),
+    defined(
+      running.map(({ c, labels }) =>
+        c.cpuNanos === undefined ? undefined : sampleLine("container_cpu_usage_seconds_total", {
+          labels,
+          value: c.cpuNanos / 1e9,
+          timestampMs: t,
+        })
+      ),
+    ),
   );
   family(
     "container_memory_working_set_bytes",
@@ -101,9 +102,11 @@ export function renderResourceMetrics(sample: ResourceSample): string {
     "gauge",
     defined(
       running.map(({ c, labels }) =>
-        c.memoryBytes === undefined
-          ? undefined
-          : sampleLine("container_memory_working_set_bytes", labels, c.memoryBytes, t)
+        c.memoryBytes === undefined ? undefined : sampleLine("container_memory_working_set_bytes", {
+          labels,
+          value: c.memoryBytes,
+          timestampMs: t,
+        })
       ),
     ),
   );
@@ -113,9 +116,11 @@ export function renderResourceMetrics(sample: ResourceSample): string {
     "gauge",
     defined(
       running.map(({ c, labels }) =>
-        c.startTimeMs === undefined
-          ? undefined
-          : sampleLine("container_start_time_seconds", labels, c.startTimeMs / 1000, t)
+        c.startTimeMs === undefined ? undefined : sampleLine("container_start_time_seconds", {
+          labels,
+          value: c.startTimeMs / 1000,
+          timestampMs: t,
+        })
       ),
     ),
   );
@@ -123,13 +128,21 @@ export function renderResourceMetrics(sample: ResourceSample): string {
     "node_cpu_usage_seconds_total",
     "[STABLE] Cumulative cpu time consumed by the node in core-seconds",
     "counter",
-    [sampleLine("node_cpu_usage_seconds_total", {}, sample.node.cpuNanos / 1e9, t)],
+    [sampleLine("node_cpu_usage_seconds_total", {
+      labels: {},
+      value: sample.node.cpuNanos / 1e9,
+      timestampMs: t,
+    })],
   );
   family(
     "node_memory_working_set_bytes",
     "[STABLE] Current working set of the node in bytes",
     "gauge",
-    [sampleLine("node_memory_working_set_bytes", {}, sample.node.memoryWorkingSetBytes, t)],
+    [sampleLine("node_memory_working_set_bytes", {
+      labels: {},
+      value: sample.node.memoryWorkingSetBytes,
+      timestampMs: t,
+    })],
   );
   family(
     "pod_cpu_usage_seconds_total",
@@ -137,9 +150,11 @@ export function renderResourceMetrics(sample: ResourceSample): string {
     "counter",
     defined(
       sample.pods.map((pod) =>
-        pod.cpuNanos === undefined
-          ? undefined
-          : sampleLine("pod_cpu_usage_seconds_total", podLabels(pod), pod.cpuNanos / 1e9, t)
+        pod.cpuNanos === undefined ? undefined : sampleLine("pod_cpu_usage_seconds_total", {
+          labels: podLabels(pod),
+          value: pod.cpuNanos / 1e9,
+          timestampMs: t,
+        })
       ),
     ),
   );
@@ -149,9 +164,11 @@ export function renderResourceMetrics(sample: ResourceSample): string {
     "gauge",
     defined(
       sample.pods.map((pod) =>
-        pod.memoryBytes === undefined
-          ? undefined
-          : sampleLine("pod_memory_working_set_bytes", podLabels(pod), pod.memoryBytes, t)
+        pod.memoryBytes === undefined ? undefined : sampleLine("pod_memory_working_set_bytes", {
+          labels: podLabels(pod),
+          value: pod.memoryBytes,
+          timestampMs: t,
+        })
       ),
     ),
   );
@@ -159,7 +176,7 @@ export function renderResourceMetrics(sample: ResourceSample): string {
     "resource_scrape_error",
     "[STABLE] 1 if there was an error while getting container metrics, 0 otherwise",
     "gauge",
-    [sampleLine("resource_scrape_error", {}, 0)],
+    [sampleLine("resource_scrape_error", { labels: {}, value: 0 })],
   );
   return lines.join("\n") + "\n";
 }

@@ -19,7 +19,7 @@ import {
   requestCertificate,
   subjectAltName,
   writeSecretFile,
-} from "../kube/bootstrap.ts";
+} from "../kube/certificates.ts";
 import type { ServingCertificate } from "./server.ts";
 
 /** The names a serving certificate must cover. */
@@ -180,7 +180,7 @@ export function rotateServingCertificate(
         signal,
         onCreated: (name) =>
           options.log?.(
-            `systemk: serving certificate requested as ${name}; ` +
+            `serving certificate requested as ${name}; ` +
               `approve it: kubectl certificate approve ${name}`,
           ),
       }),

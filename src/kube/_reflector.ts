@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { watchRestarts } from "../http/metrics.ts";
+import { watchRestarts } from "../metrics/mod.ts";
 import type { Watch } from "@kubernetes/client-node";
 import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js";
 import { describeError, type KubeLogger } from "./client.ts";

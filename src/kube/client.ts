@@ -47,12 +47,6 @@ export interface KubeLogger {
   warn(message: string): void;
 }
 
-/** Logger used when the caller gives none: plain stderr lines. */
-export const consoleLogger: KubeLogger = {
-  info: (message) => console.error(message),
-  warn: (message) => console.error(message),
-};
-
 /**
  * How long an idle kept-alive connection stays open: below the idle timeouts of the apiserver
  * and of the load balancers usually put before it (haproxy in kubeadm's HA guide: 20 s), so a

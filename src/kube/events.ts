@@ -9,13 +9,13 @@
  */
 import type { CoreV1Event, V1ObjectReference, V1Pod } from "@kubernetes/client-node";
 import {
-  consoleLogger,
   describeError,
   httpStatus,
   type KubeClients,
   type KubeLogger,
   MERGE_PATCH,
 } from "./client.ts";
+import { log } from "../log/mod.ts";
 
 /** Event type as Kubernetes defines it. */
 export type EventType = "Normal" | "Warning";
@@ -168,7 +168,7 @@ export class EventRecorder {
     this.#nodeName = options.nodeName;
     this.#cacheSize = options.cacheSize ?? 512;
     this.#maxQueued = options.maxQueued ?? 1000;
-    this.#log = options.log ?? consoleLogger;
+    this.#log = options.log ?? log;
   }
 
   /**

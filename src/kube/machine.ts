@@ -7,6 +7,7 @@
  */
 import { statfsSync } from "node:fs";
 import { kubernetesArch, type MachineFacts } from "./node.ts";
+import { runCommand } from "../process/mod.ts";
 
 /**
  * PRETTY_NAME from the text of /etc/os-release (shell-style quoting removed).
@@ -71,12 +72,11 @@ function bootID(machineID: string): Promise<string> {
   bootIDPromise ??= (async () => {
     const kernel = await readTrimmed("/proc/sys/kernel/random/boot_id");
     if (kernel) return kernel;
-    const out = await new Deno.Command("systemctl", {
-      args: ["show", "--value", "-p", "UserspaceTimestamp", "-p", "UserspaceTimestampMonotonic"],
-      stdout: "piped",
-      stderr: "null",
-    }).output().catch(() => undefined);
-    const start = out?.success ? new TextDecoder().decode(out.stdout).trim() : "";
+    const out = await runCommand([
+      "systemctl",
+      ...["show", "--value", "-p", "UserspaceTimestamp", "-p", "UserspaceTimestampMonotonic"],
+    ]).catch(() => undefined);
+    const start = out?.success ? out.stdout.trim() : "";
     return start ? await derivedBootID(machineID, start) : "";
   })();
   return bootIDPromise;

@@ -11,7 +11,7 @@
  * - `events.ts`: kubelet-style Events.
  * - `objects.ts`: referenced ConfigMaps/Secrets, read and watched one by one.
  * - `deletion.ts`: the final delete of a pod object (grace 0, UID precondition).
- * - `mirror.ts`: mirror pods of static pods.
+ * - `certificates.ts` / `bootstrap.ts`: certificate requests and renewal; TLS bootstrap.
  *
  * @module
  */
@@ -25,4 +25,3 @@ export * from "./status.ts";
 export * from "./events.ts";
 export * from "./objects.ts";
 export * from "./deletion.ts";
-export * from "./mirror.ts";

@@ -270,16 +270,14 @@ function state(type: string, on: boolean, reason: string, message: string): Cond
  * the same.
  *
  * @param facts machine facts.
- * @param readiness whether the node can run pods.
- * @param previous the conditions last reported (or read from the API), for transition times.
- * @param now the heartbeat time.
+ * @param options whether the node can run pods (`readiness`), the conditions last reported
+ *   or read from the API (`previous`, for transition times) and the heartbeat time (`now`).
  */
 export function nodeConditions(
   facts: MachineFacts,
-  readiness: Readiness,
-  previous: readonly V1NodeCondition[] | undefined,
-  now: Date,
+  options: { readiness: Readiness; previous?: readonly V1NodeCondition[]; now: Date },
 ): V1NodeCondition[] {
+  const { readiness, previous, now } = options;
   return conditionStates(facts, readiness).map((c) => {
     const before = previous?.find((p) => p.type === c.type);
     const transition = before && before.status === c.status && before.lastTransitionTime
@@ -327,16 +325,14 @@ export function nodeStatus(
  * The Node to create when none exists.
  *
  * @param config node configuration.
- * @param facts machine facts.
- * @param now registration time (heartbeat and transition times of the conditions).
- * @param readiness initial readiness; default ready.
+ * @param registration machine facts; registration time (heartbeat and transition times of the
+ *   conditions); initial readiness (default ready).
  */
 export function buildNode(
   config: NodeConfig,
-  facts: MachineFacts,
-  now: Date,
-  readiness: Readiness = { ready: true },
+  registration: { facts: MachineFacts; now: Date; readiness?: Readiness },
 ): V1Node {
+  const { facts, now, readiness = { ready: true } } = registration;
   return {
     apiVersion: "v1",
     kind: "Node",
@@ -346,7 +342,7 @@ export function buildNode(
       annotations: recordAnnotations(config),
     },
     spec: nodeTaints(config).length ? { taints: nodeTaints(config) } : {},
-    status: nodeStatus(config, facts, nodeConditions(facts, readiness, undefined, now)),
+    status: nodeStatus(config, facts, nodeConditions(facts, { readiness, now })),
   };
 }
 

@@ -8,7 +8,6 @@
  */
 import type { V1Node, V1NodeCondition } from "@kubernetes/client-node";
 import {
-  consoleLogger,
   describeError,
   httpStatus,
   type KubeClients,
@@ -35,6 +34,7 @@ import {
 } from "./node.ts";
 import { EventRecorder, nodeReference } from "./events.ts";
 import { repeat } from "./_timer.ts";
+import { log } from "../log/mod.ts";
 
 /** Options of a {@link NodeController}. */
 export interface NodeControllerOptions {
@@ -87,7 +87,7 @@ export class NodeController {
       leaseRenewIntervalMs: options.leaseRenewIntervalMs ?? 10_000,
       statusCheckIntervalMs: options.statusCheckIntervalMs ?? 10_000,
       statusReportIntervalMs: options.statusReportIntervalMs ?? 60_000,
-      log: options.log ?? consoleLogger,
+      log: options.log ?? log,
     };
   }
 
@@ -160,7 +160,11 @@ export class NodeController {
     if (!node) {
       try {
         node = await core.createNode({
-          body: buildNode(this.#config, facts, new Date(), this.#opts.readiness()),
+          body: buildNode(this.#config, {
+            facts,
+            now: new Date(),
+            readiness: this.#opts.readiness(),
+          }),
         });
         this.#opts.log.info(`node ${name}: registered`);
       } catch (err) {
@@ -223,7 +227,11 @@ export class NodeController {
   async #updateStatus(force: boolean): Promise<void> {
     const facts = await this.#opts.gatherFacts();
     const now = new Date();
-    const conditions = nodeConditions(facts, this.#opts.readiness(), this.#conditions, now);
+    const conditions = nodeConditions(facts, {
+      readiness: this.#opts.readiness(),
+      previous: this.#conditions,
+      now,
+    });
     const status = nodeStatus(this.#config, facts, conditions);
     const fingerprint = statusFingerprint(status);
     const due = now.getTime() - this.#lastReport >= this.#opts.statusReportIntervalMs;

@@ -62,7 +62,7 @@ Deno.test("kubernetesArch maps Deno names to Kubernetes names", () => {
 });
 
 Deno.test("buildNode: labels (lowercase linux), taint, addresses, capacity, nodeInfo", () => {
-  const node = buildNode(config, facts, T0);
+  const node = buildNode(config, { facts, now: T0 });
   assert.deepEqual(node.metadata?.labels, {
     "kubernetes.io/os": "linux",
     "kubernetes.io/arch": "amd64",
@@ -107,67 +107,86 @@ Deno.test("buildNode: labels (lowercase linux), taint, addresses, capacity, node
 });
 
 Deno.test("buildNode: --disable-taint registers untainted; one address when both are equal", () => {
-  const node = buildNode(
-    { ...config, disableTaint: true, externalIP: config.internalIP },
+  const node = buildNode({ ...config, disableTaint: true, externalIP: config.internalIP }, {
     facts,
-    T0,
-  );
+    now: T0,
+  });
   assert.equal(node.spec?.taints, undefined);
   assert.deepEqual(node.status?.addresses?.map((a) => a.type), ["InternalIP", "Hostname"]);
 });
 
 Deno.test("nodeConditions: pressure thresholds", () => {
   const ready = { ready: true };
-  const low = nodeConditions(
-    { ...facts, memoryAvailableBytes: MEMORY_EVICTION_BYTES - 1 },
-    ready,
-    undefined,
-    T0,
-  );
+  const low = nodeConditions({ ...facts, memoryAvailableBytes: MEMORY_EVICTION_BYTES - 1 }, {
+    readiness: ready,
+    now: T0,
+  });
   assert.equal(condition(low, "MemoryPressure"), "True");
-  const disk = nodeConditions({ ...facts, fsAvailableBytes: 9 * GiB }, ready, undefined, T0);
+  const disk = nodeConditions({ ...facts, fsAvailableBytes: 9 * GiB }, {
+    readiness: ready,
+    now: T0,
+  });
   assert.equal(condition(disk, "DiskPressure"), "True");
-  const inodes = nodeConditions({ ...facts, fsInodesFree: 40 }, ready, undefined, T0);
+  const inodes = nodeConditions({ ...facts, fsInodesFree: 40 }, { readiness: ready, now: T0 });
   assert.equal(condition(inodes, "DiskPressure"), "True");
-  const pids = nodeConditions({ ...facts, processes: 30000 }, ready, undefined, T0);
+  const pids = nodeConditions({ ...facts, processes: 30000 }, { readiness: ready, now: T0 });
   assert.equal(condition(pids, "PIDPressure"), "True");
-  const fine = nodeConditions(facts, ready, undefined, T0);
+  const fine = nodeConditions(facts, { readiness: ready, now: T0 });
   for (const type of ["MemoryPressure", "DiskPressure", "PIDPressure"]) {
     assert.equal(condition(fine, type), "False", type);
   }
-  const notReady = nodeConditions(facts, { ready: false, message: "systemd gone" }, undefined, T0);
+  const notReady = nodeConditions(facts, {
+    readiness: { ready: false, message: "systemd gone" },
+    now: T0,
+  });
   const r = notReady.find((c) => c.type === "Ready");
   assert.equal(r?.status, "False");
   assert.equal(r?.message, "systemd gone");
 });
 
 Deno.test("nodeConditions: heartbeat moves, transition time kept until status changes", () => {
-  const first = nodeConditions(facts, { ready: true }, undefined, T0);
-  const second = nodeConditions(facts, { ready: true }, first, T1);
+  const first = nodeConditions(facts, { readiness: { ready: true }, now: T0 });
+  const second = nodeConditions(facts, { readiness: { ready: true }, previous: first, now: T1 });
   for (const c of second) {
     assert.deepEqual(c.lastHeartbeatTime, T1);
     assert.deepEqual(c.lastTransitionTime, T0, c.type);
   }
-  const third = nodeConditions(facts, { ready: false }, second, T1);
+  const third = nodeConditions(facts, { readiness: { ready: false }, previous: second, now: T1 });
   assert.deepEqual(third.find((c) => c.type === "Ready")?.lastTransitionTime, T1);
   assert.deepEqual(third.find((c) => c.type === "MemoryPressure")?.lastTransitionTime, T0);
   // Times read back from the API arrive as strings in raw JSON; they are honoured too.
   const fromApi = first.map((c) => ({ ...c, lastTransitionTime: T0.toISOString() as unknown }));
-  const fourth = nodeConditions(facts, { ready: true }, fromApi as typeof first, T1);
+  const fourth = nodeConditions(facts, {
+    readiness: { ready: true },
+    previous: fromApi as typeof first,
+    now: T1,
+  });
   assert.deepEqual(fourth[0].lastTransitionTime, T0);
 });
 
 Deno.test("statusFingerprint ignores heartbeats but not changes", () => {
-  const a = nodeStatus(config, facts, nodeConditions(facts, { ready: true }, undefined, T0));
-  const b = nodeStatus(config, facts, nodeConditions(facts, { ready: true }, undefined, T1));
+  const a = nodeStatus(
+    config,
+    facts,
+    nodeConditions(facts, { readiness: { ready: true }, now: T0 }),
+  );
+  const b = nodeStatus(
+    config,
+    facts,
+    nodeConditions(facts, { readiness: { ready: true }, now: T1 }),
+  );
   assert.equal(statusFingerprint(a), statusFingerprint(b));
   const c = nodeStatus(
     { ...config, internalIP: "10.0.0.6" },
     facts,
-    nodeConditions(facts, { ready: true }, undefined, T1),
+    nodeConditions(facts, { readiness: { ready: true }, now: T1 }),
   );
   assert.notEqual(statusFingerprint(a), statusFingerprint(c));
-  const d = nodeStatus(config, facts, nodeConditions(facts, { ready: false }, undefined, T1));
+  const d = nodeStatus(
+    config,
+    facts,
+    nodeConditions(facts, { readiness: { ready: false }, now: T1 }),
+  );
   assert.notEqual(statusFingerprint(a), statusFingerprint(d));
 });
 
@@ -197,24 +216,20 @@ Deno.test("nodeLabelPatch only touches systemk's labels that differ", () => {
       labels: { "kubernetes.io/os": "linux", "node.kubernetes.io/instance-type": "systemk" },
     },
   });
-  const inLine = buildNode(config, facts, T0);
+  const inLine = buildNode(config, { facts, now: T0 });
   assert.equal(nodeLabelPatch(inLine, config, "amd64"), undefined);
 });
 
 Deno.test("buildNode: --node-labels over systemk's own, --register-with-taints, their record", () => {
-  const node = buildNode(
-    {
-      ...config,
-      labels: { tier: "edge", "node.kubernetes.io/instance-type": "big" },
-      taints: [{ key: "dedicated", value: "edge", effect: "NoSchedule" }, {
-        key: "virtual-kubelet.io/provider",
-        value: "other",
-        effect: "NoSchedule",
-      }],
-    },
-    facts,
-    T0,
-  );
+  const node = buildNode({
+    ...config,
+    labels: { tier: "edge", "node.kubernetes.io/instance-type": "big" },
+    taints: [{ key: "dedicated", value: "edge", effect: "NoSchedule" }, {
+      key: "virtual-kubelet.io/provider",
+      value: "other",
+      effect: "NoSchedule",
+    }],
+  }, { facts, now: T0 });
   assert.equal(node.metadata?.labels?.tier, "edge");
   assert.equal(node.metadata?.labels?.["node.kubernetes.io/instance-type"], "big");
   assert.equal(node.metadata?.labels?.["kubernetes.io/os"], "linux");
@@ -230,7 +245,7 @@ Deno.test("buildNode: --node-labels over systemk's own, --register-with-taints, 
 });
 
 Deno.test("nodeLabelPatch: flag labels set, dropped ones removed, others' left alone", () => {
-  const before = buildNode({ ...config, labels: { tier: "edge", zone: "a" } }, facts, T0);
+  const before = buildNode({ ...config, labels: { tier: "edge", zone: "a" } }, { facts, now: T0 });
   // An admin's label (team) and a change of the admin to a flag label (tier) meanwhile.
   before.metadata!.labels = { ...before.metadata!.labels, team: "blue", tier: "core" };
   const patch = nodeLabelPatch(
@@ -254,8 +269,7 @@ Deno.test("nodeLabelPatch: flag labels set, dropped ones removed, others' left a
   // A label dropped from the flag that systemk sets anyway gets systemk's value back.
   const overridden = buildNode(
     { ...config, labels: { "node.kubernetes.io/instance-type": "big" } },
-    facts,
-    T0,
+    { facts, now: T0 },
   );
   assert.deepEqual(nodeLabelPatch(overridden, config, "amd64")?.metadata.labels, {
     "node.kubernetes.io/instance-type": "systemk",
@@ -264,7 +278,7 @@ Deno.test("nodeLabelPatch: flag labels set, dropped ones removed, others' left a
 
 Deno.test("nodeTaintUpdate: flag taints in line, recorded ones removed, others kept", () => {
   const dedicated = { key: "dedicated", value: "edge", effect: "NoSchedule" };
-  const registered = buildNode({ ...config, taints: [dedicated] }, facts, T0);
+  const registered = buildNode({ ...config, taints: [dedicated] }, { facts, now: T0 });
   registered.metadata!.resourceVersion = "42";
   const notReady = { key: "node.kubernetes.io/not-ready", effect: "NoSchedule" };
   registered.spec!.taints!.push(notReady);
@@ -309,8 +323,8 @@ Deno.test("nodeTaintUpdate: flag taints in line, recorded ones removed, others k
 });
 
 Deno.test("nodeTaintUpdate: a Node of an earlier systemk has only the provider taint as ours", () => {
-  const untainted = buildNode({ ...config, disableTaint: true }, facts, T0);
-  const tainted = buildNode(config, facts, T0);
+  const untainted = buildNode({ ...config, disableTaint: true }, { facts, now: T0 });
+  const tainted = buildNode(config, { facts, now: T0 });
   assert.equal(nodeTaintUpdate(tainted, config), undefined);
   assert.equal(nodeTaintUpdate(untainted, { ...config, disableTaint: true }), undefined);
   assert.deepEqual(nodeTaintUpdate(untainted, config)?.commands, [

@@ -10,9 +10,10 @@
  * @module
  */
 import type { V1ConfigMap, V1Secret } from "@kubernetes/client-node";
-import { consoleLogger, httpStatus, type KubeClients, type KubeLogger } from "./client.ts";
+import { httpStatus, type KubeClients, type KubeLogger } from "./client.ts";
 import { Reflector } from "./_reflector.ts";
 import { backoffDelay, sleep } from "./_timer.ts";
+import { log } from "../log/mod.ts";
 
 /** The kinds a pod may reference for env and volumes. */
 export type ObjectKind = "ConfigMap" | "Secret";
@@ -97,7 +98,7 @@ export class ObjectAccess {
     this.#clients = options.clients;
     this.#forbiddenRetryMs = options.forbiddenRetryMs ?? 3000;
     this.#quietTimeoutMs = options.quietTimeoutMs ?? 5 * 60_000;
-    this.#log = options.log ?? consoleLogger;
+    this.#log = options.log ?? log;
   }
 
   /** Number of objects watched right now. */

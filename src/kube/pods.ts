@@ -6,8 +6,9 @@
  * @module
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import { consoleLogger, type KubeClients, type KubeLogger } from "./client.ts";
+import type { KubeClients, KubeLogger } from "./client.ts";
 import { Reflector } from "./_reflector.ts";
+import { log } from "../log/mod.ts";
 
 /**
  * One change of a pod bound to the node. For a delete found by a relist (the DELETED event
@@ -57,7 +58,7 @@ export class PodWatcher {
       onEvent: ({ type, object }) => options.onEvent({ type, pod: object }),
       quietTimeoutMs: options.quietTimeoutMs ?? 5 * 60_000,
       description: `pods of node ${options.nodeName}`,
-      log: options.log ?? consoleLogger,
+      log: options.log ?? log,
     });
   }
 

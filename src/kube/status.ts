@@ -9,9 +9,7 @@
  * @module
  */
 import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
-import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js";
 import {
-  consoleLogger,
   describeError,
   httpStatus,
   type KubeClients,
@@ -19,159 +17,23 @@ import {
   STRATEGIC_MERGE_PATCH,
 } from "./client.ts";
 import { backoffDelay } from "./_timer.ts";
-import { KUBELET_CONDITION_TYPES } from "../status/conditions.ts";
-import { statusWriteDuration, statusWriteErrors } from "../http/metrics.ts";
+import {
+  completeIPLists,
+  type KeyScope,
+  keyScope,
+  ownedStatusKey,
+  plain,
+  type PlainStatus,
+  statusPatch,
+} from "../status/patch.ts";
+import { statusWriteDuration, statusWriteErrors } from "../metrics/mod.ts";
+import { log } from "../log/mod.ts";
 
 /** Identifies one incarnation of a pod. */
 export interface PodRef {
   namespace: string;
   name: string;
   uid: string;
-}
-
-/** Status fields systemk owns; everything else in `status` is left to others. */
-export const OWNED_STATUS_FIELDS = [
-  "observedGeneration",
-  "phase",
-  "conditions",
-  "message",
-  "reason",
-  "hostIP",
-  "hostIPs",
-  "podIP",
-  "podIPs",
-  "startTime",
-  "qosClass",
-  "initContainerStatuses",
-  "containerStatuses",
-] as const;
-
-/** Owned fields written when given but never cleared: the apiserver keeps them immutable. */
-const STICKY_FIELDS: ReadonlySet<string> = new Set(["qosClass"]);
-
-function isEmpty(value: unknown): boolean {
-  return value === undefined || value === null || value === "" ||
-    (Array.isArray(value) && value.length === 0);
-}
-
-/** A plain-JSON pod status (times as strings), as sent over the wire. */
-type PlainStatus = Record<string, unknown>;
-
-/** The wire form of a client-node status (Dates → RFC 3339 strings). */
-function plain(status: V1PodStatus | undefined): PlainStatus {
-  return (status ? ObjectSerializer.serialize(status, "V1PodStatus") : {}) as PlainStatus;
-}
-
-const TIMESTAMP = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$/;
-
-/** Equal meaning ⇒ equal output: sorted keys, empty values dropped, times to the second. */
-function normalize(value: unknown): unknown {
-  if (typeof value === "string") {
-    const m = TIMESTAMP.exec(value);
-    return m ? `${m[1]}Z` : value || undefined;
-  }
-  if (Array.isArray(value)) {
-    const items = value.map(normalize).filter((v) => v !== undefined);
-    return items.length ? items : undefined;
-  }
-  if (value && typeof value === "object") {
-    const entries = Object.keys(value).sort()
-      .map((k) => [k, normalize((value as Record<string, unknown>)[k])] as const)
-      .filter(([, v]) => v !== undefined);
-    return entries.length ? Object.fromEntries(entries) : undefined;
-  }
-  return value ?? undefined;
-}
-
-/** What a comparison of two statuses looks at. */
-export interface KeyScope {
-  /** Owned fields compared. */
-  fields: readonly string[];
-  /** Condition types compared (others' conditions, e.g. readiness gates, are theirs). */
-  conditionTypes: ReadonlySet<string>;
-}
-
-/**
- * What to compare for a desired status: the owned fields, except `qosClass` when the desired
- * status leaves it to the apiserver (which sets it at creation and keeps it immutable), and
- * the kubelet's condition types plus the desired ones.
- *
- * @param desired plain desired status.
- */
-export function keyScope(desired: PlainStatus): KeyScope {
-  const types = ((desired.conditions ?? []) as { type?: string }[]).map((c) => c.type ?? "");
-  return {
-    fields: OWNED_STATUS_FIELDS.filter((f) => !STICKY_FIELDS.has(f) || !isEmpty(desired[f])),
-    conditionTypes: new Set([...KUBELET_CONDITION_TYPES, ...types]),
-  };
-}
-
-/**
- * A canonical string of the part of a status in `scope`: equal meaning gives equal strings
- * (key order, empty values, Date vs string, sub-second digits do not matter).
- *
- * @param status plain status (wire form).
- * @param scope from {@link keyScope}.
- */
-export function ownedStatusKey(status: PlainStatus, scope: KeyScope): string {
-  const owned: Record<string, unknown> = {};
-  for (const field of scope.fields) owned[field] = status[field];
-  const conditions = (status.conditions as { type?: string }[] | undefined) ?? [];
-  owned.conditions = conditions
-    .filter((c) => scope.conditionTypes.has(c.type ?? ""))
-    .sort((a, b) => (a.type ?? "").localeCompare(b.type ?? ""));
-  return JSON.stringify(normalize(owned) ?? {});
-}
-
-/**
- * Whether `current` already says what `desired` says, in the fields and conditions systemk
- * owns: the test the writer uses to skip no-op writes.
- *
- * @param current a status as read back from the API (Dates or RFC 3339 strings).
- * @param desired the status systemk computed.
- */
-export function sameOwnedStatus(current: V1PodStatus, desired: V1PodStatus): boolean {
-  const want = plain(desired);
-  const scope = keyScope(want);
-  return ownedStatusKey(plain(current), scope) === ownedStatusKey(want, scope);
-}
-
-/**
- * The strategic merge patch body that sets the owned fields to `desired`: absent fields
- * become `null` (deleted), conditions merge by type, pod and host IP lists are replaced
- * (their merge key would keep stale addresses), and `metadata.uid` makes the write fail on a
- * pod re-created under the same name.
- *
- * @param uid UID of the pod incarnation the status belongs to.
- * @param desired plain desired status.
- */
-export function statusPatch(uid: string, desired: PlainStatus): Record<string, unknown> {
-  const status: Record<string, unknown> = {};
-  for (const field of OWNED_STATUS_FIELDS) {
-    const value = desired[field];
-    if (isEmpty(value)) {
-      // Conditions merge by type: leaving them out keeps everyone's, ours included.
-      if (field !== "conditions" && !STICKY_FIELDS.has(field)) status[field] = null;
-    } else if (field === "hostIPs" || field === "podIPs") {
-      status[field] = [{ $patch: "replace" }, ...(value as unknown[])];
-    } else status[field] = value;
-  }
-  return { metadata: { uid }, status };
-}
-
-/**
- * Fills `podIPs` / `hostIPs` from `podIP` / `hostIP` when only the single address is given:
- * the apiserver requires the list's first entry to match, and clearing the list while setting
- * the address would be refused.
- *
- * @param status plain status.
- * @return the status, with the lists completed.
- */
-export function completeIPLists(status: PlainStatus): PlainStatus {
-  const out = { ...status };
-  if (!isEmpty(out.podIP) && isEmpty(out.podIPs)) out.podIPs = [{ ip: out.podIP }];
-  if (!isEmpty(out.hostIP) && isEmpty(out.hostIPs)) out.hostIPs = [{ ip: out.hostIP }];
-  return out;
 }
 
 /** Per pod: what we want, what we last wrote, what the API showed. */
@@ -188,7 +50,7 @@ interface Entry {
   observedKey?: string;
   /** desiredKey the apiserver refused as invalid (422): not retried until the desire changes. */
   rejectedKey?: string;
-  /** The last observed plain status, kept only until a desired status arrives to compare. */
+  /** The API's status as last observed (write response or watch): what a patch changes. */
   observed?: PlainStatus;
   inFlight?: Promise<void>;
   timer?: ReturnType<typeof setTimeout>;
@@ -231,7 +93,7 @@ export class StatusWriter {
     this.#core = options.clients.core;
     this.#retryBaseMs = options.retryBaseMs ?? 200;
     this.#retryMaxMs = options.retryMaxMs ?? 30_000;
-    this.#log = options.log ?? consoleLogger;
+    this.#log = options.log ?? log;
   }
 
   /** Number of pods the writer tracks. */
@@ -252,10 +114,7 @@ export class StatusWriter {
     entry.desired = completeIPLists(plain(status));
     entry.scope = keyScope(entry.desired);
     entry.desiredKey = ownedStatusKey(entry.desired, entry.scope);
-    if (entry.observed) {
-      entry.observedKey = ownedStatusKey(entry.observed, entry.scope);
-      entry.observed = undefined;
-    }
+    if (entry.observed) entry.observedKey = ownedStatusKey(entry.observed, entry.scope);
     this.#schedule(entry);
   }
 
@@ -271,11 +130,11 @@ export class StatusWriter {
     const { uid, namespace = "", name = "" } = pod.metadata ?? {};
     if (!uid || this.#stopped) return;
     const entry = this.#entry({ namespace, name, uid });
-    const observed = plain(pod.status);
+    entry.observed = plain(pod.status);
     if (entry.desired) {
-      entry.observedKey = ownedStatusKey(observed, entry.scope);
+      entry.observedKey = ownedStatusKey(entry.observed, entry.scope);
       this.#schedule(entry);
-    } else entry.observed = observed;
+    }
   }
 
   /**
@@ -337,13 +196,14 @@ export class StatusWriter {
     try {
       const pod = await statusWriteDuration.time({}, () =>
         this.#core.patchNamespacedPodStatus(
-          { namespace, name, body: statusPatch(uid, entry.desired!) },
+          { namespace, name, body: statusPatch(uid, entry.desired!, { current: entry.observed }) },
           STRATEGIC_MERGE_PATCH,
         ));
       entry.attempt = 0;
       if (pod.metadata?.uid !== uid) return; // cannot happen with the precondition; be safe
       entry.writtenKey = desiredKey;
-      entry.apiKey = entry.observedKey = ownedStatusKey(plain(pod.status), entry.scope);
+      entry.observed = plain(pod.status);
+      entry.apiKey = entry.observedKey = ownedStatusKey(entry.observed, entry.scope);
     } catch (err) {
       statusWriteErrors.inc();
       const code = httpStatus(err);

@@ -8,7 +8,8 @@
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import { serviceAccountTokenKey } from "../plan/mod.ts";
-import { consoleLogger, describeError, type KubeClients, type KubeLogger } from "./client.ts";
+import { describeError, type KubeClients, type KubeLogger } from "./client.ts";
+import { log } from "../log/mod.ts";
 
 /** Options of {@link ServiceAccountTokens}. */
 export interface ServiceAccountTokensOptions {
@@ -57,7 +58,7 @@ export class ServiceAccountTokens {
             entry = await this.#request(pod, wanted.audience, wanted.expirationSeconds);
             cached.set(key, entry);
           } catch (e) {
-            (this.#opts.log ?? consoleLogger).warn(
+            (this.#opts.log ?? log).warn(
               `token for pod ${pod.metadata!.namespace}/${pod.metadata!.name}: ${describeError(e)}`,
             );
             continue;

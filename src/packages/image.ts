@@ -14,7 +14,11 @@
  */
 
 /** Kubernetes-style reasons a container waits with when its image cannot be had. */
-export type ImagePullReason = "ErrImagePull" | "ErrImageNeverPull" | "InvalidImageName";
+export type ImagePullReason =
+  | "ErrImagePull"
+  | "ErrImageNeverPull"
+  | "InvalidImageName"
+  | "ImagePullBackOff";
 
 /** An image that could not be resolved; `reason` goes into the container's waiting state. */
 export class ImagePullError extends Error {

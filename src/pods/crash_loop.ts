@@ -11,7 +11,7 @@
  */
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { observeUnit, podRef, restartPolicyOf, willRestart } from "../status/mod.ts";
-import type { UnitProperties } from "../systemd/types.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 
 /** The kubelet's first crash-loop delay (ms). */
 export const CRASH_LOOP_BASE_MS = 10_000;
@@ -30,6 +30,17 @@ export interface CrashLoop {
   message?: string;
 }
 
+/** A container's run, as {@link decideRestart} judges it. */
+export interface EndedRun {
+  /** The unit's current properties. */
+  props: UnitProperties;
+  pod: V1Pod;
+  /** The app container's spec. */
+  container: V1Container;
+  /** The first delay (ms): the kubelet's 10 s unless a test shortens it. */
+  baseMs: number;
+}
+
 /** What to do about a run that ended. */
 export interface RestartDecision {
   delayMs: number;
@@ -42,10 +53,8 @@ export interface RestartDecision {
  * `loop` (the delay doubles; a long run resets it first).
  *
  * @param loop The container's back-off state; changed when a restart is decided.
- * @param props The unit's current properties.
- * @param pod The pod.
- * @param container The app container's spec.
- * @param baseMs The first delay (the kubelet's 10 s unless a test shortens it).
+ * @param run The unit's current properties, the pod, the app container's spec and the first
+ *   delay.
  * @return The restart to schedule, or undefined (still running, already handled, or the
  *   restartPolicy says no).
  *
@@ -58,17 +67,12 @@ export interface RestartDecision {
  *   ExecMainCode: 1, ExecMainStatus: 1, ExecMainStartTimestamp: 1, ExecMainExitTimestamp: 2,
  *   LoadState: "loaded", Result: "exit-code" } as never;
  * const pod = { metadata: { name: "p", uid: "u" }, spec: { containers: [] } };
- * assert.equal(decideRestart(loop, props, pod, { name: "c" }, 10_000)?.delayMs, 10_000);
+ * assert.equal(decideRestart(loop, { props, pod, container: { name: "c" }, baseMs: 10_000 })?.delayMs, 10_000);
  * assert.equal(loop.nextDelayMs, 20_000);
  * ```
  */
-export function decideRestart(
-  loop: CrashLoop,
-  props: UnitProperties,
-  pod: V1Pod,
-  container: V1Container,
-  baseMs: number,
-): RestartDecision | undefined {
+export function decideRestart(loop: CrashLoop, run: EndedRun): RestartDecision | undefined {
+  const { props, pod, container, baseMs } = run;
   if (!hasEnded(props) || loop.ended === props.InvocationID) return undefined;
   const observation = observeUnit({ unitName: "", props });
   if (observation.kind !== "terminated") return undefined;

@@ -14,7 +14,12 @@ Deno.test("crash loop: the delay doubles from the base up to 5 min", () => {
   const p = pod({ containers: ["c"] });
   const loop: CrashLoop = { nextDelayMs: BASE };
   const delays = "0123456789".split("").map((id) =>
-    decideRestart(loop, failed(id), p, p.spec!.containers[0], BASE)?.delayMs
+    decideRestart(loop, {
+      props: failed(id),
+      pod: p,
+      container: p.spec!.containers[0],
+      baseMs: BASE,
+    })?.delayMs
   );
   assert.deepEqual(delays, [
     10_000,
@@ -38,11 +43,21 @@ Deno.test("crash loop: a run of 10 min resets the delay", () => {
   const p = pod({ containers: ["c"] });
   const loop: CrashLoop = { nextDelayMs: 160_000 };
   assert.equal(
-    decideRestart(loop, failed("1", 599), p, p.spec!.containers[0], BASE)?.delayMs,
+    decideRestart(loop, {
+      props: failed("1", 599),
+      pod: p,
+      container: p.spec!.containers[0],
+      baseMs: BASE,
+    })?.delayMs,
     160_000,
   );
   assert.equal(
-    decideRestart(loop, failed("2", 600), p, p.spec!.containers[0], BASE)?.delayMs,
+    decideRestart(loop, {
+      props: failed("2", 600),
+      pod: p,
+      container: p.spec!.containers[0],
+      baseMs: BASE,
+    })?.delayMs,
     BASE,
   );
   assert.equal(loop.nextDelayMs, 2 * BASE);
@@ -58,11 +73,25 @@ Deno.test("crash loop: restartPolicy decides which ends restart", () => {
     const p = pod({ containers: ["c"], restartPolicy });
     const c = p.spec!.containers[0];
     assert.equal(
-      Boolean(decideRestart({ nextDelayMs: BASE }, exitedOk("1"), p, c, BASE)),
+      Boolean(
+        decideRestart({ nextDelayMs: BASE }, {
+          props: exitedOk("1"),
+          pod: p,
+          container: c,
+          baseMs: BASE,
+        }),
+      ),
       afterSuccess,
     );
     assert.equal(
-      Boolean(decideRestart({ nextDelayMs: BASE }, failed("1"), p, c, BASE)),
+      Boolean(
+        decideRestart({ nextDelayMs: BASE }, {
+          props: failed("1"),
+          pod: p,
+          container: c,
+          baseMs: BASE,
+        }),
+      ),
       afterFailure,
     );
   }
@@ -72,16 +101,28 @@ Deno.test("crash loop: each ended run is restarted once; live runs never", () =>
   const p = pod({ containers: ["c"] });
   const c = p.spec!.containers[0];
   const loop: CrashLoop = { nextDelayMs: BASE };
-  assert.equal(decideRestart(loop, running(), p, c, BASE), undefined);
-  assert.ok(decideRestart(loop, failed("1"), p, c, BASE));
-  assert.equal(decideRestart(loop, failed("1"), p, c, BASE), undefined, "same run again");
+  assert.equal(
+    decideRestart(loop, { props: running(), pod: p, container: c, baseMs: BASE }),
+    undefined,
+  );
+  assert.ok(decideRestart(loop, { props: failed("1"), pod: p, container: c, baseMs: BASE }));
+  assert.equal(
+    decideRestart(loop, { props: failed("1"), pod: p, container: c, baseMs: BASE }),
+    undefined,
+    "same run again",
+  );
   // Starting again, systemd may still show the previous run's exit status.
   const starting = failed("2", 10);
   assert.equal(
-    decideRestart(loop, { ...starting, ActiveState: "activating", SubState: "start" }, p, c, BASE),
+    decideRestart(loop, {
+      props: { ...starting, ActiveState: "activating", SubState: "start" },
+      pod: p,
+      container: c,
+      baseMs: BASE,
+    }),
     undefined,
   );
-  assert.ok(decideRestart(loop, starting, p, c, BASE));
+  assert.ok(decideRestart(loop, { props: starting, pod: p, container: c, baseMs: BASE }));
 });
 
 Deno.test("goDuration: as Go prints a time.Duration", () => {

@@ -57,7 +57,9 @@ export async function runHook(
     if (handler.exec) return await execHook(handler.exec.command ?? [], context);
     if (handler.httpGet) {
       const port = resolvePort(handler.httpGet.port, context.container);
-      const answer = await requestHttpGet(handler.httpGet, port, context.host, {
+      const answer = await requestHttpGet(handler.httpGet, {
+        port,
+        host: context.host,
         userAgent: "kube-lifecycle/1.34",
         signal: context.signal,
       });

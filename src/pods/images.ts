@@ -8,10 +8,10 @@
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import type { PackageInfo } from "../plan/types.ts";
 import { ImagePullTracker, type PullEvent } from "../packages/backoff.ts";
-import { aptInstallDuration } from "../http/metrics.ts";
+import { aptInstallDuration } from "../metrics/mod.ts";
 import { ImagePullError, parseImage } from "../packages/image.ts";
 import type { PackageManager, PullPolicy } from "../packages/apt.ts";
-import { ContainerError, type EventSink, type ImageResolver } from "./ports.ts";
+import type { EventSink, ImageResolver } from "./ports.ts";
 
 /** An ImageResolver installing packages with `packages` and reporting to `events`. */
 export function packageImageResolver(packages: PackageManager, events: EventSink): ImageResolver {
@@ -27,7 +27,7 @@ export function packageImageResolver(packages: PackageManager, events: EventSink
       const decision = tracker.begin(image, Date.now());
       if (decision.action === "wait") {
         report(decision.event);
-        throw new ContainerError(
+        throw new ImagePullError(
           "ImagePullBackOff",
           `Back-off installing "${image}": ${tracker.lastError(image)}`,
         );
@@ -51,7 +51,7 @@ export function packageImageResolver(packages: PackageManager, events: EventSink
           aptInstallDuration.observe({ result: "failure" }, (performance.now() - t0) / 1000);
         }
         report(tracker.failed(image, Date.now(), e.message));
-        throw new ContainerError(e.reason, e.message);
+        throw e;
       }
     },
   };

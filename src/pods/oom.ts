@@ -22,6 +22,7 @@
  */
 import { isSystemkUnitName } from "../systemd/mod.ts";
 import type { OomKills } from "./ports.ts";
+import { log } from "../log/mod.ts";
 
 /** A source of OOM kills that reads until closed. */
 export interface OomKillWatcher extends OomKills {
@@ -68,7 +69,7 @@ export function watchOomKills(): OomKillWatcher {
         if (unit) { for (const listener of listeners) listener(unit); }
       }
     }
-  })().catch((e) => console.error(`systemk: reading the kernel log: ${e}; OOM kills go unseen`));
+  })().catch((e) => log.warn(`reading the kernel log: ${e}; OOM kills go unseen`));
   return {
     onKill(listener) {
       listeners.push(listener);
@@ -90,8 +91,8 @@ export function watchOomKillsOrWarn(): OomKillWatcher | undefined {
   try {
     return watchOomKills();
   } catch (e) {
-    console.error(
-      `systemk: not reading the kernel log (${(e as Error).message}): OOM kills show as SIGKILLs`,
+    log.warn(
+      `not reading the kernel log (${(e as Error).message}): OOM kills show as SIGKILLs`,
     );
     return undefined;
   }

@@ -14,7 +14,7 @@ import type {
 } from "@kubernetes/client-node";
 import type { ExecOptions, ExecProcess } from "../exec/container.ts";
 import type { PackageInfo } from "../plan/types.ts";
-import type { UnitProperties } from "../systemd/types.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 
 /** A unit file systemk finds on the machine, with its text (for the metadata). */
 export interface ExistingUnit {
@@ -47,19 +47,9 @@ export interface UnitManager {
   exec?(name: string, options: ExecOptions): Promise<ExecProcess>;
 }
 
-/** A failure a user sees in the container's waiting state, like an image pull error. */
-export class ContainerError extends Error {
-  readonly reason: string;
-  constructor(reason: string, message: string) {
-    super(message);
-    this.name = "ContainerError";
-    this.reason = reason;
-  }
-}
-
 /** Turns a container's `image` into something runnable (package install, path check). */
 export interface ImageResolver {
-  /** Throws ContainerError (reason ErrImagePull, InvalidImageName, ...) on failure. */
+  /** Throws ImagePullError (reason ErrImagePull, InvalidImageName, ...) on failure. */
   resolve(pod: V1Pod, container: V1Container): Promise<PackageInfo>;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Static pods: Pods read from a directory of manifest files, like the kubelet's
  * `--pod-manifest-path`. This is the source of standalone mode (no API server at all), and of
- * node mode's static pods (mirrored into the API, see src/kube/mirror.ts).
+ * node mode's static pods (mirrored into the API, see mirror.ts).
  *
  * As the kubelet does, a static pod's name gets the node name appended and its UID is a hash
  * of its manifest, its file and the node: editing a manifest replaces the pod.
@@ -12,6 +12,7 @@ import type { V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
 import { createHash } from "node:crypto";
 import { parseManifests } from "../plan/manifest.ts";
 import type { References } from "./ports.ts";
+import { log } from "../log/mod.ts";
 
 /** One file that could not be used, and why. */
 export interface ManifestError {
@@ -107,7 +108,7 @@ export interface StaticPodSourceOptions {
    * the UIDs of those wanted before and no longer (removed or edited manifests).
    */
   onChange(pods: V1Pod[], removed: string[]): Promise<void> | void;
-  /** Reports unreadable files and directories; default console.error. */
+  /** Reports unreadable files and directories; default systemk's logger. */
   log?: (message: string) => void;
   /** How often the directory is read without a notification; default 20 s, as the kubelet. */
   rescanMs?: number;
@@ -140,7 +141,7 @@ export class StaticPodSource {
   /** @param options the directory, the node, and where changes go. */
   constructor(options: StaticPodSourceOptions) {
     this.#opts = options;
-    this.#log = options.log ?? console.error;
+    this.#log = options.log ?? ((message) => log.warn(message));
   }
 
   /** Reads the directory once, delivers it, then follows its changes. */
@@ -205,11 +206,11 @@ export class StaticPodSource {
   async #read(): Promise<void> {
     const { dir, nodeName } = this.#opts;
     const next = await readManifestDir(dir, nodeName).catch((e) => {
-      this.#log(`systemk: reading ${dir}: ${(e as Error).message}`);
+      this.#log(`reading ${dir}: ${(e as Error).message}`);
       return undefined;
     });
     if (!next) return;
-    for (const error of next.errors) this.#log(`systemk: ${error.file}: ${error.message}`);
+    for (const error of next.errors) this.#log(`${error.file}: ${error.message}`);
     for (const file of next.goodFiles) {
       this.#lastGood.set(file, next.pods.filter((p) => manifestOf(p) === file));
     }
@@ -225,7 +226,7 @@ export class StaticPodSource {
     try {
       await this.#opts.onChange(pods, removed);
     } catch (e) {
-      this.#log(`systemk: static pods of ${dir}: ${(e as Error).message}`);
+      this.#log(`static pods of ${dir}: ${(e as Error).message}`);
     }
   }
 }

@@ -12,7 +12,7 @@
  * @module
  */
 import http2 from "node:http2";
-import type { ProbeOutcome } from "./probe.ts";
+import type { ProbeOutcome } from "./types.ts";
 
 /** The health service's method, as its HTTP/2 path. */
 const CHECK_PATH = "/grpc.health.v1.Health/Check";
@@ -249,24 +249,27 @@ function callError(answer: GrpcAnswer): { code: number; message: string } | unde
 /**
  * Makes one health call and judges it.
  *
- * @param host Where the server listens (the node: pods use its network).
- * @param port The server's port.
- * @param service The `service` to ask about (`""`: the whole server).
- * @param timeoutSeconds The probe's `timeoutSeconds`: connecting and the call together.
+ * @param target Where the server listens (`host`: the node, pods use its network) and its
+ *   `port`.
+ * @param options The `service` to ask about (`""`: the whole server) and the probe's
+ *   `timeoutSeconds` (connecting and the call together).
  * @return The probe outcome; never throws.
  *
  * @example Usage
  * ```ts ignore
  * import { checkGrpc } from "./grpc.ts";
- * const outcome = await checkGrpc("127.0.0.1", 9090, "", 1);
+ * const outcome = await checkGrpc({ host: "127.0.0.1", port: 9090 }, {
+ *   service: "",
+ *   timeoutSeconds: 1,
+ * });
  * ```
  */
 export function checkGrpc(
-  host: string,
-  port: number,
-  service: string,
-  timeoutSeconds: number,
+  target: { host: string; port: number },
+  options: { service: string; timeoutSeconds: number },
 ): Promise<ProbeOutcome> {
+  const { host, port } = target;
+  const { service, timeoutSeconds } = options;
   const bracketed = host.includes(":") ? `[${host}]` : host;
   const address = `${bracketed}:${port}`;
   return new Promise((resolve) => {

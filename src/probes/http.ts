@@ -10,7 +10,14 @@
 import http from "node:http";
 import https from "node:https";
 import type { V1HTTPGetAction } from "@kubernetes/client-node";
-import type { ProbeOutcome } from "./probe.ts";
+import type { ProbeOutcome } from "./types.ts";
+
+/** Where an `httpGet` action goes: its port, resolved to a number, and the default host. */
+export interface HttpGetTarget {
+  port: number;
+  /** The host where `get.host` is not set (the node: pods use its network). */
+  host: string;
+}
 
 /**
  * The URL an `httpGet` action asks for.
@@ -46,26 +53,26 @@ export interface HttpGetAnswer {
  * response's head.
  *
  * @param get The action (scheme, path, headers).
- * @param port Its port, already resolved to a number.
- * @param defaultHost The host without `get.host` (the node: pods use its network).
- * @param options `User-Agent`; a timeout (ms) and/or a signal that end the request.
+ * @param options Its `port`, already resolved to a number; `host` where `get.host` is not set
+ *   (the node: pods use its network); `User-Agent`; a timeout (ms) and/or a signal that end
+ *   the request.
  * @return The status code, or the error; never throws.
  *
  * @example Usage
  * ```ts ignore
  * import { requestHttpGet } from "./http.ts";
- * const answer = await requestHttpGet({ port: 80, path: "/drain" }, 80, "127.0.0.1", {
+ * const answer = await requestHttpGet({ port: 80, path: "/drain" }, {
+ *   port: 80,
+ *   host: "127.0.0.1",
  *   userAgent: "kube-lifecycle/1.34",
  * });
  * ```
  */
 export function requestHttpGet(
   get: V1HTTPGetAction,
-  port: number,
-  defaultHost: string,
-  options: { userAgent: string; timeoutMs?: number; signal?: AbortSignal },
+  options: HttpGetTarget & { userAgent: string; timeoutMs?: number; signal?: AbortSignal },
 ): Promise<HttpGetAnswer> {
-  const url = httpGetURL(get, port, defaultHost);
+  const url = httpGetURL(get, options.port, options.host);
   const headers: Record<string, string> = { "user-agent": options.userAgent, "accept": "*/*" };
   for (const h of get.httpHeaders ?? []) headers[h.name.toLowerCase()] = h.value;
   const client = url.startsWith("https:") ? https : http;
@@ -108,27 +115,25 @@ export function requestHttpGet(
  * Runs one `httpGet` attempt.
  *
  * @param get The action (scheme, path, headers).
- * @param port Its port, already resolved to a number.
- * @param defaultHost The host without `get.host` (the node: pods use its network).
- * @param timeoutMs The probe's timeout.
+ * @param options Its `port` and default `host` (as {@link requestHttpGet}), and the probe's
+ *   timeout (ms).
  * @return Success, or failure with the kubelet's message; never throws.
  *
  * @example Usage
  * ```ts ignore
  * import { checkHttpGet } from "./http.ts";
- * const outcome = await checkHttpGet({ port: 8443, scheme: "HTTPS" }, 8443, "127.0.0.1", 1000);
+ * const outcome = await checkHttpGet({ port: 8443, scheme: "HTTPS" }, {
+ *   port: 8443,
+ *   host: "127.0.0.1",
+ *   timeoutMs: 1000,
+ * });
  * ```
  */
 export async function checkHttpGet(
   get: V1HTTPGetAction,
-  port: number,
-  defaultHost: string,
-  timeoutMs: number,
+  options: HttpGetTarget & { timeoutMs: number },
 ): Promise<ProbeOutcome> {
-  const answer = await requestHttpGet(get, port, defaultHost, {
-    userAgent: "kube-probe/1.34",
-    timeoutMs,
-  });
+  const answer = await requestHttpGet(get, { ...options, userAgent: "kube-probe/1.34" });
   if (answer.status === undefined) {
     return { ok: false, message: `Get "${answer.url}": ${answer.error}` };
   }

@@ -14,23 +14,26 @@ import type { V1Container, V1Probe } from "@kubernetes/client-node";
 import { type ContainerExec, runToCompletion } from "../exec/container.ts";
 import { checkGrpc } from "./grpc.ts";
 import { checkHttpGet } from "./http.ts";
-
-/** The outcome of one attempt; `message` says why it failed. */
-export interface ProbeOutcome {
-  ok: boolean;
-  message?: string;
-}
+import type { ProbeOutcome } from "./types.ts";
 
 /** Thrown for a probe systemk cannot run (its handler is not implemented, or is invalid). */
 export class UnsupportedProbe extends Error {}
 
+/** What a probe runs against. */
+export interface ProbeTarget {
+  /** The container's spec (named ports). */
+  container: V1Container;
+  /** Where `httpGet` and `tcpSocket` connect without a `host`, and `grpc` always. */
+  host: string;
+  /** Runs a command in the container, for `exec` probes. */
+  exec?: ContainerExec;
+}
+
 /**
- * Runs one attempt of `probe` against `container`.
+ * Runs one attempt of `probe` against its container.
  *
  * @param probe The probe's spec.
- * @param container The container's spec (named ports).
- * @param defaultHost Where `httpGet` and `tcpSocket` connect without a `host`, and `grpc` always.
- * @param exec Runs a command in the container, for `exec` probes.
+ * @param target The container, the default host, and how to run commands in it.
  * @return Success or failure with a message.
  * @throws {UnsupportedProbe} For a probe without a handler, an unknown named port, or an
  *   `exec` probe without a command or without `exec`.
@@ -38,28 +41,28 @@ export class UnsupportedProbe extends Error {}
  * @example Usage
  * ```ts ignore
  * import { checkProbe } from "./probe.ts";
- * const outcome = await checkProbe({ tcpSocket: { port: 80 } }, { name: "web" }, "127.0.0.1");
+ * const outcome = await checkProbe({ tcpSocket: { port: 80 } }, {
+ *   container: { name: "web" },
+ *   host: "127.0.0.1",
+ * });
  * ```
  */
 export async function checkProbe(
   probe: V1Probe,
-  container: V1Container,
-  defaultHost: string,
-  exec?: ContainerExec,
+  target: ProbeTarget,
 ): Promise<ProbeOutcome> {
+  const { container, host: defaultHost, exec } = target;
   const timeoutMs = (probe.timeoutSeconds ?? 1) * 1000;
   if (probe.exec) return await execProbe(probe.exec.command ?? [], timeoutMs, exec);
   if (probe.httpGet) {
     const port = resolvePort(probe.httpGet.port, container);
-    return await checkHttpGet(probe.httpGet, port, defaultHost, timeoutMs);
+    return await checkHttpGet(probe.httpGet, { port, host: defaultHost, timeoutMs });
   }
   if (probe.grpc) {
-    return await checkGrpc(
-      defaultHost,
-      probe.grpc.port,
-      probe.grpc.service ?? "",
-      timeoutMs / 1000,
-    );
+    return await checkGrpc({ host: defaultHost, port: probe.grpc.port }, {
+      service: probe.grpc.service ?? "",
+      timeoutSeconds: timeoutMs / 1000,
+    });
   }
   if (probe.tcpSocket) {
     const hostname = probe.tcpSocket.host || defaultHost;

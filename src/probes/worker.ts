@@ -7,7 +7,8 @@
  */
 import type { V1Container, V1Probe } from "@kubernetes/client-node";
 import { MINIMUM_GRACE_SECONDS } from "../plan/mod.ts";
-import { checkProbe, type ProbeOutcome, UnsupportedProbe } from "./probe.ts";
+import { checkProbe, UnsupportedProbe } from "./probe.ts";
+import type { ProbeOutcome } from "./types.ts";
 
 /** The three probes, named as the kubelet's events name them. */
 export type ProbeKind = "Liveness" | "Readiness" | "Startup";
@@ -110,6 +111,16 @@ export interface ProbeListener {
   unsupported(kind: ProbeKind, message: string): void;
 }
 
+/** Options of {@link startContainerProbes}. */
+export interface ContainerProbesOptions {
+  /** Where `httpGet`/`tcpSocket` probes connect by default (the node: host network). */
+  host: string;
+  /** Receives results. */
+  listener: ProbeListener;
+  /** One attempt of a probe (defaults to `checkProbe`; tests may replace it). */
+  attempt?: (probe: V1Probe) => Promise<ProbeOutcome>;
+}
+
 /** Running probes of one container run; `stop` ends every timer. */
 export interface ContainerProbes {
   stop(): void;
@@ -120,24 +131,22 @@ export interface ContainerProbes {
  * once it succeeded (at once without a startup probe).
  *
  * @param container The container's spec.
- * @param host Where `httpGet`/`tcpSocket` probes connect by default (the node: host network).
- * @param listener Receives results.
- * @param attempt One attempt of a probe (defaults to `checkProbe`; tests may replace it).
+ * @param options Where probes connect, who hears the results, and how one attempt is made.
  * @return A handle that stops every probe.
  *
  * @example Usage
  * ```ts ignore
  * import { startContainerProbes } from "./worker.ts";
- * const probes = startContainerProbes(container, "127.0.0.1", listener);
+ * const probes = startContainerProbes(container, { host: "127.0.0.1", listener });
  * probes.stop();
  * ```
  */
 export function startContainerProbes(
   container: V1Container,
-  host: string,
-  listener: ProbeListener,
-  attempt: (probe: V1Probe) => Promise<ProbeOutcome> = (p) => checkProbe(p, container, host),
+  options: ContainerProbesOptions,
 ): ContainerProbes {
+  const { host, listener } = options;
+  const attempt = options.attempt ?? ((p: V1Probe) => checkProbe(p, { container, host }));
   const timers = new Set<ReturnType<typeof setTimeout>>();
   let stopped = false;
 

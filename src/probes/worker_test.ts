@@ -44,17 +44,21 @@ async function probed(container: V1Container, answers: Record<string, boolean[]>
       : p === container.livenessProbe
       ? "liveness"
       : "readiness";
-  const probes = startContainerProbes(container, "127.0.0.1", {
-    ready: (ready) => log.push(`ready ${ready}`),
-    started: () => log.push("started"),
-    unhealthy: (kind) => log.push(`unhealthy ${kind}`),
-    failed: () => {},
-    unsupported: (kind, message) => log.push(`unsupported ${kind}: ${message}`),
-  }, (p) => {
-    const kind = kindOf(p);
-    const i = attempts[kind] = (attempts[kind] ?? 0) + 1;
-    const list = answers[kind];
-    return Promise.resolve({ ok: list[Math.min(i, list.length) - 1] });
+  const probes = startContainerProbes(container, {
+    host: "127.0.0.1",
+    listener: {
+      ready: (ready) => log.push(`ready ${ready}`),
+      started: () => log.push("started"),
+      unhealthy: (kind) => log.push(`unhealthy ${kind}`),
+      failed: () => {},
+      unsupported: (kind, message) => log.push(`unsupported ${kind}: ${message}`),
+    },
+    attempt: (p) => {
+      const kind = kindOf(p);
+      const i = attempts[kind] = (attempts[kind] ?? 0) + 1;
+      const list = answers[kind];
+      return Promise.resolve({ ok: list[Math.min(i, list.length) - 1] });
+    },
   });
   await new Promise((r) => setTimeout(r, ms));
   probes.stop();

@@ -4,8 +4,7 @@
  * @module
  */
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
-import type { UnitProperties } from "../systemd/types.ts";
-import { completeUnitProperties } from "../systemd/_properties.ts";
+import { completeUnitProperties, type UnitProperties } from "../unit/properties.ts";
 
 /** 2026-11-25T10:00:00Z in µs, plus a sub-second part the mapping must drop. */
 export const T0 = Date.UTC(2026, 10, 25, 10, 0, 0) * 1000 + 123_456;
@@ -75,14 +74,6 @@ export function killed(signal: number, overrides: Partial<UnitProperties> = {}):
     ExecMainStatus: signal,
     ...overrides,
   });
-}
-
-/** Exited with `status` and waiting in `RestartSec=` for systemd's automatic restart. */
-export function autoRestart(
-  status: number,
-  overrides: Partial<UnitProperties> = {},
-): UnitProperties {
-  return exited(status, { ActiveState: "activating", SubState: "auto-restart", ...overrides });
 }
 
 /** A pod named `web` in `default` with the given containers (images `/bin/<name>`). */

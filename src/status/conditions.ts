@@ -24,14 +24,20 @@ export interface PodConditionsOptions {
   phase: PodPhase;
   /** See `PodStatusOptions.sandboxReady`. */
   sandboxReady: boolean;
-  /** Conditions of the previous status: others' conditions and transition times. */
+  /** Conditions of the previous status: transition times, and others' conditions. */
   previous: readonly V1PodCondition[];
+  /**
+   * The conditions as the API shows them now, when known: others' conditions (readiness
+   * gates, `DisruptionTarget`) are theirs to change, so they are taken from here rather than
+   * from `previous`.
+   */
+  observed?: readonly V1PodCondition[];
   now: Date;
 }
 
 /**
- * The pod's conditions: the previous ones systemk does not own (readiness gates,
- * `DisruptionTarget`, ...) unchanged, then `PodReadyToStartContainers`, `Initialized`,
+ * The pod's conditions: the ones systemk does not own (readiness gates, `DisruptionTarget`,
+ * ...) unchanged, as observed (else as before), then `PodReadyToStartContainers`, `Initialized`,
  * `Ready`, `ContainersReady`, `PodScheduled`. A condition keeps its previous
  * `lastTransitionTime` while its status is unchanged, and gets `now` when it changes.
  *
@@ -52,7 +58,9 @@ export interface PodConditionsOptions {
  */
 export function podConditions(pod: V1Pod, options: PodConditionsOptions): V1PodCondition[] {
   const { statuses, phase, previous, now } = options;
-  const conditions = previous.filter((c) => !KUBELET_CONDITION_TYPES.includes(c.type));
+  const conditions = (options.observed ?? previous).filter((c) =>
+    !KUBELET_CONDITION_TYPES.includes(c.type)
+  );
   const terminal = phase === "Succeeded" || phase === "Failed";
   const owned: V1PodCondition[] = [
     { type: "PodReadyToStartContainers", status: bool(options.sandboxReady && !terminal) },

@@ -80,9 +80,9 @@ export function isSidecar(container: V1Container): boolean {
  *    `PodInitializing` in pods with init containers, keeping `restartCount` and `lastState`;
  *    if it was running before, it was lost: `lastState` terminated `ContainerStatusUnknown`
  *    (exit 137) and one more restart unless the pod is being deleted.
- * 2. A run on record: its state; `restartCount` = `NRestarts`, but never below the previous
- *    count (plus one when a new run replaced one systemd no longer reports); `lastState` =
- *    the run systemd is about to restart, else the previous run as last seen.
+ * 2. A run on record: its state; `restartCount` = the previous count, plus one when a new run
+ *    (a new InvocationID: systemk restarts containers itself, every unit is `Restart=no`)
+ *    replaced the one last seen; `lastState` = the previous run as last seen.
  * 3. A terminated container that will not be restarted stays terminated (the status manager
  *    refuses such transitions).
  * 4. The agent's waiting reason (or a unit systemd cannot load, `CreateContainerError`)
@@ -114,7 +114,7 @@ export function computeContainerStatus(
 
   let status = observation.kind === "absent"
     ? fromHistory(container, pod, previous)
-    : fromRun(container, pod, observation, unit!, previous);
+    : fromRun(container, { observation, unit: unit!, previous });
 
   const previousEnd = previous?.state?.terminated;
   if (previousEnd && !willRestart(policy, previousEnd.exitCode) && !status.state?.terminated) {
@@ -184,40 +184,22 @@ function fromHistory(
 /** Status of a container whose unit has a run on record (rule 2). */
 function fromRun(
   container: V1Container,
-  pod: V1Pod,
-  observation: Exclude<UnitObservation, { kind: "absent" }>,
-  unit: ContainerUnit,
-  previous: V1ContainerStatus | undefined,
+  run: {
+    observation: Exclude<UnitObservation, { kind: "absent" }>;
+    unit: ContainerUnit;
+    previous?: V1ContainerStatus;
+  },
 ): V1ContainerStatus {
+  const { observation, unit, previous } = run;
   const containerID = observation.kind === "running"
     ? observation.containerID
     : observation.terminated.containerID;
   const newRun = previous?.containerID !== undefined && previous.containerID !== containerID;
-  // systemd raises NRestarts while still in `auto-restart`, before the new run's InvocationID
-  // appears (measured on 252); the kubelet counts a restart once the new run exists. So while
-  // restarting, a known previous count stands, or the new run would be counted twice.
-  const counted = observation.kind === "restarting" && previous ? 0 : unit.props.NRestarts;
-  const restartCount = Math.max(counted, (previous?.restartCount ?? 0) + (newRun ? 1 : 0));
-
-  let state: V1ContainerState;
-  let lastState = newRun ? lastStateBefore(previous!) : previous?.lastState;
-  switch (observation.kind) {
-    case "running":
-      state = { running: { startedAt: observation.startedAt } };
-      break;
-    case "terminated":
-      state = { terminated: observation.terminated };
-      break;
-    case "restarting":
-      state = {
-        waiting: {
-          reason: "CrashLoopBackOff",
-          message: `back-off restarting failed container=${container.name} pod=${podRef(pod)}`,
-        },
-      };
-      lastState = { terminated: observation.terminated };
-      break;
-  }
+  const restartCount = (previous?.restartCount ?? 0) + (newRun ? 1 : 0);
+  const state: V1ContainerState = observation.kind === "running"
+    ? { running: { startedAt: observation.startedAt } }
+    : { terminated: observation.terminated };
+  const lastState = newRun ? lastStateBefore(previous!) : previous?.lastState;
   return {
     name: container.name,
     image: container.image ?? "",

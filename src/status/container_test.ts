@@ -1,16 +1,7 @@
 import assert from "node:assert/strict";
 import type { V1Container, V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
-import type { UnitProperties } from "../systemd/types.ts";
-import {
-  autoRestart,
-  exited,
-  invocation,
-  iso,
-  killed,
-  neverStarted,
-  pod,
-  running,
-} from "./_testing.ts";
+import type { UnitProperties } from "../unit/properties.ts";
+import { exited, invocation, iso, killed, neverStarted, pod, running } from "./_testing.ts";
 import { computeContainerStatus, restartPolicyOf, willRestart } from "./container.ts";
 import type { ContainerOverride } from "./types.ts";
 
@@ -147,64 +138,10 @@ Deno.test("sidecar init container: ready like an app container", () => {
   assert.equal(statusOf(sidecar, "proxy", { props: exited(0) }).ready, false);
 });
 
-Deno.test("restartCount follows NRestarts", () => {
-  assert.equal(statusOf(simple, "app", { props: running(0, { NRestarts: 4 }) }).restartCount, 4);
-});
-
-Deno.test("crash under Always: CrashLoopBackOff with the run that ended as lastState", () => {
-  const status = statusOf(simple, "app", { props: autoRestart(2, { NRestarts: 1 }) });
-  assert.deepEqual(status.state, {
-    waiting: {
-      reason: "CrashLoopBackOff",
-      message: "back-off restarting failed container=app pod=web_default(uid-1)",
-    },
-  });
-  assert.deepEqual(status.lastState, {
-    terminated: {
-      containerID: A,
-      exitCode: 2,
-      reason: "Error",
-      startedAt: iso(0),
-      finishedAt: iso(10),
-    },
-  });
-  assert.deepEqual([status.restartCount, status.containerID, status.ready], [1, A, false]);
-});
-
-Deno.test("crash loop sequence: running → back-off → running again keeps the crash as lastState", () => {
-  const first = statusOf(simple, "app", { props: running(0) });
-  const backOff = statusOf(simple, "app", { props: autoRestart(2), previous: first });
-  const second = statusOf(simple, "app", {
-    props: running(20, { InvocationID: invocation("b"), NRestarts: 1 }),
-    previous: backOff,
-  });
-  assert.equal(second.containerID, B);
-  assert.equal(second.restartCount, 1);
-  assert.deepEqual(second.state, { running: { startedAt: iso(20) } });
-  assert.deepEqual(second.lastState, backOff.lastState);
-  assert.equal(second.lastState?.terminated?.containerID, A);
-});
-
-Deno.test("NRestarts raised during auto-restart, before the new run appears: counted once", () => {
-  // The sequence systemd 252 signals for one automatic restart (tests/systemd/lifecycle_test.ts).
-  const first = statusOf(onFailure, "app", { props: running(0) });
-  const crashed = statusOf(onFailure, "app", { props: autoRestart(1), previous: first });
-  const scheduled = statusOf(onFailure, "app", {
-    props: autoRestart(1, { NRestarts: 1 }),
-    previous: crashed,
-  });
-  assert.equal(scheduled.restartCount, 0);
-  const second = statusOf(onFailure, "app", {
-    props: running(20, { InvocationID: invocation("b"), NRestarts: 1 }),
-    previous: scheduled,
-  });
-  assert.equal(second.restartCount, 1);
-});
-
 Deno.test("restart seen only after the fact: the missed run becomes ContainerStatusUnknown", () => {
   const first = statusOf(simple, "app", { props: running(0) });
   const second = statusOf(simple, "app", {
-    props: running(20, { InvocationID: invocation("b"), NRestarts: 1 }),
+    props: running(20, { InvocationID: invocation("b") }),
     previous: first,
   });
   assert.equal(second.restartCount, 1);
@@ -220,8 +157,8 @@ Deno.test("restart seen only after the fact: the missed run becomes ContainerSta
   });
 });
 
-Deno.test("a new run systemd does not count (NRestarts reset) still counts as a restart", () => {
-  const crashed = statusOf(onFailure, "app", { props: exited(1, { NRestarts: 0 }) });
+Deno.test("a new run counts as a restart", () => {
+  const crashed = statusOf(onFailure, "app", { props: exited(1) });
   crashed.restartCount = 3;
   const again = statusOf(onFailure, "app", {
     props: running(30, { InvocationID: invocation("b") }),
@@ -232,17 +169,15 @@ Deno.test("a new run systemd does not count (NRestarts reset) still counts as a 
 });
 
 Deno.test("the same run again changes nothing (idempotent)", () => {
-  const first = statusOf(simple, "app", { props: running(0, { NRestarts: 2 }) });
+  const first = statusOf(simple, "app", { props: running(0) });
   assert.deepEqual(
-    statusOf(simple, "app", { props: running(0, { NRestarts: 2 }), previous: first }),
+    statusOf(simple, "app", { props: running(0), previous: first }),
     first,
   );
-  const crash = statusOf(simple, "app", {
-    props: autoRestart(1, { NRestarts: 2 }),
-    previous: first,
-  });
+  const backOff = { waiting: { reason: "CrashLoopBackOff" } };
+  const crash = statusOf(simple, "app", { props: exited(1), override: backOff, previous: first });
   assert.deepEqual(
-    statusOf(simple, "app", { props: autoRestart(1, { NRestarts: 2 }), previous: crash }),
+    statusOf(simple, "app", { props: exited(1), override: backOff, previous: crash }),
     crash,
   );
 });
@@ -254,7 +189,8 @@ Deno.test("unit gone after a run: a terminated status is kept", () => {
 });
 
 Deno.test("unit gone while running: lost, counted as a restart with lastState ContainerStatusUnknown", () => {
-  const was = statusOf(simple, "app", { props: running(0, { NRestarts: 1 }) });
+  const was = statusOf(simple, "app", { props: running(0) });
+  was.restartCount = 1;
   const now = statusOf(simple, "app", { previous: was });
   assert.deepEqual(now.state, { waiting: { reason: "ContainerCreating" } });
   assert.equal(now.restartCount, 2);
@@ -280,7 +216,11 @@ Deno.test("unit gone while running in a deleted pod: lost but not counted as a r
 });
 
 Deno.test("unit gone while waiting: restartCount and lastState carried over", () => {
-  const crash = statusOf(simple, "app", { props: autoRestart(1, { NRestarts: 3 }) });
+  const crash = statusOf(simple, "app", {
+    props: exited(1),
+    override: { waiting: { reason: "CrashLoopBackOff" } },
+  });
+  crash.restartCount = 3;
   const now = statusOf(simple, "app", { previous: crash });
   assert.equal(now.restartCount, 3);
   assert.deepEqual(now.lastState, crash.lastState);
@@ -393,7 +333,8 @@ Deno.test("unit systemd cannot load: waiting CreateContainerError naming the uni
 
 Deno.test("OOM kill under Always: back-off with lastState OOMKilled", () => {
   const status = statusOf(simple, "app", {
-    props: autoRestart(0, { ExecMainCode: 2, ExecMainStatus: 9, Result: "oom-kill" }),
+    props: killed(9, { Result: "oom-kill" }),
+    override: { waiting: { reason: "CrashLoopBackOff" } },
   });
   assert.equal(status.lastState?.terminated?.reason, "OOMKilled");
   assert.equal(status.lastState?.terminated?.exitCode, 137);

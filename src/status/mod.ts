@@ -19,14 +19,14 @@
  *
  * Limits (what systemd does not keep):
  * - systemd resets `ExecMain*` when a unit starts again, so `lastState` comes from the
- *   previous status: exact when the `auto-restart` wait was seen; otherwise the missed run is
- *   reported as `ContainerStatusUnknown` (exit 137), as the kubelet does for lost containers.
+ *   previous status: exact when the run's end was seen; otherwise the missed run is reported
+ *   as `ContainerStatusUnknown` (exit 137), as the kubelet does for lost containers.
  * - An inactive unit nobody references is unloaded at once and its properties read as never
  *   started (measured): a terminated status is then kept from the previous status, and a
  *   running one becomes `ContainerStatusUnknown`. Read properties from the change signal, or
  *   hold a `Ref()` on the unit, to get the real exit status.
- * - `restartCount` is `NRestarts` (systemd restarts) but never goes down, and a new run
- *   systemd did not count (an agent-initiated start) adds one.
+ * - `restartCount` counts new runs (new InvocationIDs): every unit is `Restart=no` and systemk
+ *   restarts containers itself, so systemd's own restart counter says nothing.
  *
  * ```ts
  * import { computePodStatus } from "./mod.ts";

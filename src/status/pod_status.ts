@@ -80,6 +80,7 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
       phase,
       sandboxReady,
       previous: previous.conditions ?? [],
+      observed: pod.status?.conditions,
       now,
     }),
     reason: options.failure?.reason ?? (keepsReason ? previous.reason : undefined),

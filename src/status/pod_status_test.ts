@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { dumpYaml, loadYaml, type V1Pod, type V1PodStatus } from "@kubernetes/client-node";
-import type { UnitProperties } from "../systemd/types.ts";
-import { autoRestart, exited, invocation, killed, neverStarted, pod, running } from "./_testing.ts";
-import { sameOwnedStatus } from "../kube/status.ts";
+import type { UnitProperties } from "../unit/properties.ts";
+import { exited, invocation, killed, neverStarted, pod, running } from "./_testing.ts";
+import { sameOwnedStatus } from "./patch.ts";
 import { computePodStatus } from "./pod_status.ts";
 import type { ContainerOverride, PodStatusOptions } from "./types.ts";
 
@@ -86,7 +86,20 @@ Deno.test("init container failed under Never: Failed", () => {
 
 for (const policy of ["Always", "OnFailure"]) {
   Deno.test(`init container failed under ${policy}: retried, Pending with CrashLoopBackOff`, () => {
-    const status = compute(initPod(policy), { setup: autoRestart(1, { NRestarts: 2 }) });
+    // The runtime retries the init chain after a back-off, saying so meanwhile; two runs of
+    // it failed before.
+    const status = compute(initPod(policy), { setup: exited(1) }, {
+      overrides: new Map([["setup", { waiting: { reason: "CrashLoopBackOff" } }]]),
+      previous: {
+        initContainerStatuses: [{
+          name: "setup",
+          image: "/bin/setup",
+          imageID: "/bin/setup",
+          ready: false,
+          restartCount: 2,
+        }],
+      },
+    });
     assert.equal(status.phase, "Pending");
     const setup = status.initContainerStatuses![0];
     assert.equal(setup.state?.waiting?.reason, "CrashLoopBackOff");
@@ -113,11 +126,11 @@ Deno.test("init container succeeded, app unit not started yet: Pending, initiali
 });
 
 const policyCases: [string, UnitProperties, string][] = [
-  ["Always", autoRestart(0), "Running"],
-  ["Always", autoRestart(1), "Running"],
+  ["Always", exited(0), "Running"],
+  ["Always", exited(1), "Running"],
   ["Always", running(), "Running"],
   ["OnFailure", exited(0), "Succeeded"],
-  ["OnFailure", autoRestart(1), "Running"],
+  ["OnFailure", exited(1), "Running"],
   ["Never", exited(0), "Succeeded"],
   ["Never", exited(1), "Failed"],
   ["Never", killed(9), "Failed"],
@@ -176,6 +189,39 @@ Deno.test("readiness gate: Ready waits for the gate's condition in the previous 
     first.startTime?.getTime(),
   );
   assert.deepEqual(condition(second, "example.com/lb"), { type: "example.com/lb", status: "True" });
+});
+
+Deno.test("readiness gate flipped by another controller: taken from the pod as the API shows it", () => {
+  const gated = pod({ containers: ["app"], readinessGates: [{ conditionType: "example.com/lb" }] });
+  // systemk's own last status knows nothing of the gate; the API's pod has it True now.
+  const ours = compute(gated, { app: running() });
+  assert.equal(condition(ours, "Ready")?.reason, "ReadinessGatesNotReady");
+  const api = {
+    ...ours,
+    conditions: [...ours.conditions!, { type: "example.com/lb", status: "True" }],
+  };
+  const flipped = compute({ ...gated, status: api }, { app: running() }, {
+    previous: ours,
+    now: LATER,
+  });
+  assert.equal(condition(flipped, "Ready")?.status, "True");
+  assert.equal(condition(flipped, "Ready")?.reason, undefined);
+  assert.deepEqual(condition(flipped, "example.com/lb"), {
+    type: "example.com/lb",
+    status: "True",
+  });
+  // And back: the controller sets it False again.
+  const apiFalse = {
+    ...flipped,
+    conditions: flipped.conditions!.map((c) =>
+      c.type === "example.com/lb" ? { ...c, status: "False" } : c
+    ),
+  };
+  const back = compute({ ...gated, status: apiFalse }, { app: running() }, {
+    previous: flipped,
+    now: LATER,
+  });
+  assert.equal(condition(back, "Ready")?.reason, "ReadinessGatesNotReady");
 });
 
 Deno.test("previous status defaults to pod.status", () => {
@@ -288,15 +334,17 @@ Deno.test("sandboxReady: explicit value wins over the unit-based default", () =>
 Deno.test("crash loop: restartCount and lastState survive the round trip through the API", () => {
   const thePod = pod({ containers: ["app"] });
   let previous: V1PodStatus | undefined;
-  const steps: UnitProperties[] = [
-    running(0),
-    autoRestart(1),
-    running(20, { InvocationID: invocation("b"), NRestarts: 1 }),
-    autoRestart(2, { InvocationID: invocation("b"), NRestarts: 1 }),
-    running(40, { InvocationID: invocation("c"), NRestarts: 2 }),
+  // Each ended run waits in the runtime's CrashLoopBackOff before the next one starts.
+  const backOff = new Map([["app", { waiting: { reason: "CrashLoopBackOff" } }]]);
+  const steps: [UnitProperties, Map<string, ContainerOverride>?][] = [
+    [running(0)],
+    [exited(1), backOff],
+    [running(20, { InvocationID: invocation("b") })],
+    [exited(2, { InvocationID: invocation("b") }), backOff],
+    [running(40, { InvocationID: invocation("c") })],
   ];
-  const seen = steps.map((props) => {
-    const status = compute(thePod, { app: props }, { previous });
+  const seen = steps.map(([props, overrides]) => {
+    const status = compute(thePod, { app: props }, { previous, overrides });
     previous = JSON.parse(JSON.stringify(status));
     const app = status.containerStatuses![0];
     return `${status.phase} ${
@@ -316,7 +364,7 @@ Deno.test("crash loop: restartCount and lastState survive the round trip through
 const scenarios: [string, V1Pod, Record<string, UnitProperties>][] = [
   ["pending", pod({ containers: ["a"] }), {}],
   ["running with init", initPod(), { setup: done, app: running() }],
-  ["crash loop", pod({ containers: ["a"] }), { a: autoRestart(1, { NRestarts: 3 }) }],
+  ["crash loop", pod({ containers: ["a"] }), { a: exited(1) }],
   ["succeeded", pod({ containers: ["a"], restartPolicy: "Never" }), { a: exited(0) }],
   ["failed by signal", pod({ containers: ["a"], restartPolicy: "Never" }), { a: killed(9) }],
 ];

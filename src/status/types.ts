@@ -4,7 +4,7 @@
  * @module
  */
 import type { V1PodStatus } from "@kubernetes/client-node";
-import type { UnitProperties } from "../systemd/types.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 
 /** A container's unit as systemd reports it. */
 export interface ContainerUnit {
@@ -74,8 +74,9 @@ export interface PodStatusOptions {
   now: Date;
   /**
    * The status last written (kubelet: the status manager's cache); defaults to
-   * `pod.status`. Keeps `startTime`, condition transition times, conditions owned by others
-   * (readiness gates), terminal phases and whatever systemd has forgotten.
+   * `pod.status`. Keeps `startTime`, condition transition times, terminal phases and whatever
+   * systemd has forgotten. Conditions owned by others (readiness gates) come from `pod.status`,
+   * where they change, when the pod has one.
    */
   previous?: V1PodStatus;
   /**

@@ -5,7 +5,7 @@
  * @module
  */
 import type { V1ContainerStateTerminated } from "@kubernetes/client-node";
-import type { UnitProperties } from "../systemd/types.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 import type { ContainerUnit } from "./types.ts";
 
 /** The state of a container as read from its unit alone (no history, no agent knowledge). */
@@ -13,9 +13,7 @@ export type UnitObservation =
   /** No run on record: no unit, or a unit whose main process has not been started yet. */
   | { kind: "absent"; error?: { reason: string; message: string } }
   | { kind: "running"; containerID?: string; startedAt?: Date }
-  | { kind: "terminated"; terminated: V1ContainerStateTerminated }
-  /** Exited and inside systemd's `RestartSec=` wait (`SubState=auto-restart`). */
-  | { kind: "restarting"; terminated: V1ContainerStateTerminated };
+  | { kind: "terminated"; terminated: V1ContainerStateTerminated };
 
 /** `ExecMainCode` values (`si_code` of the main process' exit, from `<signal.h>`). */
 const CLD_EXITED = 1;
@@ -125,7 +123,6 @@ export function timestamp(microseconds: number): Date | undefined {
  *
  * - `LoadState` other than `loaded`, with nothing running → absent with a
  *   `CreateContainerError` (systemd rejected or cannot find the unit file).
- * - `SubState=auto-restart` → restarting, with the run that just ended as `terminated`.
  * - main process exited (`ExecMainCode` set) → terminated; this covers `active/exited` of
  *   `RemainAfterExit=` units, `inactive`, `failed`, and `deactivating` while `ExecStopPost=`
  *   runs.
@@ -148,7 +145,7 @@ export function timestamp(microseconds: number): Date | undefined {
  *   LoadState: "loaded", ActiveState: "active", SubState: "running", Result: "success",
  *   ExecMainStatus: 0, ExecMainCode: 0, ExecMainStartTimestamp: 1_700_000_000_000_000,
  *   ExecMainExitTimestamp: 0, ActiveEnterTimestamp: 1_700_000_000_000_000,
- *   InactiveEnterTimestamp: 0, NRestarts: 0, MainPID: 42,
+ *   InactiveEnterTimestamp: 0, MainPID: 42,
  *   InvocationID: "0123456789abcdef0123456789abcdef",
  * };
  * assert.equal(observeUnit({ unitName: "systemk.default.web.app.service", props }).kind, "running");
@@ -165,9 +162,6 @@ export function observeUnit(unit: ContainerUnit): UnitObservation {
         message: `systemd cannot load unit ${unitName}: LoadState=${props.LoadState}`,
       },
     };
-  }
-  if (props.SubState === "auto-restart") {
-    return { kind: "restarting", terminated: terminated(unit) };
   }
   if (props.ExecMainCode !== 0) return { kind: "terminated", terminated: terminated(unit) };
   if (live && props.ExecMainStartTimestamp > 0) {

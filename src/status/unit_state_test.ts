@@ -1,15 +1,6 @@
 import assert from "node:assert/strict";
-import type { UnitProperties } from "../systemd/types.ts";
-import {
-  at,
-  autoRestart,
-  exited,
-  invocation,
-  iso,
-  killed,
-  neverStarted,
-  running,
-} from "./_testing.ts";
+import type { UnitProperties } from "../unit/properties.ts";
+import { at, exited, invocation, iso, killed, neverStarted, running } from "./_testing.ts";
 import { containerID, observeUnit, timestamp, type UnitObservation } from "./unit_state.ts";
 
 const UNIT = "systemk.default.web.app.service";
@@ -206,22 +197,6 @@ const cases: { name: string; props: UnitProperties; oomKilled?: boolean; want: u
     },
   },
   {
-    name: "OOM kill reported by the caller, back-off before the restart",
-    props: autoRestart(0, { ExecMainCode: 2, ExecMainStatus: 9, Result: "signal" }),
-    oomKilled: true,
-    want: {
-      kind: "restarting",
-      terminated: {
-        containerID: CID,
-        exitCode: 137,
-        signal: 9,
-        reason: "OOMKilled",
-        startedAt: iso(0),
-        finishedAt: iso(10),
-      },
-    },
-  },
-  {
     name: "command not found: 203/EXEC",
     props: exited(203),
     want: {
@@ -284,34 +259,6 @@ const cases: { name: string; props: UnitProperties; oomKilled?: boolean; want: u
         reason: "StartError",
         message: "the unit failed before its main process ran (Result=exit-code)",
         finishedAt: iso(3),
-      },
-    },
-  },
-  {
-    name: "waiting for an automatic restart after exit 1",
-    props: autoRestart(1),
-    want: {
-      kind: "restarting",
-      terminated: {
-        containerID: CID,
-        exitCode: 1,
-        reason: "Error",
-        startedAt: iso(0),
-        finishedAt: iso(10),
-      },
-    },
-  },
-  {
-    name: "waiting for an automatic restart after exit 0 (Restart=always)",
-    props: autoRestart(0),
-    want: {
-      kind: "restarting",
-      terminated: {
-        containerID: CID,
-        exitCode: 0,
-        reason: "Completed",
-        startedAt: iso(0),
-        finishedAt: iso(10),
       },
     },
   },

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { CgroupUsage, UnitProperties } from "./types.ts";
+import type { CgroupUsage, UnitProperties } from "../unit/properties.ts";
 
 /** D-Bus interface of every unit object. */
 export const UNIT_INTERFACE = "org.freedesktop.systemd1.Unit";
@@ -28,7 +28,6 @@ const SERVICE_PROPERTIES: Record<string, Kind> = {
   ExecMainCode: "number",
   ExecMainStartTimestamp: "number",
   ExecMainExitTimestamp: "number",
-  NRestarts: "number",
   MainPID: "number",
   MemoryCurrent: "accounting",
   CPUUsageNSec: "accounting",
@@ -127,24 +126,4 @@ export function unitPropertiesFrom(
     if (value !== undefined || kind === "accounting") out[name] = value;
   }
   return out as Partial<UnitProperties>;
-}
-
-/** A full snapshot from partial knowledge: what systemd reports for a unit never started. */
-export function completeUnitProperties(partial: Partial<UnitProperties>): UnitProperties {
-  return {
-    LoadState: "",
-    ActiveState: "",
-    SubState: "",
-    Result: "",
-    ExecMainStatus: 0,
-    ExecMainCode: 0,
-    ExecMainStartTimestamp: 0,
-    ExecMainExitTimestamp: 0,
-    ActiveEnterTimestamp: 0,
-    InactiveEnterTimestamp: 0,
-    NRestarts: 0,
-    MainPID: 0,
-    InvocationID: "",
-    ...partial,
-  };
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
+import { completeUnitProperties } from "../unit/properties.ts";
 import {
-  completeUnitProperties,
   isTrackedProperty,
   SERVICE_INTERFACE,
   UNIT_INTERFACE,
@@ -27,7 +27,7 @@ Deno.test("unit interface values decode, 64-bit ones from bigint", () => {
   });
 });
 
-Deno.test("service interface values decode; unset accounting is undefined", () => {
+Deno.test("service interface values decode; unset accounting is undefined; others ignored", () => {
   const props = unitPropertiesFrom(SERVICE_INTERFACE, {
     Result: "exit-code",
     ExecMainStatus: 3,
@@ -42,7 +42,6 @@ Deno.test("service interface values decode; unset accounting is undefined", () =
     ExecMainStatus: 3,
     ExecMainCode: 1,
     MainPID: 0,
-    NRestarts: 2,
     MemoryCurrent: undefined,
     CPUUsageNSec: 12345678,
   });

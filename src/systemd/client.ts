@@ -22,17 +22,21 @@ import type { Message, MessageBus } from "dbus-next";
 import { unitNameFromObjectPath, unitObjectPath } from "./_label.ts";
 import {
   cgroupUsageFrom,
-  completeUnitProperties,
   isTrackedInterface,
   isTrackedProperty,
-  POLLED_PROPERTIES,
   SERVICE_INTERFACE,
   UNIT_INTERFACE,
   unitPropertiesFrom,
 } from "./_properties.ts";
-import type { CgroupUsage, UnitProperties } from "./types.ts";
-import { dbusSignals } from "../http/metrics.ts";
+import {
+  type CgroupUsage,
+  completeUnitProperties,
+  type UnitProperties,
+} from "../unit/properties.ts";
+import { dbusSignals } from "../metrics/mod.ts";
+import { log } from "../log/mod.ts";
 import { isPodSliceName } from "../unit/name.ts";
+import { type UnitChangeListener, UnitChanges } from "./_changes.ts";
 
 /** Unit name pattern of all units systemk manages. */
 export const SYSTEMK_UNIT_PATTERN = "systemk.*.service";
@@ -104,8 +108,7 @@ export interface UnitListEntry {
   text?: string;
 }
 
-/** Called with a unit's current properties after each change. */
-export type UnitChangeListener = (unitName: string, props: UnitProperties) => void;
+export type { UnitChangeListener } from "./_changes.ts";
 
 /** A job did not finish within the caller's deadline (it may still be running in systemd). */
 export class JobTimeoutError extends Error {
@@ -162,24 +165,6 @@ function unwrapVariants(dict: Record<string, { value: unknown }>): Record<string
   return Object.fromEntries(Object.entries(dict).map(([k, v]) => [k, v.value]));
 }
 
-function withoutPolled(props: UnitProperties): UnitProperties {
-  const copy = { ...props };
-  for (const key of POLLED_PROPERTIES) delete copy[key];
-  return copy;
-}
-
-/** What change following knows about one unit. */
-interface Tracked {
-  /** Last full snapshot, kept current from signal values. */
-  snapshot?: UnitProperties;
-  /** Signal values received since the running fetch was asked for. */
-  sinceFetch?: Partial<UnitProperties>;
-  fetching: boolean;
-  /** Another fetch is needed after the running one (a tracked property was invalidated). */
-  refetch: boolean;
-  emitTimer?: ReturnType<typeof setTimeout>;
-}
-
 interface JobWaiter {
   resolve(result: JobResult): void;
   reject(error: Error): void;
@@ -188,8 +173,6 @@ interface JobWaiter {
 /** Remembered results of jobs no one waited for yet; bounded, oldest dropped first. */
 const FINISHED_JOBS_KEPT = 1024;
 const RECONNECT_DELAYS_MS = [50, 100, 200, 500, 1000, 2000];
-/** How many units a resync reads at once. */
-const RESYNC_CONCURRENCY = 16;
 
 /**
  * A connection to systemd's manager.
@@ -213,8 +196,12 @@ export class SystemdClient {
   #reconnecting = false;
   readonly #jobWaiters = new Map<string, JobWaiter>();
   readonly #finishedJobs = new Map<string, JobResult>();
-  readonly #listeners = new Set<UnitChangeListener>();
-  readonly #tracked = new Map<string, Tracked>();
+  readonly #changes: UnitChanges = new UnitChanges({
+    read: (name) => this.getProperties(name),
+    onError: (what, e) => {
+      if (!(e instanceof BusDisconnectedError)) log.warn(`systemd: ${what}: ${e}`);
+    },
+  });
   #reloadRunning?: Promise<void>;
   #callsInFlight = 0;
   readonly #callWaiters: (() => void)[] = [];
@@ -275,7 +262,7 @@ export class SystemdClient {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     });
     await this.resetFailed(name);
-    this.#forget(name);
+    this.#changes.forget(name);
   }
 
   /** Starts the unit and waits for the start job to finish. */
@@ -328,6 +315,18 @@ export class SystemdClient {
     await this.daemonReload();
   }
 
+  /**
+   * systemd's version (`252.39-1~deb12u1`), read from the manager over D-Bus: also the cheapest
+   * proof that systemd answers.
+   */
+  async version(): Promise<string> {
+    const reply = await this.#call(MANAGER_PATH, PROPERTIES_INTERFACE, "Get", "ss", [
+      MANAGER_INTERFACE,
+      "Version",
+    ]);
+    return String(reply.body[0].value);
+  }
+
   /** Reloads all unit files (`systemctl daemon-reload`); concurrent calls share reloads. */
   daemonReload(): Promise<void> {
     if (!this.#reloadRunning) {
@@ -361,9 +360,7 @@ export class SystemdClient {
     // No signal of the unit came before these replies (it would have started following it),
     // and systemd sends replies and signals in order: this is its newest state. Change
     // following starts from it rather than reading the unit again at its first signal.
-    if (this.#listeners.size > 0 && isSystemkUnitName(name) && !this.#tracked.has(name)) {
-      this.#tracked.set(name, { snapshot: withoutPolled(props), fetching: false, refetch: false });
-    }
+    if (this.#changes.listening && isSystemkUnitName(name)) this.#changes.seed(name, props);
     return props;
   }
 
@@ -428,15 +425,13 @@ export class SystemdClient {
    * {@link getProperties}. Returns a function that removes the listener.
    */
   onUnitChange(listener: UnitChangeListener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#changes.listen(listener);
   }
 
   /** Disconnects; pending waits fail. */
   close(): Promise<void> {
     this.#closed = true;
-    for (const t of this.#tracked.values()) clearTimeout(t.emitTimer);
-    this.#tracked.clear();
+    this.#changes.clear();
     this.#failWaiters(new BusDisconnectedError("closing"));
     this.#bus?.disconnect();
     this.#bus = undefined;
@@ -529,15 +524,13 @@ export class SystemdClient {
   async #resync(): Promise<void> {
     try {
       const units = await this.listUnits();
-      const known = new Set(units.map((u) => u.name));
-      for (const name of this.#tracked.keys()) if (!known.has(name)) this.#forget(name);
-      const loaded = units.filter((u) => u.loadState !== undefined).map((u) => u.name);
-      for (let i = 0; i < loaded.length; i += RESYNC_CONCURRENCY) {
-        await Promise.all(loaded.slice(i, i + RESYNC_CONCURRENCY).map((name) => this.#fetch(name)));
-      }
+      await this.#changes.resync(
+        new Set(units.map((u) => u.name)),
+        units.filter((u) => u.loadState !== undefined).map((u) => u.name),
+      );
     } catch (e) {
       // A resync racing another drop is repeated after that reconnect.
-      if (!(e instanceof BusDisconnectedError)) console.error("systemd: resync failed:", e);
+      if (!(e instanceof BusDisconnectedError)) log.warn(`systemd: resync failed: ${e}`);
     }
   }
 
@@ -696,9 +689,9 @@ export class SystemdClient {
       const [iface, changed, invalidated] = msg.body as [string, never, string[]];
       if (name === undefined || !isSystemkUnitName(name) || !isTrackedInterface(iface)) return;
       // Following changes costs a read per newly seen unit: only for someone listening.
-      if (this.#listeners.size === 0) return;
+      if (!this.#changes.listening) return;
       const values = unitPropertiesFrom(iface, unwrapVariants(changed));
-      this.#changed(name, values, invalidated.some((p) => isTrackedProperty(iface, p)));
+      this.#changes.changed(name, values, invalidated.some((p) => isTrackedProperty(iface, p)));
     } else if (msg.interface === MANAGER_INTERFACE && msg.member === "JobRemoved") {
       const [, job, , result] = msg.body as [number, string, string, JobResult];
       this.#jobRemoved(job, result);
@@ -706,73 +699,8 @@ export class SystemdClient {
       // systemd re-executed (or came back): subscriptions and jobs may be lost, state may have
       // moved on without signals.
       void this.#subscribe(bus).then(() => this.#resync()).catch((e) =>
-        console.error("systemd: re-subscribing failed:", e)
+        log.warn(`systemd: re-subscribing failed: ${e}`)
       );
     }
-  }
-
-  /** Signal values for `name`; a unit seen for the first time is read in full first. */
-  #changed(name: string, values: Partial<UnitProperties>, invalidated: boolean): void {
-    const t = this.#tracking(name);
-    if (t.fetching) {
-      t.sinceFetch = { ...t.sinceFetch, ...values };
-      t.refetch ||= invalidated;
-    } else if (t.snapshot && !invalidated) {
-      t.snapshot = { ...t.snapshot, ...values };
-      this.#scheduleEmit(name, t);
-    } else {
-      void this.#fetch(name, values);
-    }
-  }
-
-  #tracking(name: string): Tracked {
-    let t = this.#tracked.get(name);
-    if (!t) this.#tracked.set(name, t = { fetching: false, refetch: false });
-    return t;
-  }
-
-  /**
-   * Reads the unit in full. Signal values that arrive meanwhile (and `values`, the ones that
-   * prompted the read) win over what the read returns: when the unit was garbage-collected
-   * before the read, the read loads a blank unit while the signals carry its real last state.
-   */
-  async #fetch(name: string, values: Partial<UnitProperties> = {}): Promise<void> {
-    const t = this.#tracking(name);
-    t.fetching = true;
-    t.refetch = false;
-    t.sinceFetch = values;
-    try {
-      const props = withoutPolled(await this.getProperties(name));
-      if (this.#tracked.get(name) !== t) return; // forgotten meanwhile
-      t.snapshot = { ...props, ...t.sinceFetch };
-      this.#scheduleEmit(name, t);
-    } catch (e) {
-      if (!(e instanceof BusDisconnectedError)) console.error(`systemd: reading ${name}:`, e);
-    } finally {
-      t.fetching = false;
-      t.sinceFetch = undefined;
-    }
-    if (t.refetch && this.#tracked.get(name) === t) await this.#fetch(name);
-  }
-
-  #scheduleEmit(name: string, t: Tracked): void {
-    if (t.emitTimer !== undefined) return;
-    // Changes arriving together (several signals per state change) are delivered once.
-    t.emitTimer = setTimeout(() => {
-      t.emitTimer = undefined;
-      if (!t.snapshot || this.#tracked.get(name) !== t) return;
-      for (const listener of this.#listeners) {
-        try {
-          listener(name, { ...t.snapshot });
-        } catch (e) {
-          console.error(`systemd: unit change listener failed for ${name}:`, e);
-        }
-      }
-    }, 0);
-  }
-
-  #forget(name: string): void {
-    clearTimeout(this.#tracked.get(name)?.emitTimer);
-    this.#tracked.delete(name);
   }
 }

@@ -11,6 +11,7 @@
  */
 import { dirname } from "node:path";
 import type { VolumeEntry } from "../plan/types.ts";
+import { runCommand } from "../process/mod.ts";
 
 /** What an apply changed, for logs and tests. */
 export interface ApplyResult {
@@ -158,13 +159,6 @@ async function mountsBelow(dir: string): Promise<string[]> {
 }
 
 async function run(argv: string[]): Promise<void> {
-  const out = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    stdout: "null",
-    stderr: "piped",
-  })
-    .output();
-  if (!out.success) {
-    throw new Error(`${argv.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
+  const out = await runCommand(argv);
+  if (!out.success) throw new Error(`${argv.join(" ")}: ${out.stderr.trim()}`);
 }

@@ -62,6 +62,15 @@ const nodeReady = async (env: NodeEnv) =>
   (await env.getJSON<V1Node>(["node", "n1"]))?.status?.conditions?.find((c) => c.type === "Ready")
     ?.status === "True";
 
+/** Waits for the node's Ready condition to be False with a message matching `why`. */
+function nodeNotReady(env: NodeEnv, why: RegExp) {
+  return waitFor(`node n1 NotReady (${why})`, async () => {
+    const node = await env.getJSON<V1Node>(["node", "n1"]);
+    const ready = node?.status?.conditions?.find((c) => c.type === "Ready");
+    return ready?.status === "False" && why.test(ready.message ?? "") ? ready : undefined;
+  }, 60_000);
+}
+
 Deno.test(
   "faults: D-Bus restart, bad containers, a full and an unwritable state directory",
   FAULT_TEST_OPTS,
@@ -91,6 +100,21 @@ Deno.test(
         await assertNothingLost(env);
         assert.deepEqual((await ledger.restarted(env)).restarted, [], "no unit restarted");
       });
+
+      await t.step(
+        "systemd unreachable over D-Bus: the node goes NotReady, and Ready once it answers",
+        async () => {
+          await waitFor("node n1 Ready", () => nodeReady(env));
+          // Socket activation would start the daemon again at systemk's next connection attempt.
+          await must(env, ["systemctl", "stop", "dbus.socket", "dbus.service"]);
+          const down = await nodeNotReady(env, /systemd does not answer over D-Bus/);
+          assert.equal(down.reason, "KubeletNotReady");
+          console.log(`  D-Bus down: Ready=False ${down.reason}: ${down.message}`);
+          await must(env, ["systemctl", "start", "dbus.socket", "dbus.service"]);
+          await waitFor("node n1 Ready again", () => nodeReady(env), 60_000);
+          assert.equal(await env.unitProperty("systemk-agent.service", "ActiveState"), "active");
+        },
+      );
 
       await t.step("a crash-looping container and one that ignores SIGTERM", async () => {
         await env.apply(
@@ -226,6 +250,11 @@ Deno.test(
           const warning = log.findLast((l) => l.includes(`state directory ${dir} is not writable`));
           assert.ok(warning, "systemk says at its start that the state directory is unwritable");
           console.log(`  systemk's start: ${warning}`);
+          const notReady = await nodeNotReady(
+            env,
+            /state directory \/run\/systemk is not writable/,
+          );
+          assert.equal(notReady.reason, "KubeletNotReady");
           // Every new pod needs its directory there (as the kubelet needs /var/lib/kubelet/pods).
           await env.apply(mountedPod("blocked"));
           const failed = await waitForPod(
@@ -263,6 +292,7 @@ Deno.test(
           const writable = performance.now();
           await must(env, ["mount", "-o", "remount,bind,rw", dir]);
           await waitForPod(env, "blocked", "Running once writable", ready, { timeoutMs: 90_000 });
+          await waitFor("node n1 Ready once writable", () => nodeReady(env), 60_000);
           console.log(
             `  Running ${(performance.now() - writable) | 0} ms after it became writable`,
           );

@@ -1,4 +1,4 @@
-/** Certificate requests and renewal (src/kube/bootstrap.ts, src/http/tls.ts) without a cluster. */
+/** Certificate requests and renewal (src/kube/certificates.ts, src/http/tls.ts) without a cluster. */
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import {
@@ -7,7 +7,7 @@ import {
   newPrivateKey,
   opensslSubject,
   renewalTime,
-} from "../../src/kube/bootstrap.ts";
+} from "../../src/kube/certificates.ts";
 import { selfSignedCertificate, servingRequest, splitPem } from "../../src/http/tls.ts";
 
 async function opensslText(args: string[], stdin: string): Promise<string> {

@@ -6,7 +6,7 @@ import {
   isMirrorPod,
   MirrorPods,
   mirrorReferenceProblem,
-} from "../../src/kube/mirror.ts";
+} from "../../src/pods/mirror.ts";
 import { deletePodObject } from "../../src/kube/deletion.ts";
 import { PodWatcher } from "../../src/kube/pods.ts";
 import { StatusWriter } from "../../src/kube/status.ts";

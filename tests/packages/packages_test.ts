@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { ImagePullError, type ImagePullReason } from "../../src/packages/image.ts";
 import { packageImageResolver } from "../../src/pods/images.ts";
-import { ContainerError } from "../../src/pods/ports.ts";
 import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
 import { aptRuns, buildDeb, managerIn, serveDebs, sh, sha256File, systemctl } from "./_fixtures.ts";
 
@@ -129,7 +128,7 @@ Deno.test("the image resolver reports pulls as the kubelet's events: Pulling, Pu
     const pod = { metadata: { name: "p" } };
     const resolve = (image: string) => resolver.resolve(pod, { name: "c", image });
     const rejectsAs = (image: string, reason: string) =>
-      assert.rejects(resolve(image), (e) => e instanceof ContainerError && e.reason === reason);
+      assert.rejects(resolve(image), (e) => e instanceof ImagePullError && e.reason === reason);
 
     await rejectsAs("systemk-no-such-package", "ErrImagePull");
     await rejectsAs("systemk-no-such-package", "ImagePullBackOff");

@@ -18,7 +18,7 @@ import type { EventSink } from "../../src/pods/ports.ts";
 import { type OomKillWatcher, watchOomKills } from "../../src/pods/oom.ts";
 import { PodRuntime, type RuntimeOptions } from "../../src/pods/runtime.ts";
 import { connectUnitManager, type SystemdUnits } from "../../src/pods/systemd_units.ts";
-import type { UnitProperties } from "../../src/systemd/types.ts";
+import type { UnitProperties } from "../../src/unit/properties.ts";
 import { unitName } from "../../src/unit/name.ts";
 import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
 
@@ -61,6 +61,8 @@ export interface PodSystem {
   statusWhen(pod: V1Pod, predicate: (s: V1PodStatus) => boolean): Promise<V1PodStatus>;
   /** Current properties of a unit. */
   props(unit: string): Promise<UnitProperties>;
+  /** How often systemd itself restarted a unit (`NRestarts`): never, every unit is `Restart=no`. */
+  systemdRestarts(unit: string): Promise<number>;
   /** Events, statuses and the journal of every systemk unit, for failure messages. */
   describe(): Promise<string>;
 }
@@ -179,6 +181,7 @@ export async function withPodSystem(
         });
       },
       props: (unit) => u.properties(unit),
+      systemdRestarts: async (unit) => Number((await u.client.getServiceSettings(unit)).NRestarts),
       describe,
     });
   } finally {

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import type { V1ContainerStatus, V1Pod, V1PodStatus } from "@kubernetes/client-node";
-import type { UnitProperties } from "../../src/systemd/types.ts";
+import type { UnitProperties } from "../../src/unit/properties.ts";
 import { emptyDirPath, type PodSystem, SYSTEM_TEST, unitOf, withPodSystem } from "./_pods.ts";
 
 /** `ExecMainCode` values. */
@@ -175,7 +175,7 @@ Deno.test({
         assert.equal(looping.phase, "Running");
         console.log(`  Always: 2 restarts after ${(performance.now() - started).toFixed(0)} ms`);
         // The agent restarted it, not systemd, and said why.
-        assert.equal((await s.props(unitOf(always, "loop"))).NRestarts, 0);
+        assert.equal(await s.systemdRestarts(unitOf(always, "loop")), 0);
         assert.ok(
           s.events.some((e) => e.pod === "always" && e.reason === "BackOff"),
           "BackOff event",
@@ -190,7 +190,7 @@ Deno.test({
           assert.equal((await lines(s, onFailure, name)).length, n, `${name} ran ${n} time(s)`);
         }
         for (const p of [neverOk, neverFail]) {
-          assert.equal((await s.props(unitOf(p, "job"))).NRestarts, 0);
+          assert.equal(await s.systemdRestarts(unitOf(p, "job")), 0);
           assert.deepEqual(await lines(s, p, "job"), ["run"], "ran once");
         }
         await Promise.all(

@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { formatPlan } from "./mod.ts";
+import type { PodPlan } from "./mod.ts";
+
+Deno.test("formatPlan: unit headers, entries with mode and owner, secrets never printed", () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  const plan: PodPlan = {
+    podDir: "/run/systemk/u",
+    slice: {
+      name: "systemk-podu.slice",
+      unit: { header: [], sections: [] },
+      text: "[Slice]\nMemoryMax=1\n",
+    },
+    units: [{
+      name: "systemk.ns.p.c.service",
+      container: "c",
+      init: false,
+      unit: { header: [], sections: [] },
+      text: "[Service]\nExecStart=/bin/true\n",
+    }],
+    volumes: [
+      { kind: "dir", path: "/run/systemk/u", mode: 0o700, uid: 0, gid: 0 },
+      { kind: "tmpfs", path: "/run/systemk/u/t", mode: 0o777, uid: 1, gid: 2, sizeBytes: 10 },
+      {
+        kind: "file",
+        path: "/run/systemk/u/a",
+        content: bytes("hi\n"),
+        mode: 0o644,
+        uid: 1,
+        gid: 2,
+      },
+      { kind: "file", path: "/run/systemk/u/b", content: bytes("x"), mode: 0o4, uid: 1, gid: 2 },
+      {
+        kind: "file",
+        path: "/run/systemk/u/s",
+        content: bytes("hunter2"),
+        mode: 0o600,
+        uid: 1,
+        gid: 2,
+        secret: true,
+      },
+      {
+        kind: "file",
+        path: "/run/systemk/u/bin",
+        content: new Uint8Array([0xff, 0xfe]),
+        mode: 0o644,
+        uid: 1,
+        gid: 2,
+      },
+    ],
+    hostPathChecks: [{ volume: "h", path: "/srv", type: "Directory" }],
+  };
+  const text = formatPlan(plan);
+  assert.equal(
+    text,
+    `# unit: systemk-podu.slice
+[Slice]
+MemoryMax=1
+
+# unit: systemk.ns.p.c.service
+[Service]
+ExecStart=/bin/true
+
+# volumes of /run/systemk/u
+# dir: /run/systemk/u (mode 0700, owner 0:0)
+# tmpfs: /run/systemk/u/t (mode 0777, owner 1:2, size 10)
+# file: /run/systemk/u/a (mode 0644, owner 1:2, 3 bytes)
+hi
+# file: /run/systemk/u/b (mode 0004, owner 1:2, 1 bytes)
+x
+# (no newline at end of file)
+# file: /run/systemk/u/s (mode 0600, owner 1:2, 7 bytes)
+<7 bytes>
+# file: /run/systemk/u/bin (mode 0644, owner 1:2, 2 bytes)
+<2 bytes, binary>
+# hostPath check: volume h: /srv must be Directory
+`,
+  );
+  assert.ok(!text.includes("hunter2"));
+});

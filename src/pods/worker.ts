@@ -1,0 +1,348 @@
+/**
+ * A pod worker, as the kubelet's `pod_workers.go`: one per pod UID, running the pod's steps one
+ * at a time (a pod's steps never interleave; different pods proceed concurrently) through an
+ * explicit lifecycle:
+ *
+ * - `syncing`: the pod should run; each sync prepares it (prepare.ts), writes its volume and
+ *   unit files, starts its containers (containers.ts), restarts the ones that ended per
+ *   restartPolicy (restarts.ts) and probes them (prober.ts);
+ * - `terminating`: its containers are being stopped, for good: nothing starts, restarts or
+ *   probes them any more;
+ * - `terminated`: stopped. A deleted pod is then removed (units, files) and forgotten; a pod
+ *   terminated with a final status (its active deadline passed) is kept, Failed.
+ *
+ * @module
+ */
+import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
+import { isNoSuchUnit, isTransientBusError } from "../systemd/mod.ts";
+import { reconcileDuration, reconcileErrors } from "../metrics/mod.ts";
+import { DEFAULT_STATE_DIR } from "../plan/mod.ts";
+import { computePodStatus } from "../status/mod.ts";
+import type { ContainerOverride, PodFailure } from "../status/mod.ts";
+import type { UnitProperties } from "../unit/properties.ts";
+import { applyVolumes, removePodDir } from "../volumes/apply.ts";
+import { type Log, podLogger } from "../log/mod.ts";
+import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from "./deadline.ts";
+import { PodContainers } from "./pod_containers.ts";
+import { preparePod } from "./prepare.ts";
+import { type FoundPod, podKey, type PodRuntimeContext } from "./context.ts";
+
+/** Retry delay after a D-Bus failure that was not the pod's fault (systemd re-executing). */
+const TRANSIENT_RETRY_MS = 1000;
+
+/** Where a pod worker is in the pod's life; see the module doc. */
+export type PodLifecycle = "syncing" | "terminating" | "terminated";
+
+/** Runs one pod; see the module doc. */
+export class PodWorker {
+  readonly #c: PodRuntimeContext;
+  readonly #uid: string;
+  #pod: V1Pod;
+  readonly #log: Log;
+  #lifecycle: PodLifecycle = "syncing";
+  /** Why the pod was terminated while kept (its active deadline passed). */
+  #final?: PodFailure;
+  /** The grace period its termination asked for, while terminating for deletion. */
+  #termination?: { graceSeconds?: number };
+  /** systemk stops: no timer is set any more (pods keep running). */
+  #closed = false;
+  #queue: Promise<void>;
+  #podDir?: string;
+  readonly #overrides = new Map<string, ContainerOverride>();
+  #failure?: PodFailure;
+  #lastStatus?: V1PodStatus;
+  #retry?: ReturnType<typeof setTimeout>;
+  #backoffMs: number;
+  /** Wakes the pod when its active deadline passes (activeDeadlineSeconds). */
+  #deadline?: ReturnType<typeof setTimeout>;
+  #publishPending = false;
+  readonly #containers: PodContainers;
+
+  /**
+   * @param pod the pod as last seen.
+   * @param context what the runtime shares with its workers; `adopted` the pod's units and
+   *   slice found on the machine, `after` a step of the same UID still running.
+   */
+  constructor(
+    pod: V1Pod,
+    context: PodRuntimeContext & { adopted: FoundPod; after?: Promise<void> },
+  ) {
+    this.#c = context;
+    this.#uid = pod.metadata!.uid!;
+    this.#pod = pod;
+    this.#log = podLogger(podKey(pod));
+    this.#queue = context.after ?? Promise.resolve();
+    this.#backoffMs = this.#backoffBaseMs;
+    this.#containers = new PodContainers({
+      context,
+      uid: this.#uid,
+      pod: () => this.#pod,
+      adopted: context.adopted,
+      log: this.#log,
+      enqueue: (step) => this.#enqueue(step),
+      publish: () => this.publish(),
+      running: () =>
+        this.#lifecycle === "syncing" && !this.#closed && !this.#pod.metadata?.deletionTimestamp,
+      onStarted: () => this.#backoffMs = this.#backoffBaseMs,
+    });
+  }
+
+  /** The status last computed. */
+  get lastStatus(): V1PodStatus | undefined {
+    return this.#lastStatus;
+  }
+
+  /** Makes the pod run as `pod` says (or terminate, when it carries a deletionTimestamp). */
+  sync(pod: V1Pod): void {
+    this.#pod = pod;
+    this.#enqueue(() => reconcileDuration.time({}, () => this.#reconcile()));
+  }
+
+  /**
+   * A status-only change of the pod (another controller's condition, a readiness gate):
+   * nothing to run differently, but the pod's status is computed again from it.
+   */
+  updateStatus(pod: V1Pod): void {
+    this.#pod = pod;
+    this.#log.debug("others' conditions changed: status computed again");
+    this.publish();
+  }
+
+  /** Stops and removes the pod's units and files; `graceSeconds` may shorten the pod's own. */
+  terminate(graceSeconds?: number): Promise<void> {
+    return this.#enqueue(() => this.#terminate(graceSeconds));
+  }
+
+  /** Runs `step` in the pod's queue. */
+  #enqueue(step: () => Promise<void>): Promise<void> {
+    const next = this.#queue.then(step).catch((e) => this.#fail(e));
+    this.#queue = next;
+    return next;
+  }
+
+  /** A unit of the pod changed (systemd's signal; the observed state has it already). */
+  observe(unit: string, props: UnitProperties): void {
+    this.publish();
+    this.#containers.observe(unit, props);
+    const ref = this.#containers.failedInit(unit, props);
+    if (
+      ref && this.#retry === undefined && this.#lifecycle === "syncing" &&
+      this.#containers.initRetryDue()
+    ) {
+      this.#c.events.record(
+        this.#pod,
+        "Warning",
+        "BackOff",
+        `Back-off restarting failed init container ${ref.container}`,
+        ref.container,
+      );
+      this.#scheduleRetry(() => this.#containers.resetInits());
+    }
+  }
+
+  /** Waits for the running step; sets no timer any more. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#retry);
+    clearTimeout(this.#deadline);
+    this.#containers.quiesce();
+    await this.#queue;
+  }
+
+  async #reconcile(): Promise<void> {
+    const pod = this.#pod;
+    if (pod.metadata?.deletionTimestamp) {
+      return await this.#terminate(pod.metadata.deletionGracePeriodSeconds);
+    }
+    // Once terminating, a pod never runs again (a failed termination is retried as such).
+    if (this.#termination) return await this.#terminate(this.#termination.graceSeconds);
+    if (this.#final || this.#deadlinePassed()) {
+      return await this.#terminateWithStatus(this.#final ?? DEADLINE_EXCEEDED);
+    }
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    this.#failure = undefined;
+
+    const prepared = await preparePod(pod, {
+      ...this.#c,
+      overrides: this.#overrides,
+      event: (type, reason, message, container) =>
+        this.#c.events.record(pod, type, reason, message, container),
+    });
+    if (!prepared.plan) {
+      this.#log.debug(`not runnable yet: ${prepared.failure?.message ?? "waiting containers"}`);
+      this.#failure = prepared.failure;
+      this.publish();
+      return this.#retryLater();
+    }
+    const plan = prepared.plan;
+    this.#podDir = plan.podDir;
+
+    try {
+      await applyVolumes(plan.volumes);
+    } catch (e) {
+      const message = `writing volumes of ${podKey(pod)} failed: ${(e as Error).message}`;
+      this.#failure = { reason: "FailedMount", message };
+      this.#c.events.record(pod, "Warning", "FailedMount", message);
+      // Containers already running (adopted ones too) go on with the files they have.
+      await this.#containers.follow();
+      this.publish();
+      return this.#retryLater();
+    }
+    await this.#containers.apply(plan);
+    await this.#containers.follow();
+    this.publish();
+  }
+
+  #retryLater(): void {
+    this.#scheduleRetry(() => Promise.resolve());
+  }
+
+  #scheduleRetry(before: () => Promise<void>, fixedDelayMs?: number): void {
+    if (this.#closed || this.#removed()) return;
+    clearTimeout(this.#retry);
+    const delay = fixedDelayMs ?? this.#backoffMs;
+    if (fixedDelayMs === undefined) {
+      this.#backoffMs = Math.min(delay * 2, this.#c.backoffMaxMs ?? 300_000);
+    }
+    this.#log.debug(`retrying in ${delay} ms`);
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.#enqueue(async () => {
+        await before();
+        this.#containers.retrying();
+        await this.#reconcile();
+      });
+    }, delay);
+  }
+
+  /** From now on nothing starts, restarts or probes the pod's containers. */
+  #beginTermination(): void {
+    clearTimeout(this.#retry);
+    clearTimeout(this.#deadline);
+    this.#lifecycle = "terminating";
+    this.#containers.quiesce();
+  }
+
+  /** Terminates the pod for deletion: stops its containers, removes its units and files. */
+  async #terminate(graceSeconds: number | undefined): Promise<void> {
+    if (this.#lifecycle === "terminated" && !this.#final) return;
+    this.#termination = { graceSeconds };
+    this.#log.debug(`terminating: grace ${graceSeconds ?? "of the pod"} s`);
+    this.#beginTermination();
+    const names = this.#containers.names();
+    if (names.length) {
+      this.#c.events.record(this.#pod, "Normal", "Killing", `Stopping ${names.length} unit(s)`);
+    }
+    await Promise.all(names.map((name) => this.#containers.stop(name, graceSeconds)));
+    for (const name of names) await this.#containers.remove(name);
+    await removePodDir(this.#podDir ?? `${this.#c.stateDir ?? DEFAULT_STATE_DIR}/${this.#uid}`);
+    // The pod's cgroup goes last, as the kubelet removes it after the pod's volumes.
+    await this.#containers.removeSlice();
+    this.#lifecycle = "terminated";
+    this.#final = undefined;
+    await this.#c.onRemoved(this.#uid, this.#pod);
+  }
+
+  /**
+   * Terminates the pod but keeps it, as the kubelet's eviction by a pod sync handler (here the
+   * active deadline): event, every unit stopped within the pod's grace period, nothing
+   * restarted, phase Failed with `failure` as reason and message. Runs again on every sync of
+   * the terminated pod (and after a restart of systemk) to keep its units stopped.
+   */
+  async #terminateWithStatus(failure: PodFailure): Promise<void> {
+    if (!this.#final) {
+      this.#final = failure;
+      this.#log.debug(`terminating, to be kept ${failure.reason}: ${failure.message}`);
+      this.#beginTermination();
+      // After a restart of systemk the pod already says so: the event was given then.
+      if ((this.#lastStatus ?? this.#pod.status)?.reason !== failure.reason) {
+        this.#c.events.record(this.#pod, "Normal", failure.reason, failure.message);
+      }
+    }
+    await Promise.all(
+      this.#containers.names().map(async (name) => {
+        await this.#containers.stop(name);
+        await this.#c.observed.refresh(name);
+      }),
+    );
+    this.#lifecycle = "terminated";
+    this.publish();
+  }
+
+  /**
+   * Whether the pod's active deadline (activeDeadlineSeconds, counted from its startTime) has
+   * passed; if not, wakes the pod when it does.
+   */
+  #deadlinePassed(): boolean {
+    clearTimeout(this.#deadline);
+    this.#deadline = undefined;
+    const status = this.#lastStatus ?? this.#pod.status;
+    const remaining = activeDeadlineRemainingMs(this.#pod, status, Date.now());
+    if (remaining === undefined || this.#lifecycle !== "syncing") return false;
+    if (remaining <= 0) return true;
+    if (this.#closed) return false;
+    this.#deadline = setTimeout(() => {
+      this.#deadline = undefined;
+      this.#enqueue(() => this.#reconcile());
+    }, remaining);
+    return false;
+  }
+
+  #fail(e: unknown): void {
+    const doing = this.#lifecycle === "syncing" ? "run" : "stop and clean up";
+    const message = `systemk could not ${doing} ${podKey(this.#pod)}: ${
+      (e as Error)?.message ?? e
+    }`;
+    this.#log.error(message);
+    reconcileErrors.inc();
+    if (this.#removed()) return;
+    if (isTransientBusError(e) || isNoSuchUnit(e)) {
+      // systemd re-executed or the bus restarted under this step: not the pod's fault, so no
+      // event and no growing back-off; try again once the client has reconnected.
+      this.#scheduleRetry(() => Promise.resolve(), TRANSIENT_RETRY_MS);
+      return;
+    }
+    this.#failure = { reason: "SystemkError", message };
+    this.#c.events.record(this.#pod, "Warning", "Failed", message);
+    this.publish();
+    // A pod being deleted waits on its clean-up: retried at the first back-off step, without
+    // growing (the kubelet retries a failed pod sync every 10 s, too).
+    if (this.#lifecycle !== "syncing") {
+      this.#scheduleRetry(() => Promise.resolve(), this.#backoffBaseMs);
+    } else this.#retryLater();
+  }
+
+  /** The first retry delay (ms). */
+  get #backoffBaseMs(): number {
+    return this.#c.backoffBaseMs ?? 10_000;
+  }
+
+  /** Recomputes and emits the pod's status, coalescing bursts of signals into one. */
+  publish(): void {
+    if (this.#publishPending) return;
+    this.#publishPending = true;
+    queueMicrotask(() => {
+      this.#publishPending = false;
+      const pod = this.#pod;
+      if (this.#removed() || pod.metadata?.deletionTimestamp) return;
+      const status = computePodStatus(pod, {
+        units: this.#containers.statusUnits(),
+        overrides: this.#containers.overrides(this.#overrides),
+        failure: this.#final ?? this.#failure,
+        evicted: this.#final !== undefined,
+        addresses: { hostIP: this.#c.node.internalIP, podIP: this.#c.node.externalIP },
+        now: new Date(),
+        previous: this.#lastStatus,
+      });
+      this.#lastStatus = status;
+      if (!this.#final && this.#deadlinePassed()) this.#enqueue(() => this.#reconcile());
+      this.#c.onStatus(pod, status);
+    });
+  }
+
+  /** Terminated for deletion: the worker is done. */
+  #removed(): boolean {
+    return this.#lifecycle === "terminated" && !this.#final;
+  }
+}
