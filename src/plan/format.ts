@@ -65,5 +65,13 @@ export function formatPlan(plan: PodPlan): string {
   for (const check of plan.hostPathChecks) {
     out += `# hostPath check: volume ${check.volume}: ${check.path} must be ${check.type}\n`;
   }
+  for (const m of plan.claimMounts) {
+    const type = m.type ? ` (${m.type})` : "";
+    const subPaths = m.subPaths.length ? `, subPaths ${m.subPaths.join(", ")}` : "";
+    const group = m.fsGroup ? `, fsGroup ${m.fsGroup.gid} (${m.fsGroup.changePolicy})` : "";
+    out += `# persistentVolumeClaim: volume ${m.volume}: PersistentVolume ` +
+      `${m.persistentVolume}, ${m.source} ${m.path}${type}${m.readOnly ? ", read-only" : ""}` +
+      `${subPaths}${group}\n`;
+  }
   return out;
 }

@@ -49,6 +49,16 @@ Deno.test("formatPlan: unit headers, entries with mode and owner, secrets never 
       },
     ],
     hostPathChecks: [{ volume: "h", path: "/srv", type: "Directory" }],
+    claimMounts: [{
+      volume: "data",
+      persistentVolume: "pv1",
+      source: "local",
+      path: "/mnt/pv1",
+      type: "",
+      readOnly: false,
+      subPaths: ["db"],
+      fsGroup: { gid: 2000, changePolicy: "OnRootMismatch" },
+    }],
   };
   const text = formatPlan(plan);
   assert.equal(
@@ -74,6 +84,7 @@ x
 # file: /run/systemk/u/bin (mode 0644, owner 1:2, 2 bytes)
 <2 bytes, binary>
 # hostPath check: volume h: /srv must be Directory
+# persistentVolumeClaim: volume data: PersistentVolume pv1, local /mnt/pv1, subPaths db, fsGroup 2000 (OnRootMismatch)
 `,
   );
   assert.ok(!text.includes("hunter2"));

@@ -295,6 +295,9 @@ function mountDirectives(
         );
       } else {
         hostPath = `${source.hostPath}/${subPath}`;
+        // A claim's subPath is made (and checked) on the node before the units start.
+        const claim = volumes.claimMounts.get(m.name);
+        if (claim && !claim.subPaths.includes(subPath)) claim.subPaths.push(subPath);
       }
     }
     const readOnly = source.readOnly || m.readOnly === true;
@@ -672,5 +675,6 @@ export function planPod(input: PlanInput): PodPlan {
     units,
     volumes: volumes.entries,
     hostPathChecks: volumes.hostPathChecks,
+    claimMounts: [...volumes.claimMounts.values()],
   };
 }
