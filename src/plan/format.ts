@@ -67,7 +67,8 @@ export function formatPlan(plan: PodPlan): string {
   }
   for (const m of plan.claimMounts) {
     const type = m.type ? ` (${m.type})` : "";
-    const subPaths = m.subPaths.length ? `, subPaths ${m.subPaths.join(", ")}` : "";
+    const subPaths = m.subPaths.map((p) => `, subPath ${p.path} pinned at ${p.mountPoint}`)
+      .join("");
     const group = m.fsGroup ? `, fsGroup ${m.fsGroup.gid} (${m.fsGroup.changePolicy})` : "";
     out += `# persistentVolumeClaim: volume ${m.volume}: PersistentVolume ` +
       `${m.persistentVolume}, ${m.source} ${m.path}${type}${m.readOnly ? ", read-only" : ""}` +

@@ -56,7 +56,7 @@ Deno.test("formatPlan: unit headers, entries with mode and owner, secrets never 
       path: "/mnt/pv1",
       type: "",
       readOnly: false,
-      subPaths: ["db"],
+      subPaths: [{ path: "db", mountPoint: "/run/systemk/u/volume-subpaths/data/c/0" }],
       fsGroup: { gid: 2000, changePolicy: "OnRootMismatch" },
     }],
   };
@@ -84,7 +84,7 @@ x
 # file: /run/systemk/u/bin (mode 0644, owner 1:2, 2 bytes)
 <2 bytes, binary>
 # hostPath check: volume h: /srv must be Directory
-# persistentVolumeClaim: volume data: PersistentVolume pv1, local /mnt/pv1, subPaths db, fsGroup 2000 (OnRootMismatch)
+# persistentVolumeClaim: volume data: PersistentVolume pv1, local /mnt/pv1, subPath db pinned at /run/systemk/u/volume-subpaths/data/c/0, fsGroup 2000 (OnRootMismatch)
 `,
   );
   assert.ok(!text.includes("hunter2"));

@@ -89,6 +89,7 @@ import {
   planVolumes,
   relativePathProblem,
   simplifiedAbsolutePath,
+  subPathPin,
   type VolumeOwner,
 } from "./volumes.ts";
 import type { PackageInfo, PlanInput, PlannedSlice, PlannedUnit, PodPlan } from "./types.ts";
@@ -236,7 +237,7 @@ function mountDirectives(
 ): Directive[] {
   const out: Directive[] = [];
   const seen = new Set<string>();
-  for (const m of container.volumeMounts ?? []) {
+  for (const [index, m] of (container.volumeMounts ?? []).entries()) {
     const field = `volumeMounts[${m.name}]`;
     const source = volumes.sources.get(m.name);
     if (!source) {
@@ -295,9 +296,13 @@ function mountDirectives(
         );
       } else {
         hostPath = `${source.hostPath}/${subPath}`;
-        // A claim's subPath is made (and checked) on the node before the units start.
+        // A claim's subPath is made, checked and pinned on the node before the units start.
         const claim = volumes.claimMounts.get(m.name);
-        if (claim && !claim.subPaths.includes(subPath)) claim.subPaths.push(subPath);
+        if (claim) {
+          const pin = { volume: m.name, container: container.name, index };
+          hostPath = subPathPin(ctx.podDir, pin);
+          claim.subPaths.push({ path: subPath, mountPoint: hostPath });
+        }
       }
     }
     const readOnly = source.readOnly || m.readOnly === true;

@@ -169,8 +169,11 @@ export interface PodPlan {
 export interface ClaimMount extends ClaimedVolume {
   /** The pod's volume name. */
   volume: string;
-  /** Relative paths inside the volume that containers mount (`subPath`/`subPathExpr`). */
-  subPaths: string[];
+  /**
+   * The subPaths containers mount (`subPath`/`subPathExpr`): each relative `path` inside the
+   * volume is pinned on `mountPoint` (below the pod's directory), which the unit binds.
+   */
+  subPaths: { path: string; mountPoint: string }[];
   /** The pod's `fsGroup` and `fsGroupChangePolicy`, when the volume's group must change. */
   fsGroup?: { gid: number; changePolicy: "Always" | "OnRootMismatch" };
 }

@@ -339,6 +339,19 @@ function hostPathVolume(p: Planning, v: V1Volume, checks: HostPathCheck[]): Volu
   return { hostPath, readOnly: false, createsSubPaths: false };
 }
 
+/**
+ * Where a pod's claim subPaths are pinned (bind-mounted) before its units bind them:
+ * `<podDir>/volume-subpaths/<volume>/<container>/<volumeMounts index>`, as the kubelet lays out
+ * its pins.
+ */
+export function subPathPin(
+  podDir: string,
+  mount?: { volume: string; container: string; index: number },
+): string {
+  const dir = `${podDir}/volume-subpaths`;
+  return mount ? `${dir}/${mount.volume}/${mount.container}/${mount.index}` : dir;
+}
+
 /** Kubernetes reason for a volume that cannot be mounted (the kubelet's event reason). */
 const FAILED_MOUNT = "FailedMount";
 

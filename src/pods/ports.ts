@@ -8,6 +8,8 @@
 import type {
   V1ConfigMap,
   V1Container,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
   V1Pod,
   V1PodStatus,
   V1Secret,
@@ -59,6 +61,12 @@ export interface References {
   secrets: Map<string, V1Secret>;
   /** Tokens for projected serviceAccountToken sources, by `serviceAccountTokenKey`. */
   serviceAccountTokens?: Map<string, string>;
+  /** The claims of its persistentVolumeClaim volumes, by name (absent = not found). */
+  persistentVolumeClaims?: Map<string, V1PersistentVolumeClaim>;
+  /** The PersistentVolumes those claims are bound to, by name. */
+  persistentVolumes?: Map<string, V1PersistentVolume>;
+  /** This node's labels, for the PersistentVolumes' nodeAffinity. */
+  nodeLabels?: Record<string, string>;
 }
 
 /** Where Kubernetes-style events go. */

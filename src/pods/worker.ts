@@ -3,9 +3,10 @@
  * at a time (a pod's steps never interleave; different pods proceed concurrently) through an
  * explicit lifecycle:
  *
- * - `syncing`: the pod should run; each sync prepares it (prepare.ts), writes its volume and
- *   unit files, starts its containers (containers.ts), restarts the ones that ended per
- *   restartPolicy (restarts.ts) and probes them (prober.ts);
+ * - `syncing`: the pod should run; each sync prepares it (prepare.ts), writes its volume files
+ *   and sets up its claims' volumes (src/volumes/claims.ts), writes its unit files, starts its
+ *   containers (containers.ts), restarts the ones that ended per restartPolicy (restarts.ts) and
+ *   probes them (prober.ts);
  * - `terminating`: its containers are being stopped, for good: nothing starts, restarts or
  *   probes them any more;
  * - `terminated`: stopped. A deleted pod is then removed (units, files) and forgotten; a pod
@@ -21,6 +22,7 @@ import { computePodStatus } from "../status/mod.ts";
 import type { ContainerOverride, PodFailure } from "../status/mod.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 import { applyVolumes, removePodDir } from "../volumes/apply.ts";
+import { ClaimMountError, setUpClaimMounts } from "../volumes/claims.ts";
 import { type Log, podLogger } from "../log/mod.ts";
 import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from "./deadline.ts";
 import { PodContainers } from "./pod_containers.ts";
@@ -48,6 +50,8 @@ export class PodWorker {
   #closed = false;
   #queue: Promise<void>;
   #podDir?: string;
+  /** The pod's claims were set up once (their fsGroup given): later syncs only check them. */
+  #claimsSetUp = false;
   readonly #overrides = new Map<string, ContainerOverride>();
   #failure?: PodFailure;
   #lastStatus?: V1PodStatus;
@@ -180,8 +184,12 @@ export class PodWorker {
 
     try {
       await applyVolumes(plan.volumes);
+      await setUpClaimMounts(plan.claimMounts, { ownership: !this.#claimsSetUp });
+      this.#claimsSetUp = true;
     } catch (e) {
-      const message = `writing volumes of ${podKey(pod)} failed: ${(e as Error).message}`;
+      const message = e instanceof ClaimMountError
+        ? `${podKey(pod)}: ${e.message}`
+        : `writing volumes of ${podKey(pod)} failed: ${(e as Error).message}`;
       this.#failure = { reason: "FailedMount", message };
       this.#c.events.record(pod, "Warning", "FailedMount", message);
       // Containers already running (adopted ones too) go on with the files they have.
