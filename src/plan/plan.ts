@@ -82,7 +82,12 @@ import {
   packageCommands,
   WRITABLE_KEYS,
 } from "./exec.ts";
-import { containerResources, podResources, resourceDirectives } from "./resources.ts";
+import {
+  containerResources,
+  podResources,
+  RESOURCE_KEYS,
+  resourceDirectives,
+} from "./resources.ts";
 import { type EffectiveSecurity, effectiveSecurity } from "./security.ts";
 import {
   type PlannedVolumes,
@@ -567,12 +572,28 @@ function planContainer(
   };
   // What the container runs with: its spec, the unit (sandbox, mounts, command) and the
   // resolved environment — except Secret values, as the hash sits in a world-readable file
-  // (like the kubelet, a changed Secret takes effect when the container next restarts).
-  const publicEnv = [...env].map(([k, v]) => [k, v.secret ? null : v.value]);
+  // (like the kubelet, a changed Secret takes effect when the container next restarts). Its
+  // resources are left out (its spec's, the unit's cgroup settings, the variables of
+  // resourceFieldRef), as the kubelet's container hash leaves them out: an in-place resize
+  // changes them without a new container; the unit records them in `Resources=`.
+  const { resources: _resources, resizePolicy: _policy, ...rest } = container;
+  const fromResources = new Set(
+    (container.env ?? []).filter((e) => e.valueFrom?.resourceFieldRef).map((e) => e.name),
+  );
+  const publicEnv = [...env].map((
+    [k, v],
+  ) => [k, v.secret || fromResources.has(k) ? null : v.value]);
+  const unresourced: UnitFile = {
+    header: [],
+    sections: body.sections.map((section) => ({
+      ...section,
+      lines: section.lines.filter((l) => l.kind !== "directive" || !RESOURCE_KEYS.has(l.key)),
+    })),
+  };
   const containerHash = createHash("sha256")
-    .update(stableJSON(container))
+    .update(stableJSON(rest))
     .update("\n")
-    .update(serialize(ctx, name, body))
+    .update(serialize(ctx, name, unresourced))
     .update("\n")
     .update(JSON.stringify(publicEnv))
     .digest("hex");
@@ -590,6 +611,7 @@ function planContainer(
         nodeName: ctx.input.node.name,
         containerHash,
         index: p.index,
+        resources: JSON.stringify(container.resources ?? {}),
       }),
     ],
   };
