@@ -34,6 +34,11 @@ export interface UnitManager {
   start(name: string): Promise<string>;
   /** Stops the unit and waits for the stop job; resolves with its result. */
   stop(name: string): Promise<string>;
+  /**
+   * Changes properties of the loaded unit at once (its running processes keep running), e.g.
+   * `{ MemoryMax: 268435456n }`; the caller rewrites its file with the same values.
+   */
+  setProperties(name: string, properties: Record<string, bigint>): Promise<void>;
   /** Sends a signal to every process of the unit. */
   kill(name: string, signal: number): Promise<void>;
   resetFailed(name: string): Promise<void>;

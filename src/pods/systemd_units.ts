@@ -30,6 +30,7 @@ export async function connectUnitManager(
         throw e;
       }),
     kill: (name, signal) => client.kill(name, signal),
+    setProperties: (name, properties) => client.setUnitProperties(name, properties),
     resetFailed: (name) => client.resetFailed(name),
     properties: (name) => client.getProperties(name),
     async list(): Promise<ExistingUnit[]> {

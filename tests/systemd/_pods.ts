@@ -157,9 +157,13 @@ export async function withPodSystem(
       changes,
       statuses,
       run(manifest) {
-        const m = typeof manifest === "string"
-          ? parseManifests(manifest)
-          : { pods: [manifest], configMaps: [], secrets: [] };
+        const m = typeof manifest === "string" ? parseManifests(manifest) : {
+          pods: [manifest],
+          configMaps: [],
+          secrets: [],
+          persistentVolumeClaims: [],
+          persistentVolumes: [],
+        };
         if (m.pods.length !== 1) throw new Error(`expected one Pod, found ${m.pods.length}`);
         const pod = structuredClone(m.pods[0]);
         pod.metadata = {
