@@ -78,15 +78,11 @@ export function allocatedPod(pod: V1Pod, allocation: Allocation): V1Pod {
     const allocated = allocation.get(c.name);
     return allocated ? { ...c, resources: allocated } : c;
   };
-  const spec = pod.spec!;
-  return {
-    ...pod,
-    spec: {
-      ...spec,
-      initContainers: spec.initContainers?.map((c) => isSidecar(c) ? swap(c) : c),
-      containers: spec.containers.map(swap),
-    },
-  };
+  const spec = { ...pod.spec!, containers: pod.spec!.containers.map(swap) };
+  if (spec.initContainers) {
+    spec.initContainers = spec.initContainers.map((c) => isSidecar(c) ? swap(c) : c);
+  }
+  return { ...pod, spec };
 }
 
 /** Whether the spec asks for other resources than `allocation` gives (a resize is requested). */
@@ -102,6 +98,28 @@ function canonicalResources(r: V1ResourceRequirements | undefined): string {
   const list = (l?: Record<string, string>) =>
     Object.entries(l ?? {}).map(([k, v]) => [k, String(v)]).sort();
   return JSON.stringify([list(r?.requests), list(r?.limits)]);
+}
+
+/**
+ * The resizable resources (CPU, memory) whose request or limit differs between `a` and `b`,
+ * compared as quantities (`1` and `1000m` are equal), as the kubelet compares allocated and
+ * actuated resources.
+ *
+ * @example Usage
+ * ```ts
+ * changedResources({ limits: { cpu: "1" } }, { limits: { cpu: "1000m", memory: "1Gi" } });
+ * // ["memory"]
+ * ```
+ */
+export function changedResources(
+  a: V1ResourceRequirements | undefined,
+  b: V1ResourceRequirements | undefined,
+): ("cpu" | "memory")[] {
+  return (["cpu", "memory"] as const).filter((resource) =>
+    (["requests", "limits"] as const).some((list) =>
+      amount(resource, a?.[list]?.[resource]) !== amount(resource, b?.[list]?.[resource])
+    )
+  );
 }
 
 /**

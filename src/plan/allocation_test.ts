@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { V1Pod } from "@kubernetes/client-node";
 import {
   allocatedPod,
+  changedResources,
   decideResize,
   podAllocation,
   podRequests,
@@ -99,4 +100,16 @@ Deno.test("decideResize: Infeasible beyond allocatable, Deferred beyond what oth
     reason: "Infeasible",
     message: "In-place resize of static-pods is not supported",
   });
+});
+
+Deno.test("changedResources: CPU and memory compared as quantities", () => {
+  assert.deepEqual(changedResources({ limits: { cpu: "1" } }, { limits: { cpu: "1000m" } }), []);
+  assert.deepEqual(
+    changedResources({ requests: { cpu: "1", memory: "1Gi" } }, {
+      requests: { cpu: "2", memory: "1024Mi" },
+    }),
+    ["cpu"],
+  );
+  assert.deepEqual(changedResources({}, { limits: { memory: "1Gi" } }), ["memory"]);
+  assert.deepEqual(changedResources(undefined, { requests: { "ephemeral-storage": "1Gi" } }), []);
 });

@@ -35,10 +35,11 @@ export interface UnitManager {
   /** Stops the unit and waits for the stop job; resolves with its result. */
   stop(name: string): Promise<string>;
   /**
-   * Changes properties of the loaded unit at once (its running processes keep running), e.g.
-   * `{ MemoryMax: 268435456n }`; the caller rewrites its file with the same values.
+   * Gives a loaded unit new cgroup properties at once (its running processes keep running, same
+   * invocation), e.g. `{ MemoryMax: 268435456n }`, then writes its file `text`, which says the
+   * same: adoption after a restart of systemk, and the unit's next load, see them.
    */
-  setProperties(name: string, properties: Record<string, bigint>): Promise<void>;
+  resize(name: string, text: string, properties: Record<string, bigint>): Promise<void>;
   /** Sends a signal to every process of the unit. */
   kill(name: string, signal: number): Promise<void>;
   resetFailed(name: string): Promise<void>;

@@ -30,7 +30,10 @@ export async function connectUnitManager(
         throw e;
       }),
     kill: (name, signal) => client.kill(name, signal),
-    setProperties: (name, properties) => client.setUnitProperties(name, properties),
+    async resize(name, text, properties) {
+      await client.setUnitProperties(name, properties);
+      await client.writeUnitFile(name, text);
+    },
     resetFailed: (name) => client.resetFailed(name),
     properties: (name) => client.getProperties(name),
     async list(): Promise<ExistingUnit[]> {

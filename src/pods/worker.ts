@@ -27,6 +27,8 @@ import { type Log, podLogger } from "../log/mod.ts";
 import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from "./deadline.ts";
 import { PodContainers } from "./pod_containers.ts";
 import { preparePod } from "./prepare.ts";
+import { PodResize } from "./resize.ts";
+import type { CpuMemory } from "../plan/allocation.ts";
 import { type FoundPod, podKey, type PodRuntimeContext } from "./context.ts";
 
 /** Retry delay after a D-Bus failure that was not the pod's fault (systemd re-executing). */
@@ -61,6 +63,7 @@ export class PodWorker {
   #deadline?: ReturnType<typeof setTimeout>;
   #publishPending = false;
   readonly #containers: PodContainers;
+  readonly #resize: PodResize;
 
   /**
    * @param pod the pod as last seen.
@@ -89,6 +92,26 @@ export class PodWorker {
         this.#lifecycle === "syncing" && !this.#closed && !this.#pod.metadata?.deletionTimestamp,
       onStarted: () => this.#backoffMs = this.#backoffBaseMs,
     });
+    const allocatable = context.node.allocatable;
+    this.#resize = new PodResize({
+      allocatable: allocatable &&
+        { cpuMilli: allocatable.cpuMilli, memoryBytes: allocatable.memoryBytes },
+      othersRequests: () => context.othersRequests(this.#uid),
+      event: (type, reason, message) => context.events.record(this.#pod, type, reason, message),
+    }, context.adopted.units);
+  }
+
+  /**
+   * The pod's CPU and memory requests as allocated, while it holds them (not once
+   * terminated): what other pods' resizes must leave room for.
+   */
+  get allocatedRequests(): CpuMemory | undefined {
+    return this.#lifecycle === "terminated" ? undefined : this.#resize.requests(this.#pod);
+  }
+
+  /** A resize of this pod waits for room: try it again (another pod shrank or went). */
+  retryDeferredResize(): void {
+    if (this.#resize.deferred && this.#lifecycle === "syncing") this.sync(this.#pod);
   }
 
   /** The status last computed. */
@@ -167,7 +190,10 @@ export class PodWorker {
     this.#retry = undefined;
     this.#failure = undefined;
 
-    const prepared = await preparePod(pod, {
+    const allocation = this.#resize.allocate(pod, new Date());
+    // Room another pod's deferred resize may have waited for.
+    if (allocation.resized) this.#c.onResized(this.#uid);
+    const prepared = await preparePod(allocation.pod, {
       ...this.#c,
       overrides: this.#overrides,
       event: (type, reason, message, container) =>
@@ -197,9 +223,13 @@ export class PodWorker {
       this.publish();
       return this.#retryLater();
     }
-    await this.#containers.apply(plan);
+    const { resizeError } = await this.#containers.apply(plan);
     await this.#containers.follow();
+    this.#resize.settle(pod, this.#containers.actualResources(), resizeError, new Date());
     this.publish();
+    // A resize that could not be applied, or waits for room, is tried again (the kubelet
+    // retries at its next sync of the pod).
+    if (resizeError || this.#resize.deferred) this.#retryLater();
   }
 
   #retryLater(): void {
@@ -337,6 +367,8 @@ export class PodWorker {
       const status = computePodStatus(pod, {
         units: this.#containers.statusUnits(),
         overrides: this.#containers.overrides(this.#overrides),
+        resources: this.#resize.statusResources(pod, this.#containers.actualResources()),
+        resizeConditions: this.#resize.conditions(),
         failure: this.#final ?? this.#failure,
         evicted: this.#final !== undefined,
         addresses: { hostIP: this.#c.node.internalIP, podIP: this.#c.node.externalIP },

@@ -53,6 +53,7 @@ export {
 export { hasAnyAppContainerStarted, type PodPhase, podPhase } from "./phase.ts";
 export { KUBELET_CONDITION_TYPES, podConditions, type PodConditionsOptions } from "./conditions.ts";
 export { computeQOSClass, type QOSClass } from "./qos.ts";
+export { type ContainerResources, withResources } from "./resources.ts";
 export { containerID, observeUnit, timestamp, type UnitObservation } from "./unit_state.ts";
 export type {
   ContainerOverride,

@@ -88,6 +88,23 @@ Deno.test("statusPatch: stale fields of our conditions cleared, others' conditio
   }]);
 });
 
+Deno.test("statusPatch: one of our conditions the desired status lacks is deleted", () => {
+  const current = {
+    conditions: [
+      { type: "PodResizePending", status: "True", reason: "Deferred", message: "no room" },
+      { type: "Ready", status: "True" },
+      { type: "example.com/gate", status: "True" },
+    ],
+  };
+  const patch = statusPatch("u1", { conditions: [{ type: "Ready", status: "True" }] }, {
+    current,
+  }) as { status: Record<string, unknown> };
+  assert.deepEqual(patch.status.conditions, [
+    { type: "Ready", status: "True" },
+    { type: "PodResizePending", $patch: "delete" },
+  ]);
+});
+
 Deno.test("completeIPLists fills the address lists the apiserver requires", () => {
   assert.deepEqual(completeIPLists({ podIP: "10.0.0.5", hostIP: "10.0.0.5" }), {
     podIP: "10.0.0.5",

@@ -9,6 +9,7 @@ import { podConditions } from "./conditions.ts";
 import { computeContainerStatus } from "./container.ts";
 import { podPhase } from "./phase.ts";
 import { computeQOSClass } from "./qos.ts";
+import { withResources } from "./resources.ts";
 import type { PodStatusOptions } from "./types.ts";
 
 /**
@@ -24,6 +25,8 @@ import type { PodStatusOptions } from "./types.ts";
  * - `startTime` is kept from the previous status, else `now`; `qosClass` likewise, else
  *   computed from resources;
  * - host and pod IPs are the given addresses (host networking);
+ * - `observedGeneration` is the pod's `metadata.generation` (PodObservedGenerationTracking);
+ * - a container that has run reports `resources` and `allocatedResources` (resources.ts);
  * - app container statuses are sorted by name, init container statuses in spec order;
  * - times are whole seconds, the precision the API stores, so the status writer's comparison of a status
  *   read back and one recomputed from unchanged units is true.
@@ -51,13 +54,16 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
       .map((status) => [status.name, status]),
   );
   const statusOf = (container: V1Container, init: boolean) =>
-    computeContainerStatus(container, {
-      pod,
-      init,
-      unit: options.units.get(container.name),
-      override: options.overrides?.get(container.name),
-      previous: previousStatuses.get(container.name),
-    });
+    withResources(
+      computeContainerStatus(container, {
+        pod,
+        init,
+        unit: options.units.get(container.name),
+        override: options.overrides?.get(container.name),
+        previous: previousStatuses.get(container.name),
+      }),
+      options.resources?.get(container.name),
+    );
   const initContainers = pod.spec?.initContainers ?? [];
   const containers = pod.spec?.containers ?? [];
   const initContainerStatuses = initContainers.map((container) => statusOf(container, true));
@@ -73,7 +79,9 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
   const sandboxReady = options.sandboxReady ??
     [...initContainers, ...containers].some((container) => options.units.has(container.name));
   const keepsReason = !options.failure && isTerminal(phase) && previous.phase === phase;
+  const generation = pod.metadata?.generation;
   return {
+    ...(generation ? { observedGeneration: generation } : {}),
     phase,
     conditions: podConditions(pod, {
       statuses,
@@ -82,6 +90,7 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
       previous: previous.conditions ?? [],
       observed: pod.status?.conditions,
       now,
+      resize: options.resizeConditions,
     }),
     reason: options.failure?.reason ?? (keepsReason ? previous.reason : undefined),
     message: options.failure?.message ?? (keepsReason ? previous.message : undefined),

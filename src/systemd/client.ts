@@ -243,6 +243,16 @@ export class SystemdClient {
    * sure systemd will use this text on the next start.
    */
   async installUnit(name: string, text: string): Promise<void> {
+    await this.writeUnitFile(name, text);
+    if (await this.#needsDaemonReload(name)) await this.daemonReload();
+  }
+
+  /**
+   * Writes the unit file `name` as {@link installUnit} does, without making systemd read it: a
+   * loaded unit keeps its definition (`NeedDaemonReload=yes`) until systemd next loads it. For a
+   * file that says what the loaded unit already has (after {@link setUnitProperties}).
+   */
+  async writeUnitFile(name: string, text: string): Promise<void> {
     const path = this.#unitPath(name);
     // systemd ignores hidden files and names that are not unit names while scanning.
     const temporary = `${this.#unitDir}/.${name}.${crypto.randomUUID()}.tmp`;
@@ -253,7 +263,6 @@ export class SystemdClient {
       await Deno.remove(temporary).catch(() => {});
       throw e;
     }
-    if (await this.#needsDaemonReload(name)) await this.daemonReload();
   }
 
   /**
