@@ -29,6 +29,7 @@ import { PodContainers } from "./pod_containers.ts";
 import { preparePod } from "./prepare.ts";
 import { PodResize } from "./resize.ts";
 import type { CpuMemory } from "../plan/allocation.ts";
+import { allocatableMemoryBytes } from "../kube/node.ts";
 import { type FoundPod, podKey, type PodRuntimeContext } from "./context.ts";
 
 /** Retry delay after a D-Bus failure that was not the pod's fault (systemd re-executing). */
@@ -94,8 +95,11 @@ export class PodWorker {
     });
     const allocatable = context.node.allocatable;
     this.#resize = new PodResize({
-      allocatable: allocatable &&
-        { cpuMilli: allocatable.cpuMilli, memoryBytes: allocatable.memoryBytes },
+      // What the Node reports allocatable (the machine less the eviction reserve).
+      allocatable: allocatable && {
+        cpuMilli: allocatable.cpuMilli,
+        memoryBytes: allocatableMemoryBytes(allocatable.memoryBytes),
+      },
       othersRequests: () => context.othersRequests(this.#uid),
       event: (type, reason, message) => context.events.record(this.#pod, type, reason, message),
     }, context.adopted.units);
