@@ -7,6 +7,10 @@
  */
 import { parseArgs } from "node:util";
 import type { LocalNodeOptions } from "../node/local.ts";
+import { DEFAULT_SECURITY_POLICY, type IdRange, type SecurityPolicy } from "../plan/types.ts";
+import { formatIdRanges } from "../plan/ids.ts";
+import { isPackageName } from "../packages/image.ts";
+import type { ImagePolicy } from "../packages/policy.ts";
 
 /** Everything the flags configure. */
 export interface Config {
@@ -29,6 +33,22 @@ export interface Config {
   unitDir: string;
   /** `--allowed-host-paths`: path prefixes hostPath volumes may use; empty = none. */
   allowedHostPaths: string[];
+  /** `--allowed-image-url-prefixes`: where `https://` images may come from; empty = nowhere. */
+  allowedImageURLPrefixes: string[];
+  /** `--require-image-digest`: `https://` images must carry `#sha256=`. */
+  requireImageDigest: boolean;
+  /** `--allow-package-downgrades`: a pinned version may downgrade installed packages. */
+  allowPackageDowngrades: boolean;
+  /** `--allowed-packages`: the only package names images may install; undefined = any. */
+  allowedPackages?: string[];
+  /** `--allow-privileged`: `privileged: true` containers run. */
+  allowPrivileged: boolean;
+  /** `--allowed-host-users`: host accounts (names or uids) containers may run as. */
+  allowedHostUsers: string[];
+  /** `--allowed-host-groups`: host groups (names or gids) containers may run with. */
+  allowedHostGroups: string[];
+  /** `--pod-id-range`: ids pods may use freely (records made for them). */
+  podIDRanges: IdRange[];
   logLevel: "debug" | "info" | "warning" | "error";
 }
 
@@ -157,6 +177,63 @@ export const FLAGS: readonly FlagSpec[] = [
     help: "comma-separated path prefixes hostPath volumes may use (default: none)",
   },
   {
+    key: "allowedImageURLPrefixes",
+    names: ["allowed-image-url-prefixes"],
+    value: true,
+    help: "comma-separated https:// URL prefixes images may be downloaded from " +
+      "(default: none, so no https:// image is installed)",
+  },
+  {
+    key: "requireImageDigest",
+    names: ["require-image-digest"],
+    value: false,
+    defaultValue: true,
+    help: "https:// images must carry #sha256=<digest> (=false: not required)",
+  },
+  {
+    key: "allowPackageDowngrades",
+    names: ["allow-package-downgrades"],
+    value: false,
+    defaultValue: false,
+    help: "let an image pinned to a version (name=version) downgrade installed packages",
+  },
+  {
+    key: "allowedPackages",
+    names: ["allowed-packages"],
+    value: true,
+    help: "comma-separated package names images may install (default: any)",
+  },
+  {
+    key: "allowPrivileged",
+    names: ["allow-privileged"],
+    value: false,
+    defaultValue: true,
+    help: "run privileged containers (=false: refuse them)",
+  },
+  {
+    key: "allowedHostUsers",
+    names: ["allowed-host-users"],
+    value: true,
+    defaultValue: DEFAULT_SECURITY_POLICY.allowedHostUsers.join(","),
+    help: "comma-separated host accounts (names or uids) containers may run as; " +
+      "root allows uid 0",
+  },
+  {
+    key: "allowedHostGroups",
+    names: ["allowed-host-groups"],
+    value: true,
+    defaultValue: DEFAULT_SECURITY_POLICY.allowedHostGroups.join(","),
+    help: "comma-separated host groups (names or gids) containers may run with",
+  },
+  {
+    key: "podIDRanges",
+    names: ["pod-id-range"],
+    value: true,
+    defaultValue: formatIdRanges(DEFAULT_SECURITY_POLICY.podIDRanges),
+    help: "comma-separated id ranges (min-max) pods may run with when no host account or " +
+      "group uses the id",
+  },
+  {
     key: "logLevel",
     names: ["log-level", "v"],
     value: true,
@@ -173,19 +250,51 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * Boolean flags take `--flag`, `--flag=true` and `--flag=false`, as the kubelet's do; parseArgs
+ * knows only the first, so the others are read here and taken out.
+ */
+function booleanValues(args: readonly string[]): { rest: string[]; set: Map<string, boolean> } {
+  const booleans = new Set(FLAGS.filter((f) => !f.value).flatMap((f) => f.names));
+  const rest: string[] = [];
+  const set = new Map<string, boolean>();
+  for (const [i, arg] of args.entries()) {
+    if (arg === "--") {
+      rest.push(...args.slice(i));
+      break;
+    }
+    const m = /^--([^=]+)=(.*)$/s.exec(arg);
+    if (!m || !booleans.has(m[1])) {
+      rest.push(arg);
+      continue;
+    }
+    if (m[2] !== "true" && m[2] !== "false") {
+      throw new UsageError(`--${m[1]} takes true or false, not "${m[2]}"`);
+    }
+    if (set.has(m[1])) throw new UsageError(`--${m[1]} is given twice; give it once`);
+    set.set(m[1], m[2] === "true");
+  }
+  return { rest, set };
+}
+
 /** Parses flags into a Config plus the positional arguments. */
 export function parseFlags(args: readonly string[]): { config: Config; positionals: string[] } {
   const options: Record<string, { type: "string" | "boolean" }> = {};
   for (const flag of FLAGS) {
     for (const name of flag.names) options[name] = { type: flag.value ? "string" : "boolean" };
   }
+  const booleans = booleanValues(args);
   let parsed;
   try {
-    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: booleans.rest, options, allowPositionals: true, strict: true });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
+  for (const [name, value] of booleans.set) {
+    if (values[name] !== undefined) throw new UsageError(`--${name} is given twice; give it once`);
+    values[name] = value;
+  }
   const config: Record<string, unknown> = {};
   for (const flag of FLAGS) {
     const given = flag.names.filter((n) => values[n] !== undefined);
@@ -202,7 +311,68 @@ export function parseFlags(args: readonly string[]): { config: Config; positiona
     throw new UsageError(`--log-level must be debug, info, warning or error, not "${logLevel}"`);
   }
   config.allowedHostPaths = hostPathPrefixes(config.allowedHostPaths as string | undefined);
+  config.allowedImageURLPrefixes = urlPrefixes(config.allowedImageURLPrefixes as string);
+  const packages = config.allowedPackages as string | undefined;
+  config.allowedPackages = packages === undefined ? undefined : packageNames(packages);
+  config.allowedHostUsers = accountList("allowed-host-users", config.allowedHostUsers as string);
+  config.allowedHostGroups = accountList(
+    "allowed-host-groups",
+    config.allowedHostGroups as string,
+  );
+  config.podIDRanges = idRanges(config.podIDRanges as string);
   return { config: config as unknown as Config, positionals: parsed.positionals };
+}
+
+/** A comma-separated flag value as its non-empty, trimmed entries. */
+function list(raw: string | undefined): string[] {
+  return (raw ?? "").split(",").map((p) => p.trim()).filter((p) => p !== "");
+}
+
+/** `--allowed-image-url-prefixes`: https URLs without credentials, query or fragment. */
+function urlPrefixes(raw: string | undefined): string[] {
+  return list(raw).map((prefix) => {
+    const url = URL.canParse(prefix) ? new URL(prefix) : undefined;
+    if (url?.protocol !== "https:" || url.username || url.password || url.search || url.hash) {
+      throw new UsageError(
+        `--allowed-image-url-prefixes needs https:// URLs without credentials, query or ` +
+          `fragment, not "${prefix}"`,
+      );
+    }
+    return url.href;
+  });
+}
+
+/** `--allowed-packages`: Debian package names. */
+function packageNames(raw: string): string[] {
+  const names = list(raw);
+  const bad = names.find((n) => !isPackageName(n));
+  if (bad !== undefined) {
+    throw new UsageError(`--allowed-packages needs Debian package names, not "${bad}"`);
+  }
+  return names;
+}
+
+/** `--allowed-host-users`/`--allowed-host-groups`: account names or numeric ids. */
+function accountList(flag: string, raw: string): string[] {
+  const entries = list(raw);
+  const bad = entries.find((e) => !/^(\d+|[A-Za-z_][A-Za-z0-9_.-]*\$?)$/.test(e));
+  if (bad !== undefined) throw new UsageError(`--${flag} needs names or ids, not "${bad}"`);
+  return entries;
+}
+
+/** `--pod-id-range`: `min-max` (or a single id), comma-separated, within 0 to 2^31-1. */
+function idRanges(raw: string): IdRange[] {
+  return list(raw).map((part) => {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    const min = Number(m?.[1]);
+    const max = Number(m?.[2] ?? m?.[1]);
+    if (!m || min > max || max > 2 ** 31 - 1) {
+      throw new UsageError(
+        `--pod-id-range needs ranges min-max of ids from 0 to ${2 ** 31 - 1}, not "${part}"`,
+      );
+    }
+    return { min, max };
+  });
 }
 
 /** `--allowed-host-paths`: absolute path prefixes, comma-separated (empty entries ignored). */
@@ -221,6 +391,26 @@ function toCount(name: string, raw: string | boolean | number): number {
     throw new UsageError(`--${name} needs a non-negative integer, not "${raw}"`);
   }
   return n;
+}
+
+/** The node's image policy, from `--allowed-image-url-prefixes` and its neighbours. */
+export function imagePolicy(config: Config): ImagePolicy {
+  return {
+    allowedURLPrefixes: config.allowedImageURLPrefixes,
+    requireDigest: config.requireImageDigest,
+    allowDowngrades: config.allowPackageDowngrades,
+    allowedPackages: config.allowedPackages,
+  };
+}
+
+/** Who pods may run as, from `--allow-privileged`, `--allowed-host-users` and the others. */
+export function securityPolicy(config: Config): SecurityPolicy {
+  return {
+    allowPrivileged: config.allowPrivileged,
+    allowedHostUsers: config.allowedHostUsers,
+    allowedHostGroups: config.allowedHostGroups,
+    podIDRanges: config.podIDRanges,
+  };
 }
 
 /** What the flags say about this machine as a node, for `localNodeFacts`. */

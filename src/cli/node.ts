@@ -6,7 +6,7 @@
  * @module
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import { type Config, localNodeOptions } from "./flags.ts";
+import { type Config, imagePolicy, localNodeOptions, securityPolicy } from "./flags.ts";
 import { VERSION } from "../version.ts";
 import { localNodeFacts } from "../node/local.ts";
 import { createClients, loadKubeConfig } from "../kube/client.ts";
@@ -117,7 +117,9 @@ export async function runNode(config: Config): Promise<number> {
     })
     : undefined;
 
-  const { images, oomKills } = localRuntimeParts(units, events);
+  const { images, oomKills, userRecords } = localRuntimeParts(units, events, {
+    imagePolicy: imagePolicy(config),
+  });
   const runtime = new PodRuntime({
     units,
     oomKills,
@@ -126,6 +128,8 @@ export async function runNode(config: Config): Promise<number> {
     events,
     stateDir: config.stateDir,
     allowedHostPaths: config.allowedHostPaths,
+    policy: securityPolicy(config),
+    userRecords,
     onStatus(pod, status) {
       if (isStatic(pod)) return mirrors.setStatus(pod, status);
       const m = pod.metadata!;

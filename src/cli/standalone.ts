@@ -5,7 +5,7 @@
  * @module
  */
 import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
-import { type Config, localNodeOptions } from "./flags.ts";
+import { type Config, imagePolicy, localNodeOptions, securityPolicy } from "./flags.ts";
 import { localNodeFacts } from "../node/local.ts";
 import { podKey, PodRuntime } from "../pods/runtime.ts";
 import type { EventSink } from "../pods/ports.ts";
@@ -39,7 +39,9 @@ export async function runStandalone(config: Config): Promise<number> {
       for (const uid of removed) await runtime.terminate(uid);
     },
   });
-  const { images, oomKills } = localRuntimeParts(units, events);
+  const { images, oomKills, userRecords } = localRuntimeParts(units, events, {
+    imagePolicy: imagePolicy(config),
+  });
   const runtime = new PodRuntime({
     units,
     oomKills,
@@ -47,6 +49,8 @@ export async function runStandalone(config: Config): Promise<number> {
     images,
     stateDir: config.stateDir,
     allowedHostPaths: config.allowedHostPaths,
+    policy: securityPolicy(config),
+    userRecords,
     events,
     onStatus(pod: V1Pod, status: V1PodStatus) {
       const line = summarizeStatus(status);

@@ -19,13 +19,17 @@ import {
   type PackageInfo,
   PlanError,
   planPod,
+  type PodIds,
   type PodPlan,
+  type SecurityPolicy,
 } from "../plan/mod.ts";
 import { computePodStatus } from "../status/mod.ts";
 import type { ContainerOverride, ContainerUnit, PodFailure } from "../status/mod.ts";
 import type { UnitProperties } from "../systemd/types.ts";
 import { parseUnit, readMetadata } from "../unit/mod.ts";
 import { applyVolumes, removePodDir } from "../volumes/apply.ts";
+import { checkHostPaths, HostPathError } from "../volumes/host_paths.ts";
+import { podIdsOfUnit } from "../node/user_records.ts";
 import {
   type ContainerProbes,
   probeKillGraceSeconds,
@@ -44,6 +48,7 @@ import {
   type References,
   type StatusSink,
   type UnitManager,
+  type UserRecordStore,
 } from "./ports.ts";
 
 /** Retry delay after a D-Bus failure that was not the pod's fault (systemd re-executing). */
@@ -68,6 +73,10 @@ export interface RuntimeOptions {
   stateDir?: string;
   /** `--allowed-host-paths`: prefixes hostPath volumes may use (none when absent). */
   allowedHostPaths?: readonly string[];
+  /** Who pods may run as (`--allow-privileged`, `--allowed-host-users`, ...); default: the flags'. */
+  policy?: SecurityPolicy;
+  /** Makes the userdb records of pod ids; without it, pods run only with the host's ids. */
+  userRecords?: UserRecordStore;
   /** First retry delay after a failed init container or a failed image install (ms). */
   backoffBaseMs?: number;
   /** Longest retry delay (ms). */
@@ -166,6 +175,9 @@ export class PodRuntime {
 
   /** Reads systemk's units from the machine so running pods are adopted, not restarted. */
   async adopt(): Promise<number> {
+    // Records of pod ids stay for the units found (another node's too, in a shared systemd);
+    // those no unit uses any more go.
+    const inUse = new Map<string, PodIds>();
     for (const unit of await this.#o.units.list()) {
       let meta;
       try {
@@ -173,12 +185,20 @@ export class PodRuntime {
       } catch {
         meta = undefined;
       }
-      if (!meta || meta.nodeName !== this.#o.node.name) continue;
+      if (!meta) continue;
+      const ids = podIdsOfUnit(unit.text);
+      const seen = inUse.get(meta.podUID);
+      inUse.set(meta.podUID, {
+        users: [...(seen?.users ?? []), ...ids.users],
+        groups: [...(seen?.groups ?? []), ...ids.groups],
+      });
+      if (meta.nodeName !== this.#o.node.name) continue;
       const refs = this.#unclaimed.get(meta.podUID) ?? new Map<string, UnitRef>();
       refs.set(unit.name, { container: meta.containerName, init: meta.init, text: unit.text });
       this.#unclaimed.set(meta.podUID, refs);
       this.#owner.set(unit.name, meta.podUID);
     }
+    await this.#o.userRecords?.adopt(inUse);
     return this.#unclaimed.size;
   }
 
@@ -270,6 +290,7 @@ export class PodRuntime {
         packages,
         stateDir: this.#o.stateDir ?? DEFAULT_STATE_DIR,
         allowedHostPaths: this.#o.allowedHostPaths,
+        policy: this.#o.policy,
       });
     } catch (e) {
       if (!(e instanceof PlanError)) throw e;
@@ -279,9 +300,16 @@ export class PodRuntime {
     state.podDir = plan.podDir;
 
     try {
+      await checkHostPaths(plan.hostPathChecks, {
+        allowedHostPaths: this.#o.allowedHostPaths ?? [],
+        stateDir: this.#o.stateDir ?? DEFAULT_STATE_DIR,
+      });
+      await this.#o.userRecords?.use(uid, plan.podIds);
       await applyVolumes(plan.volumes);
     } catch (e) {
-      const message = `writing volumes of ${podKey(pod)} failed: ${(e as Error).message}`;
+      const message = e instanceof HostPathError
+        ? `${podKey(pod)}: ${e.message}`
+        : `writing volumes of ${podKey(pod)} failed: ${(e as Error).message}`;
       state.failure = { reason: "FailedMount", message };
       this.#o.events.record(pod, "Warning", "FailedMount", message);
       // Containers already running (adopted ones too) go on with the files they have.
@@ -313,6 +341,8 @@ export class PodRuntime {
     for (const name of [...state.units.keys()]) {
       if (!plan.units.some((u) => u.name === name)) await this.#removeUnit(state, name);
     }
+    // Only now that no unit runs with them may the ids the pod no longer uses lose records.
+    await this.#o.userRecords?.release(uid, plan.podIds);
     for (const unit of changed) {
       this.#o.events.record(pod, "Normal", "Created", `Created unit ${unit.name}`, unit.container);
       this.#props.set(unit.name, await this.#o.units.properties(unit.name));
@@ -667,6 +697,7 @@ export class PodRuntime {
     }
     await Promise.all(names.map((name) => this.#stopContainer(state, name, graceSeconds)));
     for (const name of names) await this.#removeUnit(state, name);
+    await this.#o.userRecords?.release(uid);
     const podDir = state.podDir ?? `${this.#o.stateDir ?? DEFAULT_STATE_DIR}/${uid}`;
     await removePodDir(podDir);
     this.#pods.delete(uid);

@@ -528,7 +528,7 @@ export function fuzzNode(users: UserInfo[]): NodeFacts {
     allocatable: { cpuMilli: 2000, memoryBytes: 4 * 1024 ** 3 },
     lookupUser: (k) => users.find((u) => (typeof k === "number" ? u.uid : u.name) === k),
     lookupGroup: (name) => users.find((u) => u.name === name)?.gid,
-    hasGroup: (gid) => users.some((u) => u.gid === gid),
+    groupName: (gid) => users.find((u) => u.gid === gid)?.name,
   };
 }
 
