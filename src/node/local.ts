@@ -145,8 +145,7 @@ export function localNodeFacts(opts: LocalNodeOptions = {}): NodeFacts {
         users.find((u) => (typeof key === "number" ? u.uid === key : u.name === key))
       ),
     lookupGroup: (name) => group.lookup((groups) => groups.get(name)),
-    groupName: (gid) =>
-      group.lookup((groups) => [...groups].find(([, id]) => id === gid)?.[0]),
+    groupName: (gid) => group.lookup((groups) => [...groups].find(([, id]) => id === gid)?.[0]),
     userRecords: nssResolvesUserRecords(readOptionalSync("/etc/nsswitch.conf")),
   };
 }

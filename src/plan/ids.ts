@@ -66,11 +66,16 @@ function listed(entries: readonly string[], id: number, name: string | undefined
   return entries.some((e) => (/^\d+$/.test(e) ? Number(e) === id : e === name));
 }
 
-/** What a host id is, for messages. */
-function hostIdDescription(ctx: PodContext, name: string | undefined, kind: string): string {
-  return name !== undefined
-    ? `the host's ${kind} ${name}`
-    : `outside --pod-id-range (${formatIdRanges(securityPolicy(ctx).podIDRanges)})`;
+/** What host id `id` is, for messages: its account or group, else where it lies. */
+function hostIdDescription(ctx: PodContext, id: number, kind: "account" | "group"): string {
+  const node = ctx.input.node;
+  const account = node.lookupUser(id)?.name;
+  const group = node.groupName(id);
+  if (kind === "account" && account !== undefined) return `the host's account ${account}`;
+  if (kind === "group" && group !== undefined) return `the host's group ${group}`;
+  if (account !== undefined) return `the id of the host's account ${account}`;
+  if (group !== undefined) return `the id of the host's group ${group}`;
+  return `outside --pod-id-range (${formatIdRanges(securityPolicy(ctx).podIDRanges)})`;
 }
 
 /**
@@ -109,7 +114,7 @@ export function admitUser(
   const permitted = listed(policy.allowedHostUsers, uid, account?.name) ||
     (uid !== 0 && uid === packageUid);
   if (!permitted) {
-    const what = uid === 0 ? "root" : hostIdDescription(ctx, account?.name, "account");
+    const what = uid === 0 ? "root" : hostIdDescription(ctx, uid, "account");
     throw fail(
       ctx,
       container,
@@ -155,9 +160,8 @@ export function admitGroup(
       throw fail(
         ctx,
         container,
-        `${field} is ${
-          hostIdDescription(ctx, name, "group")
-        }, which pods may use only with the node's permission`,
+        `${field} is ${hostIdDescription(ctx, gid, "group")}, which pods may use only with ` +
+          "the node's permission",
         `use a group id of --pod-id-range (${formatIdRanges(policy.podIDRanges)}), or allow ` +
           `it on the node with --allowed-host-groups=${name ?? gid}`,
       );

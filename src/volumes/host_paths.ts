@@ -34,17 +34,38 @@ export interface HostPathCheckOptions {
   stateDir: string;
 }
 
-/** `path` with its symlinks resolved; a missing tail is appended to its resolved parent. */
+/** The kernel's limit on symlinks followed in one lookup (`MAXSYMLINKS`). */
+const MAX_SYMLINKS = 40;
+
+/**
+ * `path` as a lookup resolves it: component by component, every symlink followed (dangling
+ * ones too: a later create would follow them), `..` taken after resolving what precedes it.
+ * Below a missing component the rest is appended as written (nothing there can be a link).
+ */
 async function resolve(path: string): Promise<string> {
-  try {
-    return await Deno.realPath(path);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+  let resolved = "/";
+  let links = 0;
+  while (parts.length > 0) {
+    const part = parts.shift()!;
+    if (part === "..") {
+      resolved = resolved.slice(0, resolved.lastIndexOf("/")) || "/";
+      continue;
+    }
+    const next = resolved === "/" ? `/${part}` : `${resolved}/${part}`;
+    const info = await Deno.lstat(next).catch(() => undefined);
+    if (!info?.isSymlink) {
+      resolved = next;
+      continue;
+    }
+    if (++links > MAX_SYMLINKS) {
+      throw new HostPathError(`hostPath ${path}: too many levels of symbolic links`);
+    }
+    const target = await Deno.readLink(next);
+    parts.unshift(...target.split("/").filter((p) => p !== "" && p !== "."));
+    if (target.startsWith("/")) resolved = "/";
   }
-  const slash = path.lastIndexOf("/");
-  if (slash <= 0) return path;
-  const parent = await resolve(path.slice(0, slash));
-  return `${parent === "/" ? "" : parent}/${path.slice(slash + 1)}`;
+  return resolved;
 }
 
 async function statOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
@@ -90,8 +111,8 @@ export async function checkHostPaths(
   // The allowed prefixes count as written and as resolved (an administrator's own symlink).
   const allowed = [...opts.allowedHostPaths];
   for (const prefix of opts.allowedHostPaths) {
-    const real = await Deno.realPath(prefix).catch(() => undefined);
-    if (real !== undefined && !allowed.includes(real)) allowed.push(real);
+    const real = await resolve(prefix);
+    if (!allowed.includes(real)) allowed.push(real);
   }
   for (const check of checks) {
     const resolved = await resolve(check.path);

@@ -57,6 +57,7 @@ export const ALLOWED_KEYS: Record<string, ReadonlySet<string>> = {
     "ProtectHome",
     "ProtectKernelTunables",
     "ProtectControlGroups",
+    "PrivateDevices",
     "PrivateTmp",
     "TemporaryFileSystem",
     "ReadWritePaths",

@@ -114,7 +114,8 @@ spec:
   assert.deepEqual(planPod(inputFromManifest(pod("{path: /srv}"))).hostPathChecks, [
     { volume: "h", path: "/srv", type: "" },
   ]);
-  const subPaths = "[{name: h, mountPath: /a, subPath: x/y}, {name: h, mountPath: /b, subPath: x/y}]";
+  const subPaths =
+    "[{name: h, mountPath: /a, subPath: x/y}, {name: h, mountPath: /b, subPath: x/y}]";
   assert.deepEqual(planPod(inputFromManifest(pod("{path: /srv}", subPaths))).hostPathChecks, [
     { volume: "h", path: "/srv", type: "" },
     { volume: "h", path: "/srv/x/y", type: "" },
