@@ -74,13 +74,18 @@ export async function systemctl(sd: TestSystemd, verb: string, unit: string): Pr
  * Builds `<name>_<version>_all.deb` in `dir`: a script `/usr/bin/<name>` that sleeps, a
  * `/lib/systemd/system/<name>.service` running it, and a postinst that enables and starts the
  * service the way debhelper's does (through deb-systemd-invoke, which asks policy-rc.d), or,
- * with `start: "systemctl"`, the way careless packages do (policy-rc.d never asked).
+ * with `start: "systemctl"`, the way careless packages do (policy-rc.d never asked); with
+ * `postinst`, a line of the test's own runs first.
  */
 export async function buildDeb(
   dir: string,
   name: string,
   version: string,
-  opts: { start?: "deb-systemd-invoke" | "systemctl" } = {},
+  opts: {
+    start?: "deb-systemd-invoke" | "systemctl";
+    /** A line the postinst runs first (as root, as every maintainer script). */
+    postinst?: string;
+  } = {},
 ): Promise<string> {
   const tree = `${dir}/${name}-${version}`;
   await Deno.mkdir(`${tree}/DEBIAN`, { recursive: true });
@@ -94,6 +99,7 @@ export async function buildDeb(
   );
   const postinst = `#!/bin/sh
 set -e
+${opts.postinst ?? ""}
 if [ "$1" = configure ]; then
   deb-systemd-helper enable ${name}.service >/dev/null || true
   if [ -d /run/systemd/system ]; then

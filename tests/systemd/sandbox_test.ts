@@ -16,6 +16,7 @@
  */
 import assert from "node:assert/strict";
 import type { V1Pod } from "@kubernetes/client-node";
+import { DEFAULT_SECURITY_POLICY } from "../../src/plan/mod.ts";
 import { emptyDirPath, type PodSystem, SYSTEM_TEST, unitOf, withPodSystem } from "./_pods.ts";
 
 /** Runs a probe pod to completion; returns it and its `/out/result` lines as a map. */
@@ -250,6 +251,12 @@ spec:
             `CPUWeight=${weight} MemoryCurrent=${props.MemoryCurrent}`,
         );
       });
+    }, {
+      // The host groups the identity step runs with (adm, users, staff) are the node's to allow.
+      policy: {
+        ...DEFAULT_SECURITY_POLICY,
+        allowedHostGroups: ["nogroup", "adm", "users", "staff"],
+      },
     });
   },
 });
