@@ -29,7 +29,7 @@ function pod(name: string, securityContext: Record<string, unknown>) {
         command: [
           "/bin/sh",
           "-c",
-          'echo "id: $(id)"; touch /data/f; echo "owners: $(stat -c %u:%g /data /data/f)"; ' +
+          'echo "id: $(id)"; touch /data/f; echo "owners: $(stat -c %u:%g /data /data/f | tr "\\n" " ")"; ' +
           "exec sleep infinity",
         ],
         volumeMounts: [{ name: "data", mountPath: "/data" }],

@@ -11,6 +11,7 @@ import {
   type PackageManagerOptions,
 } from "../../src/packages/apt.ts";
 import type { TestSystemd } from "../harness/systemd.ts";
+import { DEFAULT_IMAGE_POLICY, type ImagePolicy } from "../../src/packages/policy.ts";
 
 /** One command run by the manager, with when it started and ended (performance.now()). */
 export interface RecordedRun {
@@ -143,6 +144,11 @@ export interface DebServer {
   fetch: typeof fetch;
   /** Paths requested so far. */
   requests: string[];
+  /**
+   * An image policy trusting this server, digest or not: for tests of what an install does
+   * (what the policy refuses is tested with the default one).
+   */
+  policy: ImagePolicy;
   close(): Promise<void>;
 }
 
@@ -217,6 +223,11 @@ export async function serveDebs(dir: string): Promise<DebServer> {
       ((input: string | URL | Request, init?: RequestInit) =>
         fetch(input, { ...init, client })) as typeof fetch,
     requests,
+    policy: {
+      ...DEFAULT_IMAGE_POLICY,
+      allowedURLPrefixes: [`https://127.0.0.1:${server.addr.port}/`],
+      requireDigest: false,
+    },
     close: async () => {
       client.close();
       await server.shutdown();
