@@ -125,7 +125,7 @@ export interface PackageIdentity {
   group?: string;
 }
 
-/** The user who runs the container, the way it was chosen (for messages) and its pod id use. */
+/** The user who runs the container, admitted under the node's policy. */
 interface ChosenUser {
   /** `User=` value; undefined keeps the package's own or root. */
   user?: string;
@@ -143,11 +143,12 @@ function resolveUser(
   pkg: PackageIdentity,
 ): ChosenUser {
   const node = ctx.input.node;
-  const byName = (user: string) => node.lookupUser(/^\d+$/.test(user) ? Number(user) : user);
-  const packageUid = pkg.user === undefined ? undefined : byName(pkg.user)?.uid;
+  // A unit's User= is a name or a uid.
+  const account = (user: string) => node.lookupUser(/^\d+$/.test(user) ? Number(user) : user);
+  const packageUid = pkg.user === undefined ? undefined : account(pkg.user)?.uid;
   if (!level) {
     if (pkg.user !== undefined) {
-      const info = byName(pkg.user);
+      const info = account(pkg.user);
       // The package's choice stands for a non-root user; root needs the node's permission.
       if (info?.uid === 0) admitUser(ctx, container, `the package unit's User=${pkg.user}`, 0);
       return { uid: info?.uid, gid: info?.gid, podId: false };
