@@ -2,7 +2,8 @@
 # install.sh: makes this Debian/Ubuntu machine a systemk node of a Kubernetes cluster.
 #
 #   curl -fsSL <release>/install.sh | sudo sh -s -- --url <release>/systemk-linux-{arch} \
-#     --server https://k3s.example:6443 --ca-file server-ca.crt --token abcdef.0123456789abcdef
+#     --sha256 <the release's SHA-256 for the arch> \
+#     --server https://k3s.example:6443 --ca-file cluster-ca.crt --token-file bootstrap-token
 #
 # It installs systemk (a release binary, a local file, or a launcher for a source checkout),
 # writes /etc/systemd/system/systemk.service and its settings in /etc/systemk/systemk.env, and
@@ -36,7 +37,10 @@ usage: install.sh [options]           install or upgrade systemk as systemd serv
 
 Where systemk comes from (one; a re-run without one reuses the previous source):
   --url URL            release binary; "{arch}" in URL becomes amd64 or arm64   $SYSTEMK_URL
-  --sha256 HEX         its expected SHA-256 (default: fetched from URL.sha256)  $SYSTEMK_SHA256
+  --sha256 HEX         its expected SHA-256, from the release notes: give it.   $SYSTEMK_SHA256
+                       Without it the checksum is fetched from URL.sha256, from the
+                       same server as the binary: that catches a broken download,
+                       not a server or connection that serves something else.
   --binary PATH        a systemk binary on this machine (checked with --sha256 if given)
                                                                                 $SYSTEMK_BINARY
   --from-source DIR    a source checkout: installs Deno from npm if missing and a launcher
@@ -44,15 +48,20 @@ Where systemk comes from (one; a re-run without one reuses the previous source):
 
 How the node joins (kept from the previous run when not given):
   --kubeconfig PATH    a kubeconfig of the node identity (copied to /etc/systemk) $SYSTEMK_KUBECONFIG
-  --server URL         API server URL, with --token                             $SYSTEMK_SERVER
-  --ca-file PATH       the cluster CA certificate, with --token                 $SYSTEMK_CA_FILE
-  --token ID.SECRET    a bootstrap token: systemk gets its client certificate itself
-                                                                                $SYSTEMK_TOKEN
+  --server URL         API server URL, with a token                             $SYSTEMK_SERVER
+  --ca-file PATH       the cluster CA certificate, with a token                 $SYSTEMK_CA_FILE
+  --token-file PATH    a file holding a bootstrap token (ID.SECRET): systemk gets its
+                       client certificate itself                                $SYSTEMK_TOKEN_FILE
+  --token ID.SECRET    the token itself; on a command line every user of the machine
+                       sees it in ps: prefer --token-file or $SYSTEMK_TOKEN      $SYSTEMK_TOKEN
   --node-name NAME     node name (default: the hostname)                        $SYSTEMK_NODE_NAME
   --node-ip IP         InternalIP (default: systemk's choice)                   $SYSTEMK_NODE_IP
   --node-external-ip IP  ExternalIP, also the pods' IP                          $SYSTEMK_NODE_EXTERNAL_IP
   --disable-taint      no virtual-kubelet.io/provider=systemk:NoSchedule taint  $SYSTEMK_DISABLE_TAINT=1
   --taint              taint the node again (undoes --disable-taint)
+  --node-labels K=V,...  labels of the Node, e.g. tier=edge                     $SYSTEMK_NODE_LABELS
+  --register-with-taints K=V:EFFECT,...                                         $SYSTEMK_REGISTER_WITH_TAINTS
+                       taints the Node registers with, e.g. dedicated=edge:NoSchedule
   --extra-flags "..."  more systemk flags, e.g. "--max-pods 50"                 $SYSTEMK_EXTRA_FLAGS
   An empty value (--node-ip "") removes a setting.
 
@@ -64,6 +73,7 @@ EOF
 }
 
 say() { printf 'install.sh: %s\n' "$*"; }
+warn() { printf 'install.sh: warning: %s\n' "$*" >&2; }
 die() {
   printf 'install.sh: error: %s\n' "$*" >&2
   exit 1
@@ -81,12 +91,19 @@ kubeconfig=${SYSTEMK_KUBECONFIG-}
 server=${SYSTEMK_SERVER-}
 ca_file=${SYSTEMK_CA_FILE-}
 token=${SYSTEMK_TOKEN-}
+token_file=${SYSTEMK_TOKEN_FILE-}
+# Where the token came from, for messages (never the token itself).
+token_source=SYSTEMK_TOKEN
 node_name=${SYSTEMK_NODE_NAME-}
 node_name_set=${SYSTEMK_NODE_NAME+yes}
 node_ip=${SYSTEMK_NODE_IP-}
 node_ip_set=${SYSTEMK_NODE_IP+yes}
 node_external_ip=${SYSTEMK_NODE_EXTERNAL_IP-}
 node_external_ip_set=${SYSTEMK_NODE_EXTERNAL_IP+yes}
+node_labels=${SYSTEMK_NODE_LABELS-}
+node_labels_set=${SYSTEMK_NODE_LABELS+yes}
+taints=${SYSTEMK_REGISTER_WITH_TAINTS-}
+taints_set=${SYSTEMK_REGISTER_WITH_TAINTS+yes}
 disable_taint=
 case ${SYSTEMK_DISABLE_TAINT-} in
   1 | yes | true) disable_taint=yes ;;
@@ -122,11 +139,14 @@ while [ "$#" -gt 0 ]; do
     --kubeconfig) need_value "$1" "$#"; kubeconfig=$2; shift ;;
     --server) need_value "$1" "$#"; server=$2; shift ;;
     --ca-file) need_value "$1" "$#"; ca_file=$2; shift ;;
-    --token) need_value "$1" "$#"; token=$2; shift ;;
+    --token) need_value "$1" "$#"; token=$2; token_source=--token; shift ;;
+    --token-file) need_value "$1" "$#"; token_file=$2; shift ;;
     --node-name | --nodename) need_value "$1" "$#"; node_name=$2; node_name_set=yes; shift ;;
     --node-ip) need_value "$1" "$#"; node_ip=$2; node_ip_set=yes; shift ;;
     --node-external-ip)
       need_value "$1" "$#"; node_external_ip=$2; node_external_ip_set=yes; shift ;;
+    --node-labels) need_value "$1" "$#"; node_labels=$2; node_labels_set=yes; shift ;;
+    --register-with-taints) need_value "$1" "$#"; taints=$2; taints_set=yes; shift ;;
     --disable-taint) disable_taint=yes ;;
     --taint) disable_taint=no ;;
     --extra-flags) need_value "$1" "$#"; extra_flags=$2; extra_flags_set=yes; shift ;;
@@ -240,6 +260,11 @@ previous() {
   sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1 | sed 's/^"\(.*\)"$/\1/'
 }
 
+# quote WORD: WORD as one single-quoted shell word, whatever characters it holds.
+quote() {
+  printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
 # A value goes into the env file, a systemd EnvironmentFile= whose variables are split at
 # whitespace on the ExecStart= line; so no whitespace, quotes or backslashes in one value.
 plain() {
@@ -322,11 +347,13 @@ if [ -n "$source_dir" ]; then
   # The one permission list, as the checkout defines it (the compiled binary gets the same).
   permissions=$(NO_COLOR=1 "$deno" run --quiet "$source_dir/scripts/permissions.ts") ||
     die "could not read the permission set from $source_dir/scripts/permissions.ts"
+  # The paths are quoted: a checkout's directory name may hold ;, $( or ` (plain above only
+  # keeps out what the env file cannot hold), which must not become commands run as root.
   cat >"$workdir/systemk" <<EOF
 #!/bin/sh
-# systemk from the source checkout $source_dir, with the permission set of its
-# scripts/permissions.ts; written by install.sh (--uninstall removes it).
-exec $deno run --quiet $permissions $source_dir/main.ts "\$@"
+# systemk from a source checkout, with the permission set of its scripts/permissions.ts;
+# written by install.sh (--uninstall removes it).
+exec $(quote "$deno") run --quiet $permissions $(quote "$source_dir/main.ts") "\$@"
 EOF
   source_setting=source:$source_dir
   say "systemk from the source checkout $source_dir (Deno: $deno)"
@@ -345,6 +372,9 @@ else
     fetch "$url.sha256" "$workdir/systemk.sha256" ||
       die "no checksum: $url.sha256 failed to download; give --sha256 HEX"
     sha256=$(cut -d ' ' -f 1 <"$workdir/systemk.sha256")
+    warn "no --sha256: checked against $url.sha256, from the same server as the binary." \
+      "That catches a broken download, not a server (or a connection) serving another" \
+      "binary; give --sha256 with the checksum from the release notes."
   fi
   check_sha256 "$workdir/systemk" "$sha256" "$url"
   source_setting=url:$url
@@ -364,14 +394,26 @@ esac
 flag_value() { previous "$1" | sed 's/^--[a-z-]*=//'; }
 
 # Nothing is written before every setting is checked: a refused run leaves no trace.
+# A token read from a file (or the environment) appears on no command line: not install.sh's,
+# not that of a command it runs (printf is a shell builtin; head and tr get only the path).
+if [ -n "$token_file" ]; then
+  [ "$token_source" != --token ] || die "give one of --token and --token-file"
+  [ -r "$token_file" ] || die "cannot read the token file $token_file"
+  token=$(head -n 1 "$token_file" | tr -d ' \t\r')
+  token_source="--token-file $token_file"
+  [ -n "$token" ] || die "$token_file holds no token"
+elif [ "$token_source" = --token ]; then
+  warn "--token on the command line: every user of this machine can read it (ps) while" \
+    "install.sh runs; give it with --token-file PATH or SYSTEMK_TOKEN instead"
+fi
 identity=
 if [ -n "$token" ]; then
-  [ -n "$server" ] || die "--token needs --server (the API server URL)"
-  [ -n "$ca_file" ] || die "--token needs --ca-file (the cluster CA certificate)"
+  [ -n "$server" ] || die "$token_source needs --server (the API server URL)"
+  [ -n "$ca_file" ] || die "$token_source needs --ca-file (the cluster CA certificate)"
   [ -f "$ca_file" ] || die "no such file: $ca_file"
   plain --server "$server"
   printf '%s' "$token" | grep -Eqx '[a-z0-9]{6}\.[a-z0-9]{16}' ||
-    die "--token must look like abcdef.0123456789abcdef (a bootstrap token)"
+    die "$token_source must look like abcdef.0123456789abcdef (a bootstrap token)"
   "$workdir/systemk" --help 2>&1 | grep -q -- '--bootstrap-kubeconfig' ||
     die "this systemk has no --bootstrap-kubeconfig (TLS bootstrap); give --kubeconfig instead"
   ca_data=$(base64 <"$ca_file" | tr -d '\n')
@@ -409,12 +451,14 @@ else
   flag_bootstrap=$(previous FLAG_BOOTSTRAP_KUBECONFIG)
   flag_cert_dir=$(previous FLAG_CERT_DIR)
   [ -n "$flag_kubeconfig" ] ||
-    die "how should the node join? give --kubeconfig, or --server, --ca-file and --token"
+    die "how should the node join? give --kubeconfig, or --server, --ca-file and --token-file"
 fi
 
 [ "$node_name_set" = yes ] || node_name=$(flag_value FLAG_NODENAME)
 [ "$node_ip_set" = yes ] || node_ip=$(flag_value FLAG_NODE_IP)
 [ "$node_external_ip_set" = yes ] || node_external_ip=$(flag_value FLAG_NODE_EXTERNAL_IP)
+[ "$node_labels_set" = yes ] || node_labels=$(flag_value FLAG_NODE_LABELS)
+[ "$taints_set" = yes ] || taints=$(flag_value FLAG_REGISTER_WITH_TAINTS)
 [ "$extra_flags_set" = yes ] || extra_flags=$(previous EXTRA_FLAGS)
 if [ -z "$disable_taint" ]; then
   disable_taint=no
@@ -423,6 +467,8 @@ fi
 plain --node-name "$node_name"
 plain --node-ip "$node_ip"
 plain --node-external-ip "$node_external_ip"
+plain --node-labels "$node_labels"
+plain --register-with-taints "$taints"
 case $extra_flags in
   *[\"\'\\]*) die "--extra-flags must not contain quotes or backslashes" ;;
 esac
@@ -441,6 +487,8 @@ FLAG_CERT_DIR=$flag_cert_dir
 FLAG_NODENAME=$(flag nodename "$node_name")
 FLAG_NODE_IP=$(flag node-ip "$node_ip")
 FLAG_NODE_EXTERNAL_IP=$(flag node-external-ip "$node_external_ip")
+FLAG_NODE_LABELS=$(flag node-labels "$node_labels")
+FLAG_REGISTER_WITH_TAINTS=$(flag register-with-taints "$taints")
 FLAG_DISABLE_TAINT=$([ "$disable_taint" = no ] || echo --disable-taint)
 EXTRA_FLAGS="$extra_flags"
 EOF
@@ -457,7 +505,7 @@ After=network-online.target
 Type=exec
 EnvironmentFile=$ENV_FILE
 Environment=NO_COLOR=1
-ExecStart=$BIN \$FLAG_KUBECONFIG \$FLAG_BOOTSTRAP_KUBECONFIG \$FLAG_CERT_DIR \$FLAG_NODENAME \$FLAG_NODE_IP \$FLAG_NODE_EXTERNAL_IP \$FLAG_DISABLE_TAINT \$EXTRA_FLAGS
+ExecStart=$BIN \$FLAG_KUBECONFIG \$FLAG_BOOTSTRAP_KUBECONFIG \$FLAG_CERT_DIR \$FLAG_NODENAME \$FLAG_NODE_IP \$FLAG_NODE_EXTERNAL_IP \$FLAG_NODE_LABELS \$FLAG_REGISTER_WITH_TAINTS \$FLAG_DISABLE_TAINT \$EXTRA_FLAGS
 Restart=on-failure
 RestartSec=5s
 # /var/lib/systemk: package markers, the issued kubeconfig and certificates.

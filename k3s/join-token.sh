@@ -11,9 +11,13 @@
 #   node client CSRs are approved automatically (...:nodeclient); nodes' renewal CSRs for
 #   their own client certificates too (...:selfnodeclient, group system:nodes);
 # - the cluster CA certificate as a file (--ca-out, default ./cluster-ca.crt), taken from the
-#   kubeconfig kubectl uses.
+#   kubeconfig kubectl uses;
+# - the token as a file (--token-out, default bootstrap-token beside the CA file, mode 0600):
+#   install.sh reads it with --token-file, so the token is on no command line (ps shows every
+#   command line to every user) and in no shell history.
 #
-#   sh k3s/join-token.sh [--kubeconfig PATH] [--ttl-hours N] [--ca-out PATH] [--print-token]
+#   sh k3s/join-token.sh [--kubeconfig PATH] [--ttl-hours N] [--ca-out PATH] [--token-out PATH]
+#                        [--print-token]
 #
 # --print-token prints only the token (for scripts). KUBECTL names the kubectl to use.
 set -eu
@@ -22,6 +26,7 @@ kubectl=${KUBECTL:-kubectl}
 kubeconfig=
 ttl_hours=24
 ca_out=./cluster-ca.crt
+token_out=
 print_token=no
 group=system:bootstrappers:systemk
 
@@ -35,6 +40,7 @@ while [ "$#" -gt 0 ]; do
     --kubeconfig) [ "$#" -ge 2 ] || die "$1 needs a value"; kubeconfig=$2; shift ;;
     --ttl-hours) [ "$#" -ge 2 ] || die "$1 needs a value"; ttl_hours=$2; shift ;;
     --ca-out) [ "$#" -ge 2 ] || die "$1 needs a value"; ca_out=$2; shift ;;
+    --token-out) [ "$#" -ge 2 ] || die "$1 needs a value"; token_out=$2; shift ;;
     --print-token) print_token=yes ;;
     -h | --help) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option \"$1\" (see --help)" ;;
@@ -44,6 +50,7 @@ done
 case $ttl_hours in
   '' | *[!0-9]*) die "--ttl-hours needs a whole number of hours, not \"$ttl_hours\"" ;;
 esac
+[ -n "$token_out" ] || token_out=$(dirname "$ca_out")/bootstrap-token
 
 k() {
   if [ -n "$kubeconfig" ]; then
@@ -112,12 +119,16 @@ if [ "$print_token" = yes ]; then
   echo "$token_id.$token_secret"
   exit 0
 fi
+# Only the owner may read the token file, from its first byte on.
+(umask 077 && printf '%s.%s\n' "$token_id" "$token_secret" >"$token_out.tmp")
+mv -f "$token_out.tmp" "$token_out"
 cat <<EOF
-Bootstrap token $token_id.$token_secret (expires: ${expiration:-never}).
-Copy $ca_out to the machine that should join, then run there as root:
+Bootstrap token $token_id (expires: ${expiration:-never}); its secret is in $token_out.
+Copy $ca_out and $token_out to the machine that should join (as root, mode 0600), then
+run there as root, with the release's SHA-256 for the machine's architecture:
 
-  sh install.sh --url <release>/systemk-linux-{arch} \\
-    --server $server --ca-file cluster-ca.crt --token $token_id.$token_secret \\
+  sh install.sh --url <release>/systemk-linux-{arch} --sha256 <SHA-256 of that file> \\
+    --server $server --ca-file cluster-ca.crt --token-file bootstrap-token \\
     --extra-flags --rotate-server-certificates
 
 If $server is not how that machine reaches the API server (k3s writes 127.0.0.1 into

@@ -6,17 +6,23 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import type { V1Taint } from "@kubernetes/client-node";
 import type { LocalNodeOptions } from "../node/local.ts";
 import { DEFAULT_SECURITY_POLICY, type IdRange, type SecurityPolicy } from "../plan/types.ts";
 import { formatIdRanges } from "../plan/ids.ts";
 import { isPackageName } from "../packages/image.ts";
 import type { ImagePolicy } from "../packages/policy.ts";
+import { NodeFlagError, parseNodeLabels, parseTaints } from "../kube/labels.ts";
 
 /** Everything the flags configure. */
 export interface Config {
   kubeconfig?: string;
   nodeName?: string;
   disableTaint: boolean;
+  /** `--node-labels`: labels the Node is registered (and kept) with. */
+  nodeLabels: Record<string, string>;
+  /** `--register-with-taints`: taints the Node is registered with. */
+  registerWithTaints: V1Taint[];
   nodeIP?: string;
   nodeExternalIP?: string;
   tlsCertFile?: string;
@@ -49,6 +55,10 @@ export interface Config {
   allowedHostGroups: string[];
   /** `--pod-id-range`: ids pods may use freely (records made for them). */
   podIDRanges: IdRange[];
+  /** `--enable-system-log-handler`: the kubelet API serves /var/log at `/logs/`. */
+  enableSystemLogHandler: boolean;
+  /** `--enable-system-log-query`: `/logs/?query=` reads journald (the node log query). */
+  enableSystemLogQuery: boolean;
   logLevel: "debug" | "info" | "warning" | "error";
 }
 
@@ -81,6 +91,19 @@ export const FLAGS: readonly FlagSpec[] = [
     value: false,
     defaultValue: false,
     help: "do not taint the node with virtual-kubelet.io/provider=systemk:NoSchedule",
+  },
+  {
+    key: "nodeLabels",
+    names: ["node-labels"],
+    value: true,
+    help: "labels of the Node, key=value,...; in kubernetes.io/k8s.io only what NodeRestriction " +
+      "lets a node set (kubelet.kubernetes.io/, node.kubernetes.io/ and the well-known labels)",
+  },
+  {
+    key: "registerWithTaints",
+    names: ["register-with-taints"],
+    value: true,
+    help: "taints to register the Node with, key=value:Effect,...",
   },
   {
     key: "nodeIP",
@@ -234,6 +257,20 @@ export const FLAGS: readonly FlagSpec[] = [
       "group uses the id",
   },
   {
+    key: "enableSystemLogHandler",
+    names: ["enable-system-log-handler"],
+    value: false,
+    defaultValue: true,
+    help: "serve /var/log at the kubelet API's /logs/ (to callers allowed nodes/log)",
+  },
+  {
+    key: "enableSystemLogQuery",
+    names: ["enable-system-log-query"],
+    value: false,
+    defaultValue: false,
+    help: "node log query: /logs/?query=<unit> reads the unit's journal (needs the log handler)",
+  },
+  {
     key: "logLevel",
     names: ["log-level", "v"],
     value: true,
@@ -250,51 +287,23 @@ export class UsageError extends Error {
   }
 }
 
-/**
- * Boolean flags take `--flag`, `--flag=true` and `--flag=false`, as the kubelet's do; parseArgs
- * knows only the first, so the others are read here and taken out.
- */
-function booleanValues(args: readonly string[]): { rest: string[]; set: Map<string, boolean> } {
-  const booleans = new Set(FLAGS.filter((f) => !f.value).flatMap((f) => f.names));
-  const rest: string[] = [];
-  const set = new Map<string, boolean>();
-  for (const [i, arg] of args.entries()) {
-    if (arg === "--") {
-      rest.push(...args.slice(i));
-      break;
-    }
-    const m = /^--([^=]+)=(.*)$/s.exec(arg);
-    if (!m || !booleans.has(m[1])) {
-      rest.push(arg);
-      continue;
-    }
-    if (m[2] !== "true" && m[2] !== "false") {
-      throw new UsageError(`--${m[1]} takes true or false, not "${m[2]}"`);
-    }
-    if (set.has(m[1])) throw new UsageError(`--${m[1]} is given twice; give it once`);
-    set.set(m[1], m[2] === "true");
-  }
-  return { rest, set };
-}
-
 /** Parses flags into a Config plus the positional arguments. */
 export function parseFlags(args: readonly string[]): { config: Config; positionals: string[] } {
   const options: Record<string, { type: "string" | "boolean" }> = {};
   for (const flag of FLAGS) {
     for (const name of flag.names) options[name] = { type: flag.value ? "string" : "boolean" };
   }
-  const booleans = booleanValues(args);
+  const { rest, switches } = booleanValues(args, options);
   let parsed;
   try {
-    parsed = parseArgs({ args: booleans.rest, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const values = parsed.values as Record<string, string | boolean | undefined>;
-  for (const [name, value] of booleans.set) {
-    if (values[name] !== undefined) throw new UsageError(`--${name} is given twice; give it once`);
-    values[name] = value;
-  }
+  const values = {
+    ...parsed.values,
+    ...switches,
+  } as Record<string, string | boolean | undefined>;
   const config: Record<string, unknown> = {};
   for (const flag of FLAGS) {
     const given = flag.names.filter((n) => values[n] !== undefined);
@@ -311,6 +320,13 @@ export function parseFlags(args: readonly string[]): { config: Config; positiona
     throw new UsageError(`--log-level must be debug, info, warning or error, not "${logLevel}"`);
   }
   config.allowedHostPaths = hostPathPrefixes(config.allowedHostPaths as string | undefined);
+  try {
+    config.nodeLabels = parseNodeLabels(config.nodeLabels as string | undefined);
+    config.registerWithTaints = parseTaints(config.registerWithTaints as string | undefined);
+  } catch (e) {
+    if (e instanceof NodeFlagError) throw new UsageError(e.message);
+    throw e;
+  }
   config.allowedImageURLPrefixes = urlPrefixes(config.allowedImageURLPrefixes as string);
   const packages = config.allowedPackages as string | undefined;
   config.allowedPackages = packages === undefined ? undefined : packageNames(packages);
@@ -375,9 +391,30 @@ function idRanges(raw: string): IdRange[] {
   });
 }
 
+/**
+ * Takes the kubelet's `--flag=true` / `--flag=false` form of boolean flags out of `args`
+ * (`parseArgs` knows only the bare `--flag`), so a flag on by default can be turned off.
+ */
+function booleanValues(
+  args: readonly string[],
+  options: Record<string, { type: "string" | "boolean" }>,
+): { rest: string[]; switches: Record<string, boolean> } {
+  const switches: Record<string, boolean> = {};
+  const rest = args.filter((arg) => {
+    const m = arg.match(/^--([^=]+)=(.*)$/);
+    if (!m || options[m[1]]?.type !== "boolean") return true;
+    if (m[2] !== "true" && m[2] !== "false") {
+      throw new UsageError(`--${m[1]} is true or false, not "${m[2]}"`);
+    }
+    switches[m[1]] = m[2] === "true";
+    return false;
+  });
+  return { rest, switches };
+}
+
 /** `--allowed-host-paths`: absolute path prefixes, comma-separated (empty entries ignored). */
 function hostPathPrefixes(raw: string | undefined): string[] {
-  const prefixes = (raw ?? "").split(",").map((p) => p.trim()).filter((p) => p !== "");
+  const prefixes = list(raw);
   const bad = prefixes.find((p) => !p.startsWith("/") || p.split("/").includes(".."));
   if (bad !== undefined) {
     throw new UsageError(`--allowed-host-paths needs absolute paths without '..', not "${bad}"`);

@@ -86,6 +86,41 @@ Deno.test("the kubelet's TLS and authentication flags", () => {
   assert.equal(config.address, "127.0.0.1");
 });
 
+Deno.test("--node-labels and --register-with-taints, checked as the kubelet checks them", () => {
+  const { config } = parseFlags([
+    "--node-labels=tier=edge,node.kubernetes.io/pool=a",
+    "--register-with-taints",
+    "dedicated=edge:NoSchedule",
+  ]);
+  assert.deepEqual(config.nodeLabels, { tier: "edge", "node.kubernetes.io/pool": "a" });
+  assert.deepEqual(config.registerWithTaints, [
+    { key: "dedicated", value: "edge", effect: "NoSchedule" },
+  ]);
+  const none = parseFlags([]).config;
+  assert.deepEqual([none.nodeLabels, none.registerWithTaints], [{}, []]);
+  assert.throws(
+    () => parseFlags(["--node-labels=node-role.kubernetes.io/worker="]),
+    (e: Error) =>
+      e instanceof UsageError &&
+      /labels specified with --node-labels: \[node-role\.kubernetes\.io\/worker\]/.test(e.message),
+  );
+  assert.throws(() => parseFlags(["--register-with-taints=a=b"]), /--register-with-taints/);
+});
+
+Deno.test("the node log flags: handler on and query off by default; =false turns one off", () => {
+  const defaults = parseFlags([]).config;
+  assert.equal(defaults.enableSystemLogHandler, true);
+  assert.equal(defaults.enableSystemLogQuery, false);
+  const { config } = parseFlags([
+    "--enable-system-log-query",
+    "--enable-system-log-handler=false",
+  ]);
+  assert.equal(config.enableSystemLogQuery, true);
+  assert.equal(config.enableSystemLogHandler, false);
+  assert.equal(parseFlags(["--disable-taint=true"]).config.disableTaint, true);
+  assert.throws(() => parseFlags(["--enable-system-log-query=yes"]), /true or false/);
+});
+
 Deno.test("bad command lines name the flag", () => {
   assert.throws(() => parseFlags(["--max-pods=lots"]), /--max-pods needs a non-negative integer/);
   assert.throws(() => parseFlags(["--nodename=a", "--hostname-override=b"]), UsageError);
@@ -133,8 +168,7 @@ Deno.test("policy flags: values, kubelet-style booleans, and usage errors naming
   assert.equal(parseFlags(["--allow-privileged=true"]).config.allowPrivileged, true);
   for (
     const [args, message] of [
-      [["--allow-privileged=no"], /--allow-privileged takes true or false, not "no"/],
-      [["--allow-privileged", "--allow-privileged=false"], /given twice/],
+      [["--allow-privileged=no"], /--allow-privileged is true or false, not "no"/],
       [["--allowed-image-url-prefixes=http://x/"], /needs https:\/\/ URLs/],
       [["--allowed-image-url-prefixes=https://u:p@x/"], /without credentials/],
       [["--allowed-packages=Nginx"], /--allowed-packages needs Debian package names/],

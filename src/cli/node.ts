@@ -60,6 +60,8 @@ export async function runNode(config: Config): Promise<number> {
       port: config.port,
       maxPods: config.maxPods,
       disableTaint: config.disableTaint,
+      labels: config.nodeLabels,
+      taints: config.registerWithTaints,
       systemdVersion: await systemdVersion(),
       kubeletVersion: KUBELET_VERSION,
     },

@@ -5,6 +5,7 @@
  *
  * - `/healthz`, `/pods`, `/runningpods/`
  * - `/containerLogs/{namespace}/{pod}/{container}` (from journald)
+ * - `/logs/`: the node's `/var/log` and the node log query (see {@link ./node_logs.ts})
  * - `/stats/summary`, `/metrics/resource` (usage for metrics-server and `kubectl top`)
  * - `/metrics` (systemk's own metrics)
  * - `/exec`, `/attach`, `/portForward`: SPDY/3.1 streaming (see {@link ./streaming.ts});
@@ -18,6 +19,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { Credentials, RequestAuth } from "./auth.ts";
 import { followUntilRunEnds, type Journal, whenRunWrites } from "./journal.ts";
 import { LogOptionsError, parseLogOptions } from "./logs.ts";
+import type { NodeLogs } from "./node_logs.ts";
 import { apiRequests, systemkMetrics } from "./metrics.ts";
 import {
   containerUnits,
@@ -59,6 +61,8 @@ export interface KubeletHandlerOptions {
   now?: () => number;
   /** Runs a command in the container of a unit (`kubectl exec`); absent: exec answers 501. */
   exec?: (unit: string, options: ExecOptions) => Promise<ExecProcess>;
+  /** Serves `/logs/`; absent (`--enable-system-log-handler=false`): 405, as the kubelet. */
+  nodeLogs?: NodeLogs;
   /** Connects to a pod's port (`kubectl port-forward`); default {@link dialLoopback}. */
   dial?: PortDialer;
   /** Where failures that the client only sees as 500 are explained. */
@@ -100,6 +104,10 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
       return json(200, podList(await runningPods()));
     }
     if (path.startsWith("/containerLogs/")) return await containerLogs(path, url.searchParams);
+    if (path === "/logs" || path.startsWith("/logs/")) {
+      if (!options.nodeLogs) return text(405, "logs endpoint is disabled.");
+      return await options.nodeLogs.serve(path.slice("/logs".length), url.searchParams);
+    }
     if (path === "/stats/summary" || path === "/stats/summary/") {
       const { sample, previous } = await options.sampler.sample();
       return json(200, buildSummary(options.nodeName, sample, previous));

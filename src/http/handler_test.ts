@@ -112,6 +112,11 @@ Deno.test("routes: health, pods, running pods, not supported, not found", async 
   assert.equal((await get("/pods", { method: "DELETE" })).status, 405);
   assert.equal((await get("/configz")).status, 404);
   assert.equal((await get("/healthz", { token: "wrong" })).status, 401);
+  // No log handler (--enable-system-log-handler=false): the kubelet's answer.
+  assert.deepEqual(await get("/logs/?query=ssh"), {
+    status: 405,
+    body: "logs endpoint is disabled.\n",
+  });
 });
 
 Deno.test("containerLogs: the unit's current run, options passed on, errors as the kubelet's", async () => {

@@ -90,13 +90,15 @@ const RFC3339 = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d
 /**
  * An RFC 3339 time (fractions up to nanoseconds) as µs since the epoch; sub-µs digits are cut.
  *
+ * @param text the time.
+ * @param parameter the query parameter it came from, for the error (default `sinceTime`).
  * @throws {LogOptionsError} when `text` is not RFC 3339.
  */
-export function parseRFC3339Micros(text: string): bigint {
+export function parseRFC3339Micros(text: string, parameter = "sinceTime"): bigint {
   const m = RFC3339.exec(text);
   const ms = m ? Date.parse(`${m[1]}${m[3].toUpperCase()}`) : NaN;
   if (!m || Number.isNaN(ms)) {
-    throw new LogOptionsError(`sinceTime must be an RFC 3339 time, not "${text}"`);
+    throw new LogOptionsError(`${parameter} must be an RFC 3339 time, not "${text}"`);
   }
   const micros = BigInt((m[2] ?? "").padEnd(6, "0").slice(0, 6));
   return BigInt(ms) * 1000n + micros;

@@ -1,7 +1,8 @@
 /**
- * The kubelet HTTPS API of systemk: container logs from journald, pods, usage for
- * metrics-server, systemk's own metrics, exec/attach/port-forward over SPDY, with a serving certificate that sets itself up and
- * every request authenticated and authorized against the cluster.
+ * The kubelet HTTPS API of systemk: container logs from journald, the node's logs (`/logs/`,
+ * `/var/log` and the node log query), pods, usage for metrics-server, systemk's own metrics,
+ * exec/attach/port-forward over SPDY, with a serving certificate that sets itself up and every
+ * request authenticated and authorized against the cluster.
  *
  * @example Usage
  * ```ts ignore
@@ -17,6 +18,7 @@ import type { ExecOptions, ExecProcess } from "../exec/container.ts";
 import { apiServerReviews, RequestAuth } from "./auth.ts";
 import { kubeletHandler } from "./handler.ts";
 import { Journal } from "./journal.ts";
+import { NodeLogs } from "./node_logs.ts";
 import type { PodSource, UnitPropertiesReader } from "./pods.ts";
 import { ResourceSampler } from "./resources.ts";
 import { KubeletServer } from "./server.ts";
@@ -43,6 +45,10 @@ export interface KubeletAPIOptions {
   clientCAFile?: string;
   certDir: string;
   rotateServerCertificates: boolean;
+  /** `--enable-system-log-handler`: serve `/var/log` at `/logs/`; off: `/logs/` answers 405. */
+  enableSystemLogHandler: boolean;
+  /** `--enable-system-log-query`: answer `/logs/?query=` from journald. */
+  enableSystemLogQuery: boolean;
   log?: (message: string) => void;
 }
 
@@ -79,6 +85,9 @@ export async function startKubeletAPI(options: KubeletAPIOptions): Promise<Kubel
     unitProperties: options.unitProperties,
     exec: options.exec,
     journal: new Journal(),
+    nodeLogs: options.enableSystemLogHandler
+      ? new NodeLogs({ query: options.enableSystemLogQuery })
+      : undefined,
     sampler: new ResourceSampler({ pods: options.pods, unitProperties: options.unitProperties }),
     auth,
     log,

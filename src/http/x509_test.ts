@@ -2,11 +2,16 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import {
   CertificateError,
+  certificateFields,
   extendedKeyUsages,
   parseCertificateBundle,
-  subjectUser,
   verifyClientCertificate,
 } from "./x509.ts";
+
+async function openssl(args: string[]): Promise<void> {
+  const out = await new Deno.Command("openssl", { args, stderr: "piped" }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+}
 
 /** Makes a certificate with openssl: self-signed, or signed by `ca`; returns its PEM. */
 async function makeCert(
@@ -16,15 +21,30 @@ async function makeCert(
   extensions: string[],
   ca?: string,
 ): Promise<string> {
-  const args = [
+  await openssl([
     ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
     ...["-keyout", `${dir}/${name}.key`, "-out", `${dir}/${name}.crt`, "-days", "2"],
-    ...["-subj", subject],
+    ...["-subj", subject, "-multivalue-rdn", "-utf8"],
     ...extensions.flatMap((e) => ["-addext", e]),
     ...(ca ? ["-CA", `${dir}/${ca}.crt`, "-CAkey", `${dir}/${ca}.key`] : []),
-  ];
-  const out = await new Deno.Command("openssl", { args, stderr: "piped" }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  ]);
+  return await Deno.readTextFile(`${dir}/${name}.crt`);
+}
+
+/**
+ * Makes a certificate as the README's quickstart once did: a request signed with
+ * `openssl x509 -req`, which without extensions makes an X.509 v1 certificate.
+ */
+async function makeV1Cert(dir: string, name: string, subject: string, ca: string) {
+  await openssl([
+    ...["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
+    ...["-keyout", `${dir}/${name}.key`, "-out", `${dir}/${name}.csr`, "-subj", subject],
+  ]);
+  await openssl([
+    ...["x509", "-req", "-in", `${dir}/${name}.csr`, "-CA", `${dir}/${ca}.crt`],
+    ...["-CAkey", `${dir}/${ca}.key`, "-CAcreateserial", "-days", "1"],
+    ...["-out", `${dir}/${name}.crt`],
+  ]);
   return await Deno.readTextFile(`${dir}/${name}.crt`);
 }
 
@@ -41,6 +61,8 @@ Deno.test("client certificates: our CA's are accepted, others refused", async (t
     const anyUse = await makeCert(dir, "any", "/CN=bob", [], "ca");
     const cas = parseCertificateBundle(caPem + (await Deno.readTextFile(`${dir}/other.crt`)));
     const ours = [cas[0]];
+    // Certificates made in later steps are valid from the second they were made: those steps
+    // check at the time of the check.
     const now = new Date();
     const x = (pem: string) => new X509Certificate(pem);
 
@@ -73,15 +95,75 @@ Deno.test("client certificates: our CA's are accepted, others refused", async (t
       const earlier = new Date(now.getTime() - 86400_000);
       assert.throws(() => verifyClientCertificate(x(alice), ours, earlier), /not valid at/);
     });
+
+    await t.step("an X.509 v1 certificate is refused, even from the trusted CA", async () => {
+      const v1 = x(await makeV1Cert(dir, "v1", "/O=system:masters/CN=admin", "ca"));
+      assert.equal(certificateFields(new Uint8Array(v1.raw)).version, 1);
+      assert.ok(v1.checkIssued(cas[0]) && v1.verify(cas[0].publicKey), "the CA did sign it");
+      assert.throws(
+        () => verifyClientCertificate(v1, ours, new Date()),
+        /an X\.509 v1 certificate; only v3 client certificates are accepted/,
+      );
+      assert.equal(certificateFields(new Uint8Array(x(alice).raw)).version, 3);
+    });
+
+    await t.step("a CA that is not for client authentication signs no client", async () => {
+      await makeCert(dir, "srvca", "/CN=serving-ca", [...caExt, "extendedKeyUsage=serverAuth"]);
+      const carol = await makeCert(dir, "carol", "/CN=carol", client, "srvca");
+      const srvca = parseCertificateBundle(await Deno.readTextFile(`${dir}/srvca.crt`));
+      assert.throws(
+        () => verifyClientCertificate(x(carol), srvca, new Date()),
+        /CN="carol": its CA: not for client authentication/,
+      );
+    });
+
+    await t.step("subjects: CN and O from the DER, smuggled lines refused", async () => {
+      // A newline in the CN: Node's text form of this subject reads as a third line O=...
+      const smuggler = x(
+        await makeCert(dir, "smuggler", "/O=system:nodes/CN=system:node:x\nO=system:masters", [
+          ...client,
+        ], "ca"),
+      );
+      assert.equal(smuggler.subject, "O=system:nodes\nCN=system:node:x\nO=system:masters");
+      assert.deepEqual(certificateFields(new Uint8Array(smuggler.raw)), {
+        version: 3,
+        commonNames: ["system:node:x\nO=system:masters"],
+        organizations: ["system:nodes"],
+        extendedKeyUsages: ["1.3.6.1.5.5.7.3.2"],
+      });
+      assert.throws(
+        () => verifyClientCertificate(smuggler, ours, new Date()),
+        /certificate O="system:nodes", CN="system:node:x\\nO=system:masters": a control character/,
+      );
+      const inO = await makeCert(dir, "ino", "/O=a\tb/CN=eve", client, "ca");
+      assert.throws(() => verifyClientCertificate(x(inO), ours, new Date()), /a control character/);
+      const twoCNs = await makeCert(dir, "two", "/CN=eve/CN=system:admin", client, "ca");
+      assert.throws(
+        () => verifyClientCertificate(x(twoCNs), ours, new Date()),
+        /more than one common name/,
+      );
+      const noCN = await makeCert(dir, "nocn", "/O=system:masters", client, "ca");
+      assert.throws(() => verifyClientCertificate(x(noCN), ours, new Date()), /no common name/);
+      // A multi-valued RDN counts as the apiserver counts it: each O is a group.
+      const multi = await makeCert(dir, "multi", "/CN=dan+O=dev/O=ops", client, "ca");
+      assert.deepEqual(verifyClientCertificate(x(multi), ours, new Date()), {
+        username: "dan",
+        groups: ["dev", "ops"],
+      });
+      // Names that are not control characters pass as they are.
+      const unicode = await makeCert(dir, "uni", "/O=équipe/CN=zoë:42", client, "ca");
+      assert.deepEqual(verifyClientCertificate(x(unicode), ours, new Date()), {
+        username: "zoë:42",
+        groups: ["équipe"],
+      });
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
 
-Deno.test("subjects: CN and every O", () => {
-  assert.deepEqual(subjectUser("O=system:nodes\nCN=system:node:n1"), {
-    username: "system:node:n1",
-    groups: ["system:nodes"],
-  });
+Deno.test("certificate bundles and malformed certificates", () => {
   assert.throws(() => parseCertificateBundle("nothing"), /no PEM certificate/);
+  assert.throws(() => certificateFields(Uint8Array.of(0x30, 0x05, 0x30)), /malformed certificate/);
+  assert.throws(() => certificateFields(new Uint8Array()), /malformed certificate/);
 });

@@ -5,6 +5,7 @@
  * - `client.ts`: kubeconfig → API clients, API server endpoint for pods' env.
  * - `node.ts` / `machine.ts` / `node_controller.ts`: the Node object (pure), machine facts,
  *   and the controller that registers it, reports status and renews its Lease.
+ * - `labels.ts`: `--node-labels` and `--register-with-taints` as the kubelet checks them.
  * - `pods.ts`: the pods bound to this node as upserts/deletes, with relist watchdog.
  * - `status.ts`: the only writer of pod status.
  * - `events.ts`: kubelet-style Events.
@@ -16,6 +17,7 @@
  */
 export * from "./client.ts";
 export * from "./node.ts";
+export * from "./labels.ts";
 export * from "./machine.ts";
 export * from "./node_controller.ts";
 export * from "./pods.ts";

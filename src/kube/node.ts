@@ -14,6 +14,7 @@ import type {
   V1NodeStatus,
   V1Taint,
 } from "@kubernetes/client-node";
+import { formatTaint } from "./labels.ts";
 
 /** How systemk registers this node; all of it comes from flags and the environment. */
 export interface NodeConfig {
@@ -31,6 +32,10 @@ export interface NodeConfig {
   maxPods: number;
   /** `--disable-taint`: register without the `virtual-kubelet.io/provider` taint. */
   disableTaint: boolean;
+  /** `--node-labels`: labels of the admin's, set beside (and over) systemk's own. */
+  labels: Record<string, string>;
+  /** `--register-with-taints`: taints of the admin's, beside the provider taint. */
+  taints: V1Taint[];
   /** systemd's version, e.g. `252`; reported as `containerRuntimeVersion: systemd://252`. */
   systemdVersion: string;
   /** Kubelet-compatible version string, e.g. `v1.34.0-systemk.0.1.0`. */
@@ -92,13 +97,17 @@ export const NODEFS_MIN_INODES_FREE = 0.05;
  */
 export const PID_PRESSURE_FRACTION = 0.9;
 
-/** Label keys systemk sets on its Node; all are allowed to nodes by NodeRestriction. */
-export const OWNED_LABEL_KEYS = [
-  "kubernetes.io/os",
-  "kubernetes.io/arch",
-  "kubernetes.io/hostname",
-  "node.kubernetes.io/instance-type",
-] as const;
+/**
+ * Annotation listing the label keys that came from `--node-labels` (comma-separated), so that
+ * a restart without one of them removes it from the Node, and only labels systemk set.
+ */
+export const NODE_LABELS_ANNOTATION = "systemk.io/node-labels";
+/**
+ * Annotation listing the taints (`key:Effect`, comma-separated) that came from
+ * `--register-with-taints`, so that a restart without one of them removes only taints systemk
+ * set.
+ */
+export const REGISTER_WITH_TAINTS_ANNOTATION = "systemk.io/register-with-taints";
 
 /**
  * Kubernetes' name for a Deno architecture.
@@ -118,7 +127,8 @@ export function kubernetesArch(denoArch: string): string {
 }
 
 /**
- * The labels systemk owns on its Node.
+ * The labels systemk sets on its Node: its own, then `--node-labels` (which win, as with the
+ * kubelet: `--node-labels node.kubernetes.io/instance-type=big` replaces `systemk`).
  *
  * @param config the node configuration.
  * @param arch Kubernetes architecture name.
@@ -130,7 +140,43 @@ export function nodeLabels(config: NodeConfig, arch: string): Record<string, str
     "kubernetes.io/arch": arch,
     "kubernetes.io/hostname": config.hostname,
     "node.kubernetes.io/instance-type": "systemk",
+    ...config.labels,
   };
+}
+
+/**
+ * The taints systemk registers its Node with: the provider taint (unless `--disable-taint`),
+ * then `--register-with-taints`; a flag taint with the provider taint's key and effect
+ * replaces it.
+ */
+export function nodeTaints(config: NodeConfig): V1Taint[] {
+  const provider = config.disableTaint ? [] : [PROVIDER_TAINT];
+  return [
+    ...provider.filter((p) => !config.taints.some((t) => sameTaint(t, p))),
+    ...config.taints,
+  ];
+}
+
+/** Taints are identified by key and effect (a Node has at most one of each pair). */
+function sameTaint(a: V1Taint, b: V1Taint): boolean {
+  return a.key === b.key && a.effect === b.effect;
+}
+
+const taintID = (t: V1Taint) => `${t.key}:${t.effect}`;
+
+/** The annotations recording what came from `--node-labels` and `--register-with-taints`. */
+function recordAnnotations(config: NodeConfig): Record<string, string> {
+  const labels = Object.keys(config.labels).sort().join(",");
+  const taints = config.taints.map(taintID).sort().join(",");
+  return {
+    ...(labels ? { [NODE_LABELS_ANNOTATION]: labels } : {}),
+    ...(taints ? { [REGISTER_WITH_TAINTS_ANNOTATION]: taints } : {}),
+  };
+}
+
+/** The comma-separated list of an annotation of `node` (empty when absent). */
+function recorded(node: V1Node, annotation: string): string[] {
+  return (node.metadata?.annotations?.[annotation] ?? "").split(",").filter((x) => x !== "");
 }
 
 /**
@@ -294,15 +340,30 @@ export function buildNode(
   return {
     apiVersion: "v1",
     kind: "Node",
-    metadata: { name: config.name, labels: nodeLabels(config, facts.arch) },
-    spec: config.disableTaint ? {} : { taints: [PROVIDER_TAINT] },
+    metadata: {
+      name: config.name,
+      labels: nodeLabels(config, facts.arch),
+      annotations: recordAnnotations(config),
+    },
+    spec: nodeTaints(config).length ? { taints: nodeTaints(config) } : {},
     status: nodeStatus(config, facts, nodeConditions(facts, readiness, undefined, now)),
   };
 }
 
+/** A strategic merge patch of a Node's metadata: labels and annotations set or (null) removed. */
+export interface NodeMetadataPatch {
+  metadata: {
+    labels?: Record<string, string | null>;
+    annotations?: Record<string, string | null>;
+  };
+}
+
 /**
- * A strategic merge patch of `nodes/<name>` that sets systemk's labels where they differ
- * from the existing Node, leaving every other label alone; undefined when nothing differs.
+ * The strategic merge patch of `nodes/<name>` that brings an existing Node's labels in line
+ * with the configuration, as on re-registration: systemk's labels and `--node-labels` are set
+ * where they differ; a label that an earlier `--node-labels` set (recorded in
+ * {@link NODE_LABELS_ANNOTATION}) and the flag no longer has is removed; every other label is
+ * left alone. Undefined when nothing differs.
  *
  * @param existing the Node as read from the API.
  * @param config node configuration.
@@ -312,36 +373,94 @@ export function nodeLabelPatch(
   existing: V1Node,
   config: NodeConfig,
   arch: string,
-): { metadata: { labels: Record<string, string> } } | undefined {
+): NodeMetadataPatch | undefined {
   const have = existing.metadata?.labels ?? {};
-  const changed = Object.entries(nodeLabels(config, arch)).filter(([k, v]) => have[k] !== v);
-  if (changed.length === 0) return undefined;
-  return { metadata: { labels: Object.fromEntries(changed) } };
+  const want = nodeLabels(config, arch);
+  const labels: Record<string, string | null> = Object.fromEntries(
+    Object.entries(want).filter(([k, v]) => have[k] !== v),
+  );
+  for (const key of recorded(existing, NODE_LABELS_ANNOTATION)) {
+    if (!(key in want) && key in have) labels[key] = null;
+  }
+  const record = recordAnnotations(config)[NODE_LABELS_ANNOTATION] ?? null;
+  const annotations = (existing.metadata?.annotations?.[NODE_LABELS_ANNOTATION] ?? null) !== record
+    ? { [NODE_LABELS_ANNOTATION]: record }
+    : undefined;
+  if (Object.keys(labels).length === 0 && !annotations) return undefined;
+  return {
+    metadata: {
+      ...(Object.keys(labels).length ? { labels } : {}),
+      ...(annotations ? { annotations } : {}),
+    },
+  };
+}
+
+/** How an existing Node's taints differ from the configuration, and the patch that fixes it. */
+export interface NodeTaintUpdate {
+  /**
+   * Strategic merge patch of `nodes/<name>`: the whole new taint list (taints are replaced as
+   * a list) and the record annotation, with the read `resourceVersion` as precondition, so a
+   * taint the node lifecycle controller adds meanwhile is not lost.
+   */
+  patch: {
+    metadata: { resourceVersion?: string; annotations: Record<string, string | null> };
+    spec: { taints: V1Taint[] };
+  };
+  /** Whether the taints change (and not only the record): NodeRestriction refuses that. */
+  taintsChange: boolean;
+  /** The `kubectl taint` commands with which a cluster admin makes the same change. */
+  commands: string[];
 }
 
 /**
- * Describes a mismatch between the Node's taints and `--disable-taint`. NodeRestriction
- * forbids a node to change its own taints after registration, so systemk can only report it.
+ * What brings an existing Node's taints in line with `--register-with-taints` and
+ * `--disable-taint`: flag taints added or given their value; taints an earlier
+ * `--register-with-taints` set (recorded in {@link REGISTER_WITH_TAINTS_ANNOTATION}) or the
+ * provider taint, when no longer configured, removed; every other taint (the node lifecycle
+ * controller's, an admin's) kept. Undefined when the Node is in line.
  *
  * @param existing the Node as read from the API.
- * @param disableTaint the flag.
- * @return a message for the log, or undefined when the taints match the flag.
+ * @param config node configuration.
  */
-export function taintMismatch(existing: V1Node, disableTaint: boolean): string | undefined {
-  const name = existing.metadata?.name;
-  const has = (existing.spec?.taints ?? []).some((t) =>
-    t.key === PROVIDER_TAINT.key && t.effect === PROVIDER_TAINT.effect
+export function nodeTaintUpdate(existing: V1Node, config: NodeConfig): NodeTaintUpdate | undefined {
+  const name = existing.metadata?.name ?? config.name;
+  const have = existing.spec?.taints ?? [];
+  const want = nodeTaints(config);
+  const managed = new Set([
+    taintID(PROVIDER_TAINT),
+    ...recorded(existing, REGISTER_WITH_TAINTS_ANNOTATION),
+  ]);
+  const dropped = have.filter((t) => managed.has(taintID(t)) && !want.some((w) => sameTaint(w, t)));
+  const changed = want.filter((w) =>
+    !have.some((t) => sameTaint(w, t) && (t.value ?? "") === (w.value ?? ""))
   );
-  const taint = `${PROVIDER_TAINT.key}=${PROVIDER_TAINT.value}:${PROVIDER_TAINT.effect}`;
-  if (!disableTaint && !has) {
-    return `node ${name} exists without the taint ${taint}; a node may not change its own ` +
-      `taints (NodeRestriction): add it with kubectl taint, or delete the Node to re-register`;
-  }
-  if (disableTaint && has) {
-    return `node ${name} still has the taint ${taint} despite --disable-taint; remove it with ` +
-      `kubectl taint ${name} ${PROVIDER_TAINT.key}-, or delete the Node to re-register`;
-  }
-  return undefined;
+  // Unchanged taints stay the very objects read (with their timeAdded), so that a patch of
+  // the record alone leaves the list as NodeRestriction compares it.
+  const taints = [
+    ...have.filter((t) => !dropped.includes(t)).map((t) =>
+      changed.find((w) => sameTaint(w, t)) ?? t
+    ),
+    ...changed.filter((w) => !have.some((t) => sameTaint(w, t))),
+  ];
+  const record = recordAnnotations(config)[REGISTER_WITH_TAINTS_ANNOTATION] ?? null;
+  const recordChanges =
+    (existing.metadata?.annotations?.[REGISTER_WITH_TAINTS_ANNOTATION] ?? null) !== record;
+  const taintsChange = dropped.length > 0 || changed.length > 0;
+  if (!taintsChange && !recordChanges) return undefined;
+  return {
+    patch: {
+      metadata: {
+        resourceVersion: existing.metadata?.resourceVersion,
+        annotations: { [REGISTER_WITH_TAINTS_ANNOTATION]: record },
+      },
+      spec: { taints },
+    },
+    taintsChange,
+    commands: [
+      ...changed.map((t) => `kubectl taint node ${name} ${formatTaint(t)} --overwrite`),
+      ...dropped.map((t) => `kubectl taint node ${name} ${t.key}:${t.effect}-`),
+    ],
+  };
 }
 
 /**

@@ -29,10 +29,11 @@ import {
   nodeLease,
   nodeStatus,
   nodeStatusPatch,
+  nodeTaintUpdate,
   type Readiness,
   statusFingerprint,
-  taintMismatch,
 } from "./node.ts";
+import { EventRecorder, nodeReference } from "./events.ts";
 import { repeat } from "./_timer.ts";
 
 /** Options of a {@link NodeController}. */
@@ -96,8 +97,8 @@ export class NodeController {
   }
 
   /**
-   * Registers the Node (or brings an existing one's labels in line), patches its status,
-   * creates or renews its Lease, then keeps both fresh in the background.
+   * Registers the Node (or brings an existing one's labels and taints in line), patches its
+   * status, creates or renews its Lease, then keeps both fresh in the background.
    *
    * @throws when the Node can be neither read nor created (wrong credentials, say), so the
    * caller can exit with the reason.
@@ -166,16 +167,57 @@ export class NodeController {
         if (httpStatus(err) !== 409) throw err;
         node = await core.readNode({ name });
       }
-    } else {
-      const patch = nodeLabelPatch(node, this.#config, facts.arch);
-      if (patch) {
-        node = await core.patchNode({ name, body: patch }, STRATEGIC_MERGE_PATCH);
-      }
-      const mismatch = taintMismatch(node, this.#config.disableTaint);
-      if (mismatch) this.#opts.log.warn(mismatch);
     }
+    // An existing Node (or one registered meanwhile) is brought in line, as the kubelet does
+    // on re-registration.
+    const labels = nodeLabelPatch(node, this.#config, facts.arch);
+    if (labels) node = await core.patchNode({ name, body: labels }, STRATEGIC_MERGE_PATCH);
+    node = await this.#reconcileTaints(node);
     this.#uid = node.metadata?.uid ?? "";
     this.#conditions = node.status?.conditions;
+  }
+
+  /**
+   * Brings the Node's taints in line with the flags. NodeRestriction forbids a node to change
+   * its own taints after registration: then the admin is told, in the log and in a Warning
+   * Event on the Node, the `kubectl taint` commands that do it. A conflict (the node lifecycle
+   * controller changed the taints meanwhile) is retried on a fresh read.
+   */
+  async #reconcileTaints(node: V1Node): Promise<V1Node> {
+    const { core } = this.#clients;
+    const name = this.#config.name;
+    for (let attempt = 1;; attempt++) {
+      const update = nodeTaintUpdate(node, this.#config);
+      if (!update) return node;
+      try {
+        const patched = await core.patchNode({ name, body: update.patch }, STRATEGIC_MERGE_PATCH);
+        if (update.taintsChange) {
+          this.#opts.log.info(
+            `node ${name}: taints brought in line: ${update.commands.join("; ")}`,
+          );
+        }
+        return patched;
+      } catch (err) {
+        if (httpStatus(err) === 409 && attempt < 3) {
+          node = await core.readNode({ name });
+          continue;
+        }
+        if (httpStatus(err) !== 403) throw err;
+        const message = `the Node's taints differ from --register-with-taints/--disable-taint, ` +
+          `and a node may not change its own taints once registered (NodeRestriction): ` +
+          `as cluster admin run ${update.commands.join("; ")} (or delete the Node so that ` +
+          `systemk registers it again)`;
+        this.#opts.log.warn(`node ${name}: ${message}`);
+        const events = new EventRecorder({ clients: this.#clients, nodeName: name });
+        events.record(nodeReference(name, node.metadata?.uid ?? ""), {
+          type: "Warning",
+          reason: "TaintsNotApplied",
+          message,
+        });
+        await events.idle();
+        return node;
+      }
+    }
   }
 
   async #updateStatus(force: boolean): Promise<void> {

@@ -10,8 +10,8 @@ import {
   nodeLease,
   nodeStatus,
   nodeStatusPatch,
+  nodeTaintUpdate,
   statusFingerprint,
-  taintMismatch,
 } from "./node.ts";
 import { microTime } from "./client.ts";
 
@@ -23,6 +23,8 @@ const config: NodeConfig = {
   port: 10250,
   maxPods: 110,
   disableTaint: false,
+  labels: {},
+  taints: [],
   systemdVersion: "252",
   kubeletVersion: "v1.34.0-systemk.0.1.0",
 };
@@ -199,13 +201,127 @@ Deno.test("nodeLabelPatch only touches systemk's labels that differ", () => {
   assert.equal(nodeLabelPatch(inLine, config, "amd64"), undefined);
 });
 
-Deno.test("taintMismatch reports what NodeRestriction keeps the node from fixing", () => {
-  const tainted = buildNode(config, facts, T0);
+Deno.test("buildNode: --node-labels over systemk's own, --register-with-taints, their record", () => {
+  const node = buildNode(
+    {
+      ...config,
+      labels: { tier: "edge", "node.kubernetes.io/instance-type": "big" },
+      taints: [{ key: "dedicated", value: "edge", effect: "NoSchedule" }, {
+        key: "virtual-kubelet.io/provider",
+        value: "other",
+        effect: "NoSchedule",
+      }],
+    },
+    facts,
+    T0,
+  );
+  assert.equal(node.metadata?.labels?.tier, "edge");
+  assert.equal(node.metadata?.labels?.["node.kubernetes.io/instance-type"], "big");
+  assert.equal(node.metadata?.labels?.["kubernetes.io/os"], "linux");
+  assert.deepEqual(node.spec?.taints, [
+    { key: "dedicated", value: "edge", effect: "NoSchedule" },
+    { key: "virtual-kubelet.io/provider", value: "other", effect: "NoSchedule" },
+  ]);
+  assert.deepEqual(node.metadata?.annotations, {
+    "systemk.io/node-labels": "node.kubernetes.io/instance-type,tier",
+    "systemk.io/register-with-taints":
+      "dedicated:NoSchedule,virtual-kubelet.io/provider:NoSchedule",
+  });
+});
+
+Deno.test("nodeLabelPatch: flag labels set, dropped ones removed, others' left alone", () => {
+  const before = buildNode({ ...config, labels: { tier: "edge", zone: "a" } }, facts, T0);
+  // An admin's label (team) and a change of the admin to a flag label (tier) meanwhile.
+  before.metadata!.labels = { ...before.metadata!.labels, team: "blue", tier: "core" };
+  const patch = nodeLabelPatch(
+    before,
+    { ...config, labels: { tier: "edge", rack: "r1" } },
+    "amd64",
+  );
+  assert.deepEqual(patch, {
+    metadata: {
+      labels: { tier: "edge", rack: "r1", zone: null },
+      annotations: { "systemk.io/node-labels": "rack,tier" },
+    },
+  });
+  // No flag labels any more: the recorded ones go, and so does the record.
+  assert.deepEqual(nodeLabelPatch(before, config, "amd64"), {
+    metadata: {
+      labels: { tier: null, zone: null },
+      annotations: { "systemk.io/node-labels": null },
+    },
+  });
+  // A label dropped from the flag that systemk sets anyway gets systemk's value back.
+  const overridden = buildNode(
+    { ...config, labels: { "node.kubernetes.io/instance-type": "big" } },
+    facts,
+    T0,
+  );
+  assert.deepEqual(nodeLabelPatch(overridden, config, "amd64")?.metadata.labels, {
+    "node.kubernetes.io/instance-type": "systemk",
+  });
+});
+
+Deno.test("nodeTaintUpdate: flag taints in line, recorded ones removed, others kept", () => {
+  const dedicated = { key: "dedicated", value: "edge", effect: "NoSchedule" };
+  const registered = buildNode({ ...config, taints: [dedicated] }, facts, T0);
+  registered.metadata!.resourceVersion = "42";
+  const notReady = { key: "node.kubernetes.io/not-ready", effect: "NoSchedule" };
+  registered.spec!.taints!.push(notReady);
+  assert.equal(nodeTaintUpdate(registered, { ...config, taints: [dedicated] }), undefined);
+
+  const changed = nodeTaintUpdate(registered, {
+    ...config,
+    disableTaint: true,
+    taints: [{ ...dedicated, value: "core" }, { key: "gpu", effect: "NoExecute" }],
+  })!;
+  assert.equal(changed.taintsChange, true);
+  assert.deepEqual(changed.patch, {
+    metadata: {
+      resourceVersion: "42",
+      annotations: { "systemk.io/register-with-taints": "dedicated:NoSchedule,gpu:NoExecute" },
+    },
+    spec: {
+      taints: [{ ...dedicated, value: "core" }, notReady, { key: "gpu", effect: "NoExecute" }],
+    },
+  });
+  assert.deepEqual(changed.commands, [
+    "kubectl taint node n1 dedicated=core:NoSchedule --overwrite",
+    "kubectl taint node n1 gpu:NoExecute --overwrite",
+    "kubectl taint node n1 virtual-kubelet.io/provider:NoSchedule-",
+  ]);
+
+  // Dropped from the flag: removed; an admin's taint of another key stays.
+  const admin = { key: "maintenance", effect: "NoSchedule" };
+  registered.spec!.taints!.push(admin);
+  const dropped = nodeTaintUpdate(registered, config)!;
+  assert.deepEqual(dropped.patch.spec.taints, [
+    { key: "virtual-kubelet.io/provider", value: "systemk", effect: "NoSchedule" },
+    notReady,
+    admin,
+  ]);
+  assert.deepEqual(dropped.commands, ["kubectl taint node n1 dedicated:NoSchedule-"]);
+
+  // The Node already carries the flag's taint (an admin added it): only the record changes.
+  const recordOnly = nodeTaintUpdate(registered, { ...config, taints: [dedicated, admin] })!;
+  assert.equal(recordOnly.taintsChange, false);
+  assert.equal(recordOnly.patch.spec.taints.length, registered.spec!.taints!.length);
+});
+
+Deno.test("nodeTaintUpdate: a Node of an earlier systemk has only the provider taint as ours", () => {
   const untainted = buildNode({ ...config, disableTaint: true }, facts, T0);
-  assert.equal(taintMismatch(tainted, false), undefined);
-  assert.equal(taintMismatch(untainted, true), undefined);
-  assert.match(taintMismatch(untainted, false) ?? "", /without the taint/);
-  assert.match(taintMismatch(tainted, true) ?? "", /--disable-taint/);
+  const tainted = buildNode(config, facts, T0);
+  assert.equal(nodeTaintUpdate(tainted, config), undefined);
+  assert.equal(nodeTaintUpdate(untainted, { ...config, disableTaint: true }), undefined);
+  assert.deepEqual(nodeTaintUpdate(untainted, config)?.commands, [
+    "kubectl taint node n1 virtual-kubelet.io/provider=systemk:NoSchedule --overwrite",
+  ]);
+  assert.deepEqual(nodeTaintUpdate(tainted, { ...config, disableTaint: true })?.commands, [
+    "kubectl taint node n1 virtual-kubelet.io/provider:NoSchedule-",
+  ]);
+  // An unrecorded taint is not systemk's to remove.
+  tainted.spec!.taints!.push({ key: "dedicated", effect: "NoSchedule" });
+  assert.equal(nodeTaintUpdate(tainted, config), undefined);
 });
 
 Deno.test("nodeLease: holder, duration, owner, MicroTime renew time", () => {

@@ -55,15 +55,22 @@ function assertSameFiles(before: string[], after: string[], prunable: string[]):
   assert.deepEqual({ added, removed }, { added: [], removed: [] });
 }
 
-/** Runs install.sh inside the test system; throws with its output when it fails. */
-async function install(system: TestSystemd, args: string[]): Promise<string> {
+/**
+ * Runs install.sh inside the test system (with `env` added to its environment); throws with
+ * its output when it fails, else returns it (stdout, then stderr: warnings).
+ */
+async function install(
+  system: TestSystemd,
+  args: string[],
+  env?: Record<string, string>,
+): Promise<string> {
   const started = performance.now();
-  const out = await system.exec(["sh", INSTALL, ...args]);
+  const out = await system.exec(["sh", INSTALL, ...args], { env });
   console.log(`  install.sh ${args.join(" ")}: ${(performance.now() - started).toFixed(0)} ms`);
   if (out.code !== 0) {
     throw new Error(`install.sh ${args.join(" ")} exited ${out.code}:\n${out.stdout}${out.stderr}`);
   }
-  return out.stdout;
+  return out.stdout + out.stderr;
 }
 
 async function systemctl(system: TestSystemd, ...args: string[]): Promise<string> {
@@ -102,12 +109,20 @@ Deno.test(
         }).output();
         const printed = new TextDecoder().decode(joined.stdout);
         assert.ok(joined.success, new TextDecoder().decode(joined.stderr));
+        // The token is in a file only its owner reads, and in none of the printed lines.
+        const tokenFile = `${tmp}/bootstrap-token`;
+        assert.equal((await Deno.stat(tokenFile)).mode! & 0o777, 0o600);
+        const token = (await Deno.readTextFile(tokenFile)).trim();
+        assert.match(token, /^[a-z0-9]{6}\.[a-z0-9]{16}$/);
+        assert.ok(!printed.includes(token.split(".")[1]), printed);
         // The line join-token.sh prints is what the installer is given (plus test settings).
-        const line = printed.match(/--server (\S+) --ca-file cluster-ca\.crt --token (\S+)/);
+        const line = printed.match(
+          /--server (\S+) --ca-file cluster-ca\.crt --token-file bootstrap-token/,
+        );
         assert.ok(line, printed);
         const out = await install(sys, [
           ...["--from-source", REPO],
-          ...["--server", line[1], "--ca-file", `${tmp}/ca.crt`, "--token", line[2]],
+          ...["--server", line[1], "--ca-file", `${tmp}/ca.crt`, "--token-file", tokenFile],
           ...["--node-name", "n1", "--node-ip", "127.0.0.1", "--node-external-ip", "127.0.0.1"],
           "--disable-taint",
           ...["--extra-flags", kubeletAPI],
@@ -121,7 +136,7 @@ Deno.test(
           stdout: "piped",
         }).output();
         assert.ok(
-          launcher.includes(`${new TextDecoder().decode(flags.stdout).trim()} ${REPO}/main.ts`),
+          launcher.includes(`${new TextDecoder().decode(flags.stdout).trim()} '${REPO}/main.ts'`),
           launcher,
         );
         const node = await waitFor(
@@ -200,6 +215,7 @@ Deno.test(
         await install(sys, [
           ...["--kubeconfig", kubeconfig],
           ...["--extra-flags", `${kubeletAPI} --max-pods 50`],
+          ...["--node-labels", "tier=edge,node.kubernetes.io/pool=a"],
         ]);
         assert.notEqual(
           await systemctl(sys, "show", "-p", "MainPID", "--value", "systemk"),
@@ -209,16 +225,23 @@ Deno.test(
         assert.match(env, /^FLAG_NODE_IP=--node-ip=127\.0\.0\.1$/m);
         assert.match(env, /^FLAG_DISABLE_TAINT=--disable-taint$/m);
         assert.match(env, /^EXTRA_FLAGS=".* --max-pods 50"$/m);
+        assert.match(
+          env,
+          /^FLAG_NODE_LABELS=--node-labels=tier=edge,node\.kubernetes\.io\/pool=a$/m,
+        );
+        assert.match(env, /^FLAG_REGISTER_WITH_TAINTS=$/m);
         assert.match(env, /^FLAG_KUBECONFIG=--kubeconfig=\/etc\/systemk\/kubeconfig$/m);
         assert.match(env, /^FLAG_BOOTSTRAP_KUBECONFIG=$/m);
         assert.match(env, /^SOURCE=source:/m);
         const gone = await sys.exec(["test", "-e", "/etc/systemk/bootstrap-kubeconfig"]);
         assert.notEqual(gone.code, 0, "the bootstrap kubeconfig is removed");
         await waitFor(
-          "node n1 capacity 50 pods",
+          "node n1 capacity 50 pods and the labels of --node-labels",
           async () => {
             const n = await kubectlJSON<V1Node>(cluster, ["node", "n1"]);
-            return n?.status?.capacity?.pods === "50";
+            const labels = n?.metadata?.labels ?? {};
+            return n?.status?.capacity?.pods === "50" && labels.tier === "edge" &&
+              labels["node.kubernetes.io/pool"] === "a";
           },
           60_000,
           serviceLog,
@@ -303,6 +326,10 @@ Deno.test(
       const prunable = await emptyWantsDirs(system);
       const url = `${base}/systemk-linux-{arch}`;
       const common = ["--url", url, "--kubeconfig", `${tmp}/kubeconfig`, "--no-start"];
+      const registration = [
+        ...["--node-labels", "tier=edge"],
+        ...["--register-with-taints", "dedicated=edge:NoSchedule,gpu:NoExecute"],
+      ];
 
       const refused = await system.exec(["sh", INSTALL, ...common, "--sha256", "0".repeat(64)]);
       assert.notEqual(refused.code, 0);
@@ -317,6 +344,7 @@ Deno.test(
           ...["--ca-file", `${tmp}/kubeconfig`],
         ], /--token must look like abcdef\.0123456789abcdef/],
         [["--node-ip", "10.0.0.1 10.0.0.2"], /must not contain spaces/],
+        [["--node-labels", "tier=edge, zone=a"], /--node-labels must not contain spaces/],
         [["--no-such-option"], /unknown option "--no-such-option"/],
       ];
       for (const [args, message] of refusals) {
@@ -326,23 +354,135 @@ Deno.test(
       }
       assert.deepEqual(await fileList(system), before, "refused settings install nothing");
 
-      await install(system, common);
+      // Without --sha256 it says where the checksum came from, and what that is worth.
+      const unpinned = await install(system, [...common, ...registration]);
+      assert.match(
+        unpinned,
+        new RegExp(
+          `warning: no --sha256: checked against ${base}/systemk-linux-${arch}\\.sha256, ` +
+            "from the same server as the binary",
+        ),
+      );
       assert.deepEqual(requests.slice(-2), [
         `/v1/systemk-linux-${arch}`,
         `/v1/systemk-linux-${arch}.sha256`,
       ]);
+      // With it (the documented way), the server's .sha256 is not even asked for.
+      const fetched = requests.length;
+      const pinned = await install(system, [...common, "--sha256", digest]);
+      assert.doesNotMatch(pinned, /warning/);
+      assert.deepEqual(requests.slice(fetched), [`/v1/systemk-linux-${arch}`]);
       const installed = await system.exec(["cat", "/usr/local/bin/systemk"]);
       assert.equal(installed.stdout, new TextDecoder().decode(release));
       assert.equal(await systemctl(system, "is-enabled", "systemk"), "enabled");
       assert.equal(await systemctl(system, "is-active", "systemk"), "inactive");
       const env = (await system.exec(["cat", "/etc/systemk/systemk.env"])).stdout;
       assert.match(env, new RegExp(`^SOURCE=url:${base}/systemk-linux-${arch}$`, "m"));
+      assert.match(env, /^FLAG_NODE_LABELS=--node-labels=tier=edge$/m);
+      assert.match(
+        env,
+        /^FLAG_REGISTER_WITH_TAINTS=--register-with-taints=dedicated=edge:NoSchedule,gpu:NoExecute$/m,
+      );
+      const unit = (await system.exec(["cat", "/etc/systemd/system/systemk.service"])).stdout;
+      assert.match(unit, /^ExecStart=.* \$FLAG_NODE_LABELS \$FLAG_REGISTER_WITH_TAINTS /m);
+      // A re-run keeps them; an empty value removes one.
+      await install(system, [...common, "--register-with-taints", ""]);
+      const rerun = (await system.exec(["cat", "/etc/systemk/systemk.env"])).stdout;
+      assert.match(rerun, /^FLAG_NODE_LABELS=--node-labels=tier=edge$/m);
+      assert.match(rerun, /^FLAG_REGISTER_WITH_TAINTS=$/m);
 
       await install(system, ["--uninstall"]);
       assertSameFiles(before, await fileList(system), prunable);
     } finally {
       await system.stop();
       await server.shutdown();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "install.sh: the token from a file or the environment, not argv; a hostile checkout path",
+  opts,
+  async (t) => {
+    const tmp = await Deno.makeTempDir({ prefix: "systemk-install-secrets-" });
+    const token = "abcdef.0123456789abcdef";
+    await Deno.writeTextFile(`${tmp}/token`, `${token}\n`, { mode: 0o600 });
+    await Deno.writeTextFile(`${tmp}/ca.crt`, "not checked before systemk starts\n");
+    // A checkout whose directory name is shell code: unquoted in the launcher, `$(id>&2)` runs
+    // as root whenever systemk starts (here first at install.sh's `systemk version`).
+    const hostile = `${tmp}/systemk$(id>&2)`;
+    await Deno.symlink(REPO, hostile);
+    const join = [
+      ...["--from-source", hostile, "--server", "https://127.0.0.1:6443"],
+      ...["--ca-file", `${tmp}/ca.crt`, "--no-start"],
+    ];
+    const system = await bootTestSystemd({ binds: [tmp] });
+    try {
+      const before = await fileList(system);
+      const prunable = await emptyWantsDirs(system);
+      const bootstrapKubeconfig = async () =>
+        (await system.exec(["cat", "/etc/systemk/bootstrap-kubeconfig"])).stdout;
+
+      const other = "ghijkl.0123456789ghijkl";
+      await t.step("the checkout's path is one quoted word of the launcher", async () => {
+        const out = await install(system, join, { SYSTEMK_TOKEN: other });
+        assert.doesNotMatch(out, /uid=0/, "the directory name ran as a command");
+        // From the environment the token needs no flag, and draws no warning.
+        assert.doesNotMatch(out, /warning/);
+        assert.match(await bootstrapKubeconfig(), new RegExp(`^ +token: ${other}$`, "m"));
+        const launcher = (await system.exec(["cat", "/usr/local/bin/systemk"])).stdout;
+        assert.match(
+          launcher,
+          /^exec '\/\S+\/deno' run --quiet .* '\S+\/systemk\$\(id>&2\)\/main\.ts' "\$@"$/m,
+        );
+        const version = await system.exec(["/usr/local/bin/systemk", "version"]);
+        assert.match(version.stdout, /^systemk /, version.stdout + version.stderr);
+        assert.doesNotMatch(version.stderr, /uid=0/);
+      });
+
+      await t.step(
+        "--token-file: the token reaches only its 0600 file",
+        async () => {
+          const out = await install(system, [...join, "--token-file", `${tmp}/token`]);
+          assert.doesNotMatch(out, /warning/);
+          assert.match(await bootstrapKubeconfig(), new RegExp(`^ +token: ${token}$`, "m"));
+          const modes = await system.exec([
+            "stat",
+            "-c",
+            "%a",
+            "/etc/systemk/bootstrap-kubeconfig",
+          ]);
+          assert.equal(modes.stdout.trim(), "600");
+          const env = (await system.exec(["cat", "/etc/systemk/systemk.env"])).stdout;
+          const unit = (await system.exec(["cat", "/etc/systemd/system/systemk.service"])).stdout;
+          assert.ok(!(env + unit).includes(token), env + unit);
+        },
+      );
+
+      await t.step(
+        "--token on the command line works, with a warning; both at once refused",
+        async () => {
+          const out = await install(system, [...join, "--token", token]);
+          assert.match(
+            out,
+            /warning: --token on the command line: every user of this machine can read it \(ps\)/,
+          );
+          const both = await system.exec([
+            ...["sh", INSTALL, ...join, "--token", token, "--token-file", `${tmp}/token`],
+          ]);
+          assert.notEqual(both.code, 0);
+          assert.match(both.stderr, /give one of --token and --token-file/);
+          await Deno.writeTextFile(`${tmp}/empty`, "\n");
+          const empty = await system.exec(["sh", INSTALL, ...join, "--token-file", `${tmp}/empty`]);
+          assert.match(empty.stderr, /empty holds no token/);
+        },
+      );
+
+      await install(system, ["--uninstall"]);
+      assertSameFiles(before, await fileList(system), prunable);
+    } finally {
+      await system.stop();
       await Deno.remove(tmp, { recursive: true });
     }
   },

@@ -54,6 +54,8 @@ export function testNodeConfig(name: string, overrides: Partial<NodeConfig> = {}
     port: 10250,
     maxPods: 110,
     disableTaint: false,
+    labels: {},
+    taints: [],
     systemdVersion: "252",
     kubeletVersion: "v1.34.0-systemk.0.1.0",
     ...overrides,

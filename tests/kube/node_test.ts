@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { V1Lease, V1Node } from "@kubernetes/client-node";
 import { NodeController } from "../../src/kube/node_controller.ts";
-import { STRATEGIC_MERGE_PATCH } from "../../src/kube/client.ts";
+import { createClients, loadKubeConfig, STRATEGIC_MERGE_PATCH } from "../../src/kube/client.ts";
 import {
   CLUSTER_TEST,
   eventually,
@@ -184,10 +184,50 @@ Deno.test({
           "127.0.0.3",
           "kube-node-1.test",
         ]);
+        // NodeRestriction: a node may not change its own taints; the admin is told how.
         assert.ok(
-          log.lines.some((l) => /despite --disable-taint/.test(l)),
+          log.lines.some((l) =>
+            /may not change its own taints.*kubectl taint node kube-node-1 virtual-kubelet\.io\/provider:NoSchedule-/
+              .test(l)
+          ),
           "taint mismatch logged",
         );
+        const taints = (await getJSON<V1Node>(cluster, ["node", NAME])).spec?.taints ?? [];
+        assert.ok(taints.some((t) => t.key === "virtual-kubelet.io/provider"), "still tainted");
+      });
+
+      await t.step("with credentials that may, taints are brought in line too", async () => {
+        await controller.stop();
+        const admin = createClients(loadKubeConfig(cluster.adminKubeconfig));
+        const dedicated = { key: "dedicated", value: "edge", effect: "NoSchedule" };
+        const withAdmin = (taints: typeof dedicated[]) =>
+          new NodeController({
+            ...fast,
+            clients: admin,
+            config: config({ internalIP: "127.0.0.4", disableTaint: true, taints }),
+          });
+        const first = withAdmin([dedicated]);
+        await first.start();
+        await first.stop();
+        let node = await getJSON<V1Node>(cluster, ["node", NAME]);
+        const ours = (n: V1Node) =>
+          (n.spec?.taints ?? []).filter((t) => !t.key.startsWith("node.kubernetes.io/"));
+        assert.deepEqual(ours(node), [dedicated], "provider taint gone, the flag's added");
+        assert.equal(
+          node.metadata?.annotations?.["systemk.io/register-with-taints"],
+          "dedicated:NoSchedule",
+        );
+        const second = withAdmin([]);
+        await second.start();
+        await second.stop();
+        node = await getJSON<V1Node>(cluster, ["node", NAME]);
+        assert.deepEqual(ours(node), [], "dropped from the flag: removed");
+        assert.equal(node.metadata?.annotations?.["systemk.io/register-with-taints"], undefined);
+        controller = new NodeController({
+          ...fast,
+          config: config({ internalIP: "127.0.0.4", disableTaint: true }),
+        });
+        await controller.start();
       });
 
       await t.step("a deleted Node is registered again", async () => {

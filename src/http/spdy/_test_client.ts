@@ -42,6 +42,12 @@ export class TestClient {
       this.ended = true;
       this.#wake();
     });
+    // A server that cuts the connection while the client still writes: that is the test's
+    // subject, not an error of the test.
+    socket.on("error", () => {
+      this.ended = true;
+      this.#wake();
+    });
   }
 
   #wake() {
@@ -57,8 +63,10 @@ export class TestClient {
     }
   }
 
-  async open(id: number, headers: HeaderList, fin = false): Promise<void> {
-    const headerBlock = await this.#compress(encodeHeaderList(headers));
+  /** Opens stream `id` with `headers`, or with a name/value block made by the caller. */
+  async open(id: number, headers: HeaderList | Uint8Array, fin = false): Promise<void> {
+    const block = headers instanceof Uint8Array ? headers : encodeHeaderList(headers);
+    const headerBlock = await this.#compress(block);
     this.send({
       type: "synStream",
       streamId: id,
@@ -72,6 +80,11 @@ export class TestClient {
 
   send(frame: Frame): void {
     this.#socket.write(encodeFrame(frame));
+  }
+
+  /** Writes bytes as they are: frames cut short, or lying about their length. */
+  sendBytes(bytes: Uint8Array): void {
+    this.#socket.write(bytes);
   }
 
   /** Data the server sent on stream `id` so far, and whether it ended it (FIN). */

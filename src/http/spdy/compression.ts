@@ -5,7 +5,11 @@
  *
  * - Incoming blocks are real deflate from the peer (Go's `compress/zlib` at best compression,
  *   flushed with Z_SYNC_FLUSH after each block): they are inflated by one `node:zlib` Inflate
- *   per connection, fed block by block.
+ *   per connection, fed block by block. The peer is not trusted: deflate turns 1 KiB into up to
+ *   1 MiB, so a block's inflated bytes are counted as zlib hands them out and inflating stops
+ *   at {@link MAX_HEADER_BLOCK_BYTES} (a 100 KB block of zeros would otherwise become 100 MB);
+ *   the stream's context is then unusable, and so is the connection. A block may name at most
+ *   {@link MAX_HEADERS_PER_BLOCK} headers.
  * - Outgoing blocks are written as zlib *stored* (uncompressed) deflate blocks, each header
  *   block ended by an empty stored block as a compressor's Z_SYNC_FLUSH ends it (Go's inflater
  *   needs that marker to hand out the block's bytes): valid zlib that every inflater reads,
@@ -20,6 +24,23 @@ import zlib from "node:zlib";
 
 /** Header names and their values, in order. SPDY joins several values of a name with NUL. */
 export type HeaderList = [name: string, value: string][];
+
+/**
+ * The most bytes one header block may inflate to. Kubernetes' streams carry three or four
+ * short headers; the bound is far above that and far below what hurts (Go's HTTP server
+ * allows 1 MB for a request's whole header).
+ */
+export const MAX_HEADER_BLOCK_BYTES = 256 * 1024;
+/** The most headers (values, NUL-separated ones counted each) one header block may name. */
+export const MAX_HEADERS_PER_BLOCK = 100;
+
+/** A header block beyond a bound of this module (too many bytes inflated, too many headers). */
+export class HeaderLimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "HeaderLimitError";
+  }
+}
 
 /**
  * The SPDY/3 zlib dictionary (SPDY/3 draft §2.6.10.1): length-prefixed common header names
@@ -95,6 +116,7 @@ export function encodeHeaderList(headers: HeaderList): Uint8Array {
 /**
  * Decodes an uncompressed name/value block.
  *
+ * @throws {HeaderLimitError} when it names more than {@link MAX_HEADERS_PER_BLOCK} headers.
  * @throws {Error} when the block is shorter than its lengths say.
  */
 export function decodeHeaderList(block: Uint8Array): HeaderList {
@@ -112,10 +134,16 @@ export function decodeHeaderList(block: Uint8Array): HeaderList {
   if (block.length < 4) throw new Error("header block truncated");
   const count = view.getUint32(0);
   offset = 4;
+  const tooMany = () =>
+    new HeaderLimitError(`more than ${MAX_HEADERS_PER_BLOCK} headers in one header block`);
+  if (count > MAX_HEADERS_PER_BLOCK) throw tooMany();
   const headers: HeaderList = [];
   for (let i = 0; i < count; i++) {
     const name = decoder.decode(take());
-    for (const value of decoder.decode(take()).split("\0")) headers.push([name, value]);
+    for (const value of decoder.decode(take()).split("\0")) {
+      if (headers.length === MAX_HEADERS_PER_BLOCK) throw tooMany();
+      headers.push([name, value]);
+    }
   }
   return headers;
 }
@@ -159,12 +187,14 @@ export class HeaderDecompressor {
   #failed?: Error;
 
   constructor() {
-    this.#inflate.on("error", (e: Error) => this.#failed = e);
+    this.#inflate.on("error", (e: Error) => this.#failed ??= e);
   }
 
   /**
    * The next header block of the stream, uncompressed.
    *
+   * @throws {HeaderLimitError} when the block inflates to more than
+   *   {@link MAX_HEADER_BLOCK_BYTES}: the rest is not inflated, and the context is done.
    * @throws {Error} when the peer's zlib stream is corrupt (the connection cannot go on).
    */
   decompress(compressed: Uint8Array): Promise<Uint8Array> {
@@ -172,9 +202,23 @@ export class HeaderDecompressor {
       new Promise<Uint8Array>((resolve, reject) => {
         if (this.#failed) return reject(this.#failed);
         const out: Uint8Array[] = [];
-        const take = (chunk: Uint8Array) => out.push(chunk);
+        let size = 0;
+        let settled = false;
+        const take = (chunk: Uint8Array) => {
+          size += chunk.length;
+          if (size <= MAX_HEADER_BLOCK_BYTES) return void out.push(chunk);
+          // zlib hands out its output in small chunks and stops when the stream is destroyed:
+          // what lies beyond the bound is never inflated, let alone kept.
+          this.#failed ??= new HeaderLimitError(
+            `a header block inflates to more than ${MAX_HEADER_BLOCK_BYTES} bytes`,
+          );
+          this.#inflate.destroy();
+          done(this.#failed);
+        };
         const fail = (e: Error) => done(e);
         const done = (e?: Error) => {
+          if (settled) return;
+          settled = true;
           this.#inflate.off("data", take);
           this.#inflate.off("error", fail);
           if (e) reject(e);

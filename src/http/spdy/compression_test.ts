@@ -8,7 +8,10 @@ import {
   encodeHeaderList,
   HeaderCompressor,
   HeaderDecompressor,
+  HeaderLimitError,
   type HeaderList,
+  MAX_HEADER_BLOCK_BYTES,
+  MAX_HEADERS_PER_BLOCK,
   SPDY3_DICTIONARY,
 } from "./compression.ts";
 
@@ -105,4 +108,42 @@ Deno.test("a corrupt header stream fails, and so does every block after it", asy
   } finally {
     decompressor.close();
   }
+});
+
+Deno.test("a bomb: a block inflating past the bound is refused, nothing past it inflated", async () => {
+  // 100 MB of zeros deflate to about 100 KB: the block inflation stops at the bound.
+  const bomb = zlib.deflateSync(new Uint8Array(100_000_000), {
+    dictionary: SPDY3_DICTIONARY,
+    level: 9,
+    finishFlush: zlib.constants.Z_SYNC_FLUSH,
+  });
+  assert.ok(bomb.length < 110_000, `${bomb.length}`);
+  const decompressor = new HeaderDecompressor();
+  try {
+    const before = Deno.memoryUsage().rss;
+    await assert.rejects(
+      decompressor.decompress(bomb),
+      new RegExp(`header block inflates to more than ${MAX_HEADER_BLOCK_BYTES} bytes`),
+    );
+    // 100 MB would have shown; a few zlib chunks do not.
+    const grown = Deno.memoryUsage().rss - before;
+    assert.ok(grown < 32 << 20, `RSS grew by ${grown} bytes`);
+    // The context is past use: what follows fails too (the connection has to end).
+    await assert.rejects(decompressor.decompress(bomb), HeaderLimitError);
+  } finally {
+    decompressor.close();
+  }
+});
+
+Deno.test("a header block names at most MAX_HEADERS_PER_BLOCK headers", () => {
+  const many = (n: number): HeaderList => Array.from({ length: n }, (_, i) => [`h${i}`, "v"]);
+  assert.equal(decodeHeaderList(encodeHeaderList(many(MAX_HEADERS_PER_BLOCK))).length, 100);
+  assert.throws(
+    () => decodeHeaderList(encodeHeaderList(many(MAX_HEADERS_PER_BLOCK + 1))),
+    HeaderLimitError,
+  );
+  // Values joined by NUL count each, and a count field of 2^32 - 1 is refused before any loop.
+  const values = encodeHeaderList([["x", "\0".repeat(MAX_HEADERS_PER_BLOCK)]]);
+  assert.throws(() => decodeHeaderList(values), /more than 100 headers/);
+  assert.throws(() => decodeHeaderList(Uint8Array.of(0xff, 0xff, 0xff, 0xff)), HeaderLimitError);
 });

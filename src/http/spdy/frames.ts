@@ -39,6 +39,13 @@ export const RstStatus = {
   FRAME_TOO_LARGE: 11,
 } as const;
 
+/** GOAWAY status codes (SPDY/3 §2.6.6). */
+export const GoAwayStatus = {
+  OK: 0,
+  PROTOCOL_ERROR: 1,
+  INTERNAL_ERROR: 2,
+} as const;
+
 /** The largest payload a frame's 24-bit length can carry. */
 export const MAX_FRAME_LENGTH = 0xffffff;
 
@@ -159,19 +166,45 @@ export function encodeFrame(frame: Frame): Uint8Array {
   }
 }
 
+/** Options of {@link decodeFrame}. */
+export interface DecodeFrameOptions {
+  /**
+   * The longest control frame payload accepted (default: any a frame can carry). Checked as
+   * soon as the frame's header is there, so a longer one is refused before it is buffered.
+   */
+  maxControlFrameLength?: number;
+}
+
+/**
+ * The whole size (header and payload) of the frame starting `bytes`, or undefined while its
+ * 8-byte header is incomplete.
+ */
+export function frameSize(bytes: Uint8Array): number | undefined {
+  if (bytes.length < 8) return undefined;
+  return 8 + (new DataView(bytes.buffer, bytes.byteOffset, 8).getUint32(4) & 0xffffff);
+}
+
 /**
  * Decodes the frame at the start of `bytes`.
  *
  * @return the frame and how many bytes it took, or undefined when `bytes` does not hold a whole
  *   frame yet.
  * @throws {FrameError} on a frame no SPDY/3 peer may send (another version, a truncated
- *   control frame).
+ *   control frame), or a control frame longer than `options.maxControlFrameLength`.
  */
-export function decodeFrame(bytes: Uint8Array): { frame: Frame; size: number } | undefined {
-  if (bytes.length < 8) return undefined;
+export function decodeFrame(
+  bytes: Uint8Array,
+  options: DecodeFrameOptions = {},
+): { frame: Frame; size: number } | undefined {
+  const size = frameSize(bytes);
+  if (size === undefined) return undefined;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const length = view.getUint32(4) & 0xffffff;
-  const size = 8 + length;
+  const length = size - 8;
+  const isControl = (bytes[0] & 0x80) !== 0;
+  const maxControl = options.maxControlFrameLength ?? MAX_FRAME_LENGTH;
+  if (isControl && length > maxControl) {
+    throw new FrameError(`control frame of ${length} bytes; at most ${maxControl} are accepted`);
+  }
   if (bytes.length < size) return undefined;
   const flags = bytes[4];
   const first = view.getUint32(0);

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { decodeFrame, encodeFrame, type Frame, FrameError, MAX_FRAME_LENGTH } from "./frames.ts";
+import {
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  FrameError,
+  frameSize,
+  MAX_FRAME_LENGTH,
+} from "./frames.ts";
 
 const id31 = fc.integer({ min: 1, max: 0x7fffffff });
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
@@ -125,4 +132,22 @@ Deno.test("frames no SPDY/3 peer sends are refused; unknown control frames pass"
       }),
     FrameError,
   );
+});
+
+Deno.test("a control frame longer than the bound is refused at its header", () => {
+  // A SYN_STREAM announcing 16 MiB - 1: refused with nothing but its 8 header bytes here.
+  const header = Uint8Array.of(0x80, 3, 0, 1, 0, 0xff, 0xff, 0xff);
+  const options = { maxControlFrameLength: 1024 };
+  assert.throws(
+    () => decodeFrame(header, options),
+    /control frame of 16777215 bytes; at most 1024 are accepted/,
+  );
+  assert.equal(frameSize(header), 8 + 0xffffff);
+  assert.equal(frameSize(header.subarray(0, 7)), undefined);
+  assert.equal(decodeFrame(header), undefined, "without a bound it waits for the rest");
+  // Data frames are not control frames: their length is the stream's business.
+  const data = Uint8Array.of(0, 0, 0, 1, 0, 0xff, 0xff, 0xff);
+  assert.equal(decodeFrame(data, options), undefined);
+  const ping = encodeFrame({ type: "ping", id: 1 });
+  assert.deepEqual(decodeFrame(ping, { maxControlFrameLength: 4 })?.frame, { type: "ping", id: 1 });
 });

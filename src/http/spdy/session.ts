@@ -12,6 +12,24 @@
  * WINDOW_UPDATE, so a sender waiting for one would stall after 64 KiB; writes wait for the
  * socket to drain instead.
  *
+ * The client is not trusted with systemk's memory (anyone allowed `pods/exec` on a pod of
+ * their own reaches this parser through the apiserver). Every size is bounded before it is
+ * buffered or inflated:
+ *
+ * - a control frame longer than {@link MAX_CONTROL_FRAME_LENGTH} is refused at its header;
+ * - a header block inflates to at most `MAX_HEADER_BLOCK_BYTES` (256 KiB) and names at most
+ *   `MAX_HEADERS_PER_BLOCK` (100) headers (see {@link ./compression.ts});
+ * - the streams open at once on a connection hold at most
+ *   {@link MAX_CONNECTION_HEADER_BYTES} of headers, {@link MAX_CONNECTION_HEADERS} of them;
+ * - frames waiting to be handled hold at most 1 MiB before the socket is paused, as a
+ *   stream's unread data does.
+ *
+ * Past a bound the answer is what SPDY/3 prescribes: a block that names too many headers or a
+ * stream the connection has no room for is reset (RST_STREAM FRAME_TOO_LARGE, REFUSED_STREAM),
+ * and the connection goes on; a block inflated only in part leaves the compression context out
+ * of step, so that connection, like one with an oversized or malformed frame, is ended with
+ * GOAWAY PROTOCOL_ERROR. The log says which bound was hit.
+ *
  * @module
  */
 import type { Duplex } from "node:stream";
@@ -21,8 +39,18 @@ import {
   encodeHeaderList,
   HeaderCompressor,
   HeaderDecompressor,
+  HeaderLimitError,
+  type HeaderList,
+  MAX_HEADER_BLOCK_BYTES,
 } from "./compression.ts";
-import { decodeFrame, encodeFrame, type Frame, RstStatus } from "./frames.ts";
+import {
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  frameSize,
+  GoAwayStatus,
+  RstStatus,
+} from "./frames.ts";
 
 /** The window SPDY/3.1 starts every stream (and the connection) with. */
 export const INITIAL_WINDOW = 65536;
@@ -30,8 +58,19 @@ export const INITIAL_WINDOW = 65536;
 const WINDOW_CREDIT = INITIAL_WINDOW / 2;
 /** Data frames systemk sends carry at most this much: other streams' frames can go between. */
 const MAX_DATA_FRAME = 32 * 1024;
-/** Bytes buffered for a stream's reader before the socket is paused. */
+/**
+ * Bytes buffered for a stream's reader, or in frames not yet handled, before the socket is
+ * paused.
+ */
 const READ_BUFFER = 1024 * 1024;
+/** The longest control frame accepted: room for the largest header block, compressed. */
+export const MAX_CONTROL_FRAME_LENGTH = MAX_HEADER_BLOCK_BYTES + 4096;
+/** Inflated header bytes the open streams of one connection may hold together. */
+export const MAX_CONNECTION_HEADER_BYTES = 1024 * 1024;
+/** Headers the open streams of one connection may hold together. */
+export const MAX_CONNECTION_HEADERS = 1000;
+/** How long a connection ended for a protocol error has to take its GOAWAY before it is cut. */
+const GOAWAY_GRACE_MS = 1000;
 
 /** True for the errors of a peer that just went away (which needs no explaining). */
 export function isDisconnect(e: Error): boolean {
@@ -167,7 +206,17 @@ export class SpdySession {
   readonly #decompressor = new HeaderDecompressor();
   /** Frames wait here for the ones before them (header blocks decompress in order). */
   #processing: Promise<void> = Promise.resolve();
-  #pending: Uint8Array = new Uint8Array();
+  /** Bytes of frames decoded but not handled yet. */
+  #queued = 0;
+  /** Received bytes not yet making a whole frame, and their total. */
+  #partial: Uint8Array[] = [];
+  #partialBytes = 0;
+  /** Bytes the frame at the head of {@link #partial} needs (its header's 8 until known). */
+  #needed = 8;
+  /** Inflated header bytes and headers held by each open stream, and their totals. */
+  readonly #held = new Map<number, { bytes: number; headers: number }>();
+  #heldBytes = 0;
+  #heldHeaders = 0;
   /** Client window bytes received but not yet reopened, per stream (0: the connection). */
   readonly #credit = new Map<number, number>();
   /** Streams whose reader is behind: the socket stays paused while there are any. */
@@ -242,37 +291,58 @@ export class SpdySession {
   /** @internal A stream's reader has too much unread: pause the client. */
   readerLags(stream: SpdyStream): void {
     this.#lagging.add(stream);
-    this.#socket.pause();
+    this.#updateFlow();
   }
 
   /** @internal A stream's reader wants more (or stopped reading): resume when none lags. */
   readerCaughtUp(stream: SpdyStream): void {
-    if (this.#lagging.delete(stream) && this.#lagging.size === 0 && !this.#ended) {
-      this.#socket.resume();
-    }
+    if (this.#lagging.delete(stream)) this.#updateFlow();
   }
 
   /** @internal Drops a stream that is over both ways. */
   forgetIfDone(stream: SpdyStream): void {
     if (!stream.done) return;
     this.#streams.delete(stream.id);
+    this.#release(stream.id);
     this.readerCaughtUp(stream);
     if (this.#goingAway && this.#streams.size === 0) this.#socket.end();
   }
 
+  /** Reads from the client only while no reader lags and few frames wait to be handled. */
+  #updateFlow(): void {
+    if (this.#ended) return;
+    if (this.#lagging.size > 0 || this.#queued > READ_BUFFER) this.#socket.pause();
+    else this.#socket.resume();
+  }
+
   #received(chunk: Uint8Array): void {
-    let bytes = this.#pending.length ? concat([this.#pending, chunk]) : chunk;
+    if (this.#ended) return;
+    this.#partial.push(chunk);
+    this.#partialBytes += chunk.length;
+    // Chunks are joined once the frame they make is complete, not at every chunk: a 16 MB
+    // data frame arriving in 64 KiB chunks is copied once, not 256 times.
+    if (this.#partialBytes < this.#needed) return;
+    let bytes = concat(this.#partial);
     try {
-      for (let next = decodeFrame(bytes); next; next = decodeFrame(bytes)) {
-        const frame = next.frame;
-        bytes = bytes.subarray(next.size);
-        this.#processing = this.#processing.then(() => this.#handle(frame));
+      const options = { maxControlFrameLength: MAX_CONTROL_FRAME_LENGTH };
+      for (let next = decodeFrame(bytes, options); next; next = decodeFrame(bytes, options)) {
+        const { frame, size } = next;
+        bytes = bytes.subarray(size);
+        this.#queued += size;
+        this.#processing = this.#processing.then(async () => {
+          await this.#handle(frame);
+          this.#queued -= size;
+          this.#updateFlow();
+        });
       }
     } catch (e) {
       this.#protocolError(e as Error);
       return;
     }
-    this.#pending = bytes.slice();
+    this.#partial = bytes.length ? [bytes.slice()] : [];
+    this.#partialBytes = bytes.length;
+    this.#needed = frameSize(bytes) ?? 8;
+    this.#updateFlow();
     this.#processing = this.#processing.then(() => this.#flushCredit());
   }
 
@@ -321,21 +391,44 @@ export class SpdySession {
   }
 
   async #synStream(frame: Extract<Frame, { type: "synStream" }>): Promise<void> {
-    const headers = new Headers(
-      decodeHeaderList(await this.#decompressor.decompress(frame.headerBlock)),
-    );
+    // A block that cannot be inflated (corrupt, or past its bound) ends the connection.
+    const block = await this.#decompressor.decompress(frame.headerBlock);
     const id = frame.streamId;
-    if (id % 2 === 0 || id <= this.#lastStreamId) {
-      await this.send({ type: "rstStream", streamId: id, status: RstStatus.PROTOCOL_ERROR });
-      return;
-    }
+    const refuse = (status: number, why?: string) => {
+      if (why) this.#o.log?.(`SPDY stream ${id} refused: ${why}`);
+      return this.send({ type: "rstStream", streamId: id, status });
+    };
+    if (id % 2 === 0 || id <= this.#lastStreamId) return await refuse(RstStatus.PROTOCOL_ERROR);
     this.#lastStreamId = id;
-    if (this.#goingAway) {
-      await this.send({ type: "rstStream", streamId: id, status: RstStatus.REFUSED_STREAM });
-      return;
+    if (this.#goingAway) return await refuse(RstStatus.REFUSED_STREAM);
+    let list: HeaderList;
+    let headers: Headers;
+    try {
+      list = decodeHeaderList(block);
+      headers = new Headers(list);
+    } catch (e) {
+      // The block was inflated whole: the context is in step, only this stream is refused.
+      const status = e instanceof HeaderLimitError
+        ? RstStatus.FRAME_TOO_LARGE
+        : RstStatus.PROTOCOL_ERROR;
+      return await refuse(status, (e as Error).message);
+    }
+    if (
+      this.#heldBytes + block.length > MAX_CONNECTION_HEADER_BYTES ||
+      this.#heldHeaders + list.length > MAX_CONNECTION_HEADERS
+    ) {
+      return await refuse(
+        RstStatus.REFUSED_STREAM,
+        `the open streams of this connection hold ${this.#heldHeaders} headers ` +
+          `(${this.#heldBytes} bytes); at most ${MAX_CONNECTION_HEADERS} ` +
+          `(${MAX_CONNECTION_HEADER_BYTES} bytes) are kept`,
+      );
     }
     const stream = new SpdyStream(this, id, headers, frame.fin);
     this.#streams.set(id, stream);
+    this.#held.set(id, { bytes: block.length, headers: list.length });
+    this.#heldBytes += block.length;
+    this.#heldHeaders += list.length;
     await this.send({
       type: "synReply",
       streamId: id,
@@ -370,9 +463,31 @@ export class SpdySession {
     }
   }
 
+  #release(id: number): void {
+    const held = this.#held.get(id);
+    if (!held) return;
+    this.#held.delete(id);
+    this.#heldBytes -= held.bytes;
+    this.#heldHeaders -= held.headers;
+  }
+
+  /**
+   * Ends the connection for a frame or header block that breaks the protocol or a bound: GOAWAY
+   * PROTOCOL_ERROR, nothing more read, the socket cut if the client does not take the GOAWAY.
+   */
   #protocolError(e: Error): void {
+    if (this.#ended) return;
     this.#o.log?.(`SPDY protocol error, closing the connection: ${e.message}`);
-    this.#socket.destroy();
+    const goAway = encodeFrame({
+      type: "goAway",
+      lastGoodStreamId: this.#lastStreamId,
+      status: GoAwayStatus.PROTOCOL_ERROR,
+    });
+    this.#end(new StreamClosedError(`the connection was closed: ${e.message}`));
+    this.#partial = [];
+    if (this.#socket.writable) this.#socket.end(goAway);
+    const cut = setTimeout(() => this.#socket.destroy(), GOAWAY_GRACE_MS);
+    this.#socket.once("close", () => clearTimeout(cut));
   }
 
   #end(reason: Error): void {
@@ -380,6 +495,7 @@ export class SpdySession {
     this.#ended = true;
     for (const stream of [...this.#streams.values()]) stream.abort(reason);
     this.#streams.clear();
+    this.#held.clear();
     this.#decompressor.close();
   }
 }

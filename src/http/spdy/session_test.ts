@@ -154,3 +154,112 @@ async function waitUntil(check: () => boolean): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+/** A session whose log is kept, on a loopback connection to a test client. */
+async function connectLogged(onStream: (stream: SpdyStream) => void = () => {}) {
+  const logs: string[] = [];
+  const { socket, client } = await connectClient();
+  const session = new SpdySession(socket, { onStream, log: (m) => logs.push(m) });
+  return { session, client, logs };
+}
+
+/** A name/value block of one header `name` whose value is `length` bytes `a`. */
+function longHeaderBlock(name: string, length: number): Uint8Array {
+  const bytes = new TextEncoder().encode(name);
+  const block = new Uint8Array(12 + bytes.length + length).fill(0x61);
+  const view = new DataView(block.buffer);
+  view.setUint32(0, 1);
+  view.setUint32(4, bytes.length);
+  block.set(bytes, 8);
+  view.setUint32(8 + bytes.length, length);
+  return block;
+}
+
+Deno.test("a header bomb (100 KB → 100 MB) ends the connection with GOAWAY", async () => {
+  const { session, client, logs } = await connectLogged();
+  try {
+    await client.open(1, [["streamtype", "error"]]);
+    await client.reply(1);
+    await client.open(3, longHeaderBlock("x", 100_000_000));
+    const goAway = await client.until(() => client.frames.find((f) => f.type === "goAway"));
+    // Stream 3 was never accepted: the last good one is 1; status 1 is PROTOCOL_ERROR.
+    assert.deepEqual(goAway, { type: "goAway", lastGoodStreamId: 1, status: 1 });
+    await client.until(() => client.ended);
+    await session.closed;
+    assert.match(logs.join("\n"), /closing the connection: .*inflates to more than 262144 bytes/);
+    assert.ok(!client.frames.some((f) => f.type === "synReply" && f.streamId === 3));
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("a 16 MiB control frame is refused at its header, before its payload", async () => {
+  const { session, client, logs } = await connectLogged();
+  try {
+    // The header of a SYN_STREAM of 16 MiB - 1 bytes and the first 64 KiB of its payload: the
+    // GOAWAY comes without the rest ever being sent.
+    const frame = new Uint8Array(8 + 65536);
+    frame.set([0x80, 3, 0, 1, 0, 0xff, 0xff, 0xff]);
+    client.sendBytes(frame);
+    const goAway = await client.until(() => client.frames.find((f) => f.type === "goAway"));
+    assert.deepEqual(goAway, { type: "goAway", lastGoodStreamId: 0, status: 1 });
+    await session.closed;
+    assert.match(logs.join("\n"), /control frame of 16777215 bytes; at most \d+ are accepted/);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("too many headers in a block: that stream is reset, the connection goes on", async () => {
+  const streams: SpdyStream[] = [];
+  const { client, logs } = await connectLogged((s) => streams.push(s));
+  try {
+    const many = Array.from({ length: 101 }, (_, i): [string, string] => [`h${i}`, "v"]);
+    await client.open(1, many);
+    const reset = await client.until(() =>
+      client.frames.find((f) => f.type === "rstStream" && f.streamId === 1)
+    );
+    assert.deepEqual(reset, { type: "rstStream", streamId: 1, status: 11 }, "FRAME_TOO_LARGE");
+    assert.match(logs.join("\n"), /stream 1 refused: more than 100 headers/);
+    await client.open(3, [["streamtype", "data"]]);
+    await client.reply(3);
+    assert.deepEqual(streams.map((s) => s.id), [3]);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("the open streams of a connection hold bounded headers; closing frees room", async () => {
+  const streams: SpdyStream[] = [];
+  const { client, logs } = await connectLogged((s) => streams.push(s));
+  const refused = (id: number) =>
+    client.until(() =>
+      client.frames.find((f) => f.type === "rstStream" && f.streamId === id && f.status === 3)
+    );
+  try {
+    // 1000 headers: ten streams of 100; the eleventh stream, of one header, finds no room.
+    const hundred = Array.from({ length: 100 }, (_, i): [string, string] => [`h${i}`, "v"]);
+    for (let id = 1; id <= 19; id += 2) {
+      await client.open(id, hundred);
+      await client.reply(id);
+    }
+    await client.open(21, [["streamtype", "data"]]);
+    await refused(21);
+    assert.match(logs.join("\n"), /stream 21 refused: the open streams .* hold 1000 headers/);
+    // The client resets one: its headers are let go, and a new stream fits again.
+    client.send({ type: "rstStream", streamId: 1, status: 5 });
+    await client.open(23, [["streamtype", "data"]]);
+    await client.reply(23);
+    for (const s of streams) s.reset();
+
+    // Bytes likewise: five blocks of 200 000 bytes fit into 1 MiB, a sixth does not.
+    for (let id = 25; id <= 33; id += 2) {
+      await client.open(id, longHeaderBlock("x", 200_000));
+      await client.reply(id);
+    }
+    await client.open(35, longHeaderBlock("x", 200_000));
+    await refused(35);
+  } finally {
+    client.close();
+  }
+});
