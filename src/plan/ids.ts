@@ -7,8 +7,10 @@
  * (src/node/user_records.ts), so they need not exist beforehand, as in a container. Every other
  * id is a *host id* — root, the host's accounts and groups, the system range where packages
  * create theirs — and needs the administrator's permission: the policy's lists, or, for a
- * non-root user, being the package unit's own `User=` (and its groups), the choice of a package
- * the administrator's apt sources provide.
+ * non-root user, being the `User=` (and its groups) of a package unit among the pod's images,
+ * the choice of a package the administrator's apt sources provide. Every container of the pod
+ * may use those: a pod naming such an image runs what it likes as that user anyway (its
+ * `command` replaces the package's).
  *
  * @module
  */
@@ -83,8 +85,7 @@ function hostIdDescription(ctx: PodContext, id: number, kind: "account" | "group
  *
  * @param field what chose the user, for messages: `securityContext.runAsUser 998`,
  *   `the package unit's User=root`, ...
- * @param packageUid the uid of the package unit's own `User=`, which counts as permitted
- *   unless it is root.
+ * @param packageUids uids of the `User=` of the pod's package units, permitted unless root.
  * @return true when `uid` is a pod id (it needs a userdb record).
  * @throws PlanError when the policy refuses it, or the node cannot run as it.
  */
@@ -93,7 +94,7 @@ export function admitUser(
   container: string,
   field: string,
   uid: number,
-  packageUid?: number,
+  packageUids: readonly number[] = [],
 ): boolean {
   const node = ctx.input.node;
   if (isPodId(ctx, uid)) {
@@ -112,7 +113,7 @@ export function admitUser(
   const account = node.lookupUser(uid);
   const policy = securityPolicy(ctx);
   const permitted = listed(policy.allowedHostUsers, uid, account?.name) ||
-    (uid !== 0 && uid === packageUid);
+    (uid !== 0 && packageUids.includes(uid));
   if (!permitted) {
     const what = uid === 0 ? "root" : hostIdDescription(ctx, uid, "account");
     throw fail(
@@ -140,7 +141,7 @@ export function admitUser(
  *
  * @param field the field and value, for messages: `pod securityContext.fsGroup 6`.
  * @param granted host gids this container may use anyway: its user's primary group, the
- *   package unit's `Group=`.
+ *   groups of the pod's package units (`Group=`, their users' primary groups).
  * @return true when `gid` is a pod id (it needs a userdb record).
  * @throws PlanError when the policy refuses it, or the node does not know it.
  */

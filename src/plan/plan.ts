@@ -67,7 +67,7 @@ import {
   WRITABLE_KEYS,
 } from "./exec.ts";
 import { containerResources, resourceDirectives } from "./resources.ts";
-import { type EffectiveSecurity, effectiveSecurity } from "./security.ts";
+import { type EffectiveSecurity, effectiveSecurity, packageAccounts } from "./security.ts";
 import {
   type PlannedVolumes,
   planVolumes,
@@ -635,13 +635,15 @@ export function planPod(input: PlanInput): PodPlan {
   const planning: ContainerPlanning[] = [];
   let initIndex = 0;
   let appIndex = 0;
-  for (const { container, init } of allContainers(ctx.spec)) {
+  const containers = allContainers(ctx.spec).map(({ container, init }) => {
     const pkg = input.packages.get(container.name);
     const unit = packageUnit(ctx, container.name, pkg);
-    const security = effectiveSecurity(ctx, container, {
-      user: lastValue(unit, "User"),
-      group: lastValue(unit, "Group"),
-    });
+    const identity = { user: lastValue(unit, "User"), group: lastValue(unit, "Group") };
+    return { container, init, pkg, unit, identity };
+  });
+  const accounts = packageAccounts(ctx, containers.map((c) => c.identity));
+  for (const { container, init, pkg, unit, identity } of containers) {
+    const security = effectiveSecurity(ctx, container, { own: identity, pod: accounts });
     const name = encode(
       ctx,
       container.name,

@@ -119,10 +119,44 @@ function capabilityNames(
 /** User names written as they are into `User=`: what useradd accepts, nothing systemd expands. */
 const PLAIN_USER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
-/** The package unit's own identity (`User=`, `Group=`), when it sets one. */
+/** A package unit's identity (`User=`, `Group=`), when it sets one. */
 export interface PackageIdentity {
   user?: string;
   group?: string;
+}
+
+/** The host ids the pod's package units run with: permitted to all its containers (ids.ts). */
+export interface PackageAccounts {
+  /** Non-root uids of their `User=`. */
+  users: number[];
+  /** Their `Group=` and their users' primary groups. */
+  groups: number[];
+}
+
+/** A unit's `User=`: a name or a uid. */
+function unitUser(ctx: PodContext, user: string) {
+  return ctx.input.node.lookupUser(/^\d+$/.test(user) ? Number(user) : user);
+}
+
+/** A unit's `Group=`: a name or a gid. */
+function unitGroup(ctx: PodContext, group: string): number | undefined {
+  return /^\d+$/.test(group) ? Number(group) : ctx.input.node.lookupGroup(group);
+}
+
+/** The host ids of the package units among the pod's images. */
+export function packageAccounts(
+  ctx: PodContext,
+  identities: readonly PackageIdentity[],
+): PackageAccounts {
+  const accounts: PackageAccounts = { users: [], groups: [] };
+  for (const { user, group } of identities) {
+    const info = user === undefined ? undefined : unitUser(ctx, user);
+    if (info && info.uid !== 0) accounts.users.push(info.uid);
+    if (info) accounts.groups.push(info.gid);
+    const gid = group === undefined ? undefined : unitGroup(ctx, group);
+    if (gid !== undefined) accounts.groups.push(gid);
+  }
+  return accounts;
 }
 
 /** The user who runs the container, admitted under the node's policy. */
@@ -140,15 +174,14 @@ function resolveUser(
   ctx: PodContext,
   container: string,
   level: V1SecurityContext | undefined,
-  pkg: PackageIdentity,
+  packages: { own: PackageIdentity; pod: PackageAccounts },
 ): ChosenUser {
   const node = ctx.input.node;
-  // A unit's User= is a name or a uid.
-  const account = (user: string) => node.lookupUser(/^\d+$/.test(user) ? Number(user) : user);
-  const packageUid = pkg.user === undefined ? undefined : account(pkg.user)?.uid;
+  const pkg = packages.own;
+  const packageUids = packages.pod.users;
   if (!level) {
     if (pkg.user !== undefined) {
-      const info = account(pkg.user);
+      const info = unitUser(ctx, pkg.user);
       // The package's choice stands for a non-root user; root needs the node's permission.
       if (info?.uid === 0) admitUser(ctx, container, `the package unit's User=${pkg.user}`, 0);
       return { uid: info?.uid, gid: info?.gid, podId: false };
@@ -178,30 +211,37 @@ function resolveUser(
       );
     }
     const field = `securityContext.windowsOptions.runAsUserName "${name}" (uid ${info.uid})`;
-    admitUser(ctx, container, field, info.uid, packageUid);
+    admitUser(ctx, container, field, info.uid, packageUids);
     // A name systemd might read differently (`%` specifiers, blanks, line breaks) is written
     // as the uid it resolved to, which systemd cannot misread.
     const user = PLAIN_USER_NAME.test(name) ? name : String(info.uid);
     return { user, uid: info.uid, gid: info.gid, podId: false };
   }
   const uid = checkId(ctx, container, "securityContext.runAsUser", level.runAsUser!);
-  const podId = admitUser(ctx, container, `securityContext.runAsUser ${uid}`, uid, packageUid);
+  const podId = admitUser(ctx, container, `securityContext.runAsUser ${uid}`, uid, packageUids);
   return { user: String(uid), uid, gid: podId ? uid : node.lookupUser(uid)!.gid, podId };
+}
+
+/** What {@link effectiveSecurity} needs to know of the pod's package units. */
+export interface PackageIdentities {
+  /** The container's own package unit: its user runs the container when the pod sets none. */
+  own: PackageIdentity;
+  /** Those of all the pod's containers ({@link packageAccounts}): permitted host ids. */
+  pod: PackageAccounts;
 }
 
 /**
  * Computes the effective security of a container.
  *
- * @param pkg the package unit's `User=`/`Group=`: its user runs the container when the pod
- *   sets none, and counts as permitted (unless root) when the pod names it.
  * @throws PlanError for users and groups the node does not know or its policy refuses, when
  *   runAsNonRoot would run as root, and for privileged containers the node refuses.
  */
 export function effectiveSecurity(
   ctx: PodContext,
   container: V1Container,
-  pkg: PackageIdentity,
+  packages: PackageIdentities,
 ): EffectiveSecurity {
+  const pkg = packages.own;
   const pod = ctx.spec.securityContext ?? {};
   const own: V1SecurityContext = container.securityContext ?? {};
   const node = ctx.input.node;
@@ -214,7 +254,7 @@ export function effectiveSecurity(
     "securityContext.runAsGroup",
     own.runAsGroup ?? pod.runAsGroup,
   );
-  const chosen = resolveUser(ctx, container.name, userLevel, pkg);
+  const chosen = resolveUser(ctx, container.name, userLevel, packages);
   const { uid } = chosen;
 
   const runAsNonRoot = own.runAsNonRoot ?? pod.runAsNonRoot;
@@ -237,13 +277,8 @@ export function effectiveSecurity(
   }
 
   // Host groups this container may use without being listed: its user's own primary group,
-  // and the package unit's Group= (with its user's, when the package's user runs it).
-  const packageGroup = pkg.group === undefined
-    ? undefined
-    : /^\d+$/.test(pkg.group)
-    ? Number(pkg.group)
-    : node.lookupGroup(pkg.group);
-  const granted = [chosen.gid, packageGroup].filter((g) => g !== undefined);
+  // and those of the pod's package units.
+  const granted = [chosen.gid, ...packages.pod.groups].filter((g) => g !== undefined);
   const podIds = { users: chosen.podId ? [uid!] : [], groups: chosen.podId ? [uid!] : [] };
   const admit = (field: string, gid: number) => {
     if (admitGroup(ctx, container.name, `${field} ${gid}`, gid, granted)) {

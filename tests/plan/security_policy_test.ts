@@ -68,7 +68,7 @@ Deno.test("host groups need the node's permission: disk, root (gid 0), a user's 
   assert.deepEqual(service(manifest("{runAsUser: 65534}"), "Group", none), ["65534"]);
 });
 
-Deno.test("host accounts need the node's permission; a package's own non-root User= has it", () => {
+Deno.test("host accounts need the node's permission; the non-root User= of the pod's packages has it", () => {
   const none = { ...DEFAULT_SECURITY_POLICY, allowedHostUsers: [] };
   // prometheus (uid 998) is a host account: refused for a path image...
   refused(manifest("{runAsUser: 998}"), /runAsUser 998 is the host's account prometheus/, none);
@@ -83,6 +83,21 @@ Deno.test("host accounts need the node's permission; a package's own non-root Us
   assert.deepEqual(service(manifest("{}", "{}", "prometheus"), "User", none), ["prometheus"]);
   // Another host account for that package is still refused.
   refused(manifest("{runAsUser: 996}", "{}", "prometheus"), /the host's account uptimed/, none);
+  // The seed's prometheus pod: runAsUserName prometheus for every container, helpers included;
+  // the pod's prometheus image runs anything as prometheus anyway.
+  const seed = `
+kind: Pod
+metadata: {name: prometheus, uid: u-1}
+spec:
+  securityContext: {windowsOptions: {runAsUserName: prometheus}}
+  initContainers: [{name: curl, image: /usr/bin/curl, command: [curl, --version]}]
+  containers:
+    - {name: prometheus, image: prometheus}
+    - {name: discover, image: /bin/bash, command: [bash, /etc/prometheus/discover.sh]}`;
+  assert.deepEqual(
+    plan(seed, none).units.map((u) => u.text.match(/^User=(.*)$/m)?.[1]),
+    ["prometheus", "prometheus", "prometheus"],
+  );
 });
 
 Deno.test("root: allowed by default (packaged daemons), refused without root in --allowed-host-users", () => {
