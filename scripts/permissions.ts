@@ -11,14 +11,17 @@
  *   serving certificate; `systemd-run` runs `exec` probes, lifecycle hooks and `kubectl exec`
  *   as transient units inside containers (src/exec/container.ts: what runs inside, `nsenter`,
  *   `setpriv`, `script`, `stty`, is started by systemd, not by systemk). Like `systemctl`, it
- *   can run anything as root: systemk is the node's root agent anyway.
+ *   can run anything as root: systemk is the node's root agent anyway. `grep` reads the CPU
+ *   time of pods' and containers' cgroups (`/sys/fs/cgroup/…/cpu.stat`) where systemd accounts
+ *   none (src/node/cgroup.ts).
  * - `--allow-read` / `--allow-write`: the whole filesystem, because systemk is the node's root
  *   agent: it writes unit files (`/run/systemd/system`), pod volume files (`/run/systemk`), the
  *   package marker files (`/var/lib/systemk`), downloads (`/var/cache/systemk`),
  *   `/usr/sbin/policy-rc.d` during installs, chowns files to pod users, talks to the D-Bus
  *   socket (`/run/dbus/system_bus_socket`), and reads `/etc/passwd`, `/etc/os-release`, the
  *   kubeconfig and manifests wherever they are. (Deno 2.9 opens `/proc` and `/sys` only with
- *   `--allow-all`, so systemk reads machine facts through `--allow-sys` APIs and systemd.)
+ *   `--allow-all`, even with `--allow-read=/sys/fs/cgroup`, so systemk reads machine facts
+ *   through `--allow-sys` APIs, systemd and `grep`.)
  * - `--allow-net`: the API server, `https://` .deb images.
  * - `--allow-env`: `KUBECONFIG`, `DBUS_SYSTEM_BUS_ADDRESS`, client-node's proxy settings.
  * - `--allow-sys`: hostname, network interfaces (node addresses), kernel release, load.
@@ -43,6 +46,7 @@ export const ALLOWED_COMMANDS = [
   "dmesg",
   "openssl",
   "systemd-run",
+  "grep",
 ] as const;
 
 /** The flags, for `deno run` and `deno compile`. */

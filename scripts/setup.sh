@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what systemk and its tests need on a fresh Debian/Ubuntu machine (run as root):
 # Debian packages, Node.js/npm (only to fetch Deno), Deno 2.9.6 from npm, the npm modules,
-# and (with --controlplane) a real Kubernetes control plane built from Go modules.
+# and (with --controlplane) a real Kubernetes control plane and, for the k3s kit's test, an
+# upstream Prometheus, both built from Go modules.
 # Idempotent: a second run with warm caches takes seconds.
 set -euo pipefail
 
@@ -54,4 +55,5 @@ echo "setup: $(deno --version | head -1)"
 if [ "$want_controlplane" = yes ]; then
   bash "$here/scripts/build-controlplane.sh" >/dev/null
   echo "setup: control plane binaries in $(bash "$here/scripts/build-controlplane.sh" | tail -1)"
+  echo "setup: prometheus at $(bash "$here/scripts/build-prometheus.sh" | tail -1)"
 fi

@@ -232,6 +232,7 @@ export async function runNode(config: Config): Promise<number> {
     // A static pod answers for its mirror: same namespace and name.
     pods: { pods: () => [...latest.values(), ...staticPods.values()] },
     unitProperties: (name) => units.properties(name),
+    cgroupUsage: (name) => units.client.getCgroupUsage(name),
     exec: units.exec,
   }).catch((e) => {
     console.error(

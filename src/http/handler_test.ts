@@ -71,6 +71,7 @@ function handler(exec?: KubeletHandlerOptions["exec"]) {
     sampler: new ResourceSampler({
       pods: { pods: () => [pod] },
       unitProperties: () => Promise.resolve(running),
+      cgroupUsage: () => Promise.resolve({}),
     }),
     auth,
     exec,
@@ -174,6 +175,7 @@ Deno.test("containerLogs: no output yet is an empty log; no restart yet is no pr
     sampler: new ResourceSampler({
       pods: { pods: () => [] },
       unitProperties: () => Promise.reject(),
+      cgroupUsage: () => Promise.reject(),
     }),
     auth,
   });

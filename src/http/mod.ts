@@ -19,14 +19,14 @@ import { apiServerReviews, RequestAuth } from "./auth.ts";
 import { kubeletHandler } from "./handler.ts";
 import { Journal } from "./journal.ts";
 import { NodeLogs } from "./node_logs.ts";
-import type { PodSource, UnitPropertiesReader } from "./pods.ts";
+import type { CgroupUsageReader, PodSource, UnitPropertiesReader } from "./pods.ts";
 import { ResourceSampler } from "./resources.ts";
 import { KubeletServer } from "./server.ts";
 import { loadServingCertificate, rotateServingCertificate } from "./tls.ts";
 import { parseCertificateBundle } from "./x509.ts";
 
 export * from "./metrics.ts";
-export type { PodSource, UnitPropertiesReader } from "./pods.ts";
+export type { CgroupUsageReader, PodSource, UnitPropertiesReader } from "./pods.ts";
 
 /** Everything the kubelet API is started with. */
 export interface KubeletAPIOptions {
@@ -35,6 +35,8 @@ export interface KubeletAPIOptions {
   node: { name: string; hostname: string; internalIP: string; externalIP: string };
   pods: PodSource;
   unitProperties: UnitPropertiesReader;
+  /** Reads a pod slice's cgroup and usage (pods' figures in `/stats/summary`, `kubectl top`). */
+  cgroupUsage: CgroupUsageReader;
   /** Runs commands in containers (`kubectl exec`); absent: exec answers 501. */
   exec?: (unit: string, options: ExecOptions) => Promise<ExecProcess>;
   address?: string;
@@ -88,7 +90,11 @@ export async function startKubeletAPI(options: KubeletAPIOptions): Promise<Kubel
     nodeLogs: options.enableSystemLogHandler
       ? new NodeLogs({ query: options.enableSystemLogQuery })
       : undefined,
-    sampler: new ResourceSampler({ pods: options.pods, unitProperties: options.unitProperties }),
+    sampler: new ResourceSampler({
+      pods: options.pods,
+      unitProperties: options.unitProperties,
+      cgroupUsage: options.cgroupUsage,
+    }),
     auth,
     log,
   });

@@ -6,7 +6,7 @@
  * @module
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import type { UnitProperties } from "../systemd/types.ts";
+import type { CgroupUsage, UnitProperties } from "../systemd/types.ts";
 import { unitName } from "../unit/name.ts";
 
 /** The pods this node runs, as systemk sees them. */
@@ -17,6 +17,9 @@ export interface PodSource {
 
 /** Reads a unit's properties (systemd's `GetAll`), accounting included. */
 export type UnitPropertiesReader = (unit: string) => Promise<UnitProperties>;
+
+/** Reads a unit's cgroup path and what systemd accounts for it (a pod's slice). */
+export type CgroupUsageReader = (unit: string) => Promise<CgroupUsage>;
 
 /**
  * The pod called `namespace/name`. When an earlier pod of the same name is still terminating

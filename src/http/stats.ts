@@ -3,8 +3,9 @@
  * read from a kubelet: `/metrics/resource` (Prometheus text with explicit timestamps; what
  * metrics-server v0.6+ scrapes) and `/stats/summary` (the stats/v1alpha1 Summary JSON).
  *
- * Containers are systemd units: CPU is the unit's `CPUUsageNSec`, memory its `MemoryCurrent`.
- * The node's CPU and memory come from the kernel's counters (see {@link ./resources.ts}).
+ * Containers are systemd units and a pod is its slice: CPU is the unit's or slice's CPU time
+ * (`CPUUsageNSec`, else its cgroup's), memory its `MemoryCurrent`. The node's CPU and memory come
+ * from the kernel's counters (see {@link ./resources.ts}).
  *
  * @module
  */
@@ -21,13 +22,17 @@ export interface ContainerSample {
   memoryBytes?: number;
 }
 
-/** The running containers of one pod. */
+/** One pod: its slice's usage and its running containers. */
 export interface PodSample {
   namespace: string;
   name: string;
   uid: string;
   /** ms since the epoch. */
   startTimeMs?: number;
+  /** Cumulative CPU time of the pod's slice in ns. */
+  cpuNanos?: number;
+  /** Memory in use by the pod's slice, bytes. */
+  memoryBytes?: number;
   containers: ContainerSample[];
 }
 
@@ -75,10 +80,6 @@ export function renderResourceMetrics(sample: ResourceSample): string {
     }))
   );
   const podLabels = (pod: PodSample) => ({ namespace: pod.namespace, pod: pod.name });
-  const sum = (pod: PodSample, f: (c: ContainerSample) => number | undefined) =>
-    pod.containers.every((c) => f(c) !== undefined)
-      ? pod.containers.reduce((total, c) => total + f(c)!, 0)
-      : undefined;
   const defined = <T>(xs: (T | undefined)[]) => xs.filter((x): x is T => x !== undefined);
 
   family(
@@ -134,23 +135,25 @@ export function renderResourceMetrics(sample: ResourceSample): string {
     "pod_cpu_usage_seconds_total",
     "[STABLE] Cumulative cpu time consumed by the pod in core-seconds",
     "counter",
-    defined(sample.pods.map((pod) => {
-      const cpu = sum(pod, (c) => c.cpuNanos);
-      return cpu === undefined
-        ? undefined
-        : sampleLine("pod_cpu_usage_seconds_total", podLabels(pod), cpu / 1e9, t);
-    })),
+    defined(
+      sample.pods.map((pod) =>
+        pod.cpuNanos === undefined
+          ? undefined
+          : sampleLine("pod_cpu_usage_seconds_total", podLabels(pod), pod.cpuNanos / 1e9, t)
+      ),
+    ),
   );
   family(
     "pod_memory_working_set_bytes",
     "[STABLE] Current working set of the pod in bytes",
     "gauge",
-    defined(sample.pods.map((pod) => {
-      const memory = sum(pod, (c) => c.memoryBytes);
-      return memory === undefined
-        ? undefined
-        : sampleLine("pod_memory_working_set_bytes", podLabels(pod), memory, t);
-    })),
+    defined(
+      sample.pods.map((pod) =>
+        pod.memoryBytes === undefined
+          ? undefined
+          : sampleLine("pod_memory_working_set_bytes", podLabels(pod), pod.memoryBytes, t)
+      ),
+    ),
   );
   family(
     "resource_scrape_error",
@@ -218,13 +221,13 @@ export function buildSummary(
     workingSetBytes: bytes,
     usageBytes: bytes,
   });
-  const before = new Map<string, ContainerSample>();
+  // CPU time before, by pod UID and by `<pod UID>/<container>`.
+  const before = new Map<string, number | undefined>();
   for (const pod of previous?.pods ?? []) {
-    for (const c of pod.containers) before.set(`${pod.uid}/${c.name}`, c);
+    before.set(pod.uid, pod.cpuNanos);
+    for (const c of pod.containers) before.set(`${pod.uid}/${c.name}`, c.cpuNanos);
   }
   const iso = (ms?: number) => ms === undefined ? undefined : new Date(ms).toISOString();
-  const total = (xs: (number | undefined)[]) =>
-    xs.every((x) => x !== undefined) ? xs.reduce((a, b) => a! + b!, 0) : undefined;
   return {
     node: {
       nodeName,
@@ -241,16 +244,15 @@ export function buildSummary(
       const containers = pod.containers.map((c) => ({
         name: c.name,
         startTime: iso(c.startTimeMs),
-        cpu: cpu(c.cpuNanos, before.get(`${pod.uid}/${c.name}`)?.cpuNanos),
+        cpu: cpu(c.cpuNanos, before.get(`${pod.uid}/${c.name}`)),
         memory: memory(c.memoryBytes),
       }));
-      const podBefore = pod.containers.map((c) => before.get(`${pod.uid}/${c.name}`)?.cpuNanos);
       return {
         podRef: { name: pod.name, namespace: pod.namespace, uid: pod.uid },
         startTime: iso(pod.startTimeMs),
         containers,
-        cpu: cpu(total(pod.containers.map((c) => c.cpuNanos)), total(podBefore)),
-        memory: memory(total(pod.containers.map((c) => c.memoryBytes))),
+        cpu: cpu(pod.cpuNanos, before.get(pod.uid)),
+        memory: memory(pod.memoryBytes),
       };
     }),
   };

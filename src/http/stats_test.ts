@@ -15,6 +15,8 @@ const sample: ResourceSample = {
     name: "web",
     uid: "u1",
     startTimeMs: 1_800_000_000_000,
+    cpuNanos: 3.5e9,
+    memoryBytes: 2000,
     containers: [
       { name: "nginx", startTimeMs: 1_800_000_001_000, cpuNanos: 2e9, memoryBytes: 1000 },
       { name: "sidecar", startTimeMs: 1_800_000_001_000, cpuNanos: 1e9, memoryBytes: 500 },
@@ -64,17 +66,20 @@ Deno.test("/metrics/resource: the series metrics-server reads, with ms timestamp
     ts: sample.timeMs,
   });
   assert.match(text, /^# TYPE container_cpu_usage_seconds_total counter$/m);
-  assert.match(text, /^pod_cpu_usage_seconds_total\{namespace="default",pod="web"\} 3 \d+$/m);
-  assert.match(text, /^pod_memory_working_set_bytes\{namespace="default",pod="web"\} 1500 \d+$/m);
+  // The pod's slice, not the sum of its containers (it holds exec'd commands and exited ones).
+  assert.match(text, /^pod_cpu_usage_seconds_total\{namespace="default",pod="web"\} 3.5 \d+$/m);
+  assert.match(text, /^pod_memory_working_set_bytes\{namespace="default",pod="web"\} 2000 \d+$/m);
   assert.match(text, /^container_start_time_seconds\{container="nginx",[^}]+\} 1800000001 \d+$/m);
   assert.match(text, /^resource_scrape_error 0$/m);
 });
 
-Deno.test("/metrics/resource: an unmeasured container leaves out its series and its pod's sum", () => {
+Deno.test("/metrics/resource: an unmeasured container or pod leaves out its series", () => {
   const partial = structuredClone(sample);
   partial.pods[0].containers[1].cpuNanos = undefined;
+  partial.pods[0].cpuNanos = undefined;
   const text = renderResourceMetrics(partial);
   assert.doesNotMatch(text, /container_cpu_usage_seconds_total\{container="sidecar"/);
+  assert.match(text, /container_cpu_usage_seconds_total\{container="nginx"/);
   assert.doesNotMatch(text, /^pod_cpu_usage_seconds_total/m);
   assert.match(text, /^pod_memory_working_set_bytes/m);
 });
@@ -88,13 +93,15 @@ Deno.test("/stats/summary: cumulative CPU, and a rate from the previous sample",
   later.timeMs += 2000;
   later.node.cpuNanos += 1e9; // half a core over 2 s
   later.pods[0].containers[0].cpuNanos! += 2e8; // 0.1 core
+  later.pods[0].cpuNanos! += 3e8; // 0.15 core: the slice also ran an exec'd command
   const summary = buildSummary("n1", later, sample);
   assert.equal(summary.node.cpu.usageNanoCores, 5e8);
   const pod = summary.pods[0];
   assert.deepEqual(pod.podRef, { name: "web", namespace: "default", uid: "u1" });
   assert.equal(pod.containers[0].cpu.usageNanoCores, 1e8);
   assert.equal(pod.containers[1].cpu.usageNanoCores, 0);
-  assert.equal(pod.cpu.usageNanoCores, 1e8);
-  assert.equal(pod.memory.workingSetBytes, 1500);
+  assert.equal(pod.cpu.usageNanoCores, 1.5e8);
+  assert.equal(pod.cpu.usageCoreNanoSeconds, 3.8e9);
+  assert.equal(pod.memory.workingSetBytes, 2000);
   assert.equal(pod.containers[0].startTime, "2027-01-15T08:00:01.000Z");
 });

@@ -37,6 +37,8 @@ const DOWNWARD_ITEMS: Shape = [{
   resourceFieldRef: RESOURCE_REF,
 }];
 
+const RESOURCES: Shape = { limits: { map: "quantity" }, requests: { map: "quantity" } };
+
 const SECURITY: Record<string, Shape> = {
   runAsUser: "number",
   runAsGroup: "number",
@@ -69,7 +71,7 @@ const CONTAINER: Shape = {
     subPathExpr: "string",
     readOnly: "boolean",
   }],
-  resources: { limits: { map: "quantity" }, requests: { map: "quantity" } },
+  resources: RESOURCES,
   securityContext: {
     ...SECURITY,
     allowPrivilegeEscalation: "boolean",
@@ -91,6 +93,7 @@ export const POD: Shape = {
   spec: {
     restartPolicy: "string",
     terminationGracePeriodSeconds: "number",
+    resources: RESOURCES,
     securityContext: { ...SECURITY, fsGroup: "number", supplementalGroups: NUMBERS },
     initContainers: [CONTAINER],
     containers: [CONTAINER],

@@ -120,7 +120,8 @@ export interface ResourceFieldRef {
 
 /**
  * The value of a `resourceFieldRef`, as the kubelet computes it: limits the container does not
- * set default to the node's allocatable; the value is divided by `divisor` (default 1) and
+ * set default to the pod-level limit (`spec.resources`), then to the node's allocatable; the
+ * value is divided by `divisor` (default 1) and
  * rounded up (CPU in millicores first).
  *
  * @param self the container whose env is being built (the default `containerName`).
@@ -180,9 +181,9 @@ export function resourceFieldValue(
       throw fail(
         ctx,
         who,
-        `resourceFieldRef ${ref.resource}: container ${target.name} sets no such limit and the ` +
-          "node's allocatable amount is unknown",
-        `set resources.limits.${resource} on container ${target.name}`,
+        `resourceFieldRef ${ref.resource}: container ${target.name} and the pod set no such ` +
+          "limit and the node's allocatable amount is unknown",
+        `set resources.limits.${resource} on container ${target.name} or the pod`,
       );
     }
     value = BigInt(fromNode);

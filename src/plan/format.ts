@@ -1,7 +1,8 @@
 /**
- * A plan as people read it (`systemk plan`): each unit file under a `# unit: <name>` header,
- * then every volume entry with its path, mode and owner, file contents inline — except secret
- * contents, shown as `<N bytes>` — then the hostPath checks the applier will make.
+ * A plan as people read it (`systemk plan`): the pod's slice and each unit file under a
+ * `# unit: <name>` header, then every volume entry with its path, mode and owner, file contents
+ * inline — except secret contents, shown as `<N bytes>` — then the hostPath checks the applier
+ * will make.
  *
  * @module
  */
@@ -51,7 +52,7 @@ function contents(content: Uint8Array, secret: boolean): string {
  */
 export function formatPlan(plan: PodPlan): string {
   let out = "";
-  for (const unit of plan.units) {
+  for (const unit of [plan.slice, ...plan.units]) {
     out += `# unit: ${unit.name}\n${unit.text}`;
     if (!unit.text.endsWith("\n")) out += "\n";
     out += "\n";

@@ -2,6 +2,11 @@
  * The pure planner: a pod (plus its resolved ConfigMaps/Secrets, node facts and package
  * unit files) → the exact unit files and volume files to create.
  *
+ * The pod gets a slice of its own (`systemk-pod<uid>.slice` under `systemk.slice`, named by
+ * `podSliceName`): every container unit runs in it (`Slice=`), so the pod's CPU and memory are
+ * the slice's, and pod-level `spec.resources` are its `CPUQuota=`/`MemoryMax=`/... (the same
+ * mapping as a container's). Its `[X-Kubernetes]` section says whose it is.
+ *
  * Unit shape, per container (one unit each, named by `unitName`):
  * - Lifecycle: init containers are `Type=oneshot`, `RemainAfterExit=yes`,
  *   `TimeoutStartSec=infinity`, `Restart=no`, each `Requires=`+`After=` the previous one; every
@@ -48,6 +53,8 @@ import {
   metadataSection,
   parseUnit,
   pathValue,
+  podMetadataSection,
+  podSliceName,
   serializeUnit,
   temporaryFileSystemValue,
   type UnitFile,
@@ -66,7 +73,7 @@ import {
   packageCommands,
   WRITABLE_KEYS,
 } from "./exec.ts";
-import { containerResources, resourceDirectives } from "./resources.ts";
+import { containerResources, podResources, resourceDirectives } from "./resources.ts";
 import { type EffectiveSecurity, effectiveSecurity, packageAccounts } from "./security.ts";
 import {
   type PlannedVolumes,
@@ -75,7 +82,14 @@ import {
   simplifiedAbsolutePath,
   type VolumeOwner,
 } from "./volumes.ts";
-import type { PackageInfo, PlanInput, PlannedUnit, PodIds, PodPlan } from "./types.ts";
+import type {
+  PackageInfo,
+  PlanInput,
+  PlannedSlice,
+  PlannedUnit,
+  PodIds,
+  PodPlan,
+} from "./types.ts";
 
 export { DEFAULT_STATE_DIR };
 /** Kubernetes' default `terminationGracePeriodSeconds`. */
@@ -92,7 +106,7 @@ type Directive = [string, string];
  */
 function encode<T>(
   ctx: PodContext,
-  container: string,
+  container: string | undefined,
   field: string,
   f: () => T,
   secret = false,
@@ -468,6 +482,8 @@ function stableJSON(value: unknown): string {
 interface ContainerPlanning {
   container: V1Container;
   unitName: string;
+  /** The pod's slice, which the unit runs in. */
+  slice: string;
   init: boolean;
   index: number;
   /** Unit this one Requires= and runs After=. */
@@ -558,6 +574,7 @@ function planContainer(
   service.push(...environmentDirectives(ctx, name, env, volumes, packageEnvironmentFile));
   for (const line of execStarts) service.push(["ExecStart", line]);
   service.push(...restartDirectives(ctx, init), ...stopDirectives(ctx));
+  service.push(["Slice", p.slice]);
   service.push(...resourceDirectives(containerResources(ctx, container)));
   service.push(...sandboxDirectives(ctx, name, security, p.pkg));
   service.push(...mountDirectives(ctx, container, env, volumes));
@@ -574,10 +591,6 @@ function planContainer(
   ];
   if (p.after) unitSection.push(["Requires", p.after], ["After", p.after]);
 
-  const toSection = (sectionName: string, directives: Directive[]) => ({
-    name: sectionName,
-    lines: directives.map(([key, value]) => ({ kind: "directive" as const, key, value })),
-  });
   const body: UnitFile = {
     header: [],
     sections: [toSection("Unit", unitSection), toSection("Service", service)],
@@ -619,8 +632,35 @@ function planContainer(
   };
 }
 
-function serialize(ctx: PodContext, container: string, unit: UnitFile): string {
+function toSection(name: string, directives: Directive[]) {
+  return {
+    name,
+    lines: directives.map(([key, value]) => ({ kind: "directive" as const, key, value })),
+  };
+}
+
+function serialize(ctx: PodContext, container: string | undefined, unit: UnitFile): string {
   return encode(ctx, container, "the pod's names or image", () => serializeUnit(unit));
+}
+
+/** The pod's slice: its identity, and the pod-level `spec.resources` as cgroup limits. */
+function planSlice(ctx: PodContext): PlannedSlice {
+  const name = encode(ctx, undefined, "metadata.uid", () => podSliceName(ctx.uid));
+  const limits = resourceDirectives(podResources(ctx));
+  const unit: UnitFile = {
+    header: [],
+    sections: [
+      toSection("Unit", [["Description", escapeSpecifiers(`${ctx.namespace}/${ctx.name} pod`)]]),
+      ...(limits.length > 0 ? [toSection("Slice", limits)] : []),
+      podMetadataSection({
+        namespace: ctx.namespace,
+        podName: ctx.name,
+        podUID: ctx.uid,
+        nodeName: ctx.input.node.name,
+      }),
+    ],
+  };
+  return { name, unit, text: serialize(ctx, undefined, unit) };
 }
 
 /**
@@ -632,6 +672,7 @@ function serialize(ctx: PodContext, container: string, unit: UnitFile): string {
  */
 export function planPod(input: PlanInput): PodPlan {
   const ctx = podContext(input);
+  const slice = planSlice(ctx);
   const planning: ContainerPlanning[] = [];
   let initIndex = 0;
   let appIndex = 0;
@@ -653,6 +694,7 @@ export function planPod(input: PlanInput): PodPlan {
     planning.push({
       container,
       unitName: name,
+      slice: slice.name,
       init,
       index: init ? initIndex++ : appIndex++,
       security,
@@ -669,6 +711,7 @@ export function planPod(input: PlanInput): PodPlan {
   }
   return {
     podDir: ctx.podDir,
+    slice,
     units,
     volumes: volumes.entries,
     hostPathChecks: volumes.hostPathChecks,

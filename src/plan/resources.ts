@@ -1,6 +1,7 @@
 /**
- * Container resources: parsed once (requests defaulting to limits, as the API server does),
- * then mapped to systemd's cgroup settings.
+ * Container and pod-level resources: parsed once (requests defaulting to limits, as the API
+ * server does), then mapped to systemd's cgroup settings, the same for a container's unit and
+ * for the pod's slice.
  *
  * @module
  */
@@ -16,56 +17,82 @@ import {
   QuantityError,
 } from "./quantity.ts";
 
-/** A container's limits and requests by resource name (`cpu`, `memory`, ...). */
-export interface ContainerResources {
+/** Limits and requests (of a container or of the whole pod) by resource name (`cpu`, ...). */
+export interface Resources {
   limits: Map<string, Quantity>;
   requests: Map<string, Quantity>;
 }
 
-function parseList(
-  ctx: PodContext,
-  container: V1Container,
-  field: string,
-  list: Record<string, string | number> | undefined,
-): Map<string, Quantity> {
-  const out = new Map<string, Quantity>();
-  for (const [resource, value] of Object.entries(list ?? {})) {
-    try {
-      out.set(resource, parseQuantity(String(value)));
-    } catch (e) {
-      if (!(e instanceof QuantityError)) throw e;
-      throw fail(
-        ctx,
-        container.name,
-        `resources.${field}.${resource}: ${e.message}`,
-        "use a quantity such as 500m, 1.5, 128Mi or 1G",
-      );
-    }
-  }
-  return out;
+/** `resources` as the API gives them; YAML may give numbers (`cpu: 1`) where it has strings. */
+interface ResourceLists {
+  limits?: Record<string, string | number>;
+  requests?: Record<string, string | number>;
 }
 
 /**
- * Parses `resources`; a resource with a limit but no request gets the limit as request, as the
- * API server's defaulting does (manifests given to `systemk plan` are not defaulted).
+ * Parses `lists` (found at `field`, of `container` or of the pod when undefined); a resource
+ * with a limit but no request gets the limit as request, as the API server's defaulting does
+ * (manifests given to `systemk plan` are not defaulted).
  */
-export function containerResources(ctx: PodContext, container: V1Container): ContainerResources {
-  const r = container.resources;
-  // client-node types quantities as strings, but YAML may give numbers (`cpu: 1`).
-  const limits = parseList(ctx, container, "limits", r?.limits as Record<string, string>);
-  const requests = parseList(ctx, container, "requests", r?.requests as Record<string, string>);
+function parseResources(
+  ctx: PodContext,
+  container: string | undefined,
+  field: string,
+  lists: ResourceLists | undefined,
+): Resources {
+  const parse = (kind: "limits" | "requests") => {
+    const out = new Map<string, Quantity>();
+    for (const [resource, value] of Object.entries(lists?.[kind] ?? {})) {
+      try {
+        out.set(resource, parseQuantity(String(value)));
+      } catch (e) {
+        if (!(e instanceof QuantityError)) throw e;
+        throw fail(
+          ctx,
+          container,
+          `${field}.${kind}.${resource}: ${e.message}`,
+          "use a quantity such as 500m, 1.5, 128Mi or 1G",
+        );
+      }
+    }
+    return out;
+  };
+  const limits = parse("limits");
+  const requests = parse("requests");
   for (const [resource, q] of limits) if (!requests.has(resource)) requests.set(resource, q);
   return { limits, requests };
 }
 
 /**
- * `[Service]` directives for the cgroup limits: `CPUQuota=`, `MemoryMax=` (with
+ * A container's `resources`, parsed (see {@link parseResources}); a limit it does not set is the
+ * pod-level one, when `spec.resources` has it, as the kubelet applies it to the container's
+ * cgroup and reports it through the downward API (never as the container's request).
+ */
+export function containerResources(ctx: PodContext, container: V1Container): Resources {
+  const own = parseResources(ctx, container.name, "resources", container.resources);
+  for (const [resource, q] of podResources(ctx).limits) {
+    if (!own.limits.has(resource)) own.limits.set(resource, q);
+  }
+  return own;
+}
+
+/**
+ * The pod-level `spec.resources` (Kubernetes' PodLevelResources, beta and on in 1.34), parsed:
+ * what the whole pod may use together, applied to its slice.
+ */
+export function podResources(ctx: PodContext): Resources {
+  return parseResources(ctx, undefined, "spec.resources", ctx.spec.resources);
+}
+
+/**
+ * Directives for the cgroup limits, in a container's `[Service]` or the pod's `[Slice]`:
+ * `CPUQuota=`, `MemoryMax=` (with
  * `MemorySwapMax=0`: the kubelet's default NoSwap behaviour, so a limit means OOM rather than
  * swapping), `CPUWeight=` (only for an explicit request: a request-less pod keeps systemd's
  * default weight instead of the kubelet's best-effort minimum, since it competes with host
  * services rather than with other pods only) and `MemoryLow=`.
  */
-export function resourceDirectives(res: ContainerResources): [string, string][] {
+export function resourceDirectives(res: Resources): [string, string][] {
   const out: [string, string][] = [];
   const cpuLimit = res.limits.get("cpu");
   if (cpuLimit) out.push(["CPUQuota", cpuQuotaForLimit(milliValue(cpuLimit))]);

@@ -145,6 +145,17 @@ export interface PlannedUnit {
   text: string;
 }
 
+/**
+ * The pod's slice (`systemk-pod<uid>.slice`): every container unit runs in it (`Slice=`), so the
+ * pod's usage is read from it and pod-level `spec.resources` limit it.
+ */
+export interface PlannedSlice {
+  name: string;
+  unit: UnitFile;
+  /** Serialized unit file text. */
+  text: string;
+}
+
 /** A directory, file or tmpfs a pod's volumes need, with ownership and mode. */
 export type VolumeEntry =
   | {
@@ -181,6 +192,8 @@ export type VolumeEntry =
 export interface PodPlan {
   /** `<stateDir>/<pod-uid>`: everything of this pod lives below it. */
   podDir: string;
+  /** Installed before the units, which run in it. */
+  slice: PlannedSlice;
   /** Init containers in order, then app containers in spec order. */
   units: PlannedUnit[];
   /** In creation order (parents before children). */

@@ -3,8 +3,9 @@
  *
  * One worker per pod UID, serialized (a pod's steps never interleave) while different pods
  * proceed concurrently, so one slow or failing pod never blocks another. systemd is the
- * source of truth: on start, units found on the machine are adopted by the pod UID stored in
- * their `[X-Kubernetes]` section, and unit state arrives through systemd's change signals.
+ * source of truth: on start, units and pod slices found on the machine are adopted by the pod UID
+ * stored in their `[X-Kubernetes]` section, and unit state arrives through systemd's change
+ * signals. A pod's slice is installed before its units and removed after them.
  *
  * @module
  */
@@ -26,7 +27,7 @@ import {
 import { computePodStatus } from "../status/mod.ts";
 import type { ContainerOverride, ContainerUnit, PodFailure } from "../status/mod.ts";
 import type { UnitProperties } from "../systemd/types.ts";
-import { parseUnit, readMetadata } from "../unit/mod.ts";
+import { isPodSliceName, parseUnit, readMetadata, readPodMetadata } from "../unit/mod.ts";
 import { applyVolumes, removePodDir } from "../volumes/apply.ts";
 import { checkHostPaths, HostPathError } from "../volumes/host_paths.ts";
 import { podIdsOfUnit } from "../node/user_records.ts";
@@ -94,9 +95,17 @@ interface UnitRef {
   text: string;
 }
 
+/** A pod's slice as installed: its name and file text. */
+interface SliceRef {
+  name: string;
+  text: string;
+}
+
 interface PodState {
   pod: V1Pod;
   units: Map<string, UnitRef>;
+  /** The pod's slice, once installed (or found on the machine). */
+  slice?: SliceRef;
   podDir?: string;
   overrides: Map<string, ContainerOverride>;
   failure?: PodFailure;
@@ -136,10 +145,15 @@ interface PostStart {
  * A pod's state before anything is known about its units; without `backoffMs` for units found on
  * the machine that are only to be stopped (no retries, nothing to start).
  */
-function newPodState(pod: V1Pod, units: Map<string, UnitRef>, backoffMs?: number): PodState {
+function newPodState(
+  pod: V1Pod,
+  found: { units: Map<string, UnitRef>; slice?: SliceRef },
+  backoffMs?: number,
+): PodState {
   return {
     pod,
-    units,
+    units: found.units,
+    slice: found.slice,
     overrides: new Map(),
     backoffMs: backoffMs ?? 0,
     started: backoffMs === undefined,
@@ -157,6 +171,8 @@ export class PodRuntime {
   readonly #pods = new Map<string, PodState>();
   /** Units found on the machine whose pod has not been claimed yet, by pod UID. */
   readonly #unclaimed = new Map<string, Map<string, UnitRef>>();
+  /** Slices found on the machine whose pod has not been claimed yet, by pod UID. */
+  readonly #unclaimedSlices = new Map<string, SliceRef>();
   readonly #owner = new Map<string, string>();
   readonly #props = new Map<string, UnitProperties>();
   /** Unit name → InvocationID of its run the OOM killer hit. */
@@ -179,6 +195,10 @@ export class PodRuntime {
     // those no unit uses any more go.
     const inUse = new Map<string, PodIds>();
     for (const unit of await this.#o.units.list()) {
+      if (isPodSliceName(unit.name)) {
+        this.#adoptSlice(unit.name, unit.text);
+        continue;
+      }
       let meta;
       try {
         meta = readMetadata(parseUnit(unit.text));
@@ -199,7 +219,30 @@ export class PodRuntime {
       this.#owner.set(unit.name, meta.podUID);
     }
     await this.#o.userRecords?.adopt(inUse);
-    return this.#unclaimed.size;
+    return new Set([...this.#unclaimed.keys(), ...this.#unclaimedSlices.keys()]).size;
+  }
+
+  #adoptSlice(name: string, text: string): void {
+    let meta;
+    try {
+      meta = readPodMetadata(parseUnit(text));
+    } catch {
+      meta = undefined;
+    }
+    if (meta?.nodeName === this.#o.node.name) {
+      this.#unclaimedSlices.set(meta.podUID, { name, text });
+    }
+  }
+
+  /** What was found on the machine of pod `uid`, now claimed by it. */
+  #claim(uid: string): { units: Map<string, UnitRef>; slice?: SliceRef } {
+    const found = {
+      units: this.#unclaimed.get(uid) ?? new Map(),
+      slice: this.#unclaimedSlices.get(uid),
+    };
+    this.#unclaimed.delete(uid);
+    this.#unclaimedSlices.delete(uid);
+    return found;
   }
 
   /** Makes `pod` run (or terminate, when it carries a deletionTimestamp). */
@@ -209,9 +252,7 @@ export class PodRuntime {
     if (state) {
       state.pod = pod;
     } else {
-      const units = this.#unclaimed.get(uid) ?? new Map();
-      this.#pods.set(uid, newPodState(pod, units, this.#backoffBaseMs));
-      this.#unclaimed.delete(uid);
+      this.#pods.set(uid, newPodState(pod, this.#claim(uid), this.#backoffBaseMs));
     }
     this.#enqueue(uid, () => reconcileDuration.time({}, () => this.#reconcile(uid)));
   }
@@ -223,11 +264,11 @@ export class PodRuntime {
 
   /** Terminates every adopted pod that is not in `desired` (after the first full listing). */
   async collectOrphans(desired: ReadonlySet<string>): Promise<void> {
-    const orphans = [...this.#unclaimed.keys()].filter((uid) => !desired.has(uid));
+    const found = new Set([...this.#unclaimed.keys(), ...this.#unclaimedSlices.keys()]);
+    const orphans = [...found].filter((uid) => !desired.has(uid));
     await Promise.all(orphans.map((uid) => {
-      const units = this.#unclaimed.get(uid)!;
-      this.#unclaimed.delete(uid);
-      this.#pods.set(uid, newPodState({ metadata: { uid, name: "", namespace: "" } }, units));
+      const pod = { metadata: { uid, name: "", namespace: "" } };
+      this.#pods.set(uid, newPodState(pod, this.#claim(uid)));
       return this.terminate(uid, 0);
     }));
   }
@@ -318,6 +359,11 @@ export class PodRuntime {
       return this.#retryLater(uid);
     }
 
+    // The units run in the slice: it must be there before the first of them starts.
+    if (state.slice?.text !== plan.slice.text) {
+      await this.#o.units.install(plan.slice.name, plan.slice.text);
+      state.slice = { name: plan.slice.name, text: plan.slice.text };
+    }
     const changed = [];
     for (const unit of plan.units) {
       const previous = state.units.get(unit.name);
@@ -679,10 +725,8 @@ export class PodRuntime {
       await this.terminate(otherUID);
       return;
     }
-    const units = this.#unclaimed.get(otherUID);
-    if (!units) return;
-    this.#unclaimed.delete(otherUID);
-    this.#pods.set(otherUID, newPodState({ metadata: { uid: otherUID } }, units));
+    if (!this.#unclaimed.has(otherUID)) return;
+    this.#pods.set(otherUID, newPodState({ metadata: { uid: otherUID } }, this.#claim(otherUID)));
     await this.#terminate(otherUID, undefined);
   }
 
@@ -698,6 +742,10 @@ export class PodRuntime {
     await Promise.all(names.map((name) => this.#stopContainer(state, name, graceSeconds)));
     for (const name of names) await this.#removeUnit(state, name);
     await this.#o.userRecords?.release(uid);
+    if (state.slice) {
+      await this.#o.units.remove(state.slice.name);
+      state.slice = undefined;
+    }
     const podDir = state.podDir ?? `${this.#o.stateDir ?? DEFAULT_STATE_DIR}/${uid}`;
     await removePodDir(podDir);
     this.#pods.delete(uid);

@@ -86,7 +86,8 @@ async function withAdoptedEndedPod(
       kill: () => Promise.resolve(),
       resetFailed: (name) => (calls.push(`reset-failed ${name}`), Promise.resolve()),
       properties: () => Promise.resolve(ENDED),
-      list: () => Promise.resolve(plan.units.map((u) => ({ name: u.name, text: u.text }))),
+      list: () =>
+        Promise.resolve([plan.slice, ...plan.units].map((u) => ({ name: u.name, text: u.text }))),
       onChange: () => {},
     };
     const statuses: V1PodStatus[] = [];
@@ -158,6 +159,11 @@ Deno.test({
     await withAdoptedEndedPod("Always", options, async ({ runtime, pod, calls, events }) => {
       await until("back-off decided", () => events.includes("Warning BackOff"));
       await runtime.terminate(pod.metadata!.uid!, 0);
+      // The pod's slice goes last, once its units are gone.
+      assert.deepEqual(calls.filter((c) => c.startsWith("remove ")), [
+        "remove systemk.default.job.once.service",
+        "remove systemk-poduid_1.slice",
+      ]);
       await new Promise((r) => setTimeout(r, 200)); // well past the back-off
       assert.ok(!calls.some((c) => c.startsWith("start ")), calls.join(", "));
       await runtime.close();
@@ -249,4 +255,47 @@ Deno.test({
       await Deno.remove(notADir);
     }
   },
+});
+
+Deno.test("a pod's slice left on the machine without its pod is removed; another node's is not", async () => {
+  const slice = (uid: string, node: string) => {
+    const plan = planPod({
+      pod: {
+        metadata: { name: `p-${uid}`, namespace: "default", uid },
+        spec: { containers: [{ name: "c", image: "/bin/sh", command: ["/bin/sh"] }] },
+      },
+      configMaps: new Map(),
+      secrets: new Map(),
+      node: { ...NODE, name: node },
+      packages: new Map(),
+    });
+    return { name: plan.slice.name, text: plan.slice.text };
+  };
+  // Left behind by a systemk that died between removing a pod's units and its slice.
+  const orphan = slice("uid-2", "n1");
+  const others = slice("uid-3", "n2");
+  const calls: string[] = [];
+  const runtime = new PodRuntime({
+    units: {
+      install: () => Promise.resolve(),
+      remove: (name) => (calls.push(`remove ${name}`), Promise.resolve()),
+      start: () => Promise.resolve("done"),
+      stop: () => Promise.resolve("done"),
+      kill: () => Promise.resolve(),
+      resetFailed: () => Promise.resolve(),
+      properties: () => Promise.resolve(ENDED),
+      list: () => Promise.resolve([orphan, others]),
+      onChange: () => {},
+    },
+    node: NODE,
+    stateDir: "/nonexistent/systemk-runtime-test",
+    images: { resolve: () => Promise.resolve({}) },
+    events: { record: () => {} },
+    onStatus: () => {},
+    references: () => Promise.resolve({ configMaps: new Map(), secrets: new Map() }),
+  });
+  assert.equal(await runtime.adopt(), 1);
+  await runtime.collectOrphans(new Set());
+  await runtime.close();
+  assert.deepEqual(calls, [`remove ${orphan.name}`]);
 });

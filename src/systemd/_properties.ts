@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { UnitProperties } from "./types.ts";
+import type { CgroupUsage, UnitProperties } from "./types.ts";
 
 /** D-Bus interface of every unit object. */
 export const UNIT_INTERFACE = "org.freedesktop.systemd1.Unit";
@@ -43,6 +43,34 @@ export const POLLED_PROPERTIES: readonly (keyof UnitProperties)[] = [
 /** systemd's "not set" for uint64 accounting values. */
 const UINT64_MAX = 2n ** 64n - 1n;
 
+/** An accounting value (uint64): undefined when systemd says "not set". */
+function accountingValue(value: unknown): number | undefined {
+  if (typeof value === "bigint") return value === UINT64_MAX ? undefined : Number(value);
+  return typeof value === "number" ? value : undefined;
+}
+
+/**
+ * `ControlGroup`, `MemoryCurrent` and `CPUUsageNSec` among the unwrapped values of a Service or
+ * Slice interface's `GetAll`.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(
+ *   cgroupUsageFrom({ ControlGroup: "/systemk.slice", MemoryCurrent: 4096n, CPUUsageNSec: 2n ** 64n - 1n }),
+ *   { controlGroup: "/systemk.slice", memoryBytes: 4096, cpuNanos: undefined },
+ * );
+ * ```
+ */
+export function cgroupUsageFrom(values: Record<string, unknown>): CgroupUsage {
+  const cgroup = values.ControlGroup;
+  return {
+    controlGroup: typeof cgroup === "string" && cgroup !== "" ? cgroup : undefined,
+    memoryBytes: accountingValue(values.MemoryCurrent),
+    cpuNanos: accountingValue(values.CPUUsageNSec),
+  };
+}
+
 function decode(kind: Kind, value: unknown): string | number | undefined {
   switch (kind) {
     case "string":
@@ -50,8 +78,7 @@ function decode(kind: Kind, value: unknown): string | number | undefined {
     case "number":
       return typeof value === "bigint" || typeof value === "number" ? Number(value) : undefined;
     case "accounting":
-      if (typeof value === "bigint") return value === UINT64_MAX ? undefined : Number(value);
-      return typeof value === "number" ? value : undefined;
+      return accountingValue(value);
     case "id128":
       return value instanceof Uint8Array
         ? Array.from(value, (b) => b.toString(16).padStart(2, "0")).join("")

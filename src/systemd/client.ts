@@ -21,6 +21,7 @@ import dbus from "dbus-next";
 import type { Message, MessageBus } from "dbus-next";
 import { unitNameFromObjectPath, unitObjectPath } from "./_label.ts";
 import {
+  cgroupUsageFrom,
   completeUnitProperties,
   isTrackedInterface,
   isTrackedProperty,
@@ -29,11 +30,16 @@ import {
   UNIT_INTERFACE,
   unitPropertiesFrom,
 } from "./_properties.ts";
-import type { UnitProperties } from "./types.ts";
+import type { CgroupUsage, UnitProperties } from "./types.ts";
 import { dbusSignals } from "../http/metrics.ts";
+import { isPodSliceName } from "../unit/name.ts";
 
 /** Unit name pattern of all units systemk manages. */
 export const SYSTEMK_UNIT_PATTERN = "systemk.*.service";
+/** Unit name pattern of the pods' slices. */
+const POD_SLICE_PATTERN = "systemk-pod*.slice";
+/** D-Bus interface of slice unit objects. */
+const SLICE_INTERFACE = "org.freedesktop.systemd1.Slice";
 /** Where runtime unit files live on a host booted with systemd. */
 export const DEFAULT_UNIT_DIR = "/run/systemd/system";
 
@@ -121,6 +127,11 @@ export class BusDisconnectedError extends Error {
 export function isSystemkUnitName(name: string): boolean {
   return name.startsWith("systemk.") && name.endsWith(".service") && !name.includes("/") &&
     name.length <= 255;
+}
+
+/** A unit file systemk writes: a container's service or a pod's slice. */
+function isSystemkFileName(name: string): boolean {
+  return isSystemkUnitName(name) || isPodSliceName(name);
 }
 
 function dbusErrorType(e: unknown): string | undefined {
@@ -356,6 +367,18 @@ export class SystemdClient {
   }
 
   /**
+   * The cgroup of a service or slice and its usage as systemd accounts it (`ControlGroup`,
+   * `MemoryCurrent`, `CPUUsageNSec`); a unit systemd has not loaded reads as empty.
+   */
+  async getCgroupUsage(name: string): Promise<CgroupUsage> {
+    const iface = name.endsWith(".slice") ? SLICE_INTERFACE : SERVICE_INTERFACE;
+    const reply = await this.#call(unitObjectPath(name), PROPERTIES_INTERFACE, "GetAll", "s", [
+      iface,
+    ]);
+    return cgroupUsageFrom(unwrapVariants(reply.body[0]));
+  }
+
+  /**
    * Every property of the unit's Service interface, variants unwrapped (uint64 values as
    * `bigint`): how the service runs (`User`, `Environment`, `EnvironmentFiles`,
    * `WorkingDirectory`, `MainPID`, ...), beyond the state in {@link UnitProperties}.
@@ -367,8 +390,8 @@ export class SystemdClient {
   }
 
   /**
-   * All systemk units: those systemd has loaded, and those whose file is in the unit directory
-   * but which systemd has not loaded, each with its file text.
+   * All systemk units and pod slices: those systemd has loaded, and those whose file is in the
+   * unit directory but which systemd has not loaded, each with its file text.
    */
   async listUnits(): Promise<UnitListEntry[]> {
     const reply = await this.#call(
@@ -376,14 +399,14 @@ export class SystemdClient {
       MANAGER_INTERFACE,
       "ListUnitsByPatterns",
       "asas",
-      [[], [SYSTEMK_UNIT_PATTERN]],
+      [[], [SYSTEMK_UNIT_PATTERN, POD_SLICE_PATTERN]],
     );
     const entries = new Map<string, UnitListEntry>();
     for (const [name, , loadState, activeState, subState] of reply.body[0] as string[][]) {
       entries.set(name, { name, loadState, activeState, subState });
     }
     for await (const file of Deno.readDir(this.#unitDir)) {
-      if (isSystemkUnitName(file.name) && !entries.has(file.name)) {
+      if (isSystemkFileName(file.name) && !entries.has(file.name)) {
         entries.set(file.name, { name: file.name });
       }
     }
@@ -633,7 +656,7 @@ export class SystemdClient {
   // --- unit files ---------------------------------------------------------------------------
 
   #unitPath(name: string): string {
-    if (!isSystemkUnitName(name)) throw new Error(`not a systemk unit name: ${name}`);
+    if (!isSystemkFileName(name)) throw new Error(`not a systemk unit name: ${name}`);
     return `${this.#unitDir}/${name}`;
   }
 

@@ -19,4 +19,4 @@ export {
   type UnitChangeListener,
   type UnitListEntry,
 } from "./client.ts";
-export type { UnitProperties } from "./types.ts";
+export type { CgroupUsage, UnitProperties } from "./types.ts";

@@ -33,3 +33,13 @@ export interface UnitProperties {
   /** Nanoseconds, or undefined when not accounted. */
   CPUUsageNSec?: number;
 }
+
+/** A unit's cgroup and what systemd accounts for it (a service's or a slice's). */
+export interface CgroupUsage {
+  /** The cgroup path below systemd's root (`/systemk.slice/…`); undefined when it has none. */
+  controlGroup?: string;
+  /** Bytes, or undefined when not accounted. */
+  memoryBytes?: number;
+  /** Nanoseconds, or undefined when not accounted (e.g. a v1/v2 hybrid hierarchy). */
+  cpuNanos?: number;
+}

@@ -33,6 +33,9 @@ export interface KubernetesMetadata {
   index: number;
 }
 
+/** What a pod's slice records: whose it is. */
+export type PodMetadata = Pick<KubernetesMetadata, "namespace" | "podName" | "podUID" | "nodeName">;
+
 type StringField = Exclude<keyof KubernetesMetadata, "init" | "index">;
 
 /** Unit-file key of each string field, in the order they are written. */
@@ -85,6 +88,72 @@ export function metadataSection(meta: KubernetesMetadata): UnitSection {
   return { name: METADATA_SECTION, lines };
 }
 
+/** The keys of {@link PodMetadata}, in the order they are written. */
+const POD_KEYS = STRING_KEYS.filter(([, field]) =>
+  field === "namespace" || field === "podName" || field === "podUID" || field === "nodeName"
+);
+
+/**
+ * The `[X-Kubernetes]` section of a pod's slice (keys Namespace, PodName, PodUID, NodeName).
+ *
+ * @example
+ * ```ts
+ * podMetadataSection({ namespace: "default", podName: "web", podUID: "1f2e", nodeName: "n1" })
+ *   .lines.length; // 4
+ * ```
+ */
+export function podMetadataSection(meta: PodMetadata): UnitSection {
+  return {
+    name: METADATA_SECTION,
+    lines: POD_KEYS.map(([key, field]) => ({
+      kind: "directive",
+      key,
+      value: jsonLiteral(meta[field as keyof PodMetadata]),
+    })),
+  };
+}
+
+/** The `[X-Kubernetes]` assignments of `unit`, the last of a key winning as in systemd. */
+function metadataValues(unit: UnitFile): Map<string, string> {
+  const values = new Map<string, string>();
+  for (const section of unit.sections) {
+    if (section.name !== METADATA_SECTION) continue;
+    for (const line of section.lines) {
+      if (line.kind === "directive") values.set(line.key, line.value);
+    }
+  }
+  return values;
+}
+
+/** The JSON string values of `keys`, or undefined when one is missing or malformed. */
+function readStrings<F extends string>(
+  values: Map<string, string>,
+  keys: ReadonlyArray<readonly [string, F]>,
+): Record<F, string> | undefined {
+  const out: Partial<Record<F, string>> = {};
+  for (const [key, field] of keys) {
+    const raw = values.get(key);
+    if (raw === undefined) return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      return undefined;
+    }
+    if (typeof value !== "string") return undefined;
+    out[field] = value;
+  }
+  return out as Record<F, string>;
+}
+
+/**
+ * Reads a pod slice's `[X-Kubernetes]` section back; undefined when it is absent, a key is
+ * missing or a value is malformed.
+ */
+export function readPodMetadata(unit: UnitFile): PodMetadata | undefined {
+  return readStrings(metadataValues(unit), POD_KEYS) as PodMetadata | undefined;
+}
+
 /**
  * Reads the `[X-Kubernetes]` section back (the last assignment of a key wins, as in systemd);
  * undefined when the section is absent, a key is missing, or a value is malformed.
@@ -96,13 +165,7 @@ export function metadataSection(meta: KubernetesMetadata): UnitSection {
  * ```
  */
 export function readMetadata(unit: UnitFile): KubernetesMetadata | undefined {
-  const values = new Map<string, string>();
-  for (const section of unit.sections) {
-    if (section.name !== METADATA_SECTION) continue;
-    for (const line of section.lines) {
-      if (line.kind === "directive") values.set(line.key, line.value);
-    }
-  }
+  const values = metadataValues(unit);
   const init = values.get("InitContainer");
   const index = values.get("Index");
   if (
@@ -110,19 +173,7 @@ export function readMetadata(unit: UnitFile): KubernetesMetadata | undefined {
   ) {
     return undefined;
   }
-  const meta: Partial<KubernetesMetadata> = { init: init === "yes", index: Number(index) };
-  if (!Number.isSafeInteger(meta.index)) return undefined;
-  for (const [key, field] of STRING_KEYS) {
-    const raw = values.get(key);
-    if (raw === undefined) return undefined;
-    let value: unknown;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      return undefined;
-    }
-    if (typeof value !== "string") return undefined;
-    meta[field] = value;
-  }
-  return meta as KubernetesMetadata;
+  if (!Number.isSafeInteger(Number(index))) return undefined;
+  const strings = readStrings(values, STRING_KEYS);
+  return strings && { ...strings, init: init === "yes", index: Number(index) };
 }

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parseUnit, serializeUnit } from "./codec.ts";
-import { type KubernetesMetadata, metadataSection, readMetadata } from "./metadata.ts";
+import {
+  type KubernetesMetadata,
+  metadataSection,
+  podMetadataSection,
+  readMetadata,
+  readPodMetadata,
+} from "./metadata.ts";
 import type { UnitFile } from "./types.ts";
 import { hostileString } from "./_test_arbitraries.ts";
 
@@ -89,4 +95,22 @@ Deno.test("readMetadata: undefined when missing or malformed; the last assignmen
     assert.ok(text.includes(from));
     assert.equal(readMetadata(parseUnit(text.replace(from, to))), undefined, to);
   }
+});
+
+Deno.test("podMetadataSection: a slice's identity round-trips; a container's is not a slice's", () => {
+  const pod = { namespace: "default", podName: "web-0", podUID: "6f1c", nodeName: "node-1" };
+  const text = serializeUnit({
+    header: [],
+    sections: [{ name: "Slice", lines: [] }, podMetadataSection(pod)],
+  });
+  assert.equal(
+    text,
+    '[Slice]\n\n[X-Kubernetes]\nNamespace="default"\nPodName="web-0"\nPodUID="6f1c"\n' +
+      'NodeName="node-1"\n',
+  );
+  assert.deepEqual(readPodMetadata(parseUnit(text)), pod);
+  // A slice is never taken for a container (no ContainerName, InitContainer, Index).
+  assert.equal(readMetadata(parseUnit(text)), undefined);
+  assert.equal(readPodMetadata(parseUnit(text.replace('PodUID="6f1c"', "PodUID=6f1c"))), undefined);
+  assert.equal(readPodMetadata(parseUnit("[Slice]\n")), undefined);
 });

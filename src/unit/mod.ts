@@ -5,7 +5,8 @@
  * - escape.ts: intended strings → raw values ({@link execCommandLine},
  *   {@link environmentAssignment}, {@link pathValue}, {@link bindPath} ...) and the reference
  *   decoders that read raw values the way systemd 252 does.
- * - name.ts: {@link unitName}. metadata.ts: {@link metadataSection}, {@link readMetadata}.
+ * - name.ts: {@link unitName}, {@link podSliceName}. metadata.ts: {@link metadataSection},
+ *   {@link readMetadata}, and the pod slice's {@link podMetadataSection}, {@link readPodMetadata}.
  *
  * @module
  */
@@ -31,10 +32,13 @@ export {
   temporaryFileSystemValue,
   workingDirectoryValue,
 } from "./escape.ts";
-export { isValidUnitName, unitName } from "./name.ts";
+export { isPodSliceName, isValidUnitName, PODS_SLICE, podSliceName, unitName } from "./name.ts";
 export {
   type KubernetesMetadata,
   METADATA_SECTION,
   metadataSection,
+  type PodMetadata,
+  podMetadataSection,
   readMetadata,
+  readPodMetadata,
 } from "./metadata.ts";

@@ -1,7 +1,8 @@
 /**
- * Unit names: one `.service` per container, `systemk.<namespace>.<pod>.<container>.service`.
- * Names are only ever computed from a pod, never parsed back (pod names contain dots); the
- * identity lives in the `[X-Kubernetes]` section.
+ * Unit names: one `.service` per container, `systemk.<namespace>.<pod>.<container>.service`,
+ * inside one slice per pod, `systemk-pod<uid>.slice` (under `systemk.slice`). Names are only ever
+ * computed from a pod, never parsed back (pod names contain dots); the identity lives in the
+ * `[X-Kubernetes]` section.
  *
  * @module
  */
@@ -75,4 +76,41 @@ export function unitName(namespace: string, pod: string, container: string): str
   const hash = createHash("sha256").update(`${namespace}/${pod}/${container}`).digest("hex");
   const room = UNIT_NAME_MAX - PREFIX.length - SUFFIX.length - HASH_SEPARATOR.length - HASH_LENGTH;
   return PREFIX + body.slice(0, room) + HASH_SEPARATOR + hash.slice(0, HASH_LENGTH) + SUFFIX;
+}
+
+/** The slice every pod's slice sits in: systemd makes it implicitly, as the parent of theirs. */
+export const PODS_SLICE = "systemk.slice";
+const POD_SLICE_PREFIX = "systemk-pod";
+const SLICE_SUFFIX = ".slice";
+
+/**
+ * The slice of the pod with UID `uid`: `systemk-pod<uid>.slice`, its dashes written as `_`
+ * (in a slice name a dash means "child of", the kubelet's systemd driver does the same with
+ * `kubepods-pod<uid>.slice`), so it is a child of {@link PODS_SLICE}. A UID that would make the
+ * name longer than systemd's 255 bytes is replaced by the first 32 hex digits of its SHA-256.
+ *
+ * Throws {@link UnitValueError} when `uid` is empty or holds other characters than
+ * `[A-Za-z0-9._-]` (a UID as the API server makes them is 36 characters of hex and dashes).
+ *
+ * @example
+ * ```ts
+ * podSliceName("0b0a7e4c-1d2e-4f3a-9b8c-7d6e5f4a3b2c");
+ * // "systemk-pod0b0a7e4c_1d2e_4f3a_9b8c_7d6e5f4a3b2c.slice"
+ * ```
+ */
+export function podSliceName(uid: string): string {
+  if (!/^[A-Za-z0-9._-]+$/.test(uid)) {
+    throw new UnitValueError(`pod UID ${JSON.stringify(uid)} cannot name a slice`);
+  }
+  const name = POD_SLICE_PREFIX + uid.replaceAll("-", "_") + SLICE_SUFFIX;
+  if (name.length <= UNIT_NAME_MAX) return name;
+  const hash = createHash("sha256").update(uid).digest("hex").slice(0, 32);
+  return POD_SLICE_PREFIX + hash + SLICE_SUFFIX;
+}
+
+/** Whether `name` is a pod's slice as {@link podSliceName} makes them. */
+export function isPodSliceName(name: string): boolean {
+  return name.startsWith(POD_SLICE_PREFIX) && name.endsWith(SLICE_SUFFIX) &&
+    /^[A-Za-z0-9._]+$/.test(name.slice(POD_SLICE_PREFIX.length, -SLICE_SUFFIX.length)) &&
+    name.length <= UNIT_NAME_MAX;
 }

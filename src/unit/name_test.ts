@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { createHash } from "node:crypto";
 import { UnitValueError } from "./errors.ts";
-import { isValidUnitName, unitName } from "./name.ts";
+import { isPodSliceName, isValidUnitName, podSliceName, unitName } from "./name.ts";
 
 const label = fc.oneof(
   fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/),
@@ -81,4 +81,21 @@ Deno.test("isValidUnitName: systemd's rules", () => {
   assert.ok(!isValidUnitName("a b.service"));
   assert.ok(!isValidUnitName("a@b.service"));
   assert.ok(!isValidUnitName("a".repeat(248) + ".service"));
+});
+
+Deno.test("podSliceName: a child of systemk.slice, named by the UID as the kubelet does", () => {
+  const name = podSliceName("0b0a7e4c-1d2e-4f3a-9b8c-7d6e5f4a3b2c");
+  assert.equal(name, "systemk-pod0b0a7e4c_1d2e_4f3a_9b8c_7d6e5f4a3b2c.slice");
+  // One dash, after "systemk": systemd reads the name as systemk.slice's child.
+  assert.equal(name.split("-").length, 2);
+  assert.ok(isValidUnitName(name) && isPodSliceName(name));
+  const long = "u".repeat(300);
+  const hash = createHash("sha256").update(long).digest("hex").slice(0, 32);
+  assert.equal(podSliceName(long), `systemk-pod${hash}.slice`);
+  for (const uid of ["", "a/b", "a b", "ü"]) assert.throws(() => podSliceName(uid), UnitValueError);
+  for (
+    const other of ["systemk.slice", "systemk-pod-a.slice", "systemk.a.b.c.service", "x.slice"]
+  ) {
+    assert.ok(!isPodSliceName(other), other);
+  }
 });

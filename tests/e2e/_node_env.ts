@@ -42,7 +42,7 @@ export interface NodeEnv {
   stopAgent(signal?: Deno.Signal): Promise<void>;
   /** What systemk logged so far (all its runs). */
   agentLog(): Promise<string>;
-  /** Names of systemk's units in the test systemd. */
+  /** Names of systemk's container units in the test systemd (not the pods' slices). */
   units(): Promise<string[]>;
   /** One property of a unit of the test systemd (`systemctl show --value`). */
   unitProperty(unit: string, property: string): Promise<string>;
@@ -170,7 +170,7 @@ export async function startNodeEnv(opts: NodeEnvOptions = {}): Promise<NodeEnv> 
           "--all",
           "--plain",
           "--no-legend",
-          "systemk.*",
+          "systemk.*.service",
         ]);
         return out.stdout.split("\n").map((l) => l.trim().split(/\s+/)[0]).filter(Boolean);
       },

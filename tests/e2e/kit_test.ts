@@ -2,12 +2,17 @@
  * The k3s kit (k3s/) against the real control plane and a real node: every manifest passes the
  * apiserver's server-side dry run, join-token.sh prepares a token whose node CSR is approved and
  * signed automatically, and the main manifests run on systemk with real Debian packages
- * (uptimed, bash, prometheus-node-exporter, prometheus) installed by apt inside the test systemd.
+ * (uptimed, bash, prometheus-node-exporter) installed by apt inside the test systemd, and an
+ * upstream Prometheus (built from Go modules by scripts/build-prometheus.sh, as the README tells
+ * users to) discovering pods through the Kubernetes API with its service account. Prometheus runs
+ * as the absolute-path image the manifest names, `/usr/local/bin/prometheus`, a link to the
+ * build cache (outside /tmp, which is private to every container). (metrics-server.yaml runs in
+ * tests/http/metrics_server_test.ts.)
  *
  * @module
  */
 import assert from "node:assert/strict";
-import type { V1DaemonSet, V1Deployment, V1Pod, V1PodList } from "@kubernetes/client-node";
+import type { V1DaemonSet, V1Deployment, V1Pod } from "@kubernetes/client-node";
 import { type NodeEnv, startNodeEnv, waitFor } from "./_node_env.ts";
 import { freePorts } from "../harness/cluster.ts";
 import { approveServingCertificate, kubeletAPIFlags } from "./_kubelet_api.ts";
@@ -21,8 +26,10 @@ const MANIFESTS = [
   "openssh-server.yaml",
   "node-exporter.yaml",
   "prometheus.yaml",
+  "metrics-server.yaml",
 ];
-/** First-time apt installs inside the test systemd take a while; Prometheus is 19 MB. */
+const BUILD_PROMETHEUS = `${REPO}/scripts/build-prometheus.sh`;
+/** First-time apt installs inside the test systemd take a while. */
 const APT_TIMEOUT_MS = 180_000;
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -58,77 +65,11 @@ function podRunning(env: NodeEnv, namespace: string, name: string): Promise<V1Po
   );
 }
 
-/**
- * KNOWN BUG, reported, worked around here so the manifests themselves are still exercised:
- * systemk reads /etc/passwd once when it starts (src/cli/node.ts → localNodeFacts), so a user
- * that a package's maintainer scripts create (prometheus) stays unknown to the planner, and the
- * pod waits in CreateContainerConfigError "... is not a user on node" until systemk restarts.
- * Waits until the pods selected by `selector` either start or hit that error; restarts systemk
- * in the latter case (it adopts running pods). Does nothing once the bug is fixed.
- */
-async function restartIfUserUnknown(env: NodeEnv, namespace: string, selector: string) {
-  const outcome = await waitFor(
-    `pods ${selector} started or stuck on an unknown user`,
-    async () => {
-      const list = await env.getJSON<V1PodList>(["pods", "-n", namespace, "-l", selector]);
-      const statuses = list?.items.flatMap((p) => p.status?.containerStatuses ?? []) ?? [];
-      if (statuses.some((s) => / is not a user on node /.test(s.state?.waiting?.message ?? ""))) {
-        return "stuck";
-      }
-      return statuses.length > 0 && statuses.every((s) => s.state?.running) ? "started" : undefined;
-    },
-    APT_TIMEOUT_MS,
-  );
-  if (outcome === "stuck") {
-    console.log(`  KNOWN BUG: ${selector}'s user is new to systemk; restarting systemk`);
-    await env.stopAgent();
-    await env.startAgent();
-  }
-}
-
 /** One entry of Prometheus' `/api/v1/targets` `activeTargets`. */
 interface PrometheusTarget {
   labels: Record<string, string | undefined>;
   scrapeUrl: string;
   health: string;
-}
-
-/**
- * KNOWN GAP, reported: the runtime passes no service account tokens to the planner
- * (src/pods/runtime.ts calls planPod without `serviceAccountTokens`), so the `token` file of a
- * pod's projected kube-api-access volume is never written (ca.crt and namespace are). This does
- * what the kubelet does for one container of a pod: a TokenRequest bound to the pod, written as
- * `token` into the directory the container sees as /var/run/secrets/kubernetes.io/serviceaccount,
- * readable by the pod's user. Does nothing once systemk writes the token itself.
- */
-async function supplyTokenIfMissing(
-  env: NodeEnv,
-  namespace: string,
-  podName: string,
-  container: string,
-) {
-  const unit = `systemk.${namespace}.${podName}.${container}.service`;
-  const show = await env.system.exec(["systemctl", "show", "-p", "BindReadOnlyPaths", unit]);
-  // Entries are "SOURCE:DEST[:OPTIONS]", separated by spaces.
-  const bind = show.stdout.replace(/^BindReadOnlyPaths=/, "").trim().split(/\s+/).find((b) =>
-    b.split(":")[1] === "/var/run/secrets/kubernetes.io/serviceaccount"
-  );
-  assert.ok(bind, `${unit} mounts no service account volume: ${show.stdout}`);
-  const dir = bind.split(":")[0];
-  if ((await env.system.exec(["test", "-s", `${dir}/token`])).code === 0) return;
-  console.log(`  KNOWN GAP: no service account token in ${dir}; writing one as the kubelet would`);
-  const pod = await env.getJSON<V1Pod>(["pod", "-n", namespace, podName]);
-  const token = await env.kubectl([
-    ...["create", "token", pod!.spec!.serviceAccountName!, "-n", namespace],
-    ...["--bound-object-kind", "Pod", "--bound-object-name", podName],
-    ...["--bound-object-uid", pod!.metadata!.uid!],
-  ]);
-  const user = pod?.spec?.securityContext?.windowsOptions?.runAsUserName ?? "root";
-  const out = await env.system.exec(
-    ["install", "-m", "0600", "-o", user, "/dev/stdin", `${dir}/token`],
-    { stdin: token.trim() },
-  );
-  assert.equal(out.code, 0, out.stderr);
 }
 
 /** What a unit of the test systemd wrote to the journal. */
@@ -310,8 +251,8 @@ Deno.test(
         "node-exporter.yaml: the DaemonSet runs on the node and serves metrics",
         async () => {
           await timed("node-exporter to Running (apt-get install)", async () => {
+            // Runs as prometheus, a user the package's own install creates.
             await env.kubectl(["apply", "-f", `${KIT}/node-exporter.yaml`]);
-            await restartIfUserUnknown(env, "monitoring", "app=node-exporter");
             await waitFor(
               "daemonset node-exporter ready on n1",
               async () => {
@@ -336,36 +277,51 @@ Deno.test(
         },
       );
 
-      await t.step("prometheus.yaml: discovers the node exporter and scrapes it", async () => {
-        await timed("prometheus to Running (apt-get install)", async () => {
-          await env.kubectl(["apply", "-f", `${KIT}/prometheus.yaml`]);
-          await restartIfUserUnknown(env, "monitoring", "app=prometheus");
-          await podRunning(env, "monitoring", "prometheus");
-        });
-        await supplyTokenIfMissing(env, "monitoring", "prometheus", "discover");
-        const target = await waitFor(
-          "Prometheus scraping the node exporter",
-          async () => {
-            const r = await fetch("http://127.0.0.1:9090/api/v1/targets");
-            const active = (await r.json()).data.activeTargets as PrometheusTarget[];
-            return active.find((t) =>
-              t.labels.pod?.startsWith("node-exporter-") && t.health === "up"
-            );
-          },
-          90_000,
-          async () =>
-            `--- discover ---\n${await journal(
-              env,
-              "systemk.monitoring.prometheus.discover.service",
-            )}` +
+      await t.step(
+        "prometheus.yaml: Kubernetes discovery finds the node exporter, which is scraped",
+        async () => {
+          const binary = (await run("bash", [BUILD_PROMETHEUS])).trim().split("\n").at(-1)!;
+          const link = await env.system.exec(["ln", "-sf", binary, "/usr/local/bin/prometheus"]);
+          assert.equal(link.code, 0, link.stderr);
+          await timed("prometheus to Running", async () => {
+            await env.kubectl(["apply", "-f", `${KIT}/prometheus.yaml`]);
+            await podRunning(env, "monitoring", "prometheus");
+          });
+          const prometheusLog = async () =>
             `--- prometheus ---\n${
               (await journal(env, "systemk.monitoring.prometheus.prometheus.service")).slice(-3000)
-            }`,
-        );
-        assert.equal(target.labels.node, "n1");
-        assert.equal(target.labels.namespace, "monitoring");
-        assert.equal(target.scrapeUrl, "http://127.0.0.1:9100/metrics");
-      });
+            }`;
+          const targets = await waitFor(
+            "Prometheus scraping the node exporter and itself",
+            async () => {
+              const r = await fetch("http://127.0.0.1:9090/api/v1/targets");
+              const active = (await r.json()).data.activeTargets as PrometheusTarget[];
+              const up = (prefix: string) =>
+                active.find((t) => t.labels.pod?.startsWith(prefix) && t.health === "up");
+              const found = [up("node-exporter-"), up("prometheus")];
+              return found.every(Boolean) ? found as PrometheusTarget[] : undefined;
+            },
+            90_000,
+            prometheusLog,
+          );
+          const [exporter] = targets;
+          assert.equal(exporter.labels.node, "n1");
+          assert.equal(exporter.labels.namespace, "monitoring");
+          assert.equal(exporter.labels.job, "systemk-pods");
+          assert.equal(exporter.scrapeUrl, "http://127.0.0.1:9100/metrics");
+          // Discovery ran on the pod's own service account token (written by systemk into the
+          // kube-api-access volume), and the scrape stored the exporter's samples.
+          const query = await fetch(
+            "http://127.0.0.1:9090/api/v1/query?query=" +
+              encodeURIComponent('node_load1{job="systemk-pods",namespace="monitoring"}'),
+          );
+          const result = (await query.json()).data.result as { metric: { pod: string } }[];
+          assert.ok(
+            result.some((r) => r.metric.pod.startsWith("node-exporter-")),
+            JSON.stringify(result),
+          );
+        },
+      );
     } finally {
       await env.stop();
       await Deno.remove(tmp, { recursive: true });

@@ -77,11 +77,18 @@ Deno.test({
         "--nodename",
         NODE,
       ]);
-    /** Pod units loaded in systemd (systemk's own service excluded). */
+    /** Pod units loaded in systemd (not systemk's own service, not the pods' slices). */
     const units = async () =>
-      (await run(["systemctl", "list-units", "--all", "--plain", "--no-legend", "systemk.*"]))
+      (await run([
+        "systemctl",
+        "list-units",
+        "--all",
+        "--plain",
+        "--no-legend",
+        "systemk.*.service",
+      ]))
         .split("\n").map((l) => l.trim().split(/\s+/)[0])
-        .filter((u) => u && u !== "systemk.service");
+        .filter(Boolean);
     const show = async (unit: string, property: string) =>
       (await run(["systemctl", "show", "-P", property, unit])).trim();
     const state = (unit: string) => show(unit, "ActiveState");

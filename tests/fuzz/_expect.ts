@@ -43,7 +43,8 @@ export const ALLOWED_KEYS: Record<string, ReadonlySet<string>> = {
     "Environment",
     "EnvironmentFile",
     "ExecStart",
-    // resources
+    // resources, in the pod's slice
+    "Slice",
     "CPUQuota",
     "MemoryMax",
     "MemorySwapMax",

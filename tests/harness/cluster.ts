@@ -1,8 +1,9 @@
 /**
  * A real Kubernetes control plane for tests: etcd, kube-apiserver, kube-controller-manager and
  * kube-scheduler built from Go modules (scripts/build-controlplane.sh), configured the way a
- * kubeadm cluster is (Node+RBAC authorization, NodeRestriction, bootstrap tokens, CSR signing),
- * with certificates made by `openssl` in the test's own directory. Several clusters can run at
+ * kubeadm cluster is (Node+RBAC authorization, NodeRestriction, bootstrap tokens, CSR signing,
+ * the aggregation layer with its front-proxy CA, so an APIService such as metrics-server's
+ * serves `kubectl top`), with certificates made by `openssl` in the test's own directory. Several clusters can run at
  * once: every listening port is picked free on the bind address.
  *
  * @module
@@ -229,6 +230,19 @@ function apiserverArgs(pki: Pki, etcdUrl: string, bindAddress: string, port: num
     `--kubelet-certificate-authority=${pki.ca.cert}`,
     "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
     "--allow-privileged=true",
+    // The aggregation layer, as kubeadm sets it up: the apiserver proxies an APIService's
+    // requests with the front-proxy client certificate and the user in these headers; the
+    // extension server trusts them through the front-proxy CA (published in kube-system's
+    // extension-apiserver-authentication ConfigMap). There is no kube-proxy, so the apiserver
+    // dials the Service's endpoints itself.
+    `--requestheader-client-ca-file=${pki.frontProxyCA.cert}`,
+    "--requestheader-allowed-names=front-proxy-client",
+    "--requestheader-username-headers=X-Remote-User",
+    "--requestheader-group-headers=X-Remote-Group",
+    "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+    `--proxy-client-cert-file=${pki.frontProxyClient.cert}`,
+    `--proxy-client-key-file=${pki.frontProxyClient.key}`,
+    "--enable-aggregator-routing=true",
   ];
 }
 
@@ -525,6 +539,8 @@ function pkiPaths(dir: string) {
     admin: pair("admin"),
     controllerManager: pair("controller-manager"),
     scheduler: pair("scheduler"),
+    frontProxyCA: pair("front-proxy-ca"),
+    frontProxyClient: pair("front-proxy-client"),
     serviceAccount: { key: `${dir}/pki/sa.key`, pub: `${dir}/pki/sa.pub` },
   };
 }
@@ -535,10 +551,14 @@ type Pki = ReturnType<typeof pkiPaths>;
 /** Writes every credential the control plane needs. */
 async function writePki(pki: Pki, bindAddress: string): Promise<void> {
   await Deno.mkdir(dirname(pki.ca.cert), { recursive: true });
-  await openssl(pki.ca, ["-subj", "/CN=systemk-test-ca"], [
+  const caExtensions = [
     "basicConstraints = critical,CA:TRUE",
     "keyUsage = critical,keyCertSign,cRLSign,digitalSignature",
-  ]);
+  ];
+  await openssl(pki.ca, ["-subj", "/CN=systemk-test-ca"], caExtensions);
+  // A CA of its own, as kubeadm's: a certificate the cluster CA signs must not pass as the
+  // front proxy.
+  await openssl(pki.frontProxyCA, ["-subj", "/CN=systemk-test-front-proxy-ca"], caExtensions);
   const ips = [...new Set(["127.0.0.1", KUBERNETES_SERVICE_IP, bindAddress])];
   const names = [
     "localhost",
@@ -562,6 +582,10 @@ async function writePki(pki: Pki, bindAddress: string): Promise<void> {
     // The default RBAC policy already binds these user names to their component roles.
     client(pki.controllerManager, "/CN=system:kube-controller-manager"),
     client(pki.scheduler, "/CN=system:kube-scheduler"),
+    issueCert(pki.frontProxyCA, pki.frontProxyClient, {
+      subject: "/CN=front-proxy-client",
+      usage: "clientAuth",
+    }),
     (async () => {
       const { key, pub } = pki.serviceAccount;
       await exec("openssl", [

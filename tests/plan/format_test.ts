@@ -6,6 +6,11 @@ Deno.test("formatPlan: unit headers, entries with mode and owner, secrets never 
   const bytes = (s: string) => new TextEncoder().encode(s);
   const plan: PodPlan = {
     podDir: "/run/systemk/u",
+    slice: {
+      name: "systemk-podu.slice",
+      unit: { header: [], sections: [] },
+      text: "[Slice]\nMemoryMax=1\n",
+    },
     units: [{
       name: "systemk.ns.p.c.service",
       container: "c",
@@ -52,7 +57,11 @@ Deno.test("formatPlan: unit headers, entries with mode and owner, secrets never 
   const text = formatPlan(plan);
   assert.equal(
     text,
-    `# unit: systemk.ns.p.c.service
+    `# unit: systemk-podu.slice
+[Slice]
+MemoryMax=1
+
+# unit: systemk.ns.p.c.service
 [Service]
 ExecStart=/bin/true
 

@@ -18,6 +18,7 @@ import assert from "node:assert/strict";
 import type { V1Pod } from "@kubernetes/client-node";
 import { DEFAULT_SECURITY_POLICY } from "../../src/plan/mod.ts";
 import { emptyDirPath, type PodSystem, SYSTEM_TEST, unitOf, withPodSystem } from "./_pods.ts";
+import { podSliceName } from "../../src/unit/mod.ts";
 
 /** Runs a probe pod to completion; returns it and its `/out/result` lines as a map. */
 async function probe(
@@ -229,7 +230,8 @@ spec:
         assert.equal(p.get("CPUQuotaPerSecUSec"), "250ms");
         assert.equal(p.get("MemoryLow"), String(32 * 2 ** 20));
         const cgroup = p.get("ControlGroup")!;
-        assert.equal(cgroup, `/system.slice/${unit}`);
+        // In the pod's slice, as every container of the pod.
+        assert.equal(cgroup, `/systemk.slice/${podSliceName(pod.metadata!.uid!)}/${unit}`);
         // The process really is in that cgroup, in each v1 hierarchy.
         const own = await Deno.readTextFile(`${s.sd.root}/proc/${props.MainPID}/cgroup`);
         assert.match(own, new RegExp(`^\\d+:memory:(/.*)?${cgroup.replaceAll(".", "\\.")}$`, "m"));
