@@ -70,10 +70,12 @@ Deno.test(
           pod("c", { runAsUser: 5001 }),
         );
         for (const name of ["a", "b", "c"]) await waitForPod(env, name, "Running", running);
-        const a = await waitFor("a's output", async () => {
-          const text = await journal(env, "a");
-          return text.includes("owners:") ? text : undefined;
-        });
+        const output = (name: string) =>
+          waitFor(`${name}'s output`, async () => {
+            const text = await journal(env, name);
+            return text.includes("owners:") ? text : undefined;
+          });
+        const a = await output("a");
         console.log(`  a: ${a.trim().replaceAll("\n", " | ")}`);
         assert.match(
           a,
@@ -81,10 +83,7 @@ Deno.test(
         );
         // The volume belongs to the user and the fsGroup; the file to the user and its group.
         assert.match(a, /owners: 5000:7000 5000:6000/);
-        assert.match(
-          await journal(env, "b"),
-          /id: uid=5000\(systemk-5000\) gid=5000\(systemk-5000\)/,
-        );
+        assert.match(await output("b"), /id: uid=5000\(systemk-5000\) gid=5000\(systemk-5000\)/);
         assert.deepEqual(await records(env), [
           "5000.group",
           "5000.user",
