@@ -1,6 +1,6 @@
 /**
  * Running a command inside a running container, as `kubectl exec` and `exec` probes and hooks
- * need: with the container's user, groups, environment, working directory, mount namespace
+ * need: with the container's user, groups, environment, working directory, view of the files
  * (its private /tmp, its hidden state directory, its volume mounts) and privilege limits.
  *
  * How (systemd 252, util-linux 2.38; no FFI, so no setns/pty of systemk's own):
@@ -11,18 +11,25 @@
  *   the command started, `RuntimeMaxSec=` enforces the timeout even should systemk die, and
  *   `KillSignal=SIGKILL` kills what the command leaves behind once it exits. The name is
  *   outside systemk's `systemk.*` pattern, so adoption and change following never see it.
+ * - Nothing of the container's runs, and nothing of its files is read, while privileged:
+ *   systemd itself gives the transient unit the container's `User=`, `Group=` and
+ *   `SupplementaryGroups=` (resolved on the host, by the very code that resolved them for the
+ *   container), its capability sets, `UMask=` and `NoNewPrivileges=` (also where systemd only
+ *   implies it for the container), and `RootDirectory=/proc/<main PID>/root`: systemd's own
+ *   code, already running as root, changes the root to the container's (the root of its mount
+ *   namespace, whose mounts — private /tmp, volumes, hidden state directory, read-only
+ *   system — path lookups then follow), drops privileges and only then executes the command.
+ *   `MountAPIVFS=no` keeps systemd from setting up a mount namespace of its own for that.
  * - systemd hands the container's `Environment=` (`--setenv`, taken literally) and
  *   `EnvironmentFile=` (read by systemd itself, as for the container: Secret values never appear
- *   on a command line) to the transient unit, which runs as root: `nsenter --mount` into the
- *   namespace of the container's main process, then a small `sh` script finds the user's
- *   identity there (`getent`, `id`), changes directory and `exec`s `setpriv`, which drops to the
- *   user and groups and applies `NoNewPrivileges=` and the capability sets. The user switch must
- *   come after `nsenter`: entering a mount namespace needs CAP_SYS_ADMIN.
- * - A TTY comes from util-linux `script`, which runs the rest on a pseudo-terminal. Its size is
- *   set with `stty` on the terminal before the command starts; the terminal's path is reported
- *   on the unit's standard error (unused otherwise: the command's output all goes to the
- *   terminal), and a resize is one more short transient unit running `stty -F <tty>`: the
- *   kernel then sends SIGWINCH to the terminal's foreground process group.
+ *   on a command line) to the command alone: no privileged process sees them. The command is
+ *   looked up in the container's `PATH` by its `/bin/sh`, already as the container's user.
+ * - A TTY comes from util-linux `script` (the container's, as its user), which runs the rest on
+ *   a pseudo-terminal. Its size is set with `stty` on the terminal before the command starts;
+ *   the terminal's path is reported on the unit's standard error (unused otherwise: the
+ *   command's output all goes to the terminal), and a resize is one more short transient unit,
+ *   with the same identity, running `stty -F <tty>`: the kernel then sends SIGWINCH to the
+ *   terminal's foreground process group.
  * - Every word systemd receives as the command has `$` doubled: systemd 252 expands `$VAR` in
  *   the command lines of transient units too (`systemd-run --expand-environment=` came later).
  *
@@ -98,9 +105,9 @@ export interface ExecContext {
 export interface ContainerSettings {
   /** The container's unit. */
   unit: string;
-  /** The container's main process (its mount namespace is entered). */
+  /** The container's main process (the root of its mount namespace is the command's root). */
   mainPID: number;
-  /** `User=`, `Group=` ("" = unset) and `SupplementaryGroups=`. */
+  /** `User=`, `Group=` ("" = unset) and `SupplementaryGroups=`, as written: systemd resolves them. */
   user: string;
   group: string;
   supplementaryGroups: string[];
@@ -108,9 +115,12 @@ export interface ContainerSettings {
   environment: string[];
   /** `EnvironmentFile=` paths, `-` first when a missing file is fine. */
   environmentFiles: string[];
+  /** `UnsetEnvironment=` entries. */
+  unsetEnvironment: string[];
   /** systemd's `WorkingDirectory` property: "" (= /), a path or `~`, `!` first if optional. */
   workingDirectory: string;
   umask: number;
+  /** `NoNewPrivileges=`, set or implied (see {@link containerSettings}). */
   noNewPrivileges: boolean;
   /** Capability sets as bit masks. */
   capabilityBoundingSet: bigint;
@@ -118,12 +128,49 @@ export interface ContainerSettings {
 }
 
 const ALL_CAPABILITIES = 2n ** 64n - 1n;
-/** CAP_CHECKPOINT_RESTORE, the last capability of Linux 6.1; setpriv refuses later numbers. */
-const LAST_CAPABILITY = 40;
+const CAP_SYS_ADMIN = 21n;
+/** Every namespace type `RestrictNamespaces=` knows in systemd 252 (clone flags). */
+const ALL_NAMESPACES = 0x7e020000n;
+
+/**
+ * Whether systemd 252 implies `NoNewPrivileges=` for the unit, which its `NoNewPrivileges`
+ * property does not show (`context_has_no_new_privileges()`): any of the settings below implies
+ * it unless the process still holds CAP_SYS_ADMIN once its user is set, i.e. unless it runs as
+ * root or has CAP_SYS_ADMIN among its ambient capabilities. Any other name of uid 0 is taken
+ * for a user: the command then gets `NoNewPrivileges=` where the container may not, stricter.
+ */
+function impliesNoNewPrivileges(props: Record<string, unknown>): boolean {
+  const user = typeof props.User === "string" ? props.User : "";
+  const ambient = typeof props.AmbientCapabilities === "bigint" ? props.AmbientCapabilities : 0n;
+  if (user === "" || user === "root" || user === "0") return false;
+  if (ambient & (1n << CAP_SYS_ADMIN)) return false;
+  const flags = [
+    "PrivateDevices",
+    "ProtectKernelTunables",
+    "ProtectKernelModules",
+    "ProtectKernelLogs",
+    "ProtectClock",
+    "MemoryDenyWriteExecute",
+    "RestrictRealtime",
+    "RestrictSUIDSGID",
+    "DynamicUser",
+    "LockPersonality",
+  ];
+  if (flags.some((name) => props[name] === true)) return true;
+  // (bas) lists: a filter is set when its list is not empty (or it is a deny-list of nothing).
+  const listed = (v: unknown) => Array.isArray(v) && Array.isArray(v[1]) && v[1].length > 0;
+  if (listed(props.SystemCallFilter) || listed(props.RestrictAddressFamilies)) return true;
+  if (Array.isArray(props.SystemCallArchitectures) && props.SystemCallArchitectures.length > 0) {
+    return true;
+  }
+  const namespaces = props.RestrictNamespaces;
+  return typeof namespaces === "bigint" && (namespaces & ALL_NAMESPACES) !== ALL_NAMESPACES;
+}
 
 /**
  * The settings an exec needs, out of the container unit's `Service` properties.
  *
+ * @param unit The container's unit.
  * @param props The unwrapped `Service` properties (`SystemdClient.getServiceSettings`).
  * @return The settings.
  *
@@ -131,7 +178,13 @@ const LAST_CAPABILITY = 40;
  * ```ts
  * import { containerSettings } from "./container.ts";
  * import assert from "node:assert/strict";
- * assert.equal(containerSettings("a.service", { MainPID: 42, User: "nobody" }).user, "nobody");
+ * const settings = containerSettings("a.service", {
+ *   MainPID: 42,
+ *   User: "nobody",
+ *   ProtectKernelTunables: true,
+ * });
+ * assert.equal(settings.user, "nobody");
+ * assert.equal(settings.noNewPrivileges, true); // implied for a non-root user
  * ```
  */
 export function containerSettings(
@@ -152,9 +205,10 @@ export function containerSettings(
     environmentFiles: files.map(([path, optional]: [string, boolean]) =>
       `${optional ? "-" : ""}${path}`
     ),
+    unsetEnvironment: strings(props.UnsetEnvironment),
     workingDirectory: text(props.WorkingDirectory),
     umask: Number(props.UMask ?? 0o022),
-    noNewPrivileges: props.NoNewPrivileges === true,
+    noNewPrivileges: props.NoNewPrivileges === true || impliesNoNewPrivileges(props),
     capabilityBoundingSet: mask(props.CapabilityBoundingSet),
     ambientCapabilities: typeof props.AmbientCapabilities === "bigint"
       ? props.AmbientCapabilities
@@ -162,38 +216,33 @@ export function containerSettings(
   };
 }
 
+/** Capability numbers of a mask, space-separated (systemd takes numbers as names). */
+function capabilityList(mask: bigint): string {
+  const numbers = [];
+  for (let n = 0n; n < 64n; n++) if (mask & (1n << n)) numbers.push(n.toString());
+  return numbers.join(" ");
+}
+
 /**
- * Runs as root inside the container's mount namespace. Arguments: working directory, user,
- * group, supplementary groups (comma-separated), umask; then setpriv's options, `--`, the
- * command. systemd sets `USER`, `LOGNAME`, `HOME` and `SHELL` for a unit with `User=`, and so
- * does this; the groups are the user's own (as systemd's initgroups) plus the supplementary
- * ones; `~` is the user's home.
+ * `systemd-run` options giving a transient unit the container's identity and privilege
+ * limits: systemd resolves the user and groups on the host and drops privileges itself.
  */
-const ENTER_SCRIPT = `dir=$1 user=$2 group=$3 extra=$4
-umask "$5"
-shift 5
-if [ -n "$user" ]; then
-  entry=$(getent passwd "$user") || { echo "systemk exec: unknown user $user" >&2; exit 126; }
-  IFS=: read -r name _ uid gid _ home shell <<EOF
-$entry
-EOF
-  export USER="$name" LOGNAME="$name" HOME="$home" SHELL="$shell"
-  groups=$(id -G "$name" | tr ' ' ,)
-  set -- --reuid="$uid" --regid="\${group:-$gid}" --groups="$groups\${extra:+,$extra}" "$@"
-elif [ -n "$group" ]; then
-  if [ -n "$extra" ]; then set -- --groups="$extra" "$@"; else set -- --keep-groups "$@"; fi
-  set -- --regid="$group" "$@"
-fi
-case $dir in
-  '!'*) dir=\${dir#!}; optional=yes ;;
-  *) optional= ;;
-esac
-[ "$dir" = "~" ] && dir=\${HOME:-/}
-if ! cd "\${dir:-/}" 2>/dev/null; then
-  [ -n "$optional" ] || { echo "systemk exec: cannot enter working directory $dir" >&2; exit 126; }
-  cd /
-fi
-exec setpriv "$@"`;
+function identityOptions(settings: ContainerSettings): string[] {
+  const out: string[] = [];
+  if (settings.user) out.push(`--property=User=${settings.user}`);
+  if (settings.group) out.push(`--property=Group=${settings.group}`);
+  if (settings.supplementaryGroups.length > 0) {
+    out.push(`--property=SupplementaryGroups=${settings.supplementaryGroups.join(" ")}`);
+  }
+  if (settings.noNewPrivileges) out.push("--property=NoNewPrivileges=yes");
+  if (settings.capabilityBoundingSet !== ALL_CAPABILITIES) {
+    out.push(`--property=CapabilityBoundingSet=${capabilityList(settings.capabilityBoundingSet)}`);
+  }
+  if (settings.ambientCapabilities !== 0n) {
+    out.push(`--property=AmbientCapabilities=${capabilityList(settings.ambientCapabilities)}`);
+  }
+  return out;
+}
 
 /** `stty` arguments setting a terminal's size. */
 function sttySize(size: TerminalSize): string[] {
@@ -201,38 +250,28 @@ function sttySize(size: TerminalSize): string[] {
   return ["rows", whole(size.rows), "cols", whole(size.columns)];
 }
 
-/** `script` runs this on the terminal: size it, report it on fd 3, run the command. */
+/**
+ * Runs `script` with `SHELL=/bin/sh` (it runs its command with `$SHELL`, which systemd may have
+ * set to the user's `nologin`), the original `SHELL` kept aside for the command.
+ */
+const TERMINAL =
+  '[ -n "${SHELL+set}" ] && export SYSTEMK_EXEC_SHELL="$SHELL"; export SHELL=/bin/sh; ' +
+  'exec script --quiet --return --command "$1" /dev/null 3>&2';
+
+/**
+ * `script` runs this on the terminal: size it, report it on fd 3, give `SHELL` back, run the
+ * command.
+ */
 function terminalScript(size: TerminalSize, command: readonly string[]): string {
-  return `stty ${sttySize(size).join(" ")} && tty >&3 && exec 3>&- && exec ${
-    command.map(shellQuote).join(" ")
-  }`;
+  return `stty ${sttySize(size).join(" ")} && tty >&3 && exec 3>&- && ` +
+    'if [ -n "${SYSTEMK_EXEC_SHELL+set}" ]; then SHELL=$SYSTEMK_EXEC_SHELL; ' +
+    "unset SYSTEMK_EXEC_SHELL; else unset SHELL; fi && " +
+    `exec ${command.map(shellQuote).join(" ")}`;
 }
 
 /** Quotes one word for POSIX sh. */
 function shellQuote(word: string): string {
   return `'${word.replaceAll("'", `'\\''`)}'`;
-}
-
-/** `setpriv` options for the container's privilege limits (the identity is the script's). */
-function privilegeOptions(settings: ContainerSettings): string[] {
-  const caps = (mask: bigint) => {
-    const names = [];
-    for (let n = 0; n <= LAST_CAPABILITY; n++) {
-      if (mask & (1n << BigInt(n))) names.push(`+cap_${n}`);
-    }
-    return names;
-  };
-  const out: string[] = [];
-  if (settings.noNewPrivileges) out.push("--no-new-privs");
-  if (settings.capabilityBoundingSet !== ALL_CAPABILITIES) {
-    out.push(`--bounding-set=${["-all", ...caps(settings.capabilityBoundingSet)].join(",")}`);
-  }
-  const ambient = caps(settings.ambientCapabilities);
-  if (ambient.length > 0) {
-    // An ambient capability must be inheritable too.
-    out.push(`--inh-caps=${ambient.join(",")}`, `--ambient-caps=${ambient.join(",")}`);
-  }
-  return out;
 }
 
 /** Doubles every `$`: systemd expands `$VAR` in a transient unit's command line. */
@@ -255,6 +294,7 @@ function literal(word: string): string {
  * const settings = containerSettings("a.service", { MainPID: 42 });
  * const args = systemdRunArguments(settings, "systemk-exec-1.service",
  *   { command: ["echo", "$HOME"] });
+ * assert.ok(args.includes("--property=RootDirectory=/proc/42/root"));
  * assert.deepEqual(args.slice(-2), ["echo", "$$HOME"]);
  * ```
  */
@@ -270,7 +310,14 @@ export function systemdRunArguments(
     `--unit=${execUnit}`,
     `--description=systemk exec in ${settings.unit}`,
     "--property=KillSignal=SIGKILL",
+    ...identityOptions(settings),
+    `--property=UMask=${settings.umask.toString(8).padStart(4, "0")}`,
+    `--property=RootDirectory=/proc/${settings.mainPID}/root`,
+    "--property=MountAPIVFS=no",
   ];
+  // systemd's WorkingDirectory property marks an optional directory with `!`; a setting, `-`.
+  const directory = settings.workingDirectory.replace(/^!/, "-");
+  if (directory !== "") args.push(`--property=WorkingDirectory=${directory}`);
   if (options.timeoutMs !== undefined) {
     args.push(`--property=RuntimeMaxSec=${Math.max(1, Math.ceil(options.timeoutMs))}ms`);
   }
@@ -278,32 +325,12 @@ export function systemdRunArguments(
   if (options.tty) args.push("--setenv=TERM=xterm");
   for (const assignment of settings.environment) args.push(`--setenv=${assignment}`);
   for (const file of settings.environmentFiles) args.push(`--property=EnvironmentFile=${file}`);
-  const enter = [
-    "nsenter",
-    `--mount=/proc/${settings.mainPID}/ns/mnt`,
-    "--",
-    "/bin/sh",
-    "-c",
-    ENTER_SCRIPT,
-    "systemk-exec",
-    settings.workingDirectory,
-    settings.user,
-    settings.group,
-    settings.supplementaryGroups.join(","),
-    settings.umask.toString(8).padStart(4, "0"),
-    ...privilegeOptions(settings),
-    "--",
-    ...options.command,
-  ];
+  if (settings.unsetEnvironment.length > 0) {
+    args.push(`--property=UnsetEnvironment=${settings.unsetEnvironment.join(" ")}`);
+  }
   const command = options.tty
-    ? [
-      "/bin/sh",
-      "-c",
-      'exec script --quiet --return --command "$1" /dev/null 3>&2',
-      "systemk-exec",
-      terminalScript(options.tty, enter),
-    ]
-    : enter;
+    ? ["/bin/sh", "-c", TERMINAL, "systemk-exec", terminalScript(options.tty, options.command)]
+    : ["/bin/sh", "-c", 'exec "$@"', "systemk-exec", ...options.command];
   return [...args, "--", ...command.map(literal)];
 }
 
@@ -475,6 +502,7 @@ export async function execInContainer(
     async resize(size) {
       // The terminal's number is free for reuse once the command ended.
       if (!tty || settled) return;
+      // The path came from the command's side: opened as its user, it reaches no one else's.
       const resize = new Deno.Command(program, {
         args: [
           ...prefix,
@@ -482,6 +510,7 @@ export async function execInContainer(
           "--quiet",
           "--collect",
           "--description=systemk exec resize",
+          ...identityOptions(settings),
           "--",
           "stty",
           "-F",

@@ -1,7 +1,9 @@
 /**
  * execInContainer against a booted systemd 252 (tests/harness/systemd.ts) running a container
  * unit made by the real planner: the command sees the container's user, groups, environment
- * (plain and Secret), working directory, private /tmp and privilege limits; exit codes, stdin,
+ * (plain and Secret), working directory, private /tmp and privilege limits (its credentials in
+ * /proc/self/status are the container's own, for a non-root, an implied-NoNewPrivileges and a
+ * root container); exit codes, stdin,
  * the timeout and kill() leave nothing behind; a terminal has the asked size, and again after a
  * resize. Needs root (namespaces); skipped otherwise.
  */
@@ -38,10 +40,20 @@ spec:
       env:
         - {name: PLAIN, value: 'a $HOME b'}
         - {name: PW, valueFrom: {secretKeyRef: {name: creds, key: pw}}}
+        - {name: SHELL, value: /usr/bin/no-such-shell}
       securityContext:
         allowPrivilegeEscalation: false
         capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
       volumeMounts: [{name: data, mountPath: /data}]
+    - name: plain
+      image: /bin/sh
+      command: [/bin/sleep, infinity]
+    - name: rooted
+      image: /bin/sh
+      command: [/bin/sleep, infinity]
+      securityContext:
+        runAsUser: 0
+        capabilities: {drop: [ALL], add: [CHOWN]}
   volumes: [{name: data, emptyDir: {}}]
 ---
 kind: Secret
@@ -81,13 +93,16 @@ async function execUnits(sd: TestSystemd): Promise<string> {
   return r.stdout.trim();
 }
 
-Deno.test("systemd-run arguments double `$` and keep the environment literal", () => {
+Deno.test("systemd-run arguments: systemd drops privileges, the environment stays literal", () => {
   const settings = containerSettings("a.service", {
     MainPID: 7,
+    User: "nobody",
+    SupplementaryGroups: ["4", "27"],
     Environment: ["A=$B"],
     EnvironmentFiles: [["/run/x.env", true]],
-    NoNewPrivileges: true,
+    WorkingDirectory: "!/data",
     CapabilityBoundingSet: 1n << 10n,
+    AmbientCapabilities: 1n << 10n,
   });
   const args = systemdRunArguments(settings, "u.service", {
     command: ["echo", "$A"],
@@ -96,10 +111,42 @@ Deno.test("systemd-run arguments double `$` and keep the environment literal", (
   assert.ok(args.includes("--setenv=A=$B"), "environment is literal for --setenv");
   assert.ok(args.includes("--property=EnvironmentFile=-/run/x.env"));
   assert.ok(args.includes("--property=RuntimeMaxSec=1500ms"));
-  assert.ok(args.includes("--no-new-privs"));
-  assert.ok(args.includes("--bounding-set=-all,+cap_10"));
-  assert.deepEqual(args.slice(-2), ["echo", "$$A"]);
-  assert.ok(args.includes("--mount=/proc/7/ns/mnt"));
+  assert.ok(args.includes("--property=User=nobody"));
+  assert.ok(args.includes("--property=SupplementaryGroups=4 27"));
+  assert.ok(args.includes("--property=CapabilityBoundingSet=10"));
+  assert.ok(args.includes("--property=AmbientCapabilities=10"));
+  assert.ok(args.includes("--property=WorkingDirectory=-/data"));
+  assert.ok(args.includes("--property=RootDirectory=/proc/7/root"));
+  assert.ok(args.includes("--property=MountAPIVFS=no"));
+  assert.ok(!args.includes("--property=NoNewPrivileges=yes"), "nothing implies it here");
+  // Only the container's /bin/sh, as the container's user, looks the command up.
+  assert.deepEqual(args.slice(args.indexOf("--")), [
+    "--",
+    "/bin/sh",
+    "-c",
+    'exec "$$@"',
+    "systemk-exec",
+    "echo",
+    "$$A",
+  ]);
+});
+
+Deno.test("NoNewPrivileges: set, or implied as systemd implies it", () => {
+  const nnp = (props: Record<string, unknown>) =>
+    containerSettings("a.service", props).noNewPrivileges;
+  assert.equal(nnp({ User: "65534", ProtectKernelTunables: true }), true);
+  assert.equal(nnp({ User: "65534", SystemCallFilter: [true, ["@system-service"]] }), true);
+  assert.equal(nnp({ User: "65534", RestrictNamespaces: 0x7e020000n }), false);
+  assert.equal(nnp({ User: "65534", RestrictNamespaces: 0n }), true);
+  assert.equal(nnp({ User: "65534" }), false);
+  assert.equal(nnp({ User: "", ProtectKernelTunables: true }), false, "root keeps SYS_ADMIN");
+  assert.equal(nnp({ User: "root", ProtectKernelTunables: true }), false);
+  assert.equal(
+    nnp({ User: "65534", ProtectKernelTunables: true, AmbientCapabilities: 1n << 21n }),
+    false,
+    "an ambient CAP_SYS_ADMIN",
+  );
+  assert.equal(nnp({ User: "", NoNewPrivileges: true }), true);
 });
 
 Deno.test({
@@ -119,8 +166,10 @@ Deno.test({
       const plan = planPod(inputFromManifest(POD));
       await applyVolumes(sd, plan);
       const [unit] = plan.units;
-      await systemd.installUnit(unit.name, unit.text);
-      assert.equal(await systemd.start(unit.name), "done");
+      for (const u of plan.units) {
+        await systemd.installUnit(u.name, u.text);
+        assert.equal(await systemd.start(u.name), "done");
+      }
       await waitFor(
         "the container's marker",
         async () =>
@@ -138,7 +187,8 @@ Deno.test({
           command: [
             "sh",
             "-c",
-            'id -u; id -G; echo "$PLAIN"; echo "$PW"; echo "$HOME $USER"; pwd; cat /tmp/marker; ' +
+            'id -u; id -G; echo "$PLAIN"; echo "$PW"; echo "${HOME-unset} ${USER-unset}"; pwd; ' +
+            "cat /tmp/marker; " +
             "grep -E '^(CapBnd|CapAmb|NoNewPrivs)' /proc/self/status; ls /run/systemk | wc -l",
           ],
         });
@@ -149,7 +199,17 @@ Deno.test({
         assert.ok(lines[1].split(" ").includes("4"), `supplementary group 4 in ${lines[1]}`);
         assert.equal(lines[2], "a $HOME b");
         assert.equal(lines[3], SECRET);
-        assert.equal(lines[4], "/nonexistent nobody");
+        // What systemd set for the container's user, as it set it for the container.
+        const own = await sd.exec([
+          "sh",
+          "-c",
+          `pid=$(systemctl show -P MainPID ${unit.name}); xargs -0 -n 1 < /proc/$pid/environ`,
+        ]);
+        const variable = (name: string) =>
+          own.stdout.split("\n").find((l) => l.startsWith(`${name}=`))?.slice(name.length + 1) ??
+            "unset";
+        assert.equal(lines[4], `${variable("HOME")} ${variable("USER")}`);
+        assert.equal(variable("USER"), "nobody");
         assert.equal(lines[5], "/data");
         assert.equal(lines[6], "only-in-container", "the container's private /tmp");
         assert.equal(lines[7], "CapBnd:\t0000000000000400");
@@ -160,6 +220,25 @@ Deno.test({
         const host = await sd.exec(["cat", "/tmp/marker"]);
         assert.notEqual(host.code, 0, "the marker is not visible outside the container");
       });
+
+      await t.step(
+        "identity and privilege limits are the container's own, set or implied",
+        async () => {
+          const credentials = "grep -E '^(Uid|Gid|Groups|Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):'";
+          for (const u of plan.units) {
+            const own = await sd.exec([
+              "sh",
+              "-c",
+              `${credentials} /proc/$(systemctl show -P MainPID ${u.name})/status`,
+            ]);
+            const exec = await run(ctx, u.name, {
+              command: ["sh", "-c", `${credentials} /proc/self/status`],
+            });
+            console.log(`  ${u.container}: ${exec.stdout.replaceAll("\n", "; ")}`);
+            assert.equal(exec.stdout, own.stdout, u.container);
+          }
+        },
+      );
 
       await t.step("exit codes, stderr, stdin, words with $ and %", async () => {
         const failed = await run(ctx, unit.name, {
@@ -243,6 +322,16 @@ Deno.test({
         const status = await p.status;
         assert.equal(status.exitCode, 5);
         assert.equal(await text(p.stderr), "");
+      });
+
+      await t.step("a terminal keeps the environment, SHELL included", async () => {
+        const command = ["sh", "-c", 'echo "${SHELL-unset} $PLAIN"'];
+        const plain = await run(ctx, unit.name, { command });
+        const tty = await runToCompletion(
+          await execInContainer(ctx, unit.name, { command, tty: { rows: 24, columns: 80 } }),
+        );
+        assert.equal(plain.stdout, "/usr/bin/no-such-shell a $HOME b\n");
+        assert.equal(tty.output, plain.stdout.replace("\n", "\r\n"));
       });
 
       await t.step("a terminal without stdin never reaches end-of-file", async () => {

@@ -17,7 +17,8 @@ import type { V1Container } from "@kubernetes/client-node";
 import { fail, type PodContext } from "./_context.ts";
 import { lookupObject, objectData, type SourceKind } from "./_objects.ts";
 import { fieldRefValue, podAddresses, resourceFieldValue } from "./downward.ts";
-import { expand } from "./expansion.ts";
+import { expand, expandParts } from "./expansion.ts";
+import type { ExecArgument } from "../unit/mod.ts";
 
 // systemd's `env_name_is_valid` (stricter than Kubernetes' relaxed names): what a unit's
 // Environment= can set. envFrom keys outside it are skipped, as the kubelet skips invalid keys.
@@ -168,10 +169,9 @@ export interface ExpandedWords {
 }
 
 /**
- * Expands `$(VAR)` in each word against the final environment (command, args, subPathExpr). A
- * secret expanded into a command line is visible to every local user, as it is in any
- * container runtime's process list; that is the pod author's choice. `secret` tells the caller
- * to keep the words out of error messages, which end up in the pod's status and Events.
+ * Expands `$(VAR)` in each word against the final environment (command, args, subPathExpr).
+ * `secret` tells the caller to keep the words out of error messages, which end up in the pod's
+ * status and Events.
  */
 export function expandWords(
   words: readonly string[],
@@ -184,6 +184,25 @@ export function expandWords(
     return found?.value;
   };
   return { words: words.map((w) => expand(w, lookup)), secret };
+}
+
+/**
+ * `command`/`args` words with `$(VAR)` expanded as {@link expandWords} does, except that a
+ * variable holding Secret data stays a reference, which systemd fills in from the container's
+ * root-only environment file when the command starts: the value reaches neither the unit file
+ * nor systemd's properties (the running process has it in its argv, as in any runtime).
+ */
+export function expandArguments(
+  words: readonly string[],
+  env: ReadonlyMap<string, EnvValue>,
+): ExecArgument[] {
+  return words.map((word) => {
+    const parts = expandParts(word, (name) => {
+      const found = env.get(name);
+      return found?.secret ? { variable: name } : found?.value;
+    });
+    return parts.length === 1 && typeof parts[0] === "string" ? parts[0] : parts;
+  });
 }
 
 /**

@@ -11,18 +11,29 @@
  * - no package unit (no package, package without unit, `/abs/path` image) → synthesized unit,
  *   `command` required.
  *
- * Prefixes of the package's first word (`-`, `@`, `+`, `!`, `!!`, `:`) are removed: `-` would
- * hide the exit status the pod reports; `+`/`!`/`!!` would run outside the sandbox or as root
- * despite `securityContext`; `@` (argv[0] override) is dropped along with its argv[0] word; `:`
- * (no `$VAR` expansion) is replaced by doubling `$` in the kept words, so they mean the same
- * next to words systemk encodes. Lines fully built by systemk carry the unit module's `:`
- * prefix; lines mixing in the package's raw words carry none and have `$` doubled in the words
- * systemk adds.
+ * Prefixes of the package's first word (`-`, `@`, `+`, `!`, `!!`, `:`, read as systemd reads
+ * them: from the word unquoted and unescaped) are removed: `-` would hide the exit status the
+ * pod reports; `+`/`!`/`!!` would run outside the sandbox or as root despite `securityContext`,
+ * with the pod's environment (`LD_PRELOAD`, `PATH`); `@` (argv[0] override) is dropped along
+ * with its argv[0] word; `:` (no `$VAR` expansion) is replaced by doubling `$` in the kept
+ * words, so they mean the same next to words systemk encodes. Lines fully built by systemk
+ * carry the unit module's `:` prefix; lines mixing in the package's raw words carry none and
+ * have `$` doubled in the words systemk adds.
+ *
+ * The package's other commands (`ExecStartPre=`, `ExecStartPost=`, `ExecReload=`, `ExecStop=`,
+ * `ExecStopPost=`) lose `+`, `!` and `!!` the same way: they run in the sandbox as the pod's
+ * user, as `ExecStart=` does. Their `-` (failure ignored), `@` and `:` stay.
  *
  * @module
  */
-import { execArguments, execCommandLine } from "../unit/mod.ts";
-import type { UnitFile } from "../unit/mod.ts";
+import {
+  execArguments,
+  execCommandLine,
+  executableWord,
+  readExecutableWord,
+  UnitValueError,
+} from "../unit/mod.ts";
+import type { ExecArgument, UnitFile } from "../unit/mod.ts";
 
 /** One raw `ExecStart=` word list of the package unit, prefixes removed. */
 export interface RawCommand {
@@ -39,11 +50,6 @@ const KEPT_SERVICE_KEYS = new Set([
   "PIDFile",
   "BusName",
   "GuessMainPID",
-  "ExecStartPre",
-  "ExecStartPost",
-  "ExecReload",
-  "ExecStop",
-  "ExecStopPost",
   "EnvironmentFile",
   "Environment",
   "UnsetEnvironment",
@@ -67,6 +73,15 @@ const KEPT_SERVICE_KEYS = new Set([
   "LimitCORE",
   "LimitMEMLOCK",
   "SyslogIdentifier",
+]);
+
+/** The package's commands besides `ExecStart=`: kept without their privilege prefixes. */
+const PACKAGE_COMMAND_KEYS = new Set([
+  "ExecStartPre",
+  "ExecStartPost",
+  "ExecReload",
+  "ExecStop",
+  "ExecStopPost",
 ]);
 
 /** Kept only when the pod does not set the user itself. */
@@ -102,7 +117,11 @@ export function keptServiceDirectives(unit: UnitFile): [string, string][] {
     for (const line of section.lines) {
       if (line.kind !== "directive") continue;
       const k = line.key;
-      if (KEPT_SERVICE_KEYS.has(k) || PACKAGE_USER_KEYS.has(k) || PACKAGE_CAPABILITY_KEYS.has(k)) {
+      if (PACKAGE_COMMAND_KEYS.has(k)) {
+        out.push([k, unprivilegedCommands(line.value)]);
+      } else if (
+        KEPT_SERVICE_KEYS.has(k) || PACKAGE_USER_KEYS.has(k) || PACKAGE_CAPABILITY_KEYS.has(k)
+      ) {
         out.push([k, line.value]);
       }
     }
@@ -144,7 +163,48 @@ export function splitRawWords(value: string): string[] {
   return words;
 }
 
-const PREFIX = /^[-@+!:]+/;
+/** One command of a raw `Exec*=` value. */
+interface PackageCommand {
+  /** Its prefixes, as systemd reads them. */
+  prefixes: string;
+  /** Raw words: the executable without its prefixes, then its arguments as written. */
+  words: string[];
+}
+
+/**
+ * The commands of a raw `Exec*=` value (a `;` word separates them), each first word read the
+ * way systemd reads it.
+ *
+ * @throws UnitValueError for an executable systemd cannot read, or one that would itself begin
+ *   with a prefix once the prefixes before it are gone.
+ */
+function packageCommandsOf(value: string): PackageCommand[] {
+  const commands: string[][] = [[]];
+  for (const word of splitRawWords(value)) {
+    if (word === ";") commands.push([]);
+    else commands.at(-1)!.push(word);
+  }
+  return commands.filter((words) => words.length > 0).map(([first, ...args]) => {
+    const { prefixes, executable } = readExecutableWord(first);
+    if (/^[-@:+!]/.test(executable)) {
+      throw new UnitValueError(
+        `the executable ${JSON.stringify(executable)} begins with a command prefix`,
+      );
+    }
+    // Written as it was unless quotes or escapes made it up (then as systemd read it).
+    const raw = first === prefixes + executable ? executable : executableWord("", executable);
+    return { prefixes, words: [raw, ...args] };
+  });
+}
+
+/** A raw `Exec*=` value of the package without the `+`, `!` and `!!` prefixes. */
+function unprivilegedCommands(value: string): string {
+  return packageCommandsOf(value)
+    .map(({ prefixes, words: [executable, ...args] }) =>
+      [prefixes.replace(/[+!]/g, "") + executable, ...args].join(" ")
+    )
+    .join(" ; ");
+}
 
 /** The package unit's effective `ExecStart=` lines (an empty one resets), prefixes removed. */
 export function packageCommands(unit: UnitFile): RawCommand[] {
@@ -157,14 +217,9 @@ export function packageCommands(unit: UnitFile): RawCommand[] {
       else lines.push(line.value);
     }
   }
-  return lines.map((value) => {
-    const words = splitRawWords(value);
-    const prefix = PREFIX.exec(words[0] ?? "")?.[0] ?? "";
-    words[0] = words[0].slice(prefix.length);
-    if (words[0] === "") words.shift(); // prefix written as its own word
-    if (prefix.includes("@")) words.splice(1, 1);
-    const literal = prefix.includes(":");
-    return { words: literal ? words.map(protectDollars) : words };
+  return lines.flatMap(packageCommandsOf).map(({ prefixes, words }) => {
+    if (prefixes.includes("@")) words.splice(1, 1);
+    return { words: prefixes.includes(":") ? words.map(protectDollars) : words };
   });
 }
 
@@ -190,13 +245,16 @@ export class CommandError extends Error {
  * @throws UnitValueError when a word cannot be represented.
  */
 export function execStart(
-  command: readonly string[] | undefined,
-  args: readonly string[] | undefined,
+  command: readonly ExecArgument[] | undefined,
+  args: readonly ExecArgument[] | undefined,
   packaged: RawCommand[] | undefined,
 ): string[] {
   const hasCommand = command !== undefined && command.length > 0;
   const hasArgs = args !== undefined && args.length > 0;
-  if (hasCommand && hasArgs) return [execCommandLine([...command, ...args])];
+  // Variable references need systemd's `$` expansion: such a line is written expandable.
+  const line = (argv: readonly ExecArgument[]) =>
+    execCommandLine(argv, { expandable: argv.some((word) => typeof word !== "string") });
+  if (hasCommand && hasArgs) return [line([...command, ...args])];
   if (!packaged) {
     if (!hasCommand) {
       throw new CommandError(
@@ -204,7 +262,7 @@ export function execStart(
         "set command (the executable and its options) on the container",
       );
     }
-    return [execCommandLine(command)];
+    return [line(command)];
   }
   if (packaged.length === 0) {
     throw new CommandError(

@@ -16,29 +16,58 @@
  * ```
  */
 export function expand(input: string, lookup: (name: string) => string | undefined): string {
-  let out = "";
+  return expandParts(input, lookup).join("");
+}
+
+/**
+ * {@link expand}, where `lookup` may stand for a variable with something other than its text
+ * (a reference to keep): the result's pieces in order, adjacent text joined.
+ *
+ * @example Usage
+ * ```ts
+ * const ref = { variable: "S" };
+ * expandParts("a$(S)b", (n) => n === "S" ? ref : undefined); // ["a", ref, "b"]
+ * ```
+ */
+export function expandParts<T>(
+  input: string,
+  lookup: (name: string) => string | T | undefined,
+): (string | T)[] {
+  const parts: (string | T)[] = [];
+  let text = "";
+  const add = (part: string | T) => {
+    if (typeof part === "string") {
+      text += part;
+      return;
+    }
+    if (text !== "") parts.push(text);
+    parts.push(part);
+    text = "";
+  };
   let checkpoint = 0;
   for (let cursor = 0; cursor < input.length; cursor++) {
     if (input[cursor] !== "$" || cursor + 1 >= input.length) continue;
-    out += input.slice(checkpoint, cursor);
+    add(input.slice(checkpoint, cursor));
     const next = input[cursor + 1];
     let advance = 1;
     if (next === "$") {
-      out += "$";
+      add("$");
     } else if (next === "(") {
       const close = input.indexOf(")", cursor + 2);
       if (close === -1) {
-        out += "$(";
+        add("$(");
       } else {
         const name = input.slice(cursor + 2, close);
-        out += lookup(name) ?? `$(${name})`;
+        add(lookup(name) ?? `$(${name})`);
         advance = close - cursor;
       }
     } else {
-      out += "$" + next;
+      add("$" + next);
     }
     cursor += advance;
     checkpoint = cursor + 1;
   }
-  return out + input.slice(checkpoint);
+  add(input.slice(checkpoint));
+  if (text !== "" || parts.length === 0) parts.push(text);
+  return parts;
 }

@@ -28,19 +28,22 @@
  *   every pod's volume files; the pod's own volumes come back only as `BindPaths=` (read-write)
  *   / `BindReadOnlyPaths=` at their mountPaths (systemd resolves bind sources on the host, so
  *   the tmpfs does not hide them). /run and /var stay visible (read-only): journald's syslog
- *   socket, D-Bus and resolv.conf live there. Output goes to the journal.
+ *   socket and resolv.conf live there. Other pods' units are hidden: `InaccessiblePaths=` over
+ *   systemd's runtime and transient unit directories and, unless the container runs as root,
+ *   the D-Bus system bus (every unit's properties are readable there); `ProtectProc=invisible`
+ *   hides other users' processes. Output goes to the journal.
  * - Packaged daemons: their unit's working settings are kept (see exec.ts: Type=, User=,
  *   ExecStartPre=, StateDirectory=-style directories, ReadWritePaths=, Environment= ...), and
  *   `/var/lib/<pkg>`, `/var/cache/<pkg>`, `/var/log/<pkg>`, `/var/spool/<pkg>` are made
  *   writable when they exist (`ReadWritePaths=-…`: no creation, no chown of package files).
- * - Environment: plain values as `Environment=` lines; Secret-derived ones (and all of them
- *   when the package has an `EnvironmentFile=`) in a root-only `<podDir>/env/<container>.env`
- *   (`EnvironmentFile=`), as unit files are world-readable.
+ * - Environment: all of it in a root-only `<podDir>/env/<container>.env` (`EnvironmentFile=`),
+ *   none in the unit or in systemd's properties; a Secret-derived `$(VAR)` in command/args is
+ *   written as `${VAR}`, which systemd fills in from that file at start.
  * - `readOnlyRootFilesystem`: none of those writable directories (the package's included);
  *   only read-write volumes and the private /tmp stay writable.
- * - `privileged`: no ProtectSystem/ProtectHome/ProtectKernelTunables/ProtectControlGroups, no
- *   capability restriction, no NoNewPrivileges: the host as a root daemon sees it. Other pods'
- *   volumes stay hidden and /tmp private.
+ * - `privileged`: no ProtectSystem/ProtectHome/ProtectKernelTunables/ProtectControlGroups/
+ *   ProtectProc, no capability restriction, no NoNewPrivileges, the system bus: the host as a
+ *   root daemon sees it. Other pods' volumes and unit files stay hidden and /tmp private.
  *
  * @module
  */
@@ -64,7 +67,13 @@ import {
 } from "../unit/mod.ts";
 import { allContainers, DEFAULT_STATE_DIR, fail, type PodContext } from "./_context.ts";
 import { POD, shapeProblem } from "./_shape.ts";
-import { containerEnvironment, environmentFile, type EnvValue, expandWords } from "./env.ts";
+import {
+  containerEnvironment,
+  environmentFile,
+  type EnvValue,
+  expandArguments,
+  expandWords,
+} from "./env.ts";
 import {
   CommandError,
   execStart,
@@ -98,6 +107,11 @@ export const DEFAULT_GRACE_SECONDS = 30;
 export const MINIMUM_GRACE_SECONDS = 2;
 
 type Directive = [string, string];
+
+/** Where systemd keeps unit files of its own writing: runtime units (systemk's) and transient. */
+const HIDDEN_PATHS = ["/run/systemd/system", "/run/systemd/transient"];
+/** The D-Bus system bus, through which any local user reads every unit's properties. */
+const SYSTEM_BUS = "/run/dbus/system_bus_socket";
 
 /**
  * Runs a unit-module encoder, turning its UnitValueError into a PlanError naming `field`. With
@@ -172,21 +186,32 @@ function podContext(input: PlanInput): PodContext {
   return ctx;
 }
 
-/** The package unit parsed, or undefined (synthesized unit). */
-function packageUnit(ctx: PodContext, container: string, pkg: PackageInfo | undefined) {
-  if (pkg?.unitText === undefined) return undefined;
+/** Reads the package's unit with `read`; what it cannot read fails the container. */
+function fromPackageUnit<T>(
+  ctx: PodContext,
+  container: string,
+  pkg: PackageInfo | undefined,
+  read: () => T,
+): T {
   try {
-    return parseUnit(pkg.unitText);
+    return read();
   } catch (e) {
     throw fail(
       ctx,
       container,
-      `the unit file ${pkg.unitName ?? ""} of package ${pkg.name ?? ""} cannot be parsed: ` +
+      `the unit file ${pkg?.unitName ?? ""} of package ${pkg?.name ?? ""} cannot be used: ` +
         (e as Error).message,
       "fix the package or give command and args",
       "CreateContainerError",
     );
   }
+}
+
+/** The package unit parsed, or undefined (synthesized unit). */
+function packageUnit(ctx: PodContext, container: string, pkg: PackageInfo | undefined) {
+  const text = pkg?.unitText;
+  if (text === undefined) return undefined;
+  return fromPackageUnit(ctx, container, pkg, () => parseUnit(text));
 }
 
 /**
@@ -307,47 +332,43 @@ function mountDirectives(
 }
 
 /**
- * `Environment=` lines for plain values; values holding Secret data go to a root-only
- * `<podDir>/env/<container>.env` read through `EnvironmentFile=`, since unit files are
- * world-readable (and `systemctl show` prints `Environment=` to anyone). When the package unit
- * has its own `EnvironmentFile=` — which systemd lets override every `Environment=` line — all
- * of the pod's variables go to the file instead: it comes later, so the pod's values win.
+ * The container's whole environment in a root-only `<podDir>/env/<container>.env`, read through
+ * `EnvironmentFile=`: unit files and systemd's properties (`Environment`, readable by any local
+ * user over D-Bus) then hold none of it. It comes after any `EnvironmentFile=` of the package,
+ * so the pod's values win, as in Kubernetes.
  */
 function environmentDirectives(
   ctx: PodContext,
   container: string,
   env: ReadonlyMap<string, EnvValue>,
   volumes: PlannedVolumes,
-  packageHasEnvironmentFile: boolean,
 ): Directive[] {
-  const out: Directive[] = [];
-  const inFile: [string, string][] = [];
+  const variables: [string, string][] = [];
   let secret = false;
   for (const [k, v] of env) {
-    // Validates name and value for both destinations with the unit module's rules.
-    const assignment = encode(ctx, container, `env ${k}`, () => environmentAssignment(k, v.value));
-    if (v.secret || packageHasEnvironmentFile) inFile.push([k, v.value]);
-    else out.push(["Environment", assignment]);
+    // Validates name and value with the unit module's rules.
+    encode(ctx, container, `env ${k}`, () => environmentAssignment(k, v.value));
+    variables.push([k, v.value]);
     secret ||= v.secret;
   }
-  if (inFile.length > 0) {
-    const dir = `${ctx.podDir}/env`;
-    const path = `${dir}/${container}.env`;
-    volumes.add({ kind: "dir", path: dir, mode: 0o700, uid: 0, gid: 0 });
-    volumes.add({
-      kind: "file",
-      path,
-      content: new TextEncoder().encode(environmentFile(inFile)),
-      mode: 0o600,
-      uid: 0,
-      gid: 0,
-      ...(secret ? { secret: true } : {}),
-    });
-    // EnvironmentFile= takes the rest of the line unquoted, as WorkingDirectory= does.
-    const value = encode(ctx, container, "stateDir", () => workingDirectoryValue(path));
-    out.push(["EnvironmentFile", value]);
-  }
-  return out;
+  if (variables.length === 0) return [];
+  const dir = `${ctx.podDir}/env`;
+  const path = `${dir}/${container}.env`;
+  volumes.add({ kind: "dir", path: dir, mode: 0o700, uid: 0, gid: 0 });
+  volumes.add({
+    kind: "file",
+    path,
+    content: new TextEncoder().encode(environmentFile(variables)),
+    mode: 0o600,
+    uid: 0,
+    gid: 0,
+    ...(secret ? { secret: true } : {}),
+  });
+  // EnvironmentFile= takes the rest of the line unquoted, as WorkingDirectory= does.
+  return [[
+    "EnvironmentFile",
+    encode(ctx, container, "stateDir", () => workingDirectoryValue(path)),
+  ]];
 }
 
 function restartDirectives(ctx: PodContext, init: boolean): Directive[] {
@@ -413,6 +434,16 @@ function sandboxDirectives(
     "TemporaryFileSystem",
     encode(ctx, container, "stateDir", () => temporaryFileSystemValue(ctx.stateDir)),
   ]);
+  // Other pods' units: their files (systemd reads them as root), the exec helper's transient
+  // units and, for a non-root user, systemd's properties of all units over the system bus
+  // (root's packaged daemons may need the bus; root reads all of it anyway). /proc of other
+  // users' processes (command lines, environments) is hidden too.
+  const hidden = [
+    ...HIDDEN_PATHS,
+    ...(security.privileged || security.uid === 0 ? [] : [SYSTEM_BUS]),
+  ];
+  out.push(["InaccessiblePaths", hidden.map((path) => `-${pathValue(path)}`).join(" ")]);
+  if (!security.privileged) out.push(["ProtectProc", "invisible"]);
   if (pkg?.name && !security.readOnlyRootFilesystem && !relaxed) {
     const paths = ["lib", "cache", "log", "spool"].map((dir) =>
       "-" + encode(ctx, container, "image", () => pathValue(`/var/${dir}/${pkg.name}`))
@@ -509,17 +540,21 @@ function planContainer(
     );
   }
   const env = containerEnvironment(ctx, container);
-  const command = expandWords(container.command ?? [], env);
-  const args = expandWords(container.args ?? [], env);
-  const packaged = p.unit ? packageCommands(p.unit) : undefined;
+  const command = expandArguments(container.command ?? [], env);
+  const args = expandArguments(container.args ?? [], env);
+  const refersToSecrets = [...command, ...args].some((word) => typeof word !== "string");
+  const packageUnitFile = p.unit;
+  const packaged = packageUnitFile
+    ? fromPackageUnit(ctx, name, p.pkg, () => packageCommands(packageUnitFile))
+    : undefined;
   let execStarts: string[];
   try {
     execStarts = encode(
       ctx,
       name,
       "command/args",
-      () => execStart(command.words, args.words, packaged),
-      command.secret || args.secret,
+      () => execStart(command, args, packaged),
+      refersToSecrets,
     );
   } catch (e) {
     if (!(e instanceof CommandError)) throw e;
@@ -541,8 +576,10 @@ function planContainer(
     type = "exec";
   }
 
-  const kept = p.unit
-    ? keptServiceDirectives(p.unit).filter(([k]) =>
+  const kept = packageUnitFile
+    ? fromPackageUnit(ctx, name, p.pkg, () => keptServiceDirectives(packageUnitFile)).filter((
+      [k],
+    ) =>
       k !== "Type" &&
       !(security.podSetsUser && k === "User") &&
       !(security.podSetsGroup && k === "Group") &&
@@ -570,8 +607,7 @@ function planContainer(
       encode(ctx, name, "workingDir", () => workingDirectoryValue(container.workingDir!)),
     ]);
   }
-  const packageEnvironmentFile = kept.some(([k]) => k === "EnvironmentFile");
-  service.push(...environmentDirectives(ctx, name, env, volumes, packageEnvironmentFile));
+  service.push(...environmentDirectives(ctx, name, env, volumes));
   for (const line of execStarts) service.push(["ExecStart", line]);
   service.push(...restartDirectives(ctx, init), ...stopDirectives(ctx));
   service.push(["Slice", p.slice]);

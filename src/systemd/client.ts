@@ -242,7 +242,8 @@ export class SystemdClient {
   }
 
   /**
-   * Writes the unit file `name` (atomically: a hidden temporary file renamed over it) and makes
+   * Writes the unit file `name` (atomically: a hidden temporary file renamed over it), readable
+   * by root only (systemd reads it as root; pods must not read each other's units), and makes
    * sure systemd will use this text on the next start.
    */
   async installUnit(name: string, text: string): Promise<void> {
@@ -250,7 +251,7 @@ export class SystemdClient {
     // systemd ignores hidden files and names that are not unit names while scanning.
     const temporary = `${this.#unitDir}/.${name}.${crypto.randomUUID()}.tmp`;
     try {
-      await Deno.writeTextFile(temporary, text, { mode: 0o644 });
+      await Deno.writeTextFile(temporary, text, { mode: 0o600 });
       await Deno.rename(temporary, path);
     } catch (e) {
       await Deno.remove(temporary).catch(() => {});

@@ -79,8 +79,11 @@ export function escapeSpecifiers(value: string): string {
 /** Characters written as `\uNNNN` although UTF-8 would do: invisible ones, for readable files. */
 const INVISIBLE = /[\u0080-\u009f\u2028\u2029]/;
 
-/** The inside of a double-quoted word read with `EXTRACT_CUNESCAPE`, specifiers escaped. */
-function cEscaped(s: string): string {
+/**
+ * The inside of a double-quoted word read with `EXTRACT_CUNESCAPE`, specifiers escaped unless
+ * `specifiers` keeps them (text already holding `%` specifiers, to be resolved as written).
+ */
+function cEscaped(s: string, specifiers = false): string {
   let out = "";
   for (const ch of s) {
     const cp = ch.codePointAt(0)!;
@@ -91,7 +94,7 @@ function cEscaped(s: string): string {
     else if (ch === "\r") out += "\\r";
     else if (isAsciiControl(ch)) out += "\\x" + cp.toString(16).padStart(2, "0");
     else if (INVISIBLE.test(ch)) out += "\\u" + cp.toString(16).padStart(4, "0");
-    else if (ch === "%") out += "%%";
+    else if (ch === "%" && !specifiers) out += "%%";
     else out += ch;
   }
   return out;
@@ -118,6 +121,60 @@ function checkExecutable(path: string): void {
   }
 }
 
+/** The first word of one `Exec*=` command, as systemd 252 reads it. */
+export interface ExecutableWord {
+  /** Its prefixes (`-`, `@`, `:`, `+`, `!`, `!!`), in the order written. */
+  prefixes: string;
+  /** The rest: the executable, `%` specifiers unresolved. */
+  executable: string;
+}
+
+/**
+ * Reads the first word of an `Exec*=` command the way `config_parse_exec()` does: unquoted and
+ * C-unescaped first — so `"+/bin/sh"` and `\x2b/bin/sh` carry the `+` prefix too — then the
+ * prefixes taken off its start, each at most once (`!!` is `!` twice), as systemd takes them.
+ *
+ * Throws {@link UnitValueError} for a word systemd would warn about or refuse.
+ *
+ * @example
+ * ```ts
+ * readExecutableWord('"-+/usr/bin/install"'); // { prefixes: "-+", executable: "/usr/bin/install" }
+ * ```
+ */
+export function readExecutableWord(raw: string): ExecutableWord {
+  const word = new WordReader(raw).next({ cunescape: true })?.word ?? "";
+  let prefixes = "";
+  let i = 0;
+  for (; i < word.length; i++) {
+    const c = word[i];
+    const plus = prefixes.includes("+");
+    const bangs = prefixes.split("!").length - 1;
+    const taken = (c === "-" || c === "@" || c === ":") && !prefixes.includes(c) ||
+      c === "+" && !plus && bangs === 0 ||
+      c === "!" && !plus && bangs < 2;
+    if (!taken) break;
+    prefixes += c;
+  }
+  return { prefixes, executable: word.slice(i) };
+}
+
+/**
+ * The raw first word of an `Exec*=` command that systemd reads as exactly `prefixes` then
+ * `executable` ({@link readExecutableWord} inverted): double-quoted and C-escaped, `%`
+ * specifiers and `$` kept as they are.
+ *
+ * Throws {@link UnitValueError} for a NUL or lone surrogate.
+ *
+ * @example
+ * ```ts
+ * executableWord("-", "/usr/bin/install"); // '"-/usr/bin/install"'
+ * ```
+ */
+export function executableWord(prefixes: string, executable: string): string {
+  checkRepresentable("executable", executable);
+  return `"${prefixes}${cEscaped(executable, true)}"`;
+}
+
 /** Options of {@link execCommandLine}. */
 export interface ExecCommandOptions {
   /**
@@ -129,10 +186,29 @@ export interface ExecCommandOptions {
   expandable?: boolean;
 }
 
+/**
+ * An argv word: its text, or text and references to variables of the unit's environment that
+ * systemd substitutes when the command starts (`${NAME}`, the whole value as part of the word),
+ * so that the value itself is written nowhere but where the environment comes from.
+ */
+export type ExecArgument = string | readonly (string | { readonly variable: string })[];
+
+/** Checks an argument's text and variable names. */
+function checkArgument(what: string, arg: ExecArgument): void {
+  for (const part of typeof arg === "string" ? [arg] : arg) {
+    if (typeof part === "string") checkRepresentable(what, part);
+    else checkEnvironmentName(part.variable);
+  }
+}
+
 /** One argument word: double-quoted, C-escaped, `%` (and for expandable lines `$`) doubled. */
-function execWord(arg: string, expandable: boolean): string {
-  const word = cEscaped(arg);
-  return `"${expandable ? word.replaceAll("$", () => "$$") : word}"`;
+function execWord(arg: ExecArgument, expandable: boolean): string {
+  const text = (s: string) => expandable ? cEscaped(s).replaceAll("$", () => "$$") : cEscaped(s);
+  if (typeof arg === "string") return `"${text(arg)}"`;
+  if (!expandable) {
+    throw new UnitValueError("a variable reference needs a command line that expands them");
+  }
+  return `"${arg.map((p) => typeof p === "string" ? text(p) : `\${${p.variable}}`).join("")}"`;
 }
 
 /**
@@ -140,7 +216,8 @@ function execWord(arg: string, expandable: boolean): string {
  * expansion (the `:` prefix, or `$$` with {@link ExecCommandOptions.expandable}), no specifier
  * expansion (`%%`), every word double-quoted with C escapes, so spaces, quotes, backslashes,
  * `;`, control characters and any Unicode arrive as given. argv[0] is the executable (a file
- * name looked up in `PATH`, or an absolute path).
+ * name looked up in `PATH`, or an absolute path). Arguments holding variable references
+ * ({@link ExecArgument}) need `expandable`.
  *
  * Throws {@link UnitValueError} for an empty argv, a NUL or lone surrogate anywhere, and an
  * argv[0] systemd cannot take: empty, starting with one of the prefixes `-@:+!` (systemd strips
@@ -155,13 +232,18 @@ function execWord(arg: string, expandable: boolean): string {
  * ```
  */
 export function execCommandLine(
-  argv: readonly string[],
+  argv: readonly ExecArgument[],
   options: ExecCommandOptions = {},
 ): string {
   const expandable = options.expandable ?? false;
   if (argv.length === 0) throw new UnitValueError("empty command line");
-  argv.forEach((arg, i) => checkRepresentable(`argv[${i}]`, arg));
+  argv.forEach((arg, i) => checkArgument(`argv[${i}]`, arg));
   const [executable, ...args] = argv;
+  if (typeof executable !== "string") {
+    throw new UnitValueError(
+      "argv[0] refers to a variable, which systemd does not substitute in the executed path",
+    );
+  }
   if (EXEC_PREFIXES.includes(executable[0] ?? "")) {
     throw new UnitValueError(
       `argv[0] ${JSON.stringify(executable)} starts with '${executable[0]}', which systemd ` +
@@ -192,8 +274,8 @@ export function execCommandLine(
  * execArguments(["--name", "a b", "$HOME"]); // '"--name" "a b" "$$HOME"'
  * ```
  */
-export function execArguments(args: readonly string[]): string {
-  args.forEach((arg, i) => checkRepresentable(`argument ${i + 1}`, arg));
+export function execArguments(args: readonly ExecArgument[]): string {
+  args.forEach((arg, i) => checkArgument(`argument ${i + 1}`, arg));
   return args.map((arg) => execWord(arg, true)).join(" ");
 }
 
@@ -393,17 +475,22 @@ export function bindPath(source: string, destination: string): string {
 
 /**
  * Reference decoder: the argv systemd 252 runs for a raw `ExecStart=` value holding one command:
- * words as `config_parse_exec()` reads them, then (without the `:` prefix) `$$` → `$` as at
- * start time. Strict: throws {@link UnitValueError} where systemd would warn or refuse, where the
- * result depends on the unit or the environment (specifiers other than `%%`, `$NAME` as a whole
- * word, `${NAME}`, `$` in argv[0] without `:`), and for more than one command (`;`).
+ * words as `config_parse_exec()` reads them, then (without the `:` prefix) `$$` → `$` and
+ * `${NAME}` → the variable's value in `options.environment` (empty when unset) as at start time.
+ * Strict: throws {@link UnitValueError} where systemd would warn or refuse, where the result
+ * depends on the unit or an environment not given (specifiers other than `%%`, `$NAME` as a
+ * whole word, `${NAME}` without `options.environment`, `$` in argv[0] without `:`), and for more
+ * than one command (`;`).
  *
  * @example
  * ```ts
  * decodeExecCommandLine('":/bin/echo" "a b" "100%%"'); // ["/bin/echo", "a b", "100%"]
  * ```
  */
-export function decodeExecCommandLine(raw: string): string[] {
+export function decodeExecCommandLine(
+  raw: string,
+  options: { environment?: ReadonlyMap<string, string> } = {},
+): string[] {
   const words = new WordReader(raw);
   const first = words.next({ cunescape: true });
   if (first === undefined) throw new UnitValueError("empty ExecStart= value (a reset)");
@@ -441,21 +528,23 @@ export function decodeExecCommandLine(raw: string): string[] {
   if (!separateArgv0 && argv[0].includes("$")) {
     throw new UnitValueError("'$' in argv[0] is expanded, in the executed path it is not");
   }
-  return argv.map(expandWithoutEnvironment);
+  return argv.map((word) => expandAtStart(word, options.environment));
 }
 
 /**
- * systemd's start-time `replace_env_argv()` for a word whose result must not depend on the
- * environment: `$$` gives `$`, a `$` before anything but `{` or `$` stays; a whole-word `$NAME`
- * or any `${NAME}` reads the environment, so it throws.
+ * systemd's start-time `replace_env_argv()` for one word: `$$` gives `$`, `${NAME}` the
+ * variable's value (from `environment`; without it the word depends on an unknown environment,
+ * so it throws), a `$` before anything else stays. A whole-word `$NAME` is split into several
+ * words by systemd: it throws.
  */
-function expandWithoutEnvironment(word: string): string {
+function expandAtStart(word: string, environment?: ReadonlyMap<string, string>): string {
   if (word.startsWith("$") && word[1] !== "{" && word[1] !== "$") {
     throw new UnitValueError(`the word ${JSON.stringify(word)} is replaced by a variable`);
   }
-  return word.replace(/\$([${]?)/g, (_m, next: string) => {
-    if (next === "{") throw new UnitValueError(`${JSON.stringify(word)} reads a variable`);
-    return "$";
+  return word.replace(/\$(\$|\{[^}]*\}|)/g, (_m, next: string) => {
+    if (!next.startsWith("{")) return "$";
+    if (!environment) throw new UnitValueError(`${JSON.stringify(word)} reads a variable`);
+    return environment.get(next.slice(1, -1)) ?? "";
   });
 }
 

@@ -14,7 +14,9 @@ import {
   escapeSpecifiers,
   execArguments,
   execCommandLine,
+  executableWord,
   pathValue,
+  readExecutableWord,
   temporaryFileSystemValue,
   workingDirectoryValue,
 } from "./escape.ts";
@@ -210,6 +212,39 @@ Deno.test("property: argv survives encode → unit file → parse → systemd's 
       assert.deepEqual(decodeExecCommandLine(throughUnitFile("ExecStart", raw)), argv);
     }),
     { numRuns: 3000 },
+  );
+});
+
+Deno.test("readExecutableWord: prefixes as systemd takes them, after unquoting", () => {
+  const read = (raw: string) => {
+    const { prefixes, executable } = readExecutableWord(raw);
+    return [prefixes, executable];
+  };
+  assert.deepEqual(read("/bin/a"), ["", "/bin/a"]);
+  assert.deepEqual(read("-@:+/bin/a"), ["-@:+", "/bin/a"]);
+  assert.deepEqual(read("!!/bin/a"), ["!!", "/bin/a"]);
+  assert.deepEqual(read("!-!/bin/a"), ["!-!", "/bin/a"]);
+  assert.deepEqual(read("--/bin/a"), ["-", "-/bin/a"], "each prefix once");
+  assert.deepEqual(read("+!/bin/a"), ["+", "!/bin/a"], "no ! after +");
+  assert.deepEqual(read("!!!/bin/a"), ["!!", "!/bin/a"]);
+  assert.deepEqual(read('"+/bin/a"'), ["+", "/bin/a"]);
+  assert.deepEqual(read("'!'/bin/a"), ["!", "/bin/a"]);
+  assert.deepEqual(read("\\x2b/bin/a"), ["+", "/bin/a"]);
+  assert.deepEqual(read("%n/x"), ["", "%n/x"], "specifiers are resolved later");
+});
+
+Deno.test("property: executableWord is read back as written", () => {
+  const prefixes = fc.constantFrom("", "-", "@", ":", "-:", "+", "!", "!!", "-+");
+  const rest = fc.string({ unit: "grapheme", minLength: 1, maxLength: 20 })
+    .filter((s) => !s.includes("\0") && !/^[-@:+!]/.test(s));
+  fc.assert(
+    fc.property(prefixes, rest, (p, executable) => {
+      assert.deepEqual(readExecutableWord(executableWord(p, executable)), {
+        prefixes: p,
+        executable,
+      });
+    }),
+    { numRuns: 1000 },
   );
 });
 

@@ -61,6 +61,8 @@ export const ALLOWED_KEYS: Record<string, ReadonlySet<string>> = {
     "PrivateDevices",
     "PrivateTmp",
     "TemporaryFileSystem",
+    "InaccessiblePaths",
+    "ProtectProc",
     "ReadWritePaths",
     "BindPaths",
     "BindReadOnlyPaths",
@@ -324,13 +326,9 @@ export function checkPlan(c: FuzzCase, plan: PodPlan): void {
       `${namespace}/${pod.metadata!.name} ${init ? "init " : ""}container ${container.name}`,
     ]);
 
-    // ExecStart: exactly the intended argv.
     const packaged = c.input.packages.has(container.name);
     const env = intendedEnvironment(c, container);
     const argv = intendedArgv(container, packaged, env);
-    const execStarts = directives(unit, "Service", "ExecStart");
-    assert.equal(execStarts.length, 1, `${what}: one ExecStart`);
-    assert.deepEqual(decodeExecCommandLine(execStarts[0]), argv, `${what}: argv`);
 
     // Environment: Environment= lines (last wins), then the env file overriding them.
     const effective = new Map<string, string>();
@@ -360,6 +358,15 @@ export function checkPlan(c: FuzzCase, plan: PodPlan): void {
       const [name, value] = decodeEnvironment(raw);
       assert.ok(!value.includes(SECRET_MARKER), `${what}: Secret data in Environment=${name}`);
     }
+
+    // ExecStart: exactly the intended argv, once systemd has filled in `${VAR}` references.
+    const execStarts = directives(unit, "Service", "ExecStart");
+    assert.equal(execStarts.length, 1, `${what}: one ExecStart`);
+    assert.deepEqual(
+      decodeExecCommandLine(execStarts[0], { environment: effective }),
+      argv,
+      `${what}: argv`,
+    );
 
     // WorkingDirectory: the simplified path, nothing else.
     const workingDirectory = directives(unit, "Service", "WorkingDirectory");
@@ -434,10 +441,22 @@ export function checkPlan(c: FuzzCase, plan: PodPlan): void {
       [{ path: stateDir, options: "" }],
     );
 
-    // (d) Secret data never in a unit file, unless command/args expand it on purpose.
-    if (!argv.some((w) => w.includes(SECRET_MARKER))) {
-      assert.ok(!planned.text.includes(SECRET_MARKER), `${what}: secret in unit text`);
+    // Other pods' units stay hidden: systemd's unit directories, and for a non-root user the
+    // system bus; other users' processes.
+    const inaccessible = directives(unit, "Service", "InaccessiblePaths").join(" ").split(" ");
+    for (const path of ["/run/systemd/system", "/run/systemd/transient"]) {
+      assert.ok(inaccessible.includes(`-${path}`), `${what}: ${path} hidden`);
     }
+    const privileged = container.securityContext?.privileged === true;
+    if (uid !== 0 && !privileged) {
+      assert.ok(inaccessible.includes("-/run/dbus/system_bus_socket"), `${what}: bus hidden`);
+    }
+    if (!privileged) {
+      assert.deepEqual(directives(unit, "Service", "ProtectProc"), ["invisible"], what);
+    }
+
+    // (d) Secret data never in a unit file, not even where command/args expand it.
+    assert.ok(!planned.text.includes(SECRET_MARKER), `${what}: secret in unit text`);
   });
 }
 

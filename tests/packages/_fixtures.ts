@@ -73,10 +73,10 @@ export async function systemctl(sd: TestSystemd, verb: string, unit: string): Pr
 
 /**
  * Builds `<name>_<version>_all.deb` in `dir`: a script `/usr/bin/<name>` that sleeps, a
- * `/lib/systemd/system/<name>.service` running it, and a postinst that enables and starts the
- * service the way debhelper's does (through deb-systemd-invoke, which asks policy-rc.d), or,
- * with `start: "systemctl"`, the way careless packages do (policy-rc.d never asked); with
- * `postinst`, a line of the test's own runs first.
+ * `/lib/systemd/system/<name>.service` running it (or the given `[Service]` lines), and a
+ * postinst that enables and starts the service the way debhelper's does (through
+ * deb-systemd-invoke, which asks policy-rc.d), or, with `start: "systemctl"`, the way careless
+ * packages do (policy-rc.d never asked); with `postinst`, a line of the test's own runs first.
  */
 export async function buildDeb(
   dir: string,
@@ -84,6 +84,7 @@ export async function buildDeb(
   version: string,
   opts: {
     start?: "deb-systemd-invoke" | "systemctl";
+    service?: string;
     /** A line the postinst runs first (as root, as every maintainer script). */
     postinst?: string;
   } = {},
@@ -117,8 +118,9 @@ fi
   await Deno.chmod(`${tree}/usr/bin/${name}`, 0o755);
   await Deno.writeTextFile(
     `${tree}/lib/systemd/system/${name}.service`,
-    `[Unit]\nDescription=${name}\n\n[Service]\nExecStart=/usr/bin/${name}\nStateDirectory=${name}\n\n` +
-      `[Install]\nWantedBy=multi-user.target\n`,
+    `[Unit]\nDescription=${name}\n\n[Service]\n` +
+      (opts.service ?? `ExecStart=/usr/bin/${name}\nStateDirectory=${name}\n`) +
+      `\n[Install]\nWantedBy=multi-user.target\n`,
   );
   const deb = `${dir}/${name}_${version}_all.deb`;
   const out = await new Deno.Command("dpkg-deb", {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { environmentFile } from "../../src/plan/env.ts";
 import { planPod } from "../../src/plan/mod.ts";
-import { decodeEnvironment, parseUnit } from "../../src/unit/mod.ts";
+import { decodeEnvironment, decodeExecCommandLine, parseUnit } from "../../src/unit/mod.ts";
 import { inputFromManifest } from "./_fixtures.ts";
 
 /**
@@ -55,24 +55,26 @@ spec:
 ${env}
 ${extra}`;
 
+/** The unit's `Environment=` lines, the environment the process gets, and the env file. */
 function environment(text: string) {
   const plan = planPod(inputFromManifest(text));
   const unit = parseUnit(plan.units[0].text);
-  const env = new Map<string, string>();
+  const lines = new Map<string, string>();
   for (const l of unit.sections.find((s) => s.name === "Service")!.lines) {
     if (l.kind === "directive" && l.key === "Environment") {
       const [k, v] = decodeEnvironment(l.value);
-      env.set(k, v);
+      lines.set(k, v);
     }
   }
   const file = plan.volumes.find((v) => v.kind === "file" && v.path.endsWith("/env/c.env"));
-  const secret = file?.kind === "file"
-    ? new Map(readEnvironmentFile(new TextDecoder().decode(file.content)))
-    : new Map<string, string>();
-  return { env, secret, file };
+  const env = new Map(lines);
+  if (file?.kind === "file") {
+    for (const [k, v] of readEnvironmentFile(new TextDecoder().decode(file.content))) env.set(k, v);
+  }
+  return { lines, env, file, text: plan.units[0].text };
 }
 
-Deno.test("env: any literal value reaches the unit exactly (property)", () => {
+Deno.test("env: any literal value reaches the container exactly (property)", () => {
   const value = fc.string({ unit: "grapheme", maxLength: 30 })
     .filter((s) => !s.includes("\0") && !s.includes("$"));
   fc.assert(
@@ -103,8 +105,8 @@ data: {K: from-map}`,
   assert.equal(env.get("B"), "1from-map");
 });
 
-Deno.test("env: secret values and values expanding them stay out of the unit file", () => {
-  const { env, secret, file } = environment(pod(
+Deno.test("env: all of it in the root-only file, none in the unit", () => {
+  const { lines, env, file, text } = environment(pod(
     `      env:
         - {name: PW, valueFrom: {secretKeyRef: {name: s, key: pw}}}
         - {name: DSN, value: "x:$(PW)@db"}
@@ -114,17 +116,44 @@ kind: Secret
 metadata: {name: s}
 data: {pw: aHVudGVyMg==}`,
   ));
-  assert.equal(secret.get("PW"), "hunter2");
-  assert.equal(secret.get("DSN"), "x:hunter2@db");
+  assert.equal(env.get("PW"), "hunter2");
+  assert.equal(env.get("DSN"), "x:hunter2@db");
   assert.equal(env.get("PLAIN"), "x:$(NOPE)");
-  assert.ok(!env.has("PW") && !env.has("DSN"));
+  assert.equal(lines.size, 0, "no Environment= lines");
+  assert.ok(!text.includes("hunter2") && !text.includes("x:$(NOPE)"));
   assert.ok(file?.kind === "file" && file.secret && file.mode === 0o600 && file.uid === 0);
+});
+
+Deno.test("env: a Secret in command/args is a ${VAR} systemd fills in, not its value", () => {
+  const { text } = environment(pod(
+    `      args: ["--dsn=$(DSN)", "$(PLAIN) $$(PW) $(PW)$"]
+      env:
+        - {name: PW, valueFrom: {secretKeyRef: {name: s, key: pw}}}
+        - {name: DSN, value: "x:$(PW)@db"}
+        - {name: PLAIN, value: "p"}`,
+    `---
+kind: Secret
+metadata: {name: s}
+data: {pw: aHVudGVyMg==}`,
+  ));
+  assert.ok(!text.includes("hunter2"), text);
+  const execStart = parseUnit(text).sections.find((s) => s.name === "Service")!.lines
+    .flatMap((l) => l.kind === "directive" && l.key === "ExecStart" ? [l.value] : []);
+  assert.deepEqual(execStart, ['"/bin/true" "--dsn=${DSN}" "p $$(PW) ${PW}$$"']);
+  const values = new Map([["DSN", "x:hunter2@db"], ["PW", "hunter2"]]);
+  assert.deepEqual(decodeExecCommandLine(execStart[0], { environment: values }), [
+    "/bin/true",
+    "--dsn=x:hunter2@db",
+    "p $(PW) hunter2$",
+  ]);
 });
 
 Deno.test("env: KUBERNETES_SERVICE_* omitted when the API server is unknown", () => {
   const input = inputFromManifest(pod(""));
   input.node = { ...input.node, apiServerHost: undefined, apiServerPort: undefined };
-  const text = planPod(input).units[0].text;
-  assert.ok(!text.includes("KUBERNETES_SERVICE"));
-  assert.ok(text.includes('"SYSTEMK_NODE_EXTERNAL_IP=198.51.100.2"'));
+  const plan = planPod(input);
+  const file = plan.volumes.find((v) => v.kind === "file" && v.path.endsWith("/env/c.env"));
+  const content = file?.kind === "file" ? new TextDecoder().decode(file.content) : "";
+  assert.ok(!content.includes("KUBERNETES_SERVICE"));
+  assert.ok(content.includes('SYSTEMK_NODE_EXTERNAL_IP="198.51.100.2"'));
 });

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { decodeExecCommandLine, parseUnit } from "../../src/unit/mod.ts";
-import { CommandError, execStart, packageCommands, splitRawWords } from "../../src/plan/exec.ts";
+import { decodeExecCommandLine, parseUnit, UnitValueError } from "../../src/unit/mod.ts";
+import {
+  CommandError,
+  execStart,
+  keptServiceDirectives,
+  packageCommands,
+  splitRawWords,
+} from "../../src/plan/exec.ts";
 
 const pkg = (execStartLines: string[]) =>
   packageCommands(
@@ -24,11 +30,36 @@ Deno.test("splitRawWords: systemd's word boundaries, words kept raw", () => {
 Deno.test("packageCommands: resets, prefixes stripped, @ drops argv[0], ':' doubles $", () => {
   assert.deepEqual(pkg(["/bin/a one", "", "/bin/b two"]), [{ words: ["/bin/b", "two"] }]);
   assert.deepEqual(pkg(["-/bin/a $X"]), [{ words: ["/bin/a", "$X"] }]);
-  assert.deepEqual(pkg(["+!/bin/a"]), [{ words: ["/bin/a"] }]);
   assert.deepEqual(pkg(["!!/bin/a"]), [{ words: ["/bin/a"] }]);
+  assert.deepEqual(pkg(["!-!/bin/a"]), [{ words: ["/bin/a"] }]);
+  // systemd reads prefixes after unquoting and unescaping the word.
+  assert.deepEqual(pkg(['"+/bin/a" x']), [{ words: ['"/bin/a"', "x"] }]);
+  assert.deepEqual(pkg(["\\x2b/bin/a"]), [{ words: ['"/bin/a"'] }]);
+  // systemd takes `+` once and no `+` after `!`: the rest would be the path (and refused).
+  assert.throws(() => pkg(["+!/bin/a"]), UnitValueError);
+  assert.throws(() => pkg(["++a"]), UnitValueError);
   assert.deepEqual(pkg(["@/bin/a argv0 x"]), [{ words: ["/bin/a", "x"] }]);
   assert.deepEqual(pkg([":/bin/a $X $$Y"]), [{ words: ["/bin/a", "$$X", "$$$$Y"] }]);
   assert.deepEqual(pkg(["/bin/a one", "/bin/b two"]).length, 2);
+});
+
+Deno.test("keptServiceDirectives: the package's other commands lose + ! !! only", () => {
+  const kept = keptServiceDirectives(parseUnit(`[Service]
+ExecStartPre=+/usr/bin/install -d /run/x
+ExecStartPre=-!/bin/true ; "!!/bin/sh" -c "a ; b" \\; ; @+/bin/echo argv0 x
+ExecStartPost=:/bin/echo $X
+ExecReload=!/bin/kill -HUP $MAINPID
+ExecStop=
+ExecStopPost=+-/bin/rm -f /run/x
+`));
+  assert.deepEqual(kept, [
+    ["ExecStartPre", "/usr/bin/install -d /run/x"],
+    ["ExecStartPre", '-/bin/true ; "/bin/sh" -c "a ; b" \\; ; @/bin/echo argv0 x'],
+    ["ExecStartPost", ":/bin/echo $X"],
+    ["ExecReload", "/bin/kill -HUP $MAINPID"],
+    ["ExecStop", ""],
+    ["ExecStopPost", "-/bin/rm -f /run/x"],
+  ]);
 });
 
 Deno.test("execStart: the seed's rules", () => {
