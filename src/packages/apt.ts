@@ -20,11 +20,13 @@ import {
   parseControlFields,
   parsePackageStatus,
   type PullPolicy,
+  type ShippedUnit,
   shippedUnits,
   stateDirCandidates,
   STATUS_FORMAT,
 } from "./dpkg.ts";
 import { type Image, ImagePullError, parseImage, withoutEpoch } from "./image.ts";
+import { DEFAULT_IMAGE_POLICY, type ImagePolicy, imagePolicyProblem } from "./policy.ts";
 import { isDebianLike, type OsRelease, readOsRelease } from "./os.ts";
 
 export type { PullPolicy } from "./dpkg.ts";
@@ -102,6 +104,8 @@ export interface PackageManagerOptions {
    * again after a reboot cleared the runtime masks; default `/var/lib/systemk/packages`.
    */
   stateDir?: string;
+  /** Which images may be installed; default {@link DEFAULT_IMAGE_POLICY}. */
+  policy?: ImagePolicy;
 }
 
 /** Environment of every apt/dpkg run: no prompts, messages in the C locale (they are parsed). */
@@ -148,6 +152,7 @@ export class PackageManager {
       downloadTimeoutMs: 300_000,
       downloadDir: "/var/cache/systemk/debs",
       stateDir: "/var/lib/systemk/packages",
+      policy: DEFAULT_IMAGE_POLICY,
       ...opts,
     };
   }
@@ -157,8 +162,9 @@ export class PackageManager {
    * the same image and policy share one result.
    *
    * @throws {ImagePullError} `InvalidImageName` for an image systemk cannot read,
-   * `ErrImageNeverPull` when policy `Never` finds it missing, `ErrImagePull` for everything
-   * else that failed (with the useful part of apt's output).
+   * `ErrImageNeverPull` when policy `Never` finds it missing, `ErrImagePull` for an image the
+   * node's {@link ImagePolicy} refuses (naming the flag) and for everything else that failed
+   * (with the useful part of apt's output).
    */
   ensure(image: string, pullPolicy: PullPolicy = "IfNotPresent"): Promise<EnsuredImage> {
     const key = `${pullPolicy} ${image}`;
@@ -167,6 +173,8 @@ export class PackageManager {
     const started = performance.now();
     const result = (async () => {
       const parsed = parseImage(image);
+      const refused = imagePolicyProblem(parsed, image, this.#opts.policy);
+      if (refused) throw new ImagePullError("ErrImagePull", refused);
       const info = await this.#resolve(parsed, pullPolicy, image);
       return { ...info, durationMs: performance.now() - started };
     })().finally(() => this.#inflight.delete(key));
@@ -280,12 +288,15 @@ export class PackageManager {
   }
 
   async #aptInstall(target: string, pinned: boolean): Promise<void> {
+    // Without --allow-downgrades apt refuses to downgrade anything (the pinned package or a
+    // dependency); --no-remove: an image never removes installed packages.
     const argv = [
       "apt-get",
       "install",
       "-y",
       "--no-install-recommends",
-      ...(pinned ? ["--allow-downgrades"] : []),
+      "--no-remove",
+      ...(pinned && this.#opts.policy.allowDowngrades ? ["--allow-downgrades"] : []),
       "-o",
       "Dpkg::Options::=--force-confdef",
       "-o",
@@ -300,9 +311,16 @@ export class PackageManager {
       res = await this.#withPolicyRcd(() => this.#apt(argv));
     }
     if (res.code !== 0) {
+      const failure = classifyAptFailure(output(res));
+      const why = failure === "downgrade"
+        ? " (it would downgrade installed packages, which this node refuses: " +
+          "--allow-package-downgrades)"
+        : failure === "removal"
+        ? " (it would remove installed packages, which systemk never does)"
+        : "";
       throw new ImagePullError(
         "ErrImagePull",
-        `apt-get install ${target} failed: ${aptErrorSummary(output(res))}`,
+        `apt-get install ${target} failed${why}: ${aptErrorSummary(output(res))}`,
       );
     }
   }
@@ -453,6 +471,19 @@ export class PackageManager {
     return path;
   }
 
+  /**
+   * The unit named after the package where packages put units, whichever installed it:
+   * `nginx.service` comes with `nginx-common`, a dependency of `nginx`.
+   */
+  async #namedUnitElsewhere(name: string): Promise<ShippedUnit | undefined> {
+    for (const dir of PACKAGE_UNIT_DIRS) {
+      const path = `${dir}/${name}.service`;
+      const info = await Deno.stat(this.#opts.root + path).catch(() => undefined);
+      if (info?.isFile) return { name: `${name}.service`, path };
+    }
+    return undefined;
+  }
+
   /** The package's units, main service unit text and state directories; masks if ours. */
   async #describe(
     name: string,
@@ -462,7 +493,7 @@ export class PackageManager {
     const { root, run, stateDir } = this.#opts;
     const list = await run(["dpkg-query", "-L", name], { env: APT_ENV });
     const units = shippedUnits(list.stdout);
-    const main = mainService(name, units);
+    const main = mainService(name, units, await this.#namedUnitElsewhere(name));
     const stateDirs: string[] = [];
     for (const dir of stateDirCandidates(list.stdout)) {
       if ((await Deno.stat(root + dir).catch(() => undefined))?.isDirectory) stateDirs.push(dir);
@@ -473,7 +504,10 @@ export class PackageManager {
       await Deno.writeTextFile(marker, `${version}\n`);
     }
     const ours = installedByUs || await Deno.stat(marker).then(() => true, () => false);
-    const maskedUnits = ours ? units.map((u) => u.name) : [];
+    // A template from a dependency (nginx.service of nginx-common) is masked with the rest.
+    const maskedUnits = ours
+      ? [...new Set([...units.map((u) => u.name), ...(main ? [main.name] : [])])]
+      : [];
     const toMask = maskedUnits.filter((u) => !this.#masked.has(u));
     if (toMask.length > 0) {
       await this.#opts.maskUnits(toMask);
@@ -484,12 +518,16 @@ export class PackageManager {
       name,
       version,
       ...(main ? { unitName: main.name, unitText: await Deno.readTextFile(root + main.path) } : {}),
+      shippedUnits: units.map((u) => u.name),
       stateDirs,
       installedByUs,
       maskedUnits,
     };
   }
 }
+
+/** Where packages install their units (systemd's search path for vendor units). */
+const PACKAGE_UNIT_DIRS = ["/lib/systemd/system", "/usr/lib/systemd/system"];
 
 /** One install as the queue runs it. */
 interface InstallRequest {
@@ -502,7 +540,7 @@ interface InstallRequest {
   sameVersion(installed: string, wanted: string): boolean;
   /** What `apt-get install` is given: `name`, `name=version` or a .deb path on the node. */
   target: string;
-  /** An exact version is asked for: downgrades are allowed. */
+  /** An exact version is asked for: a downgrade, if the policy allows it. */
   pinned: boolean;
 }
 

@@ -70,7 +70,9 @@ export function shippedUnits(fileList: string): ShippedUnit[] {
 
 /**
  * The service whose unit file becomes the container's template: the one named like the
- * package, else the only (non-template) service the package ships, else none.
+ * package — shipped by it, else `elsewhere`, the unit of that name another package installed
+ * (nginx's `nginx.service` comes with nginx-common) —, else the only (non-template) service
+ * the package ships, else none.
  *
  * @example Usage
  * ```ts
@@ -82,8 +84,9 @@ export function shippedUnits(fileList: string): ShippedUnit[] {
 export function mainService(
   packageName: string,
   units: readonly ShippedUnit[],
+  elsewhere?: ShippedUnit,
 ): ShippedUnit | undefined {
-  const named = units.find((u) => u.name === `${packageName}.service`);
+  const named = units.find((u) => u.name === `${packageName}.service`) ?? elsewhere;
   if (named) return named;
   const services = units.filter((u) => u.name.endsWith(".service") && !u.name.includes("@."));
   return services.length === 1 ? services[0] : undefined;
@@ -107,14 +110,19 @@ export function stateDirCandidates(fileList: string): string[] {
 }
 
 /** Why an apt or dpkg run failed, as far as systemk acts on it. */
-export type AptFailure = "lock" | "unknown-package" | "other";
+export type AptFailure = "lock" | "unknown-package" | "downgrade" | "removal" | "other";
 
 /**
  * Classifies a failed apt-get run by its output: a lock held by someone else (wait and
- * retry), a package or version apt does not know (refresh the lists and retry), or anything
- * else (report it). Expects the C locale.
+ * retry), a package or version apt does not know (refresh the lists and retry), a downgrade
+ * without `--allow-downgrades` or a removal under `--no-remove` (say which policy refused it),
+ * or anything else (report it). Expects the C locale.
  */
 export function classifyAptFailure(output: string): AptFailure {
+  if (/Packages were downgraded and -y was used without --allow-downgrades/.test(output)) {
+    return "downgrade";
+  }
+  if (/Packages need to be removed but remove is disabled/.test(output)) return "removal";
   if (
     /Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock (?:the )?(?:administration )?directory|frontend lock (?:is|was) locked/
       .test(output)

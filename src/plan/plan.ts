@@ -83,7 +83,7 @@ import {
   WRITABLE_KEYS,
 } from "./exec.ts";
 import { containerResources, podResources, resourceDirectives } from "./resources.ts";
-import { type EffectiveSecurity, effectiveSecurity } from "./security.ts";
+import { type EffectiveSecurity, effectiveSecurity, packageAccounts } from "./security.ts";
 import {
   type PlannedVolumes,
   planVolumes,
@@ -91,7 +91,14 @@ import {
   simplifiedAbsolutePath,
   type VolumeOwner,
 } from "./volumes.ts";
-import type { PackageInfo, PlanInput, PlannedSlice, PlannedUnit, PodPlan } from "./types.ts";
+import type {
+  PackageInfo,
+  PlanInput,
+  PlannedSlice,
+  PlannedUnit,
+  PodIds,
+  PodPlan,
+} from "./types.ts";
 
 export { DEFAULT_STATE_DIR };
 /** Kubernetes' default `terminationGracePeriodSeconds`. */
@@ -207,6 +214,18 @@ function packageUnit(ctx: PodContext, container: string, pkg: PackageInfo | unde
   return fromPackageUnit(ctx, container, pkg, () => parseUnit(text));
 }
 
+/**
+ * Why a package image has no unit to take `ExecStart=` from: none named after the package was
+ * installed, and what it ships is not one service alone (undefined for a path image).
+ */
+function missingUnit(pkg: PackageInfo | undefined): string | undefined {
+  if (pkg?.name === undefined) return undefined;
+  const shipped = pkg.shippedUnits ?? [];
+  const found = shipped.length > 0 ? `it ships ${shipped.join(", ")}` : "it ships no unit";
+  return `package ${pkg.name} has no unit ${pkg.name}.service to take ExecStart from (${found}), ` +
+    "and no command is given";
+}
+
 function lastValue(unit: UnitFile | undefined, key: string): string | undefined {
   let value: string | undefined;
   for (const s of unit?.sections ?? []) {
@@ -295,6 +314,8 @@ function mountDirectives(
         );
       } else {
         hostPath = `${source.hostPath}/${subPath}`;
+        // The pod may plant a symlink there: checked again on the node, resolved.
+        if (source.onHost) volumes.checkHostPath({ volume: m.name, path: hostPath, type: "" });
       }
     }
     const readOnly = source.readOnly || m.readOnly === true;
@@ -397,13 +418,16 @@ function sandboxDirectives(
   const relaxed = security.privileged && !security.readOnlyRootFilesystem;
   if (security.noNewPrivileges) out.push(["NoNewPrivileges", "yes"]);
   if (security.boundingSet !== undefined) out.push(["CapabilityBoundingSet", security.boundingSet]);
-  if (security.ambient !== undefined) out.push(["AmbientCapabilities", security.ambient]);
   if (!relaxed) out.push(["ProtectSystem", "strict"]);
   if (!security.privileged) {
-    out.push(["ProtectHome", "yes"], ["ProtectKernelTunables", "yes"], [
-      "ProtectControlGroups",
-      "yes",
-    ]);
+    out.push(
+      ["ProtectHome", "yes"],
+      ["ProtectKernelTunables", "yes"],
+      ["ProtectControlGroups", "yes"],
+      // A /dev of pseudo devices only (null, zero, random, tty, pts, shm): no disk, no /dev/mem,
+      // whatever groups the container has; with DevicePolicy=closed, no device node elsewhere.
+      ["PrivateDevices", "yes"],
+    );
   }
   out.push(["PrivateTmp", "yes"]);
   out.push([
@@ -427,6 +451,53 @@ function sandboxDirectives(
     out.push(["ReadWritePaths", paths.join(" ")]);
   }
   return out;
+}
+
+/** `%t` → `/run`, `%%` → `%`; undefined for any other specifier (it depends on the unit). */
+function runtimePath(value: string): string | undefined {
+  let unknown = false;
+  const path = value.replace(/%(.?)/gs, (_m, c: string) => {
+    if (c === "t") return "/run";
+    if (c === "%") return "%";
+    unknown = true;
+    return "";
+  });
+  return unknown ? undefined : path;
+}
+
+/**
+ * The package daemon's `PIDFile=`, made to work in the sandbox: the daemon writes it there,
+ * where /run is read-only, and systemd reads it on the host. So a file of the pod's own,
+ * writable by the container's user, is bound at the path the daemon writes, and `PIDFile=`
+ * names that file: each pod's daemon has its own, and the host's /run stays untouched.
+ * Undefined when the package unit has no `PIDFile=` (or one with other specifiers than `%t`).
+ */
+function pidFileDirectives(
+  ctx: PodContext,
+  container: string,
+  security: EffectiveSecurity,
+  kept: Directive[],
+  volumes: PlannedVolumes,
+): { pidFile: Directive; bind: Directive } | undefined {
+  const written = kept.findLast(([k]) => k === "PIDFile")?.[1];
+  const path = written === undefined ? undefined : runtimePath(written.trim());
+  if (path === undefined || simplifiedAbsolutePath(path) === undefined) return undefined;
+  const dir = `${ctx.podDir}/pidfiles`;
+  const file = `${dir}/${container}.pid`;
+  volumes.add({ kind: "dir", path: dir, mode: 0o700, uid: 0, gid: 0 });
+  volumes.add({
+    kind: "file",
+    path: file,
+    content: new Uint8Array(),
+    mode: 0o644,
+    uid: security.uid,
+    gid: security.gid,
+    preserve: true,
+  });
+  return {
+    pidFile: ["PIDFile", encode(ctx, container, "stateDir", () => workingDirectoryValue(file))],
+    bind: ["BindPaths", encode(ctx, container, "PIDFile", () => bindPath(file, path))],
+  };
 }
 
 function stableJSON(value: unknown): string {
@@ -487,7 +558,7 @@ function planContainer(
     );
   } catch (e) {
     if (!(e instanceof CommandError)) throw e;
-    throw fail(ctx, name, e.message, e.todo);
+    throw fail(ctx, name, packaged ? e.message : (missingUnit(p.pkg) ?? e.message), e.todo);
   }
 
   const policy = ctx.spec.restartPolicy ?? "Always";
@@ -520,9 +591,11 @@ function planContainer(
     )
     : [];
 
+  const pidFile = pidFileDirectives(ctx, name, security, kept, volumes);
   const service: Directive[] = [];
   if (type) service.push(["Type", type]);
-  service.push(...kept);
+  service.push(...kept.filter(([k]) => !pidFile || k !== "PIDFile"));
+  if (pidFile) service.push(pidFile.pidFile);
   if (security.user !== undefined) service.push(["User", security.user]);
   if (security.group !== undefined) service.push(["Group", security.group]);
   if (security.supplementaryGroups.length > 0) {
@@ -541,6 +614,7 @@ function planContainer(
   service.push(...resourceDirectives(containerResources(ctx, container)));
   service.push(...sandboxDirectives(ctx, name, security, p.pkg));
   service.push(...mountDirectives(ctx, container, env, volumes));
+  if (pidFile) service.push(pidFile.bind);
   service.push(["StandardOutput", "journal"], ["StandardError", "journal"]);
 
   const image = container.image ?? "";
@@ -638,10 +712,15 @@ export function planPod(input: PlanInput): PodPlan {
   const planning: ContainerPlanning[] = [];
   let initIndex = 0;
   let appIndex = 0;
-  for (const { container, init } of allContainers(ctx.spec)) {
+  const containers = allContainers(ctx.spec).map(({ container, init }) => {
     const pkg = input.packages.get(container.name);
     const unit = packageUnit(ctx, container.name, pkg);
-    const security = effectiveSecurity(ctx, container, lastValue(unit, "User"));
+    const identity = { user: lastValue(unit, "User"), group: lastValue(unit, "Group") };
+    return { container, init, pkg, unit, identity };
+  });
+  const accounts = packageAccounts(ctx, containers.map((c) => c.identity));
+  for (const { container, init, pkg, unit, identity } of containers) {
+    const security = effectiveSecurity(ctx, container, { own: identity, pod: accounts });
     const name = encode(
       ctx,
       container.name,
@@ -672,5 +751,15 @@ export function planPod(input: PlanInput): PodPlan {
     units,
     volumes: volumes.entries,
     hostPathChecks: volumes.hostPathChecks,
+    podIds: podIdsOf(planning.map((p) => p.security)),
+  };
+}
+
+/** Every pod id some container runs with, each once, in ascending order. */
+function podIdsOf(security: EffectiveSecurity[]): PodIds {
+  const union = (lists: number[][]) => [...new Set(lists.flat())].sort((a, b) => a - b);
+  return {
+    users: union(security.map((s) => s.podIds.users)),
+    groups: union(security.map((s) => s.podIds.groups)),
   };
 }

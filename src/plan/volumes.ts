@@ -24,11 +24,12 @@
  *
  * @module
  */
-import type { V1KeyToPath, V1Volume } from "@kubernetes/client-node";
+import type { V1Container, V1KeyToPath, V1Volume } from "@kubernetes/client-node";
 import { fail, type PodContext } from "./_context.ts";
 import { lookupObject, objectData, type SourceKind } from "./_objects.ts";
 import { fieldRefValue, resourceFieldValue } from "./downward.ts";
 import { integerValue, parseQuantity, QuantityError } from "./quantity.ts";
+import { containerResources } from "./resources.ts";
 import type { HostPathCheck, VolumeEntry } from "./types.ts";
 
 /** The pod's user, owner of every volume file. */
@@ -47,6 +48,8 @@ export interface VolumeSource {
   createsSubPaths: boolean;
   /** Relative paths the plan creates inside the volume, for checking subPath; undefined = unknown. */
   contents?: Set<string>;
+  /** A hostPath volume: a subPath into it is checked on the node too (PodPlan.hostPathChecks). */
+  onHost?: boolean;
 }
 
 /** All volumes of a pod. */
@@ -56,6 +59,8 @@ export interface PlannedVolumes {
   hostPathChecks: HostPathCheck[];
   /** Adds (once) the directories of an emptyDir subPath, returning its node path. */
   subPathDirectory(source: VolumeSource, subPath: string): string;
+  /** Adds (once) a check of a host path a unit binds. */
+  checkHostPath(check: HostPathCheck): void;
   /** Adds an entry that is not a volume (a container's environment file). */
   add(entry: VolumeEntry): void;
 }
@@ -310,7 +315,11 @@ export function hostPathProblem(
   return undefined;
 }
 
-function hostPathVolume(p: Planning, v: V1Volume, checks: HostPathCheck[]): VolumeSource {
+function hostPathVolume(
+  p: Planning,
+  v: V1Volume,
+  check: (c: HostPathCheck) => void,
+): VolumeSource {
   const { path, type = "" } = v.hostPath!;
   const field = `volume ${v.name}: hostPath.path ${JSON.stringify(path)}`;
   const problem = hostPathProblem(path, p.ctx.input.allowedHostPaths ?? [], p.ctx.stateDir);
@@ -332,18 +341,46 @@ function hostPathVolume(p: Planning, v: V1Volume, checks: HostPathCheck[]): Volu
     );
   }
   const hostPath = simplifiedAbsolutePath(path)!;
-  if (type !== "") checks.push({ volume: v.name, path: hostPath, type });
-  return { hostPath, readOnly: false, createsSubPaths: false };
+  check({ volume: v.name, path: hostPath, type });
+  return { hostPath, readOnly: false, createsSubPaths: false, onHost: true };
+}
+
+/** A pod's memory limit as the kubelet counts it: set only when every container has one. */
+function podMemoryLimit(ctx: PodContext): number | undefined {
+  const limit = (c: V1Container) => {
+    const q = containerResources(ctx, c).limits.get("memory");
+    return q === undefined ? undefined : Number(integerValue(q));
+  };
+  const apps = ctx.spec.containers.map(limit);
+  const inits = (ctx.spec.initContainers ?? []).map(limit);
+  if ([...apps, ...inits].some((l) => l === undefined)) return undefined;
+  const sum = (apps as number[]).reduce((a, b) => a + b, 0);
+  return Math.max(sum, ...(inits as number[]));
+}
+
+/**
+ * The size of a `medium: Memory` emptyDir, as the kubelet sizes it: the node's allocatable
+ * memory, else less when the pod's memory limit is less, else less when `sizeLimit` is; a
+ * `sizeLimit` of 0 counts as none (a tmpfs of size 0 would have no limit at all). Undefined
+ * only when the node's memory is unknown and nothing else bounds it (the kernel's default:
+ * half the memory).
+ */
+function memoryVolumeSize(ctx: PodContext, sizeLimit: number | undefined): number | undefined {
+  let size = ctx.input.node.allocatable?.memoryBytes;
+  for (const bound of [podMemoryLimit(ctx), sizeLimit]) {
+    if (bound !== undefined && bound > 0 && (size === undefined || bound <= size)) size = bound;
+  }
+  return size;
 }
 
 function emptyDirVolume(p: Planning, v: V1Volume): VolumeSource {
   const { medium = "", sizeLimit } = v.emptyDir!;
   const path = p.volumeDir("emptydir", v.name);
   if (medium === "Memory") {
-    let sizeBytes: number | undefined;
+    let limit: number | undefined;
     if (sizeLimit !== undefined) {
       try {
-        sizeBytes = Number(integerValue(parseQuantity(String(sizeLimit))));
+        limit = Number(integerValue(parseQuantity(String(sizeLimit))));
       } catch (e) {
         if (!(e instanceof QuantityError)) throw e;
         throw fail(
@@ -354,6 +391,7 @@ function emptyDirVolume(p: Planning, v: V1Volume): VolumeSource {
         );
       }
     }
+    const sizeBytes = memoryVolumeSize(p.ctx, limit);
     p.entries.add({ kind: "tmpfs", path, sizeBytes, mode: 0o777, ...p.own });
   } else if (medium === "") {
     // sizeLimit on disk is enforced by kubelet eviction, which systemk does not do.
@@ -418,7 +456,8 @@ function fileVolume(p: Planning, v: V1Volume): VolumeSource {
   }
   const dirMode = kind === "secret" || files.some((f) => f.sensitive) ? 0o750 : 0o755;
   const path = p.volumeDir(kind, v.name);
-  p.entries.add({ kind: "dir", path, mode: dirMode, ...p.own });
+  // Managed: a key gone from the ConfigMap or Secret is a file gone from the volume.
+  p.entries.add({ kind: "dir", path, mode: dirMode, ...p.own, managed: true });
   const fileSet = new Set<string>();
   const dirSet = new Set<string>();
   for (const f of files) {
@@ -479,6 +518,11 @@ export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes
   };
   const sources = new Map<string, VolumeSource>();
   const hostPathChecks: HostPathCheck[] = [];
+  const checkHostPath = (check: HostPathCheck) => {
+    if (!hostPathChecks.some((c) => c.path === check.path && c.type === check.type)) {
+      hostPathChecks.push(check);
+    }
+  };
   rootOnly(ctx.podDir);
 
   for (const v of ctx.spec.volumes ?? []) {
@@ -491,7 +535,7 @@ export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes
       throw fail(ctx, undefined, `volume ${v.name} is declared twice`, "give volumes unique names");
     }
     const source = v.hostPath
-      ? hostPathVolume(p, v, hostPathChecks)
+      ? hostPathVolume(p, v, checkHostPath)
       : v.emptyDir
       ? emptyDirVolume(p, v)
       : fileVolume(p, v);
@@ -503,6 +547,7 @@ export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes
     sources,
     hostPathChecks,
     add: (entry) => entries.add(entry),
+    checkHostPath,
     subPathDirectory(source, subPath) {
       // The pod writes its emptyDir, so it could replace a subPath directory by a symlink,
       // which systemd follows when it binds the subPath at the unit's next start: to anywhere

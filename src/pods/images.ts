@@ -44,7 +44,12 @@ export function packageImageResolver(packages: PackageManager, events: EventSink
           durationMs: ensured.durationMs,
         });
         if (!quiet) report(pulled);
-        return { name: ensured.name, unitText: ensured.unitText, unitName: ensured.unitName };
+        return {
+          name: ensured.name,
+          unitText: ensured.unitText,
+          unitName: ensured.unitName,
+          shippedUnits: ensured.shippedUnits,
+        };
       } catch (e) {
         if (!(e instanceof ImagePullError)) throw e;
         if (!quiet) {

@@ -15,6 +15,7 @@ import {
   PlanError,
   planPod,
   type PodPlan,
+  type SecurityPolicy,
 } from "../plan/mod.ts";
 import type { ContainerOverride, PodFailure } from "../status/mod.ts";
 import { ImagePullError } from "../packages/image.ts";
@@ -28,6 +29,8 @@ export interface PrepareContext {
   node: NodeFacts;
   stateDir?: string;
   allowedHostPaths?: readonly string[];
+  /** Who pods may run as; default: the flags' defaults. */
+  policy?: SecurityPolicy;
   /** Per container: the waiting reasons shown; set and cleared here. */
   overrides: Map<string, ContainerOverride>;
   /** Records an Event about the pod (or one of its containers). */
@@ -54,6 +57,7 @@ export async function preparePod(pod: V1Pod, context: PrepareContext): Promise<P
         packages,
         stateDir: context.stateDir ?? DEFAULT_STATE_DIR,
         allowedHostPaths: context.allowedHostPaths,
+        policy: context.policy,
       }),
     };
   } catch (e) {

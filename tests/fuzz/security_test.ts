@@ -11,7 +11,7 @@ import fc from "fast-check";
 import type { V1Pod, V1PodSecurityContext, V1SecurityContext } from "@kubernetes/client-node";
 import { hostPathProblem, PlanError, type PlanInput, planPod } from "../../src/plan/mod.ts";
 import { parseUnit, type UnitFile } from "../../src/unit/mod.ts";
-import { fuzzNode, STATE_DIR } from "./_pods.ts";
+import { FUZZ_POLICY, fuzzNode, STATE_DIR } from "./_pods.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 const RUNS = Number(Deno.env.get("FUZZ_RUNS") ?? 1000);
@@ -34,6 +34,7 @@ function input(pod: V1Pod, packageUnit?: string): PlanInput {
       ? new Map()
       : new Map([["c", { name: "pkg", unitText: packageUnit, unitName: "pkg.service" }]]),
     stateDir: STATE_DIR,
+    policy: FUZZ_POLICY,
   };
 }
 

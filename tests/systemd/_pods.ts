@@ -12,6 +12,7 @@
  */
 import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
 import { localNodeFacts } from "../../src/node/local.ts";
+import { UserRecords } from "../../src/node/user_records.ts";
 import { parseManifests } from "../../src/plan/mod.ts";
 import type { NodeFacts } from "../../src/plan/types.ts";
 import type { EventSink } from "../../src/pods/ports.ts";
@@ -72,12 +73,12 @@ const UNTIL_TIMEOUT_MS = 30_000;
 
 /**
  * Boots a test systemd, attaches a runtime and runs `fn`; tears everything down afterwards.
- * `options` overrides runtime options (back-off delays).
+ * `options` overrides runtime options (back-off delays, the security policy).
  */
 export async function withPodSystem(
   fn: (s: PodSystem) => Promise<void>,
   options: Partial<
-    Pick<RuntimeOptions, "backoffBaseMs" | "backoffMaxMs" | "crashLoopBackoffBaseMs">
+    Pick<RuntimeOptions, "backoffBaseMs" | "backoffMaxMs" | "crashLoopBackoffBaseMs" | "policy">
   > = {},
 ): Promise<void> {
   await Deno.mkdir("/var/cache/systemk-dev", { recursive: true });
@@ -123,6 +124,9 @@ export async function withPodSystem(
           secrets: new Map((m?.secrets ?? []).map((s) => [s.metadata!.name!, s])),
         });
       },
+      policy: options.policy,
+      // Pod ids run with records in the test system's /run/userdb, as on a node.
+      userRecords: new UserRecords({ dir: `${sd.root}/run/userdb` }),
       backoffBaseMs: options.backoffBaseMs ?? 60_000,
       backoffMaxMs: options.backoffMaxMs,
       crashLoopBackoffBaseMs: options.crashLoopBackoffBaseMs ?? 200,

@@ -16,6 +16,7 @@
  */
 import assert from "node:assert/strict";
 import type { V1Pod } from "@kubernetes/client-node";
+import { DEFAULT_SECURITY_POLICY } from "../../src/plan/mod.ts";
 import { emptyDirPath, type PodSystem, SYSTEM_TEST, unitOf, withPodSystem } from "./_pods.ts";
 import { podSliceName } from "../../src/unit/mod.ts";
 
@@ -252,6 +253,12 @@ spec:
             `CPUWeight=${weight} MemoryCurrent=${props.MemoryCurrent}`,
         );
       });
+    }, {
+      // The host groups the identity step runs with (adm, users, staff) are the node's to allow.
+      policy: {
+        ...DEFAULT_SECURITY_POLICY,
+        allowedHostGroups: ["nogroup", "adm", "users", "staff"],
+      },
     });
   },
 });
