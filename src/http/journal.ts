@@ -13,6 +13,7 @@ import {
   type LogOptions,
   parseJournalLine,
 } from "./logs.ts";
+import { spawnProcess } from "../process/mod.ts";
 
 /** How `journalctl` is run: the command line before its arguments. */
 export interface JournalOptions {
@@ -99,22 +100,8 @@ export class Journal {
   }
 
   #spawn(args: string[]): JournalProcess {
-    const child = new Deno.Command(this.#command[0], {
-      args: [...this.#command.slice(1), ...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let killed = false;
-    const kill = () => {
-      if (killed) return;
-      killed = true;
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already exited.
-      }
-    };
+    const stop = new AbortController();
+    const child = spawnProcess([...this.#command, ...args], { signal: stop.signal });
     const stderr = new Response(child.stderr).text().catch(() => "");
     const lines = child.stdout
       .pipeThrough(new TextDecoderStream())
@@ -124,12 +111,12 @@ export class Journal {
       async next() {
         for (;;) {
           const { value, done } = await lines.read().catch((e) => {
-            if (killed) return { value: undefined, done: true as const };
+            if (stop.signal.aborted) return { value: undefined, done: true as const };
             throw e;
           });
           if (done) {
             const status = await child.status;
-            if (!killed && !status.success) {
+            if (!stop.signal.aborted && !status.success) {
               throw new Error(`journalctl failed (exit ${status.code}): ${(await stderr).trim()}`);
             }
             return { value: undefined, done: true };
@@ -142,7 +129,7 @@ export class Journal {
     return {
       entries,
       kill() {
-        kill();
+        stop.abort();
         lines.cancel().catch(() => {});
       },
     };

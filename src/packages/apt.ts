@@ -28,34 +28,18 @@ import {
 import { type Image, ImagePullError, parseImage, withoutEpoch } from "./image.ts";
 import { DEFAULT_IMAGE_POLICY, type ImagePolicy, imagePolicyProblem } from "./policy.ts";
 import { isDebianLike, type OsRelease, readOsRelease } from "./os.ts";
+import { type CommandOutput, runCommand } from "../process/mod.ts";
 
 export type { PullPolicy } from "./dpkg.ts";
 
 /** Outcome of one command. */
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type CommandResult = Pick<CommandOutput, "code" | "stdout" | "stderr">;
 
 /** Runs `argv` to completion with extra environment variables. */
 export type CommandRunner = (
   argv: string[],
   opts?: { env?: Record<string, string> },
 ) => Promise<CommandResult>;
-
-/** {@link CommandRunner} for this host. */
-export const runOnHost: CommandRunner = async (argv, opts) => {
-  const out = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env: opts?.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
-};
 
 /** What {@link PackageManager.ensure} found or did. */
 export interface EnsuredImage extends PackageInfo {
@@ -81,7 +65,7 @@ export interface PackageManagerOptions {
    * `systemctl start`, or an administrator's policy-rc.d allowing starts). Optional.
    */
   stopUnits?(names: string[]): Promise<void>;
-  /** Runs apt, dpkg and dpkg-deb; default: on this host. */
+  /** Runs apt, dpkg and dpkg-deb; default: on this host ({@link runCommand}). */
   run?: CommandRunner;
   /** Where the node's file system is seen from this process; default `""` (this host). */
   root?: string;
@@ -142,7 +126,7 @@ export class PackageManager {
 
   constructor(opts: PackageManagerOptions) {
     this.#opts = {
-      run: runOnHost,
+      run: runCommand,
       root: "",
       fetch: globalThis.fetch,
       lockTimeoutMs: 300_000,

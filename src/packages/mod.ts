@@ -14,7 +14,6 @@ export {
   PackageManager,
   type PackageManagerOptions,
   type PullPolicy,
-  runOnHost,
 } from "./apt.ts";
 export {
   ImagePullTracker,
