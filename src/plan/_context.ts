@@ -33,19 +33,28 @@ export function where(ctx: PodContext, container?: string): string {
   return container === undefined ? pod : `${pod}, container ${container}`;
 }
 
+/** What {@link fail} reports. */
+export interface FailOptions {
+  /** The container at fault; none for a pod-level field. */
+  container?: string;
+  /** What is wrong, naming the field or object. */
+  what: string;
+  /** What the user should do about it. */
+  todo: string;
+  /** The Kubernetes reason; default {@link CONFIG_ERROR}. */
+  reason?: string;
+}
+
 /**
  * A PlanError whose message reads `pod ns/name, container c: <what>; <todo>`.
  *
- * @param what what is wrong, naming the field or object.
- * @param todo what the user should do about it.
+ * @example Usage
+ * ```ts ignore
+ * throw fail(ctx, { container: "web", what: "image is empty", todo: "set spec.containers[].image" });
+ * ```
  */
-export function fail(
-  ctx: PodContext,
-  container: string | undefined,
-  what: string,
-  todo: string,
-  reason: string = CONFIG_ERROR,
-): PlanError {
+export function fail(ctx: PodContext, options: FailOptions): PlanError {
+  const { container, what, todo, reason = CONFIG_ERROR } = options;
   return new PlanError(reason, `${where(ctx, container)}: ${what}; ${todo}`, container);
 }
 

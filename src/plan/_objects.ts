@@ -35,12 +35,11 @@ export function lookupObject(
   const objects = kind === "configMap" ? ctx.input.configMaps : ctx.input.secrets;
   const found = name === undefined ? undefined : objects.get(name);
   if (found || optional) return found;
-  throw fail(
-    ctx,
+  throw fail(ctx, {
     container,
-    `${field}: ${kind} "${name ?? ""}" not found in namespace ${ctx.namespace}`,
-    `create the ${kind}, or set optional: true on the reference`,
-  );
+    what: `${field}: ${kind} "${name ?? ""}" not found in namespace ${ctx.namespace}`,
+    todo: `create the ${kind}, or set optional: true on the reference`,
+  });
 }
 
 /**
@@ -56,7 +55,7 @@ export function objectData(
   textOnly = false,
 ): Map<string, Uint8Array> {
   const problem = shapeProblem(object, OBJECT_DATA, `${kind} "${object.metadata?.name}"`);
-  if (problem) throw fail(ctx, undefined, problem, `fix the ${kind}`);
+  if (problem) throw fail(ctx, { what: problem, todo: `fix the ${kind}` });
   const out = new Map<string, Uint8Array>();
   if (kind === "configMap") {
     const cm = object as V1ConfigMap;
@@ -86,11 +85,9 @@ function decodeData(
   try {
     return decodeBase64(value);
   } catch {
-    throw fail(
-      ctx,
-      undefined,
-      `${kind} "${object.metadata?.name}" key "${key}" is not valid base64`,
-      "store the value base64-encoded (or use stringData)",
-    );
+    throw fail(ctx, {
+      what: `${kind} "${object.metadata?.name}" key "${key}" is not valid base64`,
+      todo: "store the value base64-encoded (or use stringData)",
+    });
   }
 }

@@ -57,12 +57,12 @@ function text(
   try {
     return decoder.decode(bytes);
   } catch {
-    throw fail(
-      ctx,
+    throw fail(ctx, {
       container,
-      `${kind} "${name}" key "${key}" is not UTF-8 text, which an environment variable must be`,
-      "mount it as a volume instead",
-    );
+      what:
+        `${kind} "${name}" key "${key}" is not UTF-8 text, which an environment variable must be`,
+      todo: "mount it as a volume instead",
+    });
   }
 }
 
@@ -80,12 +80,11 @@ function keyRef(
   const bytes = objectData(ctx, kind, object, true).get(ref.key);
   if (bytes === undefined) {
     if (ref.optional) return undefined;
-    throw fail(
-      ctx,
+    throw fail(ctx, {
       container,
-      `${field}: key "${ref.key}" not found in ${kind} "${ref.name}"`,
-      `add the key to the ${kind}, or set optional: true on the reference`,
-    );
+      what: `${field}: key "${ref.key}" not found in ${kind} "${ref.name}"`,
+      todo: `add the key to the ${kind}, or set optional: true on the reference`,
+    });
   }
   return text(ctx, container, kind, ref.name ?? "", ref.key, bytes);
 }
@@ -146,12 +145,11 @@ export function containerEnvironment(
     } else if (from?.resourceFieldRef) {
       value = resourceFieldValue(ctx, container, from.resourceFieldRef);
     } else if (from) {
-      throw fail(
-        ctx,
-        container.name,
-        `env ${variable.name}: unsupported valueFrom ${Object.keys(from).join(", ")}`,
-        "use configMapKeyRef, secretKeyRef, fieldRef or resourceFieldRef",
-      );
+      throw fail(ctx, {
+        container: container.name,
+        what: `env ${variable.name}: unsupported valueFrom ${Object.keys(from).join(", ")}`,
+        todo: "use configMapKeyRef, secretKeyRef, fieldRef or resourceFieldRef",
+      });
     }
     if (value !== undefined) env.set(variable.name, { value, secret: tainted });
   }

@@ -46,12 +46,11 @@ export function checkId<T extends number | undefined>(
 ): T {
   if (id === undefined) return id;
   if (!Number.isInteger(id) || id < 0 || id > MAX_ID || id === 0xffff) {
-    throw fail(
-      ctx,
+    throw fail(ctx, {
       container,
-      `${field} ${String(id)} is not a valid user or group id`,
-      `use an integer from 0 to ${MAX_ID} other than 65535`,
-    );
+      what: `${field} ${String(id)} is not a valid user or group id`,
+      todo: `use an integer from 0 to ${MAX_ID} other than 65535`,
+    });
   }
   return id;
 }
@@ -100,13 +99,12 @@ export function admitUser(
   if (isPodId(ctx, uid)) {
     if (!node.userRecords) {
       // systemd 252 starts a unit only as a uid NSS knows (status 217/USER otherwise).
-      throw fail(
-        ctx,
+      throw fail(ctx, {
         container,
-        `${field} is not a user on node ${node.name}, and systemd runs units only as known ` +
+        what: `${field} is not a user on node ${node.name}, and systemd runs units only as known ` +
           "users",
-        `create the user on the node (useradd --uid ${uid}) or use an existing one`,
-      );
+        todo: `create the user on the node (useradd --uid ${uid}) or use an existing one`,
+      });
     }
     return true;
   }
@@ -116,22 +114,21 @@ export function admitUser(
     (uid !== 0 && packageUids.includes(uid));
   if (!permitted) {
     const what = uid === 0 ? "root" : hostIdDescription(ctx, uid, "account");
-    throw fail(
-      ctx,
+    throw fail(ctx, {
       container,
-      `${field} is ${what}, which pods may run as only with the node's permission`,
-      `use an id of --pod-id-range (${formatIdRanges(policy.podIDRanges)}) in ` +
+      what: `${field} is ${what}, which pods may run as only with the node's permission`,
+      todo: `use an id of --pod-id-range (${formatIdRanges(policy.podIDRanges)}) in ` +
         `securityContext.runAsUser, or allow it on the node with --allowed-host-users=` +
         (account?.name ?? uid),
-    );
+    });
   }
   if (!account) {
-    throw fail(
-      ctx,
+    throw fail(ctx, {
       container,
-      `${field} is not a user on node ${node.name}, and systemd runs units only as known users`,
-      `create the user on the node (useradd --uid ${uid}) or use an existing one`,
-    );
+      what:
+        `${field} is not a user on node ${node.name}, and systemd runs units only as known users`,
+      todo: `create the user on the node (useradd --uid ${uid}) or use an existing one`,
+    });
   }
   return false;
 }
@@ -158,25 +155,25 @@ export function admitGroup(
   if (!isPodId(ctx, gid)) {
     const policy = securityPolicy(ctx);
     if (!listed(policy.allowedHostGroups, gid, name) && !granted.includes(gid)) {
-      throw fail(
-        ctx,
+      throw fail(ctx, {
         container,
-        `${field} is ${hostIdDescription(ctx, gid, "group")}, which pods may use only with ` +
+        what: `${field} is ${hostIdDescription(ctx, gid, "group")}, which pods may use only with ` +
           "the node's permission",
-        `use a group id of --pod-id-range (${formatIdRanges(policy.podIDRanges)}), or allow ` +
+        todo:
+          `use a group id of --pod-id-range (${formatIdRanges(policy.podIDRanges)}), or allow ` +
           `it on the node with --allowed-host-groups=${name ?? gid}`,
-      );
+      });
     }
   }
   if (name === undefined) {
     // systemd 252 fails a unit whose Group=/SupplementaryGroups= NSS does not know (216/GROUP).
-    throw fail(
-      ctx,
+    throw fail(ctx, {
       container,
-      `${field} is not a group on node ${node.name}, and systemd runs units only with known ` +
+      what:
+        `${field} is not a group on node ${node.name}, and systemd runs units only with known ` +
         "groups",
-      `create the group on the node (groupadd --gid ${gid}) or use an existing one`,
-    );
+      todo: `create the group on the node (groupadd --gid ${gid}) or use an existing one`,
+    });
   }
   return false;
 }

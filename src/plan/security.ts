@@ -103,12 +103,11 @@ function capabilityNames(
     const name = raw.toUpperCase().replace(/^CAP_/, "");
     if (name === "ALL") return "ALL";
     if (!CAPABILITIES.includes(name)) {
-      throw fail(
-        ctx,
+      throw fail(ctx, {
         container,
-        `securityContext.capabilities.${field}: unknown capability "${raw}"`,
-        "use names from capabilities(7) such as NET_BIND_SERVICE",
-      );
+        what: `securityContext.capabilities.${field}: unknown capability "${raw}"`,
+        todo: "use names from capabilities(7) such as NET_BIND_SERVICE",
+      });
     }
     const cap = `CAP_${name}`;
     if (!out.includes(cap)) out.push(cap);
@@ -193,22 +192,20 @@ function resolveUser(
   if (name !== undefined) {
     const info = node.lookupUser(name);
     if (!info) {
-      throw fail(
-        ctx,
+      throw fail(ctx, {
         container,
-        `securityContext.windowsOptions.runAsUserName "${name}" is not a user on node ` +
+        what: `securityContext.windowsOptions.runAsUserName "${name}" is not a user on node ` +
           node.name,
-        "create the user on the node or use an existing one",
-      );
+        todo: "create the user on the node or use an existing one",
+      });
     }
     if (level.runAsUser !== undefined && level.runAsUser !== info.uid) {
-      throw fail(
-        ctx,
+      throw fail(ctx, {
         container,
-        `securityContext.runAsUser ${level.runAsUser} contradicts runAsUserName "${name}" ` +
+        what: `securityContext.runAsUser ${level.runAsUser} contradicts runAsUserName "${name}" ` +
           `(uid ${info.uid})`,
-        "set only one of them",
-      );
+        todo: "set only one of them",
+      });
     }
     const field = `securityContext.windowsOptions.runAsUserName "${name}" (uid ${info.uid})`;
     admitUser(ctx, container, field, info.uid, packageUids);
@@ -259,21 +256,19 @@ export function effectiveSecurity(
 
   const runAsNonRoot = own.runAsNonRoot ?? pod.runAsNonRoot;
   if (runAsNonRoot && uid !== undefined && uid === 0) {
-    throw fail(
-      ctx,
-      container.name,
-      "securityContext.runAsNonRoot is set but the container would run as root (uid 0)",
-      "set runAsUser or windowsOptions.runAsUserName to a non-root user",
-    );
+    throw fail(ctx, {
+      container: container.name,
+      what: "securityContext.runAsNonRoot is set but the container would run as root (uid 0)",
+      todo: "set runAsUser or windowsOptions.runAsUserName to a non-root user",
+    });
   }
   if (runAsNonRoot && uid === undefined) {
-    throw fail(
-      ctx,
-      container.name,
-      `securityContext.runAsNonRoot is set but the package's user "${pkg.user}" is unknown ` +
+    throw fail(ctx, {
+      container: container.name,
+      what: `securityContext.runAsNonRoot is set but the package's user "${pkg.user}" is unknown ` +
         "on the node, so it cannot be verified as non-root",
-      "set runAsUser or windowsOptions.runAsUserName",
-    );
+      todo: "set runAsUser or windowsOptions.runAsUserName",
+    });
   }
 
   // Host groups this container may use without being listed: its user's own primary group,
@@ -304,13 +299,12 @@ export function effectiveSecurity(
 
   const privileged = own.privileged === true;
   if (privileged && !securityPolicy(ctx).allowPrivileged) {
-    throw fail(
-      ctx,
-      container.name,
-      `securityContext.privileged is set, and node ${node.name} does not run privileged ` +
+    throw fail(ctx, {
+      container: container.name,
+      what: `securityContext.privileged is set, and node ${node.name} does not run privileged ` +
         "containers (--allow-privileged=false)",
-      "remove privileged and ask for the capabilities the container needs",
-    );
+      todo: "remove privileged and ask for the capabilities the container needs",
+    });
   }
   const caps = own.capabilities;
   let boundingSet: string | undefined;
