@@ -245,6 +245,14 @@ export function followUntilRunEnds(
   }, { highWaterMark: 0 });
 }
 
+/** Options of {@link whenRunWrites}. */
+export interface WhenRunWritesOptions {
+  /** Whether the run is over. */
+  ended(): Promise<boolean>;
+  /** How often to ask `find` (ms); default 250. */
+  pollMs?: number;
+}
+
 /**
  * The followed log of a run that has written nothing yet: waits for its first line (asking
  * `find` every `pollMs`), then streams it with `read`. Ends empty when `ended()` says the run
@@ -253,9 +261,9 @@ export function followUntilRunEnds(
 export function whenRunWrites(
   find: () => Promise<string | null | undefined>,
   read: (stream: string) => ReadableStream<Uint8Array>,
-  ended: () => Promise<boolean>,
-  pollMs = 250,
+  options: WhenRunWritesOptions,
 ): ReadableStream<Uint8Array> {
+  const { ended, pollMs = 250 } = options;
   let inner: ReadableStreamDefaultReader<Uint8Array> | undefined;
   let cancelled = false;
   return new ReadableStream<Uint8Array>({

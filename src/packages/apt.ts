@@ -247,7 +247,7 @@ export class PackageManager {
    */
   #needsInstall(request: InstallRequest, status: PackageStatus): boolean {
     const { image, name, policy, version, sameVersion } = request;
-    const decision = decideInstall(policy, status, version, sameVersion);
+    const decision = decideInstall(policy, status, { wantedVersion: version, sameVersion });
     if (decision === "missing") {
       const has = status.installed ? ` (installed: ${name} ${status.version})` : "";
       throw new ImagePullError(

@@ -19,6 +19,17 @@ function decodeBase64(text: string): Uint8Array {
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
+/** A reference to a ConfigMap or Secret, and where the pod makes it. */
+export interface ObjectReference {
+  kind: SourceKind;
+  name?: string;
+  optional?: boolean;
+  /** The referring field, for messages (`volume config`, `envFrom configMapRef`). */
+  field: string;
+  /** The container that refers to it; none for a volume. */
+  container?: string;
+}
+
 /**
  * A referenced object, or undefined when it is missing and the reference is optional.
  *
@@ -26,12 +37,9 @@ function decodeBase64(text: string): Uint8Array {
  */
 export function lookupObject(
   ctx: PodContext,
-  container: string | undefined,
-  kind: SourceKind,
-  name: string | undefined,
-  optional: boolean | undefined,
-  field: string,
+  reference: ObjectReference,
 ): V1ConfigMap | V1Secret | undefined {
+  const { kind, name, optional, field, container } = reference;
   const objects = kind === "configMap" ? ctx.input.configMaps : ctx.input.secrets;
   const found = name === undefined ? undefined : objects.get(name);
   if (found || optional) return found;
@@ -42,18 +50,23 @@ export function lookupObject(
   });
 }
 
+/** Options of {@link objectData}. */
+export interface ObjectDataOptions {
+  kind: SourceKind;
+  /** Only a ConfigMap's `data`: what env sees, as in the kubelet. Default false. */
+  textOnly?: boolean;
+}
+
 /**
  * The object's entries as bytes: a ConfigMap's `data` (UTF-8) and, unless `textOnly`, its
  * `binaryData`; a Secret's `data` (base64-decoded) overlaid with `stringData`.
- *
- * @param textOnly env only sees a ConfigMap's `data`, as in the kubelet.
  */
 export function objectData(
   ctx: PodContext,
-  kind: SourceKind,
   object: V1ConfigMap | V1Secret,
-  textOnly = false,
+  options: ObjectDataOptions,
 ): Map<string, Uint8Array> {
+  const { kind, textOnly = false } = options;
   const problem = shapeProblem(object, OBJECT_DATA, `${kind} "${object.metadata?.name}"`);
   if (problem) throw fail(ctx, { what: problem, todo: `fix the ${kind}` });
   const out = new Map<string, Uint8Array>();

@@ -53,19 +53,29 @@ function formatMap(map: Record<string, string> | undefined): string {
 // `metadata.labels['key']` (the API also accepts double quotes).
 const SUBSCRIPT = /^metadata\.(labels|annotations)\[(['"])(.*)\2\]$/;
 
+/** Where a `fieldRef` stands: see {@link fieldRefValue}. */
+export interface FieldRefOptions {
+  /** The container whose env refers to it; none for a downwardAPI volume. */
+  container?: string;
+  /**
+   * True for a downwardAPI volume, which also allows whole `metadata.labels`/`annotations`;
+   * env (false, the default) allows the node and status fields instead (the API's
+   * validation rules).
+   */
+  forVolume?: boolean;
+}
+
 /**
  * The value of a `fieldRef.fieldPath`.
  *
- * @param forVolume downwardAPI volumes also allow whole `metadata.labels`/`annotations`;
- *   env allows the node and status fields instead (the API's validation rules).
  * @throws PlanError for a field the downward API does not offer there.
  */
 export function fieldRefValue(
   ctx: PodContext,
-  container: string | undefined,
   fieldPath: string,
-  forVolume: boolean,
+  options: FieldRefOptions = {},
 ): string {
+  const { container, forVolume = false } = options;
   const meta = ctx.pod.metadata ?? {};
   const sub = SUBSCRIPT.exec(fieldPath);
   if (sub) {

@@ -75,9 +75,15 @@ function keyRef(
   variable: string,
 ): string | undefined {
   const field = `env ${variable}: ${kind}KeyRef`;
-  const object = lookupObject(ctx, container, kind, ref.name, ref.optional, field);
+  const object = lookupObject(ctx, {
+    kind,
+    name: ref.name,
+    optional: ref.optional,
+    field,
+    container,
+  });
   if (!object) return undefined;
-  const bytes = objectData(ctx, kind, object, true).get(ref.key);
+  const bytes = objectData(ctx, object, { kind, textOnly: true }).get(ref.key);
   if (bytes === undefined) {
     if (ref.optional) return undefined;
     throw fail(ctx, {
@@ -118,9 +124,15 @@ export function containerEnvironment(
     const ref = source.configMapRef ?? source.secretRef;
     if (!ref) continue;
     const field = `envFrom ${kind}Ref`;
-    const object = lookupObject(ctx, container.name, kind, ref.name, ref.optional, field);
+    const object = lookupObject(ctx, {
+      kind,
+      name: ref.name,
+      optional: ref.optional,
+      field,
+      container: container.name,
+    });
     if (!object) continue;
-    const data = objectData(ctx, kind, object, true);
+    const data = objectData(ctx, object, { kind, textOnly: true });
     for (const key of [...data.keys()].sort()) {
       const name = (source.prefix ?? "") + key;
       if (!ENV_NAME.test(name)) continue;
@@ -141,7 +153,7 @@ export function containerEnvironment(
       value = keyRef(ctx, container.name, "secret", from.secretKeyRef, variable.name);
       tainted = true;
     } else if (from?.fieldRef) {
-      value = fieldRefValue(ctx, container.name, from.fieldRef.fieldPath, false);
+      value = fieldRefValue(ctx, from.fieldRef.fieldPath, { container: container.name });
     } else if (from?.resourceFieldRef) {
       value = resourceFieldValue(ctx, container, from.resourceFieldRef);
     } else if (from) {

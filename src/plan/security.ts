@@ -182,10 +182,15 @@ function resolveUser(
     if (pkg.user !== undefined) {
       const info = unitUser(ctx, pkg.user);
       // The package's choice stands for a non-root user; root needs the node's permission.
-      if (info?.uid === 0) admitUser(ctx, container, `the package unit's User=${pkg.user}`, 0);
+      if (info?.uid === 0) {
+        admitUser(ctx, 0, { container, field: `the package unit's User=${pkg.user}` });
+      }
       return { uid: info?.uid, gid: info?.gid, podId: false };
     }
-    admitUser(ctx, container, "the container (no runAsUser, no User= in its image's unit)", 0);
+    admitUser(ctx, 0, {
+      container,
+      field: "the container (no runAsUser, no User= in its image's unit)",
+    });
     return { uid: 0, gid: 0, podId: false };
   }
   const name = level.windowsOptions?.runAsUserName;
@@ -208,14 +213,18 @@ function resolveUser(
       });
     }
     const field = `securityContext.windowsOptions.runAsUserName "${name}" (uid ${info.uid})`;
-    admitUser(ctx, container, field, info.uid, packageUids);
+    admitUser(ctx, info.uid, { container, field, packageUids });
     // A name systemd might read differently (`%` specifiers, blanks, line breaks) is written
     // as the uid it resolved to, which systemd cannot misread.
     const user = PLAIN_USER_NAME.test(name) ? name : String(info.uid);
     return { user, uid: info.uid, gid: info.gid, podId: false };
   }
-  const uid = checkId(ctx, container, "securityContext.runAsUser", level.runAsUser!);
-  const podId = admitUser(ctx, container, `securityContext.runAsUser ${uid}`, uid, packageUids);
+  const uid = checkId(ctx, level.runAsUser!, { container, field: "securityContext.runAsUser" });
+  const podId = admitUser(ctx, uid, {
+    container,
+    field: `securityContext.runAsUser ${uid}`,
+    packageUids,
+  });
   return { user: String(uid), uid, gid: podId ? uid : node.lookupUser(uid)!.gid, podId };
 }
 
@@ -245,12 +254,10 @@ export function effectiveSecurity(
   const userLevel = [own, pod].find((l) =>
     l.runAsUser !== undefined || l.windowsOptions?.runAsUserName !== undefined
   );
-  const runAsGroup = checkId(
-    ctx,
-    container.name,
-    "securityContext.runAsGroup",
-    own.runAsGroup ?? pod.runAsGroup,
-  );
+  const runAsGroup = checkId(ctx, own.runAsGroup ?? pod.runAsGroup, {
+    container: container.name,
+    field: "securityContext.runAsGroup",
+  });
   const chosen = resolveUser(ctx, container.name, userLevel, packages);
   const { uid } = chosen;
 
@@ -276,7 +283,7 @@ export function effectiveSecurity(
   const granted = [chosen.gid, ...packages.pod.groups].filter((g) => g !== undefined);
   const podIds = { users: chosen.podId ? [uid!] : [], groups: chosen.podId ? [uid!] : [] };
   const admit = (field: string, gid: number) => {
-    if (admitGroup(ctx, container.name, `${field} ${gid}`, gid, granted)) {
+    if (admitGroup(ctx, gid, { container: container.name, field: `${field} ${gid}`, granted })) {
       if (!podIds.groups.includes(gid)) podIds.groups.push(gid);
     }
   };
@@ -292,7 +299,7 @@ export function effectiveSecurity(
     ...(pod.fsGroup !== undefined ? [{ field: "fsGroup", g: pod.fsGroup }] : []),
   ];
   for (const { field, g } of groups) {
-    checkId(ctx, container.name, `pod securityContext.${field}`, g);
+    checkId(ctx, g, { container: container.name, field: `pod securityContext.${field}` });
     admit(`pod securityContext.${field}`, g);
     if (!supplementaryGroups.includes(g)) supplementaryGroups.push(g);
   }

@@ -144,9 +144,9 @@ function keyFiles(
   defaultMode: number,
 ): FileSpec[] {
   const field = `volume ${volume}`;
-  const object = lookupObject(ctx, undefined, kind, name, optional, field);
+  const object = lookupObject(ctx, { kind, name, optional, field });
   if (!object) return [];
-  const data = objectData(ctx, kind, object);
+  const data = objectData(ctx, object, { kind });
   const sensitive = kind === "secret";
   if (!items || items.length === 0) {
     return [...data.keys()].sort().map((key) => ({
@@ -187,7 +187,7 @@ function downwardFiles(
 ): FileSpec[] {
   return (items ?? []).map((item) => {
     let value: string;
-    if (item.fieldRef) value = fieldRefValue(ctx, undefined, item.fieldRef.fieldPath, true);
+    if (item.fieldRef) value = fieldRefValue(ctx, item.fieldRef.fieldPath, { forVolume: true });
     else if (item.resourceFieldRef) {
       value = resourceFieldValue(ctx, undefined, item.resourceFieldRef);
     } else {
