@@ -1,11 +1,12 @@
 /**
  * What every planning step shares: the input, the pod's identity, and the one way of raising
- * a PlanError so that every message names the pod, the container and what to do.
+ * a PodError so that every message names the pod, the container and what to do.
  *
  * @module
  */
 import type { V1Container, V1Pod, V1PodSpec } from "@kubernetes/client-node";
-import { PlanError, type PlanInput } from "./types.ts";
+import type { PlanInput } from "./types.ts";
+import { PodError } from "../pod_error.ts";
 
 /** Default root of systemk's runtime state. */
 export const DEFAULT_STATE_DIR = "/run/systemk";
@@ -46,16 +47,16 @@ export interface FailOptions {
 }
 
 /**
- * A PlanError whose message reads `pod ns/name, container c: <what>; <todo>`.
+ * A PodError whose message reads `pod ns/name, container c: <what>; <todo>`.
  *
  * @example Usage
  * ```ts ignore
  * throw fail(ctx, { container: "web", what: "image is empty", todo: "set spec.containers[].image" });
  * ```
  */
-export function fail(ctx: PodContext, options: FailOptions): PlanError {
+export function fail(ctx: PodContext, options: FailOptions): PodError {
   const { container, what, todo, reason = CONFIG_ERROR } = options;
-  return new PlanError(reason, `${where(ctx, container)}: ${what}; ${todo}`, container);
+  return new PodError(reason, `${where(ctx, container)}: ${what}; ${todo}`, { container });
 }
 
 /** Every container of the pod: init containers (in order) then app containers. */

@@ -33,7 +33,7 @@ export interface ObjectReference {
 /**
  * A referenced object, or undefined when it is missing and the reference is optional.
  *
- * @throws PlanError naming the object when it is missing and required.
+ * @throws PodError naming the object when it is missing and required.
  */
 export function lookupObject(
   ctx: PodContext,

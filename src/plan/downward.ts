@@ -68,7 +68,7 @@ export interface FieldRefOptions {
 /**
  * The value of a `fieldRef.fieldPath`.
  *
- * @throws PlanError for a field the downward API does not offer there.
+ * @throws PodError for a field the downward API does not offer there.
  */
 export function fieldRefValue(
   ctx: PodContext,

@@ -104,7 +104,7 @@ export interface EnvValue {
 /**
  * The container's final environment, in order.
  *
- * @throws PlanError for missing required ConfigMaps/Secrets/keys, unsupported fieldRefs.
+ * @throws PodError for missing required ConfigMaps/Secrets/keys, unsupported fieldRefs.
  */
 export function containerEnvironment(
   ctx: PodContext,

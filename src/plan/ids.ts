@@ -46,7 +46,7 @@ export interface IdSource {
  * to 2^31-1 (what the API server admits; manifests are not validated by it) other than 65535,
  * which systemd refuses as the old 16-bit "invalid id".
  *
- * @throws PlanError naming the field otherwise.
+ * @throws PodError naming the field otherwise.
  */
 export function checkId<T extends number | undefined>(
   ctx: PodContext,
@@ -99,7 +99,7 @@ export interface AdmitUserOptions extends IdSource {
  * Admits the user a container runs as.
  *
  * @return true when `uid` is a pod id (it needs a userdb record).
- * @throws PlanError when the policy refuses it, or the node cannot run as it.
+ * @throws PodError when the policy refuses it, or the node cannot run as it.
  */
 export function admitUser(ctx: PodContext, uid: number, options: AdmitUserOptions): boolean {
   const { container, field, packageUids = [] } = options;
@@ -154,7 +154,7 @@ export interface AdmitGroupOptions extends IdSource {
  * Admits a group a container runs with.
  *
  * @return true when `gid` is a pod id (it needs a userdb record).
- * @throws PlanError when the policy refuses it, or the node does not know it.
+ * @throws PodError when the policy refuses it, or the node does not know it.
  */
 export function admitGroup(ctx: PodContext, gid: number, options: AdmitGroupOptions): boolean {
   const { container, field, granted } = options;

@@ -114,9 +114,9 @@ const HIDDEN_PATHS = ["/run/systemd/system", "/run/systemd/transient"];
 const SYSTEM_BUS = "/run/dbus/system_bus_socket";
 
 /**
- * Runs a unit-module encoder, turning its UnitValueError into a PlanError naming `field`. With
+ * Runs a unit-module encoder, turning its UnitValueError into a PodError naming `field`. With
  * `secret` (the value holds Secret data) the encoder's message, which quotes the value, is left
- * out: PlanError messages become the pod's status and Events, readable without Secret access.
+ * out: PodError messages become the pod's status and Events, readable without Secret access.
  */
 function encode<T>(
   ctx: PodContext,
@@ -693,7 +693,7 @@ function planSlice(ctx: PodContext): PlannedSlice {
  * Plans a pod: its units (init containers in order, then app containers) and volume entries
  * (parents before children).
  *
- * @throws PlanError with a Kubernetes reason (`CreateContainerConfigError`, ...) and a message
+ * @throws PodError with a Kubernetes reason (`CreateContainerConfigError`, ...) and a message
  *   naming the pod, the container and what to do.
  */
 export function planPod(input: PlanInput): PodPlan {

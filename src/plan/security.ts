@@ -239,7 +239,7 @@ export interface PackageIdentities {
 /**
  * Computes the effective security of a container.
  *
- * @throws PlanError for users and groups the node does not know or its policy refuses, when
+ * @throws PodError for users and groups the node does not know or its policy refuses, when
  *   runAsNonRoot would run as root, and for privileged containers the node refuses.
  */
 export function effectiveSecurity(

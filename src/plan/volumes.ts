@@ -484,7 +484,7 @@ function fileVolume(p: Planning, v: V1Volume): VolumeSource {
 /**
  * Plans every volume of the pod.
  *
- * @throws PlanError for unsupported volume types, missing required objects or keys, and
+ * @throws PodError for unsupported volume types, missing required objects or keys, and
  *   unsafe names or paths.
  */
 export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes {
