@@ -7,7 +7,7 @@
  */
 import { formatPlan, planPod } from "../plan/mod.ts";
 import { parseManifests } from "../plan/manifest.ts";
-import { PlanError } from "../plan/types.ts";
+import { PodError } from "../pod_error.ts";
 import { localNodeFacts } from "../node/local.ts";
 import { type Config, localNodeOptions, securityPolicy } from "./flags.ts";
 
@@ -56,7 +56,7 @@ export async function planCommand(config: Config, args: string[]): Promise<numbe
       });
       console.log(formatPlan(plan));
     } catch (e) {
-      if (!(e instanceof PlanError)) throw e;
+      if (!(e instanceof PodError)) throw e;
       console.error(`systemk plan: ${e.reason}: ${e.message}`);
       failed++;
     }

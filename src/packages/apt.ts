@@ -25,37 +25,22 @@ import {
   stateDirCandidates,
   STATUS_FORMAT,
 } from "./dpkg.ts";
-import { type Image, ImagePullError, parseImage, withoutEpoch } from "./image.ts";
+import { type Image, imagePullError, parseImage, withoutEpoch } from "./image.ts";
+import { PodError } from "../pod_error.ts";
 import { DEFAULT_IMAGE_POLICY, type ImagePolicy, imagePolicyProblem } from "./policy.ts";
 import { isDebianLike, type OsRelease, readOsRelease } from "./os.ts";
+import { type CommandOutput, runCommand } from "../process/mod.ts";
 
 export type { PullPolicy } from "./dpkg.ts";
 
 /** Outcome of one command. */
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type CommandResult = Pick<CommandOutput, "code" | "stdout" | "stderr">;
 
 /** Runs `argv` to completion with extra environment variables. */
 export type CommandRunner = (
   argv: string[],
   opts?: { env?: Record<string, string> },
 ) => Promise<CommandResult>;
-
-/** {@link CommandRunner} for this host. */
-export const runOnHost: CommandRunner = async (argv, opts) => {
-  const out = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env: opts?.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
-};
 
 /** What {@link PackageManager.ensure} found or did. */
 export interface EnsuredImage extends PackageInfo {
@@ -81,7 +66,7 @@ export interface PackageManagerOptions {
    * `systemctl start`, or an administrator's policy-rc.d allowing starts). Optional.
    */
   stopUnits?(names: string[]): Promise<void>;
-  /** Runs apt, dpkg and dpkg-deb; default: on this host. */
+  /** Runs apt, dpkg and dpkg-deb; default: on this host ({@link runCommand}). */
   run?: CommandRunner;
   /** Where the node's file system is seen from this process; default `""` (this host). */
   root?: string;
@@ -142,7 +127,7 @@ export class PackageManager {
 
   constructor(opts: PackageManagerOptions) {
     this.#opts = {
-      run: runOnHost,
+      run: runCommand,
       root: "",
       fetch: globalThis.fetch,
       lockTimeoutMs: 300_000,
@@ -161,7 +146,7 @@ export class PackageManager {
    * Makes `image` available according to `pullPolicy` and describes it. Concurrent calls with
    * the same image and policy share one result.
    *
-   * @throws {ImagePullError} `InvalidImageName` for an image systemk cannot read,
+   * @throws {PodError} `InvalidImageName` for an image systemk cannot read,
    * `ErrImageNeverPull` when policy `Never` finds it missing, `ErrImagePull` for an image the
    * node's {@link ImagePolicy} refuses (naming the flag) and for everything else that failed
    * (with the useful part of apt's output).
@@ -174,7 +159,7 @@ export class PackageManager {
     const result = (async () => {
       const parsed = parseImage(image);
       const refused = imagePolicyProblem(parsed, image, this.#opts.policy);
-      if (refused) throw new ImagePullError("ErrImagePull", refused);
+      if (refused) throw imagePullError("ErrImagePull", refused);
       const info = await this.#resolve(parsed, pullPolicy, image);
       return { ...info, durationMs: performance.now() - started };
     })().finally(() => this.#inflight.delete(key));
@@ -207,7 +192,7 @@ export class PackageManager {
       : await this.#installDeb(image, policy, text);
     const after = await this.#status(image.name);
     if (!after.installed) {
-      throw new ImagePullError("ErrImagePull", `"${image.name}" is not installed after apt-get`);
+      throw imagePullError("ErrImagePull", `"${image.name}" is not installed after apt-get`);
     }
     return await this.#describe(image.name, after.version!, !before.installed);
   }
@@ -223,7 +208,7 @@ export class PackageManager {
     this.#os ??= readOsRelease(this.#opts.root);
     const os = await this.#os;
     if (!isDebianLike(os)) {
-      throw new ImagePullError(
+      throw imagePullError(
         "ErrImagePull",
         `package images need apt and dpkg, but this node runs ${os.prettyName} (ID=${os.id}); ` +
           "use the absolute path of an executable as the image",
@@ -237,15 +222,15 @@ export class PackageManager {
       info = await Deno.stat(this.#opts.root + path);
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
-      throw new ImagePullError("ErrImagePull", `"${path}" does not exist on this node`);
+      throw imagePullError("ErrImagePull", `"${path}" does not exist on this node`);
     }
     if (!info.isFile) {
-      throw new ImagePullError("ErrImagePull", `"${path}" is not a regular file`);
+      throw imagePullError("ErrImagePull", `"${path}" is not a regular file`);
     }
     const mode = info.mode ?? 0;
     if ((mode & 0o111) === 0) {
       const octal = (mode & 0o7777).toString(8).padStart(4, "0");
-      throw new ImagePullError("ErrImagePull", `"${path}" is not executable (mode ${octal})`);
+      throw imagePullError("ErrImagePull", `"${path}" is not executable (mode ${octal})`);
     }
   }
 
@@ -259,14 +244,14 @@ export class PackageManager {
   /**
    * Whether `request` needs apt to run, given the package's status.
    *
-   * @throws {ImagePullError} `ErrImageNeverPull` when policy `Never` finds it missing.
+   * @throws {PodError} `ErrImageNeverPull` when policy `Never` finds it missing.
    */
   #needsInstall(request: InstallRequest, status: PackageStatus): boolean {
     const { image, name, policy, version, sameVersion } = request;
-    const decision = decideInstall(policy, status, version, sameVersion);
+    const decision = decideInstall(policy, status, { wantedVersion: version, sameVersion });
     if (decision === "missing") {
       const has = status.installed ? ` (installed: ${name} ${status.version})` : "";
-      throw new ImagePullError(
+      throw imagePullError(
         "ErrImageNeverPull",
         `image "${image}" is not installed${has} and imagePullPolicy is Never`,
       );
@@ -318,7 +303,7 @@ export class PackageManager {
         : failure === "removal"
         ? " (it would remove installed packages, which systemk never does)"
         : "";
-      throw new ImagePullError(
+      throw imagePullError(
         "ErrImagePull",
         `apt-get install ${target} failed${why}: ${aptErrorSummary(output(res))}`,
       );
@@ -334,7 +319,7 @@ export class PackageManager {
     this.#lastUpdate = Date.now();
     const res = await this.#apt(["apt-get", "update"]);
     if (res.code !== 0) {
-      throw new ImagePullError(
+      throw imagePullError(
         "ErrImagePull",
         `apt-get update failed: ${aptErrorSummary(output(res))}`,
       );
@@ -415,7 +400,7 @@ export class PackageManager {
    */
   async #download(image: Extract<Image, { kind: "deb" }>, dir: string): Promise<string> {
     const fail = (why: string) =>
-      new ImagePullError("ErrImagePull", `downloading ${image.url} failed: ${why}`);
+      imagePullError("ErrImagePull", `downloading ${image.url} failed: ${why}`);
     const { root, maxDownloadBytes } = this.#opts;
     const path = `${dir}/${decodeURIComponent(new URL(image.url).pathname.split("/").pop()!)}`;
     await Deno.mkdir(root + dir, { recursive: true, mode: 0o755 });
@@ -452,7 +437,7 @@ export class PackageManager {
       await writer.close();
     } catch (e) {
       await writer.abort().catch(() => {});
-      throw e instanceof ImagePullError ? e : fail(e instanceof Error ? e.message : String(e));
+      throw e instanceof PodError ? e : fail(e instanceof Error ? e.message : String(e));
     }
     const digest = hash.digest("hex");
     if (image.sha256 && digest !== image.sha256) {

@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { type CommandResult, PackageManager, type PackageManagerOptions } from "./apt.ts";
-import { ImagePullError, type ImagePullReason } from "./image.ts";
+import type { ImagePullReason } from "./image.ts";
+import { PodError } from "../pod_error.ts";
 import { DEFAULT_IMAGE_POLICY, type ImagePolicy } from "./policy.ts";
 
 /** A package in the fake archive: file path → content, `null` for a directory. */
@@ -172,7 +173,7 @@ async function withNode(
 
 async function rejectsWith(p: Promise<unknown>, reason: ImagePullReason, message: RegExp) {
   await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof ImagePullError, String(e));
+    assert.ok(e instanceof PodError, String(e));
     assert.equal(e.reason, reason);
     assert.match(e.message, message);
     return true;

@@ -168,25 +168,34 @@ export function parseControlFields(output: string): Map<string, string> {
 /** `imagePullPolicy` values, as in the pod spec. */
 export type PullPolicy = "IfNotPresent" | "Always" | "Never";
 
+/** The wanted version of {@link decideInstall}. */
+export interface DecideInstallOptions {
+  /** The version the image names; any version will do when undefined. */
+  wantedVersion?: string;
+  /** Whether the installed version is the wanted one. */
+  sameVersion(installed: string, wanted: string): boolean;
+}
+
 /**
  * What a pull policy asks for, given what is installed: `install` (run apt), `present`
  * (nothing to do) or `missing` (policy `Never` and the package, or the wanted version, is not
- * there). `sameVersion` compares the installed version with the wanted one.
+ * there).
  *
  * @example Usage
  * ```ts
  * import assert from "node:assert/strict";
- * const eq = (a: string, b: string) => a === b;
- * assert.equal(decideInstall("IfNotPresent", { installed: true, version: "1" }, undefined, eq), "present");
- * assert.equal(decideInstall("Always", { installed: true, version: "1" }, undefined, eq), "install");
+ * const sameVersion = (a: string, b: string) => a === b;
+ * const installed = { installed: true, version: "1" };
+ * assert.equal(decideInstall("IfNotPresent", installed, { sameVersion }), "present");
+ * assert.equal(decideInstall("Always", installed, { sameVersion }), "install");
  * ```
  */
 export function decideInstall(
   policy: PullPolicy,
   status: PackageStatus,
-  wantedVersion: string | undefined,
-  sameVersion: (installed: string, wanted: string) => boolean,
+  options: DecideInstallOptions,
 ): "install" | "present" | "missing" {
+  const { wantedVersion, sameVersion } = options;
   const satisfied = status.installed &&
     (wantedVersion === undefined || sameVersion(status.version!, wantedVersion));
   if (policy === "Always") return "install";

@@ -150,6 +150,10 @@ Deno.test("decideInstall follows imagePullPolicy", () => {
     ["Never", v1, "2.0-1", "missing"],
   ];
   for (const [policy, status, wanted, want] of cases) {
-    assert.equal(decideInstall(policy, status, wanted, eq), want, `${policy} ${wanted}`);
+    assert.equal(
+      decideInstall(policy, status, { wantedVersion: wanted, sameVersion: eq }),
+      want,
+      `${policy} ${wanted}`,
+    );
   }
 });

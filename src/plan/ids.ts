@@ -30,28 +30,37 @@ export function formatIdRanges(ranges: readonly IdRange[]): string {
   return ranges.map((r) => r.min === r.max ? String(r.min) : `${r.min}-${r.max}`).join(",");
 }
 
+/** Where an id comes from, for messages. */
+export interface IdSource {
+  /** The container that runs with it. */
+  container: string;
+  /**
+   * The field that chose it, as the message names it: `securityContext.runAsUser 998`,
+   * `the package unit's User=root`, `pod securityContext.fsGroup 6`.
+   */
+  field: string;
+}
+
 /**
  * A user or group id as `User=`/`Group=`/`SupplementaryGroups=` can take it: an integer from 0
  * to 2^31-1 (what the API server admits; manifests are not validated by it) other than 65535,
  * which systemd refuses as the old 16-bit "invalid id".
  *
- * @param field the field as the message names it, e.g. `securityContext.runAsUser`.
- * @throws PlanError naming the field otherwise.
+ * @throws PodError naming the field otherwise.
  */
 export function checkId<T extends number | undefined>(
   ctx: PodContext,
-  container: string,
-  field: string,
   id: T,
+  source: IdSource,
 ): T {
+  const { container, field } = source;
   if (id === undefined) return id;
   if (!Number.isInteger(id) || id < 0 || id > MAX_ID || id === 0xffff) {
-    throw fail(
-      ctx,
+    throw fail(ctx, {
       container,
-      `${field} ${String(id)} is not a valid user or group id`,
-      `use an integer from 0 to ${MAX_ID} other than 65535`,
-    );
+      what: `${field} ${String(id)} is not a valid user or group id`,
+      todo: `use an integer from 0 to ${MAX_ID} other than 65535`,
+    });
   }
   return id;
 }
@@ -80,33 +89,30 @@ function hostIdDescription(ctx: PodContext, id: number, kind: "account" | "group
   return `outside --pod-id-range (${formatIdRanges(securityPolicy(ctx).podIDRanges)})`;
 }
 
+/** Options of {@link admitUser}. */
+export interface AdmitUserOptions extends IdSource {
+  /** Uids of the `User=` of the pod's package units, permitted unless root; default none. */
+  packageUids?: readonly number[];
+}
+
 /**
  * Admits the user a container runs as.
  *
- * @param field what chose the user, for messages: `securityContext.runAsUser 998`,
- *   `the package unit's User=root`, ...
- * @param packageUids uids of the `User=` of the pod's package units, permitted unless root.
  * @return true when `uid` is a pod id (it needs a userdb record).
- * @throws PlanError when the policy refuses it, or the node cannot run as it.
+ * @throws PodError when the policy refuses it, or the node cannot run as it.
  */
-export function admitUser(
-  ctx: PodContext,
-  container: string,
-  field: string,
-  uid: number,
-  packageUids: readonly number[] = [],
-): boolean {
+export function admitUser(ctx: PodContext, uid: number, options: AdmitUserOptions): boolean {
+  const { container, field, packageUids = [] } = options;
   const node = ctx.input.node;
   if (isPodId(ctx, uid)) {
     if (!node.userRecords) {
       // systemd 252 starts a unit only as a uid NSS knows (status 217/USER otherwise).
-      throw fail(
-        ctx,
+      throw fail(ctx, {
         container,
-        `${field} is not a user on node ${node.name}, and systemd runs units only as known ` +
+        what: `${field} is not a user on node ${node.name}, and systemd runs units only as known ` +
           "users",
-        `create the user on the node (useradd --uid ${uid}) or use an existing one`,
-      );
+        todo: `create the user on the node (useradd --uid ${uid}) or use an existing one`,
+      });
     }
     return true;
   }
@@ -116,67 +122,67 @@ export function admitUser(
     (uid !== 0 && packageUids.includes(uid));
   if (!permitted) {
     const what = uid === 0 ? "root" : hostIdDescription(ctx, uid, "account");
-    throw fail(
-      ctx,
+    throw fail(ctx, {
       container,
-      `${field} is ${what}, which pods may run as only with the node's permission`,
-      `use an id of --pod-id-range (${formatIdRanges(policy.podIDRanges)}) in ` +
+      what: `${field} is ${what}, which pods may run as only with the node's permission`,
+      todo: `use an id of --pod-id-range (${formatIdRanges(policy.podIDRanges)}) in ` +
         `securityContext.runAsUser, or allow it on the node with --allowed-host-users=` +
         (account?.name ?? uid),
-    );
+    });
   }
   if (!account) {
-    throw fail(
-      ctx,
+    throw fail(ctx, {
       container,
-      `${field} is not a user on node ${node.name}, and systemd runs units only as known users`,
-      `create the user on the node (useradd --uid ${uid}) or use an existing one`,
-    );
+      what:
+        `${field} is not a user on node ${node.name}, and systemd runs units only as known users`,
+      todo: `create the user on the node (useradd --uid ${uid}) or use an existing one`,
+    });
   }
   return false;
+}
+
+/** Options of {@link admitGroup}. */
+export interface AdmitGroupOptions extends IdSource {
+  /**
+   * Host gids this container may use anyway: its user's primary group, the groups of the
+   * pod's package units (`Group=`, their users' primary groups).
+   */
+  granted: readonly number[];
 }
 
 /**
  * Admits a group a container runs with.
  *
- * @param field the field and value, for messages: `pod securityContext.fsGroup 6`.
- * @param granted host gids this container may use anyway: its user's primary group, the
- *   groups of the pod's package units (`Group=`, their users' primary groups).
  * @return true when `gid` is a pod id (it needs a userdb record).
- * @throws PlanError when the policy refuses it, or the node does not know it.
+ * @throws PodError when the policy refuses it, or the node does not know it.
  */
-export function admitGroup(
-  ctx: PodContext,
-  container: string,
-  field: string,
-  gid: number,
-  granted: readonly number[],
-): boolean {
+export function admitGroup(ctx: PodContext, gid: number, options: AdmitGroupOptions): boolean {
+  const { container, field, granted } = options;
   const node = ctx.input.node;
   const name = node.groupName(gid);
   if (isPodId(ctx, gid) && node.userRecords) return true;
   if (!isPodId(ctx, gid)) {
     const policy = securityPolicy(ctx);
     if (!listed(policy.allowedHostGroups, gid, name) && !granted.includes(gid)) {
-      throw fail(
-        ctx,
+      throw fail(ctx, {
         container,
-        `${field} is ${hostIdDescription(ctx, gid, "group")}, which pods may use only with ` +
+        what: `${field} is ${hostIdDescription(ctx, gid, "group")}, which pods may use only with ` +
           "the node's permission",
-        `use a group id of --pod-id-range (${formatIdRanges(policy.podIDRanges)}), or allow ` +
+        todo:
+          `use a group id of --pod-id-range (${formatIdRanges(policy.podIDRanges)}), or allow ` +
           `it on the node with --allowed-host-groups=${name ?? gid}`,
-      );
+      });
     }
   }
   if (name === undefined) {
     // systemd 252 fails a unit whose Group=/SupplementaryGroups= NSS does not know (216/GROUP).
-    throw fail(
-      ctx,
+    throw fail(ctx, {
       container,
-      `${field} is not a group on node ${node.name}, and systemd runs units only with known ` +
+      what:
+        `${field} is not a group on node ${node.name}, and systemd runs units only with known ` +
         "groups",
-      `create the group on the node (groupadd --gid ${gid}) or use an existing one`,
-    );
+      todo: `create the group on the node (groupadd --gid ${gid}) or use an existing one`,
+    });
   }
   return false;
 }

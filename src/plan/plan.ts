@@ -114,9 +114,9 @@ const HIDDEN_PATHS = ["/run/systemd/system", "/run/systemd/transient"];
 const SYSTEM_BUS = "/run/dbus/system_bus_socket";
 
 /**
- * Runs a unit-module encoder, turning its UnitValueError into a PlanError naming `field`. With
+ * Runs a unit-module encoder, turning its UnitValueError into a PodError naming `field`. With
  * `secret` (the value holds Secret data) the encoder's message, which quotes the value, is left
- * out: PlanError messages become the pod's status and Events, readable without Secret access.
+ * out: PodError messages become the pod's status and Events, readable without Secret access.
  */
 function encode<T>(
   ctx: PodContext,
@@ -130,12 +130,11 @@ function encode<T>(
   } catch (e) {
     if (!(e instanceof UnitValueError)) throw e;
     const why = secret ? "(the reason is withheld: the value holds Secret data)" : e.message;
-    throw fail(
-      ctx,
+    throw fail(ctx, {
       container,
-      `${field} cannot be written into a systemd unit: ${why}`,
-      `change ${field}`,
-    );
+      what: `${field} cannot be written into a systemd unit: ${why}`,
+      todo: `change ${field}`,
+    });
   }
 }
 
@@ -158,28 +157,25 @@ function podContext(input: PlanInput): PodContext {
     stateDir,
     podDir: `${stateDir}/${uid}`,
   };
-  if (problem) throw fail(ctx, undefined, problem, "fix the manifest");
-  if (name === "") throw fail(ctx, undefined, "metadata.name is empty", "name the pod");
+  if (problem) throw fail(ctx, { what: problem, todo: "fix the manifest" });
+  if (name === "") throw fail(ctx, { what: "metadata.name is empty", todo: "name the pod" });
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(uid)) {
-    throw fail(
-      ctx,
-      undefined,
-      `metadata.uid "${uid}" is missing or not a UID`,
-      "plan pods as the API server returns them (with metadata.uid)",
-    );
+    throw fail(ctx, {
+      what: `metadata.uid "${uid}" is missing or not a UID`,
+      todo: "plan pods as the API server returns them (with metadata.uid)",
+    });
   }
   if (!ctx.spec.containers?.length) {
-    throw fail(ctx, undefined, "spec.containers is empty", "add a container");
+    throw fail(ctx, { what: "spec.containers is empty", todo: "add a container" });
   }
   const names = new Set<string>();
   for (const { container } of allContainers(ctx.spec)) {
     if (names.has(container.name)) {
-      throw fail(
-        ctx,
-        container.name,
-        "container name is used twice",
-        "give containers unique names",
-      );
+      throw fail(ctx, {
+        container: container.name,
+        what: "container name is used twice",
+        todo: "give containers unique names",
+      });
     }
     names.add(container.name);
   }
@@ -196,14 +192,13 @@ function fromPackageUnit<T>(
   try {
     return read();
   } catch (e) {
-    throw fail(
-      ctx,
+    throw fail(ctx, {
       container,
-      `the unit file ${pkg?.unitName ?? ""} of package ${pkg?.name ?? ""} cannot be used: ` +
+      what: `the unit file ${pkg?.unitName ?? ""} of package ${pkg?.name ?? ""} cannot be used: ` +
         (e as Error).message,
-      "fix the package or give command and args",
-      "CreateContainerError",
-    );
+      todo: "fix the package or give command and args",
+      reason: "CreateContainerError",
+    });
   }
 }
 
@@ -259,31 +254,28 @@ function mountDirectives(
     const field = `volumeMounts[${m.name}]`;
     const source = volumes.sources.get(m.name);
     if (!source) {
-      throw fail(
-        ctx,
-        container.name,
-        `${field}: no volume named "${m.name}"`,
-        "declare it in spec.volumes",
-      );
+      throw fail(ctx, {
+        container: container.name,
+        what: `${field}: no volume named "${m.name}"`,
+        todo: "declare it in spec.volumes",
+      });
     }
     // Compared as systemd will read it: `/data/` and `/data` are one mount point, `//` is `/`.
     const mountPath = simplifiedAbsolutePath(m.mountPath);
     if (mountPath === undefined || mountPath === "/") {
-      throw fail(
-        ctx,
-        container.name,
-        `${field}.mountPath ${JSON.stringify(m.mountPath)} is not an absolute path below / ` +
+      throw fail(ctx, {
+        container: container.name,
+        what: `${field}.mountPath ${JSON.stringify(m.mountPath)} is not an absolute path below / ` +
           "without '..'",
-        "use an absolute path such as /data",
-      );
+        todo: "use an absolute path such as /data",
+      });
     }
     if (seen.has(mountPath)) {
-      throw fail(
-        ctx,
-        container.name,
-        `${field}.mountPath ${m.mountPath} is used twice`,
-        "mount each path once",
-      );
+      throw fail(ctx, {
+        container: container.name,
+        what: `${field}.mountPath ${m.mountPath} is used twice`,
+        todo: "mount each path once",
+      });
     }
     seen.add(mountPath);
     const expanded = m.subPathExpr !== undefined
@@ -296,22 +288,20 @@ function mountDirectives(
     if (subPath !== "") {
       const problem = relativePathProblem(subPath);
       if (problem) {
-        throw fail(
-          ctx,
-          container.name,
-          `${field}.subPath ${shown} ${problem}`,
-          "use a relative path inside the volume",
-        );
+        throw fail(ctx, {
+          container: container.name,
+          what: `${field}.subPath ${shown} ${problem}`,
+          todo: "use a relative path inside the volume",
+        });
       }
       if (source.createsSubPaths) {
         hostPath = volumes.subPathDirectory(source, subPath);
       } else if (source.contents && !source.contents.has(subPath)) {
-        throw fail(
-          ctx,
-          container.name,
-          `${field}.subPath ${shown} does not exist in volume ${m.name}`,
-          "use a key or item path of the volume",
-        );
+        throw fail(ctx, {
+          container: container.name,
+          what: `${field}.subPath ${shown} does not exist in volume ${m.name}`,
+          todo: "use a key or item path of the volume",
+        });
       } else {
         hostPath = `${source.hostPath}/${subPath}`;
         // The pod may plant a symlink there: checked again on the node, resolved.
@@ -381,23 +371,21 @@ function restartDirectives(ctx: PodContext, init: boolean): Directive[] {
   if (policy === "Always" || policy === "OnFailure" || policy === "Never") {
     return [["Restart", "no"], ["RemainAfterExit", "yes"]];
   }
-  throw fail(
-    ctx,
-    undefined,
-    `restartPolicy "${policy}" is unknown`,
-    "use Always, OnFailure or Never",
-  );
+  throw fail(ctx, {
+    what: `restartPolicy "${policy}" is unknown`,
+    todo: "use Always, OnFailure or Never",
+  });
 }
 
 function stopDirectives(ctx: PodContext): Directive[] {
   const grace = ctx.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
   if (!Number.isSafeInteger(grace) || grace < 0) {
-    throw fail(
-      ctx,
-      undefined,
-      `terminationGracePeriodSeconds ${JSON.stringify(grace)} is not a whole number of seconds`,
-      "use an integer of 0 or more",
-    );
+    throw fail(ctx, {
+      what: `terminationGracePeriodSeconds ${
+        JSON.stringify(grace)
+      } is not a whole number of seconds`,
+      todo: "use an integer of 0 or more",
+    });
   }
   return [
     ["TimeoutStopSec", String(Math.max(grace, MINIMUM_GRACE_SECONDS))],
@@ -532,12 +520,11 @@ function planContainer(
   const { container, init, security } = p;
   const name = container.name;
   if (init && (container as { restartPolicy?: string }).restartPolicy === "Always") {
-    throw fail(
-      ctx,
-      name,
-      "init containers with restartPolicy: Always (sidecars) are not supported",
-      "make it an app container",
-    );
+    throw fail(ctx, {
+      container: name,
+      what: "init containers with restartPolicy: Always (sidecars) are not supported",
+      todo: "make it an app container",
+    });
   }
   const env = containerEnvironment(ctx, container);
   const command = expandArguments(container.command ?? [], env);
@@ -558,7 +545,11 @@ function planContainer(
     );
   } catch (e) {
     if (!(e instanceof CommandError)) throw e;
-    throw fail(ctx, name, packaged ? e.message : (missingUnit(p.pkg) ?? e.message), e.todo);
+    throw fail(ctx, {
+      container: name,
+      what: packaged ? e.message : (missingUnit(p.pkg) ?? e.message),
+      todo: e.todo,
+    });
   }
 
   const policy = ctx.spec.restartPolicy ?? "Always";
@@ -566,12 +557,11 @@ function planContainer(
   // systemd refuses Restart=always for oneshot services; a long-running app container is not one.
   if (!init && type === "oneshot" && policy === "Always") {
     if (execStarts.length > 1) {
-      throw fail(
-        ctx,
-        name,
-        "the package's oneshot unit has several ExecStart lines, which cannot restart always",
-        "use restartPolicy OnFailure or Never, or give command",
-      );
+      throw fail(ctx, {
+        container: name,
+        what: "the package's oneshot unit has several ExecStart lines, which cannot restart always",
+        todo: "use restartPolicy OnFailure or Never, or give command",
+      });
     }
     type = "exec";
   }
@@ -703,7 +693,7 @@ function planSlice(ctx: PodContext): PlannedSlice {
  * Plans a pod: its units (init containers in order, then app containers) and volume entries
  * (parents before children).
  *
- * @throws PlanError with a Kubernetes reason (`CreateContainerConfigError`, ...) and a message
+ * @throws PodError with a Kubernetes reason (`CreateContainerConfigError`, ...) and a message
  *   naming the pod, the container and what to do.
  */
 export function planPod(input: PlanInput): PodPlan {

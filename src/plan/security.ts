@@ -103,12 +103,11 @@ function capabilityNames(
     const name = raw.toUpperCase().replace(/^CAP_/, "");
     if (name === "ALL") return "ALL";
     if (!CAPABILITIES.includes(name)) {
-      throw fail(
-        ctx,
+      throw fail(ctx, {
         container,
-        `securityContext.capabilities.${field}: unknown capability "${raw}"`,
-        "use names from capabilities(7) such as NET_BIND_SERVICE",
-      );
+        what: `securityContext.capabilities.${field}: unknown capability "${raw}"`,
+        todo: "use names from capabilities(7) such as NET_BIND_SERVICE",
+      });
     }
     const cap = `CAP_${name}`;
     if (!out.includes(cap)) out.push(cap);
@@ -183,42 +182,49 @@ function resolveUser(
     if (pkg.user !== undefined) {
       const info = unitUser(ctx, pkg.user);
       // The package's choice stands for a non-root user; root needs the node's permission.
-      if (info?.uid === 0) admitUser(ctx, container, `the package unit's User=${pkg.user}`, 0);
+      if (info?.uid === 0) {
+        admitUser(ctx, 0, { container, field: `the package unit's User=${pkg.user}` });
+      }
       return { uid: info?.uid, gid: info?.gid, podId: false };
     }
-    admitUser(ctx, container, "the container (no runAsUser, no User= in its image's unit)", 0);
+    admitUser(ctx, 0, {
+      container,
+      field: "the container (no runAsUser, no User= in its image's unit)",
+    });
     return { uid: 0, gid: 0, podId: false };
   }
   const name = level.windowsOptions?.runAsUserName;
   if (name !== undefined) {
     const info = node.lookupUser(name);
     if (!info) {
-      throw fail(
-        ctx,
+      throw fail(ctx, {
         container,
-        `securityContext.windowsOptions.runAsUserName "${name}" is not a user on node ` +
+        what: `securityContext.windowsOptions.runAsUserName "${name}" is not a user on node ` +
           node.name,
-        "create the user on the node or use an existing one",
-      );
+        todo: "create the user on the node or use an existing one",
+      });
     }
     if (level.runAsUser !== undefined && level.runAsUser !== info.uid) {
-      throw fail(
-        ctx,
+      throw fail(ctx, {
         container,
-        `securityContext.runAsUser ${level.runAsUser} contradicts runAsUserName "${name}" ` +
+        what: `securityContext.runAsUser ${level.runAsUser} contradicts runAsUserName "${name}" ` +
           `(uid ${info.uid})`,
-        "set only one of them",
-      );
+        todo: "set only one of them",
+      });
     }
     const field = `securityContext.windowsOptions.runAsUserName "${name}" (uid ${info.uid})`;
-    admitUser(ctx, container, field, info.uid, packageUids);
+    admitUser(ctx, info.uid, { container, field, packageUids });
     // A name systemd might read differently (`%` specifiers, blanks, line breaks) is written
     // as the uid it resolved to, which systemd cannot misread.
     const user = PLAIN_USER_NAME.test(name) ? name : String(info.uid);
     return { user, uid: info.uid, gid: info.gid, podId: false };
   }
-  const uid = checkId(ctx, container, "securityContext.runAsUser", level.runAsUser!);
-  const podId = admitUser(ctx, container, `securityContext.runAsUser ${uid}`, uid, packageUids);
+  const uid = checkId(ctx, level.runAsUser!, { container, field: "securityContext.runAsUser" });
+  const podId = admitUser(ctx, uid, {
+    container,
+    field: `securityContext.runAsUser ${uid}`,
+    packageUids,
+  });
   return { user: String(uid), uid, gid: podId ? uid : node.lookupUser(uid)!.gid, podId };
 }
 
@@ -233,7 +239,7 @@ export interface PackageIdentities {
 /**
  * Computes the effective security of a container.
  *
- * @throws PlanError for users and groups the node does not know or its policy refuses, when
+ * @throws PodError for users and groups the node does not know or its policy refuses, when
  *   runAsNonRoot would run as root, and for privileged containers the node refuses.
  */
 export function effectiveSecurity(
@@ -248,32 +254,28 @@ export function effectiveSecurity(
   const userLevel = [own, pod].find((l) =>
     l.runAsUser !== undefined || l.windowsOptions?.runAsUserName !== undefined
   );
-  const runAsGroup = checkId(
-    ctx,
-    container.name,
-    "securityContext.runAsGroup",
-    own.runAsGroup ?? pod.runAsGroup,
-  );
+  const runAsGroup = checkId(ctx, own.runAsGroup ?? pod.runAsGroup, {
+    container: container.name,
+    field: "securityContext.runAsGroup",
+  });
   const chosen = resolveUser(ctx, container.name, userLevel, packages);
   const { uid } = chosen;
 
   const runAsNonRoot = own.runAsNonRoot ?? pod.runAsNonRoot;
   if (runAsNonRoot && uid !== undefined && uid === 0) {
-    throw fail(
-      ctx,
-      container.name,
-      "securityContext.runAsNonRoot is set but the container would run as root (uid 0)",
-      "set runAsUser or windowsOptions.runAsUserName to a non-root user",
-    );
+    throw fail(ctx, {
+      container: container.name,
+      what: "securityContext.runAsNonRoot is set but the container would run as root (uid 0)",
+      todo: "set runAsUser or windowsOptions.runAsUserName to a non-root user",
+    });
   }
   if (runAsNonRoot && uid === undefined) {
-    throw fail(
-      ctx,
-      container.name,
-      `securityContext.runAsNonRoot is set but the package's user "${pkg.user}" is unknown ` +
+    throw fail(ctx, {
+      container: container.name,
+      what: `securityContext.runAsNonRoot is set but the package's user "${pkg.user}" is unknown ` +
         "on the node, so it cannot be verified as non-root",
-      "set runAsUser or windowsOptions.runAsUserName",
-    );
+      todo: "set runAsUser or windowsOptions.runAsUserName",
+    });
   }
 
   // Host groups this container may use without being listed: its user's own primary group,
@@ -281,7 +283,7 @@ export function effectiveSecurity(
   const granted = [chosen.gid, ...packages.pod.groups].filter((g) => g !== undefined);
   const podIds = { users: chosen.podId ? [uid!] : [], groups: chosen.podId ? [uid!] : [] };
   const admit = (field: string, gid: number) => {
-    if (admitGroup(ctx, container.name, `${field} ${gid}`, gid, granted)) {
+    if (admitGroup(ctx, gid, { container: container.name, field: `${field} ${gid}`, granted })) {
       if (!podIds.groups.includes(gid)) podIds.groups.push(gid);
     }
   };
@@ -297,20 +299,19 @@ export function effectiveSecurity(
     ...(pod.fsGroup !== undefined ? [{ field: "fsGroup", g: pod.fsGroup }] : []),
   ];
   for (const { field, g } of groups) {
-    checkId(ctx, container.name, `pod securityContext.${field}`, g);
+    checkId(ctx, g, { container: container.name, field: `pod securityContext.${field}` });
     admit(`pod securityContext.${field}`, g);
     if (!supplementaryGroups.includes(g)) supplementaryGroups.push(g);
   }
 
   const privileged = own.privileged === true;
   if (privileged && !securityPolicy(ctx).allowPrivileged) {
-    throw fail(
-      ctx,
-      container.name,
-      `securityContext.privileged is set, and node ${node.name} does not run privileged ` +
+    throw fail(ctx, {
+      container: container.name,
+      what: `securityContext.privileged is set, and node ${node.name} does not run privileged ` +
         "containers (--allow-privileged=false)",
-      "remove privileged and ask for the capabilities the container needs",
-    );
+      todo: "remove privileged and ask for the capabilities the container needs",
+    });
   }
   const caps = own.capabilities;
   let boundingSet: string | undefined;

@@ -215,16 +215,3 @@ export interface HostPathCheck {
   /** The Kubernetes `HostPathType`; `""` = no type check (a subPath's is always `""`). */
   type: string;
 }
-
-/** A planning failure a user must see: names the pod, the container and what to do. */
-export class PlanError extends Error {
-  /** Kubernetes-style reason for the pod status and Event, e.g. `CreateContainerConfigError`. */
-  readonly reason: string;
-  readonly container?: string;
-  constructor(reason: string, message: string, container?: string) {
-    super(message);
-    this.name = "PlanError";
-    this.reason = reason;
-    this.container = container;
-  }
-}

@@ -123,12 +123,10 @@ interface FileSpec {
 function checkMode(ctx: PodContext, field: string, mode: number | undefined): number | undefined {
   if (mode === undefined) return undefined;
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
-    throw fail(
-      ctx,
-      undefined,
-      `${field} ${mode} is not a file mode`,
-      "use a value between 0 and 0777 (octal) / 511 (decimal)",
-    );
+    throw fail(ctx, {
+      what: `${field} ${mode} is not a file mode`,
+      todo: "use a value between 0 and 0777 (octal) / 511 (decimal)",
+    });
   }
   return mode;
 }
@@ -146,9 +144,9 @@ function keyFiles(
   defaultMode: number,
 ): FileSpec[] {
   const field = `volume ${volume}`;
-  const object = lookupObject(ctx, undefined, kind, name, optional, field);
+  const object = lookupObject(ctx, { kind, name, optional, field });
   if (!object) return [];
-  const data = objectData(ctx, kind, object);
+  const data = objectData(ctx, object, { kind });
   const sensitive = kind === "secret";
   if (!items || items.length === 0) {
     return [...data.keys()].sort().map((key) => ({
@@ -163,12 +161,10 @@ function keyFiles(
     const content = data.get(item.key);
     if (content === undefined) {
       if (optional) continue;
-      throw fail(
-        ctx,
-        undefined,
-        `${field}: key "${item.key}" not found in ${kind} "${name}"`,
-        `add the key to the ${kind}, remove the item, or set optional: true`,
-      );
+      throw fail(ctx, {
+        what: `${field}: key "${item.key}" not found in ${kind} "${name}"`,
+        todo: `add the key to the ${kind}, remove the item, or set optional: true`,
+      });
     }
     const mode = checkMode(ctx, `${field}: items[${item.key}].mode`, item.mode) ?? defaultMode;
     out.push({ path: item.path, content, mode, sensitive });
@@ -191,16 +187,15 @@ function downwardFiles(
 ): FileSpec[] {
   return (items ?? []).map((item) => {
     let value: string;
-    if (item.fieldRef) value = fieldRefValue(ctx, undefined, item.fieldRef.fieldPath, true);
+    if (item.fieldRef) value = fieldRefValue(ctx, item.fieldRef.fieldPath, { forVolume: true });
     else if (item.resourceFieldRef) {
       value = resourceFieldValue(ctx, undefined, item.resourceFieldRef);
     } else {
-      throw fail(
-        ctx,
-        undefined,
-        `volume ${volume}: downwardAPI item "${item.path}" has neither fieldRef nor resourceFieldRef`,
-        "set one of them",
-      );
+      throw fail(ctx, {
+        what:
+          `volume ${volume}: downwardAPI item "${item.path}" has neither fieldRef nor resourceFieldRef`,
+        todo: "set one of them",
+      });
     }
     const mode = checkMode(ctx, `volume ${volume}: items[${item.path}].mode`, item.mode);
     return {
@@ -239,12 +234,12 @@ function projectedFiles(ctx: PodContext, v: V1Volume): FileSpec[] {
         out.push({ path, content: encoder.encode(token), mode: defaultMode, sensitive: true });
       }
     } else {
-      throw fail(
-        ctx,
-        undefined,
-        `volume ${v.name}: projected source ${Object.keys(source).join(", ")} is not supported`,
-        "use configMap, secret, downwardAPI or serviceAccountToken sources",
-      );
+      throw fail(ctx, {
+        what: `volume ${v.name}: projected source ${
+          Object.keys(source).join(", ")
+        } is not supported`,
+        todo: "use configMap, secret, downwardAPI or serviceAccountToken sources",
+      });
     }
   }
   return out;
@@ -330,15 +325,13 @@ function hostPathVolume(
       } (comma-separated path ` +
         "prefixes), or use another volume type"
       : "use another path or volume type";
-    throw fail(p.ctx, undefined, `${field} ${problem}`, todo);
+    throw fail(p.ctx, { what: `${field} ${problem}`, todo: todo });
   }
   if (!HOST_PATH_TYPES.has(type)) {
-    throw fail(
-      p.ctx,
-      undefined,
-      `volume ${v.name}: hostPath.type "${type}" is unknown`,
-      `use one of ${[...HOST_PATH_TYPES].filter(Boolean).join(", ")}`,
-    );
+    throw fail(p.ctx, {
+      what: `volume ${v.name}: hostPath.type "${type}" is unknown`,
+      todo: `use one of ${[...HOST_PATH_TYPES].filter(Boolean).join(", ")}`,
+    });
   }
   const hostPath = simplifiedAbsolutePath(path)!;
   check({ volume: v.name, path: hostPath, type });
@@ -383,12 +376,10 @@ function emptyDirVolume(p: Planning, v: V1Volume): VolumeSource {
         limit = Number(integerValue(parseQuantity(String(sizeLimit))));
       } catch (e) {
         if (!(e instanceof QuantityError)) throw e;
-        throw fail(
-          p.ctx,
-          undefined,
-          `volume ${v.name}: emptyDir.sizeLimit: ${e.message}`,
-          "use a quantity such as 64Mi",
-        );
+        throw fail(p.ctx, {
+          what: `volume ${v.name}: emptyDir.sizeLimit: ${e.message}`,
+          todo: "use a quantity such as 64Mi",
+        });
       }
     }
     const sizeBytes = memoryVolumeSize(p.ctx, limit);
@@ -397,12 +388,10 @@ function emptyDirVolume(p: Planning, v: V1Volume): VolumeSource {
     // sizeLimit on disk is enforced by kubelet eviction, which systemk does not do.
     p.entries.add({ kind: "dir", path, mode: 0o777, ...p.own });
   } else {
-    throw fail(
-      p.ctx,
-      undefined,
-      `volume ${v.name}: emptyDir.medium "${medium}" is not supported`,
-      'use "" or "Memory"',
-    );
+    throw fail(p.ctx, {
+      what: `volume ${v.name}: emptyDir.medium "${medium}" is not supported`,
+      todo: 'use "" or "Memory"',
+    });
   }
   return { hostPath: path, readOnly: false, createsSubPaths: true };
 }
@@ -447,12 +436,10 @@ function fileVolume(p: Planning, v: V1Volume): VolumeSource {
     files = projectedFiles(ctx, v);
   } else {
     const type = Object.keys(v).filter((k) => k !== "name").join(", ") || "(none)";
-    throw fail(
-      ctx,
-      undefined,
-      `volume ${v.name}: type ${type} is not supported by systemk`,
-      "use emptyDir, configMap, secret, downwardAPI, projected or hostPath",
-    );
+    throw fail(ctx, {
+      what: `volume ${v.name}: type ${type} is not supported by systemk`,
+      todo: "use emptyDir, configMap, secret, downwardAPI, projected or hostPath",
+    });
   }
   const dirMode = kind === "secret" || files.some((f) => f.sensitive) ? 0o750 : 0o755;
   const path = p.volumeDir(kind, v.name);
@@ -463,12 +450,10 @@ function fileVolume(p: Planning, v: V1Volume): VolumeSource {
   for (const f of files) {
     const problem = relativePathProblem(f.path);
     if (problem) {
-      throw fail(
-        ctx,
-        undefined,
-        `volume ${v.name}: path "${f.path}" ${problem}`,
-        "use a relative path without '..'",
-      );
+      throw fail(ctx, {
+        what: `volume ${v.name}: path "${f.path}" ${problem}`,
+        todo: "use a relative path without '..'",
+      });
     }
     const segments = f.path.split("/");
     for (let i = 1; i < segments.length; i++) {
@@ -499,7 +484,7 @@ function fileVolume(p: Planning, v: V1Volume): VolumeSource {
 /**
  * Plans every volume of the pod.
  *
- * @throws PlanError for unsupported volume types, missing required objects or keys, and
+ * @throws PodError for unsupported volume types, missing required objects or keys, and
  *   unsafe names or paths.
  */
 export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes {
@@ -529,10 +514,16 @@ export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes
     const problem = relativePathProblem(v.name ?? "") ??
       (v.name.includes("/") ? "contains '/'" : undefined);
     if (problem) {
-      throw fail(ctx, undefined, `volume name "${v.name}" ${problem}`, "use a DNS label as name");
+      throw fail(ctx, {
+        what: `volume name "${v.name}" ${problem}`,
+        todo: "use a DNS label as name",
+      });
     }
     if (sources.has(v.name)) {
-      throw fail(ctx, undefined, `volume ${v.name} is declared twice`, "give volumes unique names");
+      throw fail(ctx, {
+        what: `volume ${v.name} is declared twice`,
+        todo: "give volumes unique names",
+      });
     }
     const source = v.hostPath
       ? hostPathVolume(p, v, checkHostPath)
@@ -569,10 +560,8 @@ export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes
 }
 
 function clash(ctx: PodContext, volume: string, path: string) {
-  return fail(
-    ctx,
-    undefined,
-    `volume ${volume}: path "${path}" is produced twice (or as both file and directory)`,
-    "give the items distinct paths",
-  );
+  return fail(ctx, {
+    what: `volume ${volume}: path "${path}" is produced twice (or as both file and directory)`,
+    todo: "give the items distinct paths",
+  });
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { PlanError, planPod } from "./mod.ts";
+import { planPod, PodError } from "./mod.ts";
 import { relativePathProblem } from "./volumes.ts";
 import { inputFromManifest } from "../../tests/plan/_fixtures.ts";
 
@@ -90,7 +90,7 @@ data: {a: x, b: "y"}`; // quoted: YAML 1.1 reads a bare y as true
   );
   assert.throws(
     () => planPod(inputFromManifest(pod("{key: a, path: x}", "    - {name: v, emptyDir: {}}"))),
-    PlanError,
+    PodError,
   );
   assert.throws(
     () => planPod(inputFromManifest(pod("{key: a, path: x}", "    - {name: ../x, emptyDir: {}}"))),

@@ -49,7 +49,7 @@ export interface UnitManager {
 
 /** Turns a container's `image` into something runnable (package install, path check). */
 export interface ImageResolver {
-  /** Throws ImagePullError (reason ErrImagePull, InvalidImageName, ...) on failure. */
+  /** Throws a PodError (reason ErrImagePull, InvalidImageName, ...) on failure. */
   resolve(pod: V1Pod, container: V1Container): Promise<PackageInfo>;
 }
 

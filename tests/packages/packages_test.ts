@@ -4,7 +4,8 @@
  * files the test builds and serves over loopback HTTPS.
  */
 import assert from "node:assert/strict";
-import { ImagePullError, type ImagePullReason } from "../../src/packages/image.ts";
+import type { ImagePullReason } from "../../src/packages/image.ts";
+import { PodError } from "../../src/pod_error.ts";
 import { DEFAULT_IMAGE_POLICY } from "../../src/packages/policy.ts";
 import { packageImageResolver } from "../../src/pods/images.ts";
 import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
@@ -24,7 +25,7 @@ async function withSystemd(fn: (sd: TestSystemd) => Promise<void>) {
 
 async function rejectsWith(p: Promise<unknown>, reason: ImagePullReason, message: RegExp) {
   await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof ImagePullError, String(e));
+    assert.ok(e instanceof PodError, String(e));
     assert.equal(e.reason, reason);
     assert.match(e.message, message);
     console.log(`  ${reason}: ${e.message}`);
@@ -129,7 +130,7 @@ Deno.test("the image resolver reports pulls as the kubelet's events: Pulling, Pu
     const pod = { metadata: { name: "p" } };
     const resolve = (image: string) => resolver.resolve(pod, { name: "c", image });
     const rejectsAs = (image: string, reason: string) =>
-      assert.rejects(resolve(image), (e) => e instanceof ImagePullError && e.reason === reason);
+      assert.rejects(resolve(image), (e) => e instanceof PodError && e.reason === reason);
 
     await rejectsAs("systemk-no-such-package", "ErrImagePull");
     await rejectsAs("systemk-no-such-package", "ImagePullBackOff");

@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import {
   DEFAULT_SECURITY_POLICY,
-  PlanError,
   planPod,
+  PodError,
   type SecurityPolicy,
 } from "../../src/plan/mod.ts";
 import { inputFromManifest, NODE, POLICY } from "./_fixtures.ts";
@@ -36,7 +36,7 @@ function refused(text: string, message: RegExp, policy: SecurityPolicy = POLICY)
   try {
     plan(text, policy);
   } catch (e) {
-    if (!(e instanceof PlanError)) throw e;
+    if (!(e instanceof PodError)) throw e;
     assert.equal(e.reason, "CreateContainerConfigError");
     assert.match(e.message, message);
     return e.message;

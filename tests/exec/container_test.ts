@@ -8,12 +8,12 @@
  * resize. Needs root (namespaces); skipped otherwise.
  */
 import assert from "node:assert/strict";
-import { planPod } from "../plan/mod.ts";
-import { SystemdClient } from "../systemd/mod.ts";
-import { bootTestSystemd, type TestSystemd } from "../../tests/harness/systemd.ts";
-import { waitFor } from "../../tests/harness/wait.ts";
-import { applyVolumes } from "../../tests/harness/plan_volumes.ts";
-import { inputFromManifest } from "../../tests/plan/_fixtures.ts";
+import { planPod } from "../../src/plan/mod.ts";
+import { SystemdClient } from "../../src/systemd/mod.ts";
+import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
+import { waitFor } from "../harness/wait.ts";
+import { applyVolumes } from "../harness/plan_volumes.ts";
+import { inputFromManifest } from "../plan/_fixtures.ts";
 import {
   containerSettings,
   type ExecContext,
@@ -22,7 +22,7 @@ import {
   type ExecOptions,
   runToCompletion,
   systemdRunArguments,
-} from "./container.ts";
+} from "../../src/exec/container.ts";
 
 const skip = Deno.uid() !== 0;
 
