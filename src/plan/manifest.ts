@@ -21,8 +21,10 @@ export interface Manifests {
   pods: V1Pod[];
   configMaps: V1ConfigMap[];
   secrets: V1Secret[];
-  persistentVolumeClaims: V1PersistentVolumeClaim[];
-  persistentVolumes: V1PersistentVolume[];
+  /** Always present in what {@link parseManifests} returns. */
+  persistentVolumeClaims?: V1PersistentVolumeClaim[];
+  /** Always present in what {@link parseManifests} returns. */
+  persistentVolumes?: V1PersistentVolume[];
 }
 
 function add(out: Manifests, object: unknown, where: string): void {
@@ -50,10 +52,10 @@ function add(out: Manifests, object: unknown, where: string): void {
       out.secrets.push(object as V1Secret);
       return;
     case "PersistentVolumeClaim":
-      out.persistentVolumeClaims.push(object as V1PersistentVolumeClaim);
+      out.persistentVolumeClaims!.push(object as V1PersistentVolumeClaim);
       return;
     case "PersistentVolume":
-      out.persistentVolumes.push(object as V1PersistentVolume);
+      out.persistentVolumes!.push(object as V1PersistentVolume);
       return;
   }
   throw new Error(

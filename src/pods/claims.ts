@@ -13,7 +13,7 @@ import type { V1PersistentVolume, V1PersistentVolumeClaim, V1Pod } from "@kubern
 import type { KubeClients } from "../kube/client.ts";
 import { type ObjectAccess, ObjectForbiddenError } from "../kube/objects.ts";
 import { claimedVolume, isClaimProblem } from "../plan/claims.ts";
-import { PlanError } from "../plan/mod.ts";
+import { PodError } from "../pod_error.ts";
 import type { References } from "./ports.ts";
 import { podReferences } from "./references.ts";
 
@@ -44,7 +44,7 @@ export class PodClaims {
    * The claims of `pod`'s volumes, their PersistentVolumes and the node's labels; nothing is
    * read for a pod without claims.
    *
-   * @throws {PlanError} `FailedMount` when the Node authorizer still refuses a claim or volume.
+   * @throws {PodError} `FailedMount` when the Node authorizer still refuses a claim or volume.
    */
   async forPod(pod: V1Pod): Promise<Partial<ClaimObjects>> {
     const uid = pod.metadata!.uid!;
@@ -73,7 +73,7 @@ export class PodClaims {
       }));
     } catch (e) {
       if (!(e instanceof ObjectForbiddenError)) throw e;
-      throw new PlanError("FailedMount", `${e.message}; retrying`);
+      throw new PodError("FailedMount", `${e.message}; retrying`);
     }
     const resolves = (pod.spec?.volumes ?? []).every((volume) =>
       !volume.persistentVolumeClaim || !isClaimProblem(claimedVolume(volume, {

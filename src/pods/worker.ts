@@ -23,6 +23,7 @@ import type { ContainerOverride, PodFailure } from "../status/mod.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 import { applyVolumes, removePodDir } from "../volumes/apply.ts";
 import { ClaimMountError, setUpClaimMounts } from "../volumes/claims.ts";
+import { checkHostPaths, HostPathError } from "../volumes/host_paths.ts";
 import { type Log, podLogger } from "../log/mod.ts";
 import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from "./deadline.ts";
 import { PodContainers } from "./pod_containers.ts";
@@ -213,11 +214,16 @@ export class PodWorker {
     this.#podDir = plan.podDir;
 
     try {
+      await checkHostPaths(plan.hostPathChecks, {
+        allowedHostPaths: this.#c.allowedHostPaths ?? [],
+        stateDir: this.#c.stateDir ?? DEFAULT_STATE_DIR,
+      });
+      await this.#c.userRecords?.use(this.#uid, plan.podIds);
       await applyVolumes(plan.volumes);
       await setUpClaimMounts(plan.claimMounts, { ownership: !this.#claimsSetUp });
       this.#claimsSetUp = true;
     } catch (e) {
-      const message = e instanceof ClaimMountError
+      const message = e instanceof HostPathError || e instanceof ClaimMountError
         ? `${podKey(pod)}: ${e.message}`
         : `writing volumes of ${podKey(pod)} failed: ${(e as Error).message}`;
       this.#failure = { reason: "FailedMount", message };
@@ -228,6 +234,8 @@ export class PodWorker {
       return this.#retryLater();
     }
     const { resizeError } = await this.#containers.apply(plan);
+    // Only now that no unit runs with them may the ids the pod no longer uses lose records.
+    await this.#c.userRecords?.release(this.#uid, plan.podIds);
     await this.#containers.follow();
     this.#resize.settle(pod, this.#containers.actualResources(), resizeError, new Date());
     this.publish();
@@ -278,6 +286,7 @@ export class PodWorker {
     }
     await Promise.all(names.map((name) => this.#containers.stop(name, graceSeconds)));
     for (const name of names) await this.#containers.remove(name);
+    await this.#c.userRecords?.release(this.#uid);
     await removePodDir(this.#podDir ?? `${this.#c.stateDir ?? DEFAULT_STATE_DIR}/${this.#uid}`);
     // The pod's cgroup goes last, as the kubelet removes it after the pod's volumes.
     await this.#containers.removeSlice();

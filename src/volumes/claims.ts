@@ -4,8 +4,7 @@
  * containers:
  *
  * - the path: a `local` volume's must exist (the local plugin bind-mounts it); a `hostPath`
- *   volume's `type` must hold, `DirectoryOrCreate` (0755) and `FileOrCreate` (empty, 0644)
- *   creating it, with the kubelet's messages (`hostPath type check failed: ...`);
+ *   volume's `type` must hold, as for hostPath volumes (host_paths.ts);
  * - `fsGroup`: a `local` volume mounted read-write gets the pod's group, recursively, as the
  *   kubelet's `SetVolumeOwnership` gives it (group set, `ug+rw` added, and `ug+x` and setgid on
  *   directories; nothing when `fsGroupChangePolicy: OnRootMismatch` finds the root right);
@@ -31,6 +30,7 @@ import type { ClaimMount } from "../plan/types.ts";
 import { subPathPin } from "../plan/volumes.ts";
 import { pathValue } from "../unit/mod.ts";
 import { runCommand } from "../process/mod.ts";
+import { hostPathTypeProblem } from "./host_paths.ts";
 
 /** A claim's volume that cannot be set up on this node; the message says which and why. */
 export class ClaimMountError extends Error {
@@ -77,43 +77,12 @@ export async function setUpClaimMounts(
 
 /** What keeps the volume's path from being mounted, or undefined. */
 async function pathProblem(mount: ClaimMount): Promise<string | undefined> {
-  let info = await statOrUndefined(mount.path);
-  if (mount.source === "local") {
-    return info ? undefined : `the local path ${mount.path} does not exist`;
-  }
-  if (!info && mount.type === "DirectoryOrCreate") {
-    await Deno.mkdir(mount.path, { recursive: true, mode: 0o755 });
-    info = await statOrUndefined(mount.path);
-  } else if (!info && mount.type === "FileOrCreate") {
-    await Deno.writeFile(mount.path, new Uint8Array(), { createNew: true, mode: 0o644 });
-    info = await statOrUndefined(mount.path);
-  }
-  const failed = `hostPath type check failed: ${mount.path}`;
-  switch (mount.type) {
-    case "Directory":
-    case "DirectoryOrCreate":
-      return info?.isDirectory ? undefined : `${failed} is not a directory`;
-    case "File":
-    case "FileOrCreate":
-      return info?.isFile ? undefined : `${failed} is not a file`;
-    case "Socket":
-      return info?.isSocket ? undefined : `${failed} is not a socket file`;
-    case "CharDevice":
-      return info?.isCharDevice ? undefined : `${failed} is not a character device`;
-    case "BlockDevice":
-      return info?.isBlockDevice ? undefined : `${failed} is not a block device`;
-    default:
-      return undefined;
-  }
-}
-
-async function statOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.stat(path);
-  } catch (e) {
+  if (mount.source === "hostPath") return await hostPathTypeProblem(mount.path, mount);
+  const found = await Deno.stat(mount.path).catch((e) => {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
-  }
+  });
+  return found ? undefined : `the local path ${mount.path} does not exist`;
 }
 
 /** The kubelet's `rwMask` (0660) and, for directories, `execMask` (0110). */
