@@ -35,6 +35,12 @@ import { type FoundPod, podKey, type PodRuntimeContext } from "./context.ts";
 
 /** Retry delay after a D-Bus failure that was not the pod's fault (systemd re-executing). */
 const TRANSIENT_RETRY_MS = 1000;
+/**
+ * Retry delay while a claim cannot be mounted yet (not bound, say): claims cannot be watched
+ * (the Node authorizer lets a node only get them), so they are read again this often, as the
+ * kubelet's volume manager polls them while it waits to mount.
+ */
+const CLAIM_RETRY_MS = 2000;
 
 /** Where a pod worker is in the pod's life; see the module doc. */
 export type PodLifecycle = "syncing" | "terminating" | "terminated";
@@ -208,6 +214,9 @@ export class PodWorker {
       this.#log.debug(`not runnable yet: ${prepared.failure?.message ?? "waiting containers"}`);
       this.#failure = prepared.failure;
       this.publish();
+      if (prepared.failure?.reason === "FailedMount") {
+        return this.#scheduleRetry(() => Promise.resolve(), CLAIM_RETRY_MS);
+      }
       return this.#retryLater();
     }
     const plan = prepared.plan;

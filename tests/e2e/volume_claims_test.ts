@@ -21,8 +21,8 @@ import { type NodeEnv, podEvents, startNodeEnv, waitFor, waitForPod } from "./_n
 
 const opts = { sanitizeOps: false, sanitizeResources: false, ignore: Deno.uid() !== 0 };
 
-/** The host group the pods' fsGroup names (systemd starts units only with known groups). */
-const USERS_GID = 100;
+/** The pods' fsGroup: a pod id (systemk makes its userdb record), not a host group. */
+const FS_GROUP = 5000;
 
 const running = (pod: V1Pod) =>
   pod.status?.phase === "Running" &&
@@ -155,7 +155,7 @@ Deno.test(
                   metadata: { labels: { app: "web" } },
                   spec: {
                     terminationGracePeriodSeconds: 2,
-                    securityContext: { runAsUser: 1, runAsGroup: 1, fsGroup: USERS_GID },
+                    securityContext: { runAsUser: 1, runAsGroup: 1, fsGroup: FS_GROUP },
                     containers: [{
                       name: "app",
                       image: "/bin/sh",
@@ -199,7 +199,7 @@ Deno.test(
           // fsGroup: the volume and what is in it belong to the group, directories setgid.
           const stat = (await sh(env, `stat -c '%g %A' ${dir} ${dir}/www ${dir}/www/log`)).trim();
           const [root, www, file] = stat.split("\n").map((line) => line.split(" "));
-          assert.deepEqual([root[0], www[0], file[0]], Array(3).fill(String(USERS_GID)), stat);
+          assert.deepEqual([root[0], www[0], file[0]], Array(3).fill(String(FS_GROUP)), stat);
           assert.match(root[1], /^drwxrws/, stat);
           assert.match(www[1], /^drwxrws/, stat);
           // The whole volume is mounted read-only where the pod says so.

@@ -17,8 +17,8 @@ import { type NodeEnv, podEvents, startNodeEnv, waitFor, waitForPod } from "../e
 
 const opts = { sanitizeOps: false, sanitizeResources: false, ignore: Deno.uid() !== 0 };
 
-/** A host group (systemd starts units only with groups the node knows). */
-const USERS_GID = 100;
+/** The pods' fsGroup: a pod id (systemk makes its userdb record), not a host group. */
+const FS_GROUP = 5000;
 /** A host file the pods must not reach (in the test systemd's overlay). */
 const TARGET = "/etc/systemk-attack-target";
 
@@ -141,12 +141,12 @@ Deno.test("security: a pod's symlinks in its PersistentVolume lead nowhere", opt
     });
 
     await t.step("fsGroup changes the volume's files, not what its symlinks point to", async () => {
-      await env.apply(pod("grouped", "id", { fsGroup: USERS_GID }));
+      await env.apply(pod("grouped", "id", { fsGroup: FS_GROUP }));
       await waitForPod(env, "grouped", "running", running);
       const target = (await sh(env, `stat -c '%g %a' ${TARGET} /etc`)).trim().split("\n");
       assert.deepEqual(target, ["0 600", "0 755"], "a host file changed group or mode");
       const own = (await sh(env, "stat -c '%g' /mnt/disks/attack/files/own")).trim();
-      assert.equal(own, String(USERS_GID));
+      assert.equal(own, String(FS_GROUP));
     });
   } finally {
     await env.stop();
