@@ -282,14 +282,15 @@ export function parseFlags(args: readonly string[]): { config: Config; positiona
     "shutdown-grace-period-critical-pods",
     config.shutdownGracePeriodCriticalPods as string,
   );
-  if (critical > shutdown) {
+  // 0 turns graceful shutdown off, whatever the critical pods' share says.
+  if (shutdown > 0 && critical > shutdown) {
     throw new UsageError(
       `--shutdown-grace-period-critical-pods (${critical}s) must not be longer than ` +
         `--shutdown-grace-period (${shutdown}s): it is the critical pods' part of it`,
     );
   }
   config.shutdownGracePeriod = shutdown;
-  config.shutdownGracePeriodCriticalPods = critical;
+  config.shutdownGracePeriodCriticalPods = shutdown > 0 ? critical : 0;
   try {
     config.nodeLabels = parseNodeLabels(config.nodeLabels as string | undefined);
     config.registerWithTaints = parseTaints(config.registerWithTaints as string | undefined);

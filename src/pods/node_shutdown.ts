@@ -90,6 +90,8 @@ export class NodeShutdownManager {
       log.info(`logind's InhibitDelayMaxSec raised from ${current} s to ${wanted} s`);
     }
     logind.onPrepareForShutdown((active) => {
+      // From the announcement on, no new pod is admitted.
+      if (active) this.#shuttingDown = true;
       this.#events = this.#events.then(() => this.#prepare(active)).catch((e) =>
         log.error(`node shutdown: ${(e as Error).message}`)
       );
