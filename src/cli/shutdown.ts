@@ -38,12 +38,6 @@ export function nodeShutdown(
   if (config.shutdownGracePeriod === 0) return undefined;
   let logind: LogindClient | undefined;
   const manager = new NodeShutdownManager({
-    logind: {
-      inhibitDelayMaxSeconds: () => logind!.inhibitDelayMaxSeconds(),
-      raiseInhibitDelayMax: (seconds) => logind!.raiseInhibitDelayMax(seconds),
-      inhibitShutdown: () => logind!.inhibitShutdown(),
-      onPrepareForShutdown: (listener) => logind!.onPrepareForShutdown(listener),
-    },
     periods: {
       gracePeriodSeconds: config.shutdownGracePeriod,
       criticalPodsSeconds: config.shutdownGracePeriodCriticalPods,
@@ -59,7 +53,7 @@ export function nodeShutdown(
     async start() {
       try {
         logind = await LogindClient.connect({ who: WHO, why: WHY });
-        await manager.start();
+        await manager.start(logind);
       } catch (e) {
         log.error(
           `graceful node shutdown is off (pods will be killed without their preStop hooks ` +

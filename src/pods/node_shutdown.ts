@@ -17,8 +17,7 @@
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import { log } from "../log/mod.ts";
-import type { PodAdmitHandler } from "./context.ts";
-import { podKey } from "./context.ts";
+import { type PodAdmitHandler, podKey } from "./context.ts";
 import type { ShutdownInhibitor, ShutdownLock } from "./ports.ts";
 import {
   NODE_SHUTDOWN,
@@ -35,7 +34,6 @@ export const NODE_SHUTTING_DOWN = "node is shutting down";
 
 /** What the node shutdown manager is wired to. */
 export interface NodeShutdownOptions {
-  logind: ShutdownInhibitor;
   periods: ShutdownGracePeriods;
   /** The node's active pods. */
   pods(): V1Pod[];
@@ -50,13 +48,14 @@ export interface NodeShutdownOptions {
 /** Stops the node's pods before a shutdown; see the module doc. */
 export class NodeShutdownManager {
   readonly #o: NodeShutdownOptions;
+  #logind?: ShutdownInhibitor;
   #shuttingDown = false;
   #lock?: ShutdownLock;
   /** Shutdown events are handled one after the other, as logind sends them. */
   #events: Promise<void> = Promise.resolve();
   #stopped = false;
 
-  /** @param options logind, the flags' periods and the pods' runtime. */
+  /** @param options the flags' periods and the pods' runtime. */
   constructor(options: NodeShutdownOptions) {
     this.#o = options;
   }
@@ -70,13 +69,14 @@ export class NodeShutdownManager {
   readonly admit: PodAdmitHandler = () => this.#shuttingDown ? NODE_SHUTDOWN_REJECTION : undefined;
 
   /**
-   * Makes sure logind waits long enough, takes the lock and follows logind's announcements.
+   * Makes sure `logind` waits long enough, takes the lock and follows logind's announcements.
    *
    * @throws when logind's delay cannot be raised to `--shutdown-grace-period` or the lock
    *   cannot be taken (graceful shutdown is then off).
    */
-  async start(): Promise<void> {
-    const { logind, periods } = this.#o;
+  async start(logind: ShutdownInhibitor): Promise<void> {
+    const { periods } = this.#o;
+    this.#logind = logind;
     const wanted = periods.gracePeriodSeconds;
     const current = await logind.inhibitDelayMaxSeconds();
     if (current < wanted) {
@@ -116,7 +116,7 @@ export class NodeShutdownManager {
       log.info("node shutdown cancelled: the node is ready again");
       this.#shuttingDown = false;
       await this.#o.onChange?.(false);
-      this.#lock ??= await this.#o.logind.inhibitShutdown();
+      this.#lock ??= await this.#logind!.inhibitShutdown();
       return;
     }
     this.#shuttingDown = true;

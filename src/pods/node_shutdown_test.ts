@@ -52,7 +52,6 @@ Deno.test("node shutdown: regular pods, then critical ones, statuses flushed, th
     pod("db"),
   ];
   const manager = new NodeShutdownManager({
-    logind,
     periods: { gracePeriodSeconds: 30, criticalPodsSeconds: 10 },
     pods: () => pods,
     async terminate(p, termination, graceSeconds) {
@@ -70,7 +69,7 @@ Deno.test("node shutdown: regular pods, then critical ones, statuses flushed, th
     flush: () => Promise.resolve(void log.push("flush")),
     onChange: (down) => Promise.resolve(void log.push(`shutting down: ${down}`)),
   });
-  await manager.start();
+  await manager.start(logind);
   assert.deepEqual(log, ["lock 1"], "logind already waits long enough: nothing raised");
   assert.equal(manager.admit(pod("new")), undefined);
 
@@ -100,7 +99,6 @@ Deno.test("node shutdown: a group that outlasts its period does not hold the nex
   let unblock!: () => void;
   const stuck = new Promise<void>((r) => unblock = r);
   const manager = new NodeShutdownManager({
-    logind,
     // Regular pods get 0 s: the critical group starts at once.
     periods: { gracePeriodSeconds: 5, criticalPodsSeconds: 5 },
     pods: () => [pod("web"), pod("dns", { priority: SYSTEM_CRITICAL_PRIORITY })],
@@ -109,7 +107,7 @@ Deno.test("node shutdown: a group that outlasts its period does not hold the nex
       return p.metadata!.name === "web" ? stuck : Promise.resolve();
     },
   });
-  await manager.start();
+  await manager.start(logind);
   announce(true);
   await until(() => log.includes("release 1"));
   assert.deepEqual(log, ["lock 1", "stop web", "stop dns", "release 1"]);
@@ -120,13 +118,12 @@ Deno.test("node shutdown: a group that outlasts its period does not hold the nex
 Deno.test("node shutdown: a cancelled shutdown makes the node ready again and takes a new lock", async () => {
   const { logind, log, announce } = fakeLogind(60);
   const manager = new NodeShutdownManager({
-    logind,
     periods: { gracePeriodSeconds: 30, criticalPodsSeconds: 10 },
     pods: () => [],
     terminate: () => Promise.resolve(),
     onChange: (down) => Promise.resolve(void log.push(`shutting down: ${down}`)),
   });
-  await manager.start();
+  await manager.start(logind);
   announce(true);
   announce(false);
   await until(() => log.includes("lock 2"));
@@ -150,15 +147,15 @@ Deno.test("node shutdown: logind's delay is raised to the grace period, or grace
     pods: () => [],
     terminate: () => Promise.resolve(),
   };
-  const raised = new NodeShutdownManager({ ...options, logind: short.logind });
-  await raised.start();
+  const raised = new NodeShutdownManager(options);
+  await raised.start(short.logind);
   assert.deepEqual(short.log, ["raise 30", "lock 1"]);
   await raised.stop();
 
   const stubborn = fakeLogind(5, { raisesTo: 5 });
-  const refused = new NodeShutdownManager({ ...options, logind: stubborn.logind });
+  const refused = new NodeShutdownManager(options);
   await assert.rejects(
-    () => refused.start(),
+    () => refused.start(stubborn.logind),
     /InhibitDelayMaxSec stays 5 s after systemk raised it to 30 s \(--shutdown-grace-period\)/,
   );
   assert.deepEqual(stubborn.log, ["raise 30"], "no lock without the time to use it");

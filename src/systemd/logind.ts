@@ -48,8 +48,6 @@ export interface InhibitorLock {
 
 /** Options of {@link LogindClient.connect}. */
 export interface LogindOptions {
-  /** D-Bus address of the system bus; default: this host's. */
-  busAddress?: string;
   /** The lock's `who` and `why`, shown by `systemd-inhibit --list`. */
   who: string;
   why: string;
@@ -78,7 +76,7 @@ export class LogindClient {
   }
 
   /**
-   * Connects to the system bus and follows logind's `PrepareForShutdown`; reconnects by itself
+   * Connects to this machine's system bus and follows logind's `PrepareForShutdown`; reconnects by itself
    * when the bus goes away.
    *
    * @throws when the bus cannot be reached or logind does not answer.
@@ -151,7 +149,6 @@ export class LogindClient {
       stdin: "piped",
       stdout: "null",
       stderr: "piped",
-      env: this.#o.busAddress ? { DBUS_SYSTEM_BUS_ADDRESS: this.#o.busAddress } : undefined,
     }).spawn();
     const stdin = child.stdin.getWriter();
     const stderr = new Response(child.stderr).text();
@@ -165,13 +162,18 @@ export class LogindClient {
       },
     };
     const deadline = Date.now() + LOCK_TIMEOUT_MS;
-    while (!(await this.#holds(child.pid))) {
-      if (exited || Date.now() > deadline) {
-        await lock.release();
-        const why = (await stderr).trim() || `no lock listed in ${LOCK_TIMEOUT_MS} ms`;
-        throw new Error(`logind gave no shutdown inhibitor lock: ${why}`);
+    try {
+      while (!(await this.#holds(child.pid))) {
+        if (exited || Date.now() > deadline) {
+          throw new Error(`no lock listed in ${LOCK_TIMEOUT_MS} ms`);
+        }
+        await new Promise((r) => setTimeout(r, 20));
       }
-      await new Promise((r) => setTimeout(r, 20));
+    } catch (e) {
+      // Released first: systemd-inhibit's error output is complete once it has exited.
+      await lock.release();
+      const why = (await stderr).trim() || (e as Error).message;
+      throw new Error(`logind gave no shutdown inhibitor lock: ${why}`);
     }
     return lock;
   }
@@ -193,9 +195,8 @@ export class LogindClient {
   }
 
   async #open(): Promise<void> {
-    const bus = this.#o.busAddress === undefined
-      ? dbus.systemBus()
-      : dbus.sessionBus({ busAddress: this.#o.busAddress });
+    // systemd-inhibit and logind's PIDs must be of this machine: its own system bus only.
+    const bus = dbus.systemBus();
     try {
       await new Promise<void>((resolve, reject) => {
         bus.once("connect", resolve);
