@@ -43,8 +43,8 @@ export function nodeShutdown(
       criticalPodsSeconds: config.shutdownGracePeriodCriticalPods,
     },
     pods: () => wiring.pods().runtime.activePods(),
-    terminate: (pod, termination, graceSeconds) =>
-      wiring.pods().runtime.terminateAbnormally(pod.metadata!.uid!, termination, graceSeconds),
+    terminate: (pod, termination) =>
+      wiring.pods().runtime.terminateAbnormally(pod.metadata!.uid!, termination),
     flush: () => wiring.pods().statusesWritten(),
     onChange: wiring.onChange,
   });

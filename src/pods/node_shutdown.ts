@@ -38,7 +38,7 @@ export interface NodeShutdownOptions {
   /** The node's active pods. */
   pods(): V1Pod[];
   /** Ends a pod for good, kept Failed; resolves once its containers are stopped. */
-  terminate(pod: V1Pod, termination: KeptTermination, graceSeconds: number): Promise<void>;
+  terminate(pod: V1Pod, termination: KeptTermination): Promise<void>;
   /** Resolves once the pods' statuses are written (node mode: in the API). */
   flush?(): Promise<void>;
   /** A shutdown started (true) or was cancelled (false); awaited before the lock goes. */
@@ -138,14 +138,13 @@ export class NodeShutdownManager {
         `node shutdown: stopping ${group.pods.length} pod(s) of priority ${group.priority} ` +
           `and above within ${group.graceSeconds} s`,
       );
-      const termination = { failure: NODE_SHUTDOWN, conditions: [NODE_SHUTDOWN_CONDITION] };
-      const stopped = Promise.all(
-        group.pods.map((pod) =>
-          this.#o.terminate(pod, termination, podShutdownGraceSeconds(pod, group)).catch((e) =>
-            log.warn(`node shutdown: stopping ${podKey(pod)}: ${(e as Error).message}`)
-          )
-        ),
-      );
+      const stopped = Promise.all(group.pods.map((pod) =>
+        this.#o.terminate(pod, {
+          failure: NODE_SHUTDOWN,
+          conditions: [NODE_SHUTDOWN_CONDITION],
+          graceSeconds: podShutdownGraceSeconds(pod, group),
+        }).catch((e) => log.warn(`node shutdown: stopping ${podKey(pod)}: ${(e as Error).message}`))
+      ));
       let timer: ReturnType<typeof setTimeout> | undefined;
       const late = await Promise.race([
         stopped.then(() => false),

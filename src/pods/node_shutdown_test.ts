@@ -54,8 +54,9 @@ Deno.test("node shutdown: regular pods, then critical ones, statuses flushed, th
   const manager = new NodeShutdownManager({
     periods: { gracePeriodSeconds: 30, criticalPodsSeconds: 10 },
     pods: () => pods,
-    async terminate(p, termination, graceSeconds) {
-      log.push(`stop ${p.metadata!.name} ${graceSeconds}s ${termination.failure.reason}`);
+    async terminate(p, termination) {
+      const { graceSeconds, failure } = termination;
+      log.push(`stop ${p.metadata!.name} ${graceSeconds}s ${failure.reason}`);
       assert.equal(
         termination.failure.message,
         "Pod was terminated in response to imminent node shutdown.",

@@ -24,6 +24,7 @@ import { computePodStatus } from "../status/mod.ts";
 import type { ContainerOverride, PodFailure } from "../status/mod.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 import { applyVolumes, removePodDir } from "../volumes/apply.ts";
+import { checkHostPaths, HostPathError } from "../volumes/host_paths.ts";
 import { type Log, podLogger } from "../log/mod.ts";
 import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from "./deadline.ts";
 import { rejectedStatus } from "./admission.ts";
@@ -38,12 +39,14 @@ const TRANSIENT_RETRY_MS = 1000;
 export type PodLifecycle = "syncing" | "terminating" | "terminated";
 
 /**
- * Why systemk ends a pod while keeping it (the kubelet's `TerminatePodOptions`): phase Failed
- * with `failure` as reason and message, plus `conditions` (a `DisruptionTarget`).
+ * Why and how systemk ends a pod while keeping it (the kubelet's `TerminatePodOptions`): phase
+ * Failed with `failure` as reason and message, plus `conditions` (a `DisruptionTarget`); its
+ * containers stopped within `graceSeconds` (else the pod's grace period).
  */
 export interface KeptTermination {
   failure: PodFailure;
   conditions?: V1PodCondition[];
+  graceSeconds?: number;
 }
 
 function isTerminalPhase(status: V1PodStatus | undefined): boolean {
@@ -166,14 +169,14 @@ export class PodWorker {
 
   /**
    * Ends the pod for good but keeps it, as the kubelet's `TerminatePodAbnormallyAndWait`:
-   * its containers stopped (preStop hooks included) within `graceSeconds`, phase Failed as
-   * `termination` says. A pod being deleted, or already ended, is left to that; the returned
-   * promise resolves once the pod's containers are stopped either way.
+   * its containers stopped (preStop hooks included) and its phase Failed as `termination`
+   * says. A pod being deleted, or already ended, is left to that; the returned promise
+   * resolves once the pod's containers are stopped either way.
    */
-  terminateAbnormally(termination: KeptTermination, graceSeconds?: number): Promise<void> {
+  terminateAbnormally(termination: KeptTermination): Promise<void> {
     return this.#enqueue(async () => {
       if (this.#termination || this.#lifecycle === "terminated") return;
-      await this.#terminateKept(termination, graceSeconds);
+      await this.#terminateKept(termination);
     });
   }
 
@@ -244,9 +247,16 @@ export class PodWorker {
     this.#podDir = plan.podDir;
 
     try {
+      await checkHostPaths(plan.hostPathChecks, {
+        allowedHostPaths: this.#c.allowedHostPaths ?? [],
+        stateDir: this.#c.stateDir ?? DEFAULT_STATE_DIR,
+      });
+      await this.#c.userRecords?.use(this.#uid, plan.podIds);
       await applyVolumes(plan.volumes);
     } catch (e) {
-      const message = `writing volumes of ${podKey(pod)} failed: ${(e as Error).message}`;
+      const message = e instanceof HostPathError
+        ? `${podKey(pod)}: ${e.message}`
+        : `writing volumes of ${podKey(pod)} failed: ${(e as Error).message}`;
       this.#failure = { reason: "FailedMount", message };
       this.#c.events.record(pod, "Warning", "FailedMount", message);
       // Containers already running (adopted ones too) go on with the files they have.
@@ -255,6 +265,8 @@ export class PodWorker {
       return this.#retryLater();
     }
     await this.#containers.apply(plan);
+    // Only now that no unit runs with them may the ids the pod no longer uses lose records.
+    await this.#c.userRecords?.release(this.#uid, plan.podIds);
     await this.#containers.follow();
     this.publish();
   }
@@ -301,6 +313,7 @@ export class PodWorker {
     }
     await Promise.all(names.map((name) => this.#containers.stop(name, graceSeconds)));
     for (const name of names) await this.#containers.remove(name);
+    await this.#c.userRecords?.release(this.#uid);
     await removePodDir(this.#podDir ?? `${this.#c.stateDir ?? DEFAULT_STATE_DIR}/${this.#uid}`);
     // The pod's cgroup goes last, as the kubelet removes it after the pod's volumes.
     await this.#containers.removeSlice();
@@ -313,13 +326,13 @@ export class PodWorker {
   /**
    * Terminates the pod but keeps it, as the kubelet's eviction by a pod sync handler (the
    * active deadline) or its node shutdown manager: event, every unit stopped within
-   * `graceSeconds` (else the pod's grace period), nothing restarted, phase Failed with
+   * `termination`'s grace period (else the pod's), nothing restarted, phase Failed with
    * `termination`'s reason, message and conditions. Without `termination` (a pod already
    * terminal, or rejected) the units are kept stopped and the status keeps its phase. Runs
    * again on every sync of the kept pod (and after a restart of systemk) to keep its units
    * stopped.
    */
-  async #terminateKept(termination?: KeptTermination, graceSeconds?: number): Promise<void> {
+  async #terminateKept(termination?: KeptTermination): Promise<void> {
     if (termination && !this.#final) {
       this.#final = termination;
       const { reason, message } = termination.failure;
@@ -334,7 +347,7 @@ export class PodWorker {
     this.#failure = undefined;
     await Promise.all(
       this.#containers.names().map(async (name) => {
-        await this.#containers.stop(name, graceSeconds);
+        await this.#containers.stop(name, termination?.graceSeconds);
         await this.#c.observed.refresh(name);
       }),
     );

@@ -20,6 +20,7 @@
 import dbus from "dbus-next";
 import type { Message, MessageBus } from "dbus-next";
 import { log } from "../log/mod.ts";
+import { spawnProcess } from "../process/mod.ts";
 
 const LOGIND = "org.freedesktop.login1";
 const LOGIND_PATH = "/org/freedesktop/login1";
@@ -138,18 +139,16 @@ export class LogindClient {
    * @throws when logind refuses it or does not list it in time.
    */
   async inhibitShutdown(): Promise<InhibitorLock> {
-    const child = new Deno.Command("systemd-inhibit", {
-      args: [
-        "--what=shutdown",
-        "--mode=delay",
-        `--who=${this.#o.who}`,
-        `--why=${this.#o.why}`,
-        "cat",
-      ],
-      stdin: "piped",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
+    const child = spawnProcess([
+      "systemd-inhibit",
+      "--what=shutdown",
+      "--mode=delay",
+      `--who=${this.#o.who}`,
+      `--why=${this.#o.why}`,
+      "cat",
+    ], { stdin: "piped" });
+    // cat writes nothing: its input never gets a byte.
+    await child.stdout.cancel();
     const stdin = child.stdin.getWriter();
     const stderr = new Response(child.stderr).text();
     let exited = false;
