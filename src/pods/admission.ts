@@ -6,10 +6,10 @@
  * is never admitted later (its phase is terminal).
  *
  * Host ports, the kubelet's `GeneralPredicates` → the scheduler's `NodePorts` filter: systemk's
- * pods all use the host's network, so every declared port of an app or sidecar container is a
- * host port (`hostPort`, else `containerPort`), and a pod declaring one that an admitted pod
- * declares (same protocol and port, and the same host IP or either one `0.0.0.0`) is rejected
- * with reason `NodePorts`. Pure.
+ * pods all use the host's network, so every declared `containerPort` of an app or sidecar
+ * container is a port of the node (the process binds it; a different `hostPort` maps
+ * nothing), and a pod declaring one that an admitted pod declares (same protocol and port, and
+ * the same host IP or either one `0.0.0.0`) is rejected with reason `NodePorts`. Pure.
  *
  * @module
  */
@@ -60,7 +60,7 @@ export function hostPorts(pod: V1Pod): HostPort[] {
     (container.ports ?? []).map((p) => ({
       protocol: p.protocol || "TCP",
       hostIP: p.hostIP || ANY_ADDRESS,
-      port: p.hostPort || p.containerPort,
+      port: p.containerPort,
       container: container.name,
     })).filter((p) => p.port > 0)
   );
