@@ -37,8 +37,8 @@ export const LOGIND_DROP_IN = "/etc/systemd/logind.conf.d/99-systemk.conf";
 
 const MATCH_RULE = `type='signal',sender='${LOGIND}',interface='${LOGIND_MANAGER}',` +
   `member='PrepareForShutdown',path='${LOGIND_PATH}'`;
-/** How long logind may take to list a new lock. */
-const LOCK_TIMEOUT_MS = 10_000;
+/** How long logind may take to list a new lock, or to reload its configuration. */
+const LOGIND_TIMEOUT_MS = 10_000;
 const RECONNECT_DELAYS_MS = [100, 500, 1000, 2000];
 
 /** A delay lock held on shutdown; {@link release} lets the shutdown go on. */
@@ -125,7 +125,7 @@ export class LogindClient {
       SIGHUP,
     ]);
     // logind reloads when it handles the signal: read until it shows the new value.
-    const deadline = Date.now() + LOCK_TIMEOUT_MS;
+    const deadline = Date.now() + LOGIND_TIMEOUT_MS;
     for (;;) {
       const now = await this.inhibitDelayMaxSeconds();
       if (now >= seconds || Date.now() > deadline) return now;
@@ -160,11 +160,11 @@ export class LogindClient {
         await stderr;
       },
     };
-    const deadline = Date.now() + LOCK_TIMEOUT_MS;
+    const deadline = Date.now() + LOGIND_TIMEOUT_MS;
     try {
       while (!(await this.#holds(child.pid))) {
         if (exited || Date.now() > deadline) {
-          throw new Error(`no lock listed in ${LOCK_TIMEOUT_MS} ms`);
+          throw new Error(`no lock listed in ${LOGIND_TIMEOUT_MS} ms`);
         }
         await new Promise((r) => setTimeout(r, 20));
       }
