@@ -411,11 +411,14 @@ export class PodWorker {
       this.#publishPending = false;
       const pod = this.#pod;
       if (this.#removed() || pod.metadata?.deletionTimestamp) return;
+      // As the kubelet's status manager, no terminal phase while containers may still run:
+      // the reason comes once they are stopped (a DisruptionTarget may say so before).
+      const final = this.#lifecycle === "terminated" ? this.#final : undefined;
       const status = computePodStatus(pod, {
         units: this.#containers.statusUnits(),
         overrides: this.#containers.overrides(this.#overrides),
-        failure: this.#final?.failure ?? this.#failure,
-        evicted: this.#final !== undefined && !this.#rejected,
+        failure: final?.failure ?? this.#failure,
+        evicted: final !== undefined && !this.#rejected,
         rejected: this.#rejected,
         conditions: this.#final?.conditions,
         addresses: { hostIP: this.#c.node.internalIP, podIP: this.#c.node.externalIP },
