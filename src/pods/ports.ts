@@ -90,3 +90,20 @@ export interface UserRecordStore {
 
 /** Where computed pod statuses go. */
 export type StatusSink = (pod: V1Pod, status: V1PodStatus) => void;
+
+/** A lock that holds a shutdown back; releasing it lets the shutdown go on. */
+export interface ShutdownLock {
+  release(): Promise<void>;
+}
+
+/** What a graceful node shutdown needs from logind (src/systemd/logind.ts). */
+export interface ShutdownInhibitor {
+  /** How long logind waits for delay locks at most (`InhibitDelayMaxSec`), in seconds. */
+  inhibitDelayMaxSeconds(): Promise<number>;
+  /** Raises `InhibitDelayMaxSec` to `seconds`; resolves with the value logind then uses. */
+  raiseInhibitDelayMax(seconds: number): Promise<number>;
+  /** Takes a delay lock on shutdown. */
+  inhibitShutdown(): Promise<ShutdownLock>;
+  /** Calls `listener` with each `PrepareForShutdown`: true when a shutdown starts. */
+  onPrepareForShutdown(listener: (active: boolean) => void): void;
+}

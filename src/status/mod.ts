@@ -51,7 +51,13 @@ export {
   willRestart,
 } from "./container.ts";
 export { hasAnyAppContainerStarted, type PodPhase, podPhase } from "./phase.ts";
-export { KUBELET_CONDITION_TYPES, podConditions, type PodConditionsOptions } from "./conditions.ts";
+export {
+  isKubeletCondition,
+  KUBELET_CONDITION_TYPES,
+  podConditions,
+  type PodConditionsOptions,
+  TERMINATION_BY_KUBELET,
+} from "./conditions.ts";
 export { computeQOSClass, type QOSClass } from "./qos.ts";
 export { containerID, observeUnit, timestamp, type UnitObservation } from "./unit_state.ts";
 export type {

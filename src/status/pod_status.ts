@@ -18,7 +18,9 @@ import type { PodStatusOptions } from "./types.ts";
  * conditions (`podConditions`):
  * - a terminal phase (Succeeded/Failed) in the previous status never changes again;
  * - `terminal` makes the phase terminal (Failed unless every app container exited 0);
- *   `evicted` makes it Failed;
+ *   `evicted` and `rejected` make it Failed; a rejected pod (or a terminal one whose previous
+ *   status lists no container) has no container statuses;
+ * - `conditions` (a `DisruptionTarget`) are added to the computed ones;
  * - `reason`/`message` show `failure`; without one, a terminal phase keeps the previous
  *   reason and message (e.g. an eviction's), any other phase clears them;
  * - `startTime` is kept from the previous status, else `now`; `qosClass` likewise, else
@@ -67,8 +69,11 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
 
   const terminal = options.terminal ?? false;
   let phase = podPhase(pod, statuses, terminal);
-  if ((terminal && !isTerminal(phase)) || options.evicted) phase = "Failed";
+  if ((terminal && !isTerminal(phase)) || options.evicted || options.rejected) phase = "Failed";
   if (isTerminal(previous.phase)) phase = previous.phase;
+  // Never created: a rejected pod's containers have no status, before or after a restart.
+  const containersShown = !options.rejected &&
+    !(isTerminal(previous.phase) && previousStatuses.size === 0);
 
   const sandboxReady = options.sandboxReady ??
     [...initContainers, ...containers].some((container) => options.units.has(container.name));
@@ -81,6 +86,7 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
       sandboxReady,
       previous: previous.conditions ?? [],
       observed: pod.status?.conditions,
+      set: options.conditions,
       now,
     }),
     reason: options.failure?.reason ?? (keepsReason ? previous.reason : undefined),
@@ -91,8 +97,10 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
     podIPs: [{ ip: options.addresses.podIP }],
     startTime: previous.startTime ? new Date(previous.startTime) : now,
     qosClass: previous.qosClass || computeQOSClass(pod),
-    initContainerStatuses: initContainerStatuses.length > 0 ? initContainerStatuses : undefined,
-    containerStatuses,
+    initContainerStatuses: containersShown && initContainerStatuses.length > 0
+      ? initContainerStatuses
+      : undefined,
+    containerStatuses: containersShown ? containerStatuses : undefined,
   };
 }
 

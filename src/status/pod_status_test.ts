@@ -290,6 +290,68 @@ Deno.test("evicted: Failed with the failure even where every container exited 0;
   assert.equal(late.phase, "Succeeded");
 });
 
+Deno.test("rejected: Failed with the rejection, no container statuses, before and after a restart", () => {
+  const thePod = pod({ containers: ["a", "b"], initContainers: ["setup"] });
+  const failure = { reason: "NodePorts", message: "Pod was rejected: Predicate NodePorts failed" };
+  const rejected = compute(thePod, {}, { failure, rejected: true });
+  assert.deepEqual([rejected.phase, rejected.reason, rejected.message], [
+    "Failed",
+    "NodePorts",
+    failure.message,
+  ]);
+  assert.equal(rejected.containerStatuses, undefined);
+  assert.equal(rejected.initContainerStatuses, undefined);
+  assert.equal(condition(rejected, "Ready")?.reason, "PodFailed");
+  // A restarted systemk knows only the API's status: the pod reads the same.
+  const again = compute(thePod, {}, { previous: rejected });
+  assert.deepEqual(again, rejected);
+  // A pod that ran keeps its containers' statuses once terminal.
+  const ran = compute(thePod, { a: exited(1), b: exited(0), setup: exited(0) }, {
+    failure,
+    evicted: true,
+  });
+  assert.equal(compute(thePod, {}, { previous: ran }).containerStatuses?.length, 2);
+});
+
+Deno.test("conditions systemk sets when it ends a pod: added, replacing the observed one, time kept", () => {
+  const thePod = pod({ containers: ["a"] });
+  const disruption = {
+    type: "DisruptionTarget",
+    status: "True",
+    reason: "TerminationByKubelet",
+    message: "Pod was terminated in response to imminent node shutdown.",
+  };
+  const failure = { reason: "Terminated", message: disruption.message };
+  const first = compute(thePod, { a: killed(15) }, {
+    failure,
+    evicted: true,
+    conditions: [disruption],
+  });
+  assert.deepEqual(condition(first, "DisruptionTarget"), {
+    ...disruption,
+    lastTransitionTime: new Date("2026-11-25T12:00:00Z"),
+  });
+  assert.deepEqual([first.phase, first.reason, first.message], [
+    "Failed",
+    "Terminated",
+    failure.message,
+  ]);
+  // Observed in the API, set again later: one condition, its first transition time.
+  const observed = { ...thePod, status: first };
+  const later = computePodStatus(observed, {
+    units: new Map(),
+    addresses: ADDRESSES,
+    now: LATER,
+    previous: first,
+    failure,
+    evicted: true,
+    conditions: [disruption],
+  });
+  const disruptions = later.conditions!.filter((c) => c.type === "DisruptionTarget");
+  assert.equal(disruptions.length, 1);
+  assert.deepEqual(disruptions[0].lastTransitionTime, new Date("2026-11-25T12:00:00Z"));
+});
+
 Deno.test("agent overrides per container reach the status", () => {
   const thePod = pod({ containers: ["a", "b"] });
   const status = compute(thePod, {}, {
