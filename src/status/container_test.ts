@@ -23,7 +23,7 @@ function statusOf(
   const container = (init ?? thePod.spec!.containers.find((c) => c.name === name))!;
   const status = computeContainerStatus(container, {
     pod: thePod,
-    init: init !== undefined,
+    kind: init === undefined ? "app" : init.restartPolicy === "Always" ? "sidecar" : "init",
     unit: options.props
       ? {
         unitName: `systemk.default.web.${name}.service`,
@@ -360,7 +360,7 @@ Deno.test("restartPolicyOf: app containers follow the pod, init containers retry
     const container: V1Container = { name: "c", restartPolicy: containerPolicy };
     const thePod = pod({ containers: ["app"], restartPolicy: podPolicy });
     assert.equal(
-      restartPolicyOf(container, thePod, init),
+      restartPolicyOf(thePod, init ? (containerPolicy === "Always" ? "sidecar" : "init") : "app"),
       want,
       `${podPolicy} ${init} ${containerPolicy}`,
     );
