@@ -82,7 +82,7 @@ import {
   packageCommands,
   WRITABLE_KEYS,
 } from "./exec.ts";
-import { type ServiceSetting } from "./enter.ts";
+import type { ServiceSetting } from "./enter.ts";
 import { enteredSettings, ephemeralProblem } from "./ephemeral.ts";
 import { containerResources, podResources, resourceDirectives } from "./resources.ts";
 import { type EffectiveSecurity, effectiveSecurity } from "./security.ts";
