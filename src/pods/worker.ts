@@ -192,6 +192,8 @@ export class PodWorker {
     await this.#containers.apply(plan);
     await this.#containers.follow();
     this.publish();
+    // An ephemeral container waits for its image or its target: tried again later.
+    if (prepared.retry) this.#retryLater();
   }
 
   #retryLater(): void {
@@ -234,7 +236,7 @@ export class PodWorker {
     if (names.length) {
       this.#c.events.record(this.#pod, "Normal", "Killing", `Stopping ${names.length} unit(s)`);
     }
-    await Promise.all(names.map((name) => this.#containers.stop(name, graceSeconds)));
+    await this.#containers.stopAll(graceSeconds);
     for (const name of names) await this.#containers.remove(name);
     await removePodDir(this.#podDir ?? `${this.#c.stateDir ?? DEFAULT_STATE_DIR}/${this.#uid}`);
     // The pod's cgroup goes last, as the kubelet removes it after the pod's volumes.
@@ -260,12 +262,8 @@ export class PodWorker {
         this.#c.events.record(this.#pod, "Normal", failure.reason, failure.message);
       }
     }
-    await Promise.all(
-      this.#containers.names().map(async (name) => {
-        await this.#containers.stop(name);
-        await this.#c.observed.refresh(name);
-      }),
-    );
+    await this.#containers.stopAll();
+    await Promise.all(this.#containers.names().map((name) => this.#c.observed.refresh(name)));
     this.#lifecycle = "terminated";
     this.publish();
   }
