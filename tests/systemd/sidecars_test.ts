@@ -107,8 +107,12 @@ Deno.test({
       const uid = p.metadata!.uid!;
 
       await t.step("started in init order, each after the sidecar before it started", async () => {
-        const status = await s.statusWhen(p, (st) =>
-          st.phase === "Running" && st.conditions?.find((c) => c.type === "Ready")?.status === "True");
+        const status = await s.statusWhen(
+          p,
+          (st) =>
+            st.phase === "Running" &&
+            st.conditions?.find((c) => c.type === "Ready")?.status === "True",
+        );
         assert.deepEqual(await order(s, p), [
           "setup",
           "proxy running",
@@ -136,23 +140,26 @@ Deno.test({
         assert.equal(await s.systemdRestarts(unitOf(p, "logs")), 0, "systemk restarted it");
       });
 
-      await t.step("a sidecar that dies is restarted; the app container is not touched", async () => {
-        const app = (await s.props(unitOf(p, "app"))).InvocationID;
-        const proxy = (await s.props(unitOf(p, "proxy"))).InvocationID;
-        await s.sd.exec(["systemctl", "kill", "--signal=SIGKILL", unitOf(p, "proxy")]);
-        const status = await s.statusWhen(p, (st) => {
-          const c = statusOf(st, "proxy");
-          return c?.restartCount === 1 && c.ready === true;
-        });
-        assert.notEqual((await s.props(unitOf(p, "proxy"))).InvocationID, proxy);
-        assert.equal(statusOf(status, "proxy")?.lastState?.terminated?.exitCode, 137);
-        assert.equal((await s.props(unitOf(p, "app"))).InvocationID, app, "app kept running");
-        assert.equal((await s.props(unitOf(p, "app"))).ActiveState, "active");
-        assert.ok(
-          s.events.some((e) => e.reason === "BackOff" && e.container === "proxy"),
-          JSON.stringify(s.events.filter((e) => e.pod === "sidecars")),
-        );
-      });
+      await t.step(
+        "a sidecar that dies is restarted; the app container is not touched",
+        async () => {
+          const app = (await s.props(unitOf(p, "app"))).InvocationID;
+          const proxy = (await s.props(unitOf(p, "proxy"))).InvocationID;
+          await s.sd.exec(["systemctl", "kill", "--signal=SIGKILL", unitOf(p, "proxy")]);
+          const status = await s.statusWhen(p, (st) => {
+            const c = statusOf(st, "proxy");
+            return c?.restartCount === 1 && c.ready === true;
+          });
+          assert.notEqual((await s.props(unitOf(p, "proxy"))).InvocationID, proxy);
+          assert.equal(statusOf(status, "proxy")?.lastState?.terminated?.exitCode, 137);
+          assert.equal((await s.props(unitOf(p, "app"))).InvocationID, app, "app kept running");
+          assert.equal((await s.props(unitOf(p, "app"))).ActiveState, "active");
+          assert.ok(
+            s.events.some((e) => e.reason === "BackOff" && e.container === "proxy"),
+            JSON.stringify(s.events.filter((e) => e.pod === "sidecars")),
+          );
+        },
+      );
 
       await t.step("deleted: app containers stop first, then sidecars in reverse", async () => {
         await s.runtime.terminate(uid);
@@ -189,9 +196,11 @@ Deno.test({
         const props = await s.props(unitOf(job, "proxy"));
         assert.notEqual(props.ActiveState, "active", "stopped, not restarted");
         assert.equal(
-          new Set(s.changes.filter((c) => c.unit === unitOf(job, "proxy")).map((c) =>
-            c.props.InvocationID
-          ).filter(Boolean)).size,
+          new Set(
+            s.changes.filter((c) => c.unit === unitOf(job, "proxy")).map((c) =>
+              c.props.InvocationID
+            ).filter(Boolean),
+          ).size,
           1,
           "one run only",
         );
@@ -229,8 +238,10 @@ Deno.test({
       s.runtime.sync(debugged);
 
       await t.step("each runs once; its end is its status", async () => {
-        const status = await s.statusWhen(debugged, (st) =>
-          ["dbg", "peek"].every((c) => statusOf(st, c)?.state?.terminated));
+        const status = await s.statusWhen(
+          debugged,
+          (st) => ["dbg", "peek"].every((c) => statusOf(st, c)?.state?.terminated),
+        );
         assert.equal(statusOf(status, "dbg")?.state?.terminated?.exitCode, 3);
         assert.equal(statusOf(status, "peek")?.state?.terminated?.exitCode, 0);
         assert.deepEqual(status.ephemeralContainerStatuses?.map((c) => c.name), [
