@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { V1Container, V1Pod, V1PodSpec } from "@kubernetes/client-node";
-import { type ContainerKind, isSidecar, PlanError, type PlanInput } from "./types.ts";
+import type { V1Pod, V1PodSpec } from "@kubernetes/client-node";
+import { PlanError, type PlanInput } from "./types.ts";
 
 /** Default root of systemk's runtime state. */
 export const DEFAULT_STATE_DIR = "/run/systemk";
@@ -47,22 +47,4 @@ export function fail(
   reason: string = CONFIG_ERROR,
 ): PlanError {
   return new PlanError(reason, `${where(ctx, container)}: ${what}; ${todo}`, container);
-}
-
-/**
- * Every container of the pod, with its kind: init containers (in order), then app containers,
- * then ephemeral containers (whose spec is a container's, plus `targetContainerName`).
- */
-export function allContainers(spec: V1PodSpec): { container: V1Container; kind: ContainerKind }[] {
-  return [
-    ...(spec.initContainers ?? []).map((container) => ({
-      container,
-      kind: isSidecar(container) ? "sidecar" as const : "init" as const,
-    })),
-    ...spec.containers.map((container) => ({ container, kind: "app" as const })),
-    ...(spec.ephemeralContainers ?? []).map((container) => ({
-      container: container as V1Container,
-      kind: "ephemeral" as const,
-    })),
-  ];
 }

@@ -65,7 +65,8 @@ import {
   UnitValueError,
   workingDirectoryValue,
 } from "../unit/mod.ts";
-import { allContainers, DEFAULT_STATE_DIR, fail, type PodContext } from "./_context.ts";
+import { DEFAULT_STATE_DIR, fail, type PodContext } from "./_context.ts";
+import { allContainers, type ContainerKind } from "./containers.ts";
 import { POD, shapeProblem } from "./_shape.ts";
 import {
   containerEnvironment,
@@ -94,7 +95,6 @@ import {
   type VolumeOwner,
 } from "./volumes.ts";
 import {
-  type ContainerKind,
   type PackageInfo,
   PlanError,
   type PlanInput,

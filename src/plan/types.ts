@@ -3,7 +3,8 @@
  *
  * @module
  */
-import type { V1ConfigMap, V1Container, V1Pod, V1Secret } from "@kubernetes/client-node";
+import type { V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
+import type { ContainerKind } from "./containers.ts";
 import type { UnitFile } from "../unit/types.ts";
 
 /** A user account as the node resolves it (from /etc/passwd or NSS). */
@@ -74,30 +75,6 @@ export interface PlanInput {
    * An ephemeral container whose target is absent here (not running) is not planned yet.
    */
   targets?: ReadonlyMap<string, TargetContainer>;
-}
-
-/**
- * What a container is to its pod: a regular init container, a sidecar (an init container with
- * `restartPolicy: Always`), an app container, or an ephemeral (debug) container.
- */
-export type ContainerKind = "init" | "sidecar" | "app" | "ephemeral";
-
-/**
- * Whether an init container is a sidecar (a "restartable init container": `restartPolicy:
- * Always`).
- *
- * @param container The init container's spec.
- * @return True for `restartPolicy: Always`.
- *
- * @example Usage
- * ```ts
- * import { isSidecar } from "./types.ts";
- * import assert from "node:assert/strict";
- * assert.equal(isSidecar({ name: "proxy", restartPolicy: "Always" }), true);
- * ```
- */
-export function isSidecar(container: V1Container): boolean {
-  return container.restartPolicy === "Always";
 }
 
 /**

@@ -13,7 +13,7 @@
  * @module
  */
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
-import { type ContainerKind, isSidecar, type PodPlan } from "../plan/mod.ts";
+import { allContainers, type ContainerKind, type PodPlan } from "../plan/mod.ts";
 import {
   type ContainerOverride,
   type ContainerUnit,
@@ -212,7 +212,7 @@ export class PodContainers {
       // An ephemeral container never changes (the API refuses to): its unit, written when it
       // was created (with its target's main PID), stays as it is.
       if (previous?.text === unit.text || (previous && unit.kind === "ephemeral")) {
-        // An adopted unit's state must be known before #startApps judges it "fresh": else a
+        // An adopted unit's state must be known before #startDue judges it "fresh": else a
         // container that already ended under `restartPolicy: Never` runs again after a
         // restart of systemk.
         await observed.current(unit.name);
@@ -268,21 +268,10 @@ export class PodContainers {
   /** The pod's units in spec order, with their containers' specs and kinds. */
   #specUnits(): SpecUnit[] {
     const spec = this.#o.pod().spec;
-    const containers: [V1Container, ContainerKind][] = [
-      ...(spec?.initContainers ?? []).map((c): [V1Container, ContainerKind] => [
-        c,
-        isSidecar(c) ? "sidecar" : "init",
-      ]),
-      ...(spec?.containers ?? []).map((c): [V1Container, ContainerKind] => [c, "app"]),
-      ...(spec?.ephemeralContainers ?? []).map((c): [V1Container, ContainerKind] => [
-        c as V1Container,
-        "ephemeral",
-      ]),
-    ];
     const byContainer = new Map([...this.#units].map(([name, ref]) => [ref.container, name]));
-    return containers.flatMap(([container, kind]) => {
-      const name = byContainer.get(container.name);
-      return name ? [{ name, container, kind }] : [];
+    return allContainers({ ...spec, containers: spec?.containers ?? [] }).flatMap((c) => {
+      const name = byContainer.get(c.container.name);
+      return name ? [{ name, ...c }] : [];
     });
   }
 

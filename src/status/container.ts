@@ -12,7 +12,7 @@ import type {
   V1ContainerStatus,
   V1Pod,
 } from "@kubernetes/client-node";
-import type { ContainerKind } from "../plan/types.ts";
+import type { ContainerKind } from "../plan/containers.ts";
 import type { ContainerOverride, ContainerUnit } from "./types.ts";
 import { observeUnit, type UnitObservation } from "./unit_state.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
-import type { ContainerKind } from "../plan/types.ts";
+import type { ContainerKind } from "../plan/containers.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 import { exited, invocation, iso, killed, neverStarted, pod, running } from "./_testing.ts";
 import { computeContainerStatus, restartPolicyOf, willRestart } from "./container.ts";

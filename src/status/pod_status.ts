@@ -5,7 +5,7 @@
  * @module
  */
 import type { V1Container, V1ContainerStatus, V1Pod, V1PodStatus } from "@kubernetes/client-node";
-import { type ContainerKind, isSidecar } from "../plan/types.ts";
+import { allContainers, type ContainerKind } from "../plan/containers.ts";
 import { podConditions } from "./conditions.ts";
 import { computeContainerStatus } from "./container.ts";
 import { podPhase } from "./phase.ts";
@@ -65,14 +65,12 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
     });
   const byName = (a: V1ContainerStatus, b: V1ContainerStatus) =>
     a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-  const initContainers = pod.spec?.initContainers ?? [];
-  const containers = pod.spec?.containers ?? [];
-  const initContainerStatuses = initContainers.map((container) =>
-    statusOf(container, isSidecar(container) ? "sidecar" : "init")
-  );
-  const containerStatuses = containers.map((container) => statusOf(container, "app")).sort(byName);
-  const ephemeralContainerStatuses = (pod.spec?.ephemeralContainers ?? [])
-    .map((container) => statusOf(container as V1Container, "ephemeral")).sort(byName);
+  const all = allContainers({ ...pod.spec, containers: pod.spec?.containers ?? [] });
+  const statusesOf = (...kinds: ContainerKind[]) =>
+    all.filter((c) => kinds.includes(c.kind)).map((c) => statusOf(c.container, c.kind));
+  const initContainerStatuses = statusesOf("init", "sidecar");
+  const containerStatuses = statusesOf("app").sort(byName);
+  const ephemeralContainerStatuses = statusesOf("ephemeral").sort(byName);
   // Ephemeral containers count for neither phase nor conditions (the kubelet's getPhase).
   const statuses = [...initContainerStatuses, ...containerStatuses];
 
@@ -82,7 +80,7 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
   if (isTerminal(previous.phase)) phase = previous.phase;
 
   const sandboxReady = options.sandboxReady ??
-    [...initContainers, ...containers].some((container) => options.units.has(container.name));
+    all.some((c) => c.kind !== "ephemeral" && options.units.has(c.container.name));
   const keepsReason = !options.failure && isTerminal(phase) && previous.phase === phase;
   return {
     phase,

@@ -398,8 +398,11 @@ Deno.test("sidecar: starting keeps the pod Pending; once started, initialized; r
     containers: ["app"],
   });
   const starting = compute(thePod, { proxy: running() });
-  assert.equal(summary(starting), "Pending Initialized=False(ContainersNotInitialized) " +
-    "ContainersReady=False(ContainersNotReady) Ready=False(ContainersNotReady)");
+  assert.equal(
+    summary(starting),
+    "Pending Initialized=False(ContainersNotInitialized) " +
+      "ContainersReady=False(ContainersNotReady) Ready=False(ContainersNotReady)",
+  );
   assert.deepEqual(
     [starting.initContainerStatuses![0].started, starting.initContainerStatuses![0].ready],
     [false, false],
