@@ -133,6 +133,13 @@ export class PodContainers {
     return [...this.#units.keys()];
   }
 
+  /** The ephemeral containers whose unit is written (once: they never change). */
+  createdEphemeral(): Set<string> {
+    return new Set(
+      this.#specUnits().filter((u) => u.kind === "ephemeral").map((u) => u.container.name),
+    );
+  }
+
   /** The unit of a regular init container that failed, if `unit` is one. */
   failedInit(unit: string, props: UnitProperties): UnitRef | undefined {
     const ref = this.#units.get(unit);
@@ -209,9 +216,7 @@ export class PodContainers {
     const changed = [];
     for (const unit of plan.units) {
       const previous = this.#units.get(unit.name);
-      // An ephemeral container never changes (the API refuses to): its unit, written when it
-      // was created (with its target's main PID), stays as it is.
-      if (previous?.text === unit.text || (previous && unit.kind === "ephemeral")) {
+      if (previous?.text === unit.text) {
         // An adopted unit's state must be known before #startDue judges it "fresh": else a
         // container that already ended under `restartPolicy: Never` runs again after a
         // restart of systemk.
@@ -229,6 +234,8 @@ export class PodContainers {
       this.#units.set(unit.name, { container: unit.container, init: unit.init, text: unit.text });
       changed.push(unit);
     }
+    // An ephemeral container never changes (the API refuses to): its unit, written when it was
+    // created (naming its target's main PID), stays as it is until the pod goes.
     for (const [name, ref] of [...this.#units]) {
       if (this.#kind(ref) === "ephemeral" || plan.units.some((u) => u.name === name)) continue;
       await this.remove(name);

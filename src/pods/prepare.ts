@@ -38,6 +38,11 @@ export interface PrepareContext {
   event(type: "Warning", reason: string, message: string, container?: string): void;
   /** Reads the targets of ephemeral containers. */
   units: Pick<UnitManager, "target">;
+  /**
+   * Ephemeral containers already created: their unit is written once and never planned again
+   * (after a restart of systemk their target may have restarted or gone).
+   */
+  created: ReadonlySet<string>;
 }
 
 /**
@@ -54,19 +59,12 @@ export type Preparation =
  * @throws what is not the pod's fault (an API or D-Bus error): the caller's error path.
  */
 export async function preparePod(pod: V1Pod, context: PrepareContext): Promise<Preparation> {
-  const resolved = await resolveImages(pod, context);
+  const created = withoutEphemeral(pod, (c) => context.created.has(c));
+  const resolved = await resolveImages(created, context);
   if (!resolved) return {};
   const { packages, unresolved } = resolved;
   // Ephemeral containers whose image is not there yet are left out of this plan.
-  const planned: V1Pod = unresolved.length === 0 ? pod : {
-    ...pod,
-    spec: {
-      ...pod.spec!,
-      ephemeralContainers: pod.spec?.ephemeralContainers?.filter((c) =>
-        !unresolved.includes(c.name)
-      ),
-    },
-  };
+  const planned = withoutEphemeral(created, (c) => unresolved.includes(c));
   try {
     const plan = planPod({
       pod: planned,
@@ -97,6 +95,16 @@ export async function preparePod(pod: V1Pod, context: PrepareContext): Promise<P
     context.overrides.set(e.container, { waiting: { reason: e.reason, message: e.message } });
     return {};
   }
+}
+
+/** `pod` without the ephemeral containers `leftOut` names. */
+function withoutEphemeral(pod: V1Pod, leftOut: (container: string) => boolean): V1Pod {
+  const ephemeral = pod.spec?.ephemeralContainers;
+  if (!ephemeral?.some((c) => leftOut(c.name))) return pod;
+  return {
+    ...pod,
+    spec: { ...pod.spec!, ephemeralContainers: ephemeral.filter((c) => !leftOut(c.name)) },
+  };
 }
 
 /**

@@ -165,6 +165,7 @@ export class PodWorker {
 
     const prepared = await preparePod(pod, {
       ...this.#c,
+      created: this.#containers.createdEphemeral(),
       overrides: this.#overrides,
       event: (type, reason, message, container) =>
         this.#c.events.record(pod, type, reason, message, container),
