@@ -216,13 +216,7 @@ export class PodContainers {
     const changed = [];
     for (const unit of plan.units) {
       const previous = this.#units.get(unit.name);
-      if (previous?.text === unit.text) {
-        // An adopted unit's state must be known before #startDue judges it "fresh": else a
-        // container that already ended under `restartPolicy: Never` runs again after a
-        // restart of systemk.
-        await observed.current(unit.name);
-        continue;
-      }
+      if (previous?.text === unit.text) continue;
       await this.#c.claim(unit.name, this.#o.uid);
       if (previous) {
         await this.#restarts.replace(unit.name, async () => {
@@ -239,6 +233,12 @@ export class PodContainers {
     for (const [name, ref] of [...this.#units]) {
       if (this.#kind(ref) === "ephemeral" || plan.units.some((u) => u.name === name)) continue;
       await this.remove(name);
+    }
+    // An adopted unit's state must be known before #startDue judges it "fresh": else a
+    // container that already ended under `restartPolicy: Never`, or an ephemeral one (never
+    // planned again), runs again after a restart of systemk.
+    for (const name of this.#units.keys()) {
+      if (!changed.some((u) => u.name === name)) await observed.current(name);
     }
     for (const unit of changed) {
       this.#c.events.record(
@@ -259,11 +259,10 @@ export class PodContainers {
    * ended while systemk was away), and probes.
    */
   async follow(): Promise<void> {
-    for (const name of [...this.#units.keys()]) {
-      await this.#c.observed.current(name);
-      this.#followApp(name);
-    }
+    for (const name of [...this.#units.keys()]) await this.#c.observed.current(name);
+    // A pod that completed while systemk was away restarts nothing.
     this.#completeIfDone();
+    for (const name of [...this.#units.keys()]) this.#followApp(name);
   }
 
   /** An app or sidecar unit's restart (when its run ended) and probes, per its current state. */

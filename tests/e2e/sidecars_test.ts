@@ -258,6 +258,52 @@ Deno.test("sidecar and ephemeral containers end to end with kubectl", opts, asyn
         events.map((e) => `${e.reason}: ${e.message}`).join("\n"),
       );
       assert.deepEqual(await env.units().then((u) => u.filter((n) => n.includes(".shell."))), []);
+    });
+
+    await t.step("systemk restarted: ended containers stay ended, nothing runs again", async () => {
+      const jobPod =
+        (await env.getJSON<{ items: V1Pod[] }>(["pods", "-l", "job-name=with-sidecar"]))!
+          .items[0].metadata!.name!;
+      const runs = async () =>
+        await Promise.all(
+          [unit(jobPod, "logger"), unit("target", "dbg"), unit("target", "peek")].map((u) =>
+            env.unitProperty(u, "InvocationID")
+          ),
+        );
+      const before = await runs();
+      await env.stopAgent();
+      await env.startAgent();
+      // One more debug container, after the restart: once it ran, systemk has followed every
+      // pod it adopted (a sidecar wrongly restarted would show CrashLoopBackOff by then).
+      await env.kubectl([
+        "debug",
+        "target",
+        "-c",
+        "after",
+        "--image=coreutils",
+        "--image-pull-policy=IfNotPresent",
+        "--",
+        "/bin/true",
+      ]);
+      const target = await waitForPod(
+        env,
+        "target",
+        "with after terminated",
+        (p) => ephemeralStatus(p, "after")?.state?.terminated?.exitCode === 0,
+      );
+      assert.ok(isReady(target));
+      assert.equal(ephemeralStatus(target, "dbg")?.state?.terminated?.exitCode, 4);
+      assert.equal(ephemeralStatus(target, "peek")?.state?.terminated?.exitCode, 0);
+      assert.equal(
+        ephemeralStatus(target, "shell")?.state?.waiting?.reason,
+        "CreateContainerConfigError",
+      );
+      assert.deepEqual(await runs(), before, "no container ran again");
+      const job = (await env.getJSON<V1Pod>(["pod", jobPod]))!;
+      assert.equal(job.status?.phase, "Succeeded");
+      assert.ok(initStatus(job, "logger")?.state?.terminated, JSON.stringify(job.status));
+      const events = await podEvents(env, jobPod);
+      assert.deepEqual(events.filter((e) => e.reason === "BackOff"), [], "nothing to restart");
       await env.kubectl(["delete", "pod", "target", "--wait=true", "--timeout=60s"]);
       assert.deepEqual(await env.units().then((u) => u.filter((n) => n.includes(".target."))), []);
     });
