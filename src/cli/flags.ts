@@ -9,6 +9,10 @@ import { parseArgs } from "node:util";
 import type { V1Taint } from "@kubernetes/client-node";
 import type { LocalNodeOptions } from "../node/local.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../log/mod.ts";
+import { DEFAULT_SECURITY_POLICY, type IdRange, type SecurityPolicy } from "../plan/types.ts";
+import { formatIdRanges } from "../plan/ids.ts";
+import { isPackageName } from "../packages/image.ts";
+import type { ImagePolicy } from "../packages/policy.ts";
 import { NodeFlagError, parseNodeLabels, parseTaints } from "../kube/labels.ts";
 
 /** Everything the flags configure. */
@@ -36,6 +40,22 @@ export interface Config {
   unitDir: string;
   /** `--allowed-host-paths`: path prefixes hostPath volumes may use; empty = none. */
   allowedHostPaths: string[];
+  /** `--allowed-image-url-prefixes`: where `https://` images may come from; empty = nowhere. */
+  allowedImageURLPrefixes: string[];
+  /** `--require-image-digest`: `https://` images must carry `#sha256=`. */
+  requireImageDigest: boolean;
+  /** `--allow-package-downgrades`: a pinned version may downgrade installed packages. */
+  allowPackageDowngrades: boolean;
+  /** `--allowed-packages`: the only package names images may install; undefined = any. */
+  allowedPackages?: string[];
+  /** `--allow-privileged`: `privileged: true` containers run. */
+  allowPrivileged: boolean;
+  /** `--allowed-host-users`: host accounts (names or uids) containers may run as. */
+  allowedHostUsers: string[];
+  /** `--allowed-host-groups`: host groups (names or gids) containers may run with. */
+  allowedHostGroups: string[];
+  /** `--pod-id-range`: ids pods may use freely (records made for them). */
+  podIDRanges: IdRange[];
   /** `--enable-system-log-handler`: the kubelet API serves /var/log at `/logs/`. */
   enableSystemLogHandler: boolean;
   /** `--enable-system-log-query`: `/logs/?query=` reads journald (the node log query). */
@@ -183,6 +203,63 @@ export const FLAGS: readonly FlagSpec[] = [
     help: "comma-separated path prefixes hostPath volumes may use (default: none)",
   },
   {
+    key: "allowedImageURLPrefixes",
+    names: ["allowed-image-url-prefixes"],
+    value: true,
+    help: "comma-separated https:// URL prefixes images may be downloaded from " +
+      "(default: none, so no https:// image is installed)",
+  },
+  {
+    key: "requireImageDigest",
+    names: ["require-image-digest"],
+    value: false,
+    defaultValue: true,
+    help: "https:// images must carry #sha256=<digest> (=false: not required)",
+  },
+  {
+    key: "allowPackageDowngrades",
+    names: ["allow-package-downgrades"],
+    value: false,
+    defaultValue: false,
+    help: "let an image pinned to a version (name=version) downgrade installed packages",
+  },
+  {
+    key: "allowedPackages",
+    names: ["allowed-packages"],
+    value: true,
+    help: "comma-separated package names images may install (default: any)",
+  },
+  {
+    key: "allowPrivileged",
+    names: ["allow-privileged"],
+    value: false,
+    defaultValue: true,
+    help: "run privileged containers (=false: refuse them)",
+  },
+  {
+    key: "allowedHostUsers",
+    names: ["allowed-host-users"],
+    value: true,
+    defaultValue: DEFAULT_SECURITY_POLICY.allowedHostUsers.join(","),
+    help: "comma-separated host accounts (names or uids) containers may run as; " +
+      "root allows uid 0",
+  },
+  {
+    key: "allowedHostGroups",
+    names: ["allowed-host-groups"],
+    value: true,
+    defaultValue: DEFAULT_SECURITY_POLICY.allowedHostGroups.join(","),
+    help: "comma-separated host groups (names or gids) containers may run with",
+  },
+  {
+    key: "podIDRanges",
+    names: ["pod-id-range"],
+    value: true,
+    defaultValue: formatIdRanges(DEFAULT_SECURITY_POLICY.podIDRanges),
+    help: "comma-separated id ranges (min-max) pods may run with when no host account or " +
+      "group uses the id",
+  },
+  {
     key: "enableSystemLogHandler",
     names: ["enable-system-log-handler"],
     value: false,
@@ -264,7 +341,68 @@ export function parseFlags(args: readonly string[]): { config: Config; positiona
     if (e instanceof NodeFlagError) throw new UsageError(e.message);
     throw e;
   }
+  config.allowedImageURLPrefixes = urlPrefixes(config.allowedImageURLPrefixes as string);
+  const packages = config.allowedPackages as string | undefined;
+  config.allowedPackages = packages === undefined ? undefined : packageNames(packages);
+  config.allowedHostUsers = accountList("allowed-host-users", config.allowedHostUsers as string);
+  config.allowedHostGroups = accountList(
+    "allowed-host-groups",
+    config.allowedHostGroups as string,
+  );
+  config.podIDRanges = idRanges(config.podIDRanges as string);
   return { config: config as unknown as Config, positionals: parsed.positionals };
+}
+
+/** A comma-separated flag value as its non-empty, trimmed entries. */
+function list(raw: string | undefined): string[] {
+  return (raw ?? "").split(",").map((p) => p.trim()).filter((p) => p !== "");
+}
+
+/** `--allowed-image-url-prefixes`: https URLs without credentials, query or fragment. */
+function urlPrefixes(raw: string | undefined): string[] {
+  return list(raw).map((prefix) => {
+    const url = URL.canParse(prefix) ? new URL(prefix) : undefined;
+    if (url?.protocol !== "https:" || url.username || url.password || url.search || url.hash) {
+      throw new UsageError(
+        `--allowed-image-url-prefixes needs https:// URLs without credentials, query or ` +
+          `fragment, not "${prefix}"`,
+      );
+    }
+    return url.href;
+  });
+}
+
+/** `--allowed-packages`: Debian package names. */
+function packageNames(raw: string): string[] {
+  const names = list(raw);
+  const bad = names.find((n) => !isPackageName(n));
+  if (bad !== undefined) {
+    throw new UsageError(`--allowed-packages needs Debian package names, not "${bad}"`);
+  }
+  return names;
+}
+
+/** `--allowed-host-users`/`--allowed-host-groups`: account names or numeric ids. */
+function accountList(flag: string, raw: string): string[] {
+  const entries = list(raw);
+  const bad = entries.find((e) => !/^(\d+|[A-Za-z_][A-Za-z0-9_.-]*\$?)$/.test(e));
+  if (bad !== undefined) throw new UsageError(`--${flag} needs names or ids, not "${bad}"`);
+  return entries;
+}
+
+/** `--pod-id-range`: `min-max` (or a single id), comma-separated, within 0 to 2^31-1. */
+function idRanges(raw: string): IdRange[] {
+  return list(raw).map((part) => {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    const min = Number(m?.[1]);
+    const max = Number(m?.[2] ?? m?.[1]);
+    if (!m || min > max || max > 2 ** 31 - 1) {
+      throw new UsageError(
+        `--pod-id-range needs ranges min-max of ids from 0 to ${2 ** 31 - 1}, not "${part}"`,
+      );
+    }
+    return { min, max };
+  });
 }
 
 /**
@@ -290,7 +428,7 @@ function booleanValues(
 
 /** `--allowed-host-paths`: absolute path prefixes, comma-separated (empty entries ignored). */
 function hostPathPrefixes(raw: string | undefined): string[] {
-  const prefixes = (raw ?? "").split(",").map((p) => p.trim()).filter((p) => p !== "");
+  const prefixes = list(raw);
   const bad = prefixes.find((p) => !p.startsWith("/") || p.split("/").includes(".."));
   if (bad !== undefined) {
     throw new UsageError(`--allowed-host-paths needs absolute paths without '..', not "${bad}"`);
@@ -304,6 +442,26 @@ function toCount(name: string, raw: string | boolean | number): number {
     throw new UsageError(`--${name} needs a non-negative integer, not "${raw}"`);
   }
   return n;
+}
+
+/** The node's image policy, from `--allowed-image-url-prefixes` and its neighbours. */
+export function imagePolicy(config: Config): ImagePolicy {
+  return {
+    allowedURLPrefixes: config.allowedImageURLPrefixes,
+    requireDigest: config.requireImageDigest,
+    allowDowngrades: config.allowPackageDowngrades,
+    allowedPackages: config.allowedPackages,
+  };
+}
+
+/** Who pods may run as, from `--allow-privileged`, `--allowed-host-users` and the others. */
+export function securityPolicy(config: Config): SecurityPolicy {
+  return {
+    allowPrivileged: config.allowPrivileged,
+    allowedHostUsers: config.allowedHostUsers,
+    allowedHostGroups: config.allowedHostGroups,
+    podIDRanges: config.podIDRanges,
+  };
 }
 
 /** What the flags say about this machine as a node, for `localNodeFacts`. */

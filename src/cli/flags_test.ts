@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { localNodeOptions, parseFlags, usage, UsageError } from "./flags.ts";
+import {
+  imagePolicy,
+  localNodeOptions,
+  parseFlags,
+  securityPolicy,
+  usage,
+  UsageError,
+} from "./flags.ts";
+import { DEFAULT_SECURITY_POLICY } from "../plan/types.ts";
+import { DEFAULT_IMAGE_POLICY } from "../packages/policy.ts";
 
 Deno.test("the seed's command line keeps working", () => {
   const { config } = parseFlags([
@@ -130,5 +139,54 @@ Deno.test("usage lists every flag name", () => {
   const text = usage();
   for (const name of ["--kubeconfig", "--nodename", "--disable-taint", "--node-external-ip"]) {
     assert.ok(text.includes(name), name);
+  }
+});
+
+Deno.test("policy flags: defaults are the planner's and packages' defaults", () => {
+  const { config } = parseFlags([]);
+  assert.deepEqual(securityPolicy(config), DEFAULT_SECURITY_POLICY);
+  assert.deepEqual(imagePolicy(config), { ...DEFAULT_IMAGE_POLICY, allowedPackages: undefined });
+});
+
+Deno.test("policy flags: values, kubelet-style booleans, and usage errors naming the flag", () => {
+  const { config } = parseFlags([
+    "--allowed-image-url-prefixes=https://debs.example/pool/, https://other.example/x",
+    "--require-image-digest=false",
+    "--allow-package-downgrades",
+    "--allowed-packages=nginx,uptimed",
+    "--allow-privileged=false",
+    "--allowed-host-users=nobody,1001",
+    "--allowed-host-groups=",
+    "--pod-id-range=100000-199999,5000",
+  ]);
+  assert.deepEqual(imagePolicy(config), {
+    allowedURLPrefixes: ["https://debs.example/pool/", "https://other.example/x"],
+    requireDigest: false,
+    allowDowngrades: true,
+    allowedPackages: ["nginx", "uptimed"],
+  });
+  assert.deepEqual(securityPolicy(config), {
+    allowPrivileged: false,
+    allowedHostUsers: ["nobody", "1001"],
+    allowedHostGroups: [],
+    podIDRanges: [{ min: 100000, max: 199999 }, { min: 5000, max: 5000 }],
+  });
+  assert.equal(parseFlags(["--disable-taint=true"]).config.disableTaint, true);
+  assert.equal(parseFlags(["--allow-privileged=true"]).config.allowPrivileged, true);
+  for (
+    const [args, message] of [
+      [["--allow-privileged=no"], /--allow-privileged is true or false, not "no"/],
+      [["--allowed-image-url-prefixes=http://x/"], /needs https:\/\/ URLs/],
+      [["--allowed-image-url-prefixes=https://u:p@x/"], /without credentials/],
+      [["--allowed-packages=Nginx"], /--allowed-packages needs Debian package names/],
+      [["--allowed-host-users=a b"], /--allowed-host-users needs names or ids/],
+      [["--pod-id-range=5-1"], /--pod-id-range needs ranges/],
+      [["--pod-id-range=1-2147483648"], /--pod-id-range needs ranges/],
+    ] as [string[], RegExp][]
+  ) {
+    assert.throws(
+      () => parseFlags(args),
+      (e) => e instanceof UsageError && message.test(e.message),
+    );
   }
 });

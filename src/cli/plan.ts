@@ -7,9 +7,9 @@
  */
 import { formatPlan, planPod } from "../plan/mod.ts";
 import { parseManifests } from "../plan/manifest.ts";
-import { PlanError } from "../plan/types.ts";
+import { PodError } from "../pod_error.ts";
 import { localNodeFacts } from "../node/local.ts";
-import { type Config, localNodeOptions } from "./flags.ts";
+import { type Config, localNodeOptions, securityPolicy } from "./flags.ts";
 
 /** Runs the plan command; resolves with the exit code. */
 export async function planCommand(config: Config, args: string[]): Promise<number> {
@@ -52,10 +52,11 @@ export async function planCommand(config: Config, args: string[]): Promise<numbe
         packages: new Map(),
         stateDir: config.stateDir,
         allowedHostPaths: config.allowedHostPaths,
+        policy: securityPolicy(config),
       });
       console.log(formatPlan(plan));
     } catch (e) {
-      if (!(e instanceof PlanError)) throw e;
+      if (!(e instanceof PodError)) throw e;
       console.error(`systemk plan: ${e.reason}: ${e.message}`);
       failed++;
     }

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Config } from "./flags.ts";
+import { type Config, imagePolicy, securityPolicy } from "./flags.ts";
 import type { NodeFacts } from "../plan/mod.ts";
 import type { PodControllerOptions } from "../pods/controller.ts";
 import { localRuntimeParts } from "../pods/local.ts";
@@ -23,7 +23,9 @@ export function localRuntime(
   parts: { units: SystemdUnits; node: NodeFacts; events: EventSink },
 ): LocalRuntime {
   const { units, node, events } = parts;
-  const { images, oomKills } = localRuntimeParts(units, events);
+  const { images, oomKills, userRecords } = localRuntimeParts(units, events, {
+    imagePolicy: imagePolicy(config),
+  });
   return {
     runtime: {
       units,
@@ -33,6 +35,8 @@ export function localRuntime(
       events,
       stateDir: config.stateDir,
       allowedHostPaths: config.allowedHostPaths,
+      policy: securityPolicy(config),
+      userRecords,
     },
     oomKills,
   };

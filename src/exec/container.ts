@@ -40,6 +40,7 @@ import { identitySettings, rootSettings, type ServiceSetting } from "../plan/ent
 import type { TargetContainer } from "../plan/types.ts";
 import { isNoSuchUnit } from "../systemd/client.ts";
 import type { SystemdClient } from "../systemd/client.ts";
+import { runCommand, spawnProcess } from "../process/mod.ts";
 
 /** What to run, and how. */
 export interface ExecOptions {
@@ -429,13 +430,10 @@ export async function execInContainer(
     throw new ExecError(`container ${unit} is not running (it has no main process)`);
   }
   const execUnit = `systemk-exec-${crypto.randomUUID()}.service`;
-  const [program, ...prefix] = context.systemdRun ?? ["systemd-run"];
-  const child = new Deno.Command(program, {
-    args: [...prefix, ...systemdRunArguments(settings, execUnit, options)],
+  const systemdRun = context.systemdRun ?? ["systemd-run"];
+  const child = spawnProcess([...systemdRun, ...systemdRunArguments(settings, execUnit, options)], {
     stdin: options.stdin || options.tty ? "piped" : "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  });
   if (options.stdin) {
     options.stdin.pipeTo(child.stdin).catch(() => {});
   } else if (options.tty) {
@@ -468,25 +466,19 @@ export async function execInContainer(
       // The terminal's number is free for reuse once the command ended.
       if (!tty || settled) return;
       // The path came from the command's side: opened as its user, it reaches no one else's.
-      const resize = new Deno.Command(program, {
-        args: [
-          ...prefix,
-          "--wait",
-          "--quiet",
-          "--collect",
-          "--description=systemk exec resize",
-          ...propertyOptions(identitySettings(settings)),
-          "--",
-          "stty",
-          "-F",
-          tty,
-          ...sttySize(size),
-        ],
-        stdin: "null",
-        stdout: "null",
-        stderr: "null",
-      });
-      await resize.output();
+      await runCommand([
+        ...systemdRun,
+        "--wait",
+        "--quiet",
+        "--collect",
+        "--description=systemk exec resize",
+        ...propertyOptions(identitySettings(settings)),
+        "--",
+        "stty",
+        "-F",
+        tty,
+        ...sttySize(size),
+      ]);
     },
     async kill() {
       // Stopping before systemd-run created the unit stops nothing: repeat until it is over.

@@ -177,7 +177,7 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
       ? whenRunWrites(
         () => options.journal.findRun(unit, { startedMicros: BigInt(started), previous: false }),
         read,
-        ended,
+        { ended },
       )
       : read(run);
     return new Response(followUntilRunEnds(body, ended), { headers: { "content-type": TEXT } });

@@ -13,6 +13,7 @@ import {
   type LogOptions,
   parseJournalLine,
 } from "./logs.ts";
+import { spawnProcess } from "../process/mod.ts";
 
 /** How `journalctl` is run: the command line before its arguments. */
 export interface JournalOptions {
@@ -99,22 +100,8 @@ export class Journal {
   }
 
   #spawn(args: string[]): JournalProcess {
-    const child = new Deno.Command(this.#command[0], {
-      args: [...this.#command.slice(1), ...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let killed = false;
-    const kill = () => {
-      if (killed) return;
-      killed = true;
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already exited.
-      }
-    };
+    const stop = new AbortController();
+    const child = spawnProcess([...this.#command, ...args], { signal: stop.signal });
     const stderr = new Response(child.stderr).text().catch(() => "");
     const lines = child.stdout
       .pipeThrough(new TextDecoderStream())
@@ -124,12 +111,12 @@ export class Journal {
       async next() {
         for (;;) {
           const { value, done } = await lines.read().catch((e) => {
-            if (killed) return { value: undefined, done: true as const };
+            if (stop.signal.aborted) return { value: undefined, done: true as const };
             throw e;
           });
           if (done) {
             const status = await child.status;
-            if (!killed && !status.success) {
+            if (!stop.signal.aborted && !status.success) {
               throw new Error(`journalctl failed (exit ${status.code}): ${(await stderr).trim()}`);
             }
             return { value: undefined, done: true };
@@ -142,7 +129,7 @@ export class Journal {
     return {
       entries,
       kill() {
-        kill();
+        stop.abort();
         lines.cancel().catch(() => {});
       },
     };
@@ -258,6 +245,14 @@ export function followUntilRunEnds(
   }, { highWaterMark: 0 });
 }
 
+/** Options of {@link whenRunWrites}. */
+export interface WhenRunWritesOptions {
+  /** Whether the run is over. */
+  ended(): Promise<boolean>;
+  /** How often to ask `find` (ms); default 250. */
+  pollMs?: number;
+}
+
 /**
  * The followed log of a run that has written nothing yet: waits for its first line (asking
  * `find` every `pollMs`), then streams it with `read`. Ends empty when `ended()` says the run
@@ -266,9 +261,9 @@ export function followUntilRunEnds(
 export function whenRunWrites(
   find: () => Promise<string | null | undefined>,
   read: (stream: string) => ReadableStream<Uint8Array>,
-  ended: () => Promise<boolean>,
-  pollMs = 250,
+  options: WhenRunWritesOptions,
 ): ReadableStream<Uint8Array> {
+  const { ended, pollMs = 250 } = options;
   let inner: ReadableStreamDefaultReader<Uint8Array> | undefined;
   let cancelled = false;
   return new ReadableStream<Uint8Array>({

@@ -70,14 +70,19 @@ Deno.test("a followed run that has not written yet: waits for its stream, or end
   const appears = whenRunWrites(
     () => Promise.resolve(++asked < 3 ? null : "s1"),
     lines,
-    () => Promise.resolve(false),
-    5,
+    { ended: () => Promise.resolve(false), pollMs: 5 },
   );
   assert.equal(await text(appears), "s1 line\n");
   assert.equal(asked, 3);
-  const never = whenRunWrites(() => Promise.resolve(null), lines, () => Promise.resolve(true), 5);
+  const never = whenRunWrites(() => Promise.resolve(null), lines, {
+    ended: () => Promise.resolve(true),
+    pollMs: 5,
+  });
   assert.equal(await text(never), "");
   // Lines written just before the end are found by the last look.
-  const late = whenRunWrites(() => Promise.resolve("s2"), lines, () => Promise.resolve(true), 5);
+  const late = whenRunWrites(() => Promise.resolve("s2"), lines, {
+    ended: () => Promise.resolve(true),
+    pollMs: 5,
+  });
   assert.equal(await text(late), "s2 line\n");
 });

@@ -25,6 +25,7 @@ import {
   sniffContentType,
 } from "./node_log_query.ts";
 import { TEXT, text } from "./responses.ts";
+import { runCommand, spawnProcess } from "../process/mod.ts";
 
 /** Options of {@link NodeLogs}. */
 export interface NodeLogsOptions {
@@ -217,16 +218,9 @@ export class NodeLogs {
 
   /** The units the journal has entries of. */
   async #journalUnits(): Promise<Set<string>> {
-    const out = await new Deno.Command(this.#command[0], {
-      args: [...this.#command.slice(1), "--field=_SYSTEMD_UNIT"],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!out.success) {
-      throw new Error(`journalctl --field=_SYSTEMD_UNIT: ${new TextDecoder().decode(out.stderr)}`);
-    }
-    return new Set(new TextDecoder().decode(out.stdout).split("\n").filter((u) => u !== ""));
+    const out = await runCommand([...this.#command, "--field=_SYSTEMD_UNIT"]);
+    if (!out.success) throw new Error(`journalctl --field=_SYSTEMD_UNIT: ${out.stderr}`);
+    return new Set(out.stdout.split("\n").filter((u) => u !== ""));
   }
 
   /**
@@ -235,12 +229,8 @@ export class NodeLogs {
    * have), the answer is 400 with its message.
    */
   async #runJournalctl(args: string[]): Promise<ReadableStream<Uint8Array> | Response> {
-    const child = new Deno.Command(this.#command[0], {
-      args: [...this.#command.slice(1), ...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const stop = new AbortController();
+    const child = spawnProcess([...this.#command, ...args], { signal: stop.signal });
     const stderr = new Response(child.stderr).text().catch(() => "");
     const reader = child.stdout.getReader();
     const first = await reader.read();
@@ -249,7 +239,6 @@ export class NodeLogs {
       if (!status.success) return text(400, `journalctl: ${(await stderr).trim()}`);
       return bytes("");
     }
-    let killed = false;
     return new ReadableStream<Uint8Array>({
       start(controller) {
         controller.enqueue(first.value);
@@ -268,13 +257,7 @@ export class NodeLogs {
         controller.close();
       },
       cancel() {
-        if (killed) return;
-        killed = true;
-        try {
-          child.kill("SIGTERM");
-        } catch {
-          // Already exited.
-        }
+        stop.abort();
         reader.cancel().catch(() => {});
       },
     }, { highWaterMark: 0 });

@@ -16,6 +16,7 @@ import {
   type CertificateRequestSpec,
   keepRenewed,
   newPrivateKey,
+  openssl,
   requestCertificate,
   subjectAltName,
   writeSecretFile,
@@ -122,23 +123,10 @@ export async function selfSignedCertificate(
     ].join("\n"),
   );
   try {
-    const out = await new Deno.Command("openssl", {
-      args: [
-        ...["req", "-x509", "-config", config, "-key", "/dev/stdin", "-days", "365"],
-        ...["-subj", `/CN=${identity.hostname}@${Math.floor(Date.now() / 1000)}`],
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const writer = out.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(newKey));
-    await writer.close();
-    const result = await out.output();
-    if (!result.success) {
-      throw new Error(`openssl req -x509 failed: ${new TextDecoder().decode(result.stderr)}`);
-    }
-    const newCert = new TextDecoder().decode(result.stdout);
+    const newCert = await openssl([
+      ...["req", "-x509", "-config", config, "-key", "/dev/stdin", "-days", "365"],
+      ...["-subj", `/CN=${identity.hostname}@${Math.floor(Date.now() / 1000)}`],
+    ], newKey);
     await writeSecretFile(keyPath, newKey);
     await writeSecretFile(certPath, newCert);
     return { cert: newCert, key: newKey };

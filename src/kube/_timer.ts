@@ -41,22 +41,23 @@ export function backoffDelay(attempt: number, base: number, max: number): number
   return Math.min(max, base * 2 ** Math.min(attempt, 30));
 }
 
+/** Options of {@link repeat}. */
+export interface RepeatOptions {
+  /** Pause between ticks. */
+  intervalMs: number;
+  /** Ends the loop. */
+  signal: AbortSignal;
+  /** What to do with a tick's error. */
+  onError(err: unknown): void;
+}
+
 /**
  * Runs `tick` every `intervalMs` until `signal` aborts; errors are handed to `onError` and
  * do not end the loop. The interval counts from the end of one tick to the start of the next,
  * so a slow API server never piles up overlapping ticks.
- *
- * @param intervalMs pause between ticks.
- * @param signal ends the loop.
- * @param tick the work.
- * @param onError what to do with a tick's error.
  */
-export async function repeat(
-  intervalMs: number,
-  signal: AbortSignal,
-  tick: () => Promise<void>,
-  onError: (err: unknown) => void,
-): Promise<void> {
+export async function repeat(tick: () => Promise<void>, options: RepeatOptions): Promise<void> {
+  const { intervalMs, signal, onError } = options;
   while (!signal.aborted) {
     await sleep(intervalMs, signal);
     if (signal.aborted) return;

@@ -22,12 +22,12 @@ Deno.test("repeat keeps going after errors and stops on abort", async () => {
   const abort = new AbortController();
   let ticks = 0;
   const errors: unknown[] = [];
-  const loop = repeat(1, abort.signal, () => {
+  const loop = repeat(() => {
     ticks++;
     if (ticks === 2) return Promise.reject(new Error("tick 2"));
     if (ticks === 4) abort.abort();
     return Promise.resolve();
-  }, (e) => errors.push(e));
+  }, { intervalMs: 1, signal: abort.signal, onError: (e) => errors.push(e) });
   await loop;
   assert.equal(ticks, 4);
   assert.equal(errors.length, 1);

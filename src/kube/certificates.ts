@@ -29,8 +29,12 @@ export interface IssuedCertificate {
   certPem: string;
 }
 
-/** Runs `openssl` with `stdin`, resolving with its standard output. */
-async function openssl(args: string[], stdin?: string): Promise<string> {
+/**
+ * Runs `openssl` with `stdin`, resolving with its standard output.
+ *
+ * @throws Error with openssl's message when it fails.
+ */
+export async function openssl(args: string[], stdin?: string): Promise<string> {
   const out = await runCommand(["openssl", ...args], { stdin });
   if (!out.success) throw new Error(`openssl ${args[0]} failed: ${out.stderr.trim()}`);
   return out.stdout;

@@ -113,18 +113,16 @@ export class NodeController {
     const warn = (what: string) => (err: unknown) =>
       this.#opts.log.warn(`node ${this.#config.name}: ${what}: ${describeError(err)}`);
     this.#loops = [
-      repeat(
-        this.#opts.leaseRenewIntervalMs,
-        abort.signal,
-        () => this.#renewLease(),
-        warn("lease"),
-      ),
-      repeat(
-        this.#opts.statusCheckIntervalMs,
-        abort.signal,
-        () => this.requestStatusUpdate(),
-        warn("status"),
-      ),
+      repeat(() => this.#renewLease(), {
+        intervalMs: this.#opts.leaseRenewIntervalMs,
+        signal: abort.signal,
+        onError: warn("lease"),
+      }),
+      repeat(() => this.requestStatusUpdate(), {
+        intervalMs: this.#opts.statusCheckIntervalMs,
+        signal: abort.signal,
+        onError: warn("status"),
+      }),
     ];
   }
 

@@ -33,7 +33,8 @@ export class AccountFile<T> {
   }
 }
 
-function readOptionalSync(path: string): string {
+/** The text of file `path`, or `""` when it does not exist. */
+export function readOptionalSync(path: string): string {
   try {
     return Deno.readTextFileSync(path);
   } catch (e) {

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { runCommand } from "../process/mod.ts";
 
 /** Where the v2 hierarchy is mounted: on a hybrid host, then on a v2 host. */
 const V2_ROOTS = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"];
@@ -57,11 +58,12 @@ export async function readCPUUsage(cgroups: readonly string[]): Promise<Map<stri
   if (cgroups.length === 0) return new Map();
   // -s: a file that does not exist (the other mount) is expected; the exit code is then 2,
   // while the files found are still printed.
-  const out = await new Deno.Command("grep", {
-    args: ["-sH", "^usage_usec ", "--", ...cgroups.flatMap(cpuStatPaths)],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  return parseCPUUsage(cgroups, new TextDecoder().decode(out.stdout));
+  const out = await runCommand([
+    "grep",
+    "-sH",
+    "^usage_usec ",
+    "--",
+    ...cgroups.flatMap(cpuStatPaths),
+  ]);
+  return parseCPUUsage(cgroups, out.stdout);
 }

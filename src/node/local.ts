@@ -1,12 +1,13 @@
 /**
- * Node facts of the machine systemk runs on: users and groups from /etc/passwd and /etc/group,
+ * Node facts of the machine systemk runs on: users and groups from /etc/passwd and /etc/group
+ * (and whether NSS resolves systemd's userdb records, from /etc/nsswitch.conf),
  * the hostname, and the node addresses chosen as the seed describes (`--node-ip` /
  * `--node-external-ip`, else the first RFC 1918 address for internal and the first other
  * non-loopback address for external, one copied to the other when missing).
  *
  * @module
  */
-import { AccountFile } from "./_accounts.ts";
+import { AccountFile, readOptionalSync } from "./_accounts.ts";
 import type { NodeFacts, UserInfo } from "../plan/types.ts";
 
 /** An interface address as `Deno.networkInterfaces()` reports it. */
@@ -144,7 +145,29 @@ export function localNodeFacts(opts: LocalNodeOptions = {}): NodeFacts {
         users.find((u) => (typeof key === "number" ? u.uid === key : u.name === key))
       ),
     lookupGroup: (name) => group.lookup((groups) => groups.get(name)),
-    hasGroup: (gid) =>
-      group.lookup((groups) => [...groups.values()].includes(gid) ? true : undefined) ?? false,
+    groupName: (gid) => group.lookup((groups) => [...groups].find(([, id]) => id === gid)?.[0]),
+    userRecords: nssResolvesUserRecords(readOptionalSync("/etc/nsswitch.conf")),
   };
+}
+
+/**
+ * Whether glibc resolves users and groups through nss-systemd, and with it systemd's userdb
+ * drop-in records: `systemd` among the sources of both the `passwd` and `group` lines of
+ * nsswitch.conf `text` (Debian's default: `files systemd`).
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(nssResolvesUserRecords("passwd: files systemd\ngroup: files systemd\n"), true);
+ * assert.equal(nssResolvesUserRecords("passwd: files\ngroup: files\n"), false);
+ * ```
+ */
+export function nssResolvesUserRecords(text: string): boolean {
+  const sources = (database: string) => {
+    const line = text.split("\n").map((l) => l.replace(/#.*/, "").trim())
+      .find((l) => l.startsWith(`${database}:`));
+    // `[NOTFOUND=return]`-style actions are not sources.
+    return line?.slice(database.length + 1).trim().split(/\s+/).filter((w) => !w.startsWith("["));
+  };
+  return ["passwd", "group"].every((db) => sources(db)?.includes("systemd") ?? false);
 }

@@ -3,6 +3,7 @@ import {
   chooseNodeAddresses,
   isRFC1918,
   localNodeFacts,
+  nssResolvesUserRecords,
   parseAPIServer,
   parseGroup,
   parsePasswd,
@@ -113,4 +114,13 @@ Deno.test("localNodeFacts: this machine", () => {
   assert.equal(facts.lookupGroup("root"), 0);
   assert.equal(facts.apiServerPort, 6443);
   assert.ok(facts.allocatable!.cpuMilli >= 1000 && facts.allocatable!.memoryBytes > 0);
+});
+
+Deno.test("nssResolvesUserRecords: systemd among the sources of passwd and group", () => {
+  const conf = (passwd: string, group: string) => `# comment\npasswd: ${passwd}\ngroup: ${group}\n`;
+  assert.equal(nssResolvesUserRecords(conf("files systemd", "files systemd")), true);
+  assert.equal(nssResolvesUserRecords(conf("compat [NOTFOUND=return] systemd", "systemd")), true);
+  assert.equal(nssResolvesUserRecords(conf("files systemd", "files")), false);
+  assert.equal(nssResolvesUserRecords(conf("files # systemd", "files systemd")), false);
+  assert.equal(nssResolvesUserRecords(""), false);
 });

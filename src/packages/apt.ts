@@ -20,40 +20,27 @@ import {
   parseControlFields,
   parsePackageStatus,
   type PullPolicy,
+  type ShippedUnit,
   shippedUnits,
   stateDirCandidates,
   STATUS_FORMAT,
 } from "./dpkg.ts";
-import { type Image, ImagePullError, parseImage, withoutEpoch } from "./image.ts";
+import { type Image, imagePullError, parseImage, withoutEpoch } from "./image.ts";
+import { PodError } from "../pod_error.ts";
+import { DEFAULT_IMAGE_POLICY, type ImagePolicy, imagePolicyProblem } from "./policy.ts";
 import { isDebianLike, type OsRelease, readOsRelease } from "./os.ts";
+import { type CommandOutput, runCommand } from "../process/mod.ts";
 
 export type { PullPolicy } from "./dpkg.ts";
 
 /** Outcome of one command. */
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type CommandResult = Pick<CommandOutput, "code" | "stdout" | "stderr">;
 
 /** Runs `argv` to completion with extra environment variables. */
 export type CommandRunner = (
   argv: string[],
   opts?: { env?: Record<string, string> },
 ) => Promise<CommandResult>;
-
-/** {@link CommandRunner} for this host. */
-export const runOnHost: CommandRunner = async (argv, opts) => {
-  const out = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env: opts?.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
-};
 
 /** What {@link PackageManager.ensure} found or did. */
 export interface EnsuredImage extends PackageInfo {
@@ -79,7 +66,7 @@ export interface PackageManagerOptions {
    * `systemctl start`, or an administrator's policy-rc.d allowing starts). Optional.
    */
   stopUnits?(names: string[]): Promise<void>;
-  /** Runs apt, dpkg and dpkg-deb; default: on this host. */
+  /** Runs apt, dpkg and dpkg-deb; default: on this host ({@link runCommand}). */
   run?: CommandRunner;
   /** Where the node's file system is seen from this process; default `""` (this host). */
   root?: string;
@@ -102,6 +89,8 @@ export interface PackageManagerOptions {
    * again after a reboot cleared the runtime masks; default `/var/lib/systemk/packages`.
    */
   stateDir?: string;
+  /** Which images may be installed; default {@link DEFAULT_IMAGE_POLICY}. */
+  policy?: ImagePolicy;
 }
 
 /** Environment of every apt/dpkg run: no prompts, messages in the C locale (they are parsed). */
@@ -138,7 +127,7 @@ export class PackageManager {
 
   constructor(opts: PackageManagerOptions) {
     this.#opts = {
-      run: runOnHost,
+      run: runCommand,
       root: "",
       fetch: globalThis.fetch,
       lockTimeoutMs: 300_000,
@@ -148,6 +137,7 @@ export class PackageManager {
       downloadTimeoutMs: 300_000,
       downloadDir: "/var/cache/systemk/debs",
       stateDir: "/var/lib/systemk/packages",
+      policy: DEFAULT_IMAGE_POLICY,
       ...opts,
     };
   }
@@ -156,9 +146,10 @@ export class PackageManager {
    * Makes `image` available according to `pullPolicy` and describes it. Concurrent calls with
    * the same image and policy share one result.
    *
-   * @throws {ImagePullError} `InvalidImageName` for an image systemk cannot read,
-   * `ErrImageNeverPull` when policy `Never` finds it missing, `ErrImagePull` for everything
-   * else that failed (with the useful part of apt's output).
+   * @throws {PodError} `InvalidImageName` for an image systemk cannot read,
+   * `ErrImageNeverPull` when policy `Never` finds it missing, `ErrImagePull` for an image the
+   * node's {@link ImagePolicy} refuses (naming the flag) and for everything else that failed
+   * (with the useful part of apt's output).
    */
   ensure(image: string, pullPolicy: PullPolicy = "IfNotPresent"): Promise<EnsuredImage> {
     const key = `${pullPolicy} ${image}`;
@@ -167,6 +158,8 @@ export class PackageManager {
     const started = performance.now();
     const result = (async () => {
       const parsed = parseImage(image);
+      const refused = imagePolicyProblem(parsed, image, this.#opts.policy);
+      if (refused) throw imagePullError("ErrImagePull", refused);
       const info = await this.#resolve(parsed, pullPolicy, image);
       return { ...info, durationMs: performance.now() - started };
     })().finally(() => this.#inflight.delete(key));
@@ -199,7 +192,7 @@ export class PackageManager {
       : await this.#installDeb(image, policy, text);
     const after = await this.#status(image.name);
     if (!after.installed) {
-      throw new ImagePullError("ErrImagePull", `"${image.name}" is not installed after apt-get`);
+      throw imagePullError("ErrImagePull", `"${image.name}" is not installed after apt-get`);
     }
     return await this.#describe(image.name, after.version!, !before.installed);
   }
@@ -215,7 +208,7 @@ export class PackageManager {
     this.#os ??= readOsRelease(this.#opts.root);
     const os = await this.#os;
     if (!isDebianLike(os)) {
-      throw new ImagePullError(
+      throw imagePullError(
         "ErrImagePull",
         `package images need apt and dpkg, but this node runs ${os.prettyName} (ID=${os.id}); ` +
           "use the absolute path of an executable as the image",
@@ -229,15 +222,15 @@ export class PackageManager {
       info = await Deno.stat(this.#opts.root + path);
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
-      throw new ImagePullError("ErrImagePull", `"${path}" does not exist on this node`);
+      throw imagePullError("ErrImagePull", `"${path}" does not exist on this node`);
     }
     if (!info.isFile) {
-      throw new ImagePullError("ErrImagePull", `"${path}" is not a regular file`);
+      throw imagePullError("ErrImagePull", `"${path}" is not a regular file`);
     }
     const mode = info.mode ?? 0;
     if ((mode & 0o111) === 0) {
       const octal = (mode & 0o7777).toString(8).padStart(4, "0");
-      throw new ImagePullError("ErrImagePull", `"${path}" is not executable (mode ${octal})`);
+      throw imagePullError("ErrImagePull", `"${path}" is not executable (mode ${octal})`);
     }
   }
 
@@ -251,14 +244,14 @@ export class PackageManager {
   /**
    * Whether `request` needs apt to run, given the package's status.
    *
-   * @throws {ImagePullError} `ErrImageNeverPull` when policy `Never` finds it missing.
+   * @throws {PodError} `ErrImageNeverPull` when policy `Never` finds it missing.
    */
   #needsInstall(request: InstallRequest, status: PackageStatus): boolean {
     const { image, name, policy, version, sameVersion } = request;
-    const decision = decideInstall(policy, status, version, sameVersion);
+    const decision = decideInstall(policy, status, { wantedVersion: version, sameVersion });
     if (decision === "missing") {
       const has = status.installed ? ` (installed: ${name} ${status.version})` : "";
-      throw new ImagePullError(
+      throw imagePullError(
         "ErrImageNeverPull",
         `image "${image}" is not installed${has} and imagePullPolicy is Never`,
       );
@@ -280,12 +273,15 @@ export class PackageManager {
   }
 
   async #aptInstall(target: string, pinned: boolean): Promise<void> {
+    // Without --allow-downgrades apt refuses to downgrade anything (the pinned package or a
+    // dependency); --no-remove: an image never removes installed packages.
     const argv = [
       "apt-get",
       "install",
       "-y",
       "--no-install-recommends",
-      ...(pinned ? ["--allow-downgrades"] : []),
+      "--no-remove",
+      ...(pinned && this.#opts.policy.allowDowngrades ? ["--allow-downgrades"] : []),
       "-o",
       "Dpkg::Options::=--force-confdef",
       "-o",
@@ -300,9 +296,16 @@ export class PackageManager {
       res = await this.#withPolicyRcd(() => this.#apt(argv));
     }
     if (res.code !== 0) {
-      throw new ImagePullError(
+      const failure = classifyAptFailure(output(res));
+      const why = failure === "downgrade"
+        ? " (it would downgrade installed packages, which this node refuses: " +
+          "--allow-package-downgrades)"
+        : failure === "removal"
+        ? " (it would remove installed packages, which systemk never does)"
+        : "";
+      throw imagePullError(
         "ErrImagePull",
-        `apt-get install ${target} failed: ${aptErrorSummary(output(res))}`,
+        `apt-get install ${target} failed${why}: ${aptErrorSummary(output(res))}`,
       );
     }
   }
@@ -316,7 +319,7 @@ export class PackageManager {
     this.#lastUpdate = Date.now();
     const res = await this.#apt(["apt-get", "update"]);
     if (res.code !== 0) {
-      throw new ImagePullError(
+      throw imagePullError(
         "ErrImagePull",
         `apt-get update failed: ${aptErrorSummary(output(res))}`,
       );
@@ -397,7 +400,7 @@ export class PackageManager {
    */
   async #download(image: Extract<Image, { kind: "deb" }>, dir: string): Promise<string> {
     const fail = (why: string) =>
-      new ImagePullError("ErrImagePull", `downloading ${image.url} failed: ${why}`);
+      imagePullError("ErrImagePull", `downloading ${image.url} failed: ${why}`);
     const { root, maxDownloadBytes } = this.#opts;
     const path = `${dir}/${decodeURIComponent(new URL(image.url).pathname.split("/").pop()!)}`;
     await Deno.mkdir(root + dir, { recursive: true, mode: 0o755 });
@@ -434,7 +437,7 @@ export class PackageManager {
       await writer.close();
     } catch (e) {
       await writer.abort().catch(() => {});
-      throw e instanceof ImagePullError ? e : fail(e instanceof Error ? e.message : String(e));
+      throw e instanceof PodError ? e : fail(e instanceof Error ? e.message : String(e));
     }
     const digest = hash.digest("hex");
     if (image.sha256 && digest !== image.sha256) {
@@ -453,6 +456,19 @@ export class PackageManager {
     return path;
   }
 
+  /**
+   * The unit named after the package where packages put units, whichever installed it:
+   * `nginx.service` comes with `nginx-common`, a dependency of `nginx`.
+   */
+  async #namedUnitElsewhere(name: string): Promise<ShippedUnit | undefined> {
+    for (const dir of PACKAGE_UNIT_DIRS) {
+      const path = `${dir}/${name}.service`;
+      const info = await Deno.stat(this.#opts.root + path).catch(() => undefined);
+      if (info?.isFile) return { name: `${name}.service`, path };
+    }
+    return undefined;
+  }
+
   /** The package's units, main service unit text and state directories; masks if ours. */
   async #describe(
     name: string,
@@ -462,7 +478,7 @@ export class PackageManager {
     const { root, run, stateDir } = this.#opts;
     const list = await run(["dpkg-query", "-L", name], { env: APT_ENV });
     const units = shippedUnits(list.stdout);
-    const main = mainService(name, units);
+    const main = mainService(name, units, await this.#namedUnitElsewhere(name));
     const stateDirs: string[] = [];
     for (const dir of stateDirCandidates(list.stdout)) {
       if ((await Deno.stat(root + dir).catch(() => undefined))?.isDirectory) stateDirs.push(dir);
@@ -473,7 +489,10 @@ export class PackageManager {
       await Deno.writeTextFile(marker, `${version}\n`);
     }
     const ours = installedByUs || await Deno.stat(marker).then(() => true, () => false);
-    const maskedUnits = ours ? units.map((u) => u.name) : [];
+    // A template from a dependency (nginx.service of nginx-common) is masked with the rest.
+    const maskedUnits = ours
+      ? [...new Set([...units.map((u) => u.name), ...(main ? [main.name] : [])])]
+      : [];
     const toMask = maskedUnits.filter((u) => !this.#masked.has(u));
     if (toMask.length > 0) {
       await this.#opts.maskUnits(toMask);
@@ -484,12 +503,16 @@ export class PackageManager {
       name,
       version,
       ...(main ? { unitName: main.name, unitText: await Deno.readTextFile(root + main.path) } : {}),
+      shippedUnits: units.map((u) => u.name),
       stateDirs,
       installedByUs,
       maskedUnits,
     };
   }
 }
+
+/** Where packages install their units (systemd's search path for vendor units). */
+const PACKAGE_UNIT_DIRS = ["/lib/systemd/system", "/usr/lib/systemd/system"];
 
 /** One install as the queue runs it. */
 interface InstallRequest {
@@ -502,7 +525,7 @@ interface InstallRequest {
   sameVersion(installed: string, wanted: string): boolean;
   /** What `apt-get install` is given: `name`, `name=version` or a .deb path on the node. */
   target: string;
-  /** An exact version is asked for: downgrades are allowed. */
+  /** An exact version is asked for: a downgrade, if the policy allows it. */
   pinned: boolean;
 }
 

@@ -7,7 +7,9 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { type CommandResult, PackageManager, type PackageManagerOptions } from "./apt.ts";
-import { ImagePullError, type ImagePullReason } from "./image.ts";
+import type { ImagePullReason } from "./image.ts";
+import { PodError } from "../pod_error.ts";
+import { DEFAULT_IMAGE_POLICY, type ImagePolicy } from "./policy.ts";
 
 /** A package in the fake archive: file path → content, `null` for a directory. */
 interface FakePackage {
@@ -32,6 +34,8 @@ class FakeNode {
   afterUpdate = new Map<string, FakePackage>();
   /** How many more apt-get runs fail as if another process held the dpkg lock. */
   lockedRuns = 0;
+  /** When set, every install fails with this apt message. */
+  failInstall?: string;
   /** policy-rc.d as each install saw it. */
   policyAtInstall: (string | undefined)[] = [];
   active = 0;
@@ -102,6 +106,7 @@ class FakeNode {
   }
 
   async #install(target: string): Promise<CommandResult> {
+    if (this.failInstall) return fail(100, this.failInstall);
     let name: string;
     let version: string | undefined;
     if (target.endsWith(".deb")) {
@@ -168,7 +173,7 @@ async function withNode(
 
 async function rejectsWith(p: Promise<unknown>, reason: ImagePullReason, message: RegExp) {
   await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof ImagePullError, String(e));
+    assert.ok(e instanceof PodError, String(e));
     assert.equal(e.reason, reason);
     assert.match(e.message, message);
     return true;
@@ -240,9 +245,59 @@ Deno.test("pinned versions: installed only when the installed version differs", 
     assert.equal(info.version, "1:0.4.6-4");
     assert.equal(info.installedByUs, false, "it was installed before, in another version");
     assert.deepEqual(node.installs(), ["uptimed=1:0.4.6-4"]);
-    assert.ok(node.calls.find((c) => c[3] === "install")!.includes("--allow-downgrades"));
+    // apt refuses any downgrade (the pinned package or a dependency) and every removal.
+    const install = node.calls.find((c) => c[3] === "install")!;
+    assert.ok(!install.includes("--allow-downgrades") && install.includes("--no-remove"));
     await pm.ensure("uptimed=1:0.4.6-4");
     assert.deepEqual(node.installs(), ["uptimed=1:0.4.6-4"]);
+  });
+  await withNode(async (node, pm) => {
+    await pm.ensure("uptimed=1:0.4.6-4");
+    assert.ok(node.calls.find((c) => c[3] === "install")!.includes("--allow-downgrades"));
+  }, { policy: { ...DEFAULT_IMAGE_POLICY, allowDowngrades: true } });
+});
+
+Deno.test("a downgrade or removal apt refuses names the policy in the error", async () => {
+  await withNode(async (node, pm) => {
+    node.archive.set("old", { version: "1-1", files: {} });
+    node.failInstall = "E: Packages were downgraded and -y was used without --allow-downgrades.";
+    await rejectsWith(
+      pm.ensure("old=1-1"),
+      "ErrImagePull",
+      /apt-get install old=1-1 failed \(it would downgrade installed packages, which this node refuses: --allow-package-downgrades\): E: Packages were downgraded/,
+    );
+    node.failInstall = "E: Packages need to be removed but remove is disabled.";
+    await rejectsWith(
+      pm.ensure("old=1-1"),
+      "ErrImagePull",
+      /\(it would remove installed packages, which systemk never does\)/,
+    );
+  });
+});
+
+Deno.test("images the policy refuses: no download, no apt run, the flag named", async () => {
+  const served: string[] = [];
+  const fetch = ((input: string | URL | Request) => {
+    served.push(String(input));
+    return Promise.resolve(new Response("x"));
+  }) as typeof globalThis.fetch;
+  const url = "https://debs.example/pool/hello-svc_0.1-1_all.deb";
+  await withNode(async (node, pm) => {
+    await rejectsWith(pm.ensure(url), "ErrImagePull", /--allowed-image-url-prefixes/);
+    await rejectsWith(pm.ensure(`${url}#sha256=${"a".repeat(64)}`), "ErrImagePull", /from no URL/);
+    assert.deepEqual([served, node.calls], [[], []]);
+  }, { fetch });
+  await withNode(async (node, pm) => {
+    await rejectsWith(pm.ensure(url), "ErrImagePull", /--require-image-digest/);
+    await rejectsWith(pm.ensure("uptimed"), "ErrImagePull", /--allowed-packages=hello-svc/);
+    assert.deepEqual([served, node.calls], [[], []]);
+  }, {
+    fetch,
+    policy: {
+      ...DEFAULT_IMAGE_POLICY,
+      allowedURLPrefixes: ["https://debs.example/pool/"],
+      allowedPackages: ["hello-svc"],
+    },
   });
 });
 
@@ -369,6 +424,13 @@ Deno.test("absolute paths must exist, be regular files and executable", async ()
   });
 });
 
+/** A node that trusts the test's server, digest or not (the policy is tested on its own). */
+const TRUSTED: ImagePolicy = {
+  ...DEFAULT_IMAGE_POLICY,
+  allowedURLPrefixes: ["https://debs.example/pool/"],
+  requireDigest: false,
+};
+
 Deno.test("https .deb: downloaded, verified, installed; bad digest, name or status fail clearly", async () => {
   const control = "Package: hello-svc\nVersion: 0.1-1\n";
   const body = new TextEncoder().encode(control);
@@ -408,7 +470,7 @@ Deno.test("https .deb: downloaded, verified, installed; bad digest, name or stat
     );
     assert.deepEqual(node.installs().length, 1);
     assert.deepEqual([...Deno.readDirSync(`${node.root}/var/cache/systemk/debs`)], []);
-  }, { fetch: fakeFetch() });
+  }, { fetch: fakeFetch(), policy: TRUSTED });
 
   await withNode(async (node, pm) => {
     await rejectsWith(
@@ -417,13 +479,13 @@ Deno.test("https .deb: downloaded, verified, installed; bad digest, name or stat
       /holds package "hello-svc", but its file name says "other"/,
     );
     assert.deepEqual(node.installs(), []);
-  }, { fetch: fakeFetch() });
+  }, { fetch: fakeFetch(), policy: TRUSTED });
 
   await withNode(async (_node, pm) => {
     await rejectsWith(pm.ensure(url), "ErrImagePull", /failed: HTTP 404/);
-  }, { fetch: fakeFetch(404) });
+  }, { fetch: fakeFetch(404), policy: TRUSTED });
 
   await withNode(async (_node, pm) => {
     await rejectsWith(pm.ensure(url), "ErrImagePull", /larger than the limit of 10 bytes/);
-  }, { fetch: fakeFetch(), maxDownloadBytes: 10 });
+  }, { fetch: fakeFetch(), maxDownloadBytes: 10, policy: TRUSTED });
 });

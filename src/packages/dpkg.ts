@@ -70,7 +70,9 @@ export function shippedUnits(fileList: string): ShippedUnit[] {
 
 /**
  * The service whose unit file becomes the container's template: the one named like the
- * package, else the only (non-template) service the package ships, else none.
+ * package — shipped by it, else `elsewhere`, the unit of that name another package installed
+ * (nginx's `nginx.service` comes with nginx-common) —, else the only (non-template) service
+ * the package ships, else none.
  *
  * @example Usage
  * ```ts
@@ -82,8 +84,9 @@ export function shippedUnits(fileList: string): ShippedUnit[] {
 export function mainService(
   packageName: string,
   units: readonly ShippedUnit[],
+  elsewhere?: ShippedUnit,
 ): ShippedUnit | undefined {
-  const named = units.find((u) => u.name === `${packageName}.service`);
+  const named = units.find((u) => u.name === `${packageName}.service`) ?? elsewhere;
   if (named) return named;
   const services = units.filter((u) => u.name.endsWith(".service") && !u.name.includes("@."));
   return services.length === 1 ? services[0] : undefined;
@@ -107,14 +110,19 @@ export function stateDirCandidates(fileList: string): string[] {
 }
 
 /** Why an apt or dpkg run failed, as far as systemk acts on it. */
-export type AptFailure = "lock" | "unknown-package" | "other";
+export type AptFailure = "lock" | "unknown-package" | "downgrade" | "removal" | "other";
 
 /**
  * Classifies a failed apt-get run by its output: a lock held by someone else (wait and
- * retry), a package or version apt does not know (refresh the lists and retry), or anything
- * else (report it). Expects the C locale.
+ * retry), a package or version apt does not know (refresh the lists and retry), a downgrade
+ * without `--allow-downgrades` or a removal under `--no-remove` (say which policy refused it),
+ * or anything else (report it). Expects the C locale.
  */
 export function classifyAptFailure(output: string): AptFailure {
+  if (/Packages were downgraded and -y was used without --allow-downgrades/.test(output)) {
+    return "downgrade";
+  }
+  if (/Packages need to be removed but remove is disabled/.test(output)) return "removal";
   if (
     /Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock (?:the )?(?:administration )?directory|frontend lock (?:is|was) locked/
       .test(output)
@@ -160,25 +168,34 @@ export function parseControlFields(output: string): Map<string, string> {
 /** `imagePullPolicy` values, as in the pod spec. */
 export type PullPolicy = "IfNotPresent" | "Always" | "Never";
 
+/** The wanted version of {@link decideInstall}. */
+export interface DecideInstallOptions {
+  /** The version the image names; any version will do when undefined. */
+  wantedVersion?: string;
+  /** Whether the installed version is the wanted one. */
+  sameVersion(installed: string, wanted: string): boolean;
+}
+
 /**
  * What a pull policy asks for, given what is installed: `install` (run apt), `present`
  * (nothing to do) or `missing` (policy `Never` and the package, or the wanted version, is not
- * there). `sameVersion` compares the installed version with the wanted one.
+ * there).
  *
  * @example Usage
  * ```ts
  * import assert from "node:assert/strict";
- * const eq = (a: string, b: string) => a === b;
- * assert.equal(decideInstall("IfNotPresent", { installed: true, version: "1" }, undefined, eq), "present");
- * assert.equal(decideInstall("Always", { installed: true, version: "1" }, undefined, eq), "install");
+ * const sameVersion = (a: string, b: string) => a === b;
+ * const installed = { installed: true, version: "1" };
+ * assert.equal(decideInstall("IfNotPresent", installed, { sameVersion }), "present");
+ * assert.equal(decideInstall("Always", installed, { sameVersion }), "install");
  * ```
  */
 export function decideInstall(
   policy: PullPolicy,
   status: PackageStatus,
-  wantedVersion: string | undefined,
-  sameVersion: (installed: string, wanted: string) => boolean,
+  options: DecideInstallOptions,
 ): "install" | "present" | "missing" {
+  const { wantedVersion, sameVersion } = options;
   const satisfied = status.installed &&
     (wantedVersion === undefined || sameVersion(status.version!, wantedVersion));
   if (policy === "Always") return "install";

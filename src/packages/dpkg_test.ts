@@ -67,6 +67,18 @@ Deno.test("mainService: named like the package, else the only service, else none
   assert.equal(mainService("a", []), undefined);
 });
 
+Deno.test("mainService: a unit named like the package from another package comes next", () => {
+  const u = (name: string) => ({ name, path: `/lib/systemd/system/${name}` });
+  // nginx ships no unit; nginx-common, its dependency, ships nginx.service.
+  assert.equal(mainService("nginx", [], u("nginx.service"))?.name, "nginx.service");
+  // Named after the package wins over the only service it ships.
+  assert.equal(mainService("a", [u("b.service")], u("a.service"))?.name, "a.service");
+  assert.equal(
+    mainService("a", [u("a.service")], { name: "a.service", path: "/usr/lib/x" })?.path,
+    "/lib/systemd/system/a.service",
+  );
+});
+
 Deno.test("stateDirCandidates keeps /var/{lib,log,cache,spool}/<name> only", () => {
   const list = "/var\n/var/lib\n/var/lib/prometheus\n/var/lib/prometheus/data\n/var/log/x\n" +
     "/var/spool/uptimed\n/var/cache/y\n/var/tmp/z\n/usr/lib/q\n";
@@ -138,6 +150,10 @@ Deno.test("decideInstall follows imagePullPolicy", () => {
     ["Never", v1, "2.0-1", "missing"],
   ];
   for (const [policy, status, wanted, want] of cases) {
-    assert.equal(decideInstall(policy, status, wanted, eq), want, `${policy} ${wanted}`);
+    assert.equal(
+      decideInstall(policy, status, { wantedVersion: wanted, sameVersion: eq }),
+      want,
+      `${policy} ${wanted}`,
+    );
   }
 });

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { PodError } from "../pod_error.ts";
 
 /** Kubernetes-style reasons a container waits with when its image cannot be had. */
 export type ImagePullReason =
@@ -20,15 +21,12 @@ export type ImagePullReason =
   | "InvalidImageName"
   | "ImagePullBackOff";
 
-/** An image that could not be resolved; `reason` goes into the container's waiting state. */
-export class ImagePullError extends Error {
-  /** Waiting reason for the container status, as the kubelet spells it. */
-  readonly reason: ImagePullReason;
-  constructor(reason: ImagePullReason, message: string) {
-    super(message);
-    this.name = "ImagePullError";
-    this.reason = reason;
-  }
+/**
+ * The {@link PodError} of an image that could not be had: `reason` goes into the container's
+ * waiting state.
+ */
+export function imagePullError(reason: ImagePullReason, message: string): PodError {
+  return new PodError(reason, message);
 }
 
 /** A parsed `image`. */
@@ -102,7 +100,7 @@ export function withoutEpoch(version: string): string {
 /**
  * Parses a container's `image` into what systemk has to do with it.
  *
- * @throws {ImagePullError} with reason `InvalidImageName` for anything else, with a message
+ * @throws {PodError} with reason `InvalidImageName` for anything else, with a message
  * that names the accepted forms (container image references like `nginx:1.25` included).
  * @example Usage
  * ```ts
@@ -116,7 +114,7 @@ export function withoutEpoch(version: string): string {
  */
 export function parseImage(image: string): Image {
   const invalid = (why: string) =>
-    new ImagePullError("InvalidImageName", `invalid image "${image}": ${why}; ${FORMS}`);
+    imagePullError("InvalidImageName", `invalid image "${image}": ${why}; ${FORMS}`);
   if (image === "") throw invalid("it is empty");
   if (image.startsWith("/")) return parsePath(image, invalid);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(image)) return parseUrl(image, invalid);
@@ -144,7 +142,7 @@ function looksLikeContainerImage(image: string): boolean {
   return /^[A-Za-z0-9]/.test(image) && /[:/@A-Z_]/.test(image);
 }
 
-function parsePath(image: string, invalid: (why: string) => ImagePullError): Image {
+function parsePath(image: string, invalid: (why: string) => PodError): Image {
   // A path ends up in ExecStart and in messages; control characters there only do harm.
   // deno-lint-ignore no-control-regex
   if (/[\x00-\x1f\x7f]/.test(image)) throw invalid("the path contains control characters");
@@ -155,7 +153,7 @@ function parsePath(image: string, invalid: (why: string) => ImagePullError): Ima
   return { kind: "path", path: image };
 }
 
-function parseUrl(image: string, invalid: (why: string) => ImagePullError): Image {
+function parseUrl(image: string, invalid: (why: string) => PodError): Image {
   let url: URL;
   try {
     url = new URL(image);

@@ -5,7 +5,7 @@
  *
  * @module
  */
-export { type Image, ImagePullError, type ImagePullReason, parseImage } from "./image.ts";
+export { type Image, imagePullError, type ImagePullReason, parseImage } from "./image.ts";
 export { isDebianLike, type OsRelease, readOsRelease } from "./os.ts";
 export {
   type CommandResult,
@@ -14,7 +14,6 @@ export {
   PackageManager,
   type PackageManagerOptions,
   type PullPolicy,
-  runOnHost,
 } from "./apt.ts";
 export {
   ImagePullTracker,

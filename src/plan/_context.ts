@@ -1,11 +1,12 @@
 /**
  * What every planning step shares: the input, the pod's identity, and the one way of raising
- * a PlanError so that every message names the pod, the container and what to do.
+ * a PodError so that every message names the pod, the container and what to do.
  *
  * @module
  */
 import type { V1Pod, V1PodSpec } from "@kubernetes/client-node";
-import { PlanError, type PlanInput } from "./types.ts";
+import type { PlanInput } from "./types.ts";
+import { PodError } from "../pod_error.ts";
 
 /** Default root of systemk's runtime state. */
 export const DEFAULT_STATE_DIR = "/run/systemk";
@@ -33,18 +34,27 @@ export function where(ctx: PodContext, container?: string): string {
   return container === undefined ? pod : `${pod}, container ${container}`;
 }
 
+/** What {@link fail} reports. */
+export interface FailOptions {
+  /** The container at fault; none for a pod-level field. */
+  container?: string;
+  /** What is wrong, naming the field or object. */
+  what: string;
+  /** What the user should do about it. */
+  todo: string;
+  /** The Kubernetes reason; default {@link CONFIG_ERROR}. */
+  reason?: string;
+}
+
 /**
- * A PlanError whose message reads `pod ns/name, container c: <what>; <todo>`.
+ * A PodError whose message reads `pod ns/name, container c: <what>; <todo>`.
  *
- * @param what what is wrong, naming the field or object.
- * @param todo what the user should do about it.
+ * @example Usage
+ * ```ts ignore
+ * throw fail(ctx, { container: "web", what: "image is empty", todo: "set spec.containers[].image" });
+ * ```
  */
-export function fail(
-  ctx: PodContext,
-  container: string | undefined,
-  what: string,
-  todo: string,
-  reason: string = CONFIG_ERROR,
-): PlanError {
-  return new PlanError(reason, `${where(ctx, container)}: ${what}; ${todo}`, container);
+export function fail(ctx: PodContext, options: FailOptions): PodError {
+  const { container, what, todo, reason = CONFIG_ERROR } = options;
+  return new PodError(reason, `${where(ctx, container)}: ${what}; ${todo}`, { container });
 }

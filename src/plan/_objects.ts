@@ -19,44 +19,56 @@ function decodeBase64(text: string): Uint8Array {
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
+/** A reference to a ConfigMap or Secret, and where the pod makes it. */
+export interface ObjectReference {
+  kind: SourceKind;
+  name?: string;
+  optional?: boolean;
+  /** The referring field, for messages (`volume config`, `envFrom configMapRef`). */
+  field: string;
+  /** The container that refers to it; none for a volume. */
+  container?: string;
+}
+
 /**
  * A referenced object, or undefined when it is missing and the reference is optional.
  *
- * @throws PlanError naming the object when it is missing and required.
+ * @throws PodError naming the object when it is missing and required.
  */
 export function lookupObject(
   ctx: PodContext,
-  container: string | undefined,
-  kind: SourceKind,
-  name: string | undefined,
-  optional: boolean | undefined,
-  field: string,
+  reference: ObjectReference,
 ): V1ConfigMap | V1Secret | undefined {
+  const { kind, name, optional, field, container } = reference;
   const objects = kind === "configMap" ? ctx.input.configMaps : ctx.input.secrets;
   const found = name === undefined ? undefined : objects.get(name);
   if (found || optional) return found;
-  throw fail(
-    ctx,
+  throw fail(ctx, {
     container,
-    `${field}: ${kind} "${name ?? ""}" not found in namespace ${ctx.namespace}`,
-    `create the ${kind}, or set optional: true on the reference`,
-  );
+    what: `${field}: ${kind} "${name ?? ""}" not found in namespace ${ctx.namespace}`,
+    todo: `create the ${kind}, or set optional: true on the reference`,
+  });
+}
+
+/** Options of {@link objectData}. */
+export interface ObjectDataOptions {
+  kind: SourceKind;
+  /** Only a ConfigMap's `data`: what env sees, as in the kubelet. Default false. */
+  textOnly?: boolean;
 }
 
 /**
  * The object's entries as bytes: a ConfigMap's `data` (UTF-8) and, unless `textOnly`, its
  * `binaryData`; a Secret's `data` (base64-decoded) overlaid with `stringData`.
- *
- * @param textOnly env only sees a ConfigMap's `data`, as in the kubelet.
  */
 export function objectData(
   ctx: PodContext,
-  kind: SourceKind,
   object: V1ConfigMap | V1Secret,
-  textOnly = false,
+  options: ObjectDataOptions,
 ): Map<string, Uint8Array> {
+  const { kind, textOnly = false } = options;
   const problem = shapeProblem(object, OBJECT_DATA, `${kind} "${object.metadata?.name}"`);
-  if (problem) throw fail(ctx, undefined, problem, `fix the ${kind}`);
+  if (problem) throw fail(ctx, { what: problem, todo: `fix the ${kind}` });
   const out = new Map<string, Uint8Array>();
   if (kind === "configMap") {
     const cm = object as V1ConfigMap;
@@ -86,11 +98,9 @@ function decodeData(
   try {
     return decodeBase64(value);
   } catch {
-    throw fail(
-      ctx,
-      undefined,
-      `${kind} "${object.metadata?.name}" key "${key}" is not valid base64`,
-      "store the value base64-encoded (or use stringData)",
-    );
+    throw fail(ctx, {
+      what: `${kind} "${object.metadata?.name}" key "${key}" is not valid base64`,
+      todo: "store the value base64-encoded (or use stringData)",
+    });
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The types of the pod fields the planner reads, checked before it reads them. The API server
  * guarantees them; manifests (standalone mode, `systemk plan`) do not, and a `command: "sh -c
- * x"` or `env: {A: b}` there must become a PlanError naming the field, not a TypeError that
+ * x"` or `env: {A: b}` there must become a PodError naming the field, not a TypeError that
  * stops the pod's worker. Fields the planner does not read are not checked; `null` counts as
  * a wrong type (the message says what was expected).
  *

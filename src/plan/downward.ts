@@ -53,19 +53,29 @@ function formatMap(map: Record<string, string> | undefined): string {
 // `metadata.labels['key']` (the API also accepts double quotes).
 const SUBSCRIPT = /^metadata\.(labels|annotations)\[(['"])(.*)\2\]$/;
 
+/** Where a `fieldRef` stands: see {@link fieldRefValue}. */
+export interface FieldRefOptions {
+  /** The container whose env refers to it; none for a downwardAPI volume. */
+  container?: string;
+  /**
+   * True for a downwardAPI volume, which also allows whole `metadata.labels`/`annotations`;
+   * env (false, the default) allows the node and status fields instead (the API's
+   * validation rules).
+   */
+  forVolume?: boolean;
+}
+
 /**
  * The value of a `fieldRef.fieldPath`.
  *
- * @param forVolume downwardAPI volumes also allow whole `metadata.labels`/`annotations`;
- *   env allows the node and status fields instead (the API's validation rules).
- * @throws PlanError for a field the downward API does not offer there.
+ * @throws PodError for a field the downward API does not offer there.
  */
 export function fieldRefValue(
   ctx: PodContext,
-  container: string | undefined,
   fieldPath: string,
-  forVolume: boolean,
+  options: FieldRefOptions = {},
 ): string {
+  const { container, forVolume = false } = options;
   const meta = ctx.pod.metadata ?? {};
   const sub = SUBSCRIPT.exec(fieldPath);
   if (sub) {
@@ -98,17 +108,16 @@ export function fieldRefValue(
         return podIP;
     }
   }
-  throw fail(
-    ctx,
+  throw fail(ctx, {
     container,
-    `fieldRef.fieldPath "${fieldPath}" is not supported ${
+    what: `fieldRef.fieldPath "${fieldPath}" is not supported ${
       forVolume ? "in a downwardAPI volume" : "in env"
     }`,
-    "use metadata.name, metadata.namespace, metadata.uid, metadata.labels['k'] or " +
+    todo: "use metadata.name, metadata.namespace, metadata.uid, metadata.labels['k'] or " +
       "metadata.annotations['k']" +
       (forVolume ? " (or all labels/annotations)" : ", spec.nodeName, spec.serviceAccountName, " +
         "status.hostIP(s) or status.podIP(s)"),
-  );
+  });
 }
 
 /** A `resourceFieldRef` as in env (container optional) and downwardAPI items. */
@@ -138,21 +147,21 @@ export function resourceFieldValue(
     )
     : self;
   if (!target) {
-    throw fail(
-      ctx,
-      who,
-      `resourceFieldRef names container "${ref.containerName ?? ""}", which the pod does not have`,
-      "set resourceFieldRef.containerName to one of the pod's containers",
-    );
+    throw fail(ctx, {
+      container: who,
+      what: `resourceFieldRef names container "${
+        ref.containerName ?? ""
+      }", which the pod does not have`,
+      todo: "set resourceFieldRef.containerName to one of the pod's containers",
+    });
   }
   const m = /^(limits|requests)\.(cpu|memory|ephemeral-storage)$/.exec(ref.resource);
   if (!m) {
-    throw fail(
-      ctx,
-      who,
-      `resourceFieldRef.resource "${ref.resource}" is not supported`,
-      "use limits.cpu, limits.memory, limits.ephemeral-storage or the same requests.*",
-    );
+    throw fail(ctx, {
+      container: who,
+      what: `resourceFieldRef.resource "${ref.resource}" is not supported`,
+      todo: "use limits.cpu, limits.memory, limits.ephemeral-storage or the same requests.*",
+    });
   }
   const [, kind, resource] = m;
   let divisor;
@@ -160,7 +169,11 @@ export function resourceFieldValue(
     divisor = parseQuantity(String(ref.divisor ?? "1"));
   } catch (e) {
     if (!(e instanceof QuantityError)) throw e;
-    throw fail(ctx, who, `resourceFieldRef.divisor: ${e.message}`, "use a quantity like 1m or 1Mi");
+    throw fail(ctx, {
+      container: who,
+      what: `resourceFieldRef.divisor: ${e.message}`,
+      todo: "use a quantity like 1m or 1Mi",
+    });
   }
   const res = containerResources(ctx, target);
   const q = (kind === "limits" ? res.limits : res.requests).get(resource);
@@ -178,19 +191,23 @@ export function resourceFieldValue(
       ? alloc?.memoryBytes
       : alloc?.ephemeralStorageBytes;
     if (fromNode === undefined) {
-      throw fail(
-        ctx,
-        who,
-        `resourceFieldRef ${ref.resource}: container ${target.name} and the pod set no such ` +
+      throw fail(ctx, {
+        container: who,
+        what:
+          `resourceFieldRef ${ref.resource}: container ${target.name} and the pod set no such ` +
           "limit and the node's allocatable amount is unknown",
-        `set resources.limits.${resource} on container ${target.name} or the pod`,
-      );
+        todo: `set resources.limits.${resource} on container ${target.name} or the pod`,
+      });
     }
     value = BigInt(fromNode);
   }
   const by = cpu ? milliValue(divisor) : integerValue(divisor);
   if (by === 0n) {
-    throw fail(ctx, who, "resourceFieldRef.divisor is zero", "use a positive divisor like 1m");
+    throw fail(ctx, {
+      container: who,
+      what: "resourceFieldRef.divisor is zero",
+      todo: "use a positive divisor like 1m",
+    });
   }
   return String(divideCeil(value, by));
 }

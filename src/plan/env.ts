@@ -57,12 +57,12 @@ function text(
   try {
     return decoder.decode(bytes);
   } catch {
-    throw fail(
-      ctx,
+    throw fail(ctx, {
       container,
-      `${kind} "${name}" key "${key}" is not UTF-8 text, which an environment variable must be`,
-      "mount it as a volume instead",
-    );
+      what:
+        `${kind} "${name}" key "${key}" is not UTF-8 text, which an environment variable must be`,
+      todo: "mount it as a volume instead",
+    });
   }
 }
 
@@ -75,17 +75,22 @@ function keyRef(
   variable: string,
 ): string | undefined {
   const field = `env ${variable}: ${kind}KeyRef`;
-  const object = lookupObject(ctx, container, kind, ref.name, ref.optional, field);
+  const object = lookupObject(ctx, {
+    kind,
+    name: ref.name,
+    optional: ref.optional,
+    field,
+    container,
+  });
   if (!object) return undefined;
-  const bytes = objectData(ctx, kind, object, true).get(ref.key);
+  const bytes = objectData(ctx, object, { kind, textOnly: true }).get(ref.key);
   if (bytes === undefined) {
     if (ref.optional) return undefined;
-    throw fail(
-      ctx,
+    throw fail(ctx, {
       container,
-      `${field}: key "${ref.key}" not found in ${kind} "${ref.name}"`,
-      `add the key to the ${kind}, or set optional: true on the reference`,
-    );
+      what: `${field}: key "${ref.key}" not found in ${kind} "${ref.name}"`,
+      todo: `add the key to the ${kind}, or set optional: true on the reference`,
+    });
   }
   return text(ctx, container, kind, ref.name ?? "", ref.key, bytes);
 }
@@ -99,7 +104,7 @@ export interface EnvValue {
 /**
  * The container's final environment, in order.
  *
- * @throws PlanError for missing required ConfigMaps/Secrets/keys, unsupported fieldRefs.
+ * @throws PodError for missing required ConfigMaps/Secrets/keys, unsupported fieldRefs.
  */
 export function containerEnvironment(
   ctx: PodContext,
@@ -119,9 +124,15 @@ export function containerEnvironment(
     const ref = source.configMapRef ?? source.secretRef;
     if (!ref) continue;
     const field = `envFrom ${kind}Ref`;
-    const object = lookupObject(ctx, container.name, kind, ref.name, ref.optional, field);
+    const object = lookupObject(ctx, {
+      kind,
+      name: ref.name,
+      optional: ref.optional,
+      field,
+      container: container.name,
+    });
     if (!object) continue;
-    const data = objectData(ctx, kind, object, true);
+    const data = objectData(ctx, object, { kind, textOnly: true });
     for (const key of [...data.keys()].sort()) {
       const name = (source.prefix ?? "") + key;
       if (!ENV_NAME.test(name)) continue;
@@ -142,16 +153,15 @@ export function containerEnvironment(
       value = keyRef(ctx, container.name, "secret", from.secretKeyRef, variable.name);
       tainted = true;
     } else if (from?.fieldRef) {
-      value = fieldRefValue(ctx, container.name, from.fieldRef.fieldPath, false);
+      value = fieldRefValue(ctx, from.fieldRef.fieldPath, { container: container.name });
     } else if (from?.resourceFieldRef) {
       value = resourceFieldValue(ctx, container, from.resourceFieldRef);
     } else if (from) {
-      throw fail(
-        ctx,
-        container.name,
-        `env ${variable.name}: unsupported valueFrom ${Object.keys(from).join(", ")}`,
-        "use configMapKeyRef, secretKeyRef, fieldRef or resourceFieldRef",
-      );
+      throw fail(ctx, {
+        container: container.name,
+        what: `env ${variable.name}: unsupported valueFrom ${Object.keys(from).join(", ")}`,
+        todo: "use configMapKeyRef, secretKeyRef, fieldRef or resourceFieldRef",
+      });
     }
     if (value !== undefined) env.set(variable.name, { value, secret: tainted });
   }

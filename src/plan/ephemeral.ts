@@ -127,7 +127,6 @@ export function enteredSettings(
     if (security.boundingSet !== undefined) {
       out.push(["CapabilityBoundingSet", security.boundingSet]);
     }
-    if (security.ambient !== undefined) out.push(["AmbientCapabilities", security.ambient]);
   }
   const root = rootSettings(target);
   out.push(...(container.workingDir ? root.filter(([k]) => k !== "WorkingDirectory") : root));

@@ -228,7 +228,7 @@ function protectDollars(raw: string): string {
   return raw.replaceAll("$", () => "$$");
 }
 
-/** Why ExecStart could not be built; the caller turns it into a PlanError. */
+/** Why ExecStart could not be built; the caller turns it into a PodError. */
 export class CommandError extends Error {
   constructor(message: string, readonly todo: string) {
     super(message);

@@ -66,7 +66,13 @@ export function formatPlan(plan: PodPlan): string {
     if (entry.kind === "file") out += contents(entry.content, entry.secret === true);
   }
   for (const check of plan.hostPathChecks) {
-    out += `# hostPath check: volume ${check.volume}: ${check.path} must be ${check.type}\n`;
+    const type = check.type === "" ? "" : ` and be ${check.type}`;
+    out += `# hostPath check: volume ${check.volume}: ${check.path} must stay allowed once ` +
+      `resolved${type}\n`;
+  }
+  const { users, groups } = plan.podIds;
+  if (users.length + groups.length > 0) {
+    out += `# user records: users ${users.join(" ") || "-"}, groups ${groups.join(" ") || "-"}\n`;
   }
   return out;
 }

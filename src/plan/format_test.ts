@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { formatPlan } from "./mod.ts";
 import type { PodPlan } from "./mod.ts";
 
-Deno.test("formatPlan: unit headers, entries with mode and owner, secrets never printed", () => {
+Deno.test("formatPlan: unit headers, entries with mode and owner, secrets never printed, checks and records", () => {
   const bytes = (s: string) => new TextEncoder().encode(s);
   const plan: PodPlan = {
     podDir: "/run/systemk/u",
@@ -55,7 +55,11 @@ Deno.test("formatPlan: unit headers, entries with mode and owner, secrets never 
         gid: 2,
       },
     ],
-    hostPathChecks: [{ volume: "h", path: "/srv", type: "Directory" }],
+    hostPathChecks: [
+      { volume: "h", path: "/srv", type: "Directory" },
+      { volume: "h", path: "/srv/sub", type: "" },
+    ],
+    podIds: { users: [5000], groups: [5000, 6000] },
   };
   const text = formatPlan(plan);
   assert.equal(
@@ -82,7 +86,9 @@ x
 <7 bytes>
 # file: /run/systemk/u/bin (mode 0644, owner 1:2, 2 bytes)
 <2 bytes, binary>
-# hostPath check: volume h: /srv must be Directory
+# hostPath check: volume h: /srv must stay allowed once resolved and be Directory
+# hostPath check: volume h: /srv/sub must stay allowed once resolved
+# user records: users 5000, groups 5000 6000
 `,
   );
   assert.ok(!text.includes("hunter2"));

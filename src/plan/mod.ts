@@ -1,7 +1,7 @@
 /**
  * The pure pod → units planner: `planPod` turns a pod (with its resolved ConfigMaps, Secrets,
  * node facts and package unit files) into the exact unit files and volume files to create,
- * or a `PlanError` naming the pod, the container and what to do; `formatPlan` prints a plan.
+ * or a `PodError` naming the pod, the container and what to do; `formatPlan` prints a plan.
  *
  * @module
  */
@@ -21,3 +21,4 @@ export { hostPathProblem, serviceAccountTokenKey } from "./volumes.ts";
 export { parseQuantity, QuantityError } from "./quantity.ts";
 export type { Quantity } from "./quantity.ts";
 export * from "./types.ts";
+export { PodError } from "../pod_error.ts";

@@ -66,6 +66,7 @@ import {
   workingDirectoryValue,
 } from "../unit/mod.ts";
 import { DEFAULT_STATE_DIR, fail, type PodContext } from "./_context.ts";
+import { PodError } from "../pod_error.ts";
 import { allContainers, type ContainerKind } from "./containers.ts";
 import { POD, shapeProblem } from "./_shape.ts";
 import {
@@ -86,7 +87,7 @@ import {
 import type { ServiceSetting } from "./enter.ts";
 import { enteredSettings, ephemeralProblem } from "./ephemeral.ts";
 import { containerResources, podResources, resourceDirectives } from "./resources.ts";
-import { type EffectiveSecurity, effectiveSecurity } from "./security.ts";
+import { type EffectiveSecurity, effectiveSecurity, packageAccounts } from "./security.ts";
 import {
   type PlannedVolumes,
   planVolumes,
@@ -94,15 +95,15 @@ import {
   simplifiedAbsolutePath,
   type VolumeOwner,
 } from "./volumes.ts";
-import {
-  type PackageInfo,
-  PlanError,
-  type PlanInput,
-  type PlannedSlice,
-  type PlannedUnit,
-  type PodPlan,
-  type TargetContainer,
-  type UnplannedContainer,
+import type {
+  PackageInfo,
+  PlanInput,
+  PlannedSlice,
+  PlannedUnit,
+  PodIds,
+  PodPlan,
+  TargetContainer,
+  UnplannedContainer,
 } from "./types.ts";
 
 export { DEFAULT_STATE_DIR };
@@ -119,9 +120,9 @@ const HIDDEN_PATHS = ["/run/systemd/system", "/run/systemd/transient"];
 const SYSTEM_BUS = "/run/dbus/system_bus_socket";
 
 /**
- * Runs a unit-module encoder, turning its UnitValueError into a PlanError naming `field`. With
+ * Runs a unit-module encoder, turning its UnitValueError into a PodError naming `field`. With
  * `secret` (the value holds Secret data) the encoder's message, which quotes the value, is left
- * out: PlanError messages become the pod's status and Events, readable without Secret access.
+ * out: PodError messages become the pod's status and Events, readable without Secret access.
  */
 function encode<T>(
   ctx: PodContext,
@@ -135,12 +136,11 @@ function encode<T>(
   } catch (e) {
     if (!(e instanceof UnitValueError)) throw e;
     const why = secret ? "(the reason is withheld: the value holds Secret data)" : e.message;
-    throw fail(
-      ctx,
+    throw fail(ctx, {
       container,
-      `${field} cannot be written into a systemd unit: ${why}`,
-      `change ${field}`,
-    );
+      what: `${field} cannot be written into a systemd unit: ${why}`,
+      todo: `change ${field}`,
+    });
   }
 }
 
@@ -163,28 +163,25 @@ function podContext(input: PlanInput): PodContext {
     stateDir,
     podDir: `${stateDir}/${uid}`,
   };
-  if (problem) throw fail(ctx, undefined, problem, "fix the manifest");
-  if (name === "") throw fail(ctx, undefined, "metadata.name is empty", "name the pod");
+  if (problem) throw fail(ctx, { what: problem, todo: "fix the manifest" });
+  if (name === "") throw fail(ctx, { what: "metadata.name is empty", todo: "name the pod" });
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(uid)) {
-    throw fail(
-      ctx,
-      undefined,
-      `metadata.uid "${uid}" is missing or not a UID`,
-      "plan pods as the API server returns them (with metadata.uid)",
-    );
+    throw fail(ctx, {
+      what: `metadata.uid "${uid}" is missing or not a UID`,
+      todo: "plan pods as the API server returns them (with metadata.uid)",
+    });
   }
   if (!ctx.spec.containers?.length) {
-    throw fail(ctx, undefined, "spec.containers is empty", "add a container");
+    throw fail(ctx, { what: "spec.containers is empty", todo: "add a container" });
   }
   const names = new Set<string>();
   for (const { container } of allContainers(ctx.spec)) {
     if (names.has(container.name)) {
-      throw fail(
-        ctx,
-        container.name,
-        "container name is used twice",
-        "give containers unique names",
-      );
+      throw fail(ctx, {
+        container: container.name,
+        what: "container name is used twice",
+        todo: "give containers unique names",
+      });
     }
     names.add(container.name);
   }
@@ -201,14 +198,13 @@ function fromPackageUnit<T>(
   try {
     return read();
   } catch (e) {
-    throw fail(
-      ctx,
+    throw fail(ctx, {
       container,
-      `the unit file ${pkg?.unitName ?? ""} of package ${pkg?.name ?? ""} cannot be used: ` +
+      what: `the unit file ${pkg?.unitName ?? ""} of package ${pkg?.name ?? ""} cannot be used: ` +
         (e as Error).message,
-      "fix the package or give command and args",
-      "CreateContainerError",
-    );
+      todo: "fix the package or give command and args",
+      reason: "CreateContainerError",
+    });
   }
 }
 
@@ -217,6 +213,18 @@ function packageUnit(ctx: PodContext, container: string, pkg: PackageInfo | unde
   const text = pkg?.unitText;
   if (text === undefined) return undefined;
   return fromPackageUnit(ctx, container, pkg, () => parseUnit(text));
+}
+
+/**
+ * Why a package image has no unit to take `ExecStart=` from: none named after the package was
+ * installed, and what it ships is not one service alone (undefined for a path image).
+ */
+function missingUnit(pkg: PackageInfo | undefined): string | undefined {
+  if (pkg?.name === undefined) return undefined;
+  const shipped = pkg.shippedUnits ?? [];
+  const found = shipped.length > 0 ? `it ships ${shipped.join(", ")}` : "it ships no unit";
+  return `package ${pkg.name} has no unit ${pkg.name}.service to take ExecStart from (${found}), ` +
+    "and no command is given";
 }
 
 function lastValue(unit: UnitFile | undefined, key: string): string | undefined {
@@ -252,31 +260,28 @@ function mountDirectives(
     const field = `volumeMounts[${m.name}]`;
     const source = volumes.sources.get(m.name);
     if (!source) {
-      throw fail(
-        ctx,
-        container.name,
-        `${field}: no volume named "${m.name}"`,
-        "declare it in spec.volumes",
-      );
+      throw fail(ctx, {
+        container: container.name,
+        what: `${field}: no volume named "${m.name}"`,
+        todo: "declare it in spec.volumes",
+      });
     }
     // Compared as systemd will read it: `/data/` and `/data` are one mount point, `//` is `/`.
     const mountPath = simplifiedAbsolutePath(m.mountPath);
     if (mountPath === undefined || mountPath === "/") {
-      throw fail(
-        ctx,
-        container.name,
-        `${field}.mountPath ${JSON.stringify(m.mountPath)} is not an absolute path below / ` +
+      throw fail(ctx, {
+        container: container.name,
+        what: `${field}.mountPath ${JSON.stringify(m.mountPath)} is not an absolute path below / ` +
           "without '..'",
-        "use an absolute path such as /data",
-      );
+        todo: "use an absolute path such as /data",
+      });
     }
     if (seen.has(mountPath)) {
-      throw fail(
-        ctx,
-        container.name,
-        `${field}.mountPath ${m.mountPath} is used twice`,
-        "mount each path once",
-      );
+      throw fail(ctx, {
+        container: container.name,
+        what: `${field}.mountPath ${m.mountPath} is used twice`,
+        todo: "mount each path once",
+      });
     }
     seen.add(mountPath);
     const expanded = m.subPathExpr !== undefined
@@ -289,24 +294,24 @@ function mountDirectives(
     if (subPath !== "") {
       const problem = relativePathProblem(subPath);
       if (problem) {
-        throw fail(
-          ctx,
-          container.name,
-          `${field}.subPath ${shown} ${problem}`,
-          "use a relative path inside the volume",
-        );
+        throw fail(ctx, {
+          container: container.name,
+          what: `${field}.subPath ${shown} ${problem}`,
+          todo: "use a relative path inside the volume",
+        });
       }
       if (source.createsSubPaths) {
         hostPath = volumes.subPathDirectory(source, subPath);
       } else if (source.contents && !source.contents.has(subPath)) {
-        throw fail(
-          ctx,
-          container.name,
-          `${field}.subPath ${shown} does not exist in volume ${m.name}`,
-          "use a key or item path of the volume",
-        );
+        throw fail(ctx, {
+          container: container.name,
+          what: `${field}.subPath ${shown} does not exist in volume ${m.name}`,
+          todo: "use a key or item path of the volume",
+        });
       } else {
         hostPath = `${source.hostPath}/${subPath}`;
+        // The pod may plant a symlink there: checked again on the node, resolved.
+        if (source.onHost) volumes.checkHostPath({ volume: m.name, path: hostPath, type: "" });
       }
     }
     const readOnly = source.readOnly || m.readOnly === true;
@@ -372,23 +377,21 @@ function restartDirectives(ctx: PodContext, kind: ContainerKind): Directive[] {
   if (policy === "Always" || policy === "OnFailure" || policy === "Never") {
     return [["Restart", "no"], ["RemainAfterExit", "yes"]];
   }
-  throw fail(
-    ctx,
-    undefined,
-    `restartPolicy "${policy}" is unknown`,
-    "use Always, OnFailure or Never",
-  );
+  throw fail(ctx, {
+    what: `restartPolicy "${policy}" is unknown`,
+    todo: "use Always, OnFailure or Never",
+  });
 }
 
 function stopDirectives(ctx: PodContext): Directive[] {
   const grace = ctx.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
   if (!Number.isSafeInteger(grace) || grace < 0) {
-    throw fail(
-      ctx,
-      undefined,
-      `terminationGracePeriodSeconds ${JSON.stringify(grace)} is not a whole number of seconds`,
-      "use an integer of 0 or more",
-    );
+    throw fail(ctx, {
+      what: `terminationGracePeriodSeconds ${
+        JSON.stringify(grace)
+      } is not a whole number of seconds`,
+      todo: "use an integer of 0 or more",
+    });
   }
   return [
     ["TimeoutStopSec", String(Math.max(grace, MINIMUM_GRACE_SECONDS))],
@@ -409,13 +412,16 @@ function sandboxDirectives(
   const relaxed = security.privileged && !security.readOnlyRootFilesystem;
   if (security.noNewPrivileges) out.push(["NoNewPrivileges", "yes"]);
   if (security.boundingSet !== undefined) out.push(["CapabilityBoundingSet", security.boundingSet]);
-  if (security.ambient !== undefined) out.push(["AmbientCapabilities", security.ambient]);
   if (!relaxed) out.push(["ProtectSystem", "strict"]);
   if (!security.privileged) {
-    out.push(["ProtectHome", "yes"], ["ProtectKernelTunables", "yes"], [
-      "ProtectControlGroups",
-      "yes",
-    ]);
+    out.push(
+      ["ProtectHome", "yes"],
+      ["ProtectKernelTunables", "yes"],
+      ["ProtectControlGroups", "yes"],
+      // A /dev of pseudo devices only (null, zero, random, tty, pts, shm): no disk, no /dev/mem,
+      // whatever groups the container has; with DevicePolicy=closed, no device node elsewhere.
+      ["PrivateDevices", "yes"],
+    );
   }
   out.push(["PrivateTmp", "yes"]);
   out.push([
@@ -439,6 +445,53 @@ function sandboxDirectives(
     out.push(["ReadWritePaths", paths.join(" ")]);
   }
   return out;
+}
+
+/** `%t` → `/run`, `%%` → `%`; undefined for any other specifier (it depends on the unit). */
+function runtimePath(value: string): string | undefined {
+  let unknown = false;
+  const path = value.replace(/%(.?)/gs, (_m, c: string) => {
+    if (c === "t") return "/run";
+    if (c === "%") return "%";
+    unknown = true;
+    return "";
+  });
+  return unknown ? undefined : path;
+}
+
+/**
+ * The package daemon's `PIDFile=`, made to work in the sandbox: the daemon writes it there,
+ * where /run is read-only, and systemd reads it on the host. So a file of the pod's own,
+ * writable by the container's user, is bound at the path the daemon writes, and `PIDFile=`
+ * names that file: each pod's daemon has its own, and the host's /run stays untouched.
+ * Undefined when the package unit has no `PIDFile=` (or one with other specifiers than `%t`).
+ */
+function pidFileDirectives(
+  ctx: PodContext,
+  container: string,
+  security: EffectiveSecurity,
+  kept: Directive[],
+  volumes: PlannedVolumes,
+): { pidFile: Directive; bind: Directive } | undefined {
+  const written = kept.findLast(([k]) => k === "PIDFile")?.[1];
+  const path = written === undefined ? undefined : runtimePath(written.trim());
+  if (path === undefined || simplifiedAbsolutePath(path) === undefined) return undefined;
+  const dir = `${ctx.podDir}/pidfiles`;
+  const file = `${dir}/${container}.pid`;
+  volumes.add({ kind: "dir", path: dir, mode: 0o700, uid: 0, gid: 0 });
+  volumes.add({
+    kind: "file",
+    path: file,
+    content: new Uint8Array(),
+    mode: 0o644,
+    uid: security.uid,
+    gid: security.gid,
+    preserve: true,
+  });
+  return {
+    pidFile: ["PIDFile", encode(ctx, container, "stateDir", () => workingDirectoryValue(file))],
+    bind: ["BindPaths", encode(ctx, container, "PIDFile", () => bindPath(file, path))],
+  };
 }
 
 function stableJSON(value: unknown): string {
@@ -519,7 +572,11 @@ function planContainer(
     );
   } catch (e) {
     if (!(e instanceof CommandError)) throw e;
-    throw fail(ctx, name, e.message, e.todo);
+    throw fail(ctx, {
+      container: name,
+      what: packaged ? e.message : (missingUnit(p.pkg) ?? e.message),
+      todo: e.todo,
+    });
   }
 
   // Sidecars always restart; app containers as the pod says; ephemeral containers never.
@@ -531,14 +588,13 @@ function planContainer(
   // systemd refuses Restart=always for oneshot services; a long-running container is not one.
   if (kind !== "init" && type === "oneshot" && restartsAlways) {
     if (execStarts.length > 1) {
-      throw fail(
-        ctx,
-        name,
-        "the package's oneshot unit has several ExecStart lines, which cannot restart always",
-        kind === "sidecar"
+      throw fail(ctx, {
+        container: name,
+        what: "the package's oneshot unit has several ExecStart lines, which cannot restart always",
+        todo: kind === "sidecar"
           ? "give command (a sidecar always restarts)"
           : "use restartPolicy OnFailure or Never, or give command",
-      );
+      });
     }
     type = "exec";
   }
@@ -560,9 +616,11 @@ function planContainer(
     )
     : [];
 
+  const pidFile = pidFileDirectives(ctx, name, security, kept, volumes);
   const service: Directive[] = [];
   if (type) service.push(["Type", type]);
-  service.push(...kept);
+  service.push(...kept.filter(([k]) => !pidFile || k !== "PIDFile"));
+  if (pidFile) service.push(pidFile.pidFile);
   if (target) {
     service.push(
       ...enteredSettings(container, security, target).map((s) => unitSetting(ctx, name, s)),
@@ -589,6 +647,7 @@ function planContainer(
     service.push(...resourceDirectives(containerResources(ctx, container)));
     service.push(...sandboxDirectives(ctx, name, security, p.pkg));
     service.push(...mountDirectives(ctx, container, env, volumes));
+    if (pidFile) service.push(pidFile.bind);
   }
   service.push(["StandardOutput", "journal"], ["StandardError", "journal"]);
 
@@ -685,46 +744,55 @@ function planSlice(ctx: PodContext): PlannedSlice {
  * others): the runtime starts it, waits until it has started, then starts what comes after it,
  * which runs `After=` it (so that systemd, too, stops sidecars after what follows them). App
  * units require the last regular init container. Ephemeral containers depend on nothing; one
- * that cannot be planned (see ephemeral.ts, or any PlanError of its own) is left out and listed
+ * that cannot be planned (see ephemeral.ts, or any PodError of its own) is left out and listed
  * in `unplanned`, the rest of the pod unaffected.
  *
- * @throws PlanError with a Kubernetes reason (`CreateContainerConfigError`, ...) and a message
+ * @throws PodError with a Kubernetes reason (`CreateContainerConfigError`, ...) and a message
  *   naming the pod, the container and what to do.
  */
 export function planPod(input: PlanInput): PodPlan {
   const ctx = podContext(input);
   const slice = planSlice(ctx);
-  const planning: ContainerPlanning[] = [];
-  const prepare = (container: V1Container, kind: ContainerKind, index: number) => {
+  const counters = { init: 0, app: 0, ephemeral: 0 };
+  const described = allContainers(ctx.spec).map(({ container, kind }) => ({
+    container,
+    kind,
+    index: counters[kind === "sidecar" ? "init" : kind]++,
+  }));
+  // A container's package: its unit and the identity that unit gives.
+  const packaged = (container: V1Container) => {
     const pkg = input.packages.get(container.name);
     const unit = packageUnit(ctx, container.name, pkg);
-    const security = effectiveSecurity(ctx, container, lastValue(unit, "User"));
-    const name = encode(
-      ctx,
-      container.name,
-      "the namespace, pod name or container name",
-      () => unitName(ctx.namespace, ctx.name, container.name),
-    );
     return {
-      container,
-      kind,
-      unitName: name,
-      slice: slice.name,
-      index,
-      after: [],
-      security,
-      unit,
       pkg,
+      unit,
+      identity: { user: lastValue(unit, "User"), group: lastValue(unit, "Group") },
     };
   };
-  const counters = { init: 0, app: 0, ephemeral: 0 };
-  const ephemeral: [V1Container, number][] = [];
-  for (const { container, kind } of allContainers(ctx.spec)) {
-    const index = counters[kind === "sidecar" ? "init" : kind]++;
-    if (kind === "ephemeral") ephemeral.push([container, index]);
-    else planning.push(prepare(container, kind, index));
-  }
-  // Ephemeral containers come and go after the pod started: its volumes' owner is its own.
+  const regular = described.filter((c) => c.kind !== "ephemeral")
+    .map((c) => ({ ...c, ...packaged(c.container) }));
+  // Ephemeral containers come and go after the pod started: the pod's accounts (and volumes'
+  // owner) are its other containers', or adding one would change (and restart) them.
+  const accounts = packageAccounts(ctx, regular.map((c) => c.identity));
+  const prepare = (
+    c: { container: V1Container; kind: ContainerKind; index: number } & ReturnType<typeof packaged>,
+  ): ContainerPlanning => ({
+    container: c.container,
+    kind: c.kind,
+    unitName: encode(
+      ctx,
+      c.container.name,
+      "the namespace, pod name or container name",
+      () => unitName(ctx.namespace, ctx.name, c.container.name),
+    ),
+    slice: slice.name,
+    index: c.index,
+    after: [],
+    security: effectiveSecurity(ctx, c.container, { own: c.identity, pod: accounts }),
+    unit: c.unit,
+    pkg: c.pkg,
+  });
+  const planning = regular.map(prepare);
   const volumes = planVolumes(ctx, volumeOwner(ctx, planning.map((p) => p.security)));
   const units: PlannedUnit[] = [];
   let lastInit: string | undefined;
@@ -735,24 +803,22 @@ export function planPod(input: PlanInput): PodPlan {
     if (p.kind === "sidecar") sidecars.push(p.unitName);
   }
   const unplanned: UnplannedContainer[] = [];
-  for (const [container, index] of ephemeral) {
-    const problem = ephemeralProblem(ctx, container);
+  const security = planning.map((p) => p.security);
+  for (const c of described.filter((c) => c.kind === "ephemeral")) {
+    const problem = ephemeralProblem(ctx, c.container);
     if (problem) {
       unplanned.push(problem);
       continue;
     }
     try {
-      const p = prepare(container, "ephemeral", index);
-      const target = input.targets?.get(container.name);
+      const p = prepare({ ...c, ...packaged(c.container) });
+      const target = input.targets?.get(c.container.name);
       units.push(planContainer(ctx, { ...p, target }, volumes));
+      security.push(p.security);
     } catch (e) {
-      if (!(e instanceof PlanError)) throw e;
-      unplanned.push({
-        container: container.name,
-        reason: e.reason,
-        message: e.message,
-        retry: false,
-      });
+      if (!(e instanceof PodError)) throw e;
+      const { reason, message } = e;
+      unplanned.push({ container: c.container.name, reason, message, retry: false });
     }
   }
   return {
@@ -762,5 +828,15 @@ export function planPod(input: PlanInput): PodPlan {
     unplanned,
     volumes: volumes.entries,
     hostPathChecks: volumes.hostPathChecks,
+    podIds: podIdsOf(security),
+  };
+}
+
+/** Every pod id some container runs with, each once, in ascending order. */
+function podIdsOf(security: EffectiveSecurity[]): PodIds {
+  const union = (lists: number[][]) => [...new Set(lists.flat())].sort((a, b) => a - b);
+  return {
+    users: union(security.map((s) => s.podIds.users)),
+    groups: union(security.map((s) => s.podIds.groups)),
   };
 }

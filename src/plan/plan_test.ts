@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { PlanError, planPod } from "./mod.ts";
+import { planPod, PodError } from "./mod.ts";
 import { decodeExecCommandLine, parseUnit, readMetadata } from "../unit/mod.ts";
 import type { UnitFile } from "../unit/mod.ts";
 import { inputFromManifest } from "../../tests/plan/_fixtures.ts";
@@ -200,12 +200,12 @@ Deno.test("plan: volume entries come parents first", () => {
   }
 });
 
-Deno.test("plan: errors are PlanErrors naming pod and container", () => {
+Deno.test("plan: errors are PodErrors naming pod and container", () => {
   try {
     planPod(inputFromManifest(manifest("error-no-command")));
-    assert.fail("expected a PlanError");
+    assert.fail("expected a PodError");
   } catch (e) {
-    assert.ok(e instanceof PlanError);
+    assert.ok(e instanceof PodError);
     assert.equal(e.reason, "CreateContainerConfigError");
     assert.equal(e.container, "main");
     assert.match(e.message, /^pod default\/no-command, container main: .*; set command/);

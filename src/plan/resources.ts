@@ -47,12 +47,11 @@ function parseResources(
         out.set(resource, parseQuantity(String(value)));
       } catch (e) {
         if (!(e instanceof QuantityError)) throw e;
-        throw fail(
-          ctx,
+        throw fail(ctx, {
           container,
-          `${field}.${kind}.${resource}: ${e.message}`,
-          "use a quantity such as 500m, 1.5, 128Mi or 1G",
-        );
+          what: `${field}.${kind}.${resource}: ${e.message}`,
+          todo: "use a quantity such as 500m, 1.5, 128Mi or 1G",
+        });
       }
     }
     return out;

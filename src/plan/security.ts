@@ -1,23 +1,28 @@
 /**
  * `securityContext` (pod- and container-level, container winning) → the identity a unit runs
- * as and its privilege settings.
+ * as and its privilege settings, within the node's {@link SecurityPolicy} (ids.ts).
  *
  * Identity: `runAsUser` (numeric) or `windowsOptions.runAsUserName` (a node user name: the
  * seed's trick) from the most specific level that sets one; `runAsGroup` overrides the group,
- * which otherwise is the user's primary group. The user must exist on the node (systemd, unlike
- * container runtimes, refuses unknown uids). No user anywhere → the package unit's `User=`/`Group=`, else root.
- * `supplementalGroups` and `fsGroup` (pod-level) → `SupplementaryGroups=`.
+ * which otherwise is the user's primary group (for a pod id without an account: the group of
+ * the same number). No user anywhere → the package unit's `User=`/`Group=`, else root.
+ * `supplementalGroups` and `fsGroup` (pod-level) → `SupplementaryGroups=`. Every id must be a
+ * pod id or a host id the node allows; pod ids are listed for userdb records.
  *
  * Capabilities: without `capabilities` a unit keeps the host's defaults (a root daemon has
  * every capability, as it would outside systemk). With them the bounding set becomes
  * `drop: [ALL]` → exactly `add`; otherwise every capability except `drop` (drop wins over add,
- * as in containerd). For a non-root user `add` also becomes `AmbientCapabilities=`, since a
- * non-root process otherwise holds no capability at all; root holds its bounding set anyway.
+ * as in containerd). A non-root user gets no ambient capabilities from `add`, as with
+ * containerd and CRI-O: its processes hold none, and only files with file capabilities gain
+ * them within the bounding set (an ambient CAP_SETUID would let it become root).
+ *
+ * `privileged: true` is refused when the node does not allow it (`--allow-privileged=false`).
  *
  * @module
  */
 import type { V1Container, V1SecurityContext } from "@kubernetes/client-node";
 import { fail, type PodContext } from "./_context.ts";
+import { admitGroup, admitUser, checkId, securityPolicy } from "./ids.ts";
 
 /** Who a unit runs as and with which privileges. */
 export interface EffectiveSecurity {
@@ -35,10 +40,11 @@ export interface EffectiveSecurity {
   noNewPrivileges: boolean;
   /** `CapabilityBoundingSet=` value (`""` = none), undefined = unrestricted. */
   boundingSet?: string;
-  ambient?: string;
   podSetsCapabilities: boolean;
   readOnlyRootFilesystem: boolean;
   privileged: boolean;
+  /** Pod ids the unit runs with (ids.ts), which need userdb records. */
+  podIds: { users: number[]; groups: number[] };
 }
 
 /** Linux capabilities systemd knows (capability(7)). */
@@ -97,12 +103,11 @@ function capabilityNames(
     const name = raw.toUpperCase().replace(/^CAP_/, "");
     if (name === "ALL") return "ALL";
     if (!CAPABILITIES.includes(name)) {
-      throw fail(
-        ctx,
+      throw fail(ctx, {
         container,
-        `securityContext.capabilities.${field}: unknown capability "${raw}"`,
-        "use names from capabilities(7) such as NET_BIND_SERVICE",
-      );
+        what: `securityContext.capabilities.${field}: unknown capability "${raw}"`,
+        todo: "use names from capabilities(7) such as NET_BIND_SERVICE",
+      });
     }
     const cap = `CAP_${name}`;
     if (!out.includes(cap)) out.push(cap);
@@ -113,175 +118,203 @@ function capabilityNames(
 /** User names written as they are into `User=`: what useradd accepts, nothing systemd expands. */
 const PLAIN_USER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
-/** Kubernetes' limit for user and group ids (API validation: 0 to 2^31-1). */
-const MAX_ID = 2 ** 31 - 1;
-
-/**
- * A user or group id as `User=`/`Group=`/`SupplementaryGroups=` can take it: an integer from 0
- * to 2^31-1 (what the API server admits; manifests are not validated by it) other than 65535,
- * which systemd refuses as the old 16-bit "invalid id".
- *
- * @param field the field as the message names it, e.g. `securityContext.runAsUser`.
- * @throws PlanError naming the field otherwise.
- */
-function checkId<T extends number | undefined>(
-  ctx: PodContext,
-  container: string,
-  field: string,
-  id: T,
-): T {
-  if (id === undefined) return id;
-  if (!Number.isInteger(id) || id < 0 || id > MAX_ID || id === 0xffff) {
-    throw fail(
-      ctx,
-      container,
-      `${field} ${String(id)} is not a valid user or group id`,
-      `use an integer from 0 to ${MAX_ID} other than 65535`,
-    );
-  }
-  return id;
+/** A package unit's identity (`User=`, `Group=`), when it sets one. */
+export interface PackageIdentity {
+  user?: string;
+  group?: string;
 }
 
-/**
- * A group id from the pod ({@link checkId}) that the node knows, when it can tell
- * (`NodeFacts.hasGroup`): systemd 252 fails a unit whose `Group=`/`SupplementaryGroups=` NSS
- * does not know with status 216/GROUP.
- */
-function checkGroup<T extends number | undefined>(
+/** The host ids the pod's package units run with: permitted to all its containers (ids.ts). */
+export interface PackageAccounts {
+  /** Non-root uids of their `User=`. */
+  users: number[];
+  /** Their `Group=` and their users' primary groups. */
+  groups: number[];
+}
+
+/** A unit's `User=`: a name or a uid. */
+function unitUser(ctx: PodContext, user: string) {
+  return ctx.input.node.lookupUser(/^\d+$/.test(user) ? Number(user) : user);
+}
+
+/** A unit's `Group=`: a name or a gid. */
+function unitGroup(ctx: PodContext, group: string): number | undefined {
+  return /^\d+$/.test(group) ? Number(group) : ctx.input.node.lookupGroup(group);
+}
+
+/** The host ids of the package units among the pod's images. */
+export function packageAccounts(
+  ctx: PodContext,
+  identities: readonly PackageIdentity[],
+): PackageAccounts {
+  const accounts: PackageAccounts = { users: [], groups: [] };
+  for (const { user, group } of identities) {
+    const info = user === undefined ? undefined : unitUser(ctx, user);
+    if (info && info.uid !== 0) accounts.users.push(info.uid);
+    if (info) accounts.groups.push(info.gid);
+    const gid = group === undefined ? undefined : unitGroup(ctx, group);
+    if (gid !== undefined) accounts.groups.push(gid);
+  }
+  return accounts;
+}
+
+/** The user who runs the container, admitted under the node's policy. */
+interface ChosenUser {
+  /** `User=` value; undefined keeps the package's own or root. */
+  user?: string;
+  uid?: number;
+  /** Primary group; undefined when the package's user is unknown. */
+  gid?: number;
+  /** The uid is a pod id (it needs a record; its primary group is the same number). */
+  podId: boolean;
+}
+
+function resolveUser(
   ctx: PodContext,
   container: string,
-  field: string,
-  gid: T,
-): T {
-  checkId(ctx, container, field, gid);
+  level: V1SecurityContext | undefined,
+  packages: { own: PackageIdentity; pod: PackageAccounts },
+): ChosenUser {
   const node = ctx.input.node;
-  if (gid !== undefined && node.hasGroup && !node.hasGroup(gid)) {
-    throw fail(
-      ctx,
+  const pkg = packages.own;
+  const packageUids = packages.pod.users;
+  if (!level) {
+    if (pkg.user !== undefined) {
+      const info = unitUser(ctx, pkg.user);
+      // The package's choice stands for a non-root user; root needs the node's permission.
+      if (info?.uid === 0) {
+        admitUser(ctx, 0, { container, field: `the package unit's User=${pkg.user}` });
+      }
+      return { uid: info?.uid, gid: info?.gid, podId: false };
+    }
+    admitUser(ctx, 0, {
       container,
-      `${field} ${gid} is not a group on node ${node.name}, and systemd runs units only with ` +
-        "known groups",
-      `create the group on the node (groupadd --gid ${gid}) or use an existing one`,
-    );
+      field: "the container (no runAsUser, no User= in its image's unit)",
+    });
+    return { uid: 0, gid: 0, podId: false };
   }
-  return gid;
+  const name = level.windowsOptions?.runAsUserName;
+  if (name !== undefined) {
+    const info = node.lookupUser(name);
+    if (!info) {
+      throw fail(ctx, {
+        container,
+        what: `securityContext.windowsOptions.runAsUserName "${name}" is not a user on node ` +
+          node.name,
+        todo: "create the user on the node or use an existing one",
+      });
+    }
+    if (level.runAsUser !== undefined && level.runAsUser !== info.uid) {
+      throw fail(ctx, {
+        container,
+        what: `securityContext.runAsUser ${level.runAsUser} contradicts runAsUserName "${name}" ` +
+          `(uid ${info.uid})`,
+        todo: "set only one of them",
+      });
+    }
+    const field = `securityContext.windowsOptions.runAsUserName "${name}" (uid ${info.uid})`;
+    admitUser(ctx, info.uid, { container, field, packageUids });
+    // A name systemd might read differently (`%` specifiers, blanks, line breaks) is written
+    // as the uid it resolved to, which systemd cannot misread.
+    const user = PLAIN_USER_NAME.test(name) ? name : String(info.uid);
+    return { user, uid: info.uid, gid: info.gid, podId: false };
+  }
+  const uid = checkId(ctx, level.runAsUser!, { container, field: "securityContext.runAsUser" });
+  const podId = admitUser(ctx, uid, {
+    container,
+    field: `securityContext.runAsUser ${uid}`,
+    packageUids,
+  });
+  return { user: String(uid), uid, gid: podId ? uid : node.lookupUser(uid)!.gid, podId };
+}
+
+/** What {@link effectiveSecurity} needs to know of the pod's package units. */
+export interface PackageIdentities {
+  /** The container's own package unit: its user runs the container when the pod sets none. */
+  own: PackageIdentity;
+  /** Those of all the pod's containers ({@link packageAccounts}): permitted host ids. */
+  pod: PackageAccounts;
 }
 
 /**
  * Computes the effective security of a container.
  *
- * @param packageUser the package unit's `User=` value, when it has one (for runAsNonRoot).
- * @throws PlanError for unknown users and groups, and when runAsNonRoot would run as root.
+ * @throws PodError for users and groups the node does not know or its policy refuses, when
+ *   runAsNonRoot would run as root, and for privileged containers the node refuses.
  */
 export function effectiveSecurity(
   ctx: PodContext,
   container: V1Container,
-  packageUser: string | undefined,
+  packages: PackageIdentities,
 ): EffectiveSecurity {
+  const pkg = packages.own;
   const pod = ctx.spec.securityContext ?? {};
   const own: V1SecurityContext = container.securityContext ?? {};
   const node = ctx.input.node;
-  const levels = [own, pod];
-  const userLevel = levels.find((l) =>
+  const userLevel = [own, pod].find((l) =>
     l.runAsUser !== undefined || l.windowsOptions?.runAsUserName !== undefined
   );
-  const runAsGroup = checkGroup(
-    ctx,
-    container.name,
-    "securityContext.runAsGroup",
-    own.runAsGroup ?? pod.runAsGroup,
-  );
-
-  let user: string | undefined;
-  let uid: number | undefined;
-  let gid: number | undefined;
-  if (userLevel) {
-    const name = userLevel.windowsOptions?.runAsUserName;
-    if (name !== undefined) {
-      const info = node.lookupUser(name);
-      if (!info) {
-        throw fail(
-          ctx,
-          container.name,
-          `securityContext.windowsOptions.runAsUserName "${name}" is not a user on node ` +
-            node.name,
-          "create the user on the node or use an existing one",
-        );
-      }
-      if (userLevel.runAsUser !== undefined && userLevel.runAsUser !== info.uid) {
-        throw fail(
-          ctx,
-          container.name,
-          `securityContext.runAsUser ${userLevel.runAsUser} contradicts runAsUserName "${name}" ` +
-            `(uid ${info.uid})`,
-          "set only one of them",
-        );
-      }
-      // A name systemd might read differently (`%` specifiers, blanks, line breaks) is written
-      // as the uid it resolved to, which systemd cannot misread.
-      user = PLAIN_USER_NAME.test(name) ? name : String(info.uid);
-      uid = info.uid;
-      gid = info.gid;
-    } else {
-      uid = checkId(ctx, container.name, "securityContext.runAsUser", userLevel.runAsUser!);
-      user = String(uid);
-      // systemd 252 starts a unit only as a uid NSS knows (status 217/USER otherwise), unlike
-      // container runtimes: refuse here, with what to do, rather than crash-loop.
-      const info = node.lookupUser(uid);
-      if (!info) {
-        throw fail(
-          ctx,
-          container.name,
-          `securityContext.runAsUser ${uid} is not a user on node ${node.name}, and systemd ` +
-            "runs units only as known users",
-          `create the user on the node (useradd --uid ${uid}) or use an existing one`,
-        );
-      }
-      gid = info.gid;
-    }
-  } else if (packageUser !== undefined) {
-    const info = node.lookupUser(/^\d+$/.test(packageUser) ? Number(packageUser) : packageUser);
-    uid = info?.uid;
-    gid = info?.gid;
-  } else {
-    uid = 0;
-    gid = 0;
-  }
-  if (runAsGroup !== undefined) gid = runAsGroup;
+  const runAsGroup = checkId(ctx, own.runAsGroup ?? pod.runAsGroup, {
+    container: container.name,
+    field: "securityContext.runAsGroup",
+  });
+  const chosen = resolveUser(ctx, container.name, userLevel, packages);
+  const { uid } = chosen;
 
   const runAsNonRoot = own.runAsNonRoot ?? pod.runAsNonRoot;
   if (runAsNonRoot && uid !== undefined && uid === 0) {
-    throw fail(
-      ctx,
-      container.name,
-      "securityContext.runAsNonRoot is set but the container would run as root (uid 0)",
-      "set runAsUser or windowsOptions.runAsUserName to a non-root user",
-    );
+    throw fail(ctx, {
+      container: container.name,
+      what: "securityContext.runAsNonRoot is set but the container would run as root (uid 0)",
+      todo: "set runAsUser or windowsOptions.runAsUserName to a non-root user",
+    });
   }
   if (runAsNonRoot && uid === undefined) {
-    throw fail(
-      ctx,
-      container.name,
-      `securityContext.runAsNonRoot is set but the package's user "${packageUser}" is unknown ` +
+    throw fail(ctx, {
+      container: container.name,
+      what: `securityContext.runAsNonRoot is set but the package's user "${pkg.user}" is unknown ` +
         "on the node, so it cannot be verified as non-root",
-      "set runAsUser or windowsOptions.runAsUserName",
-    );
+      todo: "set runAsUser or windowsOptions.runAsUserName",
+    });
   }
 
+  // Host groups this container may use without being listed: its user's own primary group,
+  // and those of the pod's package units.
+  const granted = [chosen.gid, ...packages.pod.groups].filter((g) => g !== undefined);
+  const podIds = { users: chosen.podId ? [uid!] : [], groups: chosen.podId ? [uid!] : [] };
+  const admit = (field: string, gid: number) => {
+    if (admitGroup(ctx, gid, { container: container.name, field: `${field} ${gid}`, granted })) {
+      if (!podIds.groups.includes(gid)) podIds.groups.push(gid);
+    }
+  };
+
+  let gid = chosen.gid;
+  if (runAsGroup !== undefined) {
+    admit("securityContext.runAsGroup", runAsGroup);
+    gid = runAsGroup;
+  }
   const supplementaryGroups: number[] = [];
   const groups = [
     ...(pod.supplementalGroups ?? []).map((g) => ({ field: "supplementalGroups", g })),
     ...(pod.fsGroup !== undefined ? [{ field: "fsGroup", g: pod.fsGroup }] : []),
   ];
   for (const { field, g } of groups) {
-    checkGroup(ctx, container.name, `pod securityContext.${field}`, g);
+    checkId(ctx, g, { container: container.name, field: `pod securityContext.${field}` });
+    admit(`pod securityContext.${field}`, g);
     if (!supplementaryGroups.includes(g)) supplementaryGroups.push(g);
   }
 
   const privileged = own.privileged === true;
+  if (privileged && !securityPolicy(ctx).allowPrivileged) {
+    throw fail(ctx, {
+      container: container.name,
+      what: `securityContext.privileged is set, and node ${node.name} does not run privileged ` +
+        "containers (--allow-privileged=false)",
+      todo: "remove privileged and ask for the capabilities the container needs",
+    });
+  }
   const caps = own.capabilities;
   let boundingSet: string | undefined;
-  let ambient: string | undefined;
   if (caps && !privileged) {
     const add = capabilityNames(ctx, container.name, "add", caps.add);
     const drop = capabilityNames(ctx, container.name, "drop", caps.drop);
@@ -290,14 +323,10 @@ export function effectiveSecurity(
     } else if (drop.length > 0) {
       boundingSet = "~" + drop.join(" ");
     }
-    if (uid !== 0 && add !== "ALL" && add.length > 0) {
-      const kept = drop === "ALL" ? add : add.filter((c) => !drop.includes(c));
-      if (kept.length > 0) ambient = kept.join(" ");
-    }
   }
 
   return {
-    user,
+    user: chosen.user,
     group: userLevel || runAsGroup !== undefined ? String(gid) : undefined,
     uid: uid ?? 0,
     gid: gid ?? 0,
@@ -306,9 +335,9 @@ export function effectiveSecurity(
     supplementaryGroups,
     noNewPrivileges: own.allowPrivilegeEscalation === false && !privileged,
     boundingSet,
-    ambient,
     podSetsCapabilities: caps !== undefined,
     readOnlyRootFilesystem: own.readOnlyRootFilesystem === true,
     privileged,
+    podIds,
   };
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PlanError, planPod } from "./mod.ts";
+import { planPod, PodError } from "./mod.ts";
 import { shapeProblem } from "./_shape.ts";
 import { inputFromManifest } from "../../tests/plan/_fixtures.ts";
 
@@ -23,7 +23,7 @@ Deno.test("shapeProblem: the first field of the wrong type, with its path", () =
   );
 });
 
-Deno.test("plan: manifest mistakes of type are PlanErrors naming the field", () => {
+Deno.test("plan: manifest mistakes of type are PodErrors naming the field", () => {
   const pod = (container: string) => `
 kind: Pod
 metadata: {name: p, uid: u-1}
@@ -50,7 +50,7 @@ spec:
   for (const [container, message] of cases) {
     assert.throws(
       () => planPod(inputFromManifest(pod(container))),
-      (e) => e instanceof PlanError && e.message === `pod default/p: ${message}; fix the manifest`,
+      (e) => e instanceof PodError && e.message === `pod default/p: ${message}; fix the manifest`,
       container,
     );
   }

@@ -29,11 +29,16 @@ export interface NodeFacts {
   lookupUser(nameOrUid: string | number): UserInfo | undefined;
   /** Resolves a group name to its id; undefined when unknown. */
   lookupGroup(name: string): number | undefined;
+  /** The name of the host's group `gid` (from /etc/group); undefined when the host has none. */
+  groupName(gid: number): string | undefined;
   /**
-   * Whether the node knows group id `gid` (systemd starts units only with known groups); absent
-   * = not checked, and an unknown group fails the unit at start.
+   * Whether NSS resolves systemd's userdb drop-in records on this node (nss-systemd named on
+   * the `passwd` and `group` lines of /etc/nsswitch.conf, as on Debian by default): then the ids
+   * of the pod id range that no host account uses run with records systemk makes. Absent or
+   * false: such ids are refused, as systemd 252 fails a unit whose user or group NSS does not
+   * know (status 217/USER, 216/GROUP).
    */
-  hasGroup?(gid: number): boolean;
+  userRecords?: boolean;
   /**
    * Node allocatable resources: what the downward API reports for a limit the container does
    * not set (as the kubelet does). Undefined = unknown; such a reference is then an error.
@@ -45,10 +50,66 @@ export interface NodeFacts {
 export interface PackageInfo {
   /** Debian package name, or undefined for `/absolute/path` images. */
   name?: string;
-  /** Text of the package's own service unit file, when it ships one. */
+  /**
+   * Text of the package's service unit file: the one named after the package, wherever the
+   * install put it (a dependency may ship it), else the only service the package ships.
+   */
   unitText?: string;
   /** Name of that unit (e.g. `uptimed.service`). */
   unitName?: string;
+  /** The units the package ships, for a message when none of them is its template. */
+  shippedUnits?: string[];
+}
+
+/** An inclusive range of user or group ids. */
+export interface IdRange {
+  min: number;
+  max: number;
+}
+
+/**
+ * What the node's administrator lets pods run as (the flags `--allow-privileged`,
+ * `--allowed-host-users`, `--allowed-host-groups`, `--pod-id-range`).
+ *
+ * Ids are either *pod ids* — inside `podIDRanges` and used by no account or group of the host
+ * (/etc/passwd, /etc/group) — which every pod may use, or *host ids*: the host's own accounts
+ * and groups and every id outside the ranges (where packages create their accounts). A host id
+ * needs the administrator's permission (the lists below); a package unit's own `User=`/`Group=`
+ * (and that user's primary group) counts as permitted, being the choice of a package the
+ * administrator's apt sources provide, except root.
+ */
+export interface SecurityPolicy {
+  /** `privileged: true` containers are allowed. */
+  allowPrivileged: boolean;
+  /** Host accounts (names or uids) containers may run as; `root` allows uid 0. */
+  allowedHostUsers: readonly string[];
+  /** Host groups (names or gids) containers may run with. */
+  allowedHostGroups: readonly string[];
+  /** Where pod ids lie. */
+  podIDRanges: readonly IdRange[];
+}
+
+/**
+ * The flags' defaults: root and privileged containers allowed (packaged daemons need them),
+ * the host accounts `daemon` and `nobody` (they own no files on Debian; the seed's examples run
+ * as `daemon`), the group `nogroup`, and pod ids from 1000 to 59999 and from 65536 up — not
+ * Debian's system range (0–999), nor 60000–65535, where systemd allocates dynamic and homed
+ * users and keeps `nobody` and the invalid 65535.
+ */
+export const DEFAULT_SECURITY_POLICY: SecurityPolicy = {
+  allowPrivileged: true,
+  allowedHostUsers: ["root", "daemon", "nobody"],
+  allowedHostGroups: ["nogroup"],
+  podIDRanges: [{ min: 1000, max: 59999 }, { min: 65536, max: 2 ** 31 - 1 }],
+};
+
+/**
+ * The pod ids a pod runs with: users and groups that need userdb records on the node. A user
+ * record's primary group is the group of the same id, which is listed too.
+ */
+export interface PodIds {
+  users: number[];
+  groups: number[];
 }
 
 /** Everything `planPod` needs. */
@@ -70,6 +131,8 @@ export interface PlanInput {
    * no hostPath volume is allowed. `/` allows every path (except systemk's state directory).
    */
   allowedHostPaths?: readonly string[];
+  /** Who pods may run as; absent = {@link DEFAULT_SECURITY_POLICY}. */
+  policy?: SecurityPolicy;
   /**
    * Per ephemeral container with a `targetContainerName`: the target as systemd runs it now.
    * An ephemeral container whose target is absent here (not running) is not planned yet.
@@ -143,6 +206,8 @@ export type VolumeEntry =
     gid: number;
     /** Secret or token content: never print or log it. */
     secret?: boolean;
+    /** The container writes it (a daemon's PID file): created when missing, never rewritten. */
+    preserve?: boolean;
   }
   | {
     kind: "tmpfs";
@@ -169,10 +234,13 @@ export interface PodPlan {
   /** In creation order (parents before children). */
   volumes: VolumeEntry[];
   /**
-   * hostPath volumes whose `type` the applier must check (or create) on the node before
-   * starting units; the planner cannot, as that is I/O.
+   * Every hostPath a unit binds (a volume's path, or a subPath into it) for the applier to
+   * check on the node before starting units — the planner cannot, as that is I/O: resolved
+   * (symlinks followed, as systemd follows them) it must still be allowed, and have its `type`.
    */
   hostPathChecks: HostPathCheck[];
+  /** Pod ids the units run with, which need userdb records before they start. */
+  podIds: PodIds;
 }
 
 /** An ephemeral container left out of a plan, and why. */
@@ -185,23 +253,10 @@ export interface UnplannedContainer {
   retry: boolean;
 }
 
-/** A hostPath volume's path and the `type` it must have (`DirectoryOrCreate`, `File`, ...). */
+/** A hostPath a unit binds and the `type` it must have (`DirectoryOrCreate`, `File`, ...). */
 export interface HostPathCheck {
   volume: string;
   path: string;
-  /** The Kubernetes `HostPathType`; `""` = no check. */
+  /** The Kubernetes `HostPathType`; `""` = no type check (a subPath's is always `""`). */
   type: string;
-}
-
-/** A planning failure a user must see: names the pod, the container and what to do. */
-export class PlanError extends Error {
-  /** Kubernetes-style reason for the pod status and Event, e.g. `CreateContainerConfigError`. */
-  readonly reason: string;
-  readonly container?: string;
-  constructor(reason: string, message: string, container?: string) {
-    super(message);
-    this.name = "PlanError";
-    this.reason = reason;
-    this.container = container;
-  }
 }

@@ -24,11 +24,12 @@
  *
  * @module
  */
-import type { V1KeyToPath, V1Volume } from "@kubernetes/client-node";
+import type { V1Container, V1KeyToPath, V1Volume } from "@kubernetes/client-node";
 import { fail, type PodContext } from "./_context.ts";
 import { lookupObject, objectData, type SourceKind } from "./_objects.ts";
 import { fieldRefValue, resourceFieldValue } from "./downward.ts";
 import { integerValue, parseQuantity, QuantityError } from "./quantity.ts";
+import { containerResources } from "./resources.ts";
 import type { HostPathCheck, VolumeEntry } from "./types.ts";
 
 /** The pod's user, owner of every volume file. */
@@ -47,6 +48,8 @@ export interface VolumeSource {
   createsSubPaths: boolean;
   /** Relative paths the plan creates inside the volume, for checking subPath; undefined = unknown. */
   contents?: Set<string>;
+  /** A hostPath volume: a subPath into it is checked on the node too (PodPlan.hostPathChecks). */
+  onHost?: boolean;
 }
 
 /** All volumes of a pod. */
@@ -56,6 +59,8 @@ export interface PlannedVolumes {
   hostPathChecks: HostPathCheck[];
   /** Adds (once) the directories of an emptyDir subPath, returning its node path. */
   subPathDirectory(source: VolumeSource, subPath: string): string;
+  /** Adds (once) a check of a host path a unit binds. */
+  checkHostPath(check: HostPathCheck): void;
   /** Adds an entry that is not a volume (a container's environment file). */
   add(entry: VolumeEntry): void;
 }
@@ -118,12 +123,10 @@ interface FileSpec {
 function checkMode(ctx: PodContext, field: string, mode: number | undefined): number | undefined {
   if (mode === undefined) return undefined;
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
-    throw fail(
-      ctx,
-      undefined,
-      `${field} ${mode} is not a file mode`,
-      "use a value between 0 and 0777 (octal) / 511 (decimal)",
-    );
+    throw fail(ctx, {
+      what: `${field} ${mode} is not a file mode`,
+      todo: "use a value between 0 and 0777 (octal) / 511 (decimal)",
+    });
   }
   return mode;
 }
@@ -141,9 +144,9 @@ function keyFiles(
   defaultMode: number,
 ): FileSpec[] {
   const field = `volume ${volume}`;
-  const object = lookupObject(ctx, undefined, kind, name, optional, field);
+  const object = lookupObject(ctx, { kind, name, optional, field });
   if (!object) return [];
-  const data = objectData(ctx, kind, object);
+  const data = objectData(ctx, object, { kind });
   const sensitive = kind === "secret";
   if (!items || items.length === 0) {
     return [...data.keys()].sort().map((key) => ({
@@ -158,12 +161,10 @@ function keyFiles(
     const content = data.get(item.key);
     if (content === undefined) {
       if (optional) continue;
-      throw fail(
-        ctx,
-        undefined,
-        `${field}: key "${item.key}" not found in ${kind} "${name}"`,
-        `add the key to the ${kind}, remove the item, or set optional: true`,
-      );
+      throw fail(ctx, {
+        what: `${field}: key "${item.key}" not found in ${kind} "${name}"`,
+        todo: `add the key to the ${kind}, remove the item, or set optional: true`,
+      });
     }
     const mode = checkMode(ctx, `${field}: items[${item.key}].mode`, item.mode) ?? defaultMode;
     out.push({ path: item.path, content, mode, sensitive });
@@ -186,16 +187,15 @@ function downwardFiles(
 ): FileSpec[] {
   return (items ?? []).map((item) => {
     let value: string;
-    if (item.fieldRef) value = fieldRefValue(ctx, undefined, item.fieldRef.fieldPath, true);
+    if (item.fieldRef) value = fieldRefValue(ctx, item.fieldRef.fieldPath, { forVolume: true });
     else if (item.resourceFieldRef) {
       value = resourceFieldValue(ctx, undefined, item.resourceFieldRef);
     } else {
-      throw fail(
-        ctx,
-        undefined,
-        `volume ${volume}: downwardAPI item "${item.path}" has neither fieldRef nor resourceFieldRef`,
-        "set one of them",
-      );
+      throw fail(ctx, {
+        what:
+          `volume ${volume}: downwardAPI item "${item.path}" has neither fieldRef nor resourceFieldRef`,
+        todo: "set one of them",
+      });
     }
     const mode = checkMode(ctx, `volume ${volume}: items[${item.path}].mode`, item.mode);
     return {
@@ -234,12 +234,12 @@ function projectedFiles(ctx: PodContext, v: V1Volume): FileSpec[] {
         out.push({ path, content: encoder.encode(token), mode: defaultMode, sensitive: true });
       }
     } else {
-      throw fail(
-        ctx,
-        undefined,
-        `volume ${v.name}: projected source ${Object.keys(source).join(", ")} is not supported`,
-        "use configMap, secret, downwardAPI or serviceAccountToken sources",
-      );
+      throw fail(ctx, {
+        what: `volume ${v.name}: projected source ${
+          Object.keys(source).join(", ")
+        } is not supported`,
+        todo: "use configMap, secret, downwardAPI or serviceAccountToken sources",
+      });
     }
   }
   return out;
@@ -310,7 +310,11 @@ export function hostPathProblem(
   return undefined;
 }
 
-function hostPathVolume(p: Planning, v: V1Volume, checks: HostPathCheck[]): VolumeSource {
+function hostPathVolume(
+  p: Planning,
+  v: V1Volume,
+  check: (c: HostPathCheck) => void,
+): VolumeSource {
   const { path, type = "" } = v.hostPath!;
   const field = `volume ${v.name}: hostPath.path ${JSON.stringify(path)}`;
   const problem = hostPathProblem(path, p.ctx.input.allowedHostPaths ?? [], p.ctx.stateDir);
@@ -321,50 +325,73 @@ function hostPathVolume(p: Planning, v: V1Volume, checks: HostPathCheck[]): Volu
       } (comma-separated path ` +
         "prefixes), or use another volume type"
       : "use another path or volume type";
-    throw fail(p.ctx, undefined, `${field} ${problem}`, todo);
+    throw fail(p.ctx, { what: `${field} ${problem}`, todo: todo });
   }
   if (!HOST_PATH_TYPES.has(type)) {
-    throw fail(
-      p.ctx,
-      undefined,
-      `volume ${v.name}: hostPath.type "${type}" is unknown`,
-      `use one of ${[...HOST_PATH_TYPES].filter(Boolean).join(", ")}`,
-    );
+    throw fail(p.ctx, {
+      what: `volume ${v.name}: hostPath.type "${type}" is unknown`,
+      todo: `use one of ${[...HOST_PATH_TYPES].filter(Boolean).join(", ")}`,
+    });
   }
   const hostPath = simplifiedAbsolutePath(path)!;
-  if (type !== "") checks.push({ volume: v.name, path: hostPath, type });
-  return { hostPath, readOnly: false, createsSubPaths: false };
+  check({ volume: v.name, path: hostPath, type });
+  return { hostPath, readOnly: false, createsSubPaths: false, onHost: true };
+}
+
+/** A pod's memory limit as the kubelet counts it: set only when every container has one. */
+function podMemoryLimit(ctx: PodContext): number | undefined {
+  const limit = (c: V1Container) => {
+    const q = containerResources(ctx, c).limits.get("memory");
+    return q === undefined ? undefined : Number(integerValue(q));
+  };
+  const apps = ctx.spec.containers.map(limit);
+  const inits = (ctx.spec.initContainers ?? []).map(limit);
+  if ([...apps, ...inits].some((l) => l === undefined)) return undefined;
+  const sum = (apps as number[]).reduce((a, b) => a + b, 0);
+  return Math.max(sum, ...(inits as number[]));
+}
+
+/**
+ * The size of a `medium: Memory` emptyDir, as the kubelet sizes it: the node's allocatable
+ * memory, else less when the pod's memory limit is less, else less when `sizeLimit` is; a
+ * `sizeLimit` of 0 counts as none (a tmpfs of size 0 would have no limit at all). Undefined
+ * only when the node's memory is unknown and nothing else bounds it (the kernel's default:
+ * half the memory).
+ */
+function memoryVolumeSize(ctx: PodContext, sizeLimit: number | undefined): number | undefined {
+  let size = ctx.input.node.allocatable?.memoryBytes;
+  for (const bound of [podMemoryLimit(ctx), sizeLimit]) {
+    if (bound !== undefined && bound > 0 && (size === undefined || bound <= size)) size = bound;
+  }
+  return size;
 }
 
 function emptyDirVolume(p: Planning, v: V1Volume): VolumeSource {
   const { medium = "", sizeLimit } = v.emptyDir!;
   const path = p.volumeDir("emptydir", v.name);
   if (medium === "Memory") {
-    let sizeBytes: number | undefined;
+    let limit: number | undefined;
     if (sizeLimit !== undefined) {
       try {
-        sizeBytes = Number(integerValue(parseQuantity(String(sizeLimit))));
+        limit = Number(integerValue(parseQuantity(String(sizeLimit))));
       } catch (e) {
         if (!(e instanceof QuantityError)) throw e;
-        throw fail(
-          p.ctx,
-          undefined,
-          `volume ${v.name}: emptyDir.sizeLimit: ${e.message}`,
-          "use a quantity such as 64Mi",
-        );
+        throw fail(p.ctx, {
+          what: `volume ${v.name}: emptyDir.sizeLimit: ${e.message}`,
+          todo: "use a quantity such as 64Mi",
+        });
       }
     }
+    const sizeBytes = memoryVolumeSize(p.ctx, limit);
     p.entries.add({ kind: "tmpfs", path, sizeBytes, mode: 0o777, ...p.own });
   } else if (medium === "") {
     // sizeLimit on disk is enforced by kubelet eviction, which systemk does not do.
     p.entries.add({ kind: "dir", path, mode: 0o777, ...p.own });
   } else {
-    throw fail(
-      p.ctx,
-      undefined,
-      `volume ${v.name}: emptyDir.medium "${medium}" is not supported`,
-      'use "" or "Memory"',
-    );
+    throw fail(p.ctx, {
+      what: `volume ${v.name}: emptyDir.medium "${medium}" is not supported`,
+      todo: 'use "" or "Memory"',
+    });
   }
   return { hostPath: path, readOnly: false, createsSubPaths: true };
 }
@@ -409,27 +436,24 @@ function fileVolume(p: Planning, v: V1Volume): VolumeSource {
     files = projectedFiles(ctx, v);
   } else {
     const type = Object.keys(v).filter((k) => k !== "name").join(", ") || "(none)";
-    throw fail(
-      ctx,
-      undefined,
-      `volume ${v.name}: type ${type} is not supported by systemk`,
-      "use emptyDir, configMap, secret, downwardAPI, projected or hostPath",
-    );
+    throw fail(ctx, {
+      what: `volume ${v.name}: type ${type} is not supported by systemk`,
+      todo: "use emptyDir, configMap, secret, downwardAPI, projected or hostPath",
+    });
   }
   const dirMode = kind === "secret" || files.some((f) => f.sensitive) ? 0o750 : 0o755;
   const path = p.volumeDir(kind, v.name);
-  p.entries.add({ kind: "dir", path, mode: dirMode, ...p.own });
+  // Managed: a key gone from the ConfigMap or Secret is a file gone from the volume.
+  p.entries.add({ kind: "dir", path, mode: dirMode, ...p.own, managed: true });
   const fileSet = new Set<string>();
   const dirSet = new Set<string>();
   for (const f of files) {
     const problem = relativePathProblem(f.path);
     if (problem) {
-      throw fail(
-        ctx,
-        undefined,
-        `volume ${v.name}: path "${f.path}" ${problem}`,
-        "use a relative path without '..'",
-      );
+      throw fail(ctx, {
+        what: `volume ${v.name}: path "${f.path}" ${problem}`,
+        todo: "use a relative path without '..'",
+      });
     }
     const segments = f.path.split("/");
     for (let i = 1; i < segments.length; i++) {
@@ -460,7 +484,7 @@ function fileVolume(p: Planning, v: V1Volume): VolumeSource {
 /**
  * Plans every volume of the pod.
  *
- * @throws PlanError for unsupported volume types, missing required objects or keys, and
+ * @throws PodError for unsupported volume types, missing required objects or keys, and
  *   unsafe names or paths.
  */
 export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes {
@@ -479,19 +503,30 @@ export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes
   };
   const sources = new Map<string, VolumeSource>();
   const hostPathChecks: HostPathCheck[] = [];
+  const checkHostPath = (check: HostPathCheck) => {
+    if (!hostPathChecks.some((c) => c.path === check.path && c.type === check.type)) {
+      hostPathChecks.push(check);
+    }
+  };
   rootOnly(ctx.podDir);
 
   for (const v of ctx.spec.volumes ?? []) {
     const problem = relativePathProblem(v.name ?? "") ??
       (v.name.includes("/") ? "contains '/'" : undefined);
     if (problem) {
-      throw fail(ctx, undefined, `volume name "${v.name}" ${problem}`, "use a DNS label as name");
+      throw fail(ctx, {
+        what: `volume name "${v.name}" ${problem}`,
+        todo: "use a DNS label as name",
+      });
     }
     if (sources.has(v.name)) {
-      throw fail(ctx, undefined, `volume ${v.name} is declared twice`, "give volumes unique names");
+      throw fail(ctx, {
+        what: `volume ${v.name} is declared twice`,
+        todo: "give volumes unique names",
+      });
     }
     const source = v.hostPath
-      ? hostPathVolume(p, v, hostPathChecks)
+      ? hostPathVolume(p, v, checkHostPath)
       : v.emptyDir
       ? emptyDirVolume(p, v)
       : fileVolume(p, v);
@@ -503,6 +538,7 @@ export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes
     sources,
     hostPathChecks,
     add: (entry) => entries.add(entry),
+    checkHostPath,
     subPathDirectory(source, subPath) {
       // The pod writes its emptyDir, so it could replace a subPath directory by a symlink,
       // which systemd follows when it binds the subPath at the unit's next start: to anywhere
@@ -524,10 +560,8 @@ export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes
 }
 
 function clash(ctx: PodContext, volume: string, path: string) {
-  return fail(
-    ctx,
-    undefined,
-    `volume ${volume}: path "${path}" is produced twice (or as both file and directory)`,
-    "give the items distinct paths",
-  );
+  return fail(ctx, {
+    what: `volume ${volume}: path "${path}" is produced twice (or as both file and directory)`,
+    todo: "give the items distinct paths",
+  });
 }

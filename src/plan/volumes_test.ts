@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { PlanError, planPod } from "./mod.ts";
+import { planPod, PodError } from "./mod.ts";
 import { relativePathProblem } from "./volumes.ts";
 import { inputFromManifest } from "../../tests/plan/_fixtures.ts";
 
@@ -90,7 +90,7 @@ data: {a: x, b: "y"}`; // quoted: YAML 1.1 reads a bare y as true
   );
   assert.throws(
     () => planPod(inputFromManifest(pod("{key: a, path: x}", "    - {name: v, emptyDir: {}}"))),
-    PlanError,
+    PodError,
   );
   assert.throws(
     () => planPod(inputFromManifest(pod("{key: a, path: x}", "    - {name: ../x, emptyDir: {}}"))),
@@ -98,19 +98,28 @@ data: {a: x, b: "y"}`; // quoted: YAML 1.1 reads a bare y as true
   );
 });
 
-Deno.test("volumes: hostPath must be absolute with a known type; only typed ones are checked", () => {
-  const pod = (hostPath: string) =>
+Deno.test("volumes: hostPath must be absolute with a known type; each is checked on the node, subPaths too", () => {
+  const pod = (hostPath: string, mounts = "[]") =>
     `kind: Pod
 metadata: {name: p, uid: u-1}
 spec:
-  containers: [{name: c, image: /bin/true, command: [/bin/true]}]
+  containers: [{name: c, image: /bin/true, command: [/bin/true], volumeMounts: ${mounts}}]
   volumes: [{name: h, hostPath: ${hostPath}}]`;
   assert.deepEqual(
     planPod(inputFromManifest(pod("{path: /srv, type: DirectoryOrCreate}")))
       .hostPathChecks,
     [{ volume: "h", path: "/srv", type: "DirectoryOrCreate" }],
   );
-  assert.deepEqual(planPod(inputFromManifest(pod("{path: /srv}"))).hostPathChecks, []);
+  // Untyped ones too: resolved on the node, the path must still be allowed.
+  assert.deepEqual(planPod(inputFromManifest(pod("{path: /srv}"))).hostPathChecks, [
+    { volume: "h", path: "/srv", type: "" },
+  ]);
+  const subPaths =
+    "[{name: h, mountPath: /a, subPath: x/y}, {name: h, mountPath: /b, subPath: x/y}]";
+  assert.deepEqual(planPod(inputFromManifest(pod("{path: /srv}", subPaths))).hostPathChecks, [
+    { volume: "h", path: "/srv", type: "" },
+    { volume: "h", path: "/srv/x/y", type: "" },
+  ]);
   assert.throws(() => planPod(inputFromManifest(pod("{path: srv}"))), /not absolute/);
   assert.throws(() => planPod(inputFromManifest(pod("{path: /srv, type: Dir}"))), /unknown/);
 });

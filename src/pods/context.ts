@@ -6,7 +6,7 @@
  */
 import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
 import type { ContainerExec } from "../exec/container.ts";
-import type { NodeFacts } from "../plan/mod.ts";
+import type { NodeFacts, SecurityPolicy } from "../plan/mod.ts";
 import type { ObservedUnits } from "./observed.ts";
 import type {
   EventSink,
@@ -15,6 +15,7 @@ import type {
   References,
   StatusSink,
   UnitManager,
+  UserRecordStore,
 } from "./ports.ts";
 
 /** Everything the runtime is wired to. */
@@ -36,6 +37,10 @@ export interface RuntimeOptions {
   stateDir?: string;
   /** `--allowed-host-paths`: prefixes hostPath volumes may use (none when absent). */
   allowedHostPaths?: readonly string[];
+  /** Who pods may run as (`--allow-privileged`, `--allowed-host-users`, ...); default: the flags'. */
+  policy?: SecurityPolicy;
+  /** Makes the userdb records of pod ids; without it, pods run only with the host's ids. */
+  userRecords?: UserRecordStore;
   /** First retry delay after a failed init container or a failed image install (ms). */
   backoffBaseMs?: number;
   /** Longest retry delay (ms). */

@@ -23,7 +23,7 @@ import { ObjectAccess, ObjectForbiddenError } from "../kube/objects.ts";
 import { type PodEvent, PodWatcher } from "../kube/pods.ts";
 import { StatusWriter } from "../kube/status.ts";
 import { ServiceAccountTokens } from "../kube/tokens.ts";
-import { PlanError } from "../plan/mod.ts";
+import { PodError } from "../pod_error.ts";
 import { KUBELET_CONDITION_TYPES } from "../status/mod.ts";
 import type { RuntimeOptions } from "./context.ts";
 import type { References } from "./ports.ts";
@@ -208,7 +208,7 @@ export class PodController {
       return { ...found, serviceAccountTokens };
     } catch (e) {
       if (!(e instanceof ObjectForbiddenError)) throw e;
-      throw new PlanError("CreateContainerConfigError", `${e.message}; retrying`);
+      throw new PodError("CreateContainerConfigError", `${e.message}; retrying`);
     }
   }
 

@@ -9,7 +9,8 @@ import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import type { PackageInfo } from "../plan/types.ts";
 import { ImagePullTracker, type PullEvent } from "../packages/backoff.ts";
 import { aptInstallDuration } from "../metrics/mod.ts";
-import { ImagePullError, parseImage } from "../packages/image.ts";
+import { imagePullError, parseImage } from "../packages/image.ts";
+import { PodError } from "../pod_error.ts";
 import type { PackageManager, PullPolicy } from "../packages/apt.ts";
 import type { EventSink, ImageResolver } from "./ports.ts";
 
@@ -27,7 +28,7 @@ export function packageImageResolver(packages: PackageManager, events: EventSink
       const decision = tracker.begin(image, Date.now());
       if (decision.action === "wait") {
         report(decision.event);
-        throw new ImagePullError(
+        throw imagePullError(
           "ImagePullBackOff",
           `Back-off installing "${image}": ${tracker.lastError(image)}`,
         );
@@ -44,9 +45,14 @@ export function packageImageResolver(packages: PackageManager, events: EventSink
           durationMs: ensured.durationMs,
         });
         if (!quiet) report(pulled);
-        return { name: ensured.name, unitText: ensured.unitText, unitName: ensured.unitName };
+        return {
+          name: ensured.name,
+          unitText: ensured.unitText,
+          unitName: ensured.unitName,
+          shippedUnits: ensured.shippedUnits,
+        };
       } catch (e) {
-        if (!(e instanceof ImagePullError)) throw e;
+        if (!(e instanceof PodError)) throw e;
         if (!quiet) {
           aptInstallDuration.observe({ result: "failure" }, (performance.now() - t0) / 1000);
         }

@@ -23,6 +23,7 @@
 import { isSystemkUnitName } from "../systemd/mod.ts";
 import type { OomKills } from "./ports.ts";
 import { log } from "../log/mod.ts";
+import { spawnProcess } from "../process/mod.ts";
 
 /** A source of OOM kills that reads until closed. */
 export interface OomKillWatcher extends OomKills {
@@ -43,7 +44,6 @@ export function oomKilledUnit(record: string): string | undefined {
   return unit !== undefined && isSystemkUnitName(unit) ? unit : undefined;
 }
 
-/** How often the kernel log is read: a kill is reported at most this late. */
 /**
  * Follows the kernel log for OOM kills of systemk units, from now on. Reads it through
  * `dmesg --follow-new` (util-linux): Deno opens `/dev/kmsg` itself only with `--allow-all`,
@@ -52,14 +52,13 @@ export function oomKilledUnit(record: string): string | undefined {
  * @throws Error when `dmesg` cannot be started.
  */
 export function watchOomKills(): OomKillWatcher {
-  const child = new Deno.Command("dmesg", {
-    args: ["--follow-new", "--notime", "--nopager"],
-    stdin: "null",
-    stdout: "piped",
+  const stop = new AbortController();
+  const child = spawnProcess(["dmesg", "--follow-new", "--notime", "--nopager"], {
     stderr: "null",
-  }).spawn();
+    signal: stop.signal,
+  });
   const listeners: ((unit: string) => void)[] = [];
-  const reading = (async () => {
+  void (async () => {
     let rest = "";
     for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
       const lines = (rest + chunk).split("\n");
@@ -75,10 +74,7 @@ export function watchOomKills(): OomKillWatcher {
       listeners.push(listener);
     },
     close() {
-      try {
-        child.kill();
-      } catch { /* already ended */ }
-      void reading;
+      stop.abort();
     },
   };
 }

@@ -13,7 +13,8 @@
  * @module
  */
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
-import { allContainers, type ContainerKind, type PodPlan } from "../plan/mod.ts";
+import { allContainers, type ContainerKind, type PodIds, type PodPlan } from "../plan/mod.ts";
+import { podIdsOfUnit } from "../node/user_records.ts";
 import {
   type ContainerOverride,
   type ContainerUnit,
@@ -138,6 +139,20 @@ export class PodContainers {
     return new Set(
       this.#specUnits().filter((u) => u.kind === "ephemeral").map((u) => u.container.name),
     );
+  }
+
+  /**
+   * The pod ids the pod's units run with: the plan's, and those of its created ephemeral
+   * containers' units (written once, never planned again), which need their records too.
+   */
+  podIds(plan: PodPlan): PodIds {
+    const ids = [
+      plan.podIds,
+      ...this.#specUnits().filter((u) => u.kind === "ephemeral")
+        .map((u) => podIdsOfUnit(this.#units.get(u.name)!.text)),
+    ];
+    const union = (lists: number[][]) => [...new Set(lists.flat())].sort((a, b) => a - b);
+    return { users: union(ids.map((i) => i.users)), groups: union(ids.map((i) => i.groups)) };
   }
 
   /** The unit of a regular init container that failed, if `unit` is one. */

@@ -13,7 +13,7 @@ import type {
   V1Secret,
 } from "@kubernetes/client-node";
 import type { ExecOptions, ExecProcess } from "../exec/container.ts";
-import type { PackageInfo, TargetContainer } from "../plan/types.ts";
+import type { PackageInfo, PodIds, TargetContainer } from "../plan/types.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 
 /** A unit file systemk finds on the machine, with its text (for the metadata). */
@@ -55,7 +55,7 @@ export interface UnitManager {
 
 /** Turns a container's `image` into something runnable (package install, path check). */
 export interface ImageResolver {
-  /** Throws ImagePullError (reason ErrImagePull, InvalidImageName, ...) on failure. */
+  /** Throws a PodError (reason ErrImagePull, InvalidImageName, ...) on failure. */
   resolve(pod: V1Pod, container: V1Container): Promise<PackageInfo>;
 }
 
@@ -82,6 +82,16 @@ export interface EventSink {
 export interface OomKills {
   /** Calls `listener` with the unit's name on each OOM kill of one of its processes. */
   onKill(listener: (unit: string) => void): void;
+}
+
+/** The userdb records of pod ids, counted by pod UID (src/node/user_records.ts). */
+export interface UserRecordStore {
+  /** Adds ids a pod runs with; their records exist when it resolves. */
+  use(pod: string, ids: PodIds): Promise<void>;
+  /** Forgets a pod's ids except `keep`; records no pod uses go. */
+  release(pod: string, keep?: PodIds): Promise<void>;
+  /** After a restart of systemk: the ids of the units found, by pod UID. */
+  adopt(inUse: ReadonlyMap<string, PodIds>): Promise<void>;
 }
 
 /** Where computed pod statuses go. */

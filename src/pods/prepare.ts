@@ -14,13 +14,13 @@ import {
   DEFAULT_STATE_DIR,
   type NodeFacts,
   type PackageInfo,
-  PlanError,
   planPod,
   type PodPlan,
+  type SecurityPolicy,
   type TargetContainer,
 } from "../plan/mod.ts";
 import type { ContainerOverride, PodFailure } from "../status/mod.ts";
-import { ImagePullError } from "../packages/image.ts";
+import { PodError } from "../pod_error.ts";
 import { unitName } from "../unit/mod.ts";
 import type { ImageResolver, References, UnitManager } from "./ports.ts";
 
@@ -32,6 +32,8 @@ export interface PrepareContext {
   node: NodeFacts;
   stateDir?: string;
   allowedHostPaths?: readonly string[];
+  /** Who pods may run as; default: the flags' defaults. */
+  policy?: SecurityPolicy;
   /** Per container: the waiting reasons shown; set and cleared here. */
   overrides: Map<string, ContainerOverride>;
   /** Records an Event about the pod (or one of its containers). */
@@ -73,6 +75,7 @@ export async function preparePod(pod: V1Pod, context: PrepareContext): Promise<P
       packages,
       stateDir: context.stateDir ?? DEFAULT_STATE_DIR,
       allowedHostPaths: context.allowedHostPaths,
+      policy: context.policy,
       targets: await readTargets(planned, context),
     });
     for (const unit of plan.units) {
@@ -89,7 +92,7 @@ export async function preparePod(pod: V1Pod, context: PrepareContext): Promise<P
       retry: unresolved.length > 0 || plan.unplanned.some((u) => u.retry),
     };
   } catch (e) {
-    if (!(e instanceof PlanError)) throw e;
+    if (!(e instanceof PodError)) throw e;
     context.event("Warning", "Failed", e.message, e.container);
     if (!e.container) return { failure: { reason: e.reason, message: e.message } };
     context.overrides.set(e.container, { waiting: { reason: e.reason, message: e.message } });
@@ -153,7 +156,7 @@ async function resolveImages(
         overrides.delete(c.name);
       }
     } catch (e) {
-      if (!(e instanceof ImagePullError)) throw e;
+      if (!(e instanceof PodError)) throw e;
       if (ephemeral.includes(c)) unresolved.push(c.name);
       else failed = true;
       // The resolver has told the story in events; the status carries the reason.

@@ -13,7 +13,8 @@
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import { podsByPhase, reconcileErrors } from "../metrics/mod.ts";
-import { DEFAULT_STATE_DIR } from "../plan/mod.ts";
+import { DEFAULT_STATE_DIR, type PodIds } from "../plan/mod.ts";
+import { podIdsOfUnit } from "../node/user_records.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 import { isPodSliceName, parseUnit, readMetadata, readPodMetadata } from "../unit/mod.ts";
 import { removePodDir } from "../volumes/apply.ts";
@@ -76,6 +77,9 @@ export class PodRuntime {
 
   /** Reads systemk's units from the machine so running pods are adopted, not restarted. */
   async adopt(): Promise<number> {
+    // Records of pod ids stay for the units found (another node's too, in a shared systemd);
+    // those no unit uses any more go.
+    const inUse = new Map<string, PodIds>();
     for (const unit of await this.#o.units.list()) {
       if (isPodSliceName(unit.name)) {
         this.#adoptSlice(unit.name, unit.text);
@@ -87,7 +91,14 @@ export class PodRuntime {
       } catch {
         meta = undefined;
       }
-      if (!meta || meta.nodeName !== this.#o.node.name) continue;
+      if (!meta) continue;
+      const ids = podIdsOfUnit(unit.text);
+      const seen = inUse.get(meta.podUID);
+      inUse.set(meta.podUID, {
+        users: [...(seen?.users ?? []), ...ids.users],
+        groups: [...(seen?.groups ?? []), ...ids.groups],
+      });
+      if (meta.nodeName !== this.#o.node.name) continue;
       this.#found(meta.podUID).units.set(unit.name, {
         container: meta.containerName,
         init: meta.init,
@@ -95,6 +106,7 @@ export class PodRuntime {
       });
       this.#owner.set(unit.name, meta.podUID);
     }
+    await this.#o.userRecords?.adopt(inUse);
     return this.#unclaimed.size;
   }
 
@@ -213,6 +225,7 @@ export class PodRuntime {
         await this.#o.units.remove(name);
         this.#context.release(name, uid);
       }
+      await this.#o.userRecords?.release(uid);
       await removePodDir(`${this.#o.stateDir ?? DEFAULT_STATE_DIR}/${uid}`);
       if (slice) await this.#o.units.remove(slice.name);
     })().catch((e) => {

@@ -21,6 +21,7 @@ import { computePodStatus } from "../status/mod.ts";
 import type { ContainerOverride, PodFailure } from "../status/mod.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 import { applyVolumes, removePodDir } from "../volumes/apply.ts";
+import { checkHostPaths, HostPathError } from "../volumes/host_paths.ts";
 import { type Log, podLogger } from "../log/mod.ts";
 import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from "./deadline.ts";
 import { PodContainers } from "./pod_containers.ts";
@@ -180,9 +181,16 @@ export class PodWorker {
     this.#podDir = plan.podDir;
 
     try {
+      await checkHostPaths(plan.hostPathChecks, {
+        allowedHostPaths: this.#c.allowedHostPaths ?? [],
+        stateDir: this.#c.stateDir ?? DEFAULT_STATE_DIR,
+      });
+      await this.#c.userRecords?.use(this.#uid, this.#containers.podIds(plan));
       await applyVolumes(plan.volumes);
     } catch (e) {
-      const message = `writing volumes of ${podKey(pod)} failed: ${(e as Error).message}`;
+      const message = e instanceof HostPathError
+        ? `${podKey(pod)}: ${e.message}`
+        : `writing volumes of ${podKey(pod)} failed: ${(e as Error).message}`;
       this.#failure = { reason: "FailedMount", message };
       this.#c.events.record(pod, "Warning", "FailedMount", message);
       // Containers already running (adopted ones too) go on with the files they have.
@@ -191,6 +199,8 @@ export class PodWorker {
       return this.#retryLater();
     }
     await this.#containers.apply(plan);
+    // Only now that no unit runs with them may the ids the pod no longer uses lose records.
+    await this.#c.userRecords?.release(this.#uid, this.#containers.podIds(plan));
     await this.#containers.follow();
     this.publish();
     // An ephemeral container waits for its image or its target: tried again later.
@@ -239,6 +249,7 @@ export class PodWorker {
     }
     await this.#containers.stopAll(graceSeconds);
     for (const name of names) await this.#containers.remove(name);
+    await this.#c.userRecords?.release(this.#uid);
     await removePodDir(this.#podDir ?? `${this.#c.stateDir ?? DEFAULT_STATE_DIR}/${this.#uid}`);
     // The pod's cgroup goes last, as the kubelet removes it after the pod's volumes.
     await this.#containers.removeSlice();

@@ -49,7 +49,7 @@ export interface ContainerOverride {
   started?: boolean;
 }
 
-/** A pod-level problem to show in `status.reason` / `status.message`, e.g. a `PlanError`. */
+/** A pod-level problem to show in `status.reason` / `status.message`, e.g. a `PodError`. */
 export interface PodFailure {
   reason: string;
   message: string;

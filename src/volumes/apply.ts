@@ -5,7 +5,8 @@
  * their content, mode or owner differ, so a ConfigMap edit reaches a running pod without a
  * torn read and an unchanged object costs no writes. Directories the plan marks `managed`
  * (ConfigMap, Secret, projected, downward API volumes) lose files the plan no longer lists;
- * emptyDir contents belong to the pod and are never touched.
+ * emptyDir contents belong to the pod and are never touched, nor is what a container writes
+ * into a file the plan marks `preserve` (a daemon's PID file).
  *
  * @module
  */
@@ -87,6 +88,14 @@ async function ensureDir(path: string, mode: number, uid: number, gid: number): 
 
 async function writeIfChanged(entry: Extract<VolumeEntry, { kind: "file" }>): Promise<boolean> {
   const current = await Deno.lstat(entry.path).catch(() => undefined);
+  if (entry.preserve && current?.isFile) {
+    // What the container wrote stays; only who may write it follows the plan.
+    if ((current.mode! & 0o7777) !== entry.mode) await Deno.chmod(entry.path, entry.mode);
+    if (current.uid !== entry.uid || current.gid !== entry.gid) {
+      await Deno.chown(entry.path, entry.uid, entry.gid);
+    }
+    return false;
+  }
   if (
     current?.isFile && (current.mode! & 0o7777) === entry.mode && current.uid === entry.uid &&
     current.gid === entry.gid && current.size === entry.content.length &&

@@ -104,7 +104,9 @@ Deno.test(
               spec: {
                 nodeName: "n1",
                 terminationGracePeriodSeconds: 2,
-                securityContext: { runAsUser: 996, runAsGroup: 996 },
+                // A pod id (no account on the node: a userdb record is made for it); 996 was
+                // a host account (polkitd), which the node's policy now keeps from pods.
+                securityContext: { runAsUser: 5996, runAsGroup: 5996 },
                 initContainers: [{
                   name: "prepare",
                   image: "/bin/sh",
@@ -149,7 +151,7 @@ Deno.test(
               ? text
               : undefined;
           });
-          assert.match(first, /scratch: prepared mem: mem uid: 996 token: s3cret 400/);
+          assert.match(first, /scratch: prepared mem: mem uid: 5996 token: s3cret 400/);
 
           const edited = performance.now();
           await env.apply(configMap("uptimed-config", { "uptimed.conf": "UPDATE_INTERVAL=60\n" }));

@@ -58,6 +58,7 @@ export const ALLOWED_KEYS: Record<string, ReadonlySet<string>> = {
     "ProtectHome",
     "ProtectKernelTunables",
     "ProtectControlGroups",
+    "PrivateDevices",
     "PrivateTmp",
     "TemporaryFileSystem",
     "InaccessiblePaths",

@@ -26,7 +26,14 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
-import type { NodeFacts, PackageInfo, PlanInput, UserInfo } from "../../src/plan/mod.ts";
+import {
+  DEFAULT_SECURITY_POLICY,
+  type NodeFacts,
+  type PackageInfo,
+  type PlanInput,
+  type SecurityPolicy,
+  type UserInfo,
+} from "../../src/plan/mod.ts";
 import {
   cleanString,
   hostilePath,
@@ -510,11 +517,22 @@ export function fuzzCase(s: Strings): fc.Arbitrary<FuzzCase> {
           packages,
           stateDir: STATE_DIR,
           allowedHostPaths: ALLOWED_HOST_PATHS,
+          policy: FUZZ_POLICY,
         },
       };
     });
   });
 }
+
+/**
+ * The node's policy in the fuzz tests: what the generated ids (the test node's accounts) need
+ * besides the flags' defaults; what the policy refuses is tested in tests/plan/ and e2e.
+ */
+export const FUZZ_POLICY: SecurityPolicy = {
+  ...DEFAULT_SECURITY_POLICY,
+  allowedHostUsers: ["0", "1000", "1001", "1002", "65534"],
+  allowedHostGroups: ["0", "1000", "1001", "1002", "65534"],
+};
 
 /** The test node, knowing `users`. */
 export function fuzzNode(users: UserInfo[]): NodeFacts {
@@ -528,7 +546,7 @@ export function fuzzNode(users: UserInfo[]): NodeFacts {
     allocatable: { cpuMilli: 2000, memoryBytes: 4 * 1024 ** 3 },
     lookupUser: (k) => users.find((u) => (typeof k === "number" ? u.uid : u.name) === k),
     lookupGroup: (name) => users.find((u) => u.name === name)?.gid,
-    hasGroup: (gid) => users.some((u) => u.gid === gid),
+    groupName: (gid) => users.find((u) => u.gid === gid)?.name,
   };
 }
 

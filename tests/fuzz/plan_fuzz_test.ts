@@ -2,12 +2,12 @@
  * Fuzzing the planner with generated pods (tests/fuzz/_pods.ts) against an independent
  * statement of what it must produce (tests/fuzz/_expect.ts):
  *
- * (a) planPod returns a plan or throws PlanError naming the pod — never another error;
+ * (a) planPod returns a plan or throws PodError naming the pod — never another error;
  * (b) every unit parses back to exactly the intended directives: keys from an allow-list, the
  *     [X-Kubernetes] identity, the argv, the environment, the working directory and the binds;
  * (c) every volume entry lies in the pod's directory, every bind source there or in an allowed
  *     hostPath;
- * (d) Secret data never reaches a unit file (or a PlanError message), and Secret files are never
+ * (d) Secret data never reaches a unit file (or a PodError message), and Secret files are never
  *     readable by others.
  *
  * `FUZZ_SEED=<n>` replays a run (each run prints its seed), `FUZZ_RUNS=<n>` scales the case
@@ -17,7 +17,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { PlanError, planPod, type PodPlan } from "../../src/plan/mod.ts";
+import { planPod, PodError, type PodPlan } from "../../src/plan/mod.ts";
 import { decodeBindPaths, parseUnit } from "../../src/unit/mod.ts";
 import { checkPlan, isBelow } from "./_expect.ts";
 import { cleanCase, type FuzzCase, fuzzCase, hostile, SECRET_MARKER } from "./_pods.ts";
@@ -26,17 +26,17 @@ const SEED = Number(Deno.env.get("FUZZ_SEED") ?? Math.floor(Math.random() * 2 **
 const RUNS = Number(Deno.env.get("FUZZ_RUNS") ?? 1000);
 console.log(`tests/fuzz: FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS}`);
 
-/** Plans a case: the plan, or the PlanError (anything else fails the property). */
-function plan(c: FuzzCase): PodPlan | PlanError {
+/** Plans a case: the plan, or the PodError (anything else fails the property). */
+function plan(c: FuzzCase): PodPlan | PodError {
   try {
     return planPod(c.input);
   } catch (e) {
-    if (e instanceof PlanError) return e;
+    if (e instanceof PodError) return e;
     throw e;
   }
 }
 
-function checkError(c: FuzzCase, e: PlanError): void {
+function checkError(c: FuzzCase, e: PodError): void {
   assert.ok(e.message.startsWith("pod "), `message names the pod: ${e.message}`);
   assert.ok(e.reason !== "", "a reason for the status");
   assert.ok(!e.message.includes(SECRET_MARKER), `Secret data in the error: ${e.message}`);
@@ -53,7 +53,7 @@ function fuzz(name: string, arbitrary: fc.Arbitrary<FuzzCase>, runs: number, mus
     fc.assert(
       fc.property(arbitrary, (c) => {
         const result = plan(c);
-        if (result instanceof PlanError) {
+        if (result instanceof PodError) {
           if (mustPlan) assert.fail(`refused a well-formed pod: ${result.message}`);
           checkError(c, result);
           refused++;
@@ -130,7 +130,7 @@ Deno.test("fuzz: two pods never bind each other's directory", () => {
   fc.assert(
     fc.property(fuzzCase(hostile(20)), fuzzCase(hostile(20)), (a, b) => {
       const plans = [plan(a), plan(b)];
-      if (plans.some((p) => p instanceof PlanError)) return;
+      if (plans.some((p) => p instanceof PodError)) return;
       const [pa, pb] = plans as PodPlan[];
       if (pa.podDir === pb.podDir) return; // the same UID is the same pod
       for (const [mine, other] of [[pa, pb], [pb, pa]]) {

@@ -9,9 +9,9 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { V1Pod, V1PodSecurityContext, V1SecurityContext } from "@kubernetes/client-node";
-import { hostPathProblem, PlanError, type PlanInput, planPod } from "../../src/plan/mod.ts";
+import { hostPathProblem, type PlanInput, planPod, PodError } from "../../src/plan/mod.ts";
 import { parseUnit, type UnitFile } from "../../src/unit/mod.ts";
-import { fuzzNode, STATE_DIR } from "./_pods.ts";
+import { FUZZ_POLICY, fuzzNode, STATE_DIR } from "./_pods.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 const RUNS = Number(Deno.env.get("FUZZ_RUNS") ?? 1000);
@@ -34,6 +34,7 @@ function input(pod: V1Pod, packageUnit?: string): PlanInput {
       ? new Map()
       : new Map([["c", { name: "pkg", unitText: packageUnit, unitName: "pkg.service" }]]),
     stateDir: STATE_DIR,
+    policy: FUZZ_POLICY,
   };
 }
 
@@ -97,7 +98,7 @@ Deno.test("security: runAsNonRoot never runs as root (uid, user name, package Us
         try {
           plan = planPod(input(pod(podContext, containerContext), unit));
         } catch (e) {
-          if (!(e instanceof PlanError)) throw e;
+          if (!(e instanceof PodError)) throw e;
           refused++;
           return;
         }
@@ -119,7 +120,7 @@ Deno.test("security: allowPrivilegeEscalation: false yields NoNewPrivileges=yes"
       try {
         plan = planPod(input(pod(p, c), unit));
       } catch (e) {
-        if (!(e instanceof PlanError)) throw e;
+        if (!(e instanceof PodError)) throw e;
         return;
       }
       const noNewPrivileges = service(parseUnit(plan.units[0].text), "NoNewPrivileges");
@@ -215,7 +216,7 @@ Deno.test("security: hostPath volumes are refused unless allowed, with the flag 
   assert.throws(
     () => planPod(input(hostPod)),
     (e) =>
-      e instanceof PlanError && e.reason === "CreateContainerConfigError" &&
+      e instanceof PodError && e.reason === "CreateContainerConfigError" &&
       e.message.includes('hostPath.path "/etc" is not allowed on this node') &&
       e.message.includes("--allowed-host-paths=/etc"),
   );
@@ -225,7 +226,7 @@ Deno.test("security: hostPath volumes are refused unless allowed, with the flag 
 
 Deno.test("security: ids systemd would misread and bad grace periods are refused, naming the field", () => {
   const refused = (p: V1Pod, field: RegExp) =>
-    assert.throws(() => planPod(input(p)), (e) => e instanceof PlanError && field.test(e.message));
+    assert.throws(() => planPod(input(p)), (e) => e instanceof PodError && field.test(e.message));
   for (const id of [-1, 1.5, 65535, 2 ** 31, Number.NaN]) {
     refused(pod(undefined, { runAsUser: id }), /securityContext\.runAsUser .* is not a valid/);
     refused(pod({ runAsGroup: id }, undefined), /securityContext\.runAsGroup .* is not a valid/);
@@ -246,7 +247,7 @@ Deno.test("security: ids systemd would misread and bad grace periods are refused
 
 Deno.test("security: groups the node does not know are refused, naming the field", () => {
   const refused = (p: V1Pod, field: RegExp) =>
-    assert.throws(() => planPod(input(p)), (e) => e instanceof PlanError && field.test(e.message));
+    assert.throws(() => planPod(input(p)), (e) => e instanceof PodError && field.test(e.message));
   refused(pod(undefined, { runAsGroup: 4242 }), /securityContext\.runAsGroup 4242 is not a group/);
   refused(pod({ supplementalGroups: [1000, 4243] }, undefined), /supplementalGroups 4243 is not/);
   refused(pod({ fsGroup: 4244 }, undefined), /fsGroup 4244 is not a group on node/);

@@ -11,6 +11,7 @@ import {
   type PackageManagerOptions,
 } from "../../src/packages/apt.ts";
 import type { TestSystemd } from "../harness/systemd.ts";
+import { DEFAULT_IMAGE_POLICY, type ImagePolicy } from "../../src/packages/policy.ts";
 
 /** One command run by the manager, with when it started and ended (performance.now()). */
 export interface RecordedRun {
@@ -75,13 +76,18 @@ export async function systemctl(sd: TestSystemd, verb: string, unit: string): Pr
  * `/lib/systemd/system/<name>.service` running it (or the given `[Service]` lines), and a
  * postinst that enables and starts the service the way debhelper's does (through
  * deb-systemd-invoke, which asks policy-rc.d), or, with `start: "systemctl"`, the way careless
- * packages do (policy-rc.d never asked).
+ * packages do (policy-rc.d never asked); with `postinst`, a line of the test's own runs first.
  */
 export async function buildDeb(
   dir: string,
   name: string,
   version: string,
-  opts: { start?: "deb-systemd-invoke" | "systemctl"; service?: string } = {},
+  opts: {
+    start?: "deb-systemd-invoke" | "systemctl";
+    service?: string;
+    /** A line the postinst runs first (as root, as every maintainer script). */
+    postinst?: string;
+  } = {},
 ): Promise<string> {
   const tree = `${dir}/${name}-${version}`;
   await Deno.mkdir(`${tree}/DEBIAN`, { recursive: true });
@@ -95,6 +101,7 @@ export async function buildDeb(
   );
   const postinst = `#!/bin/sh
 set -e
+${opts.postinst ?? ""}
 if [ "$1" = configure ]; then
   deb-systemd-helper enable ${name}.service >/dev/null || true
   if [ -d /run/systemd/system ]; then
@@ -139,6 +146,11 @@ export interface DebServer {
   fetch: typeof fetch;
   /** Paths requested so far. */
   requests: string[];
+  /**
+   * An image policy trusting this server, digest or not: for tests of what an install does
+   * (what the policy refuses is tested with the default one).
+   */
+  policy: ImagePolicy;
   close(): Promise<void>;
 }
 
@@ -213,6 +225,11 @@ export async function serveDebs(dir: string): Promise<DebServer> {
       ((input: string | URL | Request, init?: RequestInit) =>
         fetch(input, { ...init, client })) as typeof fetch,
     requests,
+    policy: {
+      ...DEFAULT_IMAGE_POLICY,
+      allowedURLPrefixes: [`https://127.0.0.1:${server.addr.port}/`],
+      requireDigest: false,
+    },
     close: async () => {
       client.close();
       await server.shutdown();

@@ -4,7 +4,9 @@
  * files the test builds and serves over loopback HTTPS.
  */
 import assert from "node:assert/strict";
-import { ImagePullError, type ImagePullReason } from "../../src/packages/image.ts";
+import type { ImagePullReason } from "../../src/packages/image.ts";
+import { PodError } from "../../src/pod_error.ts";
+import { DEFAULT_IMAGE_POLICY } from "../../src/packages/policy.ts";
 import { packageImageResolver } from "../../src/pods/images.ts";
 import { bootTestSystemd, type TestSystemd } from "../harness/systemd.ts";
 import { aptRuns, buildDeb, managerIn, serveDebs, sh, sha256File, systemctl } from "./_fixtures.ts";
@@ -23,7 +25,7 @@ async function withSystemd(fn: (sd: TestSystemd) => Promise<void>) {
 
 async function rejectsWith(p: Promise<unknown>, reason: ImagePullReason, message: RegExp) {
   await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof ImagePullError, String(e));
+    assert.ok(e instanceof PodError, String(e));
     assert.equal(e.reason, reason);
     assert.match(e.message, message);
     console.log(`  ${reason}: ${e.message}`);
@@ -128,7 +130,7 @@ Deno.test("the image resolver reports pulls as the kubelet's events: Pulling, Pu
     const pod = { metadata: { name: "p" } };
     const resolve = (image: string) => resolver.resolve(pod, { name: "c", image });
     const rejectsAs = (image: string, reason: string) =>
-      assert.rejects(resolve(image), (e) => e instanceof ImagePullError && e.reason === reason);
+      assert.rejects(resolve(image), (e) => e instanceof PodError && e.reason === reason);
 
     await rejectsAs("systemk-no-such-package", "ErrImagePull");
     await rejectsAs("systemk-no-such-package", "ImagePullBackOff");
@@ -154,7 +156,7 @@ Deno.test("https .deb: a wrong digest is refused, the right one installs it with
     const digest = await sha256File(deb);
     const url = `${server.origin}/systemk-hello_0.1-1_all.deb`;
     await withSystemd(async (sd) => {
-      const { pm, runs } = managerIn(sd, { fetch: server.fetch });
+      const { pm, runs } = managerIn(sd, { fetch: server.fetch, policy: server.policy });
       await rejectsWith(
         pm.ensure(`${url}#sha256=${"0".repeat(64)}`),
         "ErrImagePull",
@@ -194,6 +196,64 @@ Deno.test("https .deb: a wrong digest is refused, the right one installs it with
   }
 });
 
+Deno.test("an https .deb runs its maintainer scripts as root only once the node's policy lets it in", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "systemk-debs-" });
+  const server = await serveDebs(dir);
+  try {
+    const deb = await buildDeb(dir, "systemk-rootkit", "1.0-1", {
+      postinst: "id -u > /var/lib/systemk-rootkit-ran",
+    });
+    const url = `${server.origin}/systemk-rootkit_1.0-1_all.deb`;
+    const pinned = `${url}#sha256=${await sha256File(deb)}`;
+    await withSystemd(async (sd) => {
+      const ran = async () => (await sd.exec(["cat", "/var/lib/systemk-rootkit-ran"])).stdout;
+      // The node's defaults: no https:// image at all.
+      const strict = managerIn(sd, { fetch: server.fetch });
+      await rejectsWith(strict.pm.ensure(pinned), "ErrImagePull", /--allowed-image-url-prefixes/);
+      // Its server allowed: a digest is still required.
+      const allowing = managerIn(sd, {
+        fetch: server.fetch,
+        policy: { ...server.policy, requireDigest: true },
+      });
+      await rejectsWith(allowing.pm.ensure(url), "ErrImagePull", /--require-image-digest/);
+      assert.deepEqual(server.requests, [], "nothing downloaded");
+      assert.deepEqual([...strict.runs, ...allowing.runs], [], "no apt, no dpkg");
+      assert.equal(await ran(), "", "no maintainer script ran");
+      // Allowed and pinned: what the policy guards, a maintainer script running as root.
+      await allowing.pm.ensure(pinned);
+      assert.equal(await ran(), "0\n");
+    });
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a pinned older version downgrades a package only with --allow-package-downgrades", async () => {
+  await withSystemd(async (sd) => {
+    const installed = await sh(sd, "dpkg-query -W -f='${Version}' git-man");
+    const versions = (await sh(sd, "apt-cache madison git-man | cut -d'|' -f2")).split("\n");
+    let older: string | undefined;
+    for (const v of versions.map((v) => v.trim())) {
+      if ((await sd.exec(["dpkg", "--compare-versions", v, "lt", installed])).code === 0) older = v;
+    }
+    if (!older) {
+      console.log(`  git-man ${installed}: no older version in the apt sources, nothing to test`);
+      return;
+    }
+    const strict = managerIn(sd);
+    await rejectsWith(
+      strict.pm.ensure(`git-man=${older}`),
+      "ErrImagePull",
+      /it would downgrade installed packages, which this node refuses: --allow-package-downgrades/,
+    );
+    assert.equal(await sh(sd, "dpkg-query -W -f='${Version}' git-man"), installed);
+    const allowing = managerIn(sd, { policy: { ...DEFAULT_IMAGE_POLICY, allowDowngrades: true } });
+    assert.equal((await allowing.pm.ensure(`git-man=${older}`)).version, older);
+    console.log(`  git-man ${installed} → ${older} with the flag`);
+  });
+});
+
 Deno.test("a package installed before systemk keeps its units and its running daemon", async () => {
   const dir = await Deno.makeTempDir({ prefix: "systemk-debs-" });
   const server = await serveDebs(dir);
@@ -205,7 +265,7 @@ Deno.test("a package installed before systemk keeps its units and its running da
       await sh(sd, "DEBIAN_FRONTEND=noninteractive dpkg -i /root/admin.deb");
       assert.equal(await systemctl(sd, "is-active", "systemk-admin.service"), "active");
 
-      const { pm, masked } = managerIn(sd, { fetch: server.fetch });
+      const { pm, masked } = managerIn(sd, { fetch: server.fetch, policy: server.policy });
       const info = await pm.ensure(`${server.origin}/systemk-admin_1.0-1_all.deb`);
       assert.equal(info.installedByUs, false);
       assert.deepEqual(info.maskedUnits, []);
@@ -226,7 +286,7 @@ Deno.test("a package whose postinst starts its daemon with systemctl (bypassing 
   try {
     await buildDeb(dir, "systemk-careless", "2.0-1", { start: "systemctl" });
     await withSystemd(async (sd) => {
-      const { pm } = managerIn(sd, { fetch: server.fetch });
+      const { pm } = managerIn(sd, { fetch: server.fetch, policy: server.policy });
       const info = await pm.ensure(`${server.origin}/systemk-careless_2.0-1_all.deb`);
       assert.equal(info.installedByUs, true);
       assert.notEqual(

@@ -8,7 +8,14 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { parseManifests } from "../../src/plan/manifest.ts";
 import { serviceAccountTokenKey } from "../../src/plan/volumes.ts";
-import type { NodeFacts, PackageInfo, PlanInput, UserInfo } from "../../src/plan/types.ts";
+import {
+  DEFAULT_SECURITY_POLICY,
+  type NodeFacts,
+  type PackageInfo,
+  type PlanInput,
+  type SecurityPolicy,
+  type UserInfo,
+} from "../../src/plan/types.ts";
 
 const USERS: UserInfo[] = [
   { name: "root", uid: 0, gid: 0 },
@@ -17,10 +24,16 @@ const USERS: UserInfo[] = [
   { name: "prometheus", uid: 998, gid: 997 },
   { name: "uptimed", uid: 996, gid: 995 },
 ];
-const GROUPS = new Map([["root", 0], ["daemon", 1], ["nogroup", 65534], ["prometheus", 997], [
-  "uptimed",
-  995,
-]]);
+const GROUPS = new Map([
+  ["root", 0],
+  ["daemon", 1],
+  ["adm", 4],
+  ["disk", 6],
+  ["sudo", 27],
+  ["nogroup", 65534],
+  ["prometheus", 997],
+  ["uptimed", 995],
+]);
 
 /** The node every planner test runs on. */
 export const NODE: NodeFacts = {
@@ -33,6 +46,18 @@ export const NODE: NodeFacts = {
   allocatable: { cpuMilli: 2000, memoryBytes: 4 * 1024 ** 3 },
   lookupUser: (key) => USERS.find((u) => (typeof key === "number" ? u.uid : u.name) === key),
   lookupGroup: (name) => GROUPS.get(name),
+  groupName: (gid) => [...GROUPS].find(([, id]) => id === gid)?.[0],
+  userRecords: true,
+};
+
+/**
+ * The node's policy in planner tests: the flags' defaults, plus the host accounts and groups
+ * the golden files run with (disk stays refused).
+ */
+export const POLICY: SecurityPolicy = {
+  ...DEFAULT_SECURITY_POLICY,
+  allowedHostUsers: [...DEFAULT_SECURITY_POLICY.allowedHostUsers, "prometheus", "uptimed"],
+  allowedHostGroups: [...DEFAULT_SECURITY_POLICY.allowedHostGroups, "adm", "sudo"],
 };
 
 const UNITS = new URL("../testdata/units/", import.meta.url);
@@ -81,6 +106,7 @@ export function inputFor(
     serviceAccountTokens,
     // The hostPath volumes of the golden files and tests; /etc stays forbidden.
     allowedHostPaths: ["/var/log", "/run/docker.sock", "/srv"],
+    policy: POLICY,
   };
 }
 

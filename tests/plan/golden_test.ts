@@ -9,7 +9,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { formatPlan, PlanError, planPod, type PodPlan } from "../../src/plan/mod.ts";
+import { formatPlan, planPod, PodError, type PodPlan } from "../../src/plan/mod.ts";
 import { inputFromManifest } from "./_fixtures.ts";
 
 const DATA = new URL("../testdata/", import.meta.url);
@@ -35,7 +35,7 @@ function run(name: string): { kind: "plan" | "error"; text: string; plan?: PodPl
     const plan = planPod(input);
     return { kind: "plan", text: formatPlan(plan), plan };
   } catch (e) {
-    if (!(e instanceof PlanError)) throw e;
+    if (!(e instanceof PodError)) throw e;
     return { kind: "error", text: `${e.reason}: ${e.message}\n` };
   }
 }

@@ -20,6 +20,7 @@ const NODE: NodeFacts = {
   externalIP: "10.0.0.2",
   lookupUser: (key) => key === 0 || key === "root" ? { name: "root", uid: 0, gid: 0 } : undefined,
   lookupGroup: (name) => name === "root" ? 0 : undefined,
+  groupName: (gid) => gid === 0 ? "root" : undefined,
 };
 
 /** A unit that ran and ended: failed with exit code 3, still loaded. */

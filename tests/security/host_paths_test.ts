@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { parseFlags, UsageError } from "../../src/cli/flags.ts";
-import { PlanError, planPod } from "../../src/plan/mod.ts";
+import { planPod, PodError } from "../../src/plan/mod.ts";
 import { inputFromManifest } from "../plan/_fixtures.ts";
 
 const POD = (path: string) => `
@@ -24,7 +24,7 @@ function plannable(flags: string[], path: string): boolean {
     planPod(input);
     return true;
   } catch (e) {
-    if (!(e instanceof PlanError)) throw e;
+    if (!(e instanceof PodError)) throw e;
     assert.match(e.message, /hostPath\.path/);
     return false;
   }

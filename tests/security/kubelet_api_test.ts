@@ -29,7 +29,7 @@ import {
   run,
 } from "../e2e/_kubelet_api.ts";
 import { freePorts } from "../harness/cluster.ts";
-import { TestClient } from "../../src/http/spdy/_test_client.ts";
+import { TestClient } from "../harness/spdy_client.ts";
 import { SPDY3_DICTIONARY } from "../../src/http/spdy/compression.ts";
 import { encodeFrame, type Frame } from "../../src/http/spdy/frames.ts";
 

@@ -2,7 +2,7 @@
  * The setting of the systemd integration tests: a booted test systemd (tests/harness/systemd.ts)
  * and systemk's real pod runtime (src/pods/runtime.ts) driving it from the host through the real
  * D-Bus adapter (`connectUnitManager`), as standalone mode wires it, minus the package manager:
- * images here are absolute paths.
+ * images are absolute paths, or package images whose unit text a test gives (`packages`).
  *
  * The runtime writes volume files by absolute path, so its state directory is one the host and
  * the test system share at the same path: a fresh directory below `/var/cache/systemk-dev`,
@@ -12,8 +12,9 @@
  */
 import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
 import { localNodeFacts } from "../../src/node/local.ts";
-import { parseManifests } from "../../src/plan/mod.ts";
-import type { NodeFacts } from "../../src/plan/types.ts";
+import { UserRecords } from "../../src/node/user_records.ts";
+import { type Manifests, parseManifests } from "../../src/plan/mod.ts";
+import type { NodeFacts, PackageInfo } from "../../src/plan/types.ts";
 import type { EventSink } from "../../src/pods/ports.ts";
 import { type OomKillWatcher, watchOomKills } from "../../src/pods/oom.ts";
 import { PodRuntime, type RuntimeOptions } from "../../src/pods/runtime.ts";
@@ -51,10 +52,11 @@ export interface PodSystem {
   /** Latest status per pod UID. */
   statuses: Map<string, V1PodStatus>;
   /**
-   * Hands a pod to the runtime: a manifest text (one Pod, its ConfigMaps and Secrets) or a Pod
-   * object. Namespace, UID, node name and restartPolicy get the API server's defaults.
+   * Hands a pod to the runtime: a manifest text or parsed manifests (one Pod, its ConfigMaps
+   * and Secrets), or a Pod object. Namespace, UID, node name and restartPolicy get the API
+   * server's defaults.
    */
-  run(manifest: string | V1Pod): V1Pod;
+  run(manifest: string | Manifests | V1Pod): V1Pod;
   /** Waits until `check` returns a value; the timeout error describes the system. */
   until<T>(what: string, check: () => Promise<T | undefined> | T | undefined): Promise<T>;
   /** The latest status of `pod` once `predicate` holds for it. */
@@ -70,15 +72,23 @@ export interface PodSystem {
 const NODE_NAME = "it-node";
 const UNTIL_TIMEOUT_MS = 30_000;
 
+/** Options of {@link withPodSystem}: runtime options, and what package images resolve to. */
+export type PodSystemOptions =
+  & Partial<
+    Pick<RuntimeOptions, "backoffBaseMs" | "backoffMaxMs" | "crashLoopBackoffBaseMs" | "policy">
+  >
+  & {
+    /** Package images by `image`: their package and unit text, as apt would have found them. */
+    packages?: Record<string, PackageInfo>;
+  };
+
 /**
  * Boots a test systemd, attaches a runtime and runs `fn`; tears everything down afterwards.
- * `options` overrides runtime options (back-off delays).
+ * `options` overrides runtime options (back-off delays, the security policy).
  */
 export async function withPodSystem(
   fn: (s: PodSystem) => Promise<void>,
-  options: Partial<
-    Pick<RuntimeOptions, "backoffBaseMs" | "backoffMaxMs" | "crashLoopBackoffBaseMs">
-  > = {},
+  options: PodSystemOptions = {},
 ): Promise<void> {
   await Deno.mkdir("/var/cache/systemk-dev", { recursive: true });
   const stateDir = await Deno.makeTempDir({ dir: "/var/cache/systemk-dev", prefix: "it-state-" });
@@ -114,7 +124,7 @@ export async function withPodSystem(
       stateDir,
       oomKills,
       events: sink,
-      images: { resolve: () => Promise.resolve({}) },
+      images: { resolve: (_pod, c) => Promise.resolve(options.packages?.[c.image!] ?? {}) },
       onStatus: (pod, status) => statuses.set(pod.metadata!.uid!, status),
       references(pod) {
         const m = objects.get(pod.metadata!.uid!);
@@ -123,6 +133,9 @@ export async function withPodSystem(
           secrets: new Map((m?.secrets ?? []).map((s) => [s.metadata!.name!, s])),
         });
       },
+      policy: options.policy,
+      // Pod ids run with records in the test system's /run/userdb, as on a node.
+      userRecords: new UserRecords({ dir: `${sd.root}/run/userdb` }),
       backoffBaseMs: options.backoffBaseMs ?? 60_000,
       backoffMaxMs: options.backoffMaxMs,
       crashLoopBackoffBaseMs: options.crashLoopBackoffBaseMs ?? 200,
@@ -159,6 +172,8 @@ export async function withPodSystem(
       run(manifest) {
         const m = typeof manifest === "string"
           ? parseManifests(manifest)
+          : "pods" in manifest
+          ? manifest
           : { pods: [manifest], configMaps: [], secrets: [] };
         if (m.pods.length !== 1) throw new Error(`expected one Pod, found ${m.pods.length}`);
         const pod = structuredClone(m.pods[0]);

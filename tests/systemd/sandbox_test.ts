@@ -1,10 +1,10 @@
 /**
  * What a container may touch, who it runs as and what it may use, proven under the real
  * systemd 252 with units planned and started by systemk's runtime:
- * - the sandbox: its own volumes readable, another pod's volume files invisible (the state
- *   directory is hidden), no writes outside its writable mounts (`/etc`, `/usr`,
- *   `/var/lib/other`, a `readOnly` volumeMount, a configMap), `/home` and `/root` hidden, a
- *   private `/tmp`;
+ * - the sandbox: its own volumes readable (its Secret's files mode 0640), another pod's volume
+ *   files (an emptyDir's, a Secret's) out of reach even for root (the state directory is
+ *   hidden), no writes outside its writable mounts (`/etc`, `/usr`, `/var/lib/other`, a
+ *   `readOnly` volumeMount, a configMap), `/home` and `/root` hidden, a private `/tmp`;
  * - `runAsUser`/`runAsGroup` (numeric), `runAsUserName` (a node user: its primary group
  *   follows), `supplementalGroups`;
  * - memory and CPU limits in the unit's cgroup. The hosts here run cgroup v1 controllers with a
@@ -16,6 +16,7 @@
  */
 import assert from "node:assert/strict";
 import type { V1Pod } from "@kubernetes/client-node";
+import { DEFAULT_SECURITY_POLICY } from "../../src/plan/mod.ts";
 import { emptyDirPath, type PodSystem, SYSTEM_TEST, unitOf, withPodSystem } from "./_pods.ts";
 import { podSliceName } from "../../src/unit/mod.ts";
 
@@ -37,6 +38,10 @@ async function probe(
   return { pod, r };
 }
 
+/** The file of a Secret volume's key of `pod`, as the host sees it. */
+const secretPath = (s: PodSystem, pod: V1Pod, volume: string, key: string) =>
+  `${s.stateDir}/${pod.metadata!.uid}/volumes/secret/${volume}/${key}`;
+
 /** A shell line recording whether `command` succeeded, as `name=yes|no`. */
 const attempt = (name: string, command: string) =>
   `if ${command} 2>/dev/null; then echo ${name}=yes; else echo ${name}=no; fi >> /out/result`;
@@ -49,7 +54,7 @@ Deno.test({
       await t.step(
         "own volumes readable; other pods, /home, /root, /tmp hidden; writes confined",
         async () => {
-          // Another pod with a file in its emptyDir, running.
+          // Another pod with a file in its emptyDir and a Secret volume, running.
           const other = s.run(`
 kind: Pod
 metadata: {name: other}
@@ -58,14 +63,20 @@ spec:
     - name: keep
       image: /bin/sh
       command: [/bin/sh, -c, 'echo other-secret > /data/secret; exec sleep infinity']
-      volumeMounts: [{name: data, mountPath: /data}]
-  volumes: [{name: data, emptyDir: {}}]
+      volumeMounts: [{name: data, mountPath: /data}, {name: creds, mountPath: /creds}]
+  volumes: [{name: data, emptyDir: {}}, {name: creds, secret: {secretName: other-creds}}]
+---
+kind: Secret
+metadata: {name: other-creds}
+data: {pw: ${btoa("other-pod-secret-value")}}
 `);
           const otherSecret = `${emptyDirPath(s, other, "data")}/secret`;
+          const otherSecretVolume = secretPath(s, other, "creds", "pw");
           await s.until(
             "the other pod's file",
             () => Deno.stat(otherSecret).then(() => true, () => undefined),
           );
+          assert.equal(await Deno.readTextFile(otherSecretVolume), "other-pod-secret-value");
           // Things of the machine a container must not see or change.
           await Deno.mkdir(`${s.sd.root}/home/alice`, { recursive: true });
           await Deno.writeTextFile(`${s.sd.root}/home/alice/notes`, "private");
@@ -90,6 +101,8 @@ spec:
           echo "config=$(cat /cfg/key)" >> /out/result
           echo "own=$(cat /out/../out/result | head -c 6)" >> /out/result
           ${attempt("otherSecret", `cat ${otherSecret}`)}
+          ${attempt("otherSecretVolume", `cat ${otherSecretVolume}`)}
+          echo "credmode=$(stat -c %a /creds/pw)" >> /out/result
           echo "stateDir=$(ls -A ${s.stateDir} 2>&1 | tr '\\n' ' ')" >> /out/result
           ${attempt("writeEtc", "touch /etc/probe")}
           ${attempt("writeUsr", "touch /usr/probe")}
@@ -106,19 +119,27 @@ spec:
         - {name: out, mountPath: /out}
         - {name: ro, mountPath: /ro, readOnly: true}
         - {name: cfg, mountPath: /cfg}
+        - {name: creds, mountPath: /creds}
   volumes:
     - {name: out, emptyDir: {}}
     - {name: ro, emptyDir: {}}
     - {name: cfg, configMap: {name: cfg}}
+    - {name: creds, secret: {secretName: creds}}
 ---
 kind: ConfigMap
 metadata: {name: cfg}
 data: {key: configured}
+---
+kind: Secret
+metadata: {name: creds}
+data: {pw: ${btoa("own-secret")}}
 `,
           );
           assert.equal(r.get("config"), "configured", "reads its own configMap");
           assert.equal(r.get("own"), "config", "reads its own emptyDir");
           assert.equal(r.get("otherSecret"), "no", "another pod's volume files are out of reach");
+          assert.equal(r.get("otherSecretVolume"), "no", "another pod's Secret is out of reach");
+          assert.equal(r.get("credmode"), "640", "Secret files are never readable by others");
           assert.equal(r.get("stateDir"), "", "the state directory shows no pod");
           assert.equal(r.get("writeEtc"), "no");
           assert.equal(r.get("writeUsr"), "no");
@@ -252,6 +273,12 @@ spec:
             `CPUWeight=${weight} MemoryCurrent=${props.MemoryCurrent}`,
         );
       });
+    }, {
+      // The host groups the identity step runs with (adm, users, staff) are the node's to allow.
+      policy: {
+        ...DEFAULT_SECURITY_POLICY,
+        allowedHostGroups: ["nogroup", "adm", "users", "staff"],
+      },
     });
   },
 });

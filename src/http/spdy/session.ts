@@ -101,8 +101,14 @@ export class SpdyStream {
   #localDone = false;
   #discarding = false;
 
-  /** @internal Made by {@link SpdySession} for each SYN_STREAM. */
-  constructor(session: SpdySession, id: number, headers: Headers, remoteDone: boolean) {
+  /**
+   * @internal Made by {@link SpdySession} for each SYN_STREAM; `remoteDone` is its FIN flag.
+   */
+  constructor(
+    session: SpdySession,
+    opened: { id: number; headers: Headers; remoteDone: boolean },
+  ) {
+    const { id, headers, remoteDone } = opened;
     this.#session = session;
     this.id = id;
     this.headers = headers;
@@ -424,7 +430,7 @@ export class SpdySession {
           `(${MAX_CONNECTION_HEADER_BYTES} bytes) are kept`,
       );
     }
-    const stream = new SpdyStream(this, id, headers, frame.fin);
+    const stream = new SpdyStream(this, { id, headers, remoteDone: frame.fin });
     this.#streams.set(id, stream);
     this.#held.set(id, { bytes: block.length, headers: list.length });
     this.#heldBytes += block.length;

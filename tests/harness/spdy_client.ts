@@ -14,8 +14,8 @@ import {
   HeaderDecompressor,
   type HeaderList,
   SPDY3_DICTIONARY,
-} from "./compression.ts";
-import { decodeFrame, encodeFrame, type Frame } from "./frames.ts";
+} from "../../src/http/spdy/compression.ts";
+import { decodeFrame, encodeFrame, type Frame } from "../../src/http/spdy/frames.ts";
 
 /** The test client; see the module doc. */
 export class TestClient {

@@ -3,8 +3,8 @@ import https from "node:https";
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
 import { X509Certificate } from "node:crypto";
-import { KubeletServer } from "./server.ts";
-import { selfSignedCertificate } from "./tls.ts";
+import { KubeletServer } from "../../src/http/server.ts";
+import { selfSignedCertificate } from "../../src/http/tls.ts";
 
 const identity = { hostname: "node-1", addresses: ["127.0.0.1"] };
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { ExecProcess, TerminalSize } from "../exec/container.ts";
-import { connectClient } from "./spdy/_test_client.ts";
+import type { ExecProcess, TerminalSize } from "../../src/exec/container.ts";
+import { connectClient } from "../harness/spdy_client.ts";
 import {
   commandStatus,
   negotiate,
@@ -8,7 +8,7 @@ import {
   runExec,
   streamOptions,
   terminalSizes,
-} from "./streaming.ts";
+} from "../../src/http/streaming.ts";
 
 Deno.test("stream options: input/output/error/tty as the apiserver sends them", () => {
   assert.deepEqual(streamOptions(new URLSearchParams("input=1&output=1&error=1")), {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { concat } from "./compression.ts";
-import { SpdySession, type SpdyStream, StreamClosedError } from "./session.ts";
-import { connectClient } from "./_test_client.ts";
+import { concat } from "../../../src/http/spdy/compression.ts";
+import { SpdySession, type SpdyStream, StreamClosedError } from "../../../src/http/spdy/session.ts";
+import { connectClient } from "../../harness/spdy_client.ts";
 
 /** A session on one end of a loopback connection and a test client on the other. */
 async function connect(onStream: (stream: SpdyStream) => void) {

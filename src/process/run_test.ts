@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { runCommand } from "./mod.ts";
+import { runCommand } from "./run.ts";
 
 Deno.test("runCommand: output, exit code, standard input and environment", async () => {
   const echo = await runCommand(["/bin/sh", "-c", 'cat; echo "$GREETING" >&2; exit 3'], {
