@@ -73,7 +73,8 @@ export class ContainerLifecycle {
    * Starts a container's unit; once it started, the container's postStart hook runs beside it
    * (never in the pod's queue, so a hanging hook blocks neither deletion nor other steps).
    *
-   * @param container the app container's spec; absent for init containers.
+   * @param container the spec of an app container or sidecar (its postStart hook); absent for
+   *   the others.
    * @return The start job's result.
    */
   async start(unit: string, container: V1Container | undefined): Promise<string> {

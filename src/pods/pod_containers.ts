@@ -196,7 +196,8 @@ export class PodContainers {
     for (const [name, ref] of this.#units) {
       if (this.#kind(ref) === "init") await this.#c.units.resetFailed(name);
     }
-    for (const name of this.#units.keys()) this.#c.observed.invalidate(name);
+    // Each unit's state replaced at once: a status computed meanwhile must not find a running
+    // sidecar without a state, and take its run for lost.
     for (const name of this.#units.keys()) await this.#c.observed.refresh(name);
   }
 
@@ -371,8 +372,6 @@ export class PodContainers {
    * container that exited under `restartPolicy: Never` again would be wrong.
    */
   async #startDue(): Promise<void> {
-    // An init container failed and its retry is due: its chain may be started again.
-    if (this.initRetryDue()) this.#asked.clear();
     const due = unitsToStart(this.#sequenced()).filter((name) => !this.#asked.has(name));
     if (due.length === 0) return;
     due.forEach((name) => this.#asked.add(name));

@@ -203,8 +203,15 @@ export class PodWorker {
     await this.#c.userRecords?.release(this.#uid, this.#containers.podIds(plan));
     await this.#containers.follow();
     this.publish();
-    // An ephemeral container waits for its image or its target: tried again later.
-    if (prepared.retry) this.#retryLater();
+    if (this.#containers.initRetryDue()) {
+      // A failed init container's retry, cancelled by this sync, is due again (the kubelet
+      // retries it with the back-off on its next sync, too), unless its failure just now
+      // scheduled it.
+      if (this.#retry === undefined) this.#scheduleRetry(() => this.#containers.resetInits());
+    } else if (prepared.retry) {
+      // An ephemeral container waits for its image or its target: tried again later.
+      this.#retryLater();
+    }
   }
 
   #retryLater(): void {

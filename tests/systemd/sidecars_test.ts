@@ -296,3 +296,41 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "a failing init container after a sidecar: retried with the back-off, sidecar untouched",
+  ...SYSTEM_TEST,
+  async fn() {
+    await withPodSystem(async (s) => {
+      const p = s.run(pod("retried", {
+        restartPolicy: "Always",
+        initContainers: [
+          container("proxy", service("proxy"), { restartPolicy: "Always" }),
+          // Fails on its first two runs.
+          container(
+            "migrate",
+            `echo x >> /shared/tries; [ "$(wc -l < /shared/tries)" -ge 3 ] && ${stamp("migrate")}`,
+          ),
+        ],
+        containers: [container("app", service("app"))],
+      }));
+      await s.until(
+        "migrate's first failure",
+        () => s.events.some((e) => e.pod === "retried" && e.reason === "BackOff") || undefined,
+      );
+      const proxy = (await s.props(unitOf(p, "proxy"))).InvocationID;
+      // A sync while the retry waits (a label changed) must not lose the retry.
+      s.runtime.sync({ ...p, metadata: { ...p.metadata, labels: { changed: "yes" } } });
+      const status = await s.statusWhen(p, (st) => !!statusOf(st, "app")?.state?.running);
+      const lines = await s.until("the app's line", async () => {
+        const lines = await order(s, p);
+        return lines.includes("app") ? lines : undefined;
+      });
+      assert.deepEqual(lines, ["proxy", "migrate", "app"]);
+      assert.equal(statusOf(status, "migrate")?.restartCount, 2);
+      assert.equal((await s.props(unitOf(p, "proxy"))).InvocationID, proxy, "sidecar kept");
+      assert.equal(statusOf(status, "proxy")?.restartCount, 0);
+      await s.runtime.terminate(p.metadata!.uid!);
+    }, { backoffBaseMs: 300 });
+  },
+});
