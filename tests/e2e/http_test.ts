@@ -290,12 +290,10 @@ Deno.test(
           const labels = '{container="c",namespace="default",pod="logs"}';
           const memory = sample(`container_memory_working_set_bytes${labels}`);
           assert.ok(memory && Number(memory[1]) > 0, text);
-          // CPU is what systemd accounts; on a cgroup v1/v2 hybrid it accounts none.
-          const unit = "systemk.default.logs.c.service";
-          const accounted = /^\d+$/.test(await env.unitProperty(unit, "CPUUsageNSec"));
+          // Container CPU is reported whether systemd accounts it or not (on a cgroup v1/v2
+          // hybrid it accounts none: systemk reads the unit's cgroup v2 cpu.stat then).
           const cpu = sample(`container_cpu_usage_seconds_total${labels}`);
-          assert.equal(cpu !== undefined, accounted, text);
-          if (!accounted) console.log("systemd accounts no CPU for units here: no container CPU");
+          assert.ok(cpu && Number(cpu[1]) >= 0, text);
           const summary = JSON.parse((await curl("/stats/summary", { cert: admin })).body);
           assert.equal(summary.node.nodeName, "n1");
           assert.ok(summary.node.memory.workingSetBytes > 0);
