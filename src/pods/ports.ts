@@ -13,7 +13,7 @@ import type {
   V1Secret,
 } from "@kubernetes/client-node";
 import type { ExecOptions, ExecProcess } from "../exec/container.ts";
-import type { PackageInfo, PodIds } from "../plan/types.ts";
+import type { PackageInfo, PodIds, TargetContainer } from "../plan/types.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 
 /** A unit file systemk finds on the machine, with its text (for the metadata). */
@@ -45,6 +45,12 @@ export interface UnitManager {
    * absent where commands cannot run in containers (`exec` probes and hooks then fail).
    */
   exec?(name: string, options: ExecOptions): Promise<ExecProcess>;
+  /**
+   * What an ephemeral container needs to enter the running container of unit `name` (its main
+   * PID, identity and privilege limits); undefined while it is not running. Absent where
+   * containers cannot be entered (such ephemeral containers then wait).
+   */
+  target?(name: string): Promise<TargetContainer | undefined>;
 }
 
 /** Turns a container's `image` into something runnable (package install, path check). */

@@ -233,6 +233,7 @@ export class PodWorker {
 
     const prepared = await preparePod(pod, {
       ...this.#c,
+      created: this.#containers.createdEphemeral(),
       overrides: this.#overrides,
       event: (type, reason, message, container) =>
         this.#c.events.record(pod, type, reason, message, container),
@@ -251,7 +252,7 @@ export class PodWorker {
         allowedHostPaths: this.#c.allowedHostPaths ?? [],
         stateDir: this.#c.stateDir ?? DEFAULT_STATE_DIR,
       });
-      await this.#c.userRecords?.use(this.#uid, plan.podIds);
+      await this.#c.userRecords?.use(this.#uid, this.#containers.podIds(plan));
       await applyVolumes(plan.volumes);
     } catch (e) {
       const message = e instanceof HostPathError
@@ -266,9 +267,18 @@ export class PodWorker {
     }
     await this.#containers.apply(plan);
     // Only now that no unit runs with them may the ids the pod no longer uses lose records.
-    await this.#c.userRecords?.release(this.#uid, plan.podIds);
+    await this.#c.userRecords?.release(this.#uid, this.#containers.podIds(plan));
     await this.#containers.follow();
     this.publish();
+    if (this.#containers.initRetryDue()) {
+      // A failed init container's retry, cancelled by this sync, is due again (the kubelet
+      // retries it with the back-off on its next sync, too), unless its failure just now
+      // scheduled it.
+      if (this.#retry === undefined) this.#scheduleRetry(() => this.#containers.resetInits());
+    } else if (prepared.retry) {
+      // An ephemeral container waits for its image or its target: tried again later.
+      this.#retryLater();
+    }
   }
 
   #retryLater(): void {
@@ -311,7 +321,7 @@ export class PodWorker {
     if (names.length) {
       this.#c.events.record(this.#pod, "Normal", "Killing", `Stopping ${names.length} unit(s)`);
     }
-    await Promise.all(names.map((name) => this.#containers.stop(name, graceSeconds)));
+    await this.#containers.stopAll(graceSeconds);
     for (const name of names) await this.#containers.remove(name);
     await this.#c.userRecords?.release(this.#uid);
     await removePodDir(this.#podDir ?? `${this.#c.stateDir ?? DEFAULT_STATE_DIR}/${this.#uid}`);
@@ -345,12 +355,8 @@ export class PodWorker {
     if (!this.#kept || this.#lifecycle !== "terminated") this.#beginTermination();
     this.#kept = true;
     this.#failure = undefined;
-    await Promise.all(
-      this.#containers.names().map(async (name) => {
-        await this.#containers.stop(name, termination?.graceSeconds);
-        await this.#c.observed.refresh(name);
-      }),
-    );
+    await this.#containers.stopAll(termination?.graceSeconds);
+    await Promise.all(this.#containers.names().map((name) => this.#c.observed.refresh(name)));
     this.#lifecycle = "terminated";
     this.publish();
   }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { V1ContainerStatus, V1Pod, V1PodCondition } from "@kubernetes/client-node";
-import { isSidecar } from "./container.ts";
+import { isSidecar } from "../plan/containers.ts";
 import { hasAnyAppContainerStarted, type PodPhase } from "./phase.ts";
 
 /** Condition types the kubelet (hence systemk) sets; all others belong to someone else. */

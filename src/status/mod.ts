@@ -44,7 +44,6 @@ export { computePodStatus } from "./pod_status.ts";
 export {
   computeContainerStatus,
   type ContainerStatusOptions,
-  isSidecar,
   podRef,
   type RestartPolicy,
   restartPolicyOf,

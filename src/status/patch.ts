@@ -24,6 +24,7 @@ export const OWNED_STATUS_FIELDS = [
   "qosClass",
   "initContainerStatuses",
   "containerStatuses",
+  "ephemeralContainerStatuses",
 ] as const;
 
 /** Owned fields written when given but never cleared: the apiserver keeps them immutable. */

@@ -453,3 +453,75 @@ for (const [name, thePod, units] of scenarios) {
     assert.ok(sameOwnedStatus(readBack, second));
   });
 }
+
+Deno.test("sidecar: starting keeps the pod Pending; once started, initialized; readiness counts", () => {
+  const thePod = pod({
+    initContainers: [{ name: "proxy", restartPolicy: "Always", startupProbe: {} }],
+    containers: ["app"],
+  });
+  const starting = compute(thePod, { proxy: running() });
+  assert.equal(
+    summary(starting),
+    "Pending Initialized=False(ContainersNotInitialized) " +
+      "ContainersReady=False(ContainersNotReady) Ready=False(ContainersNotReady)",
+  );
+  assert.deepEqual(
+    [starting.initContainerStatuses![0].started, starting.initContainerStatuses![0].ready],
+    [false, false],
+  );
+  const started = new Map([["proxy", { started: true }]]);
+  const both = compute(thePod, { proxy: running(), app: running() }, { overrides: started });
+  assert.equal(summary(both), "Running Initialized=True ContainersReady=True Ready=True");
+  assert.deepEqual(
+    [both.initContainerStatuses![0].started, both.initContainerStatuses![0].ready],
+    [true, true],
+  );
+  const unready = new Map([["proxy", { started: true }]]);
+  const withReadiness = pod({
+    initContainers: [{ name: "proxy", restartPolicy: "Always", readinessProbe: {} }],
+    containers: ["app"],
+  });
+  assert.equal(
+    summary(compute(withReadiness, { proxy: running(), app: running() }, { overrides: unready })),
+    "Running Initialized=True ContainersReady=False(ContainersNotReady) " +
+      "Ready=False(ContainersNotReady)",
+  );
+});
+
+Deno.test("sidecar: a Job's pod completes once its app containers do, whatever the sidecar", () => {
+  const thePod = pod({
+    restartPolicy: "Never",
+    initContainers: [{ name: "proxy", restartPolicy: "Always" }],
+    containers: ["app"],
+  });
+  // While systemk stops the sidecar the pod still runs; then it is Succeeded, the sidecar's
+  // own end (SIGTERM: 143) counting for nothing.
+  assert.equal(compute(thePod, { proxy: running(), app: exited(0) }).phase, "Running");
+  const done = compute(thePod, { proxy: killed(15), app: exited(0) });
+  assert.equal(done.phase, "Succeeded");
+  assert.ok(done.initContainerStatuses![0].state?.terminated);
+  assert.equal(compute(thePod, { proxy: killed(15), app: exited(1) }).phase, "Failed");
+});
+
+Deno.test("ephemeral containers: their own statuses, sorted; phase and conditions ignore them", () => {
+  const thePod = pod({ containers: ["app"] });
+  thePod.spec!.ephemeralContainers = [
+    { name: "zz", image: "/bin/sh", targetContainerName: "app" },
+    { name: "dbg", image: "/bin/sh" },
+  ];
+  const status = compute(thePod, { app: running(), dbg: exited(3) }, {
+    overrides: new Map([["zz", {
+      waiting: { reason: "CreateContainerError", message: "its target is not running" },
+    }]]),
+  });
+  assert.equal(summary(status), "Running Initialized=True ContainersReady=True Ready=True");
+  assert.deepEqual(status.containerStatuses!.map((s) => s.name), ["app"]);
+  const [dbg, zz] = status.ephemeralContainerStatuses!;
+  assert.equal(dbg.name, "dbg");
+  assert.equal(dbg.state?.terminated?.exitCode, 3, "never restarted: stays terminated");
+  assert.equal(dbg.ready, false);
+  assert.equal(dbg.started, undefined);
+  assert.equal(zz.state?.waiting?.reason, "CreateContainerError");
+  assert.equal(zz.state?.waiting?.message, "its target is not running");
+  assert.equal(compute(pod({ containers: ["app"] }), {}).ephemeralContainerStatuses, undefined);
+});
