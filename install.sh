@@ -29,6 +29,8 @@ BOOTSTRAP_KUBECONFIG=$ETC/bootstrap-kubeconfig
 # Written by systemk itself after the bootstrap token got it a client certificate.
 ISSUED_KUBECONFIG=$STATE_DIR/kubeconfig
 CERT_DIR=$STATE_DIR/pki
+# Written by systemk itself to raise logind's InhibitDelayMaxSec (graceful node shutdown).
+LOGIND_DROP_IN=/etc/systemd/logind.conf.d/99-systemk.conf
 
 usage() {
   cat <<'EOF'
@@ -207,6 +209,9 @@ uninstall() {
     say "nothing to remove: $MANIFEST lists nothing (not installed by install.sh?)"
     return 0
   fi
+  # logind keeps the delay systemk gave it until it rereads its configuration.
+  logind_drop_in=no
+  [ -f "$LOGIND_DROP_IN" ] && logind_drop_in=yes
   # Files first, then trees, then directories deepest first (so parents are empty by then).
   # Paths are install.sh's own fixed ones: no whitespace in them.
   files=$(sed -n 's/^file //p' "$MANIFEST")
@@ -219,6 +224,9 @@ uninstall() {
   done
   systemctl daemon-reload
   systemctl reset-failed "$UNIT" 2>/dev/null || true
+  if [ "$logind_drop_in" = yes ]; then
+    systemctl kill --signal=HUP systemd-logind.service 2>/dev/null || true
+  fi
   say "removed systemk. Packages that pods installed stay installed."
   # Pods' units are systemk.<namespace>.<pod>.<container>.service; systemk.service is gone.
   units=$(systemctl list-units --all --plain --no-legend 'systemk.*' |
@@ -526,6 +534,9 @@ EOF
 make_dir tree 0700 "$STATE_DIR"
 make_dir tree 0700 "$CACHE_DIR"
 make_dir dir 0700 "$ETC"
+# systemk writes this file when it raises logind's InhibitDelayMaxSec: --uninstall removes it.
+make_dir dir 0755 "$(dirname "$LOGIND_DROP_IN")"
+record file "$LOGIND_DROP_IN"
 # One identity at a time: the file of the other way of joining goes.
 case $identity in
   token)

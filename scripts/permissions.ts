@@ -13,7 +13,8 @@
  *   `setpriv`, `script`, `stty`, is started by systemd, not by systemk). Like `systemctl`, it
  *   can run anything as root: systemk is the node's root agent anyway. `grep` reads the CPU
  *   time of pods' and containers' cgroups (`/sys/fs/cgroup/…/cpu.stat`) where systemd accounts
- *   none (src/node/cgroup.ts).
+ *   none (src/node/cgroup.ts). `systemd-inhibit` holds logind's delay lock for a graceful node
+ *   shutdown (src/systemd/logind.ts).
  * - `--allow-read` / `--allow-write`: the whole filesystem, because systemk is the node's root
  *   agent: it writes unit files (`/run/systemd/system`), pod volume files (`/run/systemk`), the
  *   package marker files (`/var/lib/systemk`), downloads (`/var/cache/systemk`),
@@ -47,6 +48,7 @@ export const ALLOWED_COMMANDS = [
   "openssl",
   "systemd-run",
   "grep",
+  "systemd-inhibit",
 ] as const;
 
 /** The flags, for `deno run` and `deno compile`. */

@@ -63,6 +63,10 @@ export interface Config {
   logLevel: LogLevel;
   /** `--log-format` (the kubelet's `--logging-format`): text, or JSON lines. */
   logFormat: LogFormat;
+  /** `--shutdown-grace-period`, in seconds: what the pods get on a shutdown; 0 = off. */
+  shutdownGracePeriod: number;
+  /** `--shutdown-grace-period-critical-pods`, in seconds: the critical pods' share of it. */
+  shutdownGracePeriodCriticalPods: number;
 }
 
 /** One flag: its names, whether it takes a value, its default and its help text. */
@@ -274,6 +278,22 @@ export const FLAGS: readonly FlagSpec[] = [
     help: "node log query: /logs/?query=<unit> reads the unit's journal (needs the log handler)",
   },
   {
+    key: "shutdownGracePeriod",
+    names: ["shutdown-grace-period"],
+    value: true,
+    defaultValue: "30s",
+    help: "how long the pods get to stop when the machine shuts down (logind's delay lock; " +
+      "0 turns graceful node shutdown off)",
+  },
+  {
+    key: "shutdownGracePeriodCriticalPods",
+    names: ["shutdown-grace-period-critical-pods"],
+    value: true,
+    defaultValue: "10s",
+    help: "the last part of --shutdown-grace-period, kept for critical pods " +
+      "(priority system-cluster-critical and above)",
+  },
+  {
     key: "logLevel",
     names: ["log-level", "v"],
     value: true,
@@ -334,6 +354,20 @@ export function parseFlags(args: readonly string[]): { config: Config; positiona
     throw new UsageError(`--log-format must be text or json, not "${logFormat}"`);
   }
   config.allowedHostPaths = hostPathPrefixes(config.allowedHostPaths as string | undefined);
+  const shutdown = toSeconds("shutdown-grace-period", config.shutdownGracePeriod as string);
+  const critical = toSeconds(
+    "shutdown-grace-period-critical-pods",
+    config.shutdownGracePeriodCriticalPods as string,
+  );
+  // 0 turns graceful shutdown off, whatever the critical pods' share says.
+  if (shutdown > 0 && critical > shutdown) {
+    throw new UsageError(
+      `--shutdown-grace-period-critical-pods (${critical}s) must not be longer than ` +
+        `--shutdown-grace-period (${shutdown}s): it is the critical pods' part of it`,
+    );
+  }
+  config.shutdownGracePeriod = shutdown;
+  config.shutdownGracePeriodCriticalPods = shutdown > 0 ? critical : 0;
   try {
     config.nodeLabels = parseNodeLabels(config.nodeLabels as string | undefined);
     config.registerWithTaints = parseTaints(config.registerWithTaints as string | undefined);
@@ -442,6 +476,21 @@ function toCount(name: string, raw: string | boolean | number): number {
     throw new UsageError(`--${name} needs a non-negative integer, not "${raw}"`);
   }
   return n;
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+
+/**
+ * A duration flag in Go's notation (`30s`, `1m30s`, `1.5m`, `0`), as the kubelet's, in whole
+ * seconds (rounded down, as the kubelet counts its shutdown periods).
+ */
+function toSeconds(name: string, raw: string): number {
+  const parts = [...raw.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)];
+  if (raw !== "0" && (parts.length === 0 || parts.map((p) => p[0]).join("") !== raw)) {
+    throw new UsageError(`--${name} needs a duration such as 30s, 1m30s or 0, not "${raw}"`);
+  }
+  const ms = parts.reduce((sum, [, n, unit]) => sum + Number(n) * DURATION_UNITS_MS[unit], 0);
+  return Math.floor(ms / 1000);
 }
 
 /** The node's image policy, from `--allowed-image-url-prefixes` and its neighbours. */

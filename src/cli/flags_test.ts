@@ -142,6 +142,40 @@ Deno.test("usage lists every flag name", () => {
   }
 });
 
+Deno.test("shutdown grace periods: Go durations in whole seconds, 30s and 10s by default", () => {
+  const defaults = parseFlags([]).config;
+  assert.deepEqual([defaults.shutdownGracePeriod, defaults.shutdownGracePeriodCriticalPods], [
+    30,
+    10,
+  ]);
+  const { config } = parseFlags([
+    "--shutdown-grace-period=1m30s",
+    "--shutdown-grace-period-critical-pods",
+    "1.5s",
+  ]);
+  assert.deepEqual([config.shutdownGracePeriod, config.shutdownGracePeriodCriticalPods], [90, 1]);
+  const off = parseFlags(["--shutdown-grace-period=0"]);
+  assert.deepEqual([off.config.shutdownGracePeriod, off.config.shutdownGracePeriodCriticalPods], [
+    0,
+    0,
+  ]);
+});
+
+Deno.test("shutdown grace periods: a bad duration or a critical share past the whole is refused", () => {
+  assert.throws(
+    () => parseFlags(["--shutdown-grace-period=30"]),
+    (e) => e instanceof UsageError && /--shutdown-grace-period needs a duration/.test(e.message),
+  );
+  assert.throws(() => parseFlags(["--shutdown-grace-period=30x"]), UsageError);
+  assert.throws(() => parseFlags(["--shutdown-grace-period=-5s"]), UsageError);
+  assert.throws(
+    () => parseFlags(["--shutdown-grace-period=20s", "--shutdown-grace-period-critical-pods=30s"]),
+    /--shutdown-grace-period-critical-pods \(30s\) must not be longer than --shutdown-grace-period \(20s\)/,
+  );
+  // The critical pods' default share (10 s) does not fit in 5 s: the message says which flag.
+  assert.throws(() => parseFlags(["--shutdown-grace-period=5s"]), /critical-pods \(10s\)/);
+});
+
 Deno.test("policy flags: defaults are the planner's and packages' defaults", () => {
   const { config } = parseFlags([]);
   assert.deepEqual(securityPolicy(config), DEFAULT_SECURITY_POLICY);

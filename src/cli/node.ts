@@ -12,10 +12,13 @@ import { log } from "../log/mod.ts";
 import { localNodeFacts } from "../node/local.ts";
 import { createClients, loadKubeConfig } from "../kube/client.ts";
 import { NodeController } from "../kube/node_controller.ts";
-import { EventRecorder, podReference } from "../kube/events.ts";
+import { EventRecorder, nodeReference, podReference } from "../kube/events.ts";
+import type { Readiness } from "../kube/node.ts";
 import { bootstrapKubeconfig, rotateClientCertificate } from "../kube/bootstrap.ts";
 import { PodController } from "../pods/controller.ts";
 import { RuntimeHealth } from "../pods/health.ts";
+import { NODE_SHUTTING_DOWN } from "../pods/node_shutdown.ts";
+import { nodeShutdown } from "./shutdown.ts";
 import type { EventSink } from "../pods/ports.ts";
 import { connectUnitManager } from "../pods/systemd_units.ts";
 import { stateDirProblem } from "../volumes/apply.ts";
@@ -23,6 +26,13 @@ import { startKubeletAPI } from "../http/mod.ts";
 
 /** The kubelet version systemk reports: the Kubernetes minor it is tested against, plus ours. */
 export const KUBELET_VERSION = `v1.34.0-systemk.${VERSION}`;
+
+/** The node's Ready condition: the runtime's health, and not while the machine shuts down. */
+function nodeReadiness(health: Readiness, shuttingDown: boolean): Readiness {
+  if (!shuttingDown) return health;
+  const message = [NODE_SHUTTING_DOWN, ...(health.ready ? [] : [health.message])].join("; ");
+  return { ready: false, message };
+}
 
 /** Runs node mode until SIGINT/SIGTERM; resolves with the exit code. */
 export async function runNode(config: Config): Promise<number> {
@@ -41,6 +51,20 @@ export async function runNode(config: Config): Promise<number> {
     apiServer: `${clients.apiServer.host}:${clients.apiServer.port}`,
   });
   const units = await connectUnitManager({ unitDir: config.unitDir });
+  const recorder = new EventRecorder({ clients, nodeName: node.name });
+  const shutdown = nodeShutdown(config, {
+    pods: () => pods,
+    async onChange(shuttingDown) {
+      recorder.record(nodeReference(node.name, nodeController.nodeUID), {
+        type: "Normal",
+        reason: "NodeShutdown",
+        message: shuttingDown
+          ? "Shutdown manager detected shutdown event"
+          : "Shutdown manager detected shutdown cancellation",
+      });
+      await nodeController.requestStatusUpdate();
+    },
+  });
   // Ready only while systemk can run pods (checks start once the pods are known).
   const health: RuntimeHealth = new RuntimeHealth({
     pingSystemd: () => units.client.version(),
@@ -63,12 +87,11 @@ export async function runNode(config: Config): Promise<number> {
       systemdVersion: (await units.client.version()).match(/^\d+/)?.[0] ?? "unknown",
       kubeletVersion: KUBELET_VERSION,
     },
-    readiness: () => health.readiness(),
+    readiness: () => nodeReadiness(health.readiness(), shutdown?.manager.shuttingDown ?? false),
   });
   await nodeController.start();
   log.info(`node ${node.name} registered (${node.internalIP}/${node.externalIP})`);
 
-  const recorder = new EventRecorder({ clients, nodeName: node.name });
   const events: EventSink = {
     record(pod, type, reason, message, container) {
       const init = pod.spec?.initContainers?.some((c) => c.name === container) ?? false;
@@ -80,8 +103,8 @@ export async function runNode(config: Config): Promise<number> {
     },
   };
   const { runtime, oomKills } = localRuntime(config, { units, node, events });
-  const pods = new PodController({
-    runtime,
+  const pods: PodController = new PodController({
+    runtime: { ...runtime, admitHandlers: shutdown ? [shutdown.manager.admit] : [] },
     api: { clients, nodeUID: () => nodeController.nodeUID },
     manifestDir: config.podManifestPath,
   });
@@ -90,6 +113,7 @@ export async function runNode(config: Config): Promise<number> {
   if (unwritable) log.error(unwritable);
   const { adopted, assigned } = await pods.start();
   await health.start();
+  await shutdown?.start();
   const certificates = new AbortController();
   const clientRotation = rotateClientCertificate(clients.kubeConfig, {
     nodeName: node.name,
@@ -127,6 +151,7 @@ export async function runNode(config: Config): Promise<number> {
   certificates.abort();
   await clientRotation;
   await api?.close();
+  await shutdown?.stop();
   await health.stop();
   await pods.stop();
   oomKills?.close();

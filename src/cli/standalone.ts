@@ -14,6 +14,7 @@ import { podKey } from "../pods/context.ts";
 import type { EventSink } from "../pods/ports.ts";
 import { connectUnitManager } from "../pods/systemd_units.ts";
 import { stateDirProblem } from "../volumes/apply.ts";
+import { nodeShutdown } from "./shutdown.ts";
 
 /**
  * Runs standalone mode until SIGINT/SIGTERM; resolves with the exit code. Each pod's status
@@ -31,8 +32,15 @@ export async function runStandalone(config: Config): Promise<number> {
     },
   };
   const { runtime, oomKills } = localRuntime(config, { units, node, events });
-  const pods = new PodController({
-    runtime,
+  const shutdown = nodeShutdown(config, {
+    pods: () => pods,
+    onChange(shuttingDown) {
+      console.log(`node ${node.name}: ${shuttingDown ? "shutting down" : "shutdown cancelled"}`);
+      return Promise.resolve();
+    },
+  });
+  const pods: PodController = new PodController({
+    runtime: { ...runtime, admitHandlers: shutdown ? [shutdown.manager.admit] : [] },
     manifestDir: dir,
     onStatus(pod, status) {
       const line = summarizeStatus(status);
@@ -44,6 +52,7 @@ export async function runStandalone(config: Config): Promise<number> {
   const unwritable = await stateDirProblem(config.stateDir);
   if (unwritable) log.error(unwritable);
   const { adopted } = await pods.start();
+  await shutdown?.start();
   log.info(`standalone: node ${node.name}, manifests in ${dir}, ${adopted} pod(s) found running`);
 
   await new Promise<void>((resolve) => {
@@ -51,6 +60,7 @@ export async function runStandalone(config: Config): Promise<number> {
   });
   // Leaving keeps the pods running, as the kubelet does: a restart adopts them.
   log.info("standalone: stopping (pods keep running)");
+  await shutdown?.stop();
   await pods.stop();
   oomKills?.close();
   await units.close();

@@ -20,6 +20,7 @@
  *   namespace, whose mounts — private /tmp, volumes, hidden state directory, read-only
  *   system — path lookups then follow), drops privileges and only then executes the command.
  *   `MountAPIVFS=no` keeps systemd from setting up a mount namespace of its own for that.
+ *   These settings come from src/plan/enter.ts, which ephemeral containers with a target use too.
  * - systemd hands the container's `Environment=` (`--setenv`, taken literally) and
  *   `EnvironmentFile=` (read by systemd itself, as for the container: Secret values never appear
  *   on a command line) to the command alone: no privileged process sees them. The command is
@@ -35,6 +36,8 @@
  *
  * @module
  */
+import { identitySettings, rootSettings, type ServiceSetting } from "../plan/enter.ts";
+import type { TargetContainer } from "../plan/types.ts";
 import { isNoSuchUnit } from "../systemd/client.ts";
 import type { SystemdClient } from "../systemd/client.ts";
 import { runCommand, spawnProcess } from "../process/mod.ts";
@@ -102,30 +105,20 @@ export interface ExecContext {
   systemdRun?: readonly string[];
 }
 
-/** What a command in a container runs with, as systemd reports it for the container. */
-export interface ContainerSettings {
+/**
+ * What a command in a container runs with, as systemd reports it for the container: what any
+ * process entering it needs (its main PID, identity, privilege limits, working directory), and
+ * the environment the command gets.
+ */
+export interface ContainerSettings extends TargetContainer {
   /** The container's unit. */
   unit: string;
-  /** The container's main process (the root of its mount namespace is the command's root). */
-  mainPID: number;
-  /** `User=`, `Group=` ("" = unset) and `SupplementaryGroups=`, as written: systemd resolves them. */
-  user: string;
-  group: string;
-  supplementaryGroups: string[];
   /** `Environment=` assignments (`NAME=value`), in order. */
   environment: string[];
   /** `EnvironmentFile=` paths, `-` first when a missing file is fine. */
   environmentFiles: string[];
   /** `UnsetEnvironment=` entries. */
   unsetEnvironment: string[];
-  /** systemd's `WorkingDirectory` property: "" (= /), a path or `~`, `!` first if optional. */
-  workingDirectory: string;
-  umask: number;
-  /** `NoNewPrivileges=`, set or implied (see {@link containerSettings}). */
-  noNewPrivileges: boolean;
-  /** Capability sets as bit masks. */
-  capabilityBoundingSet: bigint;
-  ambientCapabilities: bigint;
 }
 
 const ALL_CAPABILITIES = 2n ** 64n - 1n;
@@ -217,32 +210,9 @@ export function containerSettings(
   };
 }
 
-/** Capability numbers of a mask, space-separated (systemd takes numbers as names). */
-function capabilityList(mask: bigint): string {
-  const numbers = [];
-  for (let n = 0n; n < 64n; n++) if (mask & (1n << n)) numbers.push(n.toString());
-  return numbers.join(" ");
-}
-
-/**
- * `systemd-run` options giving a transient unit the container's identity and privilege
- * limits: systemd resolves the user and groups on the host and drops privileges itself.
- */
-function identityOptions(settings: ContainerSettings): string[] {
-  const out: string[] = [];
-  if (settings.user) out.push(`--property=User=${settings.user}`);
-  if (settings.group) out.push(`--property=Group=${settings.group}`);
-  if (settings.supplementaryGroups.length > 0) {
-    out.push(`--property=SupplementaryGroups=${settings.supplementaryGroups.join(" ")}`);
-  }
-  if (settings.noNewPrivileges) out.push("--property=NoNewPrivileges=yes");
-  if (settings.capabilityBoundingSet !== ALL_CAPABILITIES) {
-    out.push(`--property=CapabilityBoundingSet=${capabilityList(settings.capabilityBoundingSet)}`);
-  }
-  if (settings.ambientCapabilities !== 0n) {
-    out.push(`--property=AmbientCapabilities=${capabilityList(settings.ambientCapabilities)}`);
-  }
-  return out;
+/** Service settings as `systemd-run` options (taken literally: no specifiers over D-Bus). */
+function propertyOptions(settings: ServiceSetting[]): string[] {
+  return settings.map(([key, value]) => `--property=${key}=${value}`);
 }
 
 /** `stty` arguments setting a terminal's size. */
@@ -311,14 +281,9 @@ export function systemdRunArguments(
     `--unit=${execUnit}`,
     `--description=systemk exec in ${settings.unit}`,
     "--property=KillSignal=SIGKILL",
-    ...identityOptions(settings),
-    `--property=UMask=${settings.umask.toString(8).padStart(4, "0")}`,
-    `--property=RootDirectory=/proc/${settings.mainPID}/root`,
-    "--property=MountAPIVFS=no",
+    ...propertyOptions(identitySettings(settings)),
+    ...propertyOptions(rootSettings(settings)),
   ];
-  // systemd's WorkingDirectory property marks an optional directory with `!`; a setting, `-`.
-  const directory = settings.workingDirectory.replace(/^!/, "-");
-  if (directory !== "") args.push(`--property=WorkingDirectory=${directory}`);
   if (options.timeoutMs !== undefined) {
     args.push(`--property=RuntimeMaxSec=${Math.max(1, Math.ceil(options.timeoutMs))}ms`);
   }
@@ -507,7 +472,7 @@ export async function execInContainer(
         "--quiet",
         "--collect",
         "--description=systemk exec resize",
-        ...identityOptions(settings),
+        ...propertyOptions(identitySettings(settings)),
         "--",
         "stty",
         "-F",

@@ -41,10 +41,14 @@ export function creationMillis(pod: V1Pod): number {
   return t ? new Date(t).getTime() : 0;
 }
 
-/** Each container's unit name, init containers first, in spec order. */
+/** Each container's unit name: init, app then ephemeral containers, in spec order. */
 export function containerUnits(pod: V1Pod): Map<string, string> {
   const m = pod.metadata!;
-  const containers = [...pod.spec?.initContainers ?? [], ...pod.spec?.containers ?? []];
+  const containers = [
+    ...pod.spec?.initContainers ?? [],
+    ...pod.spec?.containers ?? [],
+    ...pod.spec?.ephemeralContainers ?? [],
+  ];
   return new Map(containers.map((c) => [c.name, unitName(m.namespace!, m.name!, c.name)]));
 }
 

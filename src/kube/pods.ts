@@ -31,9 +31,15 @@ export interface PodWatcherOptions {
   log?: KubeLogger;
 }
 
+function creationTime(pod: V1Pod): number {
+  const created = pod.metadata?.creationTimestamp;
+  return created ? new Date(created).getTime() : 0;
+}
+
 /**
- * Lists and watches the pods with `spec.nodeName=<node>`. Upserts repeat only when the pod's
- * resourceVersion changed; after a relist, pods that vanished meanwhile arrive as deletes.
+ * Lists and watches the pods with `spec.nodeName=<node>`. A listing's pods arrive oldest first
+ * (by `creationTimestamp`, as the kubelet sorts pod additions). Upserts repeat only when the
+ * pod's resourceVersion changed; after a relist, pods that vanished meanwhile arrive as deletes.
  *
  * @example Usage
  * ```ts
@@ -51,7 +57,12 @@ export class PodWatcher {
     const { core, watch } = options.clients;
     this.#reflector = new Reflector<V1Pod>({
       watch,
-      list: () => core.listPodForAllNamespaces({ fieldSelector }),
+      // Oldest first, so admission meets them in the kubelet's order (older pods win a port).
+      list: async () => {
+        const list = await core.listPodForAllNamespaces({ fieldSelector });
+        list.items.sort((a, b) => creationTime(a) - creationTime(b));
+        return list;
+      },
       path: "/api/v1/pods",
       query: { fieldSelector },
       model: "V1Pod",

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { V1Container, V1Pod, V1PodSpec } from "@kubernetes/client-node";
+import type { V1Pod, V1PodSpec } from "@kubernetes/client-node";
 import type { PlanInput } from "./types.ts";
 import { PodError } from "../pod_error.ts";
 
@@ -57,12 +57,4 @@ export interface FailOptions {
 export function fail(ctx: PodContext, options: FailOptions): PodError {
   const { container, what, todo, reason = CONFIG_ERROR } = options;
   return new PodError(reason, `${where(ctx, container)}: ${what}; ${todo}`, { container });
-}
-
-/** Every container of the pod: init containers (in order) then app containers. */
-export function allContainers(spec: V1PodSpec): { container: V1Container; init: boolean }[] {
-  return [
-    ...(spec.initContainers ?? []).map((container) => ({ container, init: true })),
-    ...spec.containers.map((container) => ({ container, init: false })),
-  ];
 }

@@ -81,6 +81,14 @@ const CONTAINER: Shape = {
   },
 };
 
+/** An ephemeral container: a container's fields, its target and whether it wants stdin. */
+const EPHEMERAL_CONTAINER: Shape = {
+  ...(CONTAINER as Record<string, Shape>),
+  targetContainerName: "string",
+  stdin: "boolean",
+  tty: "boolean",
+};
+
 /** The fields of a Pod the planner reads. */
 export const POD: Shape = {
   metadata: {
@@ -97,6 +105,7 @@ export const POD: Shape = {
     securityContext: { ...SECURITY, fsGroup: "number", supplementalGroups: NUMBERS },
     initContainers: [CONTAINER],
     containers: [CONTAINER],
+    ephemeralContainers: [EPHEMERAL_CONTAINER],
     volumes: [{
       name: "string!",
       hostPath: { path: "string!", type: "string" },

@@ -1,6 +1,6 @@
 /**
  * A plan as people read it (`systemk plan`): the pod's slice and each unit file under a
- * `# unit: <name>` header, then every volume entry with its path, mode and owner, file contents
+ * `# unit: <name>` header, the ephemeral containers left out and why, then every volume entry with its path, mode and owner, file contents
  * inline — except secret contents, shown as `<N bytes>` — then the hostPath checks the applier
  * will make.
  *
@@ -56,6 +56,9 @@ export function formatPlan(plan: PodPlan): string {
     out += `# unit: ${unit.name}\n${unit.text}`;
     if (!unit.text.endsWith("\n")) out += "\n";
     out += "\n";
+  }
+  for (const { container, reason, message } of plan.unplanned) {
+    out += `# not planned: ${container}: ${reason}: ${message}\n\n`;
   }
   out += `# volumes of ${plan.podDir}\n`;
   for (const entry of plan.volumes) {

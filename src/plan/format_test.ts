@@ -15,8 +15,15 @@ Deno.test("formatPlan: unit headers, entries with mode and owner, secrets never 
       name: "systemk.ns.p.c.service",
       container: "c",
       init: false,
+      kind: "app",
       unit: { header: [], sections: [] },
       text: "[Service]\nExecStart=/bin/true\n",
+    }],
+    unplanned: [{
+      container: "dbg",
+      reason: "CreateContainerError",
+      message: "its target is not running",
+      retry: true,
     }],
     volumes: [
       { kind: "dir", path: "/run/systemk/u", mode: 0o700, uid: 0, gid: 0 },
@@ -74,6 +81,8 @@ MemoryMax=1
 # unit: systemk.ns.p.c.service
 [Service]
 ExecStart=/bin/true
+
+# not planned: dbg: CreateContainerError: its target is not running
 
 # volumes of /run/systemk/u
 # dir: /run/systemk/u (mode 0700, owner 0:0)

@@ -12,6 +12,8 @@ export {
   planPod,
 } from "./plan.ts";
 export { formatPlan } from "./format.ts";
+export { allContainers, type ContainerKind, isSidecar } from "./containers.ts";
+export { identitySettings, rootSettings, type ServiceSetting } from "./enter.ts";
 export { parseManifests } from "./manifest.ts";
 export type { Manifests } from "./manifest.ts";
 export { podAddresses } from "./downward.ts";

@@ -65,7 +65,9 @@ import {
   UnitValueError,
   workingDirectoryValue,
 } from "../unit/mod.ts";
-import { allContainers, DEFAULT_STATE_DIR, fail, type PodContext } from "./_context.ts";
+import { DEFAULT_STATE_DIR, fail, type PodContext } from "./_context.ts";
+import { PodError } from "../pod_error.ts";
+import { allContainers, type ContainerKind } from "./containers.ts";
 import { POD, shapeProblem } from "./_shape.ts";
 import {
   containerEnvironment,
@@ -82,6 +84,8 @@ import {
   packageCommands,
   WRITABLE_KEYS,
 } from "./exec.ts";
+import type { ServiceSetting } from "./enter.ts";
+import { enteredSettings, ephemeralProblem } from "./ephemeral.ts";
 import {
   containerResources,
   podResources,
@@ -104,6 +108,8 @@ import type {
   PlannedUnit,
   PodIds,
   PodPlan,
+  TargetContainer,
+  UnplannedContainer,
 } from "./types.ts";
 
 export { DEFAULT_STATE_DIR };
@@ -374,13 +380,13 @@ function environmentDirectives(
   ]];
 }
 
-function restartDirectives(ctx: PodContext, init: boolean): Directive[] {
-  if (init) {
+function restartDirectives(ctx: PodContext, kind: ContainerKind): Directive[] {
+  if (kind === "init") {
     return [["Restart", "no"], ["RemainAfterExit", "yes"], ["TimeoutStartSec", "infinity"]];
   }
   const policy = ctx.spec.restartPolicy ?? "Always";
-  // The agent restarts app containers itself, with the kubelet's back-off (systemd 252 has no
-  // RestartSteps=): systemd only runs each start and keeps its result visible.
+  // The agent restarts app containers and sidecars itself, with the kubelet's back-off (systemd
+  // 252 has no RestartSteps=): systemd only runs each start and keeps its result visible.
   if (policy === "Always" || policy === "OnFailure" || policy === "Never") {
     return [["Restart", "no"], ["RemainAfterExit", "yes"]];
   }
@@ -513,16 +519,43 @@ function stableJSON(value: unknown): string {
 
 interface ContainerPlanning {
   container: V1Container;
+  kind: ContainerKind;
   unitName: string;
   /** The pod's slice, which the unit runs in. */
   slice: string;
-  init: boolean;
   index: number;
-  /** Unit this one Requires= and runs After=. */
-  after?: string;
+  /** The regular init container this one Requires= (and runs After=). */
+  requires?: string;
+  /** Units this one runs After= besides: the sidecars before it. */
+  after: string[];
   security: EffectiveSecurity;
+  /** The running container an ephemeral container enters (its `targetContainerName`). */
+  target?: TargetContainer;
   unit?: UnitFile;
   pkg?: PackageInfo;
+}
+
+/** A kind of container as unit descriptions name it. */
+const DESCRIBED: Record<ContainerKind, string> = {
+  init: "init container",
+  sidecar: "sidecar container",
+  app: "container",
+  ephemeral: "ephemeral container",
+};
+
+/** A raw service setting written into a unit file: its value escaped as systemd reads it. */
+function unitSetting(ctx: PodContext, container: string, [key, value]: ServiceSetting): Directive {
+  const field = "the target container's settings";
+  if (key === "RootDirectory") return [key, encode(ctx, container, field, () => pathValue(value))];
+  if (key === "WorkingDirectory" && (value.startsWith("/") || value.startsWith("-/"))) {
+    const optional = value.startsWith("-") ? "-" : "";
+    return [
+      key,
+      optional +
+      encode(ctx, container, field, () => workingDirectoryValue(value.slice(optional.length))),
+    ];
+  }
+  return [key, escapeSpecifiers(value)];
 }
 
 function planContainer(
@@ -530,15 +563,9 @@ function planContainer(
   p: ContainerPlanning,
   volumes: PlannedVolumes,
 ): PlannedUnit {
-  const { container, init, security } = p;
+  const { container, kind, security, target } = p;
   const name = container.name;
-  if (init && (container as { restartPolicy?: string }).restartPolicy === "Always") {
-    throw fail(ctx, {
-      container: name,
-      what: "init containers with restartPolicy: Always (sidecars) are not supported",
-      todo: "make it an app container",
-    });
-  }
+  const init = kind === "init" || kind === "sidecar";
   const env = containerEnvironment(ctx, container);
   const command = expandArguments(container.command ?? [], env);
   const args = expandArguments(container.args ?? [], env);
@@ -565,21 +592,29 @@ function planContainer(
     });
   }
 
-  const policy = ctx.spec.restartPolicy ?? "Always";
-  let type = init ? "oneshot" : (lastValue(p.unit, "Type") ?? (p.unit ? undefined : "exec"));
-  // systemd refuses Restart=always for oneshot services; a long-running app container is not one.
-  if (!init && type === "oneshot" && policy === "Always") {
+  // Sidecars always restart; app containers as the pod says; ephemeral containers never.
+  const restartsAlways = kind === "sidecar" ||
+    (kind === "app" && (ctx.spec.restartPolicy ?? "Always") === "Always");
+  let type = kind === "init"
+    ? "oneshot"
+    : (lastValue(p.unit, "Type") ?? (p.unit ? undefined : "exec"));
+  // systemd refuses Restart=always for oneshot services; a long-running container is not one.
+  if (kind !== "init" && type === "oneshot" && restartsAlways) {
     if (execStarts.length > 1) {
       throw fail(ctx, {
         container: name,
         what: "the package's oneshot unit has several ExecStart lines, which cannot restart always",
-        todo: "use restartPolicy OnFailure or Never, or give command",
+        todo: kind === "sidecar"
+          ? "give command (a sidecar always restarts)"
+          : "use restartPolicy OnFailure or Never, or give command",
       });
     }
     type = "exec";
   }
 
-  const kept = packageUnitFile
+  // A container entering its target keeps nothing of the package's unit but its command: the
+  // package's identity, directories and sandbox would set up a namespace of their own.
+  const kept = packageUnitFile && !target
     ? fromPackageUnit(ctx, name, p.pkg, () => keptServiceDirectives(packageUnitFile)).filter((
       [k],
     ) =>
@@ -590,7 +625,7 @@ function planContainer(
       !(security.podSetsCapabilities && PACKAGE_CAPABILITY_KEYS.has(k)) &&
       !(security.readOnlyRootFilesystem && WRITABLE_KEYS.has(k)) &&
       !(container.workingDir && k === "WorkingDirectory") &&
-      !(init && k === "TimeoutStartSec")
+      !(kind === "init" && k === "TimeoutStartSec")
     )
     : [];
 
@@ -599,10 +634,16 @@ function planContainer(
   if (type) service.push(["Type", type]);
   service.push(...kept.filter(([k]) => !pidFile || k !== "PIDFile"));
   if (pidFile) service.push(pidFile.pidFile);
-  if (security.user !== undefined) service.push(["User", security.user]);
-  if (security.group !== undefined) service.push(["Group", security.group]);
-  if (security.supplementaryGroups.length > 0) {
-    service.push(["SupplementaryGroups", security.supplementaryGroups.join(" ")]);
+  if (target) {
+    service.push(
+      ...enteredSettings(container, security, target).map((s) => unitSetting(ctx, name, s)),
+    );
+  } else {
+    if (security.user !== undefined) service.push(["User", security.user]);
+    if (security.group !== undefined) service.push(["Group", security.group]);
+    if (security.supplementaryGroups.length > 0) {
+      service.push(["SupplementaryGroups", security.supplementaryGroups.join(" ")]);
+    }
   }
   if (container.workingDir) {
     service.push([
@@ -612,23 +653,26 @@ function planContainer(
   }
   service.push(...environmentDirectives(ctx, name, env, volumes));
   for (const line of execStarts) service.push(["ExecStart", line]);
-  service.push(...restartDirectives(ctx, init), ...stopDirectives(ctx));
+  service.push(...restartDirectives(ctx, kind), ...stopDirectives(ctx));
   service.push(["Slice", p.slice]);
-  service.push(...resourceDirectives(containerResources(ctx, container)));
-  service.push(...sandboxDirectives(ctx, name, security, p.pkg));
-  service.push(...mountDirectives(ctx, container, env, volumes));
-  if (pidFile) service.push(pidFile.bind);
+  // The target's namespace is the sandbox of a container entering it (see ephemeral.ts).
+  if (!target) {
+    service.push(...resourceDirectives(containerResources(ctx, container)));
+    service.push(...sandboxDirectives(ctx, name, security, p.pkg));
+    service.push(...mountDirectives(ctx, container, env, volumes));
+    if (pidFile) service.push(pidFile.bind);
+  }
   service.push(["StandardOutput", "journal"], ["StandardError", "journal"]);
 
   const image = container.image ?? "";
   const unitSection: Directive[] = [
-    [
-      "Description",
-      escapeSpecifiers(`${ctx.namespace}/${ctx.name} ${init ? "init " : ""}container ${name}`),
-    ],
+    ["Description", escapeSpecifiers(`${ctx.namespace}/${ctx.name} ${DESCRIBED[kind]} ${name}`)],
     ["StartLimitIntervalSec", "0"],
   ];
-  if (p.after) unitSection.push(["Requires", p.after], ["After", p.after]);
+  if (p.requires) unitSection.push(["Requires", p.requires]);
+  for (const unit of [...(p.requires ? [p.requires] : []), ...p.after]) {
+    unitSection.push(["After", unit]);
+  }
 
   const body: UnitFile = {
     header: [],
@@ -683,6 +727,7 @@ function planContainer(
     name: p.unitName,
     container: name,
     init,
+    kind,
     unit,
     text: serialize(ctx, name, unit),
   };
@@ -720,8 +765,17 @@ function planSlice(ctx: PodContext): PlannedSlice {
 }
 
 /**
- * Plans a pod: its units (init containers in order, then app containers) and volume entries
- * (parents before children).
+ * Plans a pod: its units (init containers in order, then app containers, then ephemeral
+ * containers) and volume entries (parents before children).
+ *
+ * Init containers run in order: each regular one `Requires=`+`After=` the regular one before it,
+ * so starting a later unit pulls the chain in; a sidecar (init container with `restartPolicy:
+ * Always`) is a long-running service that nothing `Requires=` (restarting it must not stop the
+ * others): the runtime starts it, waits until it has started, then starts what comes after it,
+ * which runs `After=` it (so that systemd, too, stops sidecars after what follows them). App
+ * units require the last regular init container. Ephemeral containers depend on nothing; one
+ * that cannot be planned (see ephemeral.ts, or any PodError of its own) is left out and listed
+ * in `unplanned`, the rest of the pod unaffected.
  *
  * @throws PodError with a Kubernetes reason (`CreateContainerConfigError`, ...) and a message
  *   naming the pod, the container and what to do.
@@ -729,50 +783,83 @@ function planSlice(ctx: PodContext): PlannedSlice {
 export function planPod(input: PlanInput): PodPlan {
   const ctx = podContext(input);
   const slice = planSlice(ctx);
-  const planning: ContainerPlanning[] = [];
-  let initIndex = 0;
-  let appIndex = 0;
-  const containers = allContainers(ctx.spec).map(({ container, init }) => {
+  const counters = { init: 0, app: 0, ephemeral: 0 };
+  const described = allContainers(ctx.spec).map(({ container, kind }) => ({
+    container,
+    kind,
+    index: counters[kind === "sidecar" ? "init" : kind]++,
+  }));
+  // A container's package: its unit and the identity that unit gives.
+  const packaged = (container: V1Container) => {
     const pkg = input.packages.get(container.name);
     const unit = packageUnit(ctx, container.name, pkg);
-    const identity = { user: lastValue(unit, "User"), group: lastValue(unit, "Group") };
-    return { container, init, pkg, unit, identity };
-  });
-  const accounts = packageAccounts(ctx, containers.map((c) => c.identity));
-  for (const { container, init, pkg, unit, identity } of containers) {
-    const security = effectiveSecurity(ctx, container, { own: identity, pod: accounts });
-    const name = encode(
-      ctx,
-      container.name,
-      "the namespace, pod name or container name",
-      () => unitName(ctx.namespace, ctx.name, container.name),
-    );
-    planning.push({
-      container,
-      unitName: name,
-      slice: slice.name,
-      init,
-      index: init ? initIndex++ : appIndex++,
-      security,
-      unit,
+    return {
       pkg,
-    });
-  }
+      unit,
+      identity: { user: lastValue(unit, "User"), group: lastValue(unit, "Group") },
+    };
+  };
+  const regular = described.filter((c) => c.kind !== "ephemeral")
+    .map((c) => ({ ...c, ...packaged(c.container) }));
+  // Ephemeral containers come and go after the pod started: the pod's accounts (and volumes'
+  // owner) are its other containers', or adding one would change (and restart) them.
+  const accounts = packageAccounts(ctx, regular.map((c) => c.identity));
+  const prepare = (
+    c: { container: V1Container; kind: ContainerKind; index: number } & ReturnType<typeof packaged>,
+  ): ContainerPlanning => ({
+    container: c.container,
+    kind: c.kind,
+    unitName: encode(
+      ctx,
+      c.container.name,
+      "the namespace, pod name or container name",
+      () => unitName(ctx.namespace, ctx.name, c.container.name),
+    ),
+    slice: slice.name,
+    index: c.index,
+    after: [],
+    security: effectiveSecurity(ctx, c.container, { own: c.identity, pod: accounts }),
+    unit: c.unit,
+    pkg: c.pkg,
+  });
+  const planning = regular.map(prepare);
   const volumes = planVolumes(ctx, volumeOwner(ctx, planning.map((p) => p.security)));
   const units: PlannedUnit[] = [];
   let lastInit: string | undefined;
+  const sidecars: string[] = [];
   for (const p of planning) {
-    units.push(planContainer(ctx, { ...p, after: lastInit }, volumes));
-    if (p.init) lastInit = p.unitName;
+    units.push(planContainer(ctx, { ...p, requires: lastInit, after: [...sidecars] }, volumes));
+    if (p.kind === "init") lastInit = p.unitName;
+    if (p.kind === "sidecar") sidecars.push(p.unitName);
+  }
+  const unplanned: UnplannedContainer[] = [];
+  const security = planning.map((p) => p.security);
+  for (const c of described.filter((c) => c.kind === "ephemeral")) {
+    const problem = ephemeralProblem(ctx, c.container);
+    if (problem) {
+      unplanned.push(problem);
+      continue;
+    }
+    try {
+      const p = prepare({ ...c, ...packaged(c.container) });
+      const target = input.targets?.get(c.container.name);
+      units.push(planContainer(ctx, { ...p, target }, volumes));
+      security.push(p.security);
+    } catch (e) {
+      if (!(e instanceof PodError)) throw e;
+      const { reason, message } = e;
+      unplanned.push({ container: c.container.name, reason, message, retry: false });
+    }
   }
   return {
     podDir: ctx.podDir,
     slice,
     units,
+    unplanned,
     volumes: volumes.entries,
     hostPathChecks: volumes.hostPathChecks,
     claimMounts: [...volumes.claimMounts.values()],
-    podIds: podIdsOf(planning.map((p) => p.security)),
+    podIds: podIdsOf(security),
   };
 }
 

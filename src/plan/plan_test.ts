@@ -42,29 +42,97 @@ Deno.test("plan: unit text parses back to the unit, with its identity in [X-Kube
   }
 });
 
-Deno.test("plan: init containers chain in order, every app container waits for the last", () => {
+Deno.test("plan: init containers chain in order; sidecars are waited for, never required", () => {
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 1, max: 3 }), (inits, apps) => {
-      const container = (n: string) => `{name: ${n}, image: /bin/true, command: [/bin/true]}`;
-      const text = `kind: Pod
+    fc.property(
+      fc.array(fc.boolean(), { maxLength: 5 }),
+      fc.integer({ min: 1, max: 3 }),
+      (sidecar, apps) => {
+        const container = (n: string, always: boolean) =>
+          `{name: ${n}, image: /bin/true, command: [/bin/true]` +
+          (always ? ", restartPolicy: Always}" : "}");
+        const text = `kind: Pod
 metadata: {name: chain, uid: u-1}
 spec:
-  initContainers: [${Array.from({ length: inits }, (_, i) => container(`i${i}`)).join(", ")}]
-  containers: [${Array.from({ length: apps }, (_, i) => container(`a${i}`)).join(", ")}]`;
-      const units = planPod(inputFromManifest(text)).units;
-      assert.equal(units.length, inits + apps);
-      units.forEach((u, k) => {
-        const previous = u.init ? k - 1 : inits - 1;
-        const after = previous < 0 ? [] : [units[previous].name];
-        assert.deepEqual(values(u.unit, "Unit", "Requires"), after, u.name);
-        assert.deepEqual(values(u.unit, "Unit", "After"), after, u.name);
-        const oneshot = values(u.unit, "Service", "Type")[0] === "oneshot";
-        assert.equal(oneshot, u.init);
-        assert.equal(readMetadata(u.unit)!.index, u.init ? k : k - inits);
-      });
-    }),
-    { numRuns: 40 },
+  initContainers: [${sidecar.map((s, i) => container(`i${i}`, s)).join(", ")}]
+  containers: [${Array.from({ length: apps }, (_, i) => container(`a${i}`, false)).join(", ")}]`;
+        const units = planPod(inputFromManifest(text)).units;
+        const inits = sidecar.length;
+        assert.equal(units.length, inits + apps);
+        units.forEach((u, k) => {
+          const before = units.slice(0, u.init ? k : inits);
+          const regular = before.filter((b) => b.kind === "init").map((b) => b.name);
+          const sidecars = before.filter((b) => b.kind === "sidecar").map((b) => b.name);
+          const requires = regular.slice(-1);
+          assert.equal(u.kind, u.init ? (sidecar[k] ? "sidecar" : "init") : "app");
+          assert.deepEqual(values(u.unit, "Unit", "Requires"), requires, u.name);
+          assert.deepEqual(values(u.unit, "Unit", "After"), [...requires, ...sidecars], u.name);
+          const oneshot = values(u.unit, "Service", "Type")[0] === "oneshot";
+          assert.equal(oneshot, u.kind === "init");
+          assert.deepEqual(values(u.unit, "Service", "Restart"), ["no"]);
+          assert.equal(readMetadata(u.unit)!.index, u.init ? k : k - inits);
+        });
+      },
+    ),
+    { numRuns: 60 },
   );
+});
+
+Deno.test("plan: an ephemeral container with a target enters it, with its identity", () => {
+  const text = (security: string) =>
+    `kind: Pod
+metadata: {name: p, uid: u-1}
+spec:
+  containers: [{name: app, image: /bin/sleep, command: [sleep, infinity]}]
+  ephemeralContainers:
+    - {name: dbg, image: /bin/sh, command: [sh, -c, "id"], targetContainerName: app, ${security}}`;
+  const target = {
+    mainPID: 4242,
+    user: "996",
+    group: "995",
+    supplementaryGroups: ["10"],
+    umask: 0o027,
+    noNewPrivileges: true,
+    capabilityBoundingSet: 1n << 10n,
+    ambientCapabilities: 0n,
+    workingDirectory: "!/srv/app data",
+  };
+  const plan = (security: string) => {
+    const input = inputFromManifest(text(security));
+    input.targets = new Map([["dbg", target]]);
+    const planned = planPod(input);
+    assert.deepEqual(planned.unplanned, []);
+    const unit = planned.units.find((u) => u.container === "dbg")!;
+    assert.equal(unit.kind, "ephemeral");
+    return unit.unit;
+  };
+  const entered = plan("env: [{name: MODE, value: debug}]");
+  const service = (key: string) => values(entered, "Service", key);
+  assert.deepEqual(service("User"), ["996"]);
+  assert.deepEqual(service("Group"), ["995"]);
+  assert.deepEqual(service("SupplementaryGroups"), ["10"]);
+  assert.deepEqual(service("NoNewPrivileges"), ["yes"]);
+  assert.deepEqual(service("CapabilityBoundingSet"), ["10"]);
+  assert.deepEqual(service("UMask"), ["0027"]);
+  assert.deepEqual(service("RootDirectory"), ["/proc/4242/root"]);
+  assert.deepEqual(service("MountAPIVFS"), ["no"]);
+  assert.deepEqual(service("WorkingDirectory"), ["-/srv/app data"]);
+  assert.deepEqual(service("EnvironmentFile"), ["/run/systemk/u-1/env/dbg.env"]);
+  // The target's namespace is its sandbox: none set up again, nothing mounted, no dependency.
+  for (const key of ["ProtectSystem", "PrivateTmp", "TemporaryFileSystem", "BindPaths"]) {
+    assert.deepEqual(service(key), [], key);
+  }
+  assert.deepEqual(values(entered, "Unit", "Requires"), []);
+  assert.deepEqual(values(entered, "Unit", "After"), []);
+  // Its own securityContext wins over the target's, part by part.
+  const own = plan("securityContext: {runAsUser: 0}");
+  assert.deepEqual(values(own, "Service", "User"), ["0"]);
+  assert.deepEqual(values(own, "Service", "SupplementaryGroups"), []);
+  assert.deepEqual(values(own, "Service", "NoNewPrivileges"), ["yes"], "the target's still");
+  const privileged = plan("securityContext: {capabilities: {add: [SYS_PTRACE]}}");
+  assert.deepEqual(values(privileged, "Service", "User"), ["996"], "the target's still");
+  assert.deepEqual(values(privileged, "Service", "NoNewPrivileges"), []);
+  assert.deepEqual(values(privileged, "Service", "CapabilityBoundingSet"), []);
 });
 
 Deno.test("plan: containerHash detects changes to the spec and to resolved inputs", () => {

@@ -10,6 +10,7 @@ import type {
   V1Pod,
   V1Secret,
 } from "@kubernetes/client-node";
+import type { ContainerKind } from "./containers.ts";
 import type { UnitFile } from "../unit/types.ts";
 import type { ClaimedVolume } from "./claims.ts";
 
@@ -148,6 +149,33 @@ export interface PlanInput {
   nodeLabels?: Readonly<Record<string, string>>;
   /** Who pods may run as; absent = {@link DEFAULT_SECURITY_POLICY}. */
   policy?: SecurityPolicy;
+  /**
+   * Per ephemeral container with a `targetContainerName`: the target as systemd runs it now.
+   * An ephemeral container whose target is absent here (not running) is not planned yet.
+   */
+  targets?: ReadonlyMap<string, TargetContainer>;
+}
+
+/**
+ * A running container that an ephemeral container targets (`kubectl debug --target`), as
+ * systemd reports its unit: the ephemeral container enters its mount namespace (through
+ * `RootDirectory=/proc/<main PID>/root`) and takes its identity and privilege limits.
+ */
+export interface TargetContainer {
+  /** The target's main process: the root of its mount namespace is the entered root. */
+  mainPID: number;
+  /** `User=`, `Group=` ("" = unset) and `SupplementaryGroups=`, as systemd reports them. */
+  user: string;
+  group: string;
+  supplementaryGroups: string[];
+  umask: number;
+  /** `NoNewPrivileges=`, set or implied by other settings of the unit. */
+  noNewPrivileges: boolean;
+  /** Capability sets as bit masks. */
+  capabilityBoundingSet: bigint;
+  ambientCapabilities: bigint;
+  /** systemd's `WorkingDirectory` property: "" (= /), a path or `~`, `!` first if optional. */
+  workingDirectory: string;
 }
 
 /** A unit the planner wants installed. */
@@ -155,7 +183,9 @@ export interface PlannedUnit {
   /** Unit name, e.g. `systemk.default.web.nginx.service`. */
   name: string;
   container: string;
+  /** An init container (regular or sidecar), as its `[X-Kubernetes]` section records. */
   init: boolean;
+  kind: ContainerKind;
   unit: UnitFile;
   /** Serialized unit file text. */
   text: string;
@@ -210,8 +240,13 @@ export interface PodPlan {
   podDir: string;
   /** Installed before the units, which run in it. */
   slice: PlannedSlice;
-  /** Init containers in order, then app containers in spec order. */
+  /** Init containers in order, then app containers, then ephemeral ones, in spec order. */
   units: PlannedUnit[];
+  /**
+   * Ephemeral containers that cannot run (yet), with the reason and message their status
+   * shows: planning one fails alone, as the kubelet fails to create that container alone.
+   */
+  unplanned: UnplannedContainer[];
   /** In creation order (parents before children). */
   volumes: VolumeEntry[];
   /**
@@ -244,6 +279,16 @@ export interface ClaimMount extends ClaimedVolume {
   subPaths: { path: string; mountPoint: string }[];
   /** The pod's `fsGroup` and `fsGroupChangePolicy`, when the volume's group must change. */
   fsGroup?: { gid: number; changePolicy: "Always" | "OnRootMismatch" };
+}
+
+/** An ephemeral container left out of a plan, and why. */
+export interface UnplannedContainer {
+  container: string;
+  /** `CreateContainerConfigError`, `CreateContainerError`, ... */
+  reason: string;
+  message: string;
+  /** Whether a later try may succeed without a new spec (its target is not running yet). */
+  retry: boolean;
 }
 
 /** A hostPath a unit binds and the `type` it must have (`DirectoryOrCreate`, `File`, ...). */

@@ -1,8 +1,8 @@
 /**
  * Container lifecycle, as the kubelet's `kuberuntime_container` starts and kills containers:
  * a container's unit is started and its postStart hook runs beside it; a container is stopped
- * with its preStop hook first, within the grace period, then SIGTERM with what is left of it
- * (at least 2 s), then SIGKILL. Until a postStart hook is done the container is not reported
+ * with its preStop hook first, within the grace period, then (a sidecar) its turn, then SIGTERM
+ * with what is left of it (at least 2 s), then SIGKILL. Until a postStart hook is done the container is not reported
  * running (nor probed).
  *
  * @module
@@ -42,10 +42,15 @@ export interface ContainerLifecycleOptions {
 /** How to stop one container. */
 export interface StopOptions {
   pod: V1Pod;
-  /** The app container's spec (its preStop hook); absent for init containers. */
+  /** The spec of an app container or sidecar (its preStop hook); absent for the others. */
   container?: V1Container;
   /** Shortens the pod's `terminationGracePeriodSeconds` (deletion with a grace period). */
   graceSeconds?: number;
+  /**
+   * The container's turn (a sidecar's: the containers it stops after have stopped): SIGTERM
+   * waits for it, within the grace period left after the preStop hook.
+   */
+  turn?: Promise<unknown>;
 }
 
 /** Starts and stops the containers of one pod; see the module doc. */
@@ -68,7 +73,8 @@ export class ContainerLifecycle {
    * Starts a container's unit; once it started, the container's postStart hook runs beside it
    * (never in the pod's queue, so a hanging hook blocks neither deletion nor other steps).
    *
-   * @param container the app container's spec; absent for init containers.
+   * @param container the spec of an app container or sidecar (its postStart hook); absent for
+   *   the others.
    * @return The start job's result.
    */
   async start(unit: string, container: V1Container | undefined): Promise<string> {
@@ -120,37 +126,45 @@ export class ContainerLifecycle {
   }
 
   /**
-   * Stops a container as the kubelet kills one: a running app container's preStop hook first,
+   * Stops a container as the kubelet kills one: a running container's preStop hook first,
    * within the grace period (`graceSeconds`, else the pod's `terminationGracePeriodSeconds`),
-   * then SIGTERM with what is left of it (at least 2 s), then SIGKILL.
+   * then its turn (if it has one to wait for), then SIGTERM with what is left of the grace
+   * period (at least 2 s), then SIGKILL.
    */
   async stop(unit: string, options: StopOptions): Promise<void> {
     this.forget(unit);
-    const { container, graceSeconds } = options;
+    const { container, graceSeconds, turn } = options;
     const hook = container?.lifecycle?.preStop;
     const grace = graceSeconds ?? options.pod.spec?.terminationGracePeriodSeconds ??
       DEFAULT_GRACE_SECONDS;
-    if (!container || !hook || grace <= 0 || this.#o.observed.get(unit)?.SubState !== "running") {
-      return await stopUnit(this.#o.units, unit, { graceSeconds });
-    }
+    const runsHook = container !== undefined && hook !== undefined && grace > 0 &&
+      this.#o.observed.get(unit)?.SubState === "running";
+    if (!runsHook && !turn) return await stopUnit(this.#o.units, unit, { graceSeconds });
     const started = performance.now();
-    const deadline = AbortSignal.timeout(grace * 1000);
-    const outcome = await runHook(hook, {
-      container,
-      host: this.#o.host,
-      exec: this.#o.exec(unit),
-      signal: deadline,
-      timeoutMs: grace * 1000,
-    });
-    if (deadline.aborted) {
-      log.warn(`preStop hook of ${unit} did not finish in ${grace} s`);
-    } else if (!outcome.ok) {
-      log.warn(`preStop hook of ${unit} failed: ${outcome.message}`);
-      this.#o.onEvent("Warning", "FailedPreStopHook", "PreStopHook failed", container.name);
+    const used = () => (performance.now() - started) / 1000;
+    if (runsHook) {
+      const deadline = AbortSignal.timeout(grace * 1000);
+      const outcome = await runHook(hook, {
+        container,
+        host: this.#o.host,
+        exec: this.#o.exec(unit),
+        signal: deadline,
+        timeoutMs: grace * 1000,
+      });
+      if (deadline.aborted) {
+        log.warn(`preStop hook of ${unit} did not finish in ${grace} s`);
+      } else if (!outcome.ok) {
+        log.warn(`preStop hook of ${unit} failed: ${outcome.message}`);
+        this.#o.onEvent("Warning", "FailedPreStopHook", "PreStopHook failed", container.name);
+      }
     }
-    const used = (performance.now() - started) / 1000;
+    if (turn && grace - used() > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const left = new Promise((resolve) => timer = setTimeout(resolve, (grace - used()) * 1000));
+      await Promise.race([turn, left]).finally(() => clearTimeout(timer));
+    }
     await stopUnit(this.#o.units, unit, {
-      graceSeconds: Math.max(grace - used, MINIMUM_GRACE_SECONDS),
+      graceSeconds: Math.max(grace - used(), MINIMUM_GRACE_SECONDS),
     });
   }
 

@@ -8,6 +8,7 @@ import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
 import type { ContainerExec } from "../exec/container.ts";
 import type { NodeFacts, SecurityPolicy } from "../plan/mod.ts";
 import type { CpuMemory } from "../plan/allocation.ts";
+import type { PodFailure } from "../status/mod.ts";
 import type { ObservedUnits } from "./observed.ts";
 import type {
   EventSink,
@@ -18,6 +19,12 @@ import type {
   UnitManager,
   UserRecordStore,
 } from "./ports.ts";
+
+/**
+ * One of the kubelet's pod admit handlers: undefined to let a new pod in, else the reason and
+ * message of its rejection.
+ */
+export type PodAdmitHandler = (pod: V1Pod) => PodFailure | undefined;
 
 /** Everything the runtime is wired to. */
 export interface RuntimeOptions {
@@ -33,6 +40,11 @@ export interface RuntimeOptions {
    * kill shows as OOMKilled only where systemd itself says `Result=oom-kill` (cgroup v2).
    */
   oomKills?: OomKills;
+  /**
+   * Admission beyond the host ports every pod is checked for (the node shutdown manager's):
+   * asked, in order, about each pod seen for the first time.
+   */
+  admitHandlers?: readonly PodAdmitHandler[];
   /** Called once a deleted pod's units and files are gone (node mode deletes the API object). */
   onTerminated?(pod: V1Pod): Promise<void> | void;
   stateDir?: string;

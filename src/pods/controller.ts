@@ -139,6 +139,13 @@ export class PodController {
     return [...this.#latest.values(), ...this.#staticPods.values()];
   }
 
+  /** Resolves once the statuses computed so far are written (node mode; failed writes retry). */
+  async statusesWritten(): Promise<void> {
+    // A status is computed in a microtask after the change that caused it.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    await this.#api?.statuses.idle();
+  }
+
   /** Stops following pods; the pods keep running (a restarted systemk adopts them). */
   async stop(): Promise<void> {
     await this.#api?.watcher.stop();

@@ -35,8 +35,10 @@ export interface EndedRun {
   /** The unit's current properties. */
   props: UnitProperties;
   pod: V1Pod;
-  /** The app container's spec. */
+  /** The container's spec. */
   container: V1Container;
+  /** An app container or a sidecar: what restarts. */
+  kind: "app" | "sidecar";
   /** The first delay (ms): the kubelet's 10 s unless a test shortens it. */
   baseMs: number;
 }
@@ -67,7 +69,7 @@ export interface RestartDecision {
  *   ExecMainCode: 1, ExecMainStatus: 1, ExecMainStartTimestamp: 1, ExecMainExitTimestamp: 2,
  *   LoadState: "loaded", Result: "exit-code" } as never;
  * const pod = { metadata: { name: "p", uid: "u" }, spec: { containers: [] } };
- * assert.equal(decideRestart(loop, { props, pod, container: { name: "c" }, baseMs: 10_000 })?.delayMs, 10_000);
+ * assert.equal(decideRestart(loop, { props, pod, container: { name: "c" }, kind: "app", baseMs: 10_000 })?.delayMs, 10_000);
  * assert.equal(loop.nextDelayMs, 20_000);
  * ```
  */
@@ -77,7 +79,7 @@ export function decideRestart(loop: CrashLoop, run: EndedRun): RestartDecision |
   const observation = observeUnit({ unitName: "", props });
   if (observation.kind !== "terminated") return undefined;
   loop.ended = props.InvocationID;
-  const policy = restartPolicyOf(container, pod, false);
+  const policy = restartPolicyOf(pod, run.kind);
   if (!willRestart(policy, observation.terminated.exitCode)) return undefined;
   if (props.ExecMainExitTimestamp - props.ExecMainStartTimestamp >= STABLE_RUN_US) {
     loop.nextDelayMs = baseMs;

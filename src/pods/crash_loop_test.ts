@@ -18,6 +18,7 @@ Deno.test("crash loop: the delay doubles from the base up to 5 min", () => {
       props: failed(id),
       pod: p,
       container: p.spec!.containers[0],
+      kind: "app",
       baseMs: BASE,
     })?.delayMs
   );
@@ -47,6 +48,7 @@ Deno.test("crash loop: a run of 10 min resets the delay", () => {
       props: failed("1", 599),
       pod: p,
       container: p.spec!.containers[0],
+      kind: "app",
       baseMs: BASE,
     })?.delayMs,
     160_000,
@@ -56,6 +58,7 @@ Deno.test("crash loop: a run of 10 min resets the delay", () => {
       props: failed("2", 600),
       pod: p,
       container: p.spec!.containers[0],
+      kind: "app",
       baseMs: BASE,
     })?.delayMs,
     BASE,
@@ -78,6 +81,7 @@ Deno.test("crash loop: restartPolicy decides which ends restart", () => {
           props: exitedOk("1"),
           pod: p,
           container: c,
+          kind: "app",
           baseMs: BASE,
         }),
       ),
@@ -89,6 +93,7 @@ Deno.test("crash loop: restartPolicy decides which ends restart", () => {
           props: failed("1"),
           pod: p,
           container: c,
+          kind: "app",
           baseMs: BASE,
         }),
       ),
@@ -102,12 +107,14 @@ Deno.test("crash loop: each ended run is restarted once; live runs never", () =>
   const c = p.spec!.containers[0];
   const loop: CrashLoop = { nextDelayMs: BASE };
   assert.equal(
-    decideRestart(loop, { props: running(), pod: p, container: c, baseMs: BASE }),
+    decideRestart(loop, { props: running(), pod: p, container: c, kind: "app", baseMs: BASE }),
     undefined,
   );
-  assert.ok(decideRestart(loop, { props: failed("1"), pod: p, container: c, baseMs: BASE }));
+  assert.ok(
+    decideRestart(loop, { props: failed("1"), pod: p, container: c, kind: "app", baseMs: BASE }),
+  );
   assert.equal(
-    decideRestart(loop, { props: failed("1"), pod: p, container: c, baseMs: BASE }),
+    decideRestart(loop, { props: failed("1"), pod: p, container: c, kind: "app", baseMs: BASE }),
     undefined,
     "same run again",
   );
@@ -118,11 +125,14 @@ Deno.test("crash loop: each ended run is restarted once; live runs never", () =>
       props: { ...starting, ActiveState: "activating", SubState: "start" },
       pod: p,
       container: c,
+      kind: "app",
       baseMs: BASE,
     }),
     undefined,
   );
-  assert.ok(decideRestart(loop, { props: starting, pod: p, container: c, baseMs: BASE }));
+  assert.ok(
+    decideRestart(loop, { props: starting, pod: p, container: c, kind: "app", baseMs: BASE }),
+  );
 });
 
 Deno.test("goDuration: as Go prints a time.Duration", () => {
@@ -135,4 +145,21 @@ Deno.test("goDuration: as Go prints a time.Duration", () => {
     [3_600_000, "1h0m0s"],
   ];
   for (const [ms, text] of table) assert.equal(goDuration(ms), text);
+});
+
+Deno.test("crash loop: a sidecar restarts after any end, whatever the pod's restartPolicy", () => {
+  const p = {
+    ...pod({ containers: ["app"], restartPolicy: "Never" }),
+  };
+  const sidecar = { name: "proxy", restartPolicy: "Always" };
+  for (const props of [exitedOk("1"), failed("1")]) {
+    const decision = decideRestart({ nextDelayMs: BASE }, {
+      props,
+      pod: p,
+      container: sidecar,
+      kind: "sidecar",
+      baseMs: BASE,
+    });
+    assert.equal(decision?.delayMs, BASE);
+  }
 });

@@ -68,11 +68,6 @@ export class ObservedUnits {
     return true;
   }
 
-  /** Forgets a unit's properties, so the next {@link current} reads it again. */
-  invalidate(name: string): void {
-    this.#props.delete(name);
-  }
-
   /** Forgets everything about a removed unit. */
   forget(name: string): void {
     this.#props.delete(name);

@@ -1,19 +1,30 @@
 /**
  * A pod's containers, as the kubelet's `SyncPod` keeps them: the pod's slice written first
  * (every unit runs in it), their unit files written as planned (a changed unit's old run
- * stopped first; a running unit whose resources alone changed resized in place), the app units
- * started (systemd pulls in the
- * init chain), runs that ended restarted per restartPolicy after the crash-loop back-off
- * (restarts.ts), running runs probed (prober.ts), containers stopped with their hooks and grace
- * (containers.ts). The pod worker decides when; this module does it.
+ * stopped first; a running unit whose resources alone changed resized in place; an ephemeral
+ * container's unit is written once and kept while the pod lives), the units started in the
+ * kubelet's order (sequence.ts: systemd pulls in the regular init containers, the worker starts
+ * each sidecar once what precedes it is done and what follows a sidecar once it has started),
+ * runs of app containers and sidecars that ended restarted per restartPolicy after the
+ * crash-loop back-off (restarts.ts), running runs probed (prober.ts), containers stopped with
+ * their hooks and grace (containers.ts), sidecars after the app containers, and once the app
+ * containers have ended for good (a Job's pod) with nothing to restart. The pod worker decides
+ * when; this module does it.
  *
  * @module
  */
 import type { V1Container, V1Pod, V1ResourceRequirements } from "@kubernetes/client-node";
-import type { PodPlan } from "../plan/mod.ts";
+import { allContainers, type ContainerKind, type PodIds, type PodPlan } from "../plan/mod.ts";
 import { changedResources } from "../plan/allocation.ts";
 import { resourcesOnlyChange, unitResourceProperties } from "../plan/resources.ts";
-import type { ContainerOverride, ContainerUnit } from "../status/mod.ts";
+import { podIdsOfUnit } from "../node/user_records.ts";
+import {
+  type ContainerOverride,
+  type ContainerUnit,
+  observeUnit,
+  restartPolicyOf,
+  willRestart,
+} from "../status/mod.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 import type { Log } from "../log/mod.ts";
 import { ContainerLifecycle } from "./containers.ts";
@@ -27,6 +38,7 @@ import {
 import { ProberManager } from "./prober.ts";
 import { type ActualResources, unitResources } from "./resize.ts";
 import { RestartManager } from "./restarts.ts";
+import { appsCompleted, type SequencedUnit, terminationOrder, unitsToStart } from "./sequence.ts";
 
 /** What a pod's containers need from their pod worker. */
 export interface PodContainersOptions {
@@ -47,6 +59,13 @@ export interface PodContainersOptions {
   onStarted(): void;
 }
 
+/** A unit of the pod with its container's spec and kind, as the pod's spec says now. */
+interface SpecUnit {
+  name: string;
+  container: V1Container;
+  kind: ContainerKind;
+}
+
 /** The containers of one pod; see the module doc. */
 export class PodContainers {
   readonly #o: PodContainersOptions;
@@ -55,8 +74,14 @@ export class PodContainers {
   readonly #units: Map<string, UnitRef>;
   /** The pod's slice, once installed (or found on the machine). */
   #slice?: SliceRef;
-  /** The app units were asked to start since the last (re)try. */
-  #appsStarted = false;
+  /** Units asked to start since the last (re)try (a start may end before they run). */
+  readonly #asked = new Set<string>();
+  /** The units were written as planned once: from then on the sequence may start them. */
+  #planned = false;
+  /** A step to start what the sequence allows is queued. */
+  #advancePending = false;
+  /** The pod's app containers ended for good and its other containers are being stopped. */
+  #completing = false;
   readonly #containers: ContainerLifecycle;
   readonly #restarts: RestartManager;
   readonly #prober: ProberManager;
@@ -79,6 +104,7 @@ export class PodContainers {
       onPostStart: (unit, invocation, ok) => {
         if (ok) {
           this.#syncProbes(unit);
+          this.#advance();
         } else {
           options.enqueue(async () => {
             if ((await units.properties(unit)).InvocationID !== invocation) return;
@@ -92,7 +118,11 @@ export class PodContainers {
     this.#prober = new ProberManager({
       host: node.externalIP,
       exec: context.exec,
-      onResult: () => options.publish(),
+      onResult: () => {
+        options.publish();
+        // A sidecar's startup probe passing lets what follows it start.
+        this.#advance();
+      },
       onEvent: event,
       // The run ends; the crash-loop back-off restarts it per restartPolicy, as the kubelet.
       onUnhealthy: (unit, invocation, graceSeconds) =>
@@ -108,10 +138,31 @@ export class PodContainers {
     return [...this.#units.keys()];
   }
 
-  /** The unit of an init container that failed, if `unit` is one. */
+  /** The ephemeral containers whose unit is written (once: they never change). */
+  createdEphemeral(): Set<string> {
+    return new Set(
+      this.#specUnits().filter((u) => u.kind === "ephemeral").map((u) => u.container.name),
+    );
+  }
+
+  /**
+   * The pod ids the pod's units run with: the plan's, and those of its created ephemeral
+   * containers' units (written once, never planned again), which need their records too.
+   */
+  podIds(plan: PodPlan): PodIds {
+    const ids = [
+      plan.podIds,
+      ...this.#specUnits().filter((u) => u.kind === "ephemeral")
+        .map((u) => podIdsOfUnit(this.#units.get(u.name)!.text)),
+    ];
+    const union = (lists: number[][]) => [...new Set(lists.flat())].sort((a, b) => a - b);
+    return { users: union(ids.map((i) => i.users)), groups: union(ids.map((i) => i.groups)) };
+  }
+
+  /** The unit of a regular init container that failed, if `unit` is one. */
   failedInit(unit: string, props: UnitProperties): UnitRef | undefined {
     const ref = this.#units.get(unit);
-    return ref?.init && props.ActiveState === "failed" ? ref : undefined;
+    return ref && this.#kind(ref) === "init" && props.ActiveState === "failed" ? ref : undefined;
   }
 
   /**
@@ -127,26 +178,33 @@ export class PodContainers {
         changed.map((u) => u.name).join(", ") || "none"
       }`,
     );
-    await this.#startApps(plan, changed.length > 0);
+    for (const unit of changed) this.#asked.delete(unit.name);
+    this.#planned = true;
+    await this.#startDue();
     return { resizeError };
   }
 
-  /** The pod will be tried again from the start: its app units may be started again. */
+  /** The pod will be tried again from the start: its units may be started again. */
   retrying(): void {
-    this.#appsStarted = false;
+    this.#asked.clear();
   }
 
   /** A unit of the pod changed (systemd's signal). */
   observe(unit: string, props: UnitProperties): void {
     this.#containers.runEnded(unit, props);
-    const ref = this.#units.get(unit);
-    if (ref && !ref.init) this.#followApp(unit);
+    if (!this.#units.has(unit)) return;
+    this.#followApp(unit);
+    this.#completeIfDone();
+    this.#advance();
   }
 
   /** Before an init container's retry: the init units' failed state reset, every unit read. */
   async resetInits(): Promise<void> {
-    for (const [name, ref] of this.#units) if (ref.init) await this.#c.units.resetFailed(name);
-    for (const name of this.#units.keys()) this.#c.observed.invalidate(name);
+    for (const [name, ref] of this.#units) {
+      if (this.#kind(ref) === "init") await this.#c.units.resetFailed(name);
+    }
+    // Each unit's state replaced at once: a status computed meanwhile must not find a running
+    // sidecar without a state, and take its run for lost.
     for (const name of this.#units.keys()) await this.#c.observed.refresh(name);
   }
 
@@ -187,13 +245,7 @@ export class PodContainers {
     let resizeError: string | undefined;
     for (const unit of plan.units) {
       const previous = this.#units.get(unit.name);
-      if (previous?.text === unit.text) {
-        // An adopted unit's state must be known before #startApps judges it "fresh": else a
-        // container that already ended under `restartPolicy: Never` runs again after a
-        // restart of systemk.
-        await observed.current(unit.name);
-        continue;
-      }
+      if (previous?.text === unit.text) continue;
       if (previous && resourcesOnlyChange(previous.text, unit.text)) {
         const resized = await this.#resize(unit, previous);
         if (resized === "restart") {
@@ -220,8 +272,17 @@ export class PodContainers {
       this.#units.set(unit.name, { container: unit.container, init: unit.init, text: unit.text });
       changed.push(unit);
     }
-    for (const name of [...this.#units.keys()]) {
-      if (!plan.units.some((u) => u.name === name)) await this.remove(name);
+    // An ephemeral container never changes (the API refuses to): its unit, written when it was
+    // created (naming its target's main PID), stays as it is until the pod goes.
+    for (const [name, ref] of [...this.#units]) {
+      if (this.#kind(ref) === "ephemeral" || plan.units.some((u) => u.name === name)) continue;
+      await this.remove(name);
+    }
+    // An adopted unit's state must be known before #startDue judges it "fresh": else a
+    // container that already ended under `restartPolicy: Never`, or an ephemeral one (never
+    // planned again), runs again after a restart of systemk.
+    for (const name of this.#units.keys()) {
+      if (!changed.some((u) => u.name === name)) await observed.current(name);
     }
     for (const unit of changed) {
       this.#c.events.record(
@@ -260,8 +321,7 @@ export class PodContainers {
       await units.install(unit.name, unit.text);
       return applied();
     }
-    const container = this.#appContainer(unit.name) ??
-      this.#o.pod().spec?.initContainers?.find((c) => c.name === unit.container);
+    const container = this.#specUnit(unit.name)?.container;
     const before = unitResources(previous.text);
     const after = unitResources(unit.text);
     const changed = changedResources(before, after);
@@ -302,36 +362,111 @@ export class PodContainers {
    * ended while systemk was away), and probes.
    */
   async follow(): Promise<void> {
-    for (const name of [...this.#units.keys()]) {
-      await this.#c.observed.current(name);
-      this.#followApp(name);
-    }
+    for (const name of [...this.#units.keys()]) await this.#c.observed.current(name);
+    // A pod that completed while systemk was away restarts nothing.
+    this.#completeIfDone();
+    for (const name of [...this.#units.keys()]) this.#followApp(name);
   }
 
-  /** An app unit's restart (when its run ended) and probes, per its current state. */
+  /** An app or sidecar unit's restart (when its run ended) and probes, per its current state. */
   #followApp(unit: string): void {
     this.#restartIfEnded(unit);
     this.#syncProbes(unit);
   }
 
-  /**
-   * Starts the app units (systemd pulls in the init chain through Requires=/After=). Units that
-   * already ran are left to the restart manager: starting a container that exited under
-   * `restartPolicy: Never` again would be wrong.
-   */
-  async #startApps(plan: PodPlan, changed: boolean): Promise<void> {
-    const apps = plan.units.filter((u) => !u.init);
-    const fresh = apps.filter((u) => {
-      const props = this.#c.observed.get(u.name);
-      return !props || (props.InvocationID === "" && props.ActiveState === "inactive");
+  /** The pod's units in spec order, with their containers' specs and kinds. */
+  #specUnits(): SpecUnit[] {
+    const spec = this.#o.pod().spec;
+    const byContainer = new Map([...this.#units].map(([name, ref]) => [ref.container, name]));
+    return allContainers({ ...spec, containers: spec?.containers ?? [] }).flatMap((c) => {
+      const name = byContainer.get(c.container.name);
+      return name ? [{ name, ...c }] : [];
     });
-    if (fresh.length === 0 || (this.#appsStarted && !changed && !this.initRetryDue())) return;
-    this.#appsStarted = true;
-    this.#o.log.debug(`starting ${fresh.map((u) => u.name).join(", ")}`);
-    await Promise.all(fresh.map(async (unit) => {
-      const result = await this.#startContainer(unit.name);
-      if (result === "done") this.#o.onStarted();
-      await this.#c.observed.refresh(unit.name);
+  }
+
+  /** The spec unit of `unit`, if the pod's spec still has its container. */
+  #specUnit(unit: string): SpecUnit | undefined {
+    return this.#specUnits().find((u) => u.name === unit);
+  }
+
+  /** What the unit's container is to the pod (a unit whose container left the spec: app). */
+  #kind(ref: UnitRef): ContainerKind {
+    return this.#specUnits().find((u) => u.container.name === ref.container)?.kind ??
+      (ref.init ? "init" : "app");
+  }
+
+  /** The units as the sequence sees them (sequence.ts). */
+  #sequenced(): SequencedUnit[] {
+    const pod = this.#o.pod();
+    return this.#specUnits().map(({ name, container, kind }) => {
+      const props = this.#c.observed.get(name);
+      const sequenced = (state: SequencedUnit["state"], endedForGood = false) => ({
+        name,
+        kind,
+        state,
+        ...(kind === "app" ? { endedForGood } : {}),
+      });
+      if (!props || (props.InvocationID === "" && props.ActiveState === "inactive")) {
+        return sequenced("fresh");
+      }
+      if (kind === "init" && props.ActiveState === "inactive") return sequenced("idle");
+      const observation = observeUnit({ unitName: name, props });
+      if (observation.kind === "absent") return sequenced("fresh");
+      if (observation.kind === "running") {
+        const started = kind !== "init" && !this.#containers.hookRunning(name) &&
+          (!container.startupProbe || this.#prober.results().get(container.name)?.started);
+        return sequenced(started ? "started" : "running");
+      }
+      const { exitCode } = observation.terminated;
+      return sequenced(
+        exitCode === 0 ? "succeeded" : "failed",
+        !willRestart(restartPolicyOf(pod, kind), exitCode),
+      );
+    });
+  }
+
+  /** The app containers ended for good: nothing restarts any more. */
+  #done(): boolean {
+    return this.#completing || appsCompleted(this.#sequenced());
+  }
+
+  /** Starts what the sequence allows now, in a step of the pod's queue (coalesced). */
+  #advance(): void {
+    if (!this.#planned || this.#advancePending || !this.#o.running()) return;
+    this.#advancePending = true;
+    this.#o.enqueue(async () => {
+      this.#advancePending = false;
+      if (this.#o.running()) await this.#startDue();
+    });
+  }
+
+  /**
+   * The app containers ended for good (a Job's pod): the pod is done, as when the kubelet
+   * kills a pod with nothing left to start: its sidecars and ephemeral containers are stopped
+   * (sidecars last, in reverse order) and not restarted.
+   */
+  #completeIfDone(): void {
+    if (this.#completing || !this.#o.running() || !appsCompleted(this.#sequenced())) return;
+    this.#completing = true;
+    this.#restarts.cancelAll();
+    this.#o.log.debug("app containers ended for good: stopping the pod's other containers");
+    this.#o.enqueue(() => this.stopAll(undefined, (kind) => kind !== "app" && kind !== "init"));
+  }
+
+  /**
+   * Starts the units the sequence allows now (sequence.ts) that were not asked to start since
+   * the last (re)try. Units that already ran are left to the restart manager: starting a
+   * container that exited under `restartPolicy: Never` again would be wrong.
+   */
+  async #startDue(): Promise<void> {
+    const due = unitsToStart(this.#sequenced()).filter((name) => !this.#asked.has(name));
+    if (due.length === 0) return;
+    due.forEach((name) => this.#asked.add(name));
+    this.#o.log.debug(`starting ${due.join(", ")}`);
+    await Promise.all(due.map(async (unit) => {
+      const result = await this.#startContainer(unit);
+      if (result === "done" && this.#specUnit(unit)?.kind === "app") this.#o.onStarted();
+      await this.#c.observed.refresh(unit);
     }));
     this.#o.publish();
   }
@@ -339,7 +474,7 @@ export class PodContainers {
   /** Starts a container's unit and says how that went in an Event. */
   async #startContainer(unit: string): Promise<string> {
     const ref = this.#units.get(unit)!;
-    const result = await this.#containers.start(unit, this.#appContainer(unit));
+    const result = await this.#containers.start(unit, this.#restartable(unit)?.container);
     if (result === "done") {
       this.#c.events.record(
         this.#o.pod(),
@@ -360,26 +495,29 @@ export class PodContainers {
     return result;
   }
 
-  /** An init container failed and the pod's policy wants it retried. */
+  /** A regular init container failed and the pod's policy wants it retried. */
   initRetryDue(): boolean {
     if (this.#o.pod().spec?.restartPolicy === "Never") return false;
     return [...this.#units].some(([name, ref]) =>
-      ref.init && this.#c.observed.get(name)?.ActiveState === "failed"
+      this.#kind(ref) === "init" && this.#c.observed.get(name)?.ActiveState === "failed"
     );
   }
 
   /**
-   * An app container's run ended: has the restart manager schedule its restart after the
-   * crash-loop back-off when its restartPolicy wants one, showing `CrashLoopBackOff` meanwhile.
+   * An app container's or sidecar's run ended: has the restart manager schedule its restart
+   * after the crash-loop back-off when its restartPolicy wants one, showing `CrashLoopBackOff`
+   * meanwhile. Nothing restarts once the pod's app containers have ended for good.
    */
   #restartIfEnded(unit: string): void {
-    const container = this.#appContainer(unit);
+    const restartable = this.#restartable(unit);
     const props = this.#c.observed.get(unit);
-    if (!container || !props || !this.#o.running()) return;
+    if (!restartable || !props || !this.#o.running() || this.#done()) return;
+    const { container, kind } = restartable;
     const decision = this.#restarts.judge(unit, {
       props,
       pod: this.#o.pod(),
       container,
+      kind,
       restart: (ended) => this.#o.enqueue(() => this.#restartContainer(unit, ended)),
     });
     if (!decision) return;
@@ -396,7 +534,7 @@ export class PodContainers {
 
   /** Starts a new run of an app container, unless its ended run was replaced meanwhile. */
   async #restartContainer(unit: string, ended: string | undefined): Promise<void> {
-    if (!this.#units.has(unit) || !this.#o.running()) return;
+    if (!this.#units.has(unit) || !this.#o.running() || this.#done()) return;
     const props = await this.#c.units.properties(unit);
     // A newer run started meanwhile: nothing to restart. (A unit stopped cleanly may have been
     // unloaded by systemd's garbage collection, which forgets its InvocationID: still ended.)
@@ -419,9 +557,9 @@ export class PodContainers {
     this.#o.publish();
   }
 
-  /** Keeps an app container's probes in line with its unit: only a running run is probed. */
+  /** Keeps a container's probes in line with its unit: only a running run is probed. */
   #syncProbes(unit: string): void {
-    const container = this.#appContainer(unit);
+    const container = this.#restartable(unit)?.container;
     if (!container) return;
     const props = this.#c.observed.get(unit);
     const running = props?.ActiveState === "active" && props.SubState === "running" &&
@@ -429,20 +567,57 @@ export class PodContainers {
     this.#prober.sync(unit, container, running ? props.InvocationID : undefined);
   }
 
-  /** The spec of the app container of `unit`. */
-  #appContainer(unit: string): V1Container | undefined {
-    const ref = this.#units.get(unit);
-    if (!ref || ref.init) return undefined;
-    return this.#o.pod().spec?.containers?.find((c) => c.name === ref.container);
+  /**
+   * The spec unit of `unit` when its container is an app container or a sidecar: what restarts,
+   * is probed and has lifecycle hooks.
+   */
+  #restartable(unit: string): (SpecUnit & { kind: "app" | "sidecar" }) | undefined {
+    const found = this.#specUnit(unit);
+    return found && (found.kind === "app" || found.kind === "sidecar")
+      ? { ...found, kind: found.kind }
+      : undefined;
   }
 
   /** Stops a container (its preStop hook first), within `graceSeconds` or the pod's. */
   stop(unit: string, graceSeconds?: number): Promise<void> {
     return this.#containers.stop(unit, {
       pod: this.#o.pod(),
-      container: this.#appContainer(unit),
+      container: this.#restartable(unit)?.container,
       graceSeconds,
     });
+  }
+
+  /**
+   * Stops the pod's containers as the kubelet kills a pod: all at once, each with its preStop
+   * hook, within one grace period (`graceSeconds`, else the pod's); sidecars get SIGTERM only
+   * after the app containers and the sidecars after them have stopped (sequence.ts).
+   *
+   * @param only which kinds of containers to stop (default: all).
+   */
+  async stopAll(
+    graceSeconds?: number,
+    only: (kind: ContainerKind) => boolean = () => true,
+  ): Promise<void> {
+    const units = this.#sequenced();
+    const order = terminationOrder(units);
+    const kinds = new Map(units.map((u) => [u.name, u.kind]));
+    // Units whose container left the spec have no turn to wait for.
+    const names = [...this.#units.keys()].filter((name) => only(kinds.get(name) ?? "app"));
+    const stopped = new Map<string, Promise<void>>();
+    const stopping = (name: string): Promise<void> => {
+      let stop = stopped.get(name);
+      if (stop) return stop;
+      const waits = (order.get(name) ?? []).filter((other) => names.includes(other));
+      stop = this.#containers.stop(name, {
+        pod: this.#o.pod(),
+        container: this.#restartable(name)?.container,
+        graceSeconds,
+        turn: waits.length ? Promise.all(waits.map(stopping)) : undefined,
+      });
+      stopped.set(name, stop);
+      return stop;
+    };
+    await Promise.all(names.map(stopping));
   }
 
   /** Removes the pod's slice, once its units are gone. */

@@ -15,7 +15,7 @@ import type {
   V1Secret,
 } from "@kubernetes/client-node";
 import type { ExecOptions, ExecProcess } from "../exec/container.ts";
-import type { PackageInfo, PodIds } from "../plan/types.ts";
+import type { PackageInfo, PodIds, TargetContainer } from "../plan/types.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 
 /** A unit file systemk finds on the machine, with its text (for the metadata). */
@@ -53,6 +53,12 @@ export interface UnitManager {
    * absent where commands cannot run in containers (`exec` probes and hooks then fail).
    */
   exec?(name: string, options: ExecOptions): Promise<ExecProcess>;
+  /**
+   * What an ephemeral container needs to enter the running container of unit `name` (its main
+   * PID, identity and privilege limits); undefined while it is not running. Absent where
+   * containers cannot be entered (such ephemeral containers then wait).
+   */
+  target?(name: string): Promise<TargetContainer | undefined>;
 }
 
 /** Turns a container's `image` into something runnable (package install, path check). */
@@ -104,3 +110,20 @@ export interface UserRecordStore {
 
 /** Where computed pod statuses go. */
 export type StatusSink = (pod: V1Pod, status: V1PodStatus) => void;
+
+/** A lock that holds a shutdown back; releasing it lets the shutdown go on. */
+export interface ShutdownLock {
+  release(): Promise<void>;
+}
+
+/** What a graceful node shutdown needs from logind (src/systemd/logind.ts). */
+export interface ShutdownInhibitor {
+  /** How long logind waits for delay locks at most (`InhibitDelayMaxSec`), in seconds. */
+  inhibitDelayMaxSeconds(): Promise<number>;
+  /** Raises `InhibitDelayMaxSec` to `seconds`; resolves with the value logind then uses. */
+  raiseInhibitDelayMax(seconds: number): Promise<number>;
+  /** Takes a delay lock on shutdown. */
+  inhibitShutdown(): Promise<ShutdownLock>;
+  /** Calls `listener` with each `PrepareForShutdown`: true when a shutdown starts. */
+  onPrepareForShutdown(listener: (active: boolean) => void): void;
+}

@@ -1,5 +1,5 @@
 /**
- * A pod's restart manager: the crash-loop back-off of its app containers (the kubelet's
+ * A pod's restart manager: the crash-loop back-off of its app containers and sidecars (the kubelet's
  * `doBackOff`). It decides with {@link decideRestart} when a unit's run ended, holds the timer
  * of each pending restart, and tells the status side which containers wait in
  * `CrashLoopBackOff` and why. Starting the new run is the caller's (the pod worker's queue).
@@ -19,13 +19,14 @@ import {
 export interface RunToJudge {
   props: UnitProperties;
   pod: V1Pod;
-  /** The app container's spec. */
+  /** The container's spec. */
   container: V1Container;
+  kind: "app" | "sidecar";
   /** Starts the new run; `ended` is the InvocationID of the run it replaces. */
   restart(ended: string | undefined): void;
 }
 
-/** Crash-loop back-offs and pending restarts of one pod's app units; see the module doc. */
+/** Crash-loop back-offs and pending restarts of one pod's units; see the module doc. */
 export class RestartManager {
   readonly #baseMs: number;
   /** Per app unit name: its crash-loop back-off, kept across runs. */

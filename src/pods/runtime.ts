@@ -9,6 +9,12 @@
  * last; unit state arrives through systemd's change signals into the one observed state
  * (observed.ts).
  *
+ * A pod seen for the first time is admitted first (admission.ts), as the kubelet's
+ * `HandlePodAdditions`: it must fit beside the active pods (host ports), and every extra
+ * admission handler (the node shutdown manager's) must let it in; otherwise its worker keeps it
+ * rejected, Failed, never started. A pod being deleted or already Succeeded/Failed is not
+ * admitted (nothing of it will run).
+ *
  * @module
  */
 import type { V1Pod } from "@kubernetes/client-node";
@@ -19,12 +25,14 @@ import type { UnitProperties } from "../unit/properties.ts";
 import { isPodSliceName, parseUnit, readMetadata, readPodMetadata } from "../unit/mod.ts";
 import { removePodDir } from "../volumes/apply.ts";
 import { log } from "../log/mod.ts";
+import { admitHostPorts } from "./admission.ts";
 import { stopUnit } from "./containers.ts";
-import type { FoundPod, PodRuntimeContext, RuntimeOptions } from "./context.ts";
+import type { FoundPod, PodAdmitHandler, PodRuntimeContext, RuntimeOptions } from "./context.ts";
 import { ObservedUnits } from "./observed.ts";
-import { PodWorker } from "./worker.ts";
+import { type KeptTermination, PodWorker } from "./worker.ts";
 
-export { podKey, type RuntimeOptions } from "./context.ts";
+export { type PodAdmitHandler, podKey, type RuntimeOptions } from "./context.ts";
+export type { KeptTermination } from "./worker.ts";
 
 /** Units and a slice found on the machine whose pod is not known: to be stopped and removed. */
 interface Orphan extends FoundPod {
@@ -140,6 +148,22 @@ export class PodRuntime {
       Promise.resolve();
   }
 
+  /**
+   * Ends pod `uid` for good but keeps it, Failed as `termination` says, its containers stopped
+   * within its grace period (the node shutdown); resolves once they are stopped.
+   */
+  terminateAbnormally(uid: string, termination: KeptTermination): Promise<void> {
+    return this.#workers.get(uid)?.terminateAbnormally(termination) ?? Promise.resolve();
+  }
+
+  /**
+   * The pods running on the node, as the kubelet's active pods: admitted and not terminated
+   * yet (a pod being deleted counts until its containers are stopped).
+   */
+  activePods(): V1Pod[] {
+    return [...this.#workers.values()].filter((w) => w.active).map((w) => w.pod);
+  }
+
   /** Stops every adopted pod that is not in `desired` (after the first full listing). */
   async collectOrphans(desired: ReadonlySet<string>): Promise<void> {
     const orphans = [...this.#unclaimed].filter(([uid]) => !desired.has(uid));
@@ -185,11 +209,24 @@ export class PodRuntime {
         ...this.#context,
         adopted: this.#unclaimed.get(uid) ?? { units: new Map() },
         after: this.#orphanStops.get(uid),
+        rejection: this.#admit(pod),
       });
       this.#unclaimed.delete(uid);
       this.#workers.set(uid, worker);
     }
     return worker;
+  }
+
+  /**
+   * Why `pod`, seen for the first time, may not run beside the active pods, if it may not (the
+   * kubelet's `canAdmitPod`: its predicates, then the other admission handlers).
+   */
+  #admit(pod: V1Pod): ReturnType<PodAdmitHandler> {
+    const phase = pod.status?.phase;
+    if (pod.metadata?.deletionTimestamp || phase === "Succeeded" || phase === "Failed") return;
+    const active = this.activePods();
+    return admitHostPorts(pod, active) ??
+      this.#o.admitHandlers?.map((admit) => admit(pod)).find((rejection) => rejection);
   }
 
   /** Another pod (same namespace/name, other UID) still owns a unit name: it must go first. */

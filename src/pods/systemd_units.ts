@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { execInContainer } from "../exec/container.ts";
+import { containerSettings, execInContainer } from "../exec/container.ts";
 import { isNoSuchUnit, SystemdClient } from "../systemd/mod.ts";
 import type { ExistingUnit, UnitManager } from "./ports.ts";
 
@@ -45,6 +45,15 @@ export async function connectUnitManager(
       client.onUnitChange(listener);
     },
     exec: (name, options) => execInContainer({ systemd: client }, name, options),
+    async target(name) {
+      try {
+        const settings = containerSettings(name, await client.getServiceSettings(name));
+        return settings.mainPID > 0 ? settings : undefined;
+      } catch (e) {
+        if (isNoSuchUnit(e)) return undefined;
+        throw e;
+      }
+    },
     close: () => client.close(),
   };
 }

@@ -10,11 +10,14 @@
  * - `terminating`: its containers are being stopped, for good: nothing starts, restarts or
  *   probes them any more;
  * - `terminated`: stopped. A deleted pod is then removed (units, files) and forgotten; a pod
- *   terminated with a final status (its active deadline passed) is kept, Failed.
+ *   ended by systemk with a final status (its active deadline passed, the node shuts down) is
+ *   kept, Failed, and so is a pod rejected at admission (never started) and one whose phase is
+ *   already Succeeded or Failed (a terminal phase never runs again: after a reboot or a
+ *   restart of systemk, such a pod's containers are not started again).
  *
  * @module
  */
-import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
+import type { V1Pod, V1PodCondition, V1PodStatus } from "@kubernetes/client-node";
 import { isNoSuchUnit, isTransientBusError } from "../systemd/mod.ts";
 import { reconcileDuration, reconcileErrors } from "../metrics/mod.ts";
 import { DEFAULT_STATE_DIR } from "../plan/mod.ts";
@@ -26,6 +29,7 @@ import { ClaimMountError, setUpClaimMounts } from "../volumes/claims.ts";
 import { checkHostPaths, HostPathError } from "../volumes/host_paths.ts";
 import { type Log, podLogger } from "../log/mod.ts";
 import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from "./deadline.ts";
+import { rejectedStatus } from "./admission.ts";
 import { PodContainers } from "./pod_containers.ts";
 import { preparePod } from "./prepare.ts";
 import { PodResize } from "./resize.ts";
@@ -45,6 +49,21 @@ const CLAIM_RETRY_MS = 2000;
 /** Where a pod worker is in the pod's life; see the module doc. */
 export type PodLifecycle = "syncing" | "terminating" | "terminated";
 
+/**
+ * Why and how systemk ends a pod while keeping it (the kubelet's `TerminatePodOptions`): phase
+ * Failed with `failure` as reason and message, plus `conditions` (a `DisruptionTarget`); its
+ * containers stopped within `graceSeconds` (else the pod's grace period).
+ */
+export interface KeptTermination {
+  failure: PodFailure;
+  conditions?: V1PodCondition[];
+  graceSeconds?: number;
+}
+
+function isTerminalPhase(status: V1PodStatus | undefined): boolean {
+  return status?.phase === "Succeeded" || status?.phase === "Failed";
+}
+
 /** Runs one pod; see the module doc. */
 export class PodWorker {
   readonly #c: PodRuntimeContext;
@@ -52,8 +71,12 @@ export class PodWorker {
   #pod: V1Pod;
   readonly #log: Log;
   #lifecycle: PodLifecycle = "syncing";
-  /** Why the pod was terminated while kept (its active deadline passed). */
-  #final?: PodFailure;
+  /** Terminated (or terminating) for good, but kept: see the module doc. */
+  #kept = false;
+  /** Why systemk ended the pod while keeping it (absent for a pod already terminal). */
+  #final?: KeptTermination;
+  /** The pod was rejected at admission: it has no container statuses. */
+  readonly #rejected: boolean;
   /** The grace period its termination asked for, while terminating for deletion. */
   #termination?: { graceSeconds?: number };
   /** systemk stops: no timer is set any more (pods keep running). */
@@ -76,16 +99,33 @@ export class PodWorker {
   /**
    * @param pod the pod as last seen.
    * @param context what the runtime shares with its workers; `adopted` the pod's units and
-   *   slice found on the machine, `after` a step of the same UID still running.
+   *   slice found on the machine, `after` a step of the same UID still running, `rejection`
+   *   why admission refused the pod (reason, and the message its Event shows).
    */
   constructor(
     pod: V1Pod,
-    context: PodRuntimeContext & { adopted: FoundPod; after?: Promise<void> },
+    context: PodRuntimeContext & {
+      adopted: FoundPod;
+      after?: Promise<void>;
+      rejection?: PodFailure;
+    },
   ) {
     this.#c = context;
     this.#uid = pod.metadata!.uid!;
     this.#pod = pod;
     this.#log = podLogger(podKey(pod));
+    this.#rejected = context.rejection !== undefined;
+    if (context.rejection) {
+      const { reason, message } = context.rejection;
+      this.#log.info(`rejected: ${message}`);
+      context.events.record(pod, "Warning", reason, message);
+      this.#final = { failure: rejectedStatus(context.rejection) };
+    }
+    // Neither a rejected pod nor one already ended ever runs (a terminal phase is final).
+    if (this.#rejected || isTerminalPhase(pod.status)) {
+      this.#kept = true;
+      this.#lifecycle = "terminated";
+    }
     this.#queue = context.after ?? Promise.resolve();
     this.#backoffMs = this.#backoffBaseMs;
     this.#containers = new PodContainers({
@@ -130,6 +170,19 @@ export class PodWorker {
     return this.#lastStatus;
   }
 
+  /** The pod as last seen. */
+  get pod(): V1Pod {
+    return this.#pod;
+  }
+
+  /**
+   * Whether the pod counts as running on the node (the kubelet's active pods): admitted and
+   * not terminated yet; a pod being deleted counts until its containers are stopped.
+   */
+  get active(): boolean {
+    return this.#lifecycle !== "terminated";
+  }
+
   /** Makes the pod run as `pod` says (or terminate, when it carries a deletionTimestamp). */
   sync(pod: V1Pod): void {
     this.#pod = pod;
@@ -149,6 +202,19 @@ export class PodWorker {
   /** Stops and removes the pod's units and files; `graceSeconds` may shorten the pod's own. */
   terminate(graceSeconds?: number): Promise<void> {
     return this.#enqueue(() => this.#terminate(graceSeconds));
+  }
+
+  /**
+   * Ends the pod for good but keeps it, as the kubelet's `TerminatePodAbnormallyAndWait`:
+   * its containers stopped (preStop hooks included) and its phase Failed as `termination`
+   * says. A pod being deleted, or already ended, is left to that; the returned promise
+   * resolves once the pod's containers are stopped either way.
+   */
+  terminateAbnormally(termination: KeptTermination): Promise<void> {
+    return this.#enqueue(async () => {
+      if (this.#termination || this.#lifecycle === "terminated") return;
+      await this.#terminateKept(termination);
+    });
   }
 
   /** Runs `step` in the pod's queue. */
@@ -194,9 +260,10 @@ export class PodWorker {
     }
     // Once terminating, a pod never runs again (a failed termination is retried as such).
     if (this.#termination) return await this.#terminate(this.#termination.graceSeconds);
-    if (this.#final || this.#deadlinePassed()) {
-      return await this.#terminateWithStatus(this.#final ?? DEADLINE_EXCEEDED);
+    if (this.#kept || isTerminalPhase(this.#lastStatus ?? pod.status)) {
+      return await this.#terminateKept(this.#final);
     }
+    if (this.#deadlinePassed()) return await this.#terminateKept({ failure: DEADLINE_EXCEEDED });
     clearTimeout(this.#retry);
     this.#retry = undefined;
     this.#failure = undefined;
@@ -206,6 +273,7 @@ export class PodWorker {
     if (allocation.resized) this.#c.onResized(this.#uid);
     const prepared = await preparePod(allocation.pod, {
       ...this.#c,
+      created: this.#containers.createdEphemeral(),
       overrides: this.#overrides,
       event: (type, reason, message, container) =>
         this.#c.events.record(pod, type, reason, message, container),
@@ -227,7 +295,7 @@ export class PodWorker {
         allowedHostPaths: this.#c.allowedHostPaths ?? [],
         stateDir: this.#c.stateDir ?? DEFAULT_STATE_DIR,
       });
-      await this.#c.userRecords?.use(this.#uid, plan.podIds);
+      await this.#c.userRecords?.use(this.#uid, this.#containers.podIds(plan));
       await applyVolumes(plan.volumes);
       await setUpClaimMounts(plan.claimMounts, { ownership: !this.#claimsSetUp });
       this.#claimsSetUp = true;
@@ -244,13 +312,20 @@ export class PodWorker {
     }
     const { resizeError } = await this.#containers.apply(plan);
     // Only now that no unit runs with them may the ids the pod no longer uses lose records.
-    await this.#c.userRecords?.release(this.#uid, plan.podIds);
+    await this.#c.userRecords?.release(this.#uid, this.#containers.podIds(plan));
     await this.#containers.follow();
     this.#resize.settle(pod, this.#containers.actualResources(), resizeError, new Date());
     this.publish();
-    // A resize that could not be applied, or waits for room, is tried again (the kubelet
-    // retries at its next sync of the pod).
-    if (resizeError || this.#resize.deferred) this.#retryLater();
+    if (this.#containers.initRetryDue()) {
+      // A failed init container's retry, cancelled by this sync, is due again (the kubelet
+      // retries it with the back-off on its next sync, too), unless its failure just now
+      // scheduled it.
+      if (this.#retry === undefined) this.#scheduleRetry(() => this.#containers.resetInits());
+    } else if (prepared.retry || resizeError || this.#resize.deferred) {
+      // An ephemeral container waits for its image or its target, a resize could not be
+      // applied or waits for room: tried again later (the kubelet at its next sync of the pod).
+      this.#retryLater();
+    }
   }
 
   #retryLater(): void {
@@ -285,7 +360,7 @@ export class PodWorker {
 
   /** Terminates the pod for deletion: stops its containers, removes its units and files. */
   async #terminate(graceSeconds: number | undefined): Promise<void> {
-    if (this.#lifecycle === "terminated" && !this.#final) return;
+    if (this.#removed()) return;
     this.#termination = { graceSeconds };
     this.#log.debug(`terminating: grace ${graceSeconds ?? "of the pod"} s`);
     this.#beginTermination();
@@ -293,39 +368,42 @@ export class PodWorker {
     if (names.length) {
       this.#c.events.record(this.#pod, "Normal", "Killing", `Stopping ${names.length} unit(s)`);
     }
-    await Promise.all(names.map((name) => this.#containers.stop(name, graceSeconds)));
+    await this.#containers.stopAll(graceSeconds);
     for (const name of names) await this.#containers.remove(name);
     await this.#c.userRecords?.release(this.#uid);
     await removePodDir(this.#podDir ?? `${this.#c.stateDir ?? DEFAULT_STATE_DIR}/${this.#uid}`);
     // The pod's cgroup goes last, as the kubelet removes it after the pod's volumes.
     await this.#containers.removeSlice();
     this.#lifecycle = "terminated";
+    this.#kept = false;
     this.#final = undefined;
     await this.#c.onRemoved(this.#uid, this.#pod);
   }
 
   /**
-   * Terminates the pod but keeps it, as the kubelet's eviction by a pod sync handler (here the
-   * active deadline): event, every unit stopped within the pod's grace period, nothing
-   * restarted, phase Failed with `failure` as reason and message. Runs again on every sync of
-   * the terminated pod (and after a restart of systemk) to keep its units stopped.
+   * Terminates the pod but keeps it, as the kubelet's eviction by a pod sync handler (the
+   * active deadline) or its node shutdown manager: event, every unit stopped within
+   * `termination`'s grace period (else the pod's), nothing restarted, phase Failed with
+   * `termination`'s reason, message and conditions. Without `termination` (a pod already
+   * terminal, or rejected) the units are kept stopped and the status keeps its phase. Runs
+   * again on every sync of the kept pod (and after a restart of systemk) to keep its units
+   * stopped.
    */
-  async #terminateWithStatus(failure: PodFailure): Promise<void> {
-    if (!this.#final) {
-      this.#final = failure;
-      this.#log.debug(`terminating, to be kept ${failure.reason}: ${failure.message}`);
-      this.#beginTermination();
+  async #terminateKept(termination?: KeptTermination): Promise<void> {
+    if (termination && !this.#final) {
+      this.#final = termination;
+      const { reason, message } = termination.failure;
+      this.#log.debug(`terminating, to be kept ${reason}: ${message}`);
       // After a restart of systemk the pod already says so: the event was given then.
-      if ((this.#lastStatus ?? this.#pod.status)?.reason !== failure.reason) {
-        this.#c.events.record(this.#pod, "Normal", failure.reason, failure.message);
+      if ((this.#lastStatus ?? this.#pod.status)?.reason !== reason) {
+        this.#c.events.record(this.#pod, "Normal", reason, message);
       }
     }
-    await Promise.all(
-      this.#containers.names().map(async (name) => {
-        await this.#containers.stop(name);
-        await this.#c.observed.refresh(name);
-      }),
-    );
+    if (!this.#kept || this.#lifecycle !== "terminated") this.#beginTermination();
+    this.#kept = true;
+    this.#failure = undefined;
+    await this.#containers.stopAll(termination?.graceSeconds);
+    await Promise.all(this.#containers.names().map((name) => this.#c.observed.refresh(name)));
     this.#lifecycle = "terminated";
     this.publish();
   }
@@ -386,25 +464,30 @@ export class PodWorker {
       this.#publishPending = false;
       const pod = this.#pod;
       if (this.#removed() || pod.metadata?.deletionTimestamp) return;
+      // As the kubelet's status manager, no terminal phase while containers may still run:
+      // the reason comes once they are stopped (a DisruptionTarget may say so before).
+      const final = this.#lifecycle === "terminated" ? this.#final : undefined;
       const status = computePodStatus(pod, {
         units: this.#containers.statusUnits(),
         overrides: this.#containers.overrides(this.#overrides),
         resources: this.#resize.statusResources(pod, this.#containers.actualResources()),
         resizeConditions: this.#resize.conditions(),
-        failure: this.#final ?? this.#failure,
-        evicted: this.#final !== undefined,
+        failure: final?.failure ?? this.#failure,
+        evicted: final !== undefined && !this.#rejected,
+        rejected: this.#rejected,
+        conditions: this.#final?.conditions,
         addresses: { hostIP: this.#c.node.internalIP, podIP: this.#c.node.externalIP },
         now: new Date(),
         previous: this.#lastStatus,
       });
       this.#lastStatus = status;
-      if (!this.#final && this.#deadlinePassed()) this.#enqueue(() => this.#reconcile());
+      if (!this.#kept && this.#deadlinePassed()) this.#enqueue(() => this.#reconcile());
       this.#c.onStatus(pod, status);
     });
   }
 
   /** Terminated for deletion: the worker is done. */
   #removed(): boolean {
-    return this.#lifecycle === "terminated" && !this.#final;
+    return this.#lifecycle === "terminated" && !this.#kept;
   }
 }

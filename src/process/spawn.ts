@@ -26,6 +26,8 @@ export interface SpawnOptions {
 
 /** A running program. */
 export interface SpawnedProcess {
+  /** Its process id (e.g. to find it in what another program reports about it). */
+  pid: number;
   /** Its standard input, when spawned with `stdin: "piped"`. */
   stdin: WritableStream<Uint8Array>;
   stdout: ReadableStream<Uint8Array>;

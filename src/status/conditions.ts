@@ -5,7 +5,7 @@
  * @module
  */
 import type { V1ContainerStatus, V1Pod, V1PodCondition } from "@kubernetes/client-node";
-import { isSidecar } from "./container.ts";
+import { isSidecar } from "../plan/containers.ts";
 import { hasAnyAppContainerStarted, type PodPhase } from "./phase.ts";
 
 /** Condition types the kubelet (hence systemk) sets; all others belong to someone else. */
@@ -34,6 +34,11 @@ export interface PodConditionsOptions {
    * from `previous`.
    */
   observed?: readonly V1PodCondition[];
+  /**
+   * Conditions systemk sets beyond the kubelet's five (a `DisruptionTarget` when it ends the
+   * pod for a node shutdown): each replaces the observed one of its type.
+   */
+  set?: readonly V1PodCondition[];
   now: Date;
   /**
    * The in-place resize conditions (`PodResizePending`, `PodResizeInProgress`) as the pod's
@@ -42,13 +47,38 @@ export interface PodConditionsOptions {
   resize?: readonly V1PodCondition[];
 }
 
+/** The kubelet's reason on the `DisruptionTarget` condition of a pod it ends itself. */
+export const TERMINATION_BY_KUBELET = "TerminationByKubelet";
+
+/**
+ * Whether systemk writes `condition`: one of the kubelet's five types, or the
+ * `DisruptionTarget` it sets when it ends a pod itself (reason `TerminationByKubelet`; the
+ * same type set by others, such as the taint manager, stays theirs).
+ *
+ * @param condition a pod condition (its `type` and `reason`).
+ * @return True when systemk owns it.
+ *
+ * @example Usage
+ * ```ts
+ * import { isKubeletCondition } from "./conditions.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(isKubeletCondition({ type: "DisruptionTarget", reason: "TerminationByKubelet" }), true);
+ * assert.equal(isKubeletCondition({ type: "DisruptionTarget", reason: "DeletionByTaintManager" }), false);
+ * ```
+ */
+export function isKubeletCondition(condition: { type?: string; reason?: string }): boolean {
+  return KUBELET_CONDITION_TYPES.includes(condition.type ?? "") ||
+    (condition.type === "DisruptionTarget" && condition.reason === TERMINATION_BY_KUBELET);
+}
+
 /**
  * The pod's conditions: the ones systemk does not own (readiness gates, `DisruptionTarget`,
- * ...) unchanged, as observed (else as before), then the resize conditions (not on a terminal
- * pod), `PodReadyToStartContainers`, `Initialized`, `Ready`, `ContainersReady`, `PodScheduled`.
- * A condition keeps its previous `lastTransitionTime` while its status is unchanged, and gets
- * `now` when it changes; each carries the pod's `metadata.generation` as `observedGeneration`
- * (PodObservedGenerationTracking, beta and on in 1.34), when the pod has one.
+ * ...) unchanged, as observed (else as before), except where `set` replaces one, then the resize
+ * conditions (not on a terminal pod), `PodReadyToStartContainers`, `Initialized`, `Ready`,
+ * `ContainersReady`, `PodScheduled`. A condition systemk sets keeps its previous
+ * `lastTransitionTime` while its status is unchanged, and gets `now` when it changes; each
+ * carries the pod's `metadata.generation` as `observedGeneration` (PodObservedGenerationTracking,
+ * beta and on in 1.34), when the pod has one.
  *
  * @param pod The pod (its spec: containers and readiness gates).
  * @param options Statuses, phase, previous conditions, time.
@@ -67,13 +97,15 @@ export interface PodConditionsOptions {
  */
 export function podConditions(pod: V1Pod, options: PodConditionsOptions): V1PodCondition[] {
   const { statuses, phase, previous, now } = options;
+  const set = options.set ?? [];
   const conditions = (options.observed ?? previous).filter((c) =>
-    !KUBELET_CONDITION_TYPES.includes(c.type)
+    !KUBELET_CONDITION_TYPES.includes(c.type) && !set.some((s) => s.type === c.type)
   );
   const terminal = phase === "Succeeded" || phase === "Failed";
   if (!terminal) conditions.push(...options.resize ?? []);
   const generation = pod.metadata?.generation;
   const owned: V1PodCondition[] = [
+    ...set,
     { type: "PodReadyToStartContainers", status: bool(options.sandboxReady && !terminal) },
     initializedCondition(pod, statuses, phase),
     readyCondition(pod, conditions, statuses, phase),

@@ -12,14 +12,15 @@ import type {
   V1ContainerStatus,
   V1Pod,
 } from "@kubernetes/client-node";
+import type { ContainerKind } from "../plan/containers.ts";
 import type { ContainerOverride, ContainerUnit } from "./types.ts";
 import { observeUnit, type UnitObservation } from "./unit_state.ts";
 
 /** What `computeContainerStatus` needs besides the container's spec. */
 export interface ContainerStatusOptions {
   pod: V1Pod;
-  /** The container is listed in `spec.initContainers`. */
-  init: boolean;
+  /** Where the pod lists the container, and what it is there. */
+  kind: ContainerKind;
   unit?: ContainerUnit;
   override?: ContainerOverride;
   /** This container's entry in the previous pod status. */
@@ -31,12 +32,12 @@ export type RestartPolicy = "Always" | "OnFailure" | "Never";
 
 /**
  * The restart policy that applies to a container: a sidecar (init container with
- * `restartPolicy: Always`) always restarts; other init containers are retried on failure
- * unless the pod says `Never`; app containers follow the pod (default `Always`).
+ * `restartPolicy: Always`) always restarts; regular init containers are retried on failure
+ * unless the pod says `Never`; app containers follow the pod (default `Always`); ephemeral
+ * containers never restart.
  *
- * @param container The container's spec.
  * @param pod The pod.
- * @param init Whether it is an init container.
+ * @param kind What the container is to the pod.
  * @return The effective policy.
  *
  * @example Usage
@@ -44,31 +45,21 @@ export type RestartPolicy = "Always" | "OnFailure" | "Never";
  * import { restartPolicyOf } from "./container.ts";
  * import assert from "node:assert/strict";
  * const pod = { spec: { restartPolicy: "Always", containers: [] } };
- * assert.equal(restartPolicyOf({ name: "setup" }, pod, true), "OnFailure");
+ * assert.equal(restartPolicyOf(pod, "init"), "OnFailure");
  * ```
  */
-export function restartPolicyOf(container: V1Container, pod: V1Pod, init: boolean): RestartPolicy {
+export function restartPolicyOf(pod: V1Pod, kind: ContainerKind): RestartPolicy {
   const podPolicy = (pod.spec?.restartPolicy ?? "Always") as RestartPolicy;
-  if (!init) return podPolicy;
-  if (isSidecar(container)) return "Always";
-  return podPolicy === "Never" ? "Never" : "OnFailure";
-}
-
-/**
- * Whether an init container is a sidecar (a "restartable init container").
- *
- * @param container The init container's spec.
- * @return True for `restartPolicy: Always`.
- *
- * @example Usage
- * ```ts
- * import { isSidecar } from "./container.ts";
- * import assert from "node:assert/strict";
- * assert.equal(isSidecar({ name: "proxy", restartPolicy: "Always" }), true);
- * ```
- */
-export function isSidecar(container: V1Container): boolean {
-  return container.restartPolicy === "Always";
+  switch (kind) {
+    case "app":
+      return podPolicy;
+    case "sidecar":
+      return "Always";
+    case "init":
+      return podPolicy === "Never" ? "Never" : "OnFailure";
+    case "ephemeral":
+      return "Never";
+  }
 }
 
 /**
@@ -89,7 +80,8 @@ export function isSidecar(container: V1Container): boolean {
  *    replaces a waiting state, or a terminated one that will be restarted, moving the
  *    latter to `lastState` (the reason cache).
  * 5. `started` = running and startup probe passed (or none); `ready` = started and
- *    readiness probe passed (or none); for a regular init container, `ready` = exited 0.
+ *    readiness probe passed (or none); for a regular init container, `ready` = exited 0; an
+ *    ephemeral container is never ready and has no `started`.
  *
  * @param container The container's spec.
  * @param options The pod, unit, overrides and previous status.
@@ -100,7 +92,7 @@ export function isSidecar(container: V1Container): boolean {
  * import { computeContainerStatus } from "./container.ts";
  * import assert from "node:assert/strict";
  * const pod = { spec: { containers: [{ name: "app", image: "/bin/app" }] } };
- * const status = computeContainerStatus(pod.spec.containers[0], { pod, init: false });
+ * const status = computeContainerStatus(pod.spec.containers[0], { pod, kind: "app" });
  * assert.equal(status.state?.waiting?.reason, "ContainerCreating");
  * ```
  */
@@ -108,8 +100,8 @@ export function computeContainerStatus(
   container: V1Container,
   options: ContainerStatusOptions,
 ): V1ContainerStatus {
-  const { pod, init, unit, override, previous } = options;
-  const policy = restartPolicyOf(container, pod, init);
+  const { pod, kind, unit, override, previous } = options;
+  const policy = restartPolicyOf(pod, kind);
   const observation: UnitObservation = unit ? observeUnit(unit) : { kind: "absent" };
 
   let status = observation.kind === "absent"
@@ -125,8 +117,10 @@ export function computeContainerStatus(
     (observation.kind === "absent" ? observation.error : undefined);
   if (waiting) status = withWaitingReason(status, waiting, policy, isDeleting(pod));
 
+  // Ephemeral containers have no probes; the kubelet's prober leaves them unready, `started` unset.
+  if (kind === "ephemeral") return { ...status, ready: false };
   const started = Boolean(status.state?.running) && (override?.started ?? !container.startupProbe);
-  const ready = init && !isSidecar(container)
+  const ready = kind === "init"
     ? status.state?.terminated?.exitCode === 0
     : started && (override?.ready ?? !container.readinessProbe);
   return { ...status, started, ready };

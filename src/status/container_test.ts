@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import type { V1Container, V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
+import type { V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
+import type { ContainerKind } from "../plan/containers.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 import { exited, invocation, iso, killed, neverStarted, pod, running } from "./_testing.ts";
 import { computeContainerStatus, restartPolicyOf, willRestart } from "./container.ts";
@@ -23,7 +24,7 @@ function statusOf(
   const container = (init ?? thePod.spec!.containers.find((c) => c.name === name))!;
   const status = computeContainerStatus(container, {
     pod: thePod,
-    init: init !== undefined,
+    kind: init === undefined ? "app" : init.restartPolicy === "Always" ? "sidecar" : "init",
     unit: options.props
       ? {
         unitName: `systemk.default.web.${name}.service`,
@@ -346,24 +347,20 @@ Deno.test("OOM kill under Never: terminated OOMKilled", () => {
   assert.equal(status.state?.terminated?.reason, "OOMKilled");
 });
 
-Deno.test("restartPolicyOf: app containers follow the pod, init containers retry unless Never", () => {
-  const table: [string | undefined, boolean, string | undefined, string][] = [
-    [undefined, false, undefined, "Always"],
-    ["OnFailure", false, undefined, "OnFailure"],
-    ["Never", false, undefined, "Never"],
-    [undefined, true, undefined, "OnFailure"],
-    ["OnFailure", true, undefined, "OnFailure"],
-    ["Never", true, undefined, "Never"],
-    ["Never", true, "Always", "Always"],
+Deno.test("restartPolicyOf: apps follow the pod, init retry unless Never, sidecars always", () => {
+  const table: [string | undefined, ContainerKind, string][] = [
+    [undefined, "app", "Always"],
+    ["OnFailure", "app", "OnFailure"],
+    ["Never", "app", "Never"],
+    [undefined, "init", "OnFailure"],
+    ["OnFailure", "init", "OnFailure"],
+    ["Never", "init", "Never"],
+    ["Never", "sidecar", "Always"],
+    [undefined, "ephemeral", "Never"],
   ];
-  for (const [podPolicy, init, containerPolicy, want] of table) {
-    const container: V1Container = { name: "c", restartPolicy: containerPolicy };
+  for (const [podPolicy, kind, want] of table) {
     const thePod = pod({ containers: ["app"], restartPolicy: podPolicy });
-    assert.equal(
-      restartPolicyOf(container, thePod, init),
-      want,
-      `${podPolicy} ${init} ${containerPolicy}`,
-    );
+    assert.equal(restartPolicyOf(thePod, kind), want, `${podPolicy} ${kind}`);
   }
 });
 

@@ -44,14 +44,19 @@ export { computePodStatus } from "./pod_status.ts";
 export {
   computeContainerStatus,
   type ContainerStatusOptions,
-  isSidecar,
   podRef,
   type RestartPolicy,
   restartPolicyOf,
   willRestart,
 } from "./container.ts";
 export { hasAnyAppContainerStarted, type PodPhase, podPhase } from "./phase.ts";
-export { KUBELET_CONDITION_TYPES, podConditions, type PodConditionsOptions } from "./conditions.ts";
+export {
+  isKubeletCondition,
+  KUBELET_CONDITION_TYPES,
+  podConditions,
+  type PodConditionsOptions,
+  TERMINATION_BY_KUBELET,
+} from "./conditions.ts";
 export { computeQOSClass, type QOSClass } from "./qos.ts";
 export { type ContainerResources, withResources } from "./resources.ts";
 export { containerID, observeUnit, timestamp, type UnitObservation } from "./unit_state.ts";

@@ -7,7 +7,7 @@
  */
 import type { V1PodStatus } from "@kubernetes/client-node";
 import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js";
-import { KUBELET_CONDITION_TYPES } from "./conditions.ts";
+import { isKubeletCondition, KUBELET_CONDITION_TYPES } from "./conditions.ts";
 
 /** Status fields systemk owns; everything else in `status` is left to others. */
 export const OWNED_STATUS_FIELDS = [
@@ -24,6 +24,7 @@ export const OWNED_STATUS_FIELDS = [
   "qosClass",
   "initContainerStatuses",
   "containerStatuses",
+  "ephemeralContainerStatuses",
 ] as const;
 
 /** Owned fields written when given but never cleared: the apiserver keeps them immutable. */
@@ -67,7 +68,10 @@ function normalize(value: unknown): unknown {
 export interface KeyScope {
   /** Owned fields compared. */
   fields: readonly string[];
-  /** Condition types compared (others' conditions, e.g. readiness gates, are theirs). */
+  /**
+   * Condition types compared (others' conditions, e.g. readiness gates, are theirs), besides
+   * the `DisruptionTarget` systemk sets itself ({@link isKubeletCondition}).
+   */
   conditionTypes: ReadonlySet<string>;
 }
 
@@ -101,7 +105,7 @@ export function ownedStatusKey(status: PlainStatus, scope: KeyScope): string {
   for (const field of scope.fields) owned[field] = status[field];
   const conditions = (status.conditions as { type?: string }[] | undefined) ?? [];
   owned.conditions = conditions
-    .filter((c) => scope.conditionTypes.has(c.type ?? ""))
+    .filter((c) => scope.conditionTypes.has(c.type ?? "") || isKubeletCondition(c))
     .sort((a, b) => (a.type ?? "").localeCompare(b.type ?? ""));
   return JSON.stringify(normalize(owned) ?? {});
 }
@@ -156,7 +160,7 @@ export function statusPatch(
     } else if (field === "hostIPs" || field === "podIPs") {
       status[field] = [{ $patch: "replace" }, ...(value as unknown[])];
     } else if (field === "conditions") {
-      const owned = (value as Condition[]).filter((c) => OWNED_CONDITION_TYPES.has(c.type ?? ""));
+      const owned = (value as Condition[]).filter((c) => isKubeletCondition(c));
       status[field] = clearedConditionFields(owned, options.current?.conditions);
     } else status[field] = value;
   }

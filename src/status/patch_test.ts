@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { completeIPLists, keyScope, ownedStatusKey, statusPatch } from "./patch.ts";
+import {
+  completeIPLists,
+  keyScope,
+  ownedStatusKey,
+  sameOwnedStatus,
+  statusPatch,
+} from "./patch.ts";
 
 Deno.test("ownedStatusKey: Date vs string, fractions, empties and others' conditions", () => {
   const a = {
@@ -103,6 +109,40 @@ Deno.test("statusPatch: one of our conditions the desired status lacks is delete
     { type: "Ready", status: "True" },
     { type: "PodResizePending", $patch: "delete" },
   ]);
+});
+
+Deno.test("statusPatch: systemk's own DisruptionTarget is written and compared, others' are not", () => {
+  const ours = {
+    type: "DisruptionTarget",
+    status: "True",
+    reason: "TerminationByKubelet",
+    message: "Pod was terminated in response to imminent node shutdown.",
+  };
+  const theirs = { ...ours, reason: "DeletionByTaintManager", message: "Taint manager" };
+  const patch = statusPatch("u1", { phase: "Failed", conditions: [ours] }) as {
+    status: Record<string, unknown>;
+  };
+  assert.deepEqual(patch.status.conditions, [ours]);
+  const others = statusPatch("u1", { phase: "Failed", conditions: [theirs] }) as {
+    status: Record<string, unknown>;
+  };
+  assert.deepEqual(others.status.conditions, []);
+  // Not yet in the API: a write is due; once there, none.
+  assert.equal(
+    sameOwnedStatus({ phase: "Failed" }, { phase: "Failed", conditions: [ours] }),
+    false,
+  );
+  assert.equal(
+    sameOwnedStatus({ phase: "Failed", conditions: [ours] }, {
+      phase: "Failed",
+      conditions: [ours],
+    }),
+    true,
+  );
+  assert.equal(
+    sameOwnedStatus({ phase: "Failed" }, { phase: "Failed", conditions: [theirs] }),
+    true,
+  );
 });
 
 Deno.test("completeIPLists fills the address lists the apiserver requires", () => {

@@ -4,7 +4,7 @@
  * @module
  */
 import type { V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
-import { isSidecar } from "./container.ts";
+import { isSidecar } from "../plan/containers.ts";
 
 /** `Pending`, `Running`, `Succeeded` or `Failed`. */
 export type PodPhase = "Pending" | "Running" | "Succeeded" | "Failed";

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { V1Container, V1Pod, V1PodStatus } from "@kubernetes/client-node";
+import type { V1Container, V1ContainerStatus, V1Pod, V1PodStatus } from "@kubernetes/client-node";
+import { allContainers, type ContainerKind } from "../plan/containers.ts";
 import { podConditions } from "./conditions.ts";
 import { computeContainerStatus } from "./container.ts";
 import { podPhase } from "./phase.ts";
@@ -19,7 +20,9 @@ import type { PodStatusOptions } from "./types.ts";
  * conditions (`podConditions`):
  * - a terminal phase (Succeeded/Failed) in the previous status never changes again;
  * - `terminal` makes the phase terminal (Failed unless every app container exited 0);
- *   `evicted` makes it Failed;
+ *   `evicted` and `rejected` make it Failed; a rejected pod (or a terminal one whose previous
+ *   status lists no container) has no container statuses;
+ * - `conditions` (a `DisruptionTarget`) are added to the computed ones;
  * - `reason`/`message` show `failure`; without one, a terminal phase keeps the previous
  *   reason and message (e.g. an eviction's), any other phase clears them;
  * - `startTime` is kept from the previous status, else `now`; `qosClass` likewise, else
@@ -27,7 +30,8 @@ import type { PodStatusOptions } from "./types.ts";
  * - host and pod IPs are the given addresses (host networking);
  * - `observedGeneration` is the pod's `metadata.generation` (PodObservedGenerationTracking);
  * - a container that has run reports `resources` and `allocatedResources` (resources.ts);
- * - app container statuses are sorted by name, init container statuses in spec order;
+ * - app and ephemeral container statuses are sorted by name, init container statuses in spec
+ *   order; ephemeral containers count for neither the phase nor the conditions;
  * - times are whole seconds, the precision the API stores, so the status writer's comparison of a status
  *   read back and one recomputed from unchanged units is true.
  *
@@ -50,34 +54,44 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
   const previous = options.previous ?? pod.status ?? {};
   const now = new Date(Math.floor(options.now.getTime() / 1000) * 1000);
   const previousStatuses = new Map(
-    [...(previous.initContainerStatuses ?? []), ...(previous.containerStatuses ?? [])]
-      .map((status) => [status.name, status]),
+    [
+      ...(previous.initContainerStatuses ?? []),
+      ...(previous.containerStatuses ?? []),
+      ...(previous.ephemeralContainerStatuses ?? []),
+    ].map((status) => [status.name, status]),
   );
-  const statusOf = (container: V1Container, init: boolean) =>
+  const statusOf = (container: V1Container, kind: ContainerKind) =>
     withResources(
       computeContainerStatus(container, {
         pod,
-        init,
+        kind,
         unit: options.units.get(container.name),
         override: options.overrides?.get(container.name),
         previous: previousStatuses.get(container.name),
       }),
       options.resources?.get(container.name),
     );
-  const initContainers = pod.spec?.initContainers ?? [];
-  const containers = pod.spec?.containers ?? [];
-  const initContainerStatuses = initContainers.map((container) => statusOf(container, true));
-  const containerStatuses = containers.map((container) => statusOf(container, false))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const byName = (a: V1ContainerStatus, b: V1ContainerStatus) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  const all = allContainers({ ...pod.spec, containers: pod.spec?.containers ?? [] });
+  const statusesOf = (...kinds: ContainerKind[]) =>
+    all.filter((c) => kinds.includes(c.kind)).map((c) => statusOf(c.container, c.kind));
+  const initContainerStatuses = statusesOf("init", "sidecar");
+  const containerStatuses = statusesOf("app").sort(byName);
+  const ephemeralContainerStatuses = statusesOf("ephemeral").sort(byName);
+  // Ephemeral containers count for neither phase nor conditions (the kubelet's getPhase).
   const statuses = [...initContainerStatuses, ...containerStatuses];
 
   const terminal = options.terminal ?? false;
   let phase = podPhase(pod, statuses, terminal);
-  if ((terminal && !isTerminal(phase)) || options.evicted) phase = "Failed";
+  if ((terminal && !isTerminal(phase)) || options.evicted || options.rejected) phase = "Failed";
   if (isTerminal(previous.phase)) phase = previous.phase;
+  // Never created: a rejected pod's containers have no status, before or after a restart.
+  const containersShown = !options.rejected &&
+    !(isTerminal(previous.phase) && previousStatuses.size === 0);
 
   const sandboxReady = options.sandboxReady ??
-    [...initContainers, ...containers].some((container) => options.units.has(container.name));
+    all.some((c) => c.kind !== "ephemeral" && options.units.has(c.container.name));
   const keepsReason = !options.failure && isTerminal(phase) && previous.phase === phase;
   const generation = pod.metadata?.generation;
   return {
@@ -89,6 +103,7 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
       sandboxReady,
       previous: previous.conditions ?? [],
       observed: pod.status?.conditions,
+      set: options.conditions,
       now,
       resize: options.resizeConditions,
     }),
@@ -100,8 +115,13 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
     podIPs: [{ ip: options.addresses.podIP }],
     startTime: previous.startTime ? new Date(previous.startTime) : now,
     qosClass: previous.qosClass || computeQOSClass(pod),
-    initContainerStatuses: initContainerStatuses.length > 0 ? initContainerStatuses : undefined,
-    containerStatuses,
+    initContainerStatuses: containersShown && initContainerStatuses.length > 0
+      ? initContainerStatuses
+      : undefined,
+    containerStatuses: containersShown ? containerStatuses : undefined,
+    ephemeralContainerStatuses: containersShown && ephemeralContainerStatuses.length > 0
+      ? ephemeralContainerStatuses
+      : undefined,
   };
 }
 

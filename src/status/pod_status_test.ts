@@ -290,6 +290,68 @@ Deno.test("evicted: Failed with the failure even where every container exited 0;
   assert.equal(late.phase, "Succeeded");
 });
 
+Deno.test("rejected: Failed with the rejection, no container statuses, before and after a restart", () => {
+  const thePod = pod({ containers: ["a", "b"], initContainers: ["setup"] });
+  const failure = { reason: "NodePorts", message: "Pod was rejected: Predicate NodePorts failed" };
+  const rejected = compute(thePod, {}, { failure, rejected: true });
+  assert.deepEqual([rejected.phase, rejected.reason, rejected.message], [
+    "Failed",
+    "NodePorts",
+    failure.message,
+  ]);
+  assert.equal(rejected.containerStatuses, undefined);
+  assert.equal(rejected.initContainerStatuses, undefined);
+  assert.equal(condition(rejected, "Ready")?.reason, "PodFailed");
+  // A restarted systemk knows only the API's status: the pod reads the same.
+  const again = compute(thePod, {}, { previous: rejected });
+  assert.deepEqual(again, rejected);
+  // A pod that ran keeps its containers' statuses once terminal.
+  const ran = compute(thePod, { a: exited(1), b: exited(0), setup: exited(0) }, {
+    failure,
+    evicted: true,
+  });
+  assert.equal(compute(thePod, {}, { previous: ran }).containerStatuses?.length, 2);
+});
+
+Deno.test("conditions systemk sets when it ends a pod: added, replacing the observed one, time kept", () => {
+  const thePod = pod({ containers: ["a"] });
+  const disruption = {
+    type: "DisruptionTarget",
+    status: "True",
+    reason: "TerminationByKubelet",
+    message: "Pod was terminated in response to imminent node shutdown.",
+  };
+  const failure = { reason: "Terminated", message: disruption.message };
+  const first = compute(thePod, { a: killed(15) }, {
+    failure,
+    evicted: true,
+    conditions: [disruption],
+  });
+  assert.deepEqual(condition(first, "DisruptionTarget"), {
+    ...disruption,
+    lastTransitionTime: new Date("2026-11-25T12:00:00Z"),
+  });
+  assert.deepEqual([first.phase, first.reason, first.message], [
+    "Failed",
+    "Terminated",
+    failure.message,
+  ]);
+  // Observed in the API, set again later: one condition, its first transition time.
+  const observed = { ...thePod, status: first };
+  const later = computePodStatus(observed, {
+    units: new Map(),
+    addresses: ADDRESSES,
+    now: LATER,
+    previous: first,
+    failure,
+    evicted: true,
+    conditions: [disruption],
+  });
+  const disruptions = later.conditions!.filter((c) => c.type === "DisruptionTarget");
+  assert.equal(disruptions.length, 1);
+  assert.deepEqual(disruptions[0].lastTransitionTime, new Date("2026-11-25T12:00:00Z"));
+});
+
 Deno.test("agent overrides per container reach the status", () => {
   const thePod = pod({ containers: ["a", "b"] });
   const status = compute(thePod, {}, {
@@ -428,4 +490,76 @@ Deno.test("in-place resize: observedGeneration, resize conditions, container res
   assert.equal(condition(ended, "PodResizeInProgress"), undefined);
   assert.equal(ended.observedGeneration, undefined);
   assert.equal(condition(ended, "Ready")!.observedGeneration, undefined);
+});
+
+Deno.test("sidecar: starting keeps the pod Pending; once started, initialized; readiness counts", () => {
+  const thePod = pod({
+    initContainers: [{ name: "proxy", restartPolicy: "Always", startupProbe: {} }],
+    containers: ["app"],
+  });
+  const starting = compute(thePod, { proxy: running() });
+  assert.equal(
+    summary(starting),
+    "Pending Initialized=False(ContainersNotInitialized) " +
+      "ContainersReady=False(ContainersNotReady) Ready=False(ContainersNotReady)",
+  );
+  assert.deepEqual(
+    [starting.initContainerStatuses![0].started, starting.initContainerStatuses![0].ready],
+    [false, false],
+  );
+  const started = new Map([["proxy", { started: true }]]);
+  const both = compute(thePod, { proxy: running(), app: running() }, { overrides: started });
+  assert.equal(summary(both), "Running Initialized=True ContainersReady=True Ready=True");
+  assert.deepEqual(
+    [both.initContainerStatuses![0].started, both.initContainerStatuses![0].ready],
+    [true, true],
+  );
+  const unready = new Map([["proxy", { started: true }]]);
+  const withReadiness = pod({
+    initContainers: [{ name: "proxy", restartPolicy: "Always", readinessProbe: {} }],
+    containers: ["app"],
+  });
+  assert.equal(
+    summary(compute(withReadiness, { proxy: running(), app: running() }, { overrides: unready })),
+    "Running Initialized=True ContainersReady=False(ContainersNotReady) " +
+      "Ready=False(ContainersNotReady)",
+  );
+});
+
+Deno.test("sidecar: a Job's pod completes once its app containers do, whatever the sidecar", () => {
+  const thePod = pod({
+    restartPolicy: "Never",
+    initContainers: [{ name: "proxy", restartPolicy: "Always" }],
+    containers: ["app"],
+  });
+  // While systemk stops the sidecar the pod still runs; then it is Succeeded, the sidecar's
+  // own end (SIGTERM: 143) counting for nothing.
+  assert.equal(compute(thePod, { proxy: running(), app: exited(0) }).phase, "Running");
+  const done = compute(thePod, { proxy: killed(15), app: exited(0) });
+  assert.equal(done.phase, "Succeeded");
+  assert.ok(done.initContainerStatuses![0].state?.terminated);
+  assert.equal(compute(thePod, { proxy: killed(15), app: exited(1) }).phase, "Failed");
+});
+
+Deno.test("ephemeral containers: their own statuses, sorted; phase and conditions ignore them", () => {
+  const thePod = pod({ containers: ["app"] });
+  thePod.spec!.ephemeralContainers = [
+    { name: "zz", image: "/bin/sh", targetContainerName: "app" },
+    { name: "dbg", image: "/bin/sh" },
+  ];
+  const status = compute(thePod, { app: running(), dbg: exited(3) }, {
+    overrides: new Map([["zz", {
+      waiting: { reason: "CreateContainerError", message: "its target is not running" },
+    }]]),
+  });
+  assert.equal(summary(status), "Running Initialized=True ContainersReady=True Ready=True");
+  assert.deepEqual(status.containerStatuses!.map((s) => s.name), ["app"]);
+  const [dbg, zz] = status.ephemeralContainerStatuses!;
+  assert.equal(dbg.name, "dbg");
+  assert.equal(dbg.state?.terminated?.exitCode, 3, "never restarted: stays terminated");
+  assert.equal(dbg.ready, false);
+  assert.equal(dbg.started, undefined);
+  assert.equal(zz.state?.waiting?.reason, "CreateContainerError");
+  assert.equal(zz.state?.waiting?.message, "its target is not running");
+  assert.equal(compute(pod({ containers: ["app"] }), {}).ephemeralContainerStatuses, undefined);
 });

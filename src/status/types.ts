@@ -101,4 +101,18 @@ export interface PodStatusOptions {
    * say, with `failure` as reason and message. A phase already terminal stays.
    */
   evicted?: boolean;
+  /**
+   * Conditions systemk sets when it ends the pod itself, beyond the kubelet's five: the
+   * kubelet's `DisruptionTarget` (reason `TerminationByKubelet`) on a node shutdown. Each
+   * replaces an observed condition of its type, keeping its transition time while its status
+   * is unchanged.
+   */
+  conditions?: readonly V1PodCondition[];
+  /**
+   * The pod was refused at admission (the kubelet's `rejectPod`): phase Failed with `failure`
+   * as reason and message, and no container statuses, since none of its containers was ever
+   * created (`kubectl get pod` then shows the reason). A terminal previous status without
+   * container statuses stays without them, so a rejected pod reads the same after a restart.
+   */
+  rejected?: boolean;
 }

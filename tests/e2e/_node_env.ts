@@ -46,6 +46,13 @@ export interface NodeEnv {
   units(): Promise<string[]>;
   /** One property of a unit of the test systemd (`systemctl show --value`). */
   unitProperty(unit: string, property: string): Promise<string>;
+  /**
+   * The machine comes back from a reboot: the test systemd, if it still runs, ends at once (a
+   * power cut); a fresh one boots for the same node (its `/run` empty: no unit, no pod file,
+   * and the overlay's earlier changes gone), and systemk starts in it. `system` is the new one.
+   * Only on the host's network (a veth link goes with the old system).
+   */
+  reboot(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -88,12 +95,11 @@ export async function startNodeEnv(opts: NodeEnvOptions = {}): Promise<NodeEnv> 
   try {
     const kubeconfig = await cluster.nodeKubeconfig(nodeName);
     system = await bootTestSystemd({ binds: [cluster.dir], network: link });
-    const sys = system;
     /** Runs systemk as the transient service `unit` of the test systemd. */
     const runAgent = async (unit: string, name: string, config: string, flags: string[]) => {
       // systemk runs as a service of the test systemd, as it does on a real node; a restart
       // of the service is a restart of systemk, its pods' units are not touched.
-      const out = await sys.exec([
+      const out = await env.system.exec([
         "systemd-run",
         `--unit=${unit}`,
         "--setenv=NO_COLOR=1",
@@ -118,7 +124,7 @@ export async function startNodeEnv(opts: NodeEnvOptions = {}): Promise<NodeEnv> 
     };
     const env: NodeEnv = {
       cluster,
-      system: sys,
+      system,
       nodeName,
       kubeconfig,
       nodeIP,
@@ -148,6 +154,7 @@ export async function startNodeEnv(opts: NodeEnvOptions = {}): Promise<NodeEnv> 
         return unit;
       },
       async stopAgent(signal = "SIGTERM") {
+        const sys = env.system;
         if (signal === "SIGTERM") {
           await sys.exec(["systemctl", "stop", AGENT_UNIT]);
         } else {
@@ -160,11 +167,18 @@ export async function startNodeEnv(opts: NodeEnvOptions = {}): Promise<NodeEnv> 
         await sys.exec(["systemctl", "reset-failed", AGENT_UNIT]);
       },
       async agentLog() {
-        const out = await sys.exec(["journalctl", "--no-pager", "-o", "cat", "-u", AGENT_UNIT]);
+        const out = await env.system.exec([
+          "journalctl",
+          "--no-pager",
+          "-o",
+          "cat",
+          "-u",
+          AGENT_UNIT,
+        ]);
         return out.stdout;
       },
       async units() {
-        const out = await sys.exec([
+        const out = await env.system.exec([
           "systemctl",
           "list-units",
           "--all",
@@ -175,15 +189,21 @@ export async function startNodeEnv(opts: NodeEnvOptions = {}): Promise<NodeEnv> 
         return out.stdout.split("\n").map((l) => l.trim().split(/\s+/)[0]).filter(Boolean);
       },
       async unitProperty(unit, property) {
-        const out = await sys.exec(["systemctl", "show", "--value", "-p", property, unit]);
+        const out = await env.system.exec(["systemctl", "show", "--value", "-p", property, unit]);
         return out.stdout.trim();
       },
+      async reboot() {
+        if (link) throw new Error("reboot() needs the host's network: a veth link goes with it");
+        await env.system.stop();
+        env.system = system = await bootTestSystemd({ binds: [cluster.dir] });
+        await env.startAgent();
+      },
       async stop() {
-        await env.stopAgent("SIGKILL");
+        if (await env.system.alive()) await env.stopAgent("SIGKILL");
         // The control plane before the system: once a node's network namespace is gone, the
         // apiserver's shutdown waits its whole grace period (10 s) for connections into it.
         await cluster.stop();
-        await sys.stop();
+        await env.system.stop();
         await link?.remove();
       },
     };

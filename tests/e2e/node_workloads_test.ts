@@ -123,9 +123,12 @@ Deno.test("node mode end to end: Deployment, DaemonSet, Jobs", opts, async (t) =
           units.sort(),
           second.map((p) => `systemk.default.${p.metadata?.name}.app.service`).sort(),
         );
+        // The environment reaches the process from the unit's root-only EnvironmentFile=
+        // (no Environment= in the unit): read what the running process got.
         for (const unit of units) {
-          const environment = await env.unitProperty(unit, "Environment");
-          assert.match(environment, /VERSION=2/);
+          const pid = await env.unitProperty(unit, "MainPID");
+          const environ = await env.system.exec(["cat", `/proc/${pid}/environ`]);
+          assert.match(environ.stdout, /(^|\0)VERSION=2\0/);
         }
         await env.kubectl(["delete", "deployment", "web", "--wait=false"]);
       },

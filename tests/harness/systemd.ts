@@ -31,6 +31,11 @@ export interface TestSystemd {
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Starts a long-running command inside it (stdin/stdout/stderr piped). */
   spawn(argv: string[], opts?: { env?: Record<string, string> }): Deno.ChildProcess;
+  /**
+   * Whether its PID 1 still runs: a `systemctl reboot` or `poweroff` inside ends it (reboot(2)
+   * in a PID namespace ends that namespace's init, never the host).
+   */
+  alive(): Promise<boolean>;
   /** Kills its PID 1 (and with it every process inside) and removes its temporary files. */
   stop(): Promise<void>;
 }
@@ -469,12 +474,21 @@ export async function bootTestSystemd(opts: BootOptions = {}): Promise<TestSyste
   const hostStdin = host.stdin.getWriter();
 
   let pid = 0;
+  let unsharePid = 0;
   let stopped = false;
+  // unshare stays unreaped until stop() closes the keeper's input, so its PID is not reused:
+  // PID 1 runs exactly while unshare lists it as its child.
+  const alive = async () => {
+    const children = await Deno.readTextFile(`/proc/${unsharePid}/task/${unsharePid}/children`)
+      .catch(() => "");
+    return pid > 0 && children.trim().split(" ").includes(String(pid));
+  };
   const stop = async () => {
     if (stopped) return;
     stopped = true;
     const stopStart = performance.now();
-    if (pid > 0) {
+    // A PID 1 that ended by itself (a reboot inside) must not be "killed": its PID may be reused.
+    if (await alive()) {
       try {
         Deno.kill(pid, "SIGKILL");
       } catch (e) {
@@ -527,7 +541,7 @@ export async function bootTestSystemd(opts: BootOptions = {}): Promise<TestSyste
 
   try {
     const deadline = Date.now() + BOOT_TIMEOUT_MS;
-    const unsharePid = await readPidFile(`${dir}/unshare.pid`, deadline);
+    unsharePid = await readPidFile(`${dir}/unshare.pid`, deadline);
     pid = await childPid(unsharePid, deadline);
     await waitForSystemdSocket(pid, deadline);
     await opts.network?.attach(pid);
@@ -556,6 +570,7 @@ export async function bootTestSystemd(opts: BootOptions = {}): Promise<TestSyste
     network: opts.network,
     exec,
     spawn,
+    alive,
     stop,
   };
 }
