@@ -135,6 +135,11 @@ export class PodContainers {
     return [...this.#units.keys()];
   }
 
+  /** Per container name: the unit written for it (or found on the machine). */
+  containerUnits(): Map<string, string> {
+    return new Map([...this.#units].map(([unit, ref]) => [ref.container, unit]));
+  }
+
   /** The ephemeral containers whose unit is written (once: they never change). */
   createdEphemeral(): Set<string> {
     return new Set(
