@@ -21,14 +21,7 @@ import { followUntilRunEnds, type Journal, whenRunWrites } from "./journal.ts";
 import { LogOptionsError, parseLogOptions } from "./logs.ts";
 import type { NodeLogs } from "./node_logs.ts";
 import { apiRequests, systemkMetrics } from "../metrics/mod.ts";
-import {
-  containerUnits,
-  creationMillis,
-  findPod,
-  isRunning,
-  type PodSource,
-  type UnitPropertiesReader,
-} from "./pods.ts";
+import { containerUnit, creationMillis, findPod, isRunning, type PodSource } from "./pods.ts";
 import type { ResourceSampler } from "./resources.ts";
 import { TEXT, text } from "./responses.ts";
 import { buildSummary, renderResourceMetrics } from "./stats.ts";
@@ -53,7 +46,6 @@ import { type ExecOptions, type ExecProcess, runToCompletion } from "../exec/con
 export interface KubeletHandlerOptions {
   nodeName: string;
   pods: PodSource;
-  unitProperties: UnitPropertiesReader;
   journal: Journal;
   sampler: ResourceSampler;
   auth: RequestAuth;
@@ -101,7 +93,7 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
     if (path === "/healthz") return text(200, "ok");
     if (path === "/pods" || path === "/pods/") return json(200, podList(options.pods.pods()));
     if (path === "/runningpods" || path === "/runningpods/") {
-      return json(200, podList(await runningPods()));
+      return json(200, podList(runningPods()));
     }
     if (path.startsWith("/containerLogs/")) return await containerLogs(path, url.searchParams);
     if (path === "/logs" || path.startsWith("/logs/")) {
@@ -128,8 +120,8 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
     const [namespace, name, container] = parts;
     const pod = findPod(options.pods, namespace, name);
     if (!pod) return text(404, `pod "${namespace}/${name}" does not exist on this node`);
-    const unit = containerUnits(pod).get(container);
-    if (!unit) return text(404, `container "${container}" not found in pod "${namespace}/${name}"`);
+    const unit = containerUnit(options.pods, pod, container);
+    if (typeof unit !== "string") return text(unit.status, unit.message);
     let logOptions;
     try {
       logOptions = parseLogOptions(query, BigInt(now()) * 1000n);
@@ -137,7 +129,7 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
       if (e instanceof LogOptionsError) return text(400, e.message);
       throw e;
     }
-    const props = await options.unitProperties(unit).catch(() => undefined);
+    const props = options.pods.unitState(unit);
     // The runtime restarts containers itself (systemd's NRestarts stays 0): a restartCount of
     // 0 means no previous run of this pod, whatever the journal holds of an earlier one.
     const restartCount =
@@ -170,7 +162,7 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
     }
     const started = props?.ExecMainStartTimestamp ?? 0;
     const ended = async () => {
-      const now = await options.unitProperties(unit).catch(() => undefined);
+      const now = options.pods.unitState(unit);
       return !now || now.ExecMainStartTimestamp !== started || !isRunning(now);
     };
     const body = run === null
@@ -205,8 +197,8 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
     const pod = streamingPod(parts[0], parts[1], parts.length === 4 ? parts[2] : undefined);
     if (pod instanceof Response) return pod;
     const container = parts.at(-1)!;
-    const unit = containerUnits(pod).get(container);
-    if (!unit) return text(404, `container "${container}" not found in pod "${parts[1]}"`);
+    const unit = containerUnit(options.pods, pod, container);
+    if (typeof unit !== "string") return text(unit.status, unit.message);
     const command = (query.get("cmd") ?? "").split(" ").filter(Boolean);
     if (command.length === 0) return text(400, "no command given (cmd=)");
     if (!options.exec) return text(501, "run needs systemk's systemd connection");
@@ -253,8 +245,8 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
     if (typeof streams === "string") return text(400, streams);
     const pod = streamingPod(namespace, name, parts.length === 4 ? parts[2] : undefined);
     if (pod instanceof Response) return pod;
-    const unit = containerUnits(pod).get(container);
-    if (!unit) return text(404, `container "${container}" not found in pod "${namespace}/${name}"`);
+    const unit = containerUnit(options.pods, pod, container);
+    if (typeof unit !== "string") return text(unit.status, unit.message);
     const command = url.searchParams.getAll("command");
     if (kind === "exec" && command.length === 0) return text(400, "no command given");
     const protocol = negotiate(request, [REMOTE_COMMAND_V4]);
@@ -292,26 +284,21 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
     }, options.log);
   }
 
-  async function runningPods(): Promise<V1Pod[]> {
-    const pods = await Promise.all(
-      options.pods.pods().map(async (pod) => {
-        const units = containerUnits(pod);
-        const containers = await Promise.all(
-          (pod.spec?.containers ?? []).map(async (c) => {
-            const props = await options.unitProperties(units.get(c.name)!).catch(() => undefined);
-            return props && isRunning(props) ? [{ name: c.name, image: c.image }] : [];
-          }),
-        );
-        const running = containers.flat();
-        if (running.length === 0) return [];
-        const m = pod.metadata!;
-        return [{
-          metadata: { name: m.name, namespace: m.namespace, uid: m.uid },
-          spec: { containers: running },
-        }];
-      }),
-    );
-    return pods.flat();
+  function runningPods(): V1Pod[] {
+    return options.pods.pods().flatMap((pod) => {
+      const units = options.pods.containerUnits(pod);
+      const running = (pod.spec?.containers ?? []).flatMap((c) => {
+        const unit = units.get(c.name);
+        const props = unit ? options.pods.unitState(unit) : undefined;
+        return props && isRunning(props) ? [{ name: c.name, image: c.image }] : [];
+      });
+      if (running.length === 0) return [];
+      const m = pod.metadata!;
+      return [{
+        metadata: { name: m.name, namespace: m.namespace, uid: m.uid },
+        spec: { containers: running },
+      }];
+    });
   }
 
   return async (request, credentials) => {

@@ -7,6 +7,7 @@ import { isProtocolSwitch, type ProtocolSwitch } from "./streaming.ts";
 import { Journal } from "./journal.ts";
 import { apiRequests } from "../metrics/mod.ts";
 import { ResourceSampler } from "./resources.ts";
+import { fixedPods } from "./_testing.ts";
 
 const pod: V1Pod = {
   metadata: {
@@ -62,14 +63,16 @@ function handler(exec?: KubeletHandlerOptions["exec"]) {
   });
   return kubeletHandler({
     nodeName: "n1",
-    pods: { pods: () => [pod] },
-    unitProperties: (unit) =>
-      unit === "systemk.default.web.app.service" ? Promise.resolve(running) : Promise.resolve(
-        { ActiveState: "inactive", SubState: "dead", InvocationID: "" } as UnitProperties,
-      ),
+    pods: fixedPods(
+      () => [pod],
+      (unit) =>
+        unit === "systemk.default.web.app.service"
+          ? running
+          : { ActiveState: "inactive", SubState: "dead", InvocationID: "" } as UnitProperties,
+    ),
     journal: new Journal({ command: FAKE_JOURNALCTL }),
     sampler: new ResourceSampler({
-      pods: { pods: () => [pod] },
+      pods: fixedPods(() => [pod]),
       unitProperties: () => Promise.resolve(running),
       cgroupUsage: () => Promise.resolve({}),
     }),
@@ -168,12 +171,14 @@ Deno.test("containerLogs: no output yet is an empty log; no restart yet is no pr
   });
   const h = kubeletHandler({
     nodeName: "n1",
-    pods: { pods: () => [{ ...pod, status: undefined }] },
     // Started after every entry the journal has.
-    unitProperties: () => Promise.resolve({ ...running, ExecMainStartTimestamp: 10 }),
+    pods: fixedPods(
+      () => [{ ...pod, status: undefined }],
+      () => ({ ...running, ExecMainStartTimestamp: 10 }),
+    ),
     journal: new Journal({ command: FAKE_JOURNALCTL }),
     sampler: new ResourceSampler({
-      pods: { pods: () => [] },
+      pods: fixedPods(() => []),
       unitProperties: () => Promise.reject(),
       cgroupUsage: () => Promise.reject(),
     }),

@@ -83,7 +83,6 @@ export async function startKubeletAPI(options: KubeletAPIOptions): Promise<Kubel
   const handler = kubeletHandler({
     nodeName: options.node.name,
     pods: options.pods,
-    unitProperties: options.unitProperties,
     exec: options.exec,
     journal: new Journal(),
     nodeLogs: options.enableSystemLogHandler

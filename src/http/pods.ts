@@ -7,12 +7,18 @@
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import type { CgroupUsage, UnitProperties } from "../unit/properties.ts";
-import { unitName } from "../unit/name.ts";
 
 /** The pods this node runs, as systemk sees them. */
 export interface PodSource {
   /** Every pod currently assigned to (or running on) this node. */
   pods(): readonly V1Pod[];
+  /**
+   * Per container name of `pod`: its unit, as the pod runtime planned and wrote it (none yet
+   * for a container whose unit is not written).
+   */
+  containerUnits(pod: V1Pod): ReadonlyMap<string, string>;
+  /** A unit's state as the runtime last observed it (systemd's signals). */
+  unitState(unit: string): UnitProperties | undefined;
 }
 
 /** Reads a unit's properties (systemd's `GetAll`), accounting included. */
@@ -41,15 +47,27 @@ export function creationMillis(pod: V1Pod): number {
   return t ? new Date(t).getTime() : 0;
 }
 
-/** Each container's unit name: init, app then ephemeral containers, in spec order. */
-export function containerUnits(pod: V1Pod): Map<string, string> {
-  const m = pod.metadata!;
-  const containers = [
+/**
+ * The unit of `container` in `pod`, or the answer when there is none: 404 for a container the
+ * pod does not have, 400 (as the kubelet says of a container not yet created) while its unit
+ * is not written.
+ */
+export function containerUnit(
+  source: PodSource,
+  pod: V1Pod,
+  container: string,
+): string | { status: 400 | 404; message: string } {
+  const unit = source.containerUnits(pod).get(container);
+  if (unit) return unit;
+  const { namespace, name } = pod.metadata!;
+  const declared = [
     ...pod.spec?.initContainers ?? [],
     ...pod.spec?.containers ?? [],
     ...pod.spec?.ephemeralContainers ?? [],
-  ];
-  return new Map(containers.map((c) => [c.name, unitName(m.namespace!, m.name!, c.name)]));
+  ].some((c) => c.name === container);
+  return declared
+    ? { status: 400, message: `container "${container}" in pod "${name}" is waiting to start` }
+    : { status: 404, message: `container "${container}" not found in pod "${namespace}/${name}"` };
 }
 
 /** True while the unit has processes (or is getting them): what "running" means here. */

@@ -19,7 +19,6 @@ import type { CgroupUsage } from "../unit/properties.ts";
 import { podSliceName } from "../unit/name.ts";
 import {
   type CgroupUsageReader,
-  containerUnits,
   isRunning,
   type PodSource,
   type UnitPropertiesReader,
@@ -99,7 +98,7 @@ export class ResourceSampler {
     const m = pod.metadata ?? {};
     const [slice, ...containers] = await Promise.all([
       this.#o.cgroupUsage(podSliceName(m.uid!)).catch((): CgroupUsage => ({})),
-      ...[...containerUnits(pod)].map(([name, unit]) => this.#container(name, unit)),
+      ...[...this.#o.pods.containerUnits(pod)].map(([name, unit]) => this.#container(name, unit)),
     ]);
     const running = containers.filter((c) => c !== undefined);
     if (running.length === 0) return undefined;

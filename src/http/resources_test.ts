@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { V1Pod } from "@kubernetes/client-node";
 import { readNode, ResourceSampler } from "./resources.ts";
+import { fixedPods } from "./_testing.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 
 Deno.test("readNode: this machine's CPU, memory and boot time through --allow-sys", () => {
@@ -35,7 +36,7 @@ Deno.test("sampler: running containers and their pod's slice, with the previous 
   let t = 1_800_000_001_000;
   const cpuAsked: string[][] = [];
   const sampler = new ResourceSampler({
-    pods: { pods: () => [pod] },
+    pods: fixedPods(() => [pod]),
     unitProperties: (unit) => units[unit] ? Promise.resolve(units[unit]) : Promise.reject(),
     cgroupUsage: (unit) =>
       unit === "systemk-podu_1.slice"
@@ -86,7 +87,7 @@ Deno.test("sampler: a container's CPU systemd does not account is read from its 
   };
   const slice = "/systemk.slice/systemk-podu_1.slice";
   const sampler = new ResourceSampler({
-    pods: { pods: () => [pod] },
+    pods: fixedPods(() => [pod]),
     unitProperties: () =>
       Promise.resolve({ ActiveState: "active", SubState: "running" } as UnitProperties),
     cgroupUsage: () => Promise.resolve({ controlGroup: slice, cpuNanos: 3e9 }),
@@ -100,7 +101,7 @@ Deno.test("sampler: a container's CPU systemd does not account is read from its 
   assert.equal(sample.pods[0].containers[0].cpuNanos, 2e9);
   // Unreadable cgroups leave the figures out rather than failing the measurement.
   const failing = new ResourceSampler({
-    pods: { pods: () => [pod] },
+    pods: fixedPods(() => [pod]),
     unitProperties: () =>
       Promise.resolve({ ActiveState: "active", SubState: "running" } as UnitProperties),
     cgroupUsage: () => Promise.resolve({ controlGroup: slice }),

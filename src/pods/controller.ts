@@ -25,6 +25,7 @@ import { StatusWriter } from "../kube/status.ts";
 import { ServiceAccountTokens } from "../kube/tokens.ts";
 import { PodError } from "../pod_error.ts";
 import { KUBELET_CONDITION_TYPES } from "../status/mod.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 import type { RuntimeOptions } from "./context.ts";
 import type { References } from "./ports.ts";
 import { podReferences } from "./references.ts";
@@ -137,6 +138,16 @@ export class PodController {
   /** Every pod this node runs or is asked to run (a static pod answers for its mirror). */
   pods(): V1Pod[] {
     return [...this.#latest.values(), ...this.#staticPods.values()];
+  }
+
+  /** Per container name of `pod`: its unit, as the runtime wrote it. */
+  containerUnits(pod: V1Pod): ReadonlyMap<string, string> {
+    return this.runtime.containerUnits(pod.metadata!.uid!);
+  }
+
+  /** A unit's state as last observed. */
+  unitState(unit: string): UnitProperties | undefined {
+    return this.runtime.unitState(unit);
   }
 
   /** Resolves once the statuses computed so far are written (node mode; failed writes retry). */

@@ -95,7 +95,7 @@ export function decideRestart(loop: CrashLoop, run: EndedRun): RestartDecision |
  * A unit whose run is over: failed, stopped, or exited and kept active by
  * `RemainAfterExit=yes`. A starting unit may still show the previous run's exit status.
  */
-function hasEnded(props: UnitProperties): boolean {
+export function hasEnded(props: UnitProperties): boolean {
   return props.ActiveState === "failed" || props.ActiveState === "inactive" ||
     (props.ActiveState === "active" && props.SubState === "exited");
 }

@@ -28,6 +28,7 @@ import {
 import type { UnitProperties } from "../unit/properties.ts";
 import type { Log } from "../log/mod.ts";
 import { ContainerLifecycle } from "./containers.ts";
+import { hasEnded } from "./crash_loop.ts";
 import {
   type FoundPod,
   podKey,
@@ -136,6 +137,11 @@ export class PodContainers {
   /** The names of the pod's units. */
   names(): string[] {
     return [...this.#units.keys()];
+  }
+
+  /** Per container name: the unit written for it (or found on the machine). */
+  containerUnits(): Map<string, string> {
+    return new Map([...this.#units].map(([unit, ref]) => [ref.container, unit]));
   }
 
   /** The ephemeral containers whose unit is written (once: they never change). */
@@ -592,6 +598,10 @@ export class PodContainers {
    * hook, within one grace period (`graceSeconds`, else the pod's); sidecars get SIGTERM only
    * after the app containers and the sidecars after them have stopped (sequence.ts).
    *
+   * Containers whose last run is over are not stopped again: stopping an ended unit would only
+   * let systemd unload it, and with it the run's record (a kept pod's statuses, its
+   * InvocationID).
+   *
    * @param only which kinds of containers to stop (default: all).
    */
   async stopAll(
@@ -602,7 +612,10 @@ export class PodContainers {
     const order = terminationOrder(units);
     const kinds = new Map(units.map((u) => [u.name, u.kind]));
     // Units whose container left the spec have no turn to wait for.
-    const names = [...this.#units.keys()].filter((name) => only(kinds.get(name) ?? "app"));
+    // An adopted unit's state is read first: it may have ended while systemk was away.
+    const wanted = [...this.#units.keys()].filter((name) => only(kinds.get(name) ?? "app"));
+    const states = await Promise.all(wanted.map((name) => this.#c.observed.current(name)));
+    const names = wanted.filter((_, i) => states[i].InvocationID === "" || !hasEnded(states[i]));
     const stopped = new Map<string, Promise<void>>();
     const stopping = (name: string): Promise<void> => {
       let stop = stopped.get(name);

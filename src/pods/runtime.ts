@@ -164,6 +164,19 @@ export class PodRuntime {
     return [...this.#workers.values()].filter((w) => w.active).map((w) => w.pod);
   }
 
+  /**
+   * Per container name of pod `uid`: its unit as planned and written (the kubelet API's logs,
+   * exec and stats follow these); empty while none is written.
+   */
+  containerUnits(uid: string): ReadonlyMap<string, string> {
+    return this.#workers.get(uid)?.containerUnits() ?? new Map();
+  }
+
+  /** A unit's state as last observed (see observed.ts), if it is one of the pods'. */
+  unitState(unit: string): UnitProperties | undefined {
+    return this.#observed.get(unit);
+  }
+
   /** Stops every adopted pod that is not in `desired` (after the first full listing). */
   async collectOrphans(desired: ReadonlySet<string>): Promise<void> {
     const orphans = [...this.#unclaimed].filter(([uid]) => !desired.has(uid));

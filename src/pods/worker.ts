@@ -175,6 +175,11 @@ export class PodWorker {
     return this.#pod;
   }
 
+  /** Per container name: the unit written for it (or found on the machine). */
+  containerUnits(): Map<string, string> {
+    return this.#containers.containerUnits();
+  }
+
   /**
    * Whether the pod counts as running on the node (the kubelet's active pods): admitted and
    * not terminated yet; a pod being deleted counts until its containers are stopped.
