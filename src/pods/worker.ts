@@ -3,10 +3,11 @@
  * at a time (a pod's steps never interleave; different pods proceed concurrently) through an
  * explicit lifecycle:
  *
- * - `syncing`: the pod should run; each sync prepares it (prepare.ts), writes its volume files
- *   and sets up its claims' volumes (src/volumes/claims.ts), writes its unit files, starts its
- *   containers (containers.ts), restarts the ones that ended per restartPolicy (restarts.ts) and
- *   probes them (prober.ts);
+ * - `syncing`: the pod should run; each sync allocates a resize its spec asks for when it fits
+ *   (resize.ts), prepares the pod as allocated (prepare.ts), writes its volume files and sets up
+ *   its claims' volumes (src/volumes/claims.ts), writes its unit files (resizing running ones in
+ *   place), starts its containers (containers.ts), restarts the ones that ended per
+ *   restartPolicy (restarts.ts) and probes them (prober.ts);
  * - `terminating`: its containers are being stopped, for good: nothing starts, restarts or
  *   probes them any more;
  * - `terminated`: stopped. A deleted pod is then removed (units, files) and forgotten; a pod
