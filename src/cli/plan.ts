@@ -1,7 +1,9 @@
 /**
  * `systemk plan <pod.yaml|->`: the dry run. Prints exactly the unit files and volume files a
  * Pod manifest becomes on this node, or the error, with a non-zero exit code on error.
- * ConfigMaps and Secrets the pod references may follow as extra YAML documents.
+ * ConfigMaps, Secrets, PersistentVolumeClaims and PersistentVolumes the pod references may
+ * follow as extra YAML documents; a PersistentVolume's nodeAffinity is matched against the labels
+ * `kubernetes.io/hostname` (this machine's hostname) and `--node-labels`.
  *
  * @module
  */
@@ -48,6 +50,11 @@ export async function planCommand(config: Config, args: string[]): Promise<numbe
         pod,
         configMaps: byName(manifests.configMaps),
         secrets: byName(manifests.secrets),
+        persistentVolumeClaims: byName(manifests.persistentVolumeClaims ?? []),
+        persistentVolumes: new Map(
+          (manifests.persistentVolumes ?? []).map((v) => [v.metadata!.name!, v]),
+        ),
+        nodeLabels: { "kubernetes.io/hostname": node.hostname, ...config.nodeLabels },
         node,
         packages: new Map(),
         stateDir: config.stateDir,

@@ -198,6 +198,11 @@ export interface NodeResources {
   allocatable: Record<string, string>;
 }
 
+/** The node's allocatable memory for `totalBytes` of it, in whole KiB as the Node reports it. */
+export function allocatableMemoryBytes(totalBytes: number): number {
+  return Math.max(0, Math.floor((totalBytes - MEMORY_EVICTION_BYTES) / 1024)) * 1024;
+}
+
 /**
  * Capacity from the machine; allocatable subtracts the kubelet's default hard eviction
  * thresholds (100Mi of memory, 10% of the root filesystem) so the scheduler never fills the
@@ -216,7 +221,7 @@ export function nodeResources(config: NodeConfig, facts: MachineFacts): NodeReso
     },
     allocatable: {
       cpu,
-      memory: ki(facts.memoryTotalBytes - MEMORY_EVICTION_BYTES),
+      memory: ki(allocatableMemoryBytes(facts.memoryTotalBytes)),
       "ephemeral-storage": ki(facts.fsTotalBytes * (1 - NODEFS_MIN_AVAILABLE)),
       pods,
     },

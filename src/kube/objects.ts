@@ -7,18 +7,29 @@
  * and concurrent reads of one object share one GET: every pod's `kube-root-ca.crt` costs one
  * watch per namespace, not a GET per pod (also in a burst of pods).
  *
+ * PersistentVolumeClaims and PersistentVolumes are read the same way but never watched: the Node
+ * authorizer lets a node only get a claim one of its pods references and the volume bound to it.
+ *
  * @module
  */
-import type { V1ConfigMap, V1Secret } from "@kubernetes/client-node";
+import type {
+  V1ConfigMap,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+  V1Secret,
+} from "@kubernetes/client-node";
 import { httpStatus, type KubeClients, type KubeLogger } from "./client.ts";
 import { Reflector } from "./_reflector.ts";
 import { backoffDelay, sleep } from "./_timer.ts";
 import { log } from "../log/mod.ts";
 
-/** The kinds a pod may reference for env and volumes. */
-export type ObjectKind = "ConfigMap" | "Secret";
+/** The kinds a pod may reference for env and volumes; only the first two are watched. */
+export type ObjectKind = WatchedKind | "PersistentVolumeClaim" | "PersistentVolume";
 
-/** One referenced object. */
+/** The kinds a node may watch (the others it may only get). */
+export type WatchedKind = "ConfigMap" | "Secret";
+
+/** One referenced object; a PersistentVolume's namespace is `""`. */
 export interface ObjectRef {
   kind: ObjectKind;
   namespace: string;
@@ -26,7 +37,10 @@ export interface ObjectRef {
 }
 
 /** The object type for a kind. */
-export type ObjectOf<K extends ObjectKind> = K extends "ConfigMap" ? V1ConfigMap : V1Secret;
+export type ObjectOf<K extends ObjectKind> = K extends "ConfigMap" ? V1ConfigMap
+  : K extends "Secret" ? V1Secret
+  : K extends "PersistentVolumeClaim" ? V1PersistentVolumeClaim
+  : V1PersistentVolume;
 
 /** Result of a read: the object, or a definite "does not exist". */
 export type GetResult<K extends ObjectKind> =
@@ -40,9 +54,8 @@ export type GetResult<K extends ObjectKind> =
 export class ObjectForbiddenError extends Error {
   /** @param ref the object that was refused. */
   constructor(readonly ref: ObjectRef) {
-    super(
-      `${ref.kind} ${ref.namespace}/${ref.name}: forbidden to this node (no pod on it references it)`,
-    );
+    const name = ref.namespace ? `${ref.namespace}/${ref.name}` : ref.name;
+    super(`${ref.kind} ${name}: forbidden to this node (no pod on it references it)`);
     this.name = "ObjectForbiddenError";
   }
 }
@@ -133,15 +146,10 @@ export class ObjectAccess {
   }
 
   async #read<K extends ObjectKind>(ref: ObjectRef & { kind: K }): Promise<GetResult<K>> {
-    const { core } = this.#clients;
     const deadline = Date.now() + this.#forbiddenRetryMs;
     for (let attempt = 0;; attempt++) {
       try {
-        const params = { namespace: ref.namespace, name: ref.name };
-        const object = ref.kind === "ConfigMap"
-          ? await core.readNamespacedConfigMap(params)
-          : await core.readNamespacedSecret(params);
-        return { found: true, object: object as ObjectOf<K> };
+        return { found: true, object: await this.#fetch(ref) };
       } catch (err) {
         const code = httpStatus(err);
         if (code === 404) return { found: false };
@@ -149,6 +157,22 @@ export class ObjectAccess {
         if (Date.now() >= deadline) throw new ObjectForbiddenError(ref);
         await sleep(Math.min(backoffDelay(attempt, 100, 1000), deadline - Date.now()));
       }
+    }
+  }
+
+  /** One GET of the object. */
+  async #fetch<K extends ObjectKind>(ref: ObjectRef & { kind: K }): Promise<ObjectOf<K>> {
+    const { core } = this.#clients;
+    const params = { namespace: ref.namespace, name: ref.name };
+    switch (ref.kind) {
+      case "ConfigMap":
+        return await core.readNamespacedConfigMap(params) as ObjectOf<K>;
+      case "Secret":
+        return await core.readNamespacedSecret(params) as ObjectOf<K>;
+      case "PersistentVolumeClaim":
+        return await core.readNamespacedPersistentVolumeClaim(params) as ObjectOf<K>;
+      default:
+        return await core.readPersistentVolume({ name: ref.name }) as ObjectOf<K>;
     }
   }
 
@@ -171,7 +195,7 @@ export class ObjectAccess {
       configMaps: new Map<string, V1ConfigMap>(),
       secrets: new Map<string, V1Secret>(),
     };
-    const fetch = async <K extends ObjectKind>(
+    const fetch = async <K extends WatchedKind>(
       kind: K,
       name: string,
       into: Map<string, ObjectOf<K>>,
@@ -206,7 +230,7 @@ export class ObjectAccess {
    * @return a function that ends this pod's interest.
    */
   watchObject(
-    ref: ObjectRef,
+    ref: ObjectRef & { kind: WatchedKind },
     options: { podUID: string; onChange: (object: V1ConfigMap | V1Secret | undefined) => void },
   ): () => void {
     const key = keyOf(ref);
@@ -242,7 +266,7 @@ export class ObjectAccess {
     shared.reflector.stop();
   }
 
-  #startWatch(ref: ObjectRef): SharedWatch {
+  #startWatch(ref: ObjectRef & { kind: WatchedKind }): SharedWatch {
     const { core, watch } = this.#clients;
     const fieldSelector = `metadata.name=${ref.name}`;
     const plural = ref.kind === "ConfigMap" ? "configmaps" : "secrets";

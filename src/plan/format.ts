@@ -74,5 +74,14 @@ export function formatPlan(plan: PodPlan): string {
   if (users.length + groups.length > 0) {
     out += `# user records: users ${users.join(" ") || "-"}, groups ${groups.join(" ") || "-"}\n`;
   }
+  for (const m of plan.claimMounts) {
+    const type = m.type ? ` (${m.type})` : "";
+    const subPaths = m.subPaths.map((p) => `, subPath ${p.path} pinned at ${p.mountPoint}`)
+      .join("");
+    const group = m.fsGroup ? `, fsGroup ${m.fsGroup.gid} (${m.fsGroup.changePolicy})` : "";
+    out += `# persistentVolumeClaim: volume ${m.volume}: PersistentVolume ` +
+      `${m.persistentVolume}, ${m.source} ${m.path}${type}${m.readOnly ? ", read-only" : ""}` +
+      `${subPaths}${group}\n`;
+  }
   return out;
 }

@@ -60,6 +60,16 @@ Deno.test("formatPlan: unit headers, entries with mode and owner, secrets never 
       { volume: "h", path: "/srv/sub", type: "" },
     ],
     podIds: { users: [5000], groups: [5000, 6000] },
+    claimMounts: [{
+      volume: "data",
+      persistentVolume: "pv1",
+      source: "local",
+      path: "/mnt/pv1",
+      type: "",
+      readOnly: false,
+      subPaths: [{ path: "db", mountPoint: "/run/systemk/u/volume-subpaths/data/c/0" }],
+      fsGroup: { gid: 2000, changePolicy: "OnRootMismatch" },
+    }],
   };
   const text = formatPlan(plan);
   assert.equal(
@@ -89,6 +99,7 @@ x
 # hostPath check: volume h: /srv must stay allowed once resolved and be Directory
 # hostPath check: volume h: /srv/sub must stay allowed once resolved
 # user records: users 5000, groups 5000 6000
+# persistentVolumeClaim: volume data: PersistentVolume pv1, local /mnt/pv1, subPath db pinned at /run/systemk/u/volume-subpaths/data/c/0, fsGroup 2000 (OnRootMismatch)
 `,
   );
   assert.ok(!text.includes("hunter2"));

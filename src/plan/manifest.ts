@@ -1,12 +1,19 @@
 /**
  * Kubernetes manifests (multi-document YAML or JSON, `kind: List` included) → the Pods,
- * ConfigMaps and Secrets they contain, for `systemk plan` and golden tests.
+ * ConfigMaps, Secrets, PersistentVolumeClaims and PersistentVolumes they contain, for
+ * `systemk plan` and golden tests.
  *
  * YAML is read as YAML 1.1, as kubectl reads it, so `defaultMode: 0644` is octal.
  *
  * @module
  */
-import type { V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
+import type {
+  V1ConfigMap,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1Secret,
+} from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 
 /** The objects of a manifest, by kind, in document order. */
@@ -14,6 +21,10 @@ export interface Manifests {
   pods: V1Pod[];
   configMaps: V1ConfigMap[];
   secrets: V1Secret[];
+  /** Always present in what {@link parseManifests} returns. */
+  persistentVolumeClaims?: V1PersistentVolumeClaim[];
+  /** Always present in what {@link parseManifests} returns. */
+  persistentVolumes?: V1PersistentVolume[];
 }
 
 function add(out: Manifests, object: unknown, where: string): void {
@@ -40,9 +51,16 @@ function add(out: Manifests, object: unknown, where: string): void {
     case "Secret":
       out.secrets.push(object as V1Secret);
       return;
+    case "PersistentVolumeClaim":
+      out.persistentVolumeClaims!.push(object as V1PersistentVolumeClaim);
+      return;
+    case "PersistentVolume":
+      out.persistentVolumes!.push(object as V1PersistentVolume);
+      return;
   }
   throw new Error(
-    `${where}: kind ${String(o.kind)} is not supported (expected Pod, ConfigMap, Secret or List)`,
+    `${where}: kind ${String(o.kind)} is not supported (expected Pod, ConfigMap, Secret, ` +
+      "PersistentVolumeClaim, PersistentVolume or List)",
   );
 }
 
@@ -56,7 +74,13 @@ function add(out: Manifests, object: unknown, where: string): void {
  * ```
  */
 export function parseManifests(text: string): Manifests {
-  const out: Manifests = { pods: [], configMaps: [], secrets: [] };
+  const out: Manifests = {
+    pods: [],
+    configMaps: [],
+    secrets: [],
+    persistentVolumeClaims: [],
+    persistentVolumes: [],
+  };
   const documents = parseAllDocuments(text, { version: "1.1" });
   const list = Array.isArray(documents) ? documents : [documents];
   list.forEach((doc, i) => {

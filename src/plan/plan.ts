@@ -86,13 +86,19 @@ import {
 } from "./exec.ts";
 import type { ServiceSetting } from "./enter.ts";
 import { enteredSettings, ephemeralProblem } from "./ephemeral.ts";
-import { containerResources, podResources, resourceDirectives } from "./resources.ts";
+import {
+  containerResources,
+  podResources,
+  RESOURCE_KEYS,
+  resourceDirectives,
+} from "./resources.ts";
 import { type EffectiveSecurity, effectiveSecurity, packageAccounts } from "./security.ts";
 import {
   type PlannedVolumes,
   planVolumes,
   relativePathProblem,
   simplifiedAbsolutePath,
+  subPathPin,
   type VolumeOwner,
 } from "./volumes.ts";
 import type {
@@ -256,7 +262,7 @@ function mountDirectives(
 ): Directive[] {
   const out: Directive[] = [];
   const seen = new Set<string>();
-  for (const m of container.volumeMounts ?? []) {
+  for (const [index, m] of (container.volumeMounts ?? []).entries()) {
     const field = `volumeMounts[${m.name}]`;
     const source = volumes.sources.get(m.name);
     if (!source) {
@@ -312,6 +318,13 @@ function mountDirectives(
         hostPath = `${source.hostPath}/${subPath}`;
         // The pod may plant a symlink there: checked again on the node, resolved.
         if (source.onHost) volumes.checkHostPath({ volume: m.name, path: hostPath, type: "" });
+        // A claim's subPath is made, checked and pinned on the node before the units start.
+        const claim = volumes.claimMounts.get(m.name);
+        if (claim) {
+          const pin = { volume: m.name, container: container.name, index };
+          hostPath = subPathPin(ctx.podDir, pin);
+          claim.subPaths.push({ path: subPath, mountPoint: hostPath });
+        }
       }
     }
     const readOnly = source.readOnly || m.readOnly === true;
@@ -667,12 +680,28 @@ function planContainer(
   };
   // What the container runs with: its spec, the unit (sandbox, mounts, command) and the
   // resolved environment — except Secret values, as the hash sits in a world-readable file
-  // (like the kubelet, a changed Secret takes effect when the container next restarts).
-  const publicEnv = [...env].map(([k, v]) => [k, v.secret ? null : v.value]);
+  // (like the kubelet, a changed Secret takes effect when the container next restarts). Its
+  // resources are left out (its spec's, the unit's cgroup settings, the variables of
+  // resourceFieldRef), as the kubelet's container hash leaves them out: an in-place resize
+  // changes them without a new container; the unit records them in `Resources=`.
+  const { resources: _resources, resizePolicy: _policy, ...rest } = container;
+  const fromResources = new Set(
+    (container.env ?? []).filter((e) => e.valueFrom?.resourceFieldRef).map((e) => e.name),
+  );
+  const publicEnv = [...env].map((
+    [k, v],
+  ) => [k, v.secret || fromResources.has(k) ? null : v.value]);
+  const unresourced: UnitFile = {
+    header: [],
+    sections: body.sections.map((section) => ({
+      ...section,
+      lines: section.lines.filter((l) => l.kind !== "directive" || !RESOURCE_KEYS.has(l.key)),
+    })),
+  };
   const containerHash = createHash("sha256")
-    .update(stableJSON(container))
+    .update(stableJSON(rest))
     .update("\n")
-    .update(serialize(ctx, name, body))
+    .update(serialize(ctx, name, unresourced))
     .update("\n")
     .update(JSON.stringify(publicEnv))
     .digest("hex");
@@ -690,6 +719,7 @@ function planContainer(
         nodeName: ctx.input.node.name,
         containerHash,
         index: p.index,
+        resources: JSON.stringify(container.resources ?? {}),
       }),
     ],
   };
@@ -828,6 +858,7 @@ export function planPod(input: PlanInput): PodPlan {
     unplanned,
     volumes: volumes.entries,
     hostPathChecks: volumes.hostPathChecks,
+    claimMounts: [...volumes.claimMounts.values()],
     podIds: podIdsOf(security),
   };
 }

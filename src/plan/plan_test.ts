@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { planPod, PodError } from "./mod.ts";
+import { resourcesOnlyChange, unitResourceProperties } from "./resources.ts";
 import { decodeExecCommandLine, parseUnit, readMetadata } from "../unit/mod.ts";
 import type { UnitFile } from "../unit/mod.ts";
 import { inputFromManifest } from "../../tests/plan/_fixtures.ts";
@@ -149,6 +150,37 @@ Deno.test("plan: containerHash detects changes to the spec and to resolved input
   // Secret values are not hashed (the hash sits in a world-readable file), like the kubelet
   // they take effect on the next restart
   assert.equal(hashes(base.replace("czNjcjN0", "b3RoZXI="))[0], web);
+});
+
+Deno.test("plan: a resize changes the unit's resources and nothing else", () => {
+  const base = manifest("resources");
+  const resized = base.replace(
+    "limits: { cpu: 500m, memory: 128Mi }",
+    "limits: { cpu: 1, memory: 256Mi }",
+  )
+    .replace("requests: { cpu: 100m, memory: 64M }", "requests: { cpu: 200m, memory: 64M }");
+  assert.notEqual(resized, base);
+  const [before] = planPod(inputFromManifest(base)).units;
+  const [after] = planPod(inputFromManifest(resized)).units;
+  assert.equal(readMetadata(after.unit)!.containerHash, readMetadata(before.unit)!.containerHash);
+  assert.deepEqual(JSON.parse(readMetadata(after.unit)!.resources!), {
+    limits: { cpu: 1, memory: "256Mi" },
+    requests: { cpu: "200m", memory: "64M" },
+  });
+  assert.equal(resourcesOnlyChange(before.text, after.text), true);
+  assert.deepEqual(unitResourceProperties(after.text), {
+    CPUQuotaPerSecUSec: 1_000_000n,
+    MemoryMax: 256n * 2n ** 20n,
+    MemorySwapMax: 0n,
+    CPUWeight: 8n,
+    MemoryLow: 64_000_000n,
+  });
+  // Any other change is not a resize.
+  const other =
+    planPod(inputFromManifest(resized.replace("/bin/sleep, infinity]", '/bin/sleep, "1"]')))
+      .units[0];
+  assert.equal(resourcesOnlyChange(before.text, other.text), false);
+  assert.equal(resourcesOnlyChange(before.text, before.text), false);
 });
 
 Deno.test("plan: restartPolicy and terminationGracePeriodSeconds", () => {

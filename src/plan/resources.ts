@@ -6,6 +6,7 @@
  * @module
  */
 import type { V1Container } from "@kubernetes/client-node";
+import { METADATA_SECTION, parseUnit, serializeUnit, type UnitFile } from "../unit/mod.ts";
 import { fail, type PodContext } from "./_context.ts";
 import {
   cpuQuotaForLimit,
@@ -83,6 +84,15 @@ export function podResources(ctx: PodContext): Resources {
   return parseResources(ctx, undefined, "spec.resources", ctx.spec.resources);
 }
 
+/** The directives {@link resourceDirectives} writes: what an in-place resize changes. */
+export const RESOURCE_KEYS: ReadonlySet<string> = new Set([
+  "CPUQuota",
+  "MemoryMax",
+  "MemorySwapMax",
+  "CPUWeight",
+  "MemoryLow",
+]);
+
 /**
  * Directives for the cgroup limits, in a container's `[Service]` or the pod's `[Slice]`:
  * `CPUQuota=`, `MemoryMax=` (with
@@ -105,4 +115,64 @@ export function resourceDirectives(res: Resources): [string, string][] {
   const memoryRequest = res.requests.get("memory");
   if (memoryRequest) out.push(["MemoryLow", String(integerValue(memoryRequest))]);
   return out;
+}
+
+/** The unit without its resources: the cgroup directives and their `Resources=` record. */
+function withoutResources(unit: UnitFile): string {
+  return serializeUnit({
+    ...unit,
+    sections: unit.sections.map((section) => ({
+      ...section,
+      lines: section.lines.filter((line) =>
+        line.kind !== "directive" ||
+        !(section.name === "Service" && RESOURCE_KEYS.has(line.key) ||
+          section.name === METADATA_SECTION && line.key === "Resources")
+      ),
+    })),
+  });
+}
+
+/**
+ * Whether two texts of a container's unit differ in its resources and nothing else (the cgroup
+ * directives and the `[X-Kubernetes]` record of them): a change an in-place resize applies to the
+ * running unit. The container hash leaves resources out, so any other change shows.
+ *
+ * @example Usage
+ * ```ts
+ * resourcesOnlyChange("[Service]\nCPUQuota=50%\n", "[Service]\nCPUQuota=100%\n"); // true
+ * ```
+ */
+export function resourcesOnlyChange(before: string, after: string): boolean {
+  if (before === after) return false;
+  try {
+    return withoutResources(parseUnit(before)) === withoutResources(parseUnit(after));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The unit's cgroup directives as the D-Bus properties `SetUnitProperties` takes (all of type
+ * `t`): `CPUQuota=50%` → `CPUQuotaPerSecUSec` 500000, the others in bytes or as the weight.
+ *
+ * @example Usage
+ * ```ts
+ * unitResourceProperties("[Service]\nCPUQuota=150%\nMemoryMax=1048576\n");
+ * // { CPUQuotaPerSecUSec: 1500000n, MemoryMax: 1048576n }
+ * ```
+ */
+export function unitResourceProperties(text: string): Record<string, bigint> {
+  const properties: Record<string, bigint> = {};
+  for (const section of parseUnit(text).sections) {
+    if (section.name !== "Service") continue;
+    for (const line of section.lines) {
+      if (line.kind !== "directive" || !RESOURCE_KEYS.has(line.key)) continue;
+      if (line.key === "CPUQuota") {
+        // cpuQuotaForLimit writes whole percent or tenths of one: 1 % of a CPU is 10 ms/s.
+        const [whole, tenth = "0"] = line.value.replace(/%$/, "").split(".");
+        properties.CPUQuotaPerSecUSec = BigInt(whole) * 10_000n + BigInt(tenth) * 1_000n;
+      } else properties[line.key] = BigInt(line.value);
+    }
+  }
+  return properties;
 }

@@ -3,9 +3,16 @@
  *
  * @module
  */
-import type { V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
+import type {
+  V1ConfigMap,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1Secret,
+} from "@kubernetes/client-node";
 import type { ContainerKind } from "./containers.ts";
 import type { UnitFile } from "../unit/types.ts";
+import type { ClaimedVolume } from "./claims.ts";
 
 /** A user account as the node resolves it (from /etc/passwd or NSS). */
 export interface UserInfo {
@@ -131,6 +138,15 @@ export interface PlanInput {
    * no hostPath volume is allowed. `/` allows every path (except systemk's state directory).
    */
   allowedHostPaths?: readonly string[];
+  /**
+   * PersistentVolumeClaims of the pod's namespace that it references, by name (absent = not
+   * found).
+   */
+  persistentVolumeClaims?: ReadonlyMap<string, V1PersistentVolumeClaim>;
+  /** The PersistentVolumes those claims are bound to, by name (absent = not found). */
+  persistentVolumes?: ReadonlyMap<string, V1PersistentVolume>;
+  /** This node's labels, which a PersistentVolume's `nodeAffinity` must match. */
+  nodeLabels?: Readonly<Record<string, string>>;
   /** Who pods may run as; absent = {@link DEFAULT_SECURITY_POLICY}. */
   policy?: SecurityPolicy;
   /**
@@ -239,8 +255,30 @@ export interface PodPlan {
    * (symlinks followed, as systemd follows them) it must still be allowed, and have its `type`.
    */
   hostPathChecks: HostPathCheck[];
+  /**
+   * The PersistentVolumes the pod's claims mount, for the applier to set up on the node before
+   * the units start (the planner cannot: that is I/O).
+   */
+  claimMounts: ClaimMount[];
   /** Pod ids the units run with, which need userdb records before they start. */
   podIds: PodIds;
+}
+
+/**
+ * A PersistentVolume a pod mounts, and what the node must do before its units bind it: check
+ * the path (a `local` path must exist; a `hostPath` has its `type`), make the subPaths the
+ * containers mount, and give a `local` volume mounted read-write to the pod's `fsGroup`.
+ */
+export interface ClaimMount extends ClaimedVolume {
+  /** The pod's volume name. */
+  volume: string;
+  /**
+   * The subPaths containers mount (`subPath`/`subPathExpr`): each relative `path` inside the
+   * volume is pinned on `mountPoint` (below the pod's directory), which the unit binds.
+   */
+  subPaths: { path: string; mountPoint: string }[];
+  /** The pod's `fsGroup` and `fsGroupChangePolicy`, when the volume's group must change. */
+  fsGroup?: { gid: number; changePolicy: "Always" | "OnRootMismatch" };
 }
 
 /** An ephemeral container left out of a plan, and why. */

@@ -2,10 +2,10 @@
  * Pod volumes → the directories, files and tmpfs mounts that back them on the node.
  *
  * Layout: `<stateDir>/<pod-uid>/volumes/<kind>/<volume-name>/…` with kind one of `emptydir`,
- * `configmap`, `secret`, `downwardapi`, `projected` (hostPath volumes are used in place). The
- * pod directory and the `volumes/<kind>` levels are root-owned 0700: no other user on the node
- * can reach into them, and units reach their own volumes only through bind mounts systemd sets
- * up as root.
+ * `configmap`, `secret`, `downwardapi`, `projected` (hostPath and persistentVolumeClaim volumes
+ * are used in place). The pod directory and the `volumes/<kind>` levels are root-owned 0700: no
+ * other user on the node can reach into them, and units reach their own volumes only through
+ * bind mounts systemd sets up as root.
  *
  * Ownership and modes: everything at and below a volume's directory is owned by the pod's user
  * (`uid`, and `fsGroup` or the user's group as `gid`), so the seed's "files made of the same
@@ -30,7 +30,8 @@ import { lookupObject, objectData, type SourceKind } from "./_objects.ts";
 import { fieldRefValue, resourceFieldValue } from "./downward.ts";
 import { integerValue, parseQuantity, QuantityError } from "./quantity.ts";
 import { containerResources } from "./resources.ts";
-import type { HostPathCheck, VolumeEntry } from "./types.ts";
+import { claimedVolume, isClaimProblem } from "./claims.ts";
+import type { ClaimMount, HostPathCheck, VolumeEntry } from "./types.ts";
 
 /** The pod's user, owner of every volume file. */
 export interface VolumeOwner {
@@ -57,6 +58,8 @@ export interface PlannedVolumes {
   entries: VolumeEntry[];
   sources: Map<string, VolumeSource>;
   hostPathChecks: HostPathCheck[];
+  /** The PersistentVolumes of the pod's claims, by volume name. */
+  claimMounts: Map<string, ClaimMount>;
   /** Adds (once) the directories of an emptyDir subPath, returning its node path. */
   subPathDirectory(source: VolumeSource, subPath: string): string;
   /** Adds (once) a check of a host path a unit binds. */
@@ -366,6 +369,82 @@ function memoryVolumeSize(ctx: PodContext, sizeLimit: number | undefined): numbe
   return size;
 }
 
+/**
+ * Where a pod's claim subPaths are pinned (bind-mounted) before its units bind them:
+ * `<podDir>/volume-subpaths/<volume>/<container>/<volumeMounts index>`, as the kubelet lays out
+ * its pins.
+ */
+export function subPathPin(
+  podDir: string,
+  mount?: { volume: string; container: string; index: number },
+): string {
+  const dir = `${podDir}/volume-subpaths`;
+  return mount ? `${dir}/${mount.volume}/${mount.container}/${mount.index}` : dir;
+}
+
+/** Kubernetes reason for a volume that cannot be mounted (the kubelet's event reason). */
+const FAILED_MOUNT = "FailedMount";
+
+/**
+ * A `persistentVolumeClaim` volume: the path of the PersistentVolume bound to the claim
+ * (claims.ts), kept clear of systemk's state directory, used in place like a hostPath; what the
+ * node must do before the units start goes to `mounts`. A `local` volume mounted read-write gets
+ * the pod's `fsGroup`, as the kubelet's local volume plugin gives it (hostPath ones do not).
+ */
+function claimVolume(p: Planning, v: V1Volume, mounts: Map<string, ClaimMount>): VolumeSource {
+  const { ctx } = p;
+  const input = ctx.input;
+  const claimed = claimedVolume(v, {
+    namespace: ctx.namespace,
+    claims: input.persistentVolumeClaims ?? new Map(),
+    volumes: input.persistentVolumes ?? new Map(),
+    node: { name: input.node.name, labels: input.nodeLabels ?? {} },
+  });
+  if (isClaimProblem(claimed)) {
+    throw fail(ctx, {
+      what: `volume ${v.name}: ${claimed.what}`,
+      todo: claimed.todo,
+      reason: FAILED_MOUNT,
+    });
+  }
+  const field = `volume ${v.name}: PersistentVolume ${claimed.persistentVolume}: ` +
+    `${claimed.source}.path ${JSON.stringify(claimed.path)}`;
+  const problem = hostPathProblem(claimed.path, ["/"], ctx.stateDir);
+  if (problem) {
+    throw fail(ctx, {
+      what: `${field} ${problem}`,
+      todo: "use another path",
+      reason: FAILED_MOUNT,
+    });
+  }
+  if (!HOST_PATH_TYPES.has(claimed.type)) {
+    throw fail(ctx, {
+      what: `volume ${v.name}: PersistentVolume ${claimed.persistentVolume}: hostPath.type ` +
+        `"${claimed.type}" is unknown`,
+      todo: `use one of ${[...HOST_PATH_TYPES].filter(Boolean).join(", ")}`,
+      reason: FAILED_MOUNT,
+    });
+  }
+  const path = simplifiedAbsolutePath(claimed.path)!;
+  const { fsGroup, fsGroupChangePolicy } = ctx.spec.securityContext ?? {};
+  const owned = claimed.source === "local" && !claimed.readOnly && fsGroup !== undefined;
+  mounts.set(v.name, {
+    ...claimed,
+    path,
+    volume: v.name,
+    subPaths: [],
+    ...(owned
+      ? {
+        fsGroup: {
+          gid: fsGroup,
+          changePolicy: fsGroupChangePolicy === "OnRootMismatch" ? "OnRootMismatch" : "Always",
+        },
+      }
+      : {}),
+  });
+  return { hostPath: path, readOnly: claimed.readOnly, createsSubPaths: false };
+}
+
 function emptyDirVolume(p: Planning, v: V1Volume): VolumeSource {
   const { medium = "", sizeLimit } = v.emptyDir!;
   const path = p.volumeDir("emptydir", v.name);
@@ -438,7 +517,8 @@ function fileVolume(p: Planning, v: V1Volume): VolumeSource {
     const type = Object.keys(v).filter((k) => k !== "name").join(", ") || "(none)";
     throw fail(ctx, {
       what: `volume ${v.name}: type ${type} is not supported by systemk`,
-      todo: "use emptyDir, configMap, secret, downwardAPI, projected or hostPath",
+      todo: "use emptyDir, configMap, secret, downwardAPI, projected, hostPath or " +
+        "persistentVolumeClaim",
     });
   }
   const dirMode = kind === "secret" || files.some((f) => f.sensitive) ? 0o750 : 0o755;
@@ -503,6 +583,7 @@ export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes
   };
   const sources = new Map<string, VolumeSource>();
   const hostPathChecks: HostPathCheck[] = [];
+  const claimMounts = new Map<string, ClaimMount>();
   const checkHostPath = (check: HostPathCheck) => {
     if (!hostPathChecks.some((c) => c.path === check.path && c.type === check.type)) {
       hostPathChecks.push(check);
@@ -527,6 +608,8 @@ export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes
     }
     const source = v.hostPath
       ? hostPathVolume(p, v, checkHostPath)
+      : v.persistentVolumeClaim
+      ? claimVolume(p, v, claimMounts)
       : v.emptyDir
       ? emptyDirVolume(p, v)
       : fileVolume(p, v);
@@ -537,6 +620,7 @@ export function planVolumes(ctx: PodContext, owner: VolumeOwner): PlannedVolumes
     entries: entries.list,
     sources,
     hostPathChecks,
+    claimMounts,
     add: (entry) => entries.add(entry),
     checkHostPath,
     subPathDirectory(source, subPath) {

@@ -7,6 +7,7 @@
 import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
 import type { ContainerExec } from "../exec/container.ts";
 import type { NodeFacts, SecurityPolicy } from "../plan/mod.ts";
+import type { CpuMemory } from "../plan/allocation.ts";
 import type { PodFailure } from "../status/mod.ts";
 import type { ObservedUnits } from "./observed.ts";
 import type {
@@ -99,6 +100,10 @@ export interface PodRuntimeContext extends RuntimeOptions {
   onRemoved(uid: string, pod: V1Pod): Promise<void>;
   /** A status computed for a pod. */
   onStatus(pod: V1Pod, status: V1PodStatus): void;
+  /** The CPU and memory requests, as allocated, of every pod the node runs but `uid`. */
+  othersRequests(uid: string): CpuMemory;
+  /** Pod `uid` was allocated a resize: resizes deferred for want of room are tried again. */
+  onResized(uid: string): void;
 }
 
 /** `namespace/name` of a pod, for messages. */

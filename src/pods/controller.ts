@@ -7,8 +7,8 @@
  *   controller owns (a readiness gate) recomputes the status; a pod gone from the API before
  *   its termination finished (a force delete) is stopped at once. A terminated pod's API
  *   object is deleted (UID precondition). References (ConfigMaps, Secrets, service account
- *   tokens) are fetched and watched per pod; a 403 from the Node authorizer is a container
- *   config error, retried.
+ *   tokens, PersistentVolumeClaims) are fetched (and the first two watched) per pod; a 403 from
+ *   the Node authorizer is a container config error (for a claim: `FailedMount`), retried.
  * - Static pods (`manifestDir`): the directory's pods run as they are, their references from the
  *   directory; in node mode each is mirrored into the API, where its status is shown.
  * - Standalone mode: static pods only; statuses go to `onStatus`.
@@ -31,6 +31,7 @@ import type { References } from "./ports.ts";
 import { podReferences } from "./references.ts";
 import { PodRuntime } from "./runtime.ts";
 import { StaticPodSource } from "./static.ts";
+import { PodClaims } from "./claims.ts";
 
 /** What the pod controller is wired to. */
 export interface PodControllerOptions {
@@ -57,6 +58,7 @@ interface ApiParts {
   clients: KubeClients;
   statuses: StatusWriter;
   objects: ObjectAccess;
+  claims: PodClaims;
   tokens: ServiceAccountTokens;
   mirrors: MirrorPods;
   watcher: PodWatcher;
@@ -86,10 +88,12 @@ export class PodController {
     if (api) {
       const { clients } = api;
       const statuses = new StatusWriter({ clients });
+      const objects = new ObjectAccess({ clients });
       this.#api = {
         clients,
         statuses,
-        objects: new ObjectAccess({ clients }),
+        objects,
+        claims: new PodClaims({ objects, clients, nodeName }),
         tokens: new ServiceAccountTokens({ clients, onRenewalDue: (uid) => this.#resync(uid) }),
         // Static pods run whatever the API says; their mirrors only show them there.
         mirrors: new MirrorPods({ clients, nodeName, nodeUID: api.nodeUID, statuses }),
@@ -207,23 +211,25 @@ export class PodController {
   }
 
   /**
-   * Reads what the pod references. Each object is watched, so an edit reaches the files and a
-   * missing (or not yet permitted) one starts the pod once it appears. A 403 means the Node
-   * authorizer has not linked the object to this pod yet: like a missing object, a container
-   * config error the runtime shows and retries.
+   * Reads what the pod references. Each ConfigMap and Secret is watched, so an edit reaches the
+   * files and a missing (or not yet permitted) one starts the pod once it appears. A 403 means
+   * the Node authorizer has not linked the object to this pod yet: like a missing object, a
+   * container config error the runtime shows and retries. Claims are read at each sync until
+   * they resolve (claims.ts).
    */
   async #fetchReferences(pod: V1Pod): Promise<References> {
-    const { objects, tokens } = this.#api!;
+    const { objects, tokens, claims } = this.#api!;
     const uid = pod.metadata!.uid!;
     try {
-      const [found, serviceAccountTokens] = await Promise.all([
+      const [found, serviceAccountTokens, claimed] = await Promise.all([
         objects.getReferenced(pod.metadata!.namespace!, podReferences(pod), {
           podUID: uid,
           onChange: () => this.#resync(uid),
         }),
         tokens.tokensFor(pod),
+        claims.forPod(pod),
       ]);
-      return { ...found, serviceAccountTokens };
+      return { ...found, serviceAccountTokens, ...claimed };
     } catch (e) {
       if (!(e instanceof ObjectForbiddenError)) throw e;
       throw new PodError("CreateContainerConfigError", `${e.message}; retrying`);
@@ -248,6 +254,7 @@ export class PodController {
     this.#fingerprints.delete(uid);
     this.#api?.statuses.forget(uid);
     this.#api?.objects.releasePod(uid);
+    this.#api?.claims.release(uid);
     this.#api?.tokens.release(uid);
   }
 }

@@ -1,19 +1,22 @@
 /**
  * A pod's containers, as the kubelet's `SyncPod` keeps them: the pod's slice written first
  * (every unit runs in it), their unit files written as planned (a changed unit's old run
- * stopped first; an ephemeral container's unit is written once and kept while the pod lives),
- * the units started in the kubelet's order (sequence.ts: systemd pulls in the regular init
- * containers, the worker starts each sidecar once what precedes it is done and what follows a
- * sidecar once it has started), runs of app containers and sidecars that ended restarted per
- * restartPolicy after the crash-loop back-off (restarts.ts), running runs probed (prober.ts),
- * containers stopped with their hooks and grace (containers.ts), sidecars after the app
- * containers, and once the app containers have ended for good (a Job's pod) with nothing to
- * restart. The pod worker decides when; this module does it.
+ * stopped first; a running unit whose resources alone changed resized in place; an ephemeral
+ * container's unit is written once and kept while the pod lives), the units started in the
+ * kubelet's order (sequence.ts: systemd pulls in the regular init containers, the worker starts
+ * each sidecar once what precedes it is done and what follows a sidecar once it has started),
+ * runs of app containers and sidecars that ended restarted per restartPolicy after the
+ * crash-loop back-off (restarts.ts), running runs probed (prober.ts), containers stopped with
+ * their hooks and grace (containers.ts), sidecars after the app containers, and once the app
+ * containers have ended for good (a Job's pod) with nothing to restart. The pod worker decides
+ * when; this module does it.
  *
  * @module
  */
-import type { V1Container, V1Pod } from "@kubernetes/client-node";
+import type { V1Container, V1Pod, V1ResourceRequirements } from "@kubernetes/client-node";
 import { allContainers, type ContainerKind, type PodIds, type PodPlan } from "../plan/mod.ts";
+import { changedResources } from "../plan/allocation.ts";
+import { resourcesOnlyChange, unitResourceProperties } from "../plan/resources.ts";
 import { podIdsOfUnit } from "../node/user_records.ts";
 import {
   type ContainerOverride,
@@ -34,6 +37,7 @@ import {
   type UnitRef,
 } from "./context.ts";
 import { ProberManager } from "./prober.ts";
+import { type ActualResources, unitResources } from "./resize.ts";
 import { RestartManager } from "./restarts.ts";
 import { appsCompleted, type SequencedUnit, terminationOrder, unitsToStart } from "./sequence.ts";
 
@@ -169,10 +173,12 @@ export class PodContainers {
 
   /**
    * Makes the containers what `plan` says: units written, the app units started (again, after
-   * a retry or a changed unit).
+   * a retry or a changed unit), resized running units given their new resources.
+   *
+   * @return why a resize could not be applied to a running unit (the worker retries it).
    */
-  async apply(plan: PodPlan): Promise<void> {
-    const changed = await this.#install(plan);
+  async apply(plan: PodPlan): Promise<{ resizeError?: string }> {
+    const { changed, resizeError } = await this.#install(plan);
     this.#o.log.debug(
       `${plan.units.length} unit(s) planned, ${changed.length} written: ${
         changed.map((u) => u.name).join(", ") || "none"
@@ -181,6 +187,7 @@ export class PodContainers {
     for (const unit of changed) this.#asked.delete(unit.name);
     this.#planned = true;
     await this.#startDue();
+    return { resizeError };
   }
 
   /** The pod will be tried again from the start: its units may be started again. */
@@ -227,8 +234,13 @@ export class PodContainers {
     return units;
   }
 
-  /** Writes the units whose text changed (stopping the old run) and removes unplanned ones. */
-  async #install(plan: PodPlan): Promise<PodPlan["units"]> {
+  /**
+   * Writes the units whose text changed and removes unplanned ones. A change of resources only
+   * is an in-place resize (resize.ts); any other change stops the old run first.
+   */
+  async #install(
+    plan: PodPlan,
+  ): Promise<{ changed: PodPlan["units"]; resizeError?: string }> {
     const { units, observed } = this.#c;
     // The units run in the pod's slice: it must be there before the first of them starts.
     if (this.#slice?.text !== plan.slice.text) {
@@ -236,9 +248,25 @@ export class PodContainers {
       this.#slice = { name: plan.slice.name, text: plan.slice.text };
     }
     const changed = [];
+    let resizeError: string | undefined;
     for (const unit of plan.units) {
       const previous = this.#units.get(unit.name);
       if (previous?.text === unit.text) continue;
+      if (previous && resourcesOnlyChange(previous.text, unit.text)) {
+        const resized = await this.#resize(unit, previous);
+        if (resized === "restart") {
+          this.#c.events.record(
+            this.#o.pod(),
+            "Normal",
+            "Killing",
+            `Container ${unit.container} resize requires restart`,
+            unit.container,
+          );
+        } else {
+          resizeError ??= resized.error;
+          continue;
+        }
+      }
       await this.#c.claim(unit.name, this.#o.uid);
       if (previous) {
         await this.#restarts.replace(unit.name, async () => {
@@ -272,7 +300,66 @@ export class PodContainers {
       );
       await observed.refresh(unit.name);
     }
-    return changed;
+    return { changed, resizeError };
+  }
+
+  /**
+   * A unit whose resources alone changed, as the kubelet's `computePodResizeAction` treats its
+   * container: one not running just gets its new file (its next start has them); a running one
+   * is restarted when the `resizePolicy` of a changed resource says `RestartContainer`, else
+   * given the new values in place (`SetUnitProperties`: same invocation) — unless its memory
+   * limit would drop to or below what it uses now, which the kubelet refuses (the kernel would
+   * have to reclaim or kill; on cgroup v1 systemd would fail to lower it and not say so).
+   *
+   * @return `restart`, or an `error` that keeps the resize in progress (retried).
+   */
+  async #resize(
+    unit: PodPlan["units"][number],
+    previous: UnitRef,
+  ): Promise<"restart" | { error?: string }> {
+    const { units } = this.#c;
+    const props = await units.properties(unit.name);
+    const applied = () => {
+      this.#units.set(unit.name, { ...previous, text: unit.text });
+      return {};
+    };
+    if (props.ActiveState !== "active" || props.SubState !== "running") {
+      await units.install(unit.name, unit.text);
+      return applied();
+    }
+    const container = this.#specUnit(unit.name)?.container;
+    const before = unitResources(previous.text);
+    const after = unitResources(unit.text);
+    const changed = changedResources(before, after);
+    const policy = (resource: string) =>
+      container?.resizePolicy?.find((p) => p.resourceName === resource)?.restartPolicy;
+    if (changed.some((resource) => policy(resource) === "RestartContainer")) return "restart";
+    const properties = unitResourceProperties(unit.text);
+    const limit = properties.MemoryMax;
+    const usage = props.MemoryCurrent;
+    if (
+      limit !== undefined && usage !== undefined && limit <= BigInt(usage) &&
+      limit < (unitResourceProperties(previous.text).MemoryMax ?? BigInt(Number.MAX_SAFE_INTEGER))
+    ) {
+      return {
+        error: `cannot decrease memory limits: attempting to set container "${unit.container}" ` +
+          `memory limit (${limit}) below current usage (${usage})`,
+      };
+    }
+    await units.resize(unit.name, unit.text, properties);
+    this.#o.log.debug(`${unit.name} resized in place: ${changed.join(", ")}`);
+    return applied();
+  }
+
+  /** Per container: whether its unit runs, and the resources the unit records it runs with. */
+  actualResources(): ActualResources {
+    const out = new Map<string, { running: boolean; resources?: V1ResourceRequirements }>();
+    for (const [name, ref] of this.#units) {
+      const props = this.#c.observed.get(name);
+      const running = props?.ActiveState === "active" && props.SubState === "running";
+      out.set(ref.container, { running, resources: unitResources(ref.text) });
+    }
+    return out;
   }
 
   /**

@@ -8,6 +8,8 @@
 import type {
   V1ConfigMap,
   V1Container,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
   V1Pod,
   V1PodStatus,
   V1Secret,
@@ -32,6 +34,12 @@ export interface UnitManager {
   start(name: string): Promise<string>;
   /** Stops the unit and waits for the stop job; resolves with its result. */
   stop(name: string): Promise<string>;
+  /**
+   * Gives a loaded unit new cgroup properties at once (its running processes keep running, same
+   * invocation), e.g. `{ MemoryMax: 268435456n }`, then writes its file `text`, which says the
+   * same: adoption after a restart of systemk, and the unit's next load, see them.
+   */
+  resize(name: string, text: string, properties: Record<string, bigint>): Promise<void>;
   /** Sends a signal to every process of the unit. */
   kill(name: string, signal: number): Promise<void>;
   resetFailed(name: string): Promise<void>;
@@ -65,6 +73,12 @@ export interface References {
   secrets: Map<string, V1Secret>;
   /** Tokens for projected serviceAccountToken sources, by `serviceAccountTokenKey`. */
   serviceAccountTokens?: Map<string, string>;
+  /** The claims of its persistentVolumeClaim volumes, by name (absent = not found). */
+  persistentVolumeClaims?: Map<string, V1PersistentVolumeClaim>;
+  /** The PersistentVolumes those claims are bound to, by name. */
+  persistentVolumes?: Map<string, V1PersistentVolume>;
+  /** This node's labels, for the PersistentVolumes' nodeAffinity. */
+  nodeLabels?: Record<string, string>;
 }
 
 /** Where Kubernetes-style events go. */

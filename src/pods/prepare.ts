@@ -93,7 +93,9 @@ export async function preparePod(pod: V1Pod, context: PrepareContext): Promise<P
     };
   } catch (e) {
     if (!(e instanceof PodError)) throw e;
-    context.event("Warning", "Failed", e.message, e.container);
+    // A volume that cannot be mounted is the kubelet's FailedMount event; the rest its Failed.
+    const reason = e.reason === "FailedMount" ? e.reason : "Failed";
+    context.event("Warning", reason, e.message, e.container);
     if (!e.container) return { failure: { reason: e.reason, message: e.message } };
     context.overrides.set(e.container, { waiting: { reason: e.reason, message: e.message } });
     return {};

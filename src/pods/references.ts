@@ -1,7 +1,7 @@
 /**
  * Which ConfigMaps and Secrets a pod references: volumes (also projected sources), env
- * `valueFrom` and `envFrom`, of init and app containers. Image pull secrets are left out:
- * systemk pulls no container images.
+ * `valueFrom` and `envFrom`, of init and app containers; and which PersistentVolumeClaims its
+ * volumes claim. Image pull secrets are left out: systemk pulls no container images.
  *
  * @module
  */
@@ -11,16 +11,19 @@ import type { V1Container, V1Pod } from "@kubernetes/client-node";
 export interface PodReferences {
   configMaps: string[];
   secrets: string[];
+  persistentVolumeClaims: string[];
 }
 
-/** Names of the ConfigMaps and Secrets `pod` needs, in its own namespace. */
+/** Names of the ConfigMaps, Secrets and claims `pod` needs, in its own namespace. */
 export function podReferences(pod: V1Pod): PodReferences {
   const configMaps = new Set<string>();
   const secrets = new Set<string>();
+  const claims = new Set<string>();
   const add = (set: Set<string>, name: string | undefined) => name && set.add(name);
   for (const volume of pod.spec?.volumes ?? []) {
     add(configMaps, volume.configMap?.name);
     add(secrets, volume.secret?.secretName);
+    add(claims, volume.persistentVolumeClaim?.claimName);
     for (const source of volume.projected?.sources ?? []) {
       add(configMaps, source.configMap?.name);
       add(secrets, source.secret?.name);
@@ -40,5 +43,9 @@ export function podReferences(pod: V1Pod): PodReferences {
       add(secrets, from.secretRef?.name);
     }
   }
-  return { configMaps: [...configMaps], secrets: [...secrets] };
+  return {
+    configMaps: [...configMaps],
+    secrets: [...secrets],
+    persistentVolumeClaims: [...claims],
+  };
 }

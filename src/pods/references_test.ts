@@ -14,6 +14,8 @@ Deno.test("references come from volumes, projected sources, env and envFrom, onc
           },
         },
         { name: "d", emptyDir: {} },
+        { name: "e", persistentVolumeClaim: { claimName: "data" } },
+        { name: "f", persistentVolumeClaim: { claimName: "data", readOnly: true } },
       ],
       initContainers: [{
         name: "i",
@@ -32,4 +34,5 @@ Deno.test("references come from volumes, projected sources, env and envFrom, onc
   });
   assert.deepEqual(refs.configMaps, ["cm-vol", "cm-proj", "cm-env", "cm-from"]);
   assert.deepEqual(refs.secrets, ["sec-vol", "sec-proj", "sec-env", "sec-from"]);
+  assert.deepEqual(refs.persistentVolumeClaims, ["data"]);
 });

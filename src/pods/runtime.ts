@@ -72,8 +72,19 @@ export class PodRuntime {
       onRemoved: async (uid, pod) => {
         this.#workers.delete(uid);
         this.#countPhases();
+        this.#retryDeferredResizes();
         await options.onTerminated?.(pod);
       },
+      othersRequests: (uid) => {
+        const sum = { cpuMilli: 0, memoryBytes: 0 };
+        for (const [other, worker] of this.#workers) {
+          const requests = other === uid ? undefined : worker.allocatedRequests;
+          sum.cpuMilli += requests?.cpuMilli ?? 0;
+          sum.memoryBytes += requests?.memoryBytes ?? 0;
+        }
+        return sum;
+      },
+      onResized: () => this.#retryDeferredResizes(),
       onStatus: (pod, status) => {
         this.#countPhases();
         options.onStatus(pod, status);
@@ -301,6 +312,14 @@ export class PodRuntime {
     this.#observed.oomKill(name).then((hit) => {
       if (hit) this.#workers.get(uid)?.publish();
     }, (e) => log.warn(`reading ${name} after an OOM kill: ${e.message}`));
+  }
+
+  /**
+   * Resizes deferred for want of room are tried again: a pod went, or one was resized (the
+   * kubelet retries them then, and every 3 minutes).
+   */
+  #retryDeferredResizes(): void {
+    for (const worker of this.#workers.values()) worker.retryDeferredResize();
   }
 
   /** Sets the pods-by-phase gauge from the statuses last computed. */

@@ -30,6 +30,10 @@ export async function connectUnitManager(
         throw e;
       }),
     kill: (name, signal) => client.kill(name, signal),
+    async resize(name, text, properties) {
+      await client.setUnitProperties(name, properties);
+      await client.writeUnitFile(name, text);
+    },
     resetFailed: (name) => client.resetFailed(name),
     properties: (name) => client.getProperties(name),
     async list(): Promise<ExistingUnit[]> {

@@ -3,8 +3,10 @@
  * at a time (a pod's steps never interleave; different pods proceed concurrently) through an
  * explicit lifecycle:
  *
- * - `syncing`: the pod should run; each sync prepares it (prepare.ts), writes its volume and
- *   unit files, starts its containers (containers.ts), restarts the ones that ended per
+ * - `syncing`: the pod should run; each sync allocates a resize its spec asks for when it fits
+ *   (resize.ts), prepares the pod as allocated (prepare.ts), writes its volume files and sets up
+ *   its claims' volumes (src/volumes/claims.ts), writes its unit files (resizing running ones in
+ *   place), starts its containers (containers.ts), restarts the ones that ended per
  *   restartPolicy (restarts.ts) and probes them (prober.ts);
  * - `terminating`: its containers are being stopped, for good: nothing starts, restarts or
  *   probes them any more;
@@ -24,16 +26,26 @@ import { computePodStatus } from "../status/mod.ts";
 import type { ContainerOverride, PodFailure } from "../status/mod.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 import { applyVolumes, removePodDir } from "../volumes/apply.ts";
+import { ClaimMountError, setUpClaimMounts } from "../volumes/claims.ts";
 import { checkHostPaths, HostPathError } from "../volumes/host_paths.ts";
 import { type Log, podLogger } from "../log/mod.ts";
 import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from "./deadline.ts";
 import { rejectedStatus } from "./admission.ts";
 import { PodContainers } from "./pod_containers.ts";
 import { preparePod } from "./prepare.ts";
+import { PodResize } from "./resize.ts";
+import type { CpuMemory } from "../plan/allocation.ts";
+import { allocatableMemoryBytes } from "../kube/node.ts";
 import { type FoundPod, podKey, type PodRuntimeContext } from "./context.ts";
 
 /** Retry delay after a D-Bus failure that was not the pod's fault (systemd re-executing). */
 const TRANSIENT_RETRY_MS = 1000;
+/**
+ * Retry delay while a claim cannot be mounted yet (not bound, say): claims cannot be watched
+ * (the Node authorizer lets a node only get them), so they are read again this often, as the
+ * kubelet's volume manager polls them while it waits to mount.
+ */
+const CLAIM_RETRY_MS = 2000;
 
 /** Where a pod worker is in the pod's life; see the module doc. */
 export type PodLifecycle = "syncing" | "terminating" | "terminated";
@@ -72,6 +84,8 @@ export class PodWorker {
   #closed = false;
   #queue: Promise<void>;
   #podDir?: string;
+  /** The pod's claims were set up once (their fsGroup given): later syncs only check them. */
+  #claimsSetUp = false;
   readonly #overrides = new Map<string, ContainerOverride>();
   #failure?: PodFailure;
   #lastStatus?: V1PodStatus;
@@ -81,6 +95,7 @@ export class PodWorker {
   #deadline?: ReturnType<typeof setTimeout>;
   #publishPending = false;
   readonly #containers: PodContainers;
+  readonly #resize: PodResize;
 
   /**
    * @param pod the pod as last seen.
@@ -126,6 +141,29 @@ export class PodWorker {
         this.#lifecycle === "syncing" && !this.#closed && !this.#pod.metadata?.deletionTimestamp,
       onStarted: () => this.#backoffMs = this.#backoffBaseMs,
     });
+    const allocatable = context.node.allocatable;
+    this.#resize = new PodResize({
+      // What the Node reports allocatable (the machine less the eviction reserve).
+      allocatable: allocatable && {
+        cpuMilli: allocatable.cpuMilli,
+        memoryBytes: allocatableMemoryBytes(allocatable.memoryBytes),
+      },
+      othersRequests: () => context.othersRequests(this.#uid),
+      event: (type, reason, message) => context.events.record(this.#pod, type, reason, message),
+    }, context.adopted.units);
+  }
+
+  /**
+   * The pod's CPU and memory requests as allocated, while it holds them (not once
+   * terminated): what other pods' resizes must leave room for.
+   */
+  get allocatedRequests(): CpuMemory | undefined {
+    return this.#lifecycle === "terminated" ? undefined : this.#resize.requests(this.#pod);
+  }
+
+  /** A resize of this pod waits for room: try it again (another pod shrank or went). */
+  retryDeferredResize(): void {
+    if (this.#resize.deferred && this.#lifecycle === "syncing") this.sync(this.#pod);
   }
 
   /** The status last computed. */
@@ -236,7 +274,10 @@ export class PodWorker {
     this.#retry = undefined;
     this.#failure = undefined;
 
-    const prepared = await preparePod(pod, {
+    const allocation = this.#resize.allocate(pod, new Date());
+    // Room another pod's deferred resize may have waited for.
+    if (allocation.resized) this.#c.onResized(this.#uid);
+    const prepared = await preparePod(allocation.pod, {
       ...this.#c,
       created: this.#containers.createdEphemeral(),
       overrides: this.#overrides,
@@ -247,6 +288,9 @@ export class PodWorker {
       this.#log.debug(`not runnable yet: ${prepared.failure?.message ?? "waiting containers"}`);
       this.#failure = prepared.failure;
       this.publish();
+      if (prepared.failure?.reason === "FailedMount") {
+        return this.#scheduleRetry(() => Promise.resolve(), CLAIM_RETRY_MS);
+      }
       return this.#retryLater();
     }
     const plan = prepared.plan;
@@ -259,8 +303,10 @@ export class PodWorker {
       });
       await this.#c.userRecords?.use(this.#uid, this.#containers.podIds(plan));
       await applyVolumes(plan.volumes);
+      await setUpClaimMounts(plan.claimMounts, { ownership: !this.#claimsSetUp });
+      this.#claimsSetUp = true;
     } catch (e) {
-      const message = e instanceof HostPathError
+      const message = e instanceof HostPathError || e instanceof ClaimMountError
         ? `${podKey(pod)}: ${e.message}`
         : `writing volumes of ${podKey(pod)} failed: ${(e as Error).message}`;
       this.#failure = { reason: "FailedMount", message };
@@ -270,18 +316,20 @@ export class PodWorker {
       this.publish();
       return this.#retryLater();
     }
-    await this.#containers.apply(plan);
+    const { resizeError } = await this.#containers.apply(plan);
     // Only now that no unit runs with them may the ids the pod no longer uses lose records.
     await this.#c.userRecords?.release(this.#uid, this.#containers.podIds(plan));
     await this.#containers.follow();
+    this.#resize.settle(pod, this.#containers.actualResources(), resizeError, new Date());
     this.publish();
     if (this.#containers.initRetryDue()) {
       // A failed init container's retry, cancelled by this sync, is due again (the kubelet
       // retries it with the back-off on its next sync, too), unless its failure just now
       // scheduled it.
       if (this.#retry === undefined) this.#scheduleRetry(() => this.#containers.resetInits());
-    } else if (prepared.retry) {
-      // An ephemeral container waits for its image or its target: tried again later.
+    } else if (prepared.retry || resizeError || this.#resize.deferred) {
+      // An ephemeral container waits for its image or its target, a resize could not be
+      // applied or waits for room: tried again later (the kubelet at its next sync of the pod).
       this.#retryLater();
     }
   }
@@ -428,6 +476,8 @@ export class PodWorker {
       const status = computePodStatus(pod, {
         units: this.#containers.statusUnits(),
         overrides: this.#containers.overrides(this.#overrides),
+        resources: this.#resize.statusResources(pod, this.#containers.actualResources()),
+        resizeConditions: this.#resize.conditions(),
         failure: final?.failure ?? this.#failure,
         evicted: final !== undefined && !this.#rejected,
         rejected: this.#rejected,

@@ -15,6 +15,8 @@ export const KUBELET_CONDITION_TYPES: readonly string[] = [
   "Ready",
   "ContainersReady",
   "PodScheduled",
+  "PodResizePending",
+  "PodResizeInProgress",
 ];
 
 /** What `podConditions` needs. */
@@ -38,6 +40,11 @@ export interface PodConditionsOptions {
    */
   set?: readonly V1PodCondition[];
   now: Date;
+  /**
+   * The in-place resize conditions (`PodResizePending`, `PodResizeInProgress`) as the pod's
+   * worker keeps them, each with its own times and `observedGeneration`.
+   */
+  resize?: readonly V1PodCondition[];
 }
 
 /** The kubelet's reason on the `DisruptionTarget` condition of a pod it ends itself. */
@@ -66,10 +73,12 @@ export function isKubeletCondition(condition: { type?: string; reason?: string }
 
 /**
  * The pod's conditions: the ones systemk does not own (readiness gates, `DisruptionTarget`,
- * ...) unchanged, as observed (else as before), except where `set` replaces one, then
- * `PodReadyToStartContainers`, `Initialized`, `Ready`, `ContainersReady`, `PodScheduled`. A
- * condition systemk sets keeps its previous `lastTransitionTime` while its status is
- * unchanged, and gets `now` when it changes.
+ * ...) unchanged, as observed (else as before), except where `set` replaces one, then the resize
+ * conditions (not on a terminal pod), `PodReadyToStartContainers`, `Initialized`, `Ready`,
+ * `ContainersReady`, `PodScheduled`. A condition systemk sets keeps its previous
+ * `lastTransitionTime` while its status is unchanged, and gets `now` when it changes; each
+ * carries the pod's `metadata.generation` as `observedGeneration` (PodObservedGenerationTracking,
+ * beta and on in 1.34), when the pod has one.
  *
  * @param pod The pod (its spec: containers and readiness gates).
  * @param options Statuses, phase, previous conditions, time.
@@ -93,6 +102,8 @@ export function podConditions(pod: V1Pod, options: PodConditionsOptions): V1PodC
     !KUBELET_CONDITION_TYPES.includes(c.type) && !set.some((s) => s.type === c.type)
   );
   const terminal = phase === "Succeeded" || phase === "Failed";
+  if (!terminal) conditions.push(...options.resize ?? []);
+  const generation = pod.metadata?.generation;
   const owned: V1PodCondition[] = [
     ...set,
     { type: "PodReadyToStartContainers", status: bool(options.sandboxReady && !terminal) },
@@ -106,7 +117,11 @@ export function podConditions(pod: V1Pod, options: PodConditionsOptions): V1PodC
     const lastTransitionTime = before?.status === condition.status && before.lastTransitionTime
       ? new Date(before.lastTransitionTime)
       : now;
-    conditions.push({ ...condition, lastTransitionTime });
+    conditions.push({
+      ...condition,
+      lastTransitionTime,
+      ...(generation ? { observedGeneration: generation } : {}),
+    });
   }
   return conditions;
 }

@@ -58,6 +58,7 @@ export {
   TERMINATION_BY_KUBELET,
 } from "./conditions.ts";
 export { computeQOSClass, type QOSClass } from "./qos.ts";
+export { type ContainerResources, withResources } from "./resources.ts";
 export { containerID, observeUnit, timestamp, type UnitObservation } from "./unit_state.ts";
 export type {
   ContainerOverride,

@@ -137,7 +137,8 @@ export interface StatusPatchOptions {
 /**
  * The strategic merge patch body that sets the owned fields to `desired`: absent fields
  * become `null` (deleted), the kubelet's conditions merge by type (fields the current
- * condition has and the desired lacks become `null`; others' conditions are not sent), pod and host IP lists are replaced (their merge key would
+ * condition has and the desired lacks become `null`, and one the desired status lacks is
+ * deleted; others' conditions are not sent), pod and host IP lists are replaced (their merge key would
  * keep stale addresses), and `metadata.uid` makes the write fail on a pod re-created under
  * the same name.
  *
@@ -169,16 +170,24 @@ export function statusPatch(
 /** A plain pod condition. */
 type Condition = Record<string, unknown> & { type?: string };
 
-/** `desired`, each condition with `null` for the fields its current counterpart has beyond it. */
+/**
+ * `desired`, each condition with `null` for the fields its current counterpart has beyond it,
+ * and a `$patch: delete` for each of our conditions the API shows but `desired` lacks (a
+ * `PodResizePending` whose resize was allocated).
+ */
 function clearedConditionFields(desired: Condition[], current: unknown): Condition[] {
   const before = new Map(((current ?? []) as Condition[]).map((c) => [c.type, c]));
-  return desired.map((condition) => {
+  const kept = desired.map((condition) => {
     const stale = Object.keys(before.get(condition.type) ?? {})
       .filter((key) => isEmpty(condition[key]));
     return stale.length
       ? { ...condition, ...Object.fromEntries(stale.map((key) => [key, null])) }
       : condition;
   });
+  const gone = [...before.keys()].filter((type) =>
+    OWNED_CONDITION_TYPES.has(type ?? "") && !desired.some((c) => c.type === type)
+  );
+  return [...kept, ...gone.map((type) => ({ type, $patch: "delete" }))];
 }
 
 /**

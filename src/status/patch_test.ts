@@ -94,6 +94,23 @@ Deno.test("statusPatch: stale fields of our conditions cleared, others' conditio
   }]);
 });
 
+Deno.test("statusPatch: one of our conditions the desired status lacks is deleted", () => {
+  const current = {
+    conditions: [
+      { type: "PodResizePending", status: "True", reason: "Deferred", message: "no room" },
+      { type: "Ready", status: "True" },
+      { type: "example.com/gate", status: "True" },
+    ],
+  };
+  const patch = statusPatch("u1", { conditions: [{ type: "Ready", status: "True" }] }, {
+    current,
+  }) as { status: Record<string, unknown> };
+  assert.deepEqual(patch.status.conditions, [
+    { type: "Ready", status: "True" },
+    { type: "PodResizePending", $patch: "delete" },
+  ]);
+});
+
 Deno.test("statusPatch: systemk's own DisruptionTarget is written and compared, others' are not", () => {
   const ours = {
     type: "DisruptionTarget",

@@ -10,6 +10,7 @@ import { podConditions } from "./conditions.ts";
 import { computeContainerStatus } from "./container.ts";
 import { podPhase } from "./phase.ts";
 import { computeQOSClass } from "./qos.ts";
+import { withResources } from "./resources.ts";
 import type { PodStatusOptions } from "./types.ts";
 
 /**
@@ -27,6 +28,8 @@ import type { PodStatusOptions } from "./types.ts";
  * - `startTime` is kept from the previous status, else `now`; `qosClass` likewise, else
  *   computed from resources;
  * - host and pod IPs are the given addresses (host networking);
+ * - `observedGeneration` is the pod's `metadata.generation` (PodObservedGenerationTracking);
+ * - a container that has run reports `resources` and `allocatedResources` (resources.ts);
  * - app and ephemeral container statuses are sorted by name, init container statuses in spec
  *   order; ephemeral containers count for neither the phase nor the conditions;
  * - times are whole seconds, the precision the API stores, so the status writer's comparison of a status
@@ -58,13 +61,16 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
     ].map((status) => [status.name, status]),
   );
   const statusOf = (container: V1Container, kind: ContainerKind) =>
-    computeContainerStatus(container, {
-      pod,
-      kind,
-      unit: options.units.get(container.name),
-      override: options.overrides?.get(container.name),
-      previous: previousStatuses.get(container.name),
-    });
+    withResources(
+      computeContainerStatus(container, {
+        pod,
+        kind,
+        unit: options.units.get(container.name),
+        override: options.overrides?.get(container.name),
+        previous: previousStatuses.get(container.name),
+      }),
+      options.resources?.get(container.name),
+    );
   const byName = (a: V1ContainerStatus, b: V1ContainerStatus) =>
     a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
   const all = allContainers({ ...pod.spec, containers: pod.spec?.containers ?? [] });
@@ -87,7 +93,9 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
   const sandboxReady = options.sandboxReady ??
     all.some((c) => c.kind !== "ephemeral" && options.units.has(c.container.name));
   const keepsReason = !options.failure && isTerminal(phase) && previous.phase === phase;
+  const generation = pod.metadata?.generation;
   return {
+    ...(generation ? { observedGeneration: generation } : {}),
     phase,
     conditions: podConditions(pod, {
       statuses,
@@ -97,6 +105,7 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
       observed: pod.status?.conditions,
       set: options.conditions,
       now,
+      resize: options.resizeConditions,
     }),
     reason: options.failure?.reason ?? (keepsReason ? previous.reason : undefined),
     message: options.failure?.message ?? (keepsReason ? previous.message : undefined),

@@ -454,6 +454,44 @@ for (const [name, thePod, units] of scenarios) {
   });
 }
 
+Deno.test("in-place resize: observedGeneration, resize conditions, container resources", () => {
+  const resized = pod({
+    containers: [{ name: "app", resources: { limits: { cpu: "1" }, requests: { cpu: "1" } } }],
+  }, { generation: 3 });
+  const inProgress = {
+    type: "PodResizeInProgress",
+    status: "True",
+    observedGeneration: 3,
+    lastTransitionTime: NOW,
+  };
+  const status = compute(resized, { app: running(20) }, {
+    resizeConditions: [inProgress],
+    resources: new Map([["app", {
+      allocated: { limits: { cpu: "1" }, requests: { cpu: "1" } },
+      actual: { limits: { cpu: "500m" }, requests: { cpu: "500m" } },
+    }]]),
+  });
+  assert.equal(status.observedGeneration, 3);
+  assert.deepEqual(condition(status, "PodResizeInProgress"), inProgress);
+  for (const type of ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady"]) {
+    assert.equal(condition(status, type)!.observedGeneration, 3, type);
+  }
+  assert.equal(condition(status, "PodScheduled")!.observedGeneration, 3);
+  assert.deepEqual(status.containerStatuses![0].resources, {
+    limits: { cpu: "500m" },
+    requests: { cpu: "500m" },
+  });
+  assert.deepEqual(status.containerStatuses![0].allocatedResources, { cpu: "1" });
+  // A terminal pod shows no resize; a pod without a generation (a manifest's) no observedGeneration.
+  const ended = compute(pod({ containers: ["app"], restartPolicy: "Never" }), {
+    app: exited(0),
+  }, { resizeConditions: [inProgress] });
+  assert.equal(ended.phase, "Succeeded");
+  assert.equal(condition(ended, "PodResizeInProgress"), undefined);
+  assert.equal(ended.observedGeneration, undefined);
+  assert.equal(condition(ended, "Ready")!.observedGeneration, undefined);
+});
+
 Deno.test("sidecar: starting keeps the pod Pending; once started, initialized; readiness counts", () => {
   const thePod = pod({
     initContainers: [{ name: "proxy", restartPolicy: "Always", startupProbe: {} }],

@@ -5,6 +5,7 @@
  */
 import type { V1PodCondition, V1PodStatus } from "@kubernetes/client-node";
 import type { UnitProperties } from "../unit/properties.ts";
+import type { ContainerResources } from "./resources.ts";
 
 /** A container's unit as systemd reports it. */
 export interface ContainerUnit {
@@ -67,6 +68,10 @@ export interface PodStatusOptions {
   units: ReadonlyMap<string, ContainerUnit>;
   /** Per container name: agent and prober knowledge. */
   overrides?: ReadonlyMap<string, ContainerOverride>;
+  /** Per container name: its allocated resources and those its unit runs with. */
+  resources?: ReadonlyMap<string, ContainerResources>;
+  /** The in-place resize conditions the pod's worker keeps (`PodResizePending`, ...). */
+  resizeConditions?: readonly V1PodCondition[];
   /** Pod-level failure; the phase follows the containers unless `terminal` is set. */
   failure?: PodFailure;
   addresses: PodAddresses;

@@ -46,6 +46,8 @@ const POD_SLICE_PATTERN = "systemk-pod*.slice";
 const SLICE_INTERFACE = "org.freedesktop.systemd1.Slice";
 /** Where runtime unit files live on a host booted with systemd. */
 export const DEFAULT_UNIT_DIR = "/run/systemd/system";
+/** Where systemd records properties set at runtime over D-Bus (`set-property --runtime`). */
+export const DEFAULT_CONTROL_DIR = "/run/systemd/system.control";
 
 const SYSTEMD = "org.freedesktop.systemd1";
 const MANAGER_PATH = "/org/freedesktop/systemd1";
@@ -85,6 +87,11 @@ export interface ConnectOptions {
   busAddress?: string;
   /** Where unit files are written and listed; default {@link DEFAULT_UNIT_DIR}. */
   unitDir?: string;
+  /**
+   * Where systemd records properties set at runtime, as this process sees it; default
+   * {@link DEFAULT_CONTROL_DIR} (a test reaching a booted system from outside gives its path).
+   */
+  controlDir?: string;
   /** Deadline of each D-Bus method call; default 25 s (D-Bus' own default). */
   callTimeoutMs?: number;
 }
@@ -188,6 +195,7 @@ const RECONNECT_DELAYS_MS = [50, 100, 200, 500, 1000, 2000];
 export class SystemdClient {
   readonly #busAddress?: string;
   readonly #unitDir: string;
+  readonly #controlDir: string;
   readonly #callTimeoutMs: number;
   #bus?: MessageBus;
   /** Resolves with the bus once (re)connected; calls wait on it during a reconnect. */
@@ -210,6 +218,7 @@ export class SystemdClient {
   private constructor(opts: ConnectOptions) {
     this.#busAddress = opts.busAddress;
     this.#unitDir = opts.unitDir ?? DEFAULT_UNIT_DIR;
+    this.#controlDir = opts.controlDir ?? DEFAULT_CONTROL_DIR;
     this.#callTimeoutMs = opts.callTimeoutMs ?? 25_000;
     this.#ready = Promise.reject(new Error("not connected"));
     this.#ready.catch(() => {});
@@ -234,6 +243,16 @@ export class SystemdClient {
    * sure systemd will use this text on the next start.
    */
   async installUnit(name: string, text: string): Promise<void> {
+    await this.writeUnitFile(name, text);
+    if (await this.#needsDaemonReload(name)) await this.daemonReload();
+  }
+
+  /**
+   * Writes the unit file `name` as {@link installUnit} does, without making systemd read it: a
+   * loaded unit keeps its definition (`NeedDaemonReload=yes`) until systemd next loads it. For a
+   * file that says what the loaded unit already has (after {@link setUnitProperties}).
+   */
+  async writeUnitFile(name: string, text: string): Promise<void> {
     const path = this.#unitPath(name);
     // systemd ignores hidden files and names that are not unit names while scanning.
     const temporary = `${this.#unitDir}/.${name}.${crypto.randomUUID()}.tmp`;
@@ -244,7 +263,6 @@ export class SystemdClient {
       await Deno.remove(temporary).catch(() => {});
       throw e;
     }
-    if (await this.#needsDaemonReload(name)) await this.daemonReload();
   }
 
   /**
@@ -261,8 +279,40 @@ export class SystemdClient {
     await Deno.remove(path).catch((e) => {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     });
+    await this.#removeRuntimeDropIns(name);
     await this.resetFailed(name);
     this.#changes.forget(name);
+  }
+
+  /**
+   * Changes properties of a loaded unit at once (`systemctl set-property --runtime`), e.g. the
+   * cgroup limits of a running service, which keeps running (same invocation). systemd also
+   * records them as drop-ins in `/run/systemd/system.control/<name>.d/`: those are removed
+   * again (the in-memory settings stay), so that the unit's file, which the caller rewrites with
+   * the same values, stays the only record, and a later unit of the same name does not inherit
+   * them. Values are of D-Bus type `t` (`CPUQuotaPerSecUSec`, `MemoryMax`, `CPUWeight`, ...).
+   */
+  async setUnitProperties(name: string, properties: Record<string, bigint>): Promise<void> {
+    const values = Object.entries(properties).map(([key, value]) => [
+      key,
+      new dbus.Variant("t", value),
+    ]);
+    try {
+      await this.#call(MANAGER_PATH, MANAGER_INTERFACE, "SetUnitProperties", "sba(sv)", [
+        name,
+        true,
+        values,
+      ]);
+    } finally {
+      await this.#removeRuntimeDropIns(name);
+    }
+  }
+
+  async #removeRuntimeDropIns(name: string): Promise<void> {
+    this.#unitPath(name); // only a systemk unit's
+    await Deno.remove(`${this.#controlDir}/${name}.d`, { recursive: true }).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
   }
 
   /** Starts the unit and waits for the start job to finish. */

@@ -31,12 +31,17 @@ export interface KubernetesMetadata {
   containerHash: string;
   /** Position among init containers or app containers, for ordering. */
   index: number;
+  /**
+   * The container's `resources` the unit applies, as JSON (`{"limits":{"cpu":"1"}}`): what it
+   * runs with, for in-place resize. Absent in units of systemk before it.
+   */
+  resources?: string;
 }
 
 /** What a pod's slice records: whose it is. */
 export type PodMetadata = Pick<KubernetesMetadata, "namespace" | "podName" | "podUID" | "nodeName">;
 
-type StringField = Exclude<keyof KubernetesMetadata, "init" | "index">;
+type StringField = Exclude<keyof KubernetesMetadata, "init" | "index" | "resources">;
 
 /** Unit-file key of each string field, in the order they are written. */
 const STRING_KEYS: ReadonlyArray<[string, StringField]> = [
@@ -85,6 +90,9 @@ export function metadataSection(meta: KubernetesMetadata): UnitSection {
   }));
   lines.splice(4, 0, { kind: "directive", key: "InitContainer", value: meta.init ? "yes" : "no" });
   lines.push({ kind: "directive", key: "Index", value: String(meta.index) });
+  if (meta.resources !== undefined) {
+    lines.push({ kind: "directive", key: "Resources", value: jsonLiteral(meta.resources) });
+  }
   return { name: METADATA_SECTION, lines };
 }
 
@@ -175,5 +183,14 @@ export function readMetadata(unit: UnitFile): KubernetesMetadata | undefined {
   }
   if (!Number.isSafeInteger(Number(index))) return undefined;
   const strings = readStrings(values, STRING_KEYS);
-  return strings && { ...strings, init: init === "yes", index: Number(index) };
+  const resources = values.has("Resources")
+    ? readStrings(values, [["Resources", "resources"]])?.resources
+    : undefined;
+  if (values.has("Resources") && resources === undefined) return undefined;
+  return strings && {
+    ...strings,
+    init: init === "yes",
+    index: Number(index),
+    ...(resources !== undefined ? { resources } : {}),
+  };
 }

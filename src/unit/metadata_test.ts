@@ -63,14 +63,28 @@ Deno.test("property: any metadata round-trips through a unit file", () => {
     nodeName: hostileString,
     containerHash: hostileString,
     index: fc.nat(),
-  }, { noNullPrototype: true });
+    resources: hostileString,
+  }, {
+    noNullPrototype: true,
+    requiredKeys: [
+      "namespace",
+      "podName",
+      "podUID",
+      "containerName",
+      "init",
+      "image",
+      "nodeName",
+      "containerHash",
+      "index",
+    ],
+  });
   fc.assert(
     fc.property(meta, (m) => {
       const unit = parseUnit(serializeUnit(unitWith(m)));
       assert.deepEqual(readMetadata(unit), m);
       // Nothing in the values leaked into other sections or lines.
       assert.equal(unit.sections.length, 2);
-      assert.equal(unit.sections[1].lines.length, 9);
+      assert.equal(unit.sections[1].lines.length, m.resources === undefined ? 9 : 10);
     }),
     { numRuns: 2000 },
   );
@@ -90,6 +104,7 @@ Deno.test("readMetadata: undefined when missing or malformed; the last assignmen
     ["Index=2", "Index=-2"],
     ["Index=2", "Index=02"],
     ["Index=2", "Index=99999999999999999999"],
+    ["Index=2", "Index=2\nResources=1"],
   ];
   for (const [from, to] of broken) {
     assert.ok(text.includes(from));

@@ -13,6 +13,7 @@
 import { dirname } from "node:path";
 import type { VolumeEntry } from "../plan/types.ts";
 import { runCommand } from "../process/mod.ts";
+import { releaseSubPathPins } from "./claims.ts";
 
 /** What an apply changed, for logs and tests. */
 export interface ApplyResult {
@@ -64,8 +65,14 @@ export async function stateDirProblem(stateDir: string): Promise<string | undefi
   }
 }
 
-/** Unmounts what the pod mounted under `podDir` and deletes the directory. */
+/**
+ * Unmounts what the pod mounted under `podDir` and deletes the directory. A claim's subPath pins
+ * go first, one by one (claims.ts): they may sit on the device of the state directory, where
+ * nothing tells them from directories, and a recursive delete would go through them into the
+ * volume's data.
+ */
 export async function removePodDir(podDir: string): Promise<void> {
+  await releaseSubPathPins(podDir);
   for (const mount of (await mountsBelow(podDir)).reverse()) {
     await run(["umount", "--lazy", mount]);
   }

@@ -124,15 +124,30 @@ export async function checkHostPaths(
           (problem.startsWith("is not allowed") ? " (--allowed-host-paths)" : ""),
       );
     }
-    let info = await statOrUndefined(resolved);
-    if (!info && check.type === "DirectoryOrCreate") {
-      await Deno.mkdir(resolved, { recursive: true, mode: 0o755 });
-      info = await statOrUndefined(resolved);
-    } else if (!info && check.type === "FileOrCreate") {
-      await Deno.writeFile(resolved, new Uint8Array(), { createNew: true, mode: 0o644 });
-      info = await statOrUndefined(resolved);
-    }
-    const wrong = typeProblem(check.type, check.path, info);
+    const wrong = await hostPathTypeProblem(resolved, { type: check.type, shown: check.path });
     if (wrong) throw new HostPathError(`volume ${check.volume}: ${wrong}`);
   }
+}
+
+/**
+ * Whether the file at `path` has the hostPath `type` (`""` = anything), after creating a missing
+ * `DirectoryOrCreate` (0755) or `FileOrCreate` (empty, 0644) path: the kubelet's message when it
+ * has not, else undefined. For hostPath volumes and hostPath PersistentVolumes alike.
+ *
+ * @param options the type, and the path as the user wrote it (for the message; default `path`).
+ */
+export async function hostPathTypeProblem(
+  path: string,
+  options: { type: string; shown?: string },
+): Promise<string | undefined> {
+  const { type, shown = path } = options;
+  let info = await statOrUndefined(path);
+  if (!info && type === "DirectoryOrCreate") {
+    await Deno.mkdir(path, { recursive: true, mode: 0o755 });
+    info = await statOrUndefined(path);
+  } else if (!info && type === "FileOrCreate") {
+    await Deno.writeFile(path, new Uint8Array(), { createNew: true, mode: 0o644 });
+    info = await statOrUndefined(path);
+  }
+  return typeProblem(type, shown, info);
 }

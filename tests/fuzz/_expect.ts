@@ -79,6 +79,7 @@ export const ALLOWED_KEYS: Record<string, ReadonlySet<string>> = {
     "NodeName",
     "ContainerHash",
     "Index",
+    "Resources",
   ]),
 };
 
@@ -320,6 +321,7 @@ export function checkPlan(c: FuzzCase, plan: PodPlan): void {
       nodeName: c.input.node.name,
       containerHash: readMetadata(unit)!.containerHash,
       index,
+      resources: JSON.stringify(container.resources ?? {}),
     });
     assert.match(readMetadata(unit)!.containerHash, /^[0-9a-f]{64}$/);
     assert.deepEqual(directives(unit, "Unit", "Description").map(unescapePercent), [

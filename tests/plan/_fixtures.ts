@@ -62,6 +62,13 @@ export const POLICY: SecurityPolicy = {
 
 const UNITS = new URL("../testdata/units/", import.meta.url);
 
+/** The labels of the test node, which PersistentVolumes' nodeAffinity is matched against. */
+export const NODE_LABELS = { "kubernetes.io/hostname": "node-1", "disk": "ssd" };
+
+function byName<T extends { metadata?: { name?: string } }>(list: T[] = []): Map<string, T> {
+  return new Map(list.map((o) => [o.metadata!.name!, o]));
+}
+
 /** What the package backend would report for an image: `/abs/path` → nothing. */
 export function packageFor(image: string): PackageInfo | undefined {
   if (image.startsWith("/")) return undefined;
@@ -78,10 +85,7 @@ export function packageFor(image: string): PackageInfo | undefined {
 /** A PlanInput for `pod` with the given objects; tokens are `token:<volume>/<path>`. */
 export function inputFor(
   pod: V1Pod,
-  objects: Pick<ReturnType<typeof parseManifests>, "configMaps" | "secrets"> = {
-    configMaps: [],
-    secrets: [],
-  },
+  objects: Partial<ReturnType<typeof parseManifests>> = {},
 ): PlanInput {
   const packages = new Map<string, PackageInfo>();
   for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
@@ -99,8 +103,11 @@ export function inputFor(
   }
   return {
     pod,
-    configMaps: new Map(objects.configMaps.map((c) => [c.metadata!.name!, c])),
-    secrets: new Map(objects.secrets.map((s) => [s.metadata!.name!, s])),
+    configMaps: byName(objects.configMaps),
+    secrets: byName(objects.secrets),
+    persistentVolumeClaims: byName(objects.persistentVolumeClaims),
+    persistentVolumes: byName(objects.persistentVolumes),
+    nodeLabels: NODE_LABELS,
     node: NODE,
     packages,
     serviceAccountTokens,

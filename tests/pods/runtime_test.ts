@@ -84,6 +84,7 @@ async function withAdoptedEndedPod(
       start: (name) => (calls.push(`start ${name}`), Promise.resolve("done")),
       stop: (name) => (calls.push(`stop ${name}`), Promise.resolve("done")),
       kill: () => Promise.resolve(),
+      resize: (name) => (calls.push(`resize ${name}`), Promise.resolve()),
       resetFailed: (name) => (calls.push(`reset-failed ${name}`), Promise.resolve()),
       properties: () => Promise.resolve(ENDED),
       list: () =>
@@ -304,6 +305,7 @@ Deno.test("a pod's slice left on the machine without its pod is removed; another
       start: () => Promise.resolve("done"),
       stop: () => Promise.resolve("done"),
       kill: () => Promise.resolve(),
+      resize: () => Promise.resolve(),
       resetFailed: () => Promise.resolve(),
       properties: () => Promise.resolve(ENDED),
       list: () => Promise.resolve([orphan, others]),

@@ -28,6 +28,7 @@ async function withClient(fn: (f: Fixture) => Promise<void>): Promise<void> {
     client = await SystemdClient.connect({
       busAddress: sd.busAddress,
       unitDir: `${sd.root}/run/systemd/system`,
+      controlDir: `${sd.root}/run/systemd/system.control`,
     });
     const changes: Fixture["changes"] = [];
     const waiters = new Set<() => void>();
@@ -139,6 +140,45 @@ Deno.test("install, start, restart, stop and remove a unit", async () => {
     assert.deepEqual(await client.listUnits(), []);
     const gone = await sd.exec(["systemctl", "show", "-P", "LoadState", UNIT]);
     assert.equal(gone.stdout.trim(), "not-found");
+  });
+});
+
+Deno.test("setUnitProperties changes a running unit's cgroup limits in place", async () => {
+  await withClient(async ({ sd, client }) => {
+    const show = async (...properties: string[]) =>
+      (await sd.exec(["systemctl", "show", ...properties.map((p) => `-p${p}`), UNIT])).stdout
+        .trim().split("\n");
+    await client.installUnit(UNIT, service("/bin/sleep infinity", "MemoryMax=67108864\n"));
+    await client.start(UNIT);
+    const before = await client.getProperties(UNIT);
+    await client.setUnitProperties(UNIT, {
+      CPUQuotaPerSecUSec: 250_000n,
+      MemoryMax: 134_217_728n,
+      CPUWeight: 42n,
+    });
+    const after = await client.getProperties(UNIT);
+    assert.equal(after.InvocationID, before.InvocationID, "the same run");
+    assert.equal(after.MainPID, before.MainPID);
+    assert.deepEqual((await show("CPUQuotaPerSecUSec", "MemoryMax", "CPUWeight")).sort(), [
+      "CPUQuotaPerSecUSec=250ms",
+      "CPUWeight=42",
+      "MemoryMax=134217728",
+    ]);
+    // The cgroup has it (the memory controller is v1 or v2, depending on the host).
+    const group = (await show("ControlGroup"))[0].split("=")[1];
+    const limit = await sd.exec([
+      "sh",
+      "-c",
+      `cat /sys/fs/cgroup/memory${group}/memory.limit_in_bytes /sys/fs/cgroup${group}/memory.max ` +
+      "2>/dev/null",
+    ]);
+    assert.equal(limit.stdout.trim(), "134217728");
+    // systemd's own record of them is gone: the unit file is the only one.
+    await assert.rejects(
+      Deno.stat(`${sd.root}/run/systemd/system.control/${UNIT}.d`),
+      Deno.errors.NotFound,
+    );
+    await client.removeUnit(UNIT);
   });
 });
 
