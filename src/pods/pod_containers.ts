@@ -67,6 +67,20 @@ interface SpecUnit {
   kind: ContainerKind;
 }
 
+/** Options of {@link PodContainers.stopAll}. */
+export interface StopAllOptions {
+  /** The grace period; default: the pod's `terminationGracePeriodSeconds`. */
+  graceSeconds?: number;
+  /** Which kinds of containers to stop; default: all. */
+  only?: (kind: ContainerKind) => boolean;
+  /**
+   * Leaves containers whose last run is over as they are (a pod kept after it ended): stopping
+   * an ended unit only lets systemd unload it, and the run's record (its InvocationID, exit
+   * status) goes with it.
+   */
+  keepEnded?: boolean;
+}
+
 /** The containers of one pod; see the module doc. */
 export class PodContainers {
   readonly #o: PodContainersOptions;
@@ -456,7 +470,7 @@ export class PodContainers {
     this.#completing = true;
     this.#restarts.cancelAll();
     this.#o.log.debug("app containers ended for good: stopping the pod's other containers");
-    this.#o.enqueue(() => this.stopAll(undefined, (kind) => kind !== "app" && kind !== "init"));
+    this.#o.enqueue(() => this.stopAll({ only: (kind) => kind !== "app" && kind !== "init" }));
   }
 
   /**
@@ -598,24 +612,20 @@ export class PodContainers {
    * hook, within one grace period (`graceSeconds`, else the pod's); sidecars get SIGTERM only
    * after the app containers and the sidecars after them have stopped (sequence.ts).
    *
-   * Containers whose last run is over are not stopped again: stopping an ended unit would only
-   * let systemd unload it, and with it the run's record (a kept pod's statuses, its
-   * InvocationID).
-   *
-   * @param only which kinds of containers to stop (default: all).
+   * @param options which containers, within which grace period.
    */
-  async stopAll(
-    graceSeconds?: number,
-    only: (kind: ContainerKind) => boolean = () => true,
-  ): Promise<void> {
+  async stopAll(options: StopAllOptions = {}): Promise<void> {
+    const { graceSeconds, only = () => true } = options;
     const units = this.#sequenced();
     const order = terminationOrder(units);
     const kinds = new Map(units.map((u) => [u.name, u.kind]));
     // Units whose container left the spec have no turn to wait for.
-    // An adopted unit's state is read first: it may have ended while systemk was away.
-    const wanted = [...this.#units.keys()].filter((name) => only(kinds.get(name) ?? "app"));
-    const states = await Promise.all(wanted.map((name) => this.#c.observed.current(name)));
-    const names = wanted.filter((_, i) => states[i].InvocationID === "" || !hasEnded(states[i]));
+    let names = [...this.#units.keys()].filter((name) => only(kinds.get(name) ?? "app"));
+    if (options.keepEnded) {
+      // An adopted unit's state is read first: it may have ended while systemk was away.
+      const states = await Promise.all(names.map((name) => this.#c.observed.current(name)));
+      names = names.filter((_, i) => states[i].InvocationID === "" || !hasEnded(states[i]));
+    }
     const stopped = new Map<string, Promise<void>>();
     const stopping = (name: string): Promise<void> => {
       let stop = stopped.get(name);

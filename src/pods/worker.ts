@@ -374,7 +374,7 @@ export class PodWorker {
     if (names.length) {
       this.#c.events.record(this.#pod, "Normal", "Killing", `Stopping ${names.length} unit(s)`);
     }
-    await this.#containers.stopAll(graceSeconds);
+    await this.#containers.stopAll({ graceSeconds });
     for (const name of names) await this.#containers.remove(name);
     await this.#c.userRecords?.release(this.#uid);
     await removePodDir(this.#podDir ?? `${this.#c.stateDir ?? DEFAULT_STATE_DIR}/${this.#uid}`);
@@ -408,7 +408,10 @@ export class PodWorker {
     if (!this.#kept || this.#lifecycle !== "terminated") this.#beginTermination();
     this.#kept = true;
     this.#failure = undefined;
-    await this.#containers.stopAll(termination?.graceSeconds);
+    // A pod that ended before (no termination now) keeps its ended runs' records.
+    await this.#containers.stopAll(
+      termination ? { graceSeconds: termination.graceSeconds } : { keepEnded: true },
+    );
     await Promise.all(this.#containers.names().map((name) => this.#c.observed.refresh(name)));
     this.#lifecycle = "terminated";
     this.publish();
