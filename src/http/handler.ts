@@ -161,9 +161,9 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
       return new Response(run === null ? "" : read(run), { headers: { "content-type": TEXT } });
     }
     const started = props?.ExecMainStartTimestamp ?? 0;
-    const ended = async () => {
+    const ended = () => {
       const now = options.pods.unitState(unit);
-      return !now || now.ExecMainStartTimestamp !== started || !isRunning(now);
+      return Promise.resolve(!now || now.ExecMainStartTimestamp !== started || !isRunning(now));
     };
     const body = run === null
       ? whenRunWrites(
