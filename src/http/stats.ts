@@ -65,118 +65,103 @@ export interface ResourceSample {
 export function renderResourceMetrics(sample: ResourceSample): string {
   const t = sample.timeMs;
   const lines: string[] = [];
-  const family = (
-    name: string,
-    help: string,
-    type: "counter" | "gauge",
-    samples: string[],
-  ) => lines.push(...familyHeader(name, help, type), ...samples);
-
-  const running = sample.pods.flatMap((pod) =>
+  /** A family with one sample per item of `of` that has a value (measured at `t`). */
+  const family = <T>(
+    header: { name: string; help: string; type: "counter" | "gauge" },
+    of: readonly T[],
+    measure: (item: T) => { labels: Record<string, string>; value?: number },
+  ) => {
+    lines.push(...familyHeader(header.name, header.help, header.type));
+    for (const item of of) {
+      const { labels, value } = measure(item);
+      if (value !== undefined) {
+        lines.push(sampleLine(header.name, { labels, value, timestampMs: t }));
+      }
+    }
+  };
+  const containers = sample.pods.flatMap((pod) =>
     pod.containers.map((c) => ({
-      pod,
       c,
       labels: { container: c.name, namespace: pod.namespace, pod: pod.name },
     }))
   );
   const podLabels = (pod: PodSample) => ({ namespace: pod.namespace, pod: pod.name });
-  const defined = <T>(xs: (T | undefined)[]) => xs.filter((x): x is T => x !== undefined);
+  const seconds = (nanos?: number) => nanos === undefined ? undefined : nanos / 1e9;
 
   family(
-    "container_cpu_usage_seconds_total",
-    "[STABLE] Cumulative cpu time consumed by the container in core-seconds",
-    "counter",
-    defined(
-      running.map(({ c, labels }) =>
-        c.cpuNanos === undefined ? undefined : sampleLine("container_cpu_usage_seconds_total", {
-          labels,
-          value: c.cpuNanos / 1e9,
-          timestampMs: t,
-        })
-      ),
+    {
+      name: "container_cpu_usage_seconds_total",
+      help: "[STABLE] Cumulative cpu time consumed by the container in core-seconds",
+      type: "counter",
+    },
+    containers,
+    ({ c, labels }) => ({ labels, value: seconds(c.cpuNanos) }),
+  );
+  family(
+    {
+      name: "container_memory_working_set_bytes",
+      help: "[STABLE] Current working set of the container in bytes",
+      type: "gauge",
+    },
+    containers,
+    ({ c, labels }) => ({ labels, value: c.memoryBytes }),
+  );
+  family(
+    {
+      name: "container_start_time_seconds",
+      help: "[STABLE] Start time of the container since unix epoch in seconds",
+      type: "gauge",
+    },
+    containers,
+    ({ c, labels }) => ({
+      labels,
+      value: c.startTimeMs === undefined ? undefined : c.startTimeMs / 1000,
+    }),
+  );
+  family(
+    {
+      name: "node_cpu_usage_seconds_total",
+      help: "[STABLE] Cumulative cpu time consumed by the node in core-seconds",
+      type: "counter",
+    },
+    [sample.node],
+    (node) => ({ labels: {}, value: seconds(node.cpuNanos) }),
+  );
+  family(
+    {
+      name: "node_memory_working_set_bytes",
+      help: "[STABLE] Current working set of the node in bytes",
+      type: "gauge",
+    },
+    [sample.node],
+    (node) => ({ labels: {}, value: node.memoryWorkingSetBytes }),
+  );
+  family(
+    {
+      name: "pod_cpu_usage_seconds_total",
+      help: "[STABLE] Cumulative cpu time consumed by the pod in core-seconds",
+      type: "counter",
+    },
+    sample.pods,
+    (pod) => ({ labels: podLabels(pod), value: seconds(pod.cpuNanos) }),
+  );
+  family(
+    {
+      name: "pod_memory_working_set_bytes",
+      help: "[STABLE] Current working set of the pod in bytes",
+      type: "gauge",
+    },
+    sample.pods,
+    (pod) => ({ labels: podLabels(pod), value: pod.memoryBytes }),
+  );
+  // The kubelet writes this one without a timestamp.
+  lines.push(
+    ...familyHeader(
+      "resource_scrape_error",
+      "[STABLE] 1 if there was an error while getting container metrics, 0 otherwise",
+      "gauge",
     ),
-  );
-  family(
-    "container_memory_working_set_bytes",
-    "[STABLE] Current working set of the container in bytes",
-    "gauge",
-    defined(
-      running.map(({ c, labels }) =>
-        c.memoryBytes === undefined ? undefined : sampleLine("container_memory_working_set_bytes", {
-          labels,
-          value: c.memoryBytes,
-          timestampMs: t,
-        })
-      ),
-    ),
-  );
-  family(
-    "container_start_time_seconds",
-    "[STABLE] Start time of the container since unix epoch in seconds",
-    "gauge",
-    defined(
-      running.map(({ c, labels }) =>
-        c.startTimeMs === undefined ? undefined : sampleLine("container_start_time_seconds", {
-          labels,
-          value: c.startTimeMs / 1000,
-          timestampMs: t,
-        })
-      ),
-    ),
-  );
-  family(
-    "node_cpu_usage_seconds_total",
-    "[STABLE] Cumulative cpu time consumed by the node in core-seconds",
-    "counter",
-    [sampleLine("node_cpu_usage_seconds_total", {
-      labels: {},
-      value: sample.node.cpuNanos / 1e9,
-      timestampMs: t,
-    })],
-  );
-  family(
-    "node_memory_working_set_bytes",
-    "[STABLE] Current working set of the node in bytes",
-    "gauge",
-    [sampleLine("node_memory_working_set_bytes", {
-      labels: {},
-      value: sample.node.memoryWorkingSetBytes,
-      timestampMs: t,
-    })],
-  );
-  family(
-    "pod_cpu_usage_seconds_total",
-    "[STABLE] Cumulative cpu time consumed by the pod in core-seconds",
-    "counter",
-    defined(
-      sample.pods.map((pod) =>
-        pod.cpuNanos === undefined ? undefined : sampleLine("pod_cpu_usage_seconds_total", {
-          labels: podLabels(pod),
-          value: pod.cpuNanos / 1e9,
-          timestampMs: t,
-        })
-      ),
-    ),
-  );
-  family(
-    "pod_memory_working_set_bytes",
-    "[STABLE] Current working set of the pod in bytes",
-    "gauge",
-    defined(
-      sample.pods.map((pod) =>
-        pod.memoryBytes === undefined ? undefined : sampleLine("pod_memory_working_set_bytes", {
-          labels: podLabels(pod),
-          value: pod.memoryBytes,
-          timestampMs: t,
-        })
-      ),
-    ),
-  );
-  family(
-    "resource_scrape_error",
-    "[STABLE] 1 if there was an error while getting container metrics, 0 otherwise",
-    "gauge",
-    [sampleLine("resource_scrape_error", { labels: {}, value: 0 })],
+    sampleLine("resource_scrape_error", { labels: {}, value: 0 }),
   );
   return lines.join("\n") + "\n";
 }

@@ -18,6 +18,7 @@
  * @module
  */
 import dbus from "dbus-next";
+import { connectBus } from "./_bus.ts";
 import type { Message, MessageBus } from "dbus-next";
 import { unitNameFromObjectPath, unitObjectPath } from "./_label.ts";
 import {
@@ -492,23 +493,10 @@ export class SystemdClient {
 
   /** Connects, installs the match rules and subscribes; the bus becomes the current one. */
   async #open(): Promise<MessageBus> {
-    const bus = this.#busAddress === undefined
-      ? dbus.systemBus()
-      : dbus.sessionBus({ busAddress: this.#busAddress });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        bus.once("connect", resolve);
-        bus.once("error", reject);
-      });
-    } catch (e) {
-      bus.disconnect();
-      throw e;
-    }
-    bus.on("message", (msg: Message) => this.#onMessage(bus, msg));
-    bus.on("error", () => this.#lost(bus));
-    // dbus-next reports a closed socket only on its (undocumented) connection object.
-    (bus as unknown as { _connection: { on(e: string, f: () => void): void } })._connection
-      .on("end", () => this.#lost(bus));
+    const bus = await connectBus(this.#busAddress, {
+      onMessage: (bus, msg) => this.#onMessage(bus, msg),
+      onLost: (bus) => this.#lost(bus),
+    });
     this.#bus = bus;
     try {
       for (const rule of MATCH_RULES) {

@@ -18,6 +18,7 @@
  * @module
  */
 import dbus from "dbus-next";
+import { connectBus } from "./_bus.ts";
 import type { Message, MessageBus } from "dbus-next";
 import { log } from "../log/mod.ts";
 import { spawnProcess } from "../process/mod.ts";
@@ -195,29 +196,18 @@ export class LogindClient {
 
   async #open(): Promise<void> {
     // systemd-inhibit and logind's PIDs must be of this machine: its own system bus only.
-    const bus = dbus.systemBus();
-    try {
-      await new Promise<void>((resolve, reject) => {
-        bus.once("connect", resolve);
-        bus.once("error", reject);
-      });
-    } catch (e) {
-      bus.disconnect();
-      throw e;
-    }
-    bus.on("message", (msg: Message) => {
-      if (
-        msg.type === dbus.MessageType.SIGNAL && msg.interface === LOGIND_MANAGER &&
-        msg.member === "PrepareForShutdown"
-      ) {
-        const active = msg.body[0] === true;
-        for (const listener of this.#listeners) listener(active);
-      }
+    const bus = await connectBus(undefined, {
+      onMessage: (_, msg) => {
+        if (
+          msg.type === dbus.MessageType.SIGNAL && msg.interface === LOGIND_MANAGER &&
+          msg.member === "PrepareForShutdown"
+        ) {
+          const active = msg.body[0] === true;
+          for (const listener of this.#listeners) listener(active);
+        }
+      },
+      onLost: (bus) => this.#lost(bus),
     });
-    bus.on("error", () => this.#lost(bus));
-    // dbus-next reports a closed socket only on its (undocumented) connection object.
-    (bus as unknown as { _connection: { on(e: string, f: () => void): void } })._connection
-      .on("end", () => this.#lost(bus));
     this.#bus = bus;
     try {
       await this.#call(DBUS, "/org/freedesktop/DBus", DBUS, "AddMatch", "s", [MATCH_RULE]);
