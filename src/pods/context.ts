@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
+import type { V1Pod, V1PodCondition, V1PodStatus } from "@kubernetes/client-node";
 import type { ContainerExec } from "../exec/container.ts";
 import type { NodeFacts, SecurityPolicy } from "../plan/mod.ts";
 import type { CpuMemory } from "../plan/allocation.ts";
@@ -100,10 +100,26 @@ export interface PodRuntimeContext extends RuntimeOptions {
   onRemoved(uid: string, pod: V1Pod): Promise<void>;
   /** A status computed for a pod. */
   onStatus(pod: V1Pod, status: V1PodStatus): void;
+  /**
+   * The node's allocatable CPU and memory as its Node object reports them (the machine less
+   * the eviction reserve): what resizes must fit in; unknown when the node facts have none.
+   */
+  allocatable?: CpuMemory;
   /** The CPU and memory requests, as allocated, of every pod the node runs but `uid`. */
   othersRequests(uid: string): CpuMemory;
   /** Pod `uid` was allocated a resize: resizes deferred for want of room are tried again. */
   onResized(uid: string): void;
+}
+
+/**
+ * Why and how systemk ends a pod while keeping it (the kubelet's `TerminatePodOptions`): phase
+ * Failed with `failure` as reason and message, plus `conditions` (a `DisruptionTarget`); its
+ * containers stopped within `graceSeconds` (else the pod's grace period).
+ */
+export interface KeptTermination {
+  failure: PodFailure;
+  conditions?: V1PodCondition[];
+  graceSeconds?: number;
 }
 
 /** `namespace/name` of a pod, for messages. */

@@ -48,3 +48,38 @@ export function activeDeadlineRemainingMs(
   // From the API, `startTime` may arrive as a string rather than a Date.
   return new Date(status.startTime).getTime() + seconds * 1000 - now;
 }
+
+/** Wakes a pod worker when its pod's active deadline passes. */
+export class ActiveDeadlineTimer {
+  readonly #wake: () => void;
+  #timer?: ReturnType<typeof setTimeout>;
+
+  /** @param wake called once the deadline armed by {@link passed} passes. */
+  constructor(wake: () => void) {
+    this.#wake = wake;
+  }
+
+  /**
+   * Whether the pod's active deadline has passed (see {@link activeDeadlineRemainingMs}); if
+   * not, and `arm` says so, wakes the worker when it does. Replaces the wake-up armed before.
+   */
+  passed(pod: V1Pod, options: { status: V1PodStatus | undefined; arm: boolean }): boolean {
+    this.cancel();
+    const remaining = activeDeadlineRemainingMs(pod, options.status, Date.now());
+    if (remaining === undefined) return false;
+    if (remaining <= 0) return true;
+    if (options.arm) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#wake();
+      }, remaining);
+    }
+    return false;
+  }
+
+  /** Cancels the wake-up. */
+  cancel(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}

@@ -27,7 +27,7 @@ import {
   type ShutdownGracePeriods,
   shutdownGroups,
 } from "./shutdown_groups.ts";
-import type { KeptTermination } from "./worker.ts";
+import type { KeptTermination } from "./context.ts";
 
 /** Why the node is not ready while it shuts down (the kubelet's words). */
 export const NODE_SHUTTING_DOWN = "node is shutting down";

@@ -19,6 +19,7 @@
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import { podsByPhase, reconcileErrors } from "../metrics/mod.ts";
+import { allocatableMemoryBytes } from "../kube/node.ts";
 import { DEFAULT_STATE_DIR, type PodIds } from "../plan/mod.ts";
 import { podIdsOfUnit } from "../node/user_records.ts";
 import type { UnitProperties } from "../unit/properties.ts";
@@ -27,12 +28,18 @@ import { removePodDir } from "../volumes/apply.ts";
 import { log } from "../log/mod.ts";
 import { admitHostPorts } from "./admission.ts";
 import { stopUnit } from "./containers.ts";
-import type { FoundPod, PodAdmitHandler, PodRuntimeContext, RuntimeOptions } from "./context.ts";
+import type {
+  FoundPod,
+  KeptTermination,
+  PodAdmitHandler,
+  PodRuntimeContext,
+  RuntimeOptions,
+} from "./context.ts";
 import { ObservedUnits } from "./observed.ts";
-import { type KeptTermination, PodWorker } from "./worker.ts";
+import { PodWorker } from "./worker.ts";
 
 export { type PodAdmitHandler, podKey, type RuntimeOptions } from "./context.ts";
-export type { KeptTermination } from "./worker.ts";
+export type { KeptTermination } from "./context.ts";
 
 /** Units and a slice found on the machine whose pod is not known: to be stopped and removed. */
 interface Orphan extends FoundPod {
@@ -60,8 +67,13 @@ export class PodRuntime {
     this.#o = options;
     this.#observed = new ObservedUnits(options.units);
     const exec = options.units.exec;
+    const machine = options.node.allocatable;
     this.#context = {
       ...options,
+      allocatable: machine && {
+        cpuMilli: machine.cpuMilli,
+        memoryBytes: allocatableMemoryBytes(machine.memoryBytes),
+      },
       observed: this.#observed,
       exec: (unit) => exec && ((execOptions) => exec(unit, execOptions)),
       claim: (unit, uid) => this.#claim(unit, uid),

@@ -3,11 +3,9 @@
  * at a time (a pod's steps never interleave; different pods proceed concurrently) through an
  * explicit lifecycle:
  *
- * - `syncing`: the pod should run; each sync allocates a resize its spec asks for when it fits
- *   (resize.ts), prepares the pod as allocated (prepare.ts), writes its volume files and sets up
- *   its claims' volumes (src/volumes/claims.ts), writes its unit files (resizing running ones in
- *   place), starts its containers (containers.ts), restarts the ones that ended per
- *   restartPolicy (restarts.ts) and probes them (prober.ts);
+ * - `syncing`: the pod should run; each sync (pod_sync.ts) makes it run as its spec says, as
+ *   far as it can now, and says when to sync again (sync_retry.ts); its containers are
+ *   restarted and probed meanwhile (pod_containers.ts);
  * - `terminating`: its containers are being stopped, for good: nothing starts, restarts or
  *   probes them any more;
  * - `terminated`: stopped. A deleted pod is then removed (units, files) and forgotten; a pod
@@ -18,25 +16,21 @@
  *
  * @module
  */
-import type { V1Pod, V1PodCondition, V1PodStatus } from "@kubernetes/client-node";
+import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
 import { isNoSuchUnit, isTransientBusError } from "../systemd/mod.ts";
 import { reconcileDuration, reconcileErrors } from "../metrics/mod.ts";
-import { DEFAULT_STATE_DIR } from "../plan/mod.ts";
 import { computePodStatus } from "../status/mod.ts";
-import type { ContainerOverride, PodFailure } from "../status/mod.ts";
+import type { PodFailure } from "../status/mod.ts";
 import type { UnitProperties } from "../unit/properties.ts";
-import { applyVolumes, removePodDir } from "../volumes/apply.ts";
-import { ClaimMountError, setUpClaimMounts } from "../volumes/claims.ts";
-import { checkHostPaths, HostPathError } from "../volumes/host_paths.ts";
 import { type Log, podLogger } from "../log/mod.ts";
-import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from "./deadline.ts";
+import { ActiveDeadlineTimer, DEADLINE_EXCEEDED } from "./deadline.ts";
 import { rejectedStatus } from "./admission.ts";
 import { PodContainers } from "./pod_containers.ts";
-import { preparePod } from "./prepare.ts";
 import { PodResize } from "./resize.ts";
+import { SyncRetry } from "./sync_retry.ts";
+import { PodSync } from "./pod_sync.ts";
 import type { CpuMemory } from "../plan/allocation.ts";
-import { allocatableMemoryBytes } from "../kube/node.ts";
-import { type FoundPod, podKey, type PodRuntimeContext } from "./context.ts";
+import { type FoundPod, type KeptTermination, podKey, type PodRuntimeContext } from "./context.ts";
 
 /** Retry delay after a D-Bus failure that was not the pod's fault (systemd re-executing). */
 const TRANSIENT_RETRY_MS = 1000;
@@ -49,17 +43,6 @@ const CLAIM_RETRY_MS = 2000;
 
 /** Where a pod worker is in the pod's life; see the module doc. */
 export type PodLifecycle = "syncing" | "terminating" | "terminated";
-
-/**
- * Why and how systemk ends a pod while keeping it (the kubelet's `TerminatePodOptions`): phase
- * Failed with `failure` as reason and message, plus `conditions` (a `DisruptionTarget`); its
- * containers stopped within `graceSeconds` (else the pod's grace period).
- */
-export interface KeptTermination {
-  failure: PodFailure;
-  conditions?: V1PodCondition[];
-  graceSeconds?: number;
-}
 
 function isTerminalPhase(status: V1PodStatus | undefined): boolean {
   return status?.phase === "Succeeded" || status?.phase === "Failed";
@@ -83,19 +66,15 @@ export class PodWorker {
   /** systemk stops: no timer is set any more (pods keep running). */
   #closed = false;
   #queue: Promise<void>;
-  #podDir?: string;
-  /** The pod's claims were set up once (their fsGroup given): later syncs only check them. */
-  #claimsSetUp = false;
-  readonly #overrides = new Map<string, ContainerOverride>();
   #failure?: PodFailure;
   #lastStatus?: V1PodStatus;
-  #retry?: ReturnType<typeof setTimeout>;
-  #backoffMs: number;
+  readonly #retry: SyncRetry;
   /** Wakes the pod when its active deadline passes (activeDeadlineSeconds). */
-  #deadline?: ReturnType<typeof setTimeout>;
+  readonly #deadline = new ActiveDeadlineTimer(() => this.#enqueue(() => this.#reconcile()));
   #publishPending = false;
   readonly #containers: PodContainers;
   readonly #resize: PodResize;
+  readonly #podSync: PodSync;
 
   /**
    * @param pod the pod as last seen.
@@ -128,7 +107,17 @@ export class PodWorker {
       this.#lifecycle = "terminated";
     }
     this.#queue = context.after ?? Promise.resolve();
-    this.#backoffMs = this.#backoffBaseMs;
+    this.#retry = new SyncRetry({
+      baseMs: context.backoffBaseMs,
+      maxMs: context.backoffMaxMs,
+      log: this.#log,
+      fire: (before) =>
+        this.#enqueue(async () => {
+          await before();
+          this.#containers.retrying();
+          await this.#reconcile();
+        }),
+    });
     this.#containers = new PodContainers({
       context,
       uid: this.#uid,
@@ -139,18 +128,20 @@ export class PodWorker {
       publish: () => this.publish(),
       running: () =>
         this.#lifecycle === "syncing" && !this.#closed && !this.#pod.metadata?.deletionTimestamp,
-      onStarted: () => this.#backoffMs = this.#backoffBaseMs,
+      onStarted: () => this.#retry.reset(),
     });
-    const allocatable = context.node.allocatable;
     this.#resize = new PodResize({
-      // What the Node reports allocatable (the machine less the eviction reserve).
-      allocatable: allocatable && {
-        cpuMilli: allocatable.cpuMilli,
-        memoryBytes: allocatableMemoryBytes(allocatable.memoryBytes),
-      },
+      allocatable: context.allocatable,
       othersRequests: () => context.othersRequests(this.#uid),
       event: (type, reason, message) => context.events.record(this.#pod, type, reason, message),
     }, context.adopted.units);
+    this.#podSync = new PodSync({
+      context,
+      uid: this.#uid,
+      containers: this.#containers,
+      resize: this.#resize,
+      log: this.#log,
+    });
   }
 
   /**
@@ -236,7 +227,7 @@ export class PodWorker {
     this.#containers.observe(unit, props);
     const ref = this.#containers.failedInit(unit, props);
     if (
-      ref && this.#retry === undefined && this.#lifecycle === "syncing" &&
+      ref && !this.#retry.pending && this.#lifecycle === "syncing" &&
       this.#containers.initRetryDue()
     ) {
       this.#c.events.record(
@@ -246,15 +237,15 @@ export class PodWorker {
         `Back-off restarting failed init container ${ref.container}`,
         ref.container,
       );
-      this.#scheduleRetry(() => this.#containers.resetInits());
+      this.#scheduleRetry({ before: () => this.#containers.resetInits() });
     }
   }
 
   /** Waits for the running step; sets no timer any more. */
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#retry);
-    clearTimeout(this.#deadline);
+    this.#retry.cancel();
+    this.#deadline.cancel();
     this.#containers.quiesce();
     await this.#queue;
   }
@@ -270,96 +261,29 @@ export class PodWorker {
       return await this.#terminateKept(this.#final);
     }
     if (this.#deadlinePassed()) return await this.#terminateKept({ failure: DEADLINE_EXCEEDED });
-    clearTimeout(this.#retry);
-    this.#retry = undefined;
-    this.#failure = undefined;
-
-    const allocation = this.#resize.allocate(pod, new Date());
-    // Room another pod's deferred resize may have waited for.
-    if (allocation.resized) this.#c.onResized(this.#uid);
-    const prepared = await preparePod(allocation.pod, {
-      ...this.#c,
-      created: this.#containers.createdEphemeral(),
-      overrides: this.#overrides,
-      event: (type, reason, message, container) =>
-        this.#c.events.record(pod, type, reason, message, container),
-    });
-    if (!prepared.plan) {
-      this.#log.debug(`not runnable yet: ${prepared.failure?.message ?? "waiting containers"}`);
-      this.#failure = prepared.failure;
-      this.publish();
-      if (prepared.failure?.reason === "FailedMount") {
-        return this.#scheduleRetry(() => Promise.resolve(), CLAIM_RETRY_MS);
-      }
-      return this.#retryLater();
-    }
-    const plan = prepared.plan;
-    this.#podDir = plan.podDir;
-
-    try {
-      await checkHostPaths(plan.hostPathChecks, {
-        allowedHostPaths: this.#c.allowedHostPaths ?? [],
-        stateDir: this.#c.stateDir ?? DEFAULT_STATE_DIR,
-      });
-      await this.#c.userRecords?.use(this.#uid, this.#containers.podIds(plan));
-      await applyVolumes(plan.volumes);
-      await setUpClaimMounts(plan.claimMounts, { ownership: !this.#claimsSetUp });
-      this.#claimsSetUp = true;
-    } catch (e) {
-      const message = e instanceof HostPathError || e instanceof ClaimMountError
-        ? `${podKey(pod)}: ${e.message}`
-        : `writing volumes of ${podKey(pod)} failed: ${(e as Error).message}`;
-      this.#failure = { reason: "FailedMount", message };
-      this.#c.events.record(pod, "Warning", "FailedMount", message);
-      // Containers already running (adopted ones too) go on with the files they have.
-      await this.#containers.follow();
-      this.publish();
-      return this.#retryLater();
-    }
-    const { resizeError } = await this.#containers.apply(plan);
-    // Only now that no unit runs with them may the ids the pod no longer uses lose records.
-    await this.#c.userRecords?.release(this.#uid, this.#containers.podIds(plan));
-    await this.#containers.follow();
-    this.#resize.settle(pod, this.#containers.actualResources(), resizeError, new Date());
+    this.#retry.cancel();
+    const { failure, retry } = await this.#podSync.sync(pod);
+    this.#failure = failure;
     this.publish();
-    if (this.#containers.initRetryDue()) {
+    if (retry === "claim") this.#scheduleRetry({ fixedDelayMs: CLAIM_RETRY_MS });
+    else if (retry === "backoff") this.#scheduleRetry();
+    else if (retry === "init" && !this.#retry.pending) {
       // A failed init container's retry, cancelled by this sync, is due again (the kubelet
       // retries it with the back-off on its next sync, too), unless its failure just now
       // scheduled it.
-      if (this.#retry === undefined) this.#scheduleRetry(() => this.#containers.resetInits());
-    } else if (prepared.retry || resizeError || this.#resize.deferred) {
-      // An ephemeral container waits for its image or its target, a resize could not be
-      // applied or waits for room: tried again later (the kubelet at its next sync of the pod).
-      this.#retryLater();
+      this.#scheduleRetry({ before: () => this.#containers.resetInits() });
     }
   }
 
-  #retryLater(): void {
-    this.#scheduleRetry(() => Promise.resolve());
-  }
-
-  #scheduleRetry(before: () => Promise<void>, fixedDelayMs?: number): void {
-    if (this.#closed || this.#removed()) return;
-    clearTimeout(this.#retry);
-    const delay = fixedDelayMs ?? this.#backoffMs;
-    if (fixedDelayMs === undefined) {
-      this.#backoffMs = Math.min(delay * 2, this.#c.backoffMaxMs ?? 300_000);
-    }
-    this.#log.debug(`retrying in ${delay} ms`);
-    this.#retry = setTimeout(() => {
-      this.#retry = undefined;
-      this.#enqueue(async () => {
-        await before();
-        this.#containers.retrying();
-        await this.#reconcile();
-      });
-    }, delay);
+  /** Syncs the pod again later (sync_retry.ts), unless systemk stops or the pod is gone. */
+  #scheduleRetry(options?: Parameters<SyncRetry["schedule"]>[0]): void {
+    if (!this.#closed && !this.#removed()) this.#retry.schedule(options);
   }
 
   /** From now on nothing starts, restarts or probes the pod's containers. */
   #beginTermination(): void {
-    clearTimeout(this.#retry);
-    clearTimeout(this.#deadline);
+    this.#retry.cancel();
+    this.#deadline.cancel();
     this.#lifecycle = "terminating";
     this.#containers.quiesce();
   }
@@ -370,16 +294,7 @@ export class PodWorker {
     this.#termination = { graceSeconds };
     this.#log.debug(`terminating: grace ${graceSeconds ?? "of the pod"} s`);
     this.#beginTermination();
-    const names = this.#containers.names();
-    if (names.length) {
-      this.#c.events.record(this.#pod, "Normal", "Killing", `Stopping ${names.length} unit(s)`);
-    }
-    await this.#containers.stopAll({ graceSeconds });
-    for (const name of names) await this.#containers.remove(name);
-    await this.#c.userRecords?.release(this.#uid);
-    await removePodDir(this.#podDir ?? `${this.#c.stateDir ?? DEFAULT_STATE_DIR}/${this.#uid}`);
-    // The pod's cgroup goes last, as the kubelet removes it after the pod's volumes.
-    await this.#containers.removeSlice();
+    await this.#podSync.remove(this.#pod, graceSeconds);
     this.#lifecycle = "terminated";
     this.#kept = false;
     this.#final = undefined;
@@ -422,18 +337,12 @@ export class PodWorker {
    * passed; if not, wakes the pod when it does.
    */
   #deadlinePassed(): boolean {
-    clearTimeout(this.#deadline);
-    this.#deadline = undefined;
+    if (this.#lifecycle !== "syncing") {
+      this.#deadline.cancel();
+      return false;
+    }
     const status = this.#lastStatus ?? this.#pod.status;
-    const remaining = activeDeadlineRemainingMs(this.#pod, status, Date.now());
-    if (remaining === undefined || this.#lifecycle !== "syncing") return false;
-    if (remaining <= 0) return true;
-    if (this.#closed) return false;
-    this.#deadline = setTimeout(() => {
-      this.#deadline = undefined;
-      this.#enqueue(() => this.#reconcile());
-    }, remaining);
-    return false;
+    return this.#deadline.passed(this.#pod, { status, arm: !this.#closed });
   }
 
   #fail(e: unknown): void {
@@ -447,7 +356,7 @@ export class PodWorker {
     if (isTransientBusError(e) || isNoSuchUnit(e)) {
       // systemd re-executed or the bus restarted under this step: not the pod's fault, so no
       // event and no growing back-off; try again once the client has reconnected.
-      this.#scheduleRetry(() => Promise.resolve(), TRANSIENT_RETRY_MS);
+      this.#scheduleRetry({ fixedDelayMs: TRANSIENT_RETRY_MS });
       return;
     }
     this.#failure = { reason: "SystemkError", message };
@@ -455,14 +364,9 @@ export class PodWorker {
     this.publish();
     // A pod being deleted waits on its clean-up: retried at the first back-off step, without
     // growing (the kubelet retries a failed pod sync every 10 s, too).
-    if (this.#lifecycle !== "syncing") {
-      this.#scheduleRetry(() => Promise.resolve(), this.#backoffBaseMs);
-    } else this.#retryLater();
-  }
-
-  /** The first retry delay (ms). */
-  get #backoffBaseMs(): number {
-    return this.#c.backoffBaseMs ?? 10_000;
+    this.#scheduleRetry(
+      this.#lifecycle === "syncing" ? {} : { fixedDelayMs: this.#retry.baseMs },
+    );
   }
 
   /** Recomputes and emits the pod's status, coalescing bursts of signals into one. */
@@ -478,7 +382,7 @@ export class PodWorker {
       const final = this.#lifecycle === "terminated" ? this.#final : undefined;
       const status = computePodStatus(pod, {
         units: this.#containers.statusUnits(),
-        overrides: this.#containers.overrides(this.#overrides),
+        overrides: this.#containers.overrides(this.#podSync.overrides),
         resources: this.#resize.statusResources(pod, this.#containers.actualResources()),
         resizeConditions: this.#resize.conditions(),
         failure: final?.failure ?? this.#failure,

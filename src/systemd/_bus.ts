@@ -1,6 +1,7 @@
 /**
  * One connection to a D-Bus bus, as both of systemk's D-Bus clients (systemd's manager,
- * logind) open it: connected, with its messages and its loss reported.
+ * logind) open it: connected, with its messages and its loss reported; and one method call on
+ * it.
  *
  * @module
  */
@@ -40,4 +41,26 @@ export async function connectBus(
   (bus as unknown as { _connection: { on(e: string, f: () => void): void } })._connection
     .on("end", () => handlers.onLost(bus));
   return bus;
+}
+
+/** A method call: whom, which object, interface and member, with what arguments. */
+export interface MethodCall {
+  destination: string;
+  path: string;
+  interface: string;
+  member: string;
+  /** The arguments' D-Bus signature; default: none. */
+  signature?: string;
+  body?: unknown[];
+}
+
+/**
+ * Calls a method on `bus`.
+ *
+ * @throws the method's D-Bus error, or an error when no reply came.
+ */
+export async function callMethod(bus: MessageBus, call: MethodCall): Promise<Message> {
+  const reply = await bus.call(new dbus.Message({ signature: "", body: [], ...call }));
+  if (!reply) throw new Error(`no reply to ${call.member}`);
+  return reply;
 }

@@ -18,7 +18,7 @@
  * @module
  */
 import dbus from "dbus-next";
-import { connectBus } from "./_bus.ts";
+import { callMethod, connectBus, type MethodCall } from "./_bus.ts";
 import type { Message, MessageBus } from "dbus-next";
 import { unitNameFromObjectPath, unitObjectPath } from "./_label.ts";
 import {
@@ -500,15 +500,14 @@ export class SystemdClient {
     this.#bus = bus;
     try {
       for (const rule of MATCH_RULES) {
-        await this.#callOn(
-          bus,
-          "org.freedesktop.DBus",
-          "/org/freedesktop/DBus",
-          "org.freedesktop.DBus",
-          "AddMatch",
-          "s",
-          [rule],
-        );
+        await this.#callOn(bus, {
+          destination: "org.freedesktop.DBus",
+          path: "/org/freedesktop/DBus",
+          interface: "org.freedesktop.DBus",
+          member: "AddMatch",
+          signature: "s",
+          body: [rule],
+        });
       }
       await this.#subscribe(bus);
     } catch (e) {
@@ -521,7 +520,12 @@ export class SystemdClient {
 
   async #subscribe(bus: MessageBus): Promise<void> {
     try {
-      await this.#callOn(bus, SYSTEMD, MANAGER_PATH, MANAGER_INTERFACE, "Subscribe");
+      await this.#callOn(bus, {
+        destination: SYSTEMD,
+        path: MANAGER_PATH,
+        interface: MANAGER_INTERFACE,
+        member: "Subscribe",
+      });
     } catch (e) {
       if (dbusErrorType(e) !== ALREADY_SUBSCRIBED) throw e;
     }
@@ -581,31 +585,20 @@ export class SystemdClient {
   ): Promise<Message> {
     if (this.#closed) throw new Error("the systemd client is closed");
     const bus = await this.#withDeadline(this.#ready, `connecting for ${member}`);
-    return this.#callOn(bus, SYSTEMD, path, iface, member, signature, body);
-  }
-
-  async #callOn(
-    bus: MessageBus,
-    destination: string,
-    path: string,
-    iface: string,
-    member: string,
-    signature = "",
-    body: unknown[] = [],
-  ): Promise<Message> {
-    const message = new dbus.Message({
-      destination,
+    return this.#callOn(bus, {
+      destination: SYSTEMD,
       path,
       interface: iface,
       member,
       signature,
       body,
     });
+  }
+
+  async #callOn(bus: MessageBus, call: MethodCall): Promise<Message> {
     await this.#acquireCallSlot();
     try {
-      const reply = await this.#withDeadline(bus.call(message), `calling ${member}`);
-      if (!reply) throw new Error(`no reply to ${member}`);
-      return reply;
+      return await this.#withDeadline(callMethod(bus, call), `calling ${call.member}`);
     } finally {
       this.#releaseCallSlot();
     }

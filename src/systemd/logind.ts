@@ -18,7 +18,7 @@
  * @module
  */
 import dbus from "dbus-next";
-import { connectBus } from "./_bus.ts";
+import { callMethod, connectBus, type MethodCall } from "./_bus.ts";
 import type { Message, MessageBus } from "dbus-next";
 import { log } from "../log/mod.ts";
 import { spawnProcess } from "../process/mod.ts";
@@ -97,10 +97,14 @@ export class LogindClient {
 
   /** logind's `InhibitDelayMaxUSec`, in whole seconds. */
   async inhibitDelayMaxSeconds(): Promise<number> {
-    const reply = await this.#call(LOGIND, LOGIND_PATH, PROPERTIES, "Get", "ss", [
-      LOGIND_MANAGER,
-      "InhibitDelayMaxUSec",
-    ]);
+    const reply = await this.#call({
+      destination: LOGIND,
+      path: LOGIND_PATH,
+      interface: PROPERTIES,
+      member: "Get",
+      signature: "ss",
+      body: [LOGIND_MANAGER, "InhibitDelayMaxUSec"],
+    });
     return Math.floor(Number(reply.body[0].value) / 1_000_000);
   }
 
@@ -120,11 +124,14 @@ export class LogindClient {
         `[Login]\nInhibitDelayMaxSec=${seconds}\n`,
       { mode: 0o644 },
     );
-    await this.#call(SYSTEMD, SYSTEMD_PATH, SYSTEMD_MANAGER, "KillUnit", "ssi", [
-      "systemd-logind.service",
-      "all",
-      SIGHUP,
-    ]);
+    await this.#call({
+      destination: SYSTEMD,
+      path: SYSTEMD_PATH,
+      interface: SYSTEMD_MANAGER,
+      member: "KillUnit",
+      signature: "ssi",
+      body: ["systemd-logind.service", "all", SIGHUP],
+    });
     // logind reloads when it handles the signal: read until it shows the new value.
     const deadline = Date.now() + LOGIND_TIMEOUT_MS;
     for (;;) {
@@ -187,7 +194,12 @@ export class LogindClient {
 
   /** Whether logind lists a delay lock on shutdown held by process `pid`. */
   async #holds(pid: number): Promise<boolean> {
-    const reply = await this.#call(LOGIND, LOGIND_PATH, LOGIND_MANAGER, "ListInhibitors");
+    const reply = await this.#call({
+      destination: LOGIND,
+      path: LOGIND_PATH,
+      interface: LOGIND_MANAGER,
+      member: "ListInhibitors",
+    });
     return (reply.body[0] as [string, string, string, string, number, number][]).some(
       ([what, , , mode, , holder]) =>
         holder === pid && mode === "delay" && what.split(":").includes("shutdown"),
@@ -210,7 +222,14 @@ export class LogindClient {
     });
     this.#bus = bus;
     try {
-      await this.#call(DBUS, "/org/freedesktop/DBus", DBUS, "AddMatch", "s", [MATCH_RULE]);
+      await this.#call({
+        destination: DBUS,
+        path: "/org/freedesktop/DBus",
+        interface: DBUS,
+        member: "AddMatch",
+        signature: "s",
+        body: [MATCH_RULE],
+      });
     } catch (e) {
       if (this.#bus === bus) this.#bus = undefined;
       bus.disconnect();
@@ -231,19 +250,8 @@ export class LogindClient {
     })();
   }
 
-  async #call(
-    destination: string,
-    path: string,
-    iface: string,
-    member: string,
-    signature = "",
-    body: unknown[] = [],
-  ): Promise<Message> {
+  #call(call: MethodCall): Promise<Message> {
     if (!this.#bus) throw new Error("not connected to the system bus");
-    const reply = await this.#bus.call(
-      new dbus.Message({ destination, path, interface: iface, member, signature, body }),
-    );
-    if (!reply) throw new Error(`no reply to ${member}`);
-    return reply;
+    return callMethod(this.#bus, call);
   }
 }

@@ -1,0 +1,131 @@
+/**
+ * One sync of a pod that should run, as the kubelet's `SyncPod` (the pod worker, worker.ts,
+ * decides when, and what follows): a resize its spec asks for allocated when it fits
+ * (resize.ts), the pod prepared as allocated (prepare.ts: images, references, the plan), the
+ * userdb records of its ids made, its volumes made ready (volume_manager.ts), its containers
+ * made what the plan says (pod_containers.ts: units written, resized in place, started), the
+ * records of ids it no longer uses released, and the resize settled from what the units run
+ * with. And the pod's removal once it is deleted, as the kubelet's `SyncTerminatingPod` and
+ * `SyncTerminatedPod`: its containers stopped, its units, records, files and slice removed.
+ *
+ * @module
+ */
+import type { V1Pod } from "@kubernetes/client-node";
+import { DEFAULT_STATE_DIR } from "../plan/mod.ts";
+import type { ContainerOverride, PodFailure } from "../status/mod.ts";
+import type { Log } from "../log/mod.ts";
+import { podKey, type PodRuntimeContext } from "./context.ts";
+import type { PodContainers } from "./pod_containers.ts";
+import { preparePod } from "./prepare.ts";
+import type { PodResize } from "./resize.ts";
+import { mountVolumes } from "./volume_manager.ts";
+import { removePodDir } from "../volumes/apply.ts";
+
+/** What {@link PodSync} works with: the pod worker's parts. */
+export interface PodSyncOptions {
+  context: PodRuntimeContext;
+  uid: string;
+  containers: PodContainers;
+  resize: PodResize;
+  log: Log;
+}
+
+/**
+ * How a sync ended: why the pod cannot run as asked (yet), and when to sync again: after the
+ * back-off (`backoff`), after the back-off with the failed init containers reset (`init`), or
+ * soon while a claim cannot be mounted yet (`claim`).
+ */
+export interface PodSyncResult {
+  failure?: PodFailure;
+  retry?: "backoff" | "init" | "claim";
+}
+
+/** Syncs one pod; see the module doc. */
+export class PodSync {
+  readonly #o: PodSyncOptions;
+  /** What preparing the pod found per container (a waiting reason, say), kept across syncs. */
+  readonly #overrides = new Map<string, ContainerOverride>();
+  #podDir?: string;
+  /** The pod's claims were set up once (their fsGroup given): later syncs only check them. */
+  #claimsSetUp = false;
+
+  /** @param options the pod worker's parts. */
+  constructor(options: PodSyncOptions) {
+    this.#o = options;
+  }
+
+  /** What preparing the pod found per container. */
+  get overrides(): ReadonlyMap<string, ContainerOverride> {
+    return this.#overrides;
+  }
+
+  /** The pod's directory under the state directory. */
+  get podDir(): string {
+    return this.#podDir ??
+      `${this.#o.context.stateDir ?? DEFAULT_STATE_DIR}/${this.#o.uid}`;
+  }
+
+  /** Makes the pod run as `pod` says, as far as it can now. */
+  async sync(pod: V1Pod): Promise<PodSyncResult> {
+    const { context: c, uid, containers, resize, log } = this.#o;
+    const allocation = resize.allocate(pod, new Date());
+    // Room another pod's deferred resize may have waited for.
+    if (allocation.resized) c.onResized(uid);
+    const prepared = await preparePod(allocation.pod, {
+      ...c,
+      created: containers.createdEphemeral(),
+      overrides: this.#overrides,
+      event: (type, reason, message, container) =>
+        c.events.record(pod, type, reason, message, container),
+    });
+    if (!prepared.plan) {
+      log.debug(`not runnable yet: ${prepared.failure?.message ?? "waiting containers"}`);
+      const claim = prepared.failure?.reason === "FailedMount";
+      return { failure: prepared.failure, retry: claim ? "claim" : "backoff" };
+    }
+    const plan = prepared.plan;
+    this.#podDir = plan.podDir;
+
+    await c.userRecords?.use(uid, containers.podIds(plan));
+    const failure = await mountVolumes(plan, {
+      allowedHostPaths: c.allowedHostPaths ?? [],
+      stateDir: c.stateDir ?? DEFAULT_STATE_DIR,
+      ownership: !this.#claimsSetUp,
+      podKey: podKey(pod),
+    });
+    if (failure) {
+      c.events.record(pod, "Warning", failure.reason, failure.message);
+      // Containers already running (adopted ones too) go on with the files they have.
+      await containers.follow();
+      return { failure, retry: "backoff" };
+    }
+    this.#claimsSetUp = true;
+    const { resizeError } = await containers.apply(plan);
+    // Only now that no unit runs with them may the ids the pod no longer uses lose records.
+    await c.userRecords?.release(uid, containers.podIds(plan));
+    await containers.follow();
+    resize.settle(pod, containers.actualResources(), resizeError, new Date());
+    if (containers.initRetryDue()) return { retry: "init" };
+    // An ephemeral container waits for its image or its target, a resize could not be applied
+    // or waits for room: tried again later (the kubelet at its next sync of the pod).
+    return prepared.retry || resizeError || resize.deferred ? { retry: "backoff" } : {};
+  }
+
+  /**
+   * Removes the pod: its containers stopped within `graceSeconds` (else the pod's grace
+   * period), then its units, the records of its ids, its files and its slice.
+   */
+  async remove(pod: V1Pod, graceSeconds: number | undefined): Promise<void> {
+    const { context: c, uid, containers } = this.#o;
+    const names = containers.names();
+    if (names.length) {
+      c.events.record(pod, "Normal", "Killing", `Stopping ${names.length} unit(s)`);
+    }
+    await containers.stopAll({ graceSeconds });
+    for (const name of names) await containers.remove(name);
+    await c.userRecords?.release(uid);
+    await removePodDir(this.podDir);
+    // The pod's cgroup goes last, as the kubelet removes it after the pod's volumes.
+    await containers.removeSlice();
+  }
+}
