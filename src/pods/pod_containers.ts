@@ -17,7 +17,7 @@ import type { ContainerOverride, ContainerUnit } from "../status/mod.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 import type { Log } from "../log/mod.ts";
 import { ContainerLifecycle } from "./containers.ts";
-import { type FoundPod, podKey, type PodRuntimeContext, type UnitRef } from "./context.ts";
+import { type FoundPod, podKey, type PodRuntimeContext } from "./context.ts";
 import { PodUnits } from "./pod_units.ts";
 import { ProberManager } from "./prober.ts";
 import type { ActualResources } from "./resize.ts";
@@ -154,14 +154,6 @@ export class PodContainers {
     return this.#units.removeSlice();
   }
 
-  /** The unit of a regular init container that failed, if `unit` is one. */
-  failedInit(unit: string, props: UnitProperties): UnitRef | undefined {
-    const ref = this.#units.refs.get(unit);
-    return ref && this.#units.kind(ref) === "init" && props.ActiveState === "failed"
-      ? ref
-      : undefined;
-  }
-
   /**
    * Makes the containers what `plan` says: units written, the app units started (again, after
    * a retry or a changed unit), resized running units given their new resources.
@@ -185,13 +177,21 @@ export class PodContainers {
     this.#sequencer.retrying();
   }
 
-  /** A unit of the pod changed (systemd's signal). */
-  observe(unit: string, props: UnitProperties): void {
+  /**
+   * A unit of the pod changed (systemd's signal).
+   *
+   * @return the name of a regular init container whose run just failed, when the pod's
+   *   restartPolicy wants it retried.
+   */
+  observe(unit: string, props: UnitProperties): string | undefined {
     this.#containers.runEnded(unit, props);
-    if (!this.#units.refs.has(unit)) return;
+    const ref = this.#units.refs.get(unit);
+    if (!ref) return undefined;
     this.#followApp(unit);
     this.#sequencer.completeIfDone();
     this.#sequencer.advance();
+    const failedInit = this.#units.kind(ref) === "init" && props.ActiveState === "failed";
+    return failedInit && this.initRetryDue() ? ref.container : undefined;
   }
 
   /** Before an init container's retry: the init units' failed state reset, every unit read. */

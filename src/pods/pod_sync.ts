@@ -10,23 +10,31 @@
  *
  * @module
  */
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
 import { DEFAULT_STATE_DIR } from "../plan/mod.ts";
-import type { ContainerOverride, PodFailure } from "../status/mod.ts";
+import {
+  computePodStatus,
+  type ContainerOverride,
+  type PodFailure,
+  type PodStatusOptions,
+} from "../status/mod.ts";
 import type { Log } from "../log/mod.ts";
-import { podKey, type PodRuntimeContext } from "./context.ts";
+import { type FoundPod, podKey, type PodRuntimeContext } from "./context.ts";
 import type { PodContainers } from "./pod_containers.ts";
 import { preparePod } from "./prepare.ts";
-import type { PodResize } from "./resize.ts";
+import { PodResize } from "./resize.ts";
+import type { CpuMemory } from "../plan/allocation.ts";
 import { mountVolumes } from "./volume_manager.ts";
 import { removePodDir } from "../volumes/apply.ts";
 
 /** What {@link PodSync} works with: the pod worker's parts. */
 export interface PodSyncOptions {
-  context: PodRuntimeContext;
+  /** The runtime's context; `adopted` the pod's units found on the machine. */
+  context: PodRuntimeContext & { adopted: FoundPod };
   uid: string;
+  /** The pod as last seen. */
+  pod(): V1Pod;
   containers: PodContainers;
-  resize: PodResize;
   log: Log;
 }
 
@@ -49,25 +57,56 @@ export class PodSync {
   /** The pod's claims were set up once (their fsGroup given): later syncs only check them. */
   #claimsSetUp = false;
 
+  /** The pod's resources as allocated, and its resize's conditions. */
+  readonly #resize: PodResize;
+
   /** @param options the pod worker's parts. */
   constructor(options: PodSyncOptions) {
     this.#o = options;
+    const { context, uid, pod } = options;
+    this.#resize = new PodResize({
+      allocatable: context.allocatable,
+      othersRequests: () => context.othersRequests(uid),
+      event: (type, reason, message) => context.events.record(pod(), type, reason, message),
+    }, context.adopted.units);
   }
 
-  /** What preparing the pod found per container. */
-  get overrides(): ReadonlyMap<string, ContainerOverride> {
-    return this.#overrides;
+  /** The pod's CPU and memory requests as allocated. */
+  allocatedRequests(pod: V1Pod): CpuMemory {
+    return this.#resize.requests(pod);
   }
 
-  /** The pod's directory under the state directory. */
-  get podDir(): string {
-    return this.#podDir ??
-      `${this.#o.context.stateDir ?? DEFAULT_STATE_DIR}/${this.#o.uid}`;
+  /** A resize the pod's spec asks for waits for room on the node. */
+  get resizeDeferred(): boolean {
+    return this.#resize.deferred;
+  }
+
+  /**
+   * The pod's API status, as the kubelet's `generateAPIPodStatus`: from what its units run
+   * (their observed state, the probes' results, pending restarts, the resources they run with)
+   * and `options`, what the pod worker knows of the pod's end.
+   */
+  generateStatus(
+    pod: V1Pod,
+    options: Pick<PodStatusOptions, "failure" | "evicted" | "rejected" | "conditions" | "previous">,
+  ): V1PodStatus {
+    const { context: c, containers } = this.#o;
+    const resize = this.#resize;
+    return computePodStatus(pod, {
+      ...options,
+      units: containers.statusUnits(),
+      overrides: containers.overrides(this.#overrides),
+      resources: resize.statusResources(pod, containers.actualResources()),
+      resizeConditions: resize.conditions(),
+      addresses: { hostIP: c.node.internalIP, podIP: c.node.externalIP },
+      now: new Date(),
+    });
   }
 
   /** Makes the pod run as `pod` says, as far as it can now. */
   async sync(pod: V1Pod): Promise<PodSyncResult> {
-    const { context: c, uid, containers, resize, log } = this.#o;
+    const { context: c, uid, containers, log } = this.#o;
+    const resize = this.#resize;
     const allocation = resize.allocate(pod, new Date());
     // Room another pod's deferred resize may have waited for.
     if (allocation.resized) c.onResized(uid);
@@ -124,7 +163,7 @@ export class PodSync {
     await containers.stopAll({ graceSeconds });
     for (const name of names) await containers.remove(name);
     await c.userRecords?.release(uid);
-    await removePodDir(this.podDir);
+    await removePodDir(this.#podDir ?? `${c.stateDir ?? DEFAULT_STATE_DIR}/${uid}`);
     // The pod's cgroup goes last, as the kubelet removes it after the pod's volumes.
     await containers.removeSlice();
   }

@@ -8,6 +8,15 @@
  */
 import type { Log } from "../log/mod.ts";
 
+/** Retry delay after a D-Bus failure that was not the pod's fault (systemd re-executing). */
+export const TRANSIENT_RETRY_MS = 1000;
+/**
+ * Retry delay while a claim cannot be mounted yet (not bound, say): claims cannot be watched
+ * (the Node authorizer lets a node only get them), so they are read again this often, as the
+ * kubelet's volume manager polls them while it waits to mount.
+ */
+export const CLAIM_RETRY_MS = 2000;
+
 /** Options of {@link SyncRetry}. */
 export interface SyncRetryOptions {
   /** First back-off delay (ms); default 10 s, the kubelet's. */

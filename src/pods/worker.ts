@@ -19,27 +19,16 @@
 import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
 import { isNoSuchUnit, isTransientBusError } from "../systemd/mod.ts";
 import { reconcileDuration, reconcileErrors } from "../metrics/mod.ts";
-import { computePodStatus } from "../status/mod.ts";
 import type { PodFailure } from "../status/mod.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 import { type Log, podLogger } from "../log/mod.ts";
 import { ActiveDeadlineTimer, DEADLINE_EXCEEDED } from "./deadline.ts";
 import { rejectedStatus } from "./admission.ts";
 import { PodContainers } from "./pod_containers.ts";
-import { PodResize } from "./resize.ts";
-import { SyncRetry } from "./sync_retry.ts";
+import { CLAIM_RETRY_MS, SyncRetry, TRANSIENT_RETRY_MS } from "./sync_retry.ts";
 import { PodSync } from "./pod_sync.ts";
 import type { CpuMemory } from "../plan/allocation.ts";
 import { type FoundPod, type KeptTermination, podKey, type PodRuntimeContext } from "./context.ts";
-
-/** Retry delay after a D-Bus failure that was not the pod's fault (systemd re-executing). */
-const TRANSIENT_RETRY_MS = 1000;
-/**
- * Retry delay while a claim cannot be mounted yet (not bound, say): claims cannot be watched
- * (the Node authorizer lets a node only get them), so they are read again this often, as the
- * kubelet's volume manager polls them while it waits to mount.
- */
-const CLAIM_RETRY_MS = 2000;
 
 /** Where a pod worker is in the pod's life; see the module doc. */
 export type PodLifecycle = "syncing" | "terminating" | "terminated";
@@ -73,7 +62,6 @@ export class PodWorker {
   readonly #deadline = new ActiveDeadlineTimer(() => this.#enqueue(() => this.#reconcile()));
   #publishPending = false;
   readonly #containers: PodContainers;
-  readonly #resize: PodResize;
   readonly #podSync: PodSync;
 
   /**
@@ -130,16 +118,11 @@ export class PodWorker {
         this.#lifecycle === "syncing" && !this.#closed && !this.#pod.metadata?.deletionTimestamp,
       onStarted: () => this.#retry.reset(),
     });
-    this.#resize = new PodResize({
-      allocatable: context.allocatable,
-      othersRequests: () => context.othersRequests(this.#uid),
-      event: (type, reason, message) => context.events.record(this.#pod, type, reason, message),
-    }, context.adopted.units);
     this.#podSync = new PodSync({
       context,
       uid: this.#uid,
+      pod: () => this.#pod,
       containers: this.#containers,
-      resize: this.#resize,
       log: this.#log,
     });
   }
@@ -149,12 +132,14 @@ export class PodWorker {
    * terminated): what other pods' resizes must leave room for.
    */
   get allocatedRequests(): CpuMemory | undefined {
-    return this.#lifecycle === "terminated" ? undefined : this.#resize.requests(this.#pod);
+    return this.#lifecycle === "terminated"
+      ? undefined
+      : this.#podSync.allocatedRequests(this.#pod);
   }
 
   /** A resize of this pod waits for room: try it again (another pod shrank or went). */
   retryDeferredResize(): void {
-    if (this.#resize.deferred && this.#lifecycle === "syncing") this.sync(this.#pod);
+    if (this.#podSync.resizeDeferred && this.#lifecycle === "syncing") this.sync(this.#pod);
   }
 
   /** The status last computed. */
@@ -224,19 +209,10 @@ export class PodWorker {
   /** A unit of the pod changed (systemd's signal; the observed state has it already). */
   observe(unit: string, props: UnitProperties): void {
     this.publish();
-    this.#containers.observe(unit, props);
-    const ref = this.#containers.failedInit(unit, props);
-    if (
-      ref && !this.#retry.pending && this.#lifecycle === "syncing" &&
-      this.#containers.initRetryDue()
-    ) {
-      this.#c.events.record(
-        this.#pod,
-        "Warning",
-        "BackOff",
-        `Back-off restarting failed init container ${ref.container}`,
-        ref.container,
-      );
+    const init = this.#containers.observe(unit, props);
+    if (init && !this.#retry.pending && this.#lifecycle === "syncing") {
+      const message = `Back-off restarting failed init container ${init}`;
+      this.#c.events.record(this.#pod, "Warning", "BackOff", message, init);
       this.#scheduleRetry({ before: () => this.#containers.resetInits() });
     }
   }
@@ -380,17 +356,11 @@ export class PodWorker {
       // As the kubelet's status manager, no terminal phase while containers may still run:
       // the reason comes once they are stopped (a DisruptionTarget may say so before).
       const final = this.#lifecycle === "terminated" ? this.#final : undefined;
-      const status = computePodStatus(pod, {
-        units: this.#containers.statusUnits(),
-        overrides: this.#containers.overrides(this.#podSync.overrides),
-        resources: this.#resize.statusResources(pod, this.#containers.actualResources()),
-        resizeConditions: this.#resize.conditions(),
+      const status = this.#podSync.generateStatus(pod, {
         failure: final?.failure ?? this.#failure,
         evicted: final !== undefined && !this.#rejected,
         rejected: this.#rejected,
         conditions: this.#final?.conditions,
-        addresses: { hostIP: this.#c.node.internalIP, podIP: this.#c.node.externalIP },
-        now: new Date(),
         previous: this.#lastStatus,
       });
       this.#lastStatus = status;
