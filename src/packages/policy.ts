@@ -70,7 +70,7 @@ export interface ImagePolicyProblemOptions {
  * ```ts
  * import assert from "node:assert/strict";
  * import { parseImage } from "./image.ts";
- * const deb = "https://h/pool/a_1_all.deb";
+ * const deb = "https://h/pool/hello_1_all.deb";
  * assert.match(
  *   imagePolicyProblem(parseImage(deb), DEFAULT_IMAGE_POLICY, { text: deb })!,
  *   /--allowed-image-url-prefixes/,
