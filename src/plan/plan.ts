@@ -679,8 +679,9 @@ function planContainer(
     sections: [toSection("Unit", unitSection), toSection("Service", service)],
   };
   // What the container runs with: its spec, the unit (sandbox, mounts, command) and the
-  // resolved environment — except Secret values, as the hash sits in a world-readable file
-  // (like the kubelet, a changed Secret takes effect when the container next restarts). Its
+  // resolved environment — except Secret values: a hash of one would let whoever reads the
+  // unit (root only, 0600, but also backups and bug reports) test guesses against it; like the
+  // kubelet, a changed Secret takes effect when the container next restarts. Its
   // resources are left out (its spec's, the unit's cgroup settings, the variables of
   // resourceFieldRef), as the kubelet's container hash leaves them out: an in-place resize
   // changes them without a new container; the unit records them in `Resources=`.
