@@ -136,16 +136,19 @@ function checkMode(ctx: PodContext, field: string, mode: number | undefined): nu
 
 const encoder = new TextEncoder();
 
+/** A configMap or secret source of volume `volume`, as the API names its fields. */
+interface KeySource {
+  volume: string;
+  kind: SourceKind;
+  name?: string;
+  items?: V1KeyToPath[];
+  optional?: boolean;
+  defaultMode: number;
+}
+
 /** Files of a configMap/secret source: all keys (sorted) or the given items. */
-function keyFiles(
-  ctx: PodContext,
-  volume: string,
-  kind: SourceKind,
-  name: string | undefined,
-  items: V1KeyToPath[] | undefined,
-  optional: boolean | undefined,
-  defaultMode: number,
-): FileSpec[] {
+function keyFiles(ctx: PodContext, source: KeySource): FileSpec[] {
+  const { volume, kind, name, items, optional, defaultMode } = source;
   const field = `volume ${volume}`;
   const object = lookupObject(ctx, { kind, name, optional, field });
   if (!object) return [];
@@ -221,13 +224,11 @@ function projectedFiles(ctx: PodContext, v: V1Volume): FileSpec[] {
   const out: FileSpec[] = [];
   for (const source of p.sources ?? []) {
     if (source.configMap) {
-      const s = source.configMap;
       out.push(
-        ...keyFiles(ctx, v.name, "configMap", s.name, s.items, s.optional, defaultMode),
+        ...keyFiles(ctx, { ...source.configMap, volume: v.name, kind: "configMap", defaultMode }),
       );
     } else if (source.secret) {
-      const s = source.secret;
-      out.push(...keyFiles(ctx, v.name, "secret", s.name, s.items, s.optional, defaultMode));
+      out.push(...keyFiles(ctx, { ...source.secret, volume: v.name, kind: "secret", defaultMode }));
     } else if (source.downwardAPI) {
       out.push(...downwardFiles(ctx, v.name, source.downwardAPI.items, defaultMode));
     } else if (source.serviceAccountToken) {
@@ -492,32 +493,23 @@ function fileVolume(p: Planning, v: V1Volume): VolumeSource {
   const { ctx } = p;
   const defaultMode = (mode: number | undefined) =>
     checkMode(ctx, `volume ${v.name}: defaultMode`, mode) ?? 0o644;
+  // A configMap or secret volume, with its own defaultMode.
+  type Source = Omit<KeySource, "volume" | "kind" | "defaultMode"> & { defaultMode?: number };
+  const keys = (kind: SourceKind, source: Source) =>
+    keyFiles(ctx, {
+      ...source,
+      volume: v.name,
+      kind,
+      defaultMode: defaultMode(source.defaultMode),
+    });
   let kind: string;
   let files: FileSpec[];
   if (v.configMap) {
     kind = "configmap";
-    const c = v.configMap;
-    files = keyFiles(
-      ctx,
-      v.name,
-      "configMap",
-      c.name,
-      c.items,
-      c.optional,
-      defaultMode(c.defaultMode),
-    );
+    files = keys("configMap", v.configMap);
   } else if (v.secret) {
     kind = "secret";
-    const s = v.secret;
-    files = keyFiles(
-      ctx,
-      v.name,
-      "secret",
-      s.secretName,
-      s.items,
-      s.optional,
-      defaultMode(s.defaultMode),
-    );
+    files = keys("secret", { ...v.secret, name: v.secret.secretName });
   } else if (v.downwardAPI) {
     kind = "downwardapi";
     const d = v.downwardAPI;

@@ -1,9 +1,10 @@
 /**
  * Container lifecycle, as the kubelet's `kuberuntime_container` starts and kills containers:
- * a container's unit is started and its postStart hook runs beside it; a container is stopped
- * with its preStop hook first, within the grace period, then (a sidecar) its turn, then SIGTERM
- * with what is left of it (at least 2 s), then SIGKILL. Until a postStart hook is done the container is not reported
- * running (nor probed).
+ * a container's unit is started (a `Started` or `Failed` Event) and its postStart hook runs
+ * beside it; a container is stopped with its preStop hook first, within the grace period, then
+ * (a sidecar) its turn, then SIGTERM with what is left of it (at least 2 s), then SIGKILL. Until
+ * a postStart hook is done the container is not reported running (nor probed). A pod's
+ * containers are stopped all at once, each waiting for its turn in the termination order.
  *
  * @module
  */
@@ -39,6 +40,19 @@ export interface ContainerLifecycleOptions {
   onPostStart(unit: string, invocation: string, ok: boolean): void;
 }
 
+/** Which container a unit runs, to start it. */
+export interface StartOptions {
+  /** The container's name (Events). */
+  container: string;
+  /** The spec of an app container or sidecar (its postStart hook); absent for the others. */
+  spec?: V1Container;
+  /**
+   * A new run of a container that ran before: a start that fails for a dependency is reported
+   * too (else that is the failed init container's to report).
+   */
+  restarted?: boolean;
+}
+
 /** How to stop one container. */
 export interface StopOptions {
   pod: V1Pod;
@@ -51,6 +65,14 @@ export interface StopOptions {
    * waits for it, within the grace period left after the preStop hook.
    */
   turn?: Promise<unknown>;
+}
+
+/** How to stop several containers of a pod. */
+export interface StopContainersOptions extends Pick<StopOptions, "pod" | "graceSeconds"> {
+  /** Per unit, the units whose stop it waits for (sequence.ts: `terminationOrder`). */
+  order: ReadonlyMap<string, readonly string[]>;
+  /** The spec of the app container or sidecar that `unit` runs (its preStop hook). */
+  container(unit: string): V1Container | undefined;
 }
 
 /** Starts and stops the containers of one pod; see the module doc. */
@@ -70,14 +92,24 @@ export class ContainerLifecycle {
   }
 
   /**
-   * Starts a container's unit; once it started, the container's postStart hook runs beside it
-   * (never in the pod's queue, so a hanging hook blocks neither deletion nor other steps).
+   * Starts a container's unit and says how that went in an Event; once it started, the
+   * container's postStart hook runs beside it (never in the pod's queue, so a hanging hook
+   * blocks neither deletion nor other steps).
    *
-   * @param container the spec of an app container or sidecar (its postStart hook); absent for
-   *   the others.
    * @return The start job's result.
    */
-  async start(unit: string, container: V1Container | undefined): Promise<string> {
+  async start(unit: string, options: StartOptions): Promise<string> {
+    const result = await this.#start(unit, options.spec);
+    const { container } = options;
+    if (result === "done") this.#o.onEvent("Normal", "Started", `Started unit ${unit}`, container);
+    else if (options.restarted || result !== "dependency") {
+      this.#o.onEvent("Warning", "Failed", `Starting unit ${unit} failed: ${result}`, container);
+    }
+    return result;
+  }
+
+  /** Starts a container's unit, then its postStart hook (`container`'s, if any). */
+  async #start(unit: string, container: V1Container | undefined): Promise<string> {
     const hook = container?.lifecycle?.postStart;
     if (!container || !hook) return await this.#o.units.start(unit);
     const postStart: PostStart = { controller: new AbortController() };
@@ -166,6 +198,29 @@ export class ContainerLifecycle {
     await stopUnit(this.#o.units, unit, {
       graceSeconds: Math.max(grace - used(), MINIMUM_GRACE_SECONDS),
     });
+  }
+
+  /**
+   * Stops `units` as the kubelet kills a pod's containers: all at once, each as {@link stop}
+   * does, a unit with a turn sent SIGTERM once the units of `units` it waits for have stopped.
+   */
+  async stopAll(units: readonly string[], options: StopContainersOptions): Promise<void> {
+    const { pod, graceSeconds, order } = options;
+    const stopped = new Map<string, Promise<void>>();
+    const stopping = (unit: string): Promise<void> => {
+      let stop = stopped.get(unit);
+      if (stop) return stop;
+      const waits = (order.get(unit) ?? []).filter((other) => units.includes(other));
+      stop = this.stop(unit, {
+        pod,
+        container: options.container(unit),
+        graceSeconds,
+        turn: waits.length ? Promise.all(waits.map(stopping)) : undefined,
+      });
+      stopped.set(unit, stop);
+      return stop;
+    };
+    await Promise.all(units.map(stopping));
   }
 
   /** Ends `unit`'s postStart hook, if one runs (the unit is stopped or removed). */

@@ -8,8 +8,8 @@
  *
  * The allocation is kept in memory and seeded, after a restart of systemk, from the resources its
  * units record (their `Resources=`): what the running units were given is what was allocated.
- * The pod worker plans the pod as allocated (pod_containers.ts applies the change to running
- * units); this module decides and reports.
+ * The pod worker plans the pod as allocated (pod_units.ts applies the change to running units);
+ * this module decides and reports.
  *
  * @module
  */

@@ -20,6 +20,8 @@
  * @module
  */
 import type { ContainerKind } from "../plan/mod.ts";
+import { observeUnit, type RestartPolicy, willRestart } from "../status/mod.ts";
+import type { UnitProperties } from "../unit/properties.ts";
 
 /** A container's unit as the sequence sees it. */
 export interface SequencedUnit {
@@ -36,6 +38,58 @@ export interface SequencedUnit {
   state: "fresh" | "idle" | "running" | "started" | "succeeded" | "failed";
   /** An app container that ended and will not be restarted under its restartPolicy. */
   endedForGood?: boolean;
+}
+
+/** What the pod worker sees of a unit. */
+export interface SeenUnit {
+  name: string;
+  kind: ContainerKind;
+  /** The unit's properties; absent: never read. */
+  props?: UnitProperties;
+  /** A running sidecar or app container counts as started (postStart hook, startup probe). */
+  started: boolean;
+  /** The restartPolicy of its container. */
+  restartPolicy: RestartPolicy;
+}
+
+/**
+ * A unit as the sequence sees it: fresh until it has run (or systemd forgot its run), idle
+ * (a regular init container reset for its retry), running or started, else how its run ended
+ * and, for an app container, whether its restartPolicy ends it for good.
+ *
+ * @param unit What the pod worker sees of it.
+ * @return The unit's {@link SequencedUnit}.
+ *
+ * @example Usage
+ * ```ts
+ * import { sequencedUnit } from "./sequence.ts";
+ * import assert from "node:assert/strict";
+ * const app = { name: "app", kind: "app" as const, started: false };
+ * assert.equal(sequencedUnit({ ...app, restartPolicy: "Always" }).state, "fresh");
+ * ```
+ */
+export function sequencedUnit(unit: SeenUnit): SequencedUnit {
+  const { name, kind, props } = unit;
+  const sequenced = (state: SequencedUnit["state"], endedForGood = false) => ({
+    name,
+    kind,
+    state,
+    ...(kind === "app" ? { endedForGood } : {}),
+  });
+  if (!props || (props.InvocationID === "" && props.ActiveState === "inactive")) {
+    return sequenced("fresh");
+  }
+  if (kind === "init" && props.ActiveState === "inactive") return sequenced("idle");
+  const observation = observeUnit({ unitName: name, props });
+  if (observation.kind === "absent") return sequenced("fresh");
+  if (observation.kind === "running") {
+    return sequenced(kind !== "init" && unit.started ? "started" : "running");
+  }
+  const { exitCode } = observation.terminated;
+  return sequenced(
+    exitCode === 0 ? "succeeded" : "failed",
+    !willRestart(unit.restartPolicy, exitCode),
+  );
 }
 
 /**

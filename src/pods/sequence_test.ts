@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { appsCompleted, type SequencedUnit, terminationOrder, unitsToStart } from "./sequence.ts";
+import {
+  appsCompleted,
+  type SequencedUnit,
+  sequencedUnit,
+  terminationOrder,
+  unitsToStart,
+} from "./sequence.ts";
+import { exited, invocation, neverStarted, running } from "../status/_testing.ts";
 
 type State = SequencedUnit["state"];
 
@@ -87,4 +94,31 @@ Deno.test("sequence: sidecars stop after the app containers, in reverse order", 
     logs: ["app", "worker"],
     proxy: ["app", "worker", "logs"],
   });
+});
+
+Deno.test("sequence: a unit's state from its properties, its hooks and probes, its policy", () => {
+  type Seen = Parameters<typeof sequencedUnit>[0];
+  const seen = (kind: Seen["kind"], props: Seen["props"], extra: Partial<Seen> = {}) => {
+    const unit = sequencedUnit({
+      name: "u",
+      kind,
+      props,
+      started: true,
+      restartPolicy: "Always",
+      ...extra,
+    });
+    return [unit.state, unit.endedForGood];
+  };
+  assert.deepEqual(seen("app", undefined), ["fresh", false]);
+  assert.deepEqual(seen("sidecar", neverStarted()), ["fresh", undefined]);
+  // A regular init container reset for its retry: inactive, its run known.
+  const reset = exited(1, { ActiveState: "inactive", InvocationID: invocation("1") });
+  assert.deepEqual(seen("init", reset), ["idle", undefined]);
+  assert.deepEqual(seen("init", running()), ["running", undefined]);
+  assert.deepEqual(seen("sidecar", running(), { started: false }), ["running", undefined]);
+  assert.deepEqual(seen("sidecar", running()), ["started", undefined]);
+  const onFailure = { restartPolicy: "OnFailure" } as const;
+  assert.deepEqual(seen("app", exited(0), onFailure), ["succeeded", true]);
+  assert.deepEqual(seen("app", exited(1), onFailure), ["failed", false]);
+  assert.deepEqual(seen("app", exited(1), { restartPolicy: "Never" }), ["failed", true]);
 });
