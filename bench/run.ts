@@ -232,7 +232,7 @@ async function singlePods(): Promise<void> {
     const createSent = now();
     await core.createNamespacedPod({ namespace: NS, body: sleepPod(name, NODE) });
     await tracker.until(`${name} Running`, () => !!tracker.times.get(name)?.running, 60_000);
-    const unit = unitName(NS, name, "c");
+    const unit = unitName({ namespace: NS, name }, "c");
     const props =
       (await unitProperties(env, unit, ["InactiveExitTimestamp", "ActiveEnterTimestamp"]))
         .get(unit);
@@ -524,7 +524,7 @@ async function restart(pods: string[]): Promise<void> {
     adoptedLine?.at ?? Infinity,
   );
   const after = await unitProperties(env, "systemk.*", ["InvocationID"]);
-  const goneUnit = unitName(NS, gone, "c");
+  const goneUnit = unitName({ namespace: NS, name: gone }, "c");
   const restarted = [...before].filter(([name, p]) =>
     name !== goneUnit && after.get(name)?.InvocationID !== p.InvocationID
   ).map(([name]) => name);

@@ -23,7 +23,9 @@ export function fixedPods(
         ...pod.spec?.containers ?? [],
         ...pod.spec?.ephemeralContainers ?? [],
       ];
-      return new Map(containers.map((c) => [c.name, unitName(namespace!, name!, c.name)]));
+      return new Map(
+        containers.map((c) => [c.name, unitName({ namespace: namespace!, name: name! }, c.name)]),
+      );
     },
     unitState,
   };

@@ -43,21 +43,27 @@ const VERBS: Record<string, string> = {
   DELETE: "delete",
 };
 
+/** What authorization looks at of a kubelet API request. */
+export interface RequestLine {
+  /** The HTTP method: it maps to the verb. */
+  method: string;
+  /** The URL's path: it maps to the subresource. */
+  path: string;
+}
+
 /**
  * The authorization attributes of a request, mapped as the kubelet maps them.
  *
  * @example Usage
  * ```ts
  * import assert from "node:assert/strict";
- * assert.equal(requestAttributes("n1", "GET", "/stats/summary").subresource, "stats");
- * assert.equal(requestAttributes("n1", "GET", "/containerLogs/a/b/c").subresource, "proxy");
+ * const get = (path: string) => requestAttributes("n1", { method: "GET", path });
+ * assert.equal(get("/stats/summary").subresource, "stats");
+ * assert.equal(get("/containerLogs/a/b/c").subresource, "proxy");
  * ```
  */
-export function requestAttributes(
-  nodeName: string,
-  method: string,
-  path: string,
-): RequestAttributes {
+export function requestAttributes(nodeName: string, request: RequestLine): RequestAttributes {
+  const { method, path } = request;
   const subresource = isSubpath(path, "/stats")
     ? "stats"
     : isSubpath(path, "/metrics")
@@ -161,10 +167,10 @@ export class RequestAuth {
   }
 
   /** Checks one request: 200 with the user, 401 (who are you?) or 403 (not allowed). */
-  async check(method: string, path: string, credentials: Credentials): Promise<AuthResult> {
+  async check(request: RequestLine, credentials: Credentials): Promise<AuthResult> {
     const user = await this.authenticate(credentials);
     if (!user) return { status: 401, message: "Unauthorized" };
-    const attributes = requestAttributes(this.#o.nodeName, method, path);
+    const attributes = requestAttributes(this.#o.nodeName, request);
     const key = JSON.stringify([user, attributes]);
     const decision = await this.#cached(this.#decisions, key, async () => {
       const d = await this.#o.reviews.reviewAccess(user, attributes);
@@ -183,11 +189,10 @@ export class RequestAuth {
     if (credentials.certificate && this.#o.clientCAs?.length) {
       try {
         return withAuthenticated(
-          verifyClientCertificate(
-            credentials.certificate,
-            this.#o.clientCAs,
-            new Date(this.#now()),
-          ),
+          verifyClientCertificate(credentials.certificate, {
+            roots: this.#o.clientCAs,
+            currentTime: new Date(this.#now()),
+          }),
         );
       } catch (e) {
         this.#o.log?.(`kubelet API: client certificate refused: ${(e as Error).message}`);

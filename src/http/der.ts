@@ -80,8 +80,19 @@ export function derChildren(der: Uint8Array, parent?: DerElement): DerElement[] 
   return out;
 }
 
+/** What {@link derChild} expects inside its parent. */
+export interface DerChildOptions {
+  /** The tag the only element must have ({@link DerTag}). */
+  tag: number;
+}
+
 /** The only element inside `parent`, which must have tag `tag`. */
-export function derChild(der: Uint8Array, parent: DerElement, tag: number): DerElement {
+export function derChild(
+  der: Uint8Array,
+  parent: DerElement,
+  options: DerChildOptions,
+): DerElement {
+  const { tag } = options;
   const children = derChildren(der, parent);
   if (children.length !== 1 || children[0].tag !== tag) {
     throw new DerError(`expected one element of tag 0x${tag.toString(16)}`);

@@ -24,7 +24,7 @@ Deno.test("DER elements: lengths are checked against their container before use"
   const der = bytes(0x30, 0x02, 0x04, 0x03, 0xaa, 0xbb, 0xcc);
   const sequence = { tag: 0x30, start: 2, end: 4 };
   assert.throws(() => derChildren(der, sequence), /exceeds its container/);
-  assert.throws(() => derChild(der, whole(bytes(0x30, 0x00)), DerTag.INTEGER), DerError);
+  assert.throws(() => derChild(der, whole(bytes(0x30, 0x00)), { tag: DerTag.INTEGER }), DerError);
 });
 
 Deno.test("DER object identifiers", () => {

@@ -102,7 +102,7 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
     }
     if (path === "/stats/summary" || path === "/stats/summary/") {
       const { sample, previous } = await options.sampler.sample();
-      return json(200, buildSummary(options.nodeName, sample, previous));
+      return json(200, buildSummary(options.nodeName, sample, { previous }));
     }
     if (path === "/metrics/resource") {
       const { sample } = await options.sampler.sample();
@@ -118,9 +118,9 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
       return text(400, "expected /containerLogs/{namespace}/{pod}/{container}");
     }
     const [namespace, name, container] = parts;
-    const pod = findPod(options.pods, namespace, name);
+    const pod = findPod(options.pods, { namespace, name });
     if (!pod) return text(404, `pod "${namespace}/${name}" does not exist on this node`);
-    const unit = containerUnit(options.pods, pod, container);
+    const unit = containerUnit(options.pods, { pod, container });
     if (typeof unit !== "string") return text(unit.status, unit.message);
     let logOptions;
     try {
@@ -177,7 +177,7 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
 
   /** The pod of a streaming path's `{namespace}/{pod}[/{uid}]`, or why there is none. */
   function streamingPod(namespace: string, name: string, uid?: string): V1Pod | Response {
-    const pod = findPod(options.pods, namespace, name);
+    const pod = findPod(options.pods, { namespace, name });
     if (!pod || (uid && pod.metadata?.uid !== uid)) {
       return text(404, `pod "${namespace}/${name}" does not exist on this node`);
     }
@@ -197,7 +197,7 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
     const pod = streamingPod(parts[0], parts[1], parts.length === 4 ? parts[2] : undefined);
     if (pod instanceof Response) return pod;
     const container = parts.at(-1)!;
-    const unit = containerUnit(options.pods, pod, container);
+    const unit = containerUnit(options.pods, { pod, container });
     if (typeof unit !== "string") return text(unit.status, unit.message);
     const command = (query.get("cmd") ?? "").split(" ").filter(Boolean);
     if (command.length === 0) return text(400, "no command given (cmd=)");
@@ -226,7 +226,10 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
     if (pod instanceof Response) return pod;
     const protocol = negotiate(request, [PORT_FORWARD_V1]);
     if (protocol instanceof Response) return protocol;
-    return portForward(`${parts[0]}/${parts[1]}`, options.dial ?? dialLoopback, options.log);
+    return portForward(`${parts[0]}/${parts[1]}`, {
+      dial: options.dial ?? dialLoopback,
+      log: options.log,
+    });
   }
 
   function remoteCommandRoute(
@@ -245,7 +248,7 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
     if (typeof streams === "string") return text(400, streams);
     const pod = streamingPod(namespace, name, parts.length === 4 ? parts[2] : undefined);
     if (pod instanceof Response) return pod;
-    const unit = containerUnit(options.pods, pod, container);
+    const unit = containerUnit(options.pods, { pod, container });
     if (typeof unit !== "string") return text(unit.status, unit.message);
     const command = url.searchParams.getAll("command");
     if (kind === "exec" && command.length === 0) return text(400, "no command given");
@@ -258,8 +261,8 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
     if (kind === "exec") {
       return remoteCommand(
         streams,
-        (s, signal) => runExec((stdin, tty) => exec!(unit, { command, stdin, tty }), s, signal),
-        options.log,
+        (s, signal) => runExec((stdin, tty) => exec!(unit, { command, stdin, tty }), s, { signal }),
+        { log: options.log },
       );
     }
     return remoteCommand(streams, async (s, signal): Promise<CommandOutcome> => {
@@ -279,9 +282,9 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
       if (!logs.ok || !logs.body) {
         return { error: (await logs.text()).trim(), reason: "BadRequest", code: logs.status };
       }
-      await pump(logs.body, s.stdout ?? s.stderr, signal);
+      await pump(logs.body, { to: s.stdout ?? s.stderr, signal });
       return { exitCode: 0 };
-    }, options.log);
+    }, { log: options.log });
   }
 
   function runningPods(): V1Pod[] {
@@ -304,7 +307,7 @@ export function kubeletHandler(options: KubeletHandlerOptions): KubeletHandler {
   return async (request, credentials) => {
     const path = new URL(request.url).pathname;
     let response: Response | ProtocolSwitch;
-    const auth = await options.auth.check(request.method, path, credentials);
+    const auth = await options.auth.check({ method: request.method, path }, credentials);
     if (auth.status !== 200) {
       response = text(auth.status, auth.message);
     } else {

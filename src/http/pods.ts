@@ -7,6 +7,7 @@
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import type { CgroupUsage, UnitProperties } from "../unit/properties.ts";
+import type { NamespacedName } from "../unit/name.ts";
 
 /** The pods this node runs, as systemk sees them. */
 export interface PodSource {
@@ -31,7 +32,8 @@ export type CgroupUsageReader = (unit: string) => Promise<CgroupUsage>;
  * The pod called `namespace/name`. When an earlier pod of the same name is still terminating
  * beside its successor, the newest one wins: it is the one `kubectl logs` means.
  */
-export function findPod(source: PodSource, namespace: string, name: string): V1Pod | undefined {
+export function findPod(source: PodSource, pod: NamespacedName): V1Pod | undefined {
+  const { namespace, name } = pod;
   const matches = source.pods().filter((p) =>
     p.metadata?.namespace === namespace && p.metadata?.name === name
   );
@@ -47,6 +49,14 @@ export function creationMillis(pod: V1Pod): number {
   return t ? new Date(t).getTime() : 0;
 }
 
+/** One container of a pod, by its name: see {@link containerUnit}. */
+export interface PodContainer {
+  /** The pod, as {@link PodSource.pods} gave it. */
+  pod: V1Pod;
+  /** The container's name (init, app or ephemeral). */
+  container: string;
+}
+
 /**
  * The unit of `container` in `pod`, or the answer when there is none: 404 for a container the
  * pod does not have, 400 (as the kubelet says of a container not yet created) while its unit
@@ -54,9 +64,9 @@ export function creationMillis(pod: V1Pod): number {
  */
 export function containerUnit(
   source: PodSource,
-  pod: V1Pod,
-  container: string,
+  ref: PodContainer,
 ): string | { status: 400 | 404; message: string } {
+  const { pod, container } = ref;
   const unit = source.containerUnits(pod).get(container);
   if (unit) return unit;
   const { namespace, name } = pod.metadata!;

@@ -71,7 +71,7 @@ export function renderResourceMetrics(sample: ResourceSample): string {
     of: readonly T[],
     measure: (item: T) => { labels: Record<string, string>; value?: number },
   ) => {
-    lines.push(...familyHeader(header.name, header.help, header.type));
+    lines.push(...familyHeader(header));
     for (const item of of) {
       const { labels, value } = measure(item);
       if (value !== undefined) {
@@ -156,11 +156,11 @@ export function renderResourceMetrics(sample: ResourceSample): string {
   );
   // The kubelet writes this one without a timestamp.
   lines.push(
-    ...familyHeader(
-      "resource_scrape_error",
-      "[STABLE] 1 if there was an error while getting container metrics, 0 otherwise",
-      "gauge",
-    ),
+    ...familyHeader({
+      name: "resource_scrape_error",
+      help: "[STABLE] 1 if there was an error while getting container metrics, 0 otherwise",
+      type: "gauge",
+    }),
     sampleLine("resource_scrape_error", { labels: {}, value: 0 }),
   );
   return lines.join("\n") + "\n";
@@ -198,6 +198,12 @@ export interface Summary {
   }>;
 }
 
+/** Options of {@link buildSummary}. */
+export interface SummaryOptions {
+  /** The sample before `sample`: CPU rates are measured from it. */
+  previous?: ResourceSample;
+}
+
 /**
  * `/stats/summary`. `usageNanoCores` is the CPU rate between `previous` and `sample` (absent
  * without a previous sample of the same node or container).
@@ -205,8 +211,9 @@ export interface Summary {
 export function buildSummary(
   nodeName: string,
   sample: ResourceSample,
-  previous?: ResourceSample,
+  options: SummaryOptions = {},
 ): Summary {
+  const { previous } = options;
   const time = new Date(sample.timeMs).toISOString();
   const seconds = previous ? (sample.timeMs - previous.timeMs) / 1000 : 0;
   const rate = (now?: number, before?: number) =>

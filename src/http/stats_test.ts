@@ -94,7 +94,7 @@ Deno.test("/stats/summary: cumulative CPU, and a rate from the previous sample",
   later.node.cpuNanos += 1e9; // half a core over 2 s
   later.pods[0].containers[0].cpuNanos! += 2e8; // 0.1 core
   later.pods[0].cpuNanos! += 3e8; // 0.15 core: the slice also ran an exec'd command
-  const summary = buildSummary("n1", later, sample);
+  const summary = buildSummary("n1", later, { previous: sample });
   assert.equal(summary.node.cpu.usageNanoCores, 5e8);
   const pod = summary.pods[0];
   assert.deepEqual(pod.podRef, { name: "web", namespace: "default", uid: "u1" });

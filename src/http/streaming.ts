@@ -69,7 +69,7 @@ export function negotiate(request: Request, supported: readonly string[]): strin
       403,
       `unable to upgrade: unable to negotiate protocol: client supports [${offered.join(" ")}], ` +
         `server accepts [${supported.join(" ")}]`,
-      { "x-accepted-stream-protocol-versions": supported.join(", ") },
+      { headers: { "x-accepted-stream-protocol-versions": supported.join(", ") } },
     );
   }
   return chosen;
@@ -159,12 +159,21 @@ export async function dialLoopback(port: number): Promise<Deno.TcpConn> {
   }
 }
 
+/** Options of the streaming sessions ({@link remoteCommand}, {@link portForward}). */
+export interface StreamingOptions {
+  /** Where a session's errors are reported (the agent's log); default nowhere. */
+  log?: (message: string) => void;
+}
+
+/** Options of {@link portForward}. */
+export interface PortForwardOptions extends StreamingOptions {
+  /** Connects to a port of the pod (pods use the node's network: a loopback port). */
+  dial: PortDialer;
+}
+
 /** Serves `kubectl port-forward` for `pod` (`namespace/name`); see the module doc. */
-export function portForward(
-  pod: string,
-  dial: PortDialer,
-  log?: (message: string) => void,
-): ProtocolSwitch {
+export function portForward(pod: string, options: PortForwardOptions): ProtocolSwitch {
+  const { dial, log } = options;
   return spdySwitch(PORT_FORWARD_V1, async (_session, streams) => {
     const pairs = new Map<string, { data?: SpdyStream; error?: SpdyStream }>();
     const forwards = new Set<Promise<void>>();
@@ -360,7 +369,7 @@ export function commandStatus(outcome: CommandOutcome): Record<string, unknown> 
 export function remoteCommand(
   options: StreamOptions,
   command: (streams: RemoteCommandStreams, signal: AbortSignal) => Promise<CommandOutcome>,
-  log?: (message: string) => void,
+  { log }: StreamingOptions = {},
 ): ProtocolSwitch {
   return spdySwitch(REMOTE_COMMAND_V4, async (session, streams) => {
     const expected = new Set(["error"]);
@@ -456,6 +465,12 @@ async function firstSize(
   return { size: fallback, rest };
 }
 
+/** Options of {@link runExec}. */
+export interface RunExecOptions {
+  /** Aborts when the client goes away: the process is killed. */
+  signal: AbortSignal;
+}
+
 /**
  * Runs a command in a container with the streams of one exec: stdin from the client, output
  * to it, resizes applied, the process killed when the client goes away.
@@ -466,8 +481,9 @@ export async function runExec(
     tty?: TerminalSize,
   ) => Promise<ExecProcess>,
   streams: RemoteCommandStreams,
-  signal: AbortSignal,
+  options: RunExecOptions,
 ): Promise<CommandOutcome> {
+  const { signal } = options;
   const process = await start(streams.stdin?.readable, streams.size);
   const kill = () => void process.kill().catch(() => {});
   signal.addEventListener("abort", kill, { once: true });
@@ -481,8 +497,8 @@ export async function runExec(
     }
   })().catch(() => {});
   await Promise.all([
-    pump(process.stdout, streams.stdout),
-    pump(process.stderr, streams.stderr),
+    pump(process.stdout, { to: streams.stdout }),
+    pump(process.stderr, { to: streams.stderr }),
   ]);
   const status = await process.status;
   signal.removeEventListener("abort", kill);
@@ -493,15 +509,24 @@ export async function runExec(
   return number ? { exitCode: 128 + number } : { error: `command killed by ${status.signal}` };
 }
 
+/** Where {@link pump} copies to, and until when. */
+export interface PumpOptions {
+  /** The client's stream; none when the client did not ask for this output. */
+  to?: SpdyStream;
+  /** Ends the copy early (the client went away). */
+  signal?: AbortSignal;
+}
+
 /**
  * Copies output to a stream until it ends or `signal` aborts; output nobody asked for (no
  * stream) or nobody reads any more (a reset stream) is drained, so the writer never blocks.
  */
 export async function pump(
   from: ReadableStream<Uint8Array>,
-  to?: SpdyStream,
-  signal?: AbortSignal,
+  options: PumpOptions = {},
 ): Promise<void> {
+  let { to } = options;
+  const { signal } = options;
   const reader = from.getReader();
   const stop = () => void reader.cancel().catch(() => {});
   signal?.addEventListener("abort", stop, { once: true });

@@ -134,7 +134,7 @@ function tbsCertificate(der: Uint8Array) {
 }
 
 function versionNumber(der: Uint8Array, explicit: DerElement): number {
-  const integer = derChild(der, explicit, DerTag.INTEGER);
+  const integer = derChild(der, explicit, { tag: DerTag.INTEGER });
   // v1 is 0, v2 is 1, v3 is 2; one content byte holds all of them.
   if (integer.end - integer.start !== 1 || der[integer.start] > 2) {
     throw new DerError("unknown certificate version");
@@ -164,7 +164,7 @@ function subjectAttributes(der: Uint8Array, name: DerElement): Map<string, strin
 
 /** The OIDs of an extendedKeyUsage extension, or undefined when `extensions` has none. */
 function extendedKeyUsage(der: Uint8Array, extensions: DerElement): string[] | undefined {
-  const list = derChild(der, extensions, DerTag.SEQUENCE);
+  const list = derChild(der, extensions, { tag: DerTag.SEQUENCE });
   for (const extension of derChildren(der, list)) {
     // Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }
     const parts = derChildren(der, extension);
@@ -174,7 +174,7 @@ function extendedKeyUsage(der: Uint8Array, extensions: DerElement): string[] | u
       throw new DerError("malformed extension");
     }
     if (derObjectIdentifier(der, id) !== EXTENDED_KEY_USAGE) continue;
-    return derChildren(der, derChild(der, value, DerTag.SEQUENCE)).map((usage) => {
+    return derChildren(der, derChild(der, value, { tag: DerTag.SEQUENCE })).map((usage) => {
       if (usage.tag !== DerTag.OBJECT_IDENTIFIER) throw new DerError("malformed key usage");
       return derObjectIdentifier(der, usage);
     });
@@ -182,22 +182,29 @@ function extendedKeyUsage(der: Uint8Array, extensions: DerElement): string[] | u
   return undefined;
 }
 
+/** What {@link verifyClientCertificate} checks a certificate against (Go's `VerifyOptions`). */
+export interface VerifyOptions {
+  /** The trusted CAs (the `--client-ca-file` bundle). */
+  roots: readonly X509Certificate[];
+  /** The time to check validity at. */
+  currentTime: Date;
+}
+
 /**
  * Verifies a client certificate against trusted CAs and names its user.
  *
  * @param cert the certificate the client presented.
- * @param cas the trusted CAs (the `--client-ca-file` bundle).
- * @param now the time to check validity at.
+ * @param options the trusted CAs (`roots`) and the time to check validity at (`currentTime`).
  * @return the one CN as username and the O values as groups.
  * @throws {CertificateError} when it is not an X.509 v3 certificate, no CA issued and signed
- *   it, it or its CA is not valid at `now`, the extended key usage of either excludes client
+ *   it, it or its CA is not valid at `currentTime`, the extended key usage of either excludes client
  *   authentication, or its subject has no CN, several, or a CN or O with a control character.
  */
 export function verifyClientCertificate(
   cert: X509Certificate,
-  cas: readonly X509Certificate[],
-  now: Date,
+  options: VerifyOptions,
 ): CertificateUser {
+  const { roots: cas, currentTime: now } = options;
   const fields = certificateFields(new Uint8Array(cert.raw));
   const who = describe(fields);
   if (fields.version !== 3) {

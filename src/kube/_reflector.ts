@@ -13,7 +13,10 @@ import { watchRestarts } from "../metrics/mod.ts";
 import type { Watch } from "@kubernetes/client-node";
 import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js";
 import { describeError, type KubeLogger } from "./client.ts";
-import { backoffDelay, sleep } from "./_timer.ts";
+import { type Backoff, backoffDelay, sleep } from "./_timer.ts";
+
+/** Between failed lists, and watches that end at once: from 0.5 s, doubling up to 30 s. */
+const RELIST_BACKOFF: Backoff = { baseMs: 500, maxMs: 30_000 };
 
 /** The metadata a reflector relies on. */
 interface Meta {
@@ -129,7 +132,7 @@ export class Reflector<T extends Meta> {
         synced();
       } catch (err) {
         this.#o.log.warn(`${this.#o.description}: list failed: ${describeError(err)}`);
-        await sleep(backoffDelay(failures++, 500, 30_000), signal);
+        await sleep(backoffDelay(failures++, RELIST_BACKOFF), signal);
         continue;
       }
       const started = Date.now();
@@ -137,8 +140,9 @@ export class Reflector<T extends Meta> {
       watchRestarts.inc({ resource: this.#o.path.split("/").pop() ?? this.#o.path });
       // A watch that ends at once (e.g. the apiserver is restarting) must not turn into a
       // tight LIST loop; one that ran a while resets the backoff.
-      if (Date.now() - started < 1000) await sleep(backoffDelay(failures++, 500, 30_000), signal);
-      else failures = 0;
+      if (Date.now() - started < 1000) {
+        await sleep(backoffDelay(failures++, RELIST_BACKOFF), signal);
+      } else failures = 0;
     }
   }
 

@@ -24,21 +24,28 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** An exponential backoff: see {@link backoffDelay}. */
+export interface Backoff {
+  /** The first delay, in ms. */
+  baseMs: number;
+  /** The largest delay, in ms. */
+  maxMs: number;
+}
+
 /**
- * Exponential backoff: `base * 2^attempt`, capped at `max`.
+ * Exponential backoff: `baseMs * 2^attempt`, capped at `maxMs`.
  *
  * @param attempt 0 for the first retry.
- * @param base first delay in ms.
- * @param max largest delay in ms.
+ * @param backoff first and largest delay.
  * @example Usage
  * ```ts
  * import assert from "node:assert/strict";
- * assert.equal(backoffDelay(3, 100, 1000), 800);
- * assert.equal(backoffDelay(10, 100, 1000), 1000);
+ * assert.equal(backoffDelay(3, { baseMs: 100, maxMs: 1000 }), 800);
+ * assert.equal(backoffDelay(10, { baseMs: 100, maxMs: 1000 }), 1000);
  * ```
  */
-export function backoffDelay(attempt: number, base: number, max: number): number {
-  return Math.min(max, base * 2 ** Math.min(attempt, 30));
+export function backoffDelay(attempt: number, backoff: Backoff): number {
+  return Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(attempt, 30));
 }
 
 /** Options of {@link repeat}. */

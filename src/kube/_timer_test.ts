@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { backoffDelay, repeat, sleep } from "./_timer.ts";
 
 Deno.test("backoffDelay doubles and caps", () => {
-  assert.deepEqual([0, 1, 2, 3, 20].map((a) => backoffDelay(a, 100, 1000)), [
+  assert.deepEqual([0, 1, 2, 3, 20].map((a) => backoffDelay(a, { baseMs: 100, maxMs: 1000 })), [
     100,
     200,
     400,

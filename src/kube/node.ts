@@ -292,18 +292,22 @@ export function nodeConditions(
   });
 }
 
+/** What {@link nodeStatus} reports beside the configuration. */
+export interface NodeStatusOptions {
+  /** Machine facts: capacity, addresses, system info. */
+  facts: MachineFacts;
+  /** The Node's conditions, from {@link nodeConditions}. */
+  conditions: V1NodeCondition[];
+}
+
 /**
  * The Node's whole status for the given facts.
  *
  * @param config node configuration.
- * @param facts machine facts.
- * @param conditions from `nodeConditions`.
+ * @param options machine facts and conditions.
  */
-export function nodeStatus(
-  config: NodeConfig,
-  facts: MachineFacts,
-  conditions: V1NodeCondition[],
-): V1NodeStatus {
+export function nodeStatus(config: NodeConfig, options: NodeStatusOptions): V1NodeStatus {
+  const { facts, conditions } = options;
   const { capacity, allocatable } = nodeResources(config, facts);
   return {
     addresses: nodeAddresses(config),
@@ -347,7 +351,7 @@ export function buildNode(
       annotations: recordAnnotations(config),
     },
     spec: nodeTaints(config).length ? { taints: nodeTaints(config) } : {},
-    status: nodeStatus(config, facts, nodeConditions(facts, { readiness, now })),
+    status: nodeStatus(config, { facts, conditions: nodeConditions(facts, { readiness, now }) }),
   };
 }
 
@@ -359,6 +363,12 @@ export interface NodeMetadataPatch {
   };
 }
 
+/** What {@link nodeLabelPatch} labels beside the configuration. */
+export interface NodeLabelOptions {
+  /** The machine's Kubernetes architecture name (`kubernetes.io/arch`). */
+  arch: string;
+}
+
 /**
  * The strategic merge patch of `nodes/<name>` that brings an existing Node's labels in line
  * with the configuration, as on re-registration: systemk's labels and `--node-labels` are set
@@ -368,13 +378,14 @@ export interface NodeMetadataPatch {
  *
  * @param existing the Node as read from the API.
  * @param config node configuration.
- * @param arch Kubernetes architecture name.
+ * @param options the machine's architecture.
  */
 export function nodeLabelPatch(
   existing: V1Node,
   config: NodeConfig,
-  arch: string,
+  options: NodeLabelOptions,
 ): NodeMetadataPatch | undefined {
+  const { arch } = options;
   const have = existing.metadata?.labels ?? {};
   const want = nodeLabels(config, arch);
   const labels: Record<string, string | null> = Object.fromEntries(
@@ -494,14 +505,22 @@ export function statusFingerprint(status: V1NodeStatus): string {
   return JSON.stringify({ ...status, conditions });
 }
 
+/** The Node a Lease belongs to. */
+export interface LeaseHolder {
+  /** The node's name: the Lease's name and holder. */
+  name: string;
+  /** The Node's UID, for the owner reference. */
+  uid: string;
+}
+
 /**
  * The node's heartbeat Lease, owned by the Node (so it goes away with it).
  *
- * @param nodeName node name (= lease name and holder).
- * @param nodeUID the Node's UID, for the owner reference.
+ * @param node the Node's name and UID.
  * @param renewTime the renewal time (a client-node `V1MicroTime`).
  */
-export function nodeLease(nodeName: string, nodeUID: string, renewTime: Date): V1Lease {
+export function nodeLease(node: LeaseHolder, renewTime: Date): V1Lease {
+  const { name: nodeName, uid: nodeUID } = node;
   return {
     apiVersion: "coordination.k8s.io/v1",
     kind: "Lease",

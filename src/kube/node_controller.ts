@@ -172,7 +172,7 @@ export class NodeController {
     }
     // An existing Node (or one registered meanwhile) is brought in line, as the kubelet does
     // on re-registration.
-    const labels = nodeLabelPatch(node, this.#config, facts.arch);
+    const labels = nodeLabelPatch(node, this.#config, { arch: facts.arch });
     if (labels) node = await core.patchNode({ name, body: labels }, STRATEGIC_MERGE_PATCH);
     node = await this.#reconcileTaints(node);
     this.#uid = node.metadata?.uid ?? "";
@@ -230,7 +230,7 @@ export class NodeController {
       previous: this.#conditions,
       now,
     });
-    const status = nodeStatus(this.#config, facts, conditions);
+    const status = nodeStatus(this.#config, { facts, conditions });
     const fingerprint = statusFingerprint(status);
     const due = now.getTime() - this.#lastReport >= this.#opts.statusReportIntervalMs;
     if (!force && !due && fingerprint === this.#fingerprint) return;
@@ -256,7 +256,7 @@ export class NodeController {
   async #renewLease(): Promise<void> {
     const { coordination } = this.#clients;
     const name = this.#config.name;
-    const lease = nodeLease(name, this.#uid, microTime());
+    const lease = nodeLease({ name, uid: this.#uid }, microTime());
     try {
       // A merge patch needs no read first and also repairs a stale owner reference after
       // the Node was re-registered with a new UID.

@@ -165,33 +165,29 @@ Deno.test("nodeConditions: heartbeat moves, transition time kept until status ch
 });
 
 Deno.test("statusFingerprint ignores heartbeats but not changes", () => {
-  const a = nodeStatus(
-    config,
+  const a = nodeStatus(config, {
     facts,
-    nodeConditions(facts, { readiness: { ready: true }, now: T0 }),
-  );
-  const b = nodeStatus(
-    config,
+    conditions: nodeConditions(facts, { readiness: { ready: true }, now: T0 }),
+  });
+  const b = nodeStatus(config, {
     facts,
-    nodeConditions(facts, { readiness: { ready: true }, now: T1 }),
-  );
+    conditions: nodeConditions(facts, { readiness: { ready: true }, now: T1 }),
+  });
   assert.equal(statusFingerprint(a), statusFingerprint(b));
-  const c = nodeStatus(
-    { ...config, internalIP: "10.0.0.6" },
+  const c = nodeStatus({ ...config, internalIP: "10.0.0.6" }, {
     facts,
-    nodeConditions(facts, { readiness: { ready: true }, now: T1 }),
-  );
+    conditions: nodeConditions(facts, { readiness: { ready: true }, now: T1 }),
+  });
   assert.notEqual(statusFingerprint(a), statusFingerprint(c));
-  const d = nodeStatus(
-    config,
+  const d = nodeStatus(config, {
     facts,
-    nodeConditions(facts, { readiness: { ready: false }, now: T1 }),
-  );
+    conditions: nodeConditions(facts, { readiness: { ready: false }, now: T1 }),
+  });
   assert.notEqual(statusFingerprint(a), statusFingerprint(d));
 });
 
 Deno.test("nodeStatusPatch replaces the address list", () => {
-  const status = nodeStatus(config, facts, []);
+  const status = nodeStatus(config, { facts, conditions: [] });
   const patch = nodeStatusPatch(status);
   const addresses = patch.status.addresses as unknown[];
   assert.deepEqual(addresses[0], { $patch: "replace" });
@@ -211,13 +207,13 @@ Deno.test("nodeLabelPatch only touches systemk's labels that differ", () => {
       },
     },
   };
-  assert.deepEqual(nodeLabelPatch(existing, config, "amd64"), {
+  assert.deepEqual(nodeLabelPatch(existing, config, { arch: "amd64" }), {
     metadata: {
       labels: { "kubernetes.io/os": "linux", "node.kubernetes.io/instance-type": "systemk" },
     },
   });
   const inLine = buildNode(config, { facts, now: T0 });
-  assert.equal(nodeLabelPatch(inLine, config, "amd64"), undefined);
+  assert.equal(nodeLabelPatch(inLine, config, { arch: "amd64" }), undefined);
 });
 
 Deno.test("buildNode: --node-labels over systemk's own, --register-with-taints, their record", () => {
@@ -248,11 +244,9 @@ Deno.test("nodeLabelPatch: flag labels set, dropped ones removed, others' left a
   const before = buildNode({ ...config, labels: { tier: "edge", zone: "a" } }, { facts, now: T0 });
   // An admin's label (team) and a change of the admin to a flag label (tier) meanwhile.
   before.metadata!.labels = { ...before.metadata!.labels, team: "blue", tier: "core" };
-  const patch = nodeLabelPatch(
-    before,
-    { ...config, labels: { tier: "edge", rack: "r1" } },
-    "amd64",
-  );
+  const patch = nodeLabelPatch(before, { ...config, labels: { tier: "edge", rack: "r1" } }, {
+    arch: "amd64",
+  });
   assert.deepEqual(patch, {
     metadata: {
       labels: { tier: "edge", rack: "r1", zone: null },
@@ -260,7 +254,7 @@ Deno.test("nodeLabelPatch: flag labels set, dropped ones removed, others' left a
     },
   });
   // No flag labels any more: the recorded ones go, and so does the record.
-  assert.deepEqual(nodeLabelPatch(before, config, "amd64"), {
+  assert.deepEqual(nodeLabelPatch(before, config, { arch: "amd64" }), {
     metadata: {
       labels: { tier: null, zone: null },
       annotations: { "systemk.io/node-labels": null },
@@ -271,7 +265,7 @@ Deno.test("nodeLabelPatch: flag labels set, dropped ones removed, others' left a
     { ...config, labels: { "node.kubernetes.io/instance-type": "big" } },
     { facts, now: T0 },
   );
-  assert.deepEqual(nodeLabelPatch(overridden, config, "amd64")?.metadata.labels, {
+  assert.deepEqual(nodeLabelPatch(overridden, config, { arch: "amd64" })?.metadata.labels, {
     "node.kubernetes.io/instance-type": "systemk",
   });
 });
@@ -339,7 +333,7 @@ Deno.test("nodeTaintUpdate: a Node of an earlier systemk has only the provider t
 });
 
 Deno.test("nodeLease: holder, duration, owner, MicroTime renew time", () => {
-  const lease = nodeLease("n1", "uid-1", microTime(T0));
+  const lease = nodeLease({ name: "n1", uid: "uid-1" }, microTime(T0));
   assert.equal(lease.metadata?.namespace, "kube-node-lease");
   assert.equal(lease.spec?.holderIdentity, "n1");
   assert.equal(lease.spec?.leaseDurationSeconds, 40);

@@ -20,8 +20,11 @@ import type {
 } from "@kubernetes/client-node";
 import { httpStatus, type KubeClients, type KubeLogger } from "./client.ts";
 import { Reflector } from "./_reflector.ts";
-import { backoffDelay, sleep } from "./_timer.ts";
+import { type Backoff, backoffDelay, sleep } from "./_timer.ts";
 import { log } from "../log/mod.ts";
+
+/** Between reads the node may not make yet: from 0.1 s, doubling up to 1 s. */
+const FORBIDDEN_BACKOFF: Backoff = { baseMs: 100, maxMs: 1000 };
 
 /** The kinds a pod may reference for env and volumes; only the first two are watched. */
 export type ObjectKind = WatchedKind | "PersistentVolumeClaim" | "PersistentVolume";
@@ -155,7 +158,7 @@ export class ObjectAccess {
         if (code === 404) return { found: false };
         if (code !== 403) throw err;
         if (Date.now() >= deadline) throw new ObjectForbiddenError(ref);
-        await sleep(Math.min(backoffDelay(attempt, 100, 1000), deadline - Date.now()));
+        await sleep(Math.min(backoffDelay(attempt, FORBIDDEN_BACKOFF), deadline - Date.now()));
       }
     }
   }

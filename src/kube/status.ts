@@ -16,7 +16,7 @@ import {
   type KubeLogger,
   STRATEGIC_MERGE_PATCH,
 } from "./client.ts";
-import { backoffDelay } from "./_timer.ts";
+import { type Backoff, backoffDelay } from "./_timer.ts";
 import {
   completeIPLists,
   type KeyScope,
@@ -82,8 +82,7 @@ export interface StatusWriterOptions {
  */
 export class StatusWriter {
   readonly #core: StatusWriterOptions["clients"]["core"];
-  readonly #retryBaseMs: number;
-  readonly #retryMaxMs: number;
+  readonly #retry: Backoff;
   readonly #log: KubeLogger;
   readonly #entries = new Map<string, Entry>();
   #stopped = false;
@@ -91,8 +90,7 @@ export class StatusWriter {
   /** @param options clients and retry timing. */
   constructor(options: StatusWriterOptions) {
     this.#core = options.clients.core;
-    this.#retryBaseMs = options.retryBaseMs ?? 200;
-    this.#retryMaxMs = options.retryMaxMs ?? 30_000;
+    this.#retry = { baseMs: options.retryBaseMs ?? 200, maxMs: options.retryMaxMs ?? 30_000 };
     this.#log = options.log ?? log;
   }
 
@@ -221,7 +219,7 @@ export class StatusWriter {
         entry.rejectedKey = desiredKey;
         return;
       }
-      const delay = backoffDelay(entry.attempt++, this.#retryBaseMs, this.#retryMaxMs);
+      const delay = backoffDelay(entry.attempt++, this.#retry);
       this.#log.warn(
         `status of pod ${namespace}/${name}: ${describeError(err)}; retrying in ${delay} ms`,
       );

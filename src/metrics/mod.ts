@@ -31,7 +31,7 @@ export const podsByPhase: Gauge = systemkMetrics.gauge(
 export const reconcileDuration: Histogram = systemkMetrics.histogram(
   "systemk_pod_reconcile_duration_seconds",
   "Duration of one reconcile of one pod.",
-  LATENCY_BUCKETS,
+  { buckets: LATENCY_BUCKETS },
 );
 
 /** Reconciles that ended in an error. */
@@ -44,7 +44,7 @@ export const reconcileErrors: Counter = systemkMetrics.counter(
 export const statusWriteDuration: Histogram = systemkMetrics.histogram(
   "systemk_pod_status_write_duration_seconds",
   "Latency of pod status patches to the API server.",
-  LATENCY_BUCKETS,
+  { buckets: LATENCY_BUCKETS },
 );
 
 /** Pod status writes that failed. */
@@ -57,7 +57,7 @@ export const statusWriteErrors: Counter = systemkMetrics.counter(
 export const aptInstallDuration: Histogram = systemkMetrics.histogram(
   "systemk_package_install_duration_seconds",
   "Duration of package installs for images, by result.",
-  [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+  { buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600] },
 );
 
 /** Watches restarted (after an error, a timeout or a relist); `resource` label. */

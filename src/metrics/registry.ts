@@ -48,8 +48,19 @@ export function sampleLine(name: string, sample: Sample): string {
   return `${series} ${formatValue(value)}${timestampMs === undefined ? "" : ` ${timestampMs}`}`;
 }
 
+/** What the header of a metric family says: see {@link familyHeader}. */
+export interface FamilyHeader {
+  /** The family's metric name. */
+  name: string;
+  /** Its `# HELP` text (backslashes and newlines are escaped). */
+  help: string;
+  /** Its `# TYPE`. */
+  type: MetricType;
+}
+
 /** The `# HELP` and `# TYPE` lines of a metric family. */
-export function familyHeader(name: string, help: string, type: MetricType): string[] {
+export function familyHeader(family: FamilyHeader): string[] {
+  const { name, help, type } = family;
   return [
     `# HELP ${name} ${help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`,
     `# TYPE ${name} ${type}`,
@@ -84,8 +95,8 @@ export class Registry {
   }
 
   /** A histogram with the given upper bounds (seconds, bytes, ...); `+Inf` is added. */
-  histogram(name: string, help: string, buckets: readonly number[]): Histogram {
-    return this.#add(new Histogram(name, help, buckets));
+  histogram(name: string, help: string, options: HistogramOptions): Histogram {
+    return this.#add(new Histogram(name, help, options));
   }
 
   /** All families in the text exposition format, ending in a newline. */
@@ -122,7 +133,7 @@ abstract class Simple implements Family {
 
   render(): string[] {
     return [
-      ...familyHeader(this.name, this.help, this.type),
+      ...familyHeader(this),
       ...[...this.series.values()].map((s) =>
         sampleLine(this.name, { labels: s.labels, value: s.value })
       ),
@@ -161,13 +172,19 @@ export class Gauge extends Simple {
   }
 }
 
+/** Options of a {@link Histogram}. */
+export interface HistogramOptions {
+  /** The buckets' upper bounds (seconds, bytes, ...), in any order; `+Inf` is added. */
+  buckets: readonly number[];
+}
+
 /** Observations counted into cumulative buckets, with their sum and count. */
 export class Histogram implements Family {
   readonly #buckets: readonly number[];
   readonly #series = new Map<string, { labels: Labels; counts: number[]; sum: number }>();
 
-  constructor(readonly name: string, readonly help: string, buckets: readonly number[]) {
-    this.#buckets = [...buckets].sort((a, b) => a - b);
+  constructor(readonly name: string, readonly help: string, options: HistogramOptions) {
+    this.#buckets = [...options.buckets].sort((a, b) => a - b);
   }
 
   /** Records one observation. */
@@ -192,7 +209,7 @@ export class Histogram implements Family {
   }
 
   render(): string[] {
-    const lines = familyHeader(this.name, this.help, "histogram");
+    const lines = familyHeader({ name: this.name, help: this.help, type: "histogram" });
     for (const { labels, counts, sum } of this.#series.values()) {
       let cumulative = 0;
       [...this.#buckets, Infinity].forEach((bound, i) => {

@@ -5,7 +5,7 @@ Deno.test("registry: counters, gauges and histograms in the text format", () => 
   const r = new Registry();
   const requests = r.counter("requests_total", "Requests.");
   const pods = r.gauge("pods", "Pods by phase.");
-  const latency = r.histogram("latency_seconds", "Latency.", [0.1, 1]);
+  const latency = r.histogram("latency_seconds", "Latency.", { buckets: [0.1, 1] });
   requests.inc({ code: "200" });
   requests.inc({ code: "200" }, 2);
   requests.inc({ code: "401" });
@@ -40,7 +40,7 @@ Deno.test("registry: counters, gauges and histograms in the text format", () => 
 
 Deno.test("histogram.time observes failures too", async () => {
   const r = new Registry();
-  const h = r.histogram("op_seconds", "Op.", [10]);
+  const h = r.histogram("op_seconds", "Op.", { buckets: [10] });
   await assert.rejects(h.time({ result: "x" }, () => Promise.reject(new Error("boom"))));
   assert.match(r.render(), /^op_seconds_count\{result="x"\} 1$/m);
 });

@@ -158,7 +158,7 @@ export class PackageManager {
     const started = performance.now();
     const result = (async () => {
       const parsed = parseImage(image);
-      const refused = imagePolicyProblem(parsed, image, this.#opts.policy);
+      const refused = imagePolicyProblem(parsed, this.#opts.policy, { text: image });
       if (refused) throw imagePullError("ErrImagePull", refused);
       const info = await this.#resolve(parsed, pullPolicy, image);
       return { ...info, durationMs: performance.now() - started };
@@ -478,7 +478,7 @@ export class PackageManager {
     const { root, run, stateDir } = this.#opts;
     const list = await run(["dpkg-query", "-L", name], { env: APT_ENV });
     const units = shippedUnits(list.stdout);
-    const main = mainService(name, units, await this.#namedUnitElsewhere(name));
+    const main = mainService(name, units, { elsewhere: await this.#namedUnitElsewhere(name) });
     const stateDirs: string[] = [];
     for (const dir of stateDirCandidates(list.stdout)) {
       if ((await Deno.stat(root + dir).catch(() => undefined))?.isDirectory) stateDirs.push(dir);

@@ -69,6 +69,14 @@ export interface PullOutcome {
   durationMs: number;
 }
 
+/** How an install failed, for the backoff and the `Failed` event's message. */
+export interface PullFailure {
+  /** When it failed (ms since the epoch): the backoff delay counts from there. */
+  now: number;
+  /** Why it failed: apt-get's or dpkg's error. */
+  message: string;
+}
+
 /**
  * Per-image pull state across all pods of the node.
  *
@@ -77,7 +85,7 @@ export interface PullOutcome {
  * import assert from "node:assert/strict";
  * const t = new ImagePullTracker();
  * assert.equal(t.begin("nope", 0).action, "pull");
- * t.failed("nope", 1_000, "E: Unable to locate package nope");
+ * t.failed("nope", { now: 1_000, message: "E: Unable to locate package nope" });
  * assert.equal(t.waitingReason("nope"), "ErrImagePull");
  * assert.equal(t.begin("nope", 2_000).action, "wait");
  * assert.equal(t.waitingReason("nope"), "ImagePullBackOff");
@@ -121,7 +129,8 @@ export class ImagePullTracker {
    * failure long after the previous one (twice the longest delay) starts the delays over, as
    * the kubelet forgets old backoff entries.
    */
-  failed(image: string, now: number, message: string): PullEvent {
+  failed(image: string, failure: PullFailure): PullEvent {
+    const { now, message } = failure;
     const previous = this.#states.get(image)?.failures;
     const recent = previous !== undefined && now - previous.lastAt < 2 * PULL_BACKOFF_MAX_MS;
     const count = recent ? previous.count + 1 : 1;

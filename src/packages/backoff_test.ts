@@ -31,7 +31,7 @@ Deno.test("tracker: failure → ErrImagePull, then ImagePullBackOff with growing
   const delays: number[] = [];
   for (let attempt = 0; attempt < 8; attempt++) {
     assert.equal(t.begin(img, now).action, "pull");
-    const failed = t.failed(img, now, "E: Unable to locate package nope");
+    const failed = t.failed(img, { now, message: "E: Unable to locate package nope" });
     assert.equal(failed.type, "Warning");
     assert.equal(failed.reason, "Failed");
     assert.match(failed.message, /Unable to locate package nope/);
@@ -51,22 +51,22 @@ Deno.test("tracker: failure → ErrImagePull, then ImagePullBackOff with growing
 Deno.test("tracker: success resets the delays; so does a failure long after the last", () => {
   const t = new ImagePullTracker();
   t.begin("a", 0);
-  t.failed("a", 0, "x");
+  t.failed("a", { now: 0, message: "x" });
   t.begin("a", 10e3);
-  t.failed("a", 10e3, "x");
+  t.failed("a", { now: 10e3, message: "x" });
   const second = t.begin("a", 10e3 + 1);
   assert.equal(second.action === "wait" && second.retryInMs, 20e3 - 1);
   t.begin("a", 30e3);
   t.succeeded("a", { installed: true, durationMs: 1 });
   t.begin("a", 31e3);
-  t.failed("a", 31e3, "x");
+  t.failed("a", { now: 31e3, message: "x" });
   const afterSuccess = t.begin("a", 31e3);
   assert.equal(afterSuccess.action === "wait" && afterSuccess.retryInMs, 10e3);
 
   t.begin("b", 0);
-  t.failed("b", 0, "x");
+  t.failed("b", { now: 0, message: "x" });
   t.begin("b", 10e3);
-  t.failed("b", 10e3 + 600e3, "x"); // the install itself took 10 minutes
+  t.failed("b", { now: 10e3 + 600e3, message: "x" }); // the install itself took 10 minutes
   const late = t.begin("b", 10e3 + 600e3);
   assert.equal(late.action === "wait" && late.retryInMs, 10e3);
 });
@@ -74,7 +74,7 @@ Deno.test("tracker: success resets the delays; so does a failure long after the 
 Deno.test("tracker: images are independent", () => {
   const t = new ImagePullTracker();
   t.begin("a", 0);
-  t.failed("a", 0, "x");
+  t.failed("a", { now: 0, message: "x" });
   assert.equal(t.begin("b", 0).action, "pull");
   assert.equal(t.waitingReason("b"), "ContainerCreating");
   assert.equal(t.waitingReason("a"), "ErrImagePull");

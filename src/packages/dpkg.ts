@@ -68,6 +68,15 @@ export function shippedUnits(fileList: string): ShippedUnit[] {
   return [...units.values()];
 }
 
+/** Options of {@link mainService}. */
+export interface MainServiceOptions {
+  /**
+   * The unit named like the package that another package installed (nginx's `nginx.service`
+   * comes with nginx-common), when there is one.
+   */
+  elsewhere?: ShippedUnit;
+}
+
 /**
  * The service whose unit file becomes the container's template: the one named like the
  * package — shipped by it, else `elsewhere`, the unit of that name another package installed
@@ -84,9 +93,9 @@ export function shippedUnits(fileList: string): ShippedUnit[] {
 export function mainService(
   packageName: string,
   units: readonly ShippedUnit[],
-  elsewhere?: ShippedUnit,
+  options: MainServiceOptions = {},
 ): ShippedUnit | undefined {
-  const named = units.find((u) => u.name === `${packageName}.service`) ?? elsewhere;
+  const named = units.find((u) => u.name === `${packageName}.service`) ?? options.elsewhere;
   if (named) return named;
   const services = units.filter((u) => u.name.endsWith(".service") && !u.name.includes("@."));
   return services.length === 1 ? services[0] : undefined;

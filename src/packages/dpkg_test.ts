@@ -70,11 +70,15 @@ Deno.test("mainService: named like the package, else the only service, else none
 Deno.test("mainService: a unit named like the package from another package comes next", () => {
   const u = (name: string) => ({ name, path: `/lib/systemd/system/${name}` });
   // nginx ships no unit; nginx-common, its dependency, ships nginx.service.
-  assert.equal(mainService("nginx", [], u("nginx.service"))?.name, "nginx.service");
+  assert.equal(mainService("nginx", [], { elsewhere: u("nginx.service") })?.name, "nginx.service");
   // Named after the package wins over the only service it ships.
-  assert.equal(mainService("a", [u("b.service")], u("a.service"))?.name, "a.service");
   assert.equal(
-    mainService("a", [u("a.service")], { name: "a.service", path: "/usr/lib/x" })?.path,
+    mainService("a", [u("b.service")], { elsewhere: u("a.service") })?.name,
+    "a.service",
+  );
+  assert.equal(
+    mainService("a", [u("a.service")], { elsewhere: { name: "a.service", path: "/usr/lib/x" } })
+      ?.path,
     "/lib/systemd/system/a.service",
   );
 });

@@ -56,6 +56,12 @@ export function urlCovered(url: string, prefix: string): boolean {
     : u.pathname === base || u.pathname.startsWith(`${base}/`);
 }
 
+/** Options of {@link imagePolicyProblem}. */
+export interface ImagePolicyProblemOptions {
+  /** The image as the pod's `image` field writes it, for the message. */
+  text: string;
+}
+
 /**
  * Why `policy` refuses the parsed `image` (written `text` in the pod), naming the flag that
  * would allow it; undefined when it may be installed. Paths install nothing and always pass.
@@ -64,15 +70,19 @@ export function urlCovered(url: string, prefix: string): boolean {
  * ```ts
  * import assert from "node:assert/strict";
  * import { parseImage } from "./image.ts";
- * const deb = "https://h/pool/a_1_all.deb";
- * assert.match(imagePolicyProblem(parseImage(deb), deb, DEFAULT_IMAGE_POLICY)!, /--allowed-image-url-prefixes/);
+ * const deb = "https://h/pool/hello_1_all.deb";
+ * assert.match(
+ *   imagePolicyProblem(parseImage(deb), DEFAULT_IMAGE_POLICY, { text: deb })!,
+ *   /--allowed-image-url-prefixes/,
+ * );
  * ```
  */
 export function imagePolicyProblem(
   image: Image,
-  text: string,
   policy: ImagePolicy,
+  options: ImagePolicyProblemOptions,
 ): string | undefined {
+  const { text } = options;
   if (image.kind === "path") return undefined;
   const refused = `image "${text}" is refused by node policy`;
   if (image.kind === "deb") {

@@ -26,7 +26,7 @@ Deno.test("urlCovered: same origin, whole path segments", () => {
 
 Deno.test("imagePolicyProblem: https images need an allowed prefix and a digest; package names", () => {
   const problem = (image: string, policy: ImagePolicy) =>
-    imagePolicyProblem(parseImage(image), image, policy);
+    imagePolicyProblem(parseImage(image), policy, { text: image });
   const url = "https://debs.example/pool/hello_1.0_all.deb";
   const digest = `#sha256=${"a".repeat(64)}`;
   // By default: no https image at all, apt packages of any name, paths always.

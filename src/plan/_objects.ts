@@ -67,7 +67,9 @@ export function objectData(
   options: ObjectDataOptions,
 ): Map<string, Uint8Array> {
   const { kind, textOnly = false } = options;
-  const problem = shapeProblem(object, OBJECT_DATA, `${kind} "${object.metadata?.name}"`);
+  const problem = shapeProblem(object, OBJECT_DATA, {
+    path: `${kind} "${object.metadata?.name}"`,
+  });
   if (problem) throw fail(ctx, { what: problem, todo: `fix the ${kind}` });
   const out = new Map<string, Uint8Array>();
   if (kind === "configMap") {

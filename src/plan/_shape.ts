@@ -150,16 +150,32 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** Options of {@link shapeProblem}. */
+export interface ShapeProblemOptions {
+  /** How a problem names `value`: `pod`, `ConfigMap "settings"`. */
+  path: string;
+}
+
 /**
  * Where `value` does not have `shape`: `<path> must be <what>, not <what it is>`; undefined when
  * it does. Absent (undefined) fields are fine unless marked `!`.
  *
  * @example Usage
  * ```ts
- * shapeProblem({ command: "sh" }, { command: ["string"] }, "container"); // "container.command must be a list, not a string"
+ * shapeProblem({ command: "sh" }, { command: ["string"] }, { path: "container" });
+ * // "container.command must be a list, not a string"
  * ```
  */
-export function shapeProblem(value: unknown, shape: Shape, path: string): string | undefined {
+export function shapeProblem(
+  value: unknown,
+  shape: Shape,
+  options: ShapeProblemOptions,
+): string | undefined {
+  return problemAt(value, shape, options.path);
+}
+
+/** {@link shapeProblem}, recursing with the path as a plain string. */
+function problemAt(value: unknown, shape: Shape, path: string): string | undefined {
   if (value === undefined) return undefined;
   const wrong = () => `${path} must be ${describe(shape)}, not ${typeOf(value)}`;
   if (shape === "quantity") {
@@ -176,7 +192,7 @@ export function shapeProblem(value: unknown, shape: Shape, path: string): string
       // Holes and undefined entries are wrong in a list: only fields may be absent.
       const problem = value[i] === undefined
         ? `${path}[${i}] must be ${describe(shape[0])}, not undefined`
-        : shapeProblem(value[i], shape[0], `${path}[${i}]`);
+        : problemAt(value[i], shape[0], `${path}[${i}]`);
       if (problem) return problem;
     }
     return undefined;
@@ -186,7 +202,7 @@ export function shapeProblem(value: unknown, shape: Shape, path: string): string
     for (const [k, v] of Object.entries(value)) {
       const problem = v === undefined
         ? `${path}[${JSON.stringify(k)}] must be ${describe(shape.map)}, not undefined`
-        : shapeProblem(v, shape.map, `${path}[${JSON.stringify(k)}]`);
+        : problemAt(v, shape.map, `${path}[${JSON.stringify(k)}]`);
       if (problem) return problem;
     }
     return undefined;
@@ -195,7 +211,7 @@ export function shapeProblem(value: unknown, shape: Shape, path: string): string
     if (value[field] === undefined && fieldShape === "string!") {
       return `${path}.${field} is missing`;
     }
-    const problem = shapeProblem(value[field], fieldShape, `${path}.${field}`);
+    const problem = problemAt(value[field], fieldShape, `${path}.${field}`);
     if (problem) return problem;
   }
   return undefined;

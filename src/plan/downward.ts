@@ -127,19 +127,27 @@ export interface ResourceFieldRef {
   divisor?: string | number;
 }
 
+/** Where a `resourceFieldRef` stands: see {@link resourceFieldValue}. */
+export interface ResourceFieldOptions {
+  /**
+   * The container whose env refers to it, the default `containerName`; none for a downwardAPI
+   * volume.
+   */
+  container?: V1Container;
+}
+
 /**
  * The value of a `resourceFieldRef`, as the kubelet computes it: limits the container does not
  * set default to the pod-level limit (`spec.resources`), then to the node's allocatable; the
  * value is divided by `divisor` (default 1) and
  * rounded up (CPU in millicores first).
- *
- * @param self the container whose env is being built (the default `containerName`).
  */
 export function resourceFieldValue(
   ctx: PodContext,
-  self: V1Container | undefined,
   ref: ResourceFieldRef,
+  options: ResourceFieldOptions = {},
 ): string {
+  const self = options.container;
   const who = self?.name;
   const target = ref.containerName
     ? [...(ctx.spec.initContainers ?? []), ...ctx.spec.containers].find((c) =>

@@ -155,7 +155,7 @@ export function containerEnvironment(
     } else if (from?.fieldRef) {
       value = fieldRefValue(ctx, from.fieldRef.fieldPath, { container: container.name });
     } else if (from?.resourceFieldRef) {
-      value = resourceFieldValue(ctx, container, from.resourceFieldRef);
+      value = resourceFieldValue(ctx, from.resourceFieldRef, { container });
     } else if (from) {
       throw fail(ctx, {
         container: container.name,

@@ -76,6 +76,17 @@ export function ephemeralProblem(
   return undefined;
 }
 
+/** What {@link enteredSettings} puts an ephemeral container into. */
+export interface EnteredSettingsOptions {
+  /**
+   * The container's effective security (the pod's `securityContext` and its own): used where
+   * its own `securityContext` sets the identity or the privileges.
+   */
+  security: EffectiveSecurity;
+  /** The running target container, as systemd reports its unit. */
+  target: TargetContainer;
+}
+
 /**
  * The settings that put an ephemeral container into its running target: the target's root
  * and umask, its working directory unless the container has its own, and its identity and
@@ -84,8 +95,7 @@ export function ephemeralProblem(
  * or `allowPrivilegeEscalation` for the privileges: `security` then says what they are).
  *
  * @param container The ephemeral container's spec.
- * @param security Its effective security (the pod's `securityContext` and its own).
- * @param target The running target.
+ * @param options Its effective security and the running target.
  * @return Raw settings (values not yet escaped for a unit file).
  *
  * @example Usage
@@ -95,16 +105,16 @@ export function ephemeralProblem(
  * const target = { mainPID: 7, user: "996", group: "", supplementaryGroups: [], umask: 0o22,
  *   noNewPrivileges: false, capabilityBoundingSet: 2n ** 64n - 1n, ambientCapabilities: 0n,
  *   workingDirectory: "" };
- * const settings = enteredSettings({ name: "dbg" }, {} as never, target);
+ * const settings = enteredSettings({ name: "dbg" }, { security: {} as never, target });
  * assert.deepEqual(settings[0], ["User", "996"]);
  * assert.ok(settings.some(([k, v]) => k === "RootDirectory" && v === "/proc/7/root"));
  * ```
  */
 export function enteredSettings(
   container: V1Container,
-  security: EffectiveSecurity,
-  target: TargetContainer,
+  options: EnteredSettingsOptions,
 ): ServiceSetting[] {
+  const { security, target } = options;
   const own = container.securityContext ?? {};
   const ownIdentity = own.runAsUser !== undefined || own.runAsGroup !== undefined ||
     own.windowsOptions?.runAsUserName !== undefined;

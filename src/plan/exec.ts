@@ -235,20 +235,27 @@ export class CommandError extends Error {
   }
 }
 
+/** A container's `command` and `args`, after `$(VAR)` expansion. */
+export interface ContainerCommand {
+  /** The executable and its options; undefined or empty = not given. */
+  command?: readonly ExecArgument[];
+  /** The arguments; undefined or empty = not given. */
+  args?: readonly ExecArgument[];
+}
+
 /**
  * The raw `ExecStart=` values for a container.
  *
- * @param command `command` after `$(VAR)` expansion; undefined or empty = not given.
- * @param args `args` after `$(VAR)` expansion; undefined or empty = not given.
+ * @param container the container's `command` and `args`.
  * @param packaged the package unit's commands; undefined = synthesized unit.
  * @throws CommandError when the rules cannot produce a command line.
  * @throws UnitValueError when a word cannot be represented.
  */
 export function execStart(
-  command: readonly ExecArgument[] | undefined,
-  args: readonly ExecArgument[] | undefined,
+  container: ContainerCommand,
   packaged: RawCommand[] | undefined,
 ): string[] {
+  const { command, args } = container;
   const hasCommand = command !== undefined && command.length > 0;
   const hasArgs = args !== undefined && args.length > 0;
   // Variable references need systemd's `$` expansion: such a line is written expandable.

@@ -65,30 +65,32 @@ ExecStopPost=+-/bin/rm -f /run/x
 Deno.test("execStart: the seed's rules", () => {
   const daemon = pkg(["/usr/sbin/d --opt $ARGS"]);
   // package only → verbatim
-  assert.deepEqual(execStart(undefined, undefined, daemon), ["/usr/sbin/d --opt $ARGS"]);
-  assert.deepEqual(execStart([], [], daemon), ["/usr/sbin/d --opt $ARGS"]);
+  assert.deepEqual(execStart({}, daemon), ["/usr/sbin/d --opt $ARGS"]);
+  assert.deepEqual(execStart({ command: [], args: [] }, daemon), ["/usr/sbin/d --opt $ARGS"]);
   // command replaces the first word, options kept raw, $ in command doubled
-  assert.deepEqual(execStart(["/opt/d", "-x$"], undefined, daemon), [
+  assert.deepEqual(execStart({ command: ["/opt/d", "-x$"] }, daemon), [
     `"/opt/d" "-x$$" --opt $ARGS`,
   ]);
   // args replace the options, executable kept
-  assert.deepEqual(execStart(undefined, ["a b", "$HOME", "5%"], daemon), [
+  assert.deepEqual(execStart({ args: ["a b", "$HOME", "5%"] }, daemon), [
     `/usr/sbin/d "a b" "$$HOME" "5%%"`,
   ]);
   // both → full replacement with the unit module's literal (':') encoding
   assert.deepEqual(
-    decodeExecCommandLine(execStart(["/bin/sh", "-c"], ["echo $HOME"], daemon)[0]),
+    decodeExecCommandLine(
+      execStart({ command: ["/bin/sh", "-c"], args: ["echo $HOME"] }, daemon)[0],
+    ),
     ["/bin/sh", "-c", "echo $HOME"],
   );
   // synthesized
-  assert.deepEqual(decodeExecCommandLine(execStart(["/bin/true"], undefined, undefined)[0]), [
+  assert.deepEqual(decodeExecCommandLine(execStart({ command: ["/bin/true"] }, undefined)[0]), [
     "/bin/true",
   ]);
-  assert.throws(() => execStart(undefined, ["x"], undefined), CommandError);
-  assert.throws(() => execStart(undefined, undefined, undefined), CommandError);
-  assert.throws(() => execStart(undefined, undefined, []), CommandError);
-  assert.throws(() => execStart(["/x"], undefined, pkg(["/a", "/b"])), CommandError);
-  assert.deepEqual(execStart(["/x"], ["y"], pkg(["/a", "/b"])).length, 1);
+  assert.throws(() => execStart({ args: ["x"] }, undefined), CommandError);
+  assert.throws(() => execStart({}, undefined), CommandError);
+  assert.throws(() => execStart({}, []), CommandError);
+  assert.throws(() => execStart({ command: ["/x"] }, pkg(["/a", "/b"])), CommandError);
+  assert.deepEqual(execStart({ command: ["/x"], args: ["y"] }, pkg(["/a", "/b"])).length, 1);
 });
 
 Deno.test("execStart: command+args reach the process exactly, as one word each (property)", () => {
@@ -99,7 +101,7 @@ Deno.test("execStart: command+args reach the process exactly, as one word each (
       fc.array(word, { maxLength: 5 }),
       fc.array(word, { maxLength: 5 }),
       (exe, options, args) => {
-        const line = execStart([exe, ...options], args, undefined);
+        const line = execStart({ command: [exe, ...options], args }, undefined);
         assert.deepEqual(decodeExecCommandLine(line[0]), [exe, ...options, ...args]);
       },
     ),
@@ -116,9 +118,9 @@ Deno.test("execStart: args after a package executable survive systemd's $ expans
   const word = fc.string({ unit: "grapheme", maxLength: 20 }).filter((s) => !s.includes("\0"));
   fc.assert(
     fc.property(fc.array(word, { minLength: 1, maxLength: 5 }), (args) => {
-      const [line] = execStart(undefined, args, pkg(["/usr/sbin/d --opt"]));
+      const [line] = execStart({ args }, pkg(["/usr/sbin/d --opt"]));
       assert.deepEqual(received(line), ["/usr/sbin/d", ...args]);
-      const [replaced] = execStart(["/opt/d", ...args], undefined, pkg(["/usr/sbin/d --opt"]));
+      const [replaced] = execStart({ command: ["/opt/d", ...args] }, pkg(["/usr/sbin/d --opt"]));
       assert.deepEqual(received(replaced), ["/opt/d", ...args, "--opt"]);
     }),
     { numRuns: 500 },

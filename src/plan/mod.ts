@@ -17,7 +17,7 @@ export { identitySettings, rootSettings, type ServiceSetting } from "./enter.ts"
 export { parseManifests } from "./manifest.ts";
 export type { Manifests } from "./manifest.ts";
 export { podAddresses } from "./downward.ts";
-export { hostPathProblem, serviceAccountTokenKey } from "./volumes.ts";
+export { type HostPathPolicy, hostPathProblem, serviceAccountTokenKey } from "./volumes.ts";
 export { parseQuantity, QuantityError } from "./quantity.ts";
 export type { Quantity } from "./quantity.ts";
 export * from "./types.ts";

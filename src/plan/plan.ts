@@ -152,7 +152,7 @@ function encode<T>(
 
 function podContext(input: PlanInput): PodContext {
   const pod = input.pod;
-  const problem = shapeProblem(pod, POD, "pod");
+  const problem = shapeProblem(pod, POD, { path: "pod" });
   // Only strings name the pod in messages, whatever else is wrong with it.
   const text = (value: unknown) => typeof value === "string" ? value : "";
   const namespace = text(pod.metadata?.namespace) || "default";
@@ -580,7 +580,7 @@ function planContainer(
       ctx,
       name,
       "command/args",
-      () => execStart(command, args, packaged),
+      () => execStart({ command, args }, packaged),
       refersToSecrets,
     );
   } catch (e) {
@@ -636,7 +636,7 @@ function planContainer(
   if (pidFile) service.push(pidFile.pidFile);
   if (target) {
     service.push(
-      ...enteredSettings(container, security, target).map((s) => unitSetting(ctx, name, s)),
+      ...enteredSettings(container, { security, target }).map((s) => unitSetting(ctx, name, s)),
     );
   } else {
     if (security.user !== undefined) service.push(["User", security.user]);
@@ -814,7 +814,7 @@ export function planPod(input: PlanInput): PodPlan {
       ctx,
       c.container.name,
       "the namespace, pod name or container name",
-      () => unitName(ctx.namespace, ctx.name, c.container.name),
+      () => unitName(ctx, c.container.name),
     ),
     slice: slice.name,
     index: c.index,

@@ -5,20 +5,23 @@ import { inputFromManifest } from "../../tests/plan/_fixtures.ts";
 
 Deno.test("shapeProblem: the first field of the wrong type, with its path", () => {
   const shape = { command: ["string"], env: [{ name: "string!" }] } as const;
-  assert.equal(shapeProblem({ command: ["a"], env: [{ name: "A" }] }, shape, "c"), undefined);
-  assert.equal(shapeProblem({}, shape, "c"), undefined);
   assert.equal(
-    shapeProblem({ command: "sh" }, shape, "c"),
+    shapeProblem({ command: ["a"], env: [{ name: "A" }] }, shape, { path: "c" }),
+    undefined,
+  );
+  assert.equal(shapeProblem({}, shape, { path: "c" }), undefined);
+  assert.equal(
+    shapeProblem({ command: "sh" }, shape, { path: "c" }),
     "c.command must be a list, not a string",
   );
   assert.equal(
-    shapeProblem({ command: ["a", 1] }, shape, "c"),
+    shapeProblem({ command: ["a", 1] }, shape, { path: "c" }),
     "c.command[1] must be a string, not a number",
   );
-  assert.equal(shapeProblem({ env: [{}] }, shape, "c"), "c.env[0].name is missing");
-  assert.equal(shapeProblem({ env: null }, shape, "c"), "c.env must be a list, not null");
+  assert.equal(shapeProblem({ env: [{}] }, shape, { path: "c" }), "c.env[0].name is missing");
+  assert.equal(shapeProblem({ env: null }, shape, { path: "c" }), "c.env must be a list, not null");
   assert.equal(
-    shapeProblem({ env: { A: "b" } }, shape, "c"),
+    shapeProblem({ env: { A: "b" } }, shape, { path: "c" }),
     "c.env must be a list, not an object",
   );
 });

@@ -195,7 +195,7 @@ function downwardFiles(
     let value: string;
     if (item.fieldRef) value = fieldRefValue(ctx, item.fieldRef.fieldPath, { forVolume: true });
     else if (item.resourceFieldRef) {
-      value = resourceFieldValue(ctx, undefined, item.resourceFieldRef);
+      value = resourceFieldValue(ctx, item.resourceFieldRef);
     } else {
       throw fail(ctx, {
         what:
@@ -276,6 +276,14 @@ function isBelow(path: string, prefix: string): boolean {
   return prefix === "/" || path === prefix || path.startsWith(prefix + "/");
 }
 
+/** The node's hostPath policy: see {@link hostPathProblem}. */
+export interface HostPathPolicy {
+  /** `--allowed-host-paths`: absolute path prefixes; relative entries never match. */
+  allowedHostPaths: readonly string[];
+  /** systemk's state directory (every pod's Secrets), refused whatever the allow-list says. */
+  stateDir: string;
+}
+
 /**
  * The node's hostPath policy: why a pod may not mount host `path`, or undefined when it may.
  * A hostPath gives a pod — even one not running as root — the host's files outside its
@@ -287,18 +295,16 @@ function isBelow(path: string, prefix: string): boolean {
  * Pure, on the path as written: a caller that can resolve symlinks on the node should check
  * the resolved path again.
  *
- * @param allowed absolute path prefixes; relative entries never match.
+ * @param policy the allowed prefixes and the state directory.
  * @example Usage
  * ```ts
- * hostPathProblem("/etc", ["/srv"], "/run/systemk"); // "is not allowed on this node"
- * hostPathProblem("/srv/data", ["/srv"], "/run/systemk"); // undefined
+ * const policy = { allowedHostPaths: ["/srv"], stateDir: "/run/systemk" };
+ * hostPathProblem("/etc", policy); // "is not allowed on this node"
+ * hostPathProblem("/srv/data", policy); // undefined
  * ```
  */
-export function hostPathProblem(
-  path: string,
-  allowed: readonly string[],
-  stateDir: string,
-): string | undefined {
+export function hostPathProblem(path: string, policy: HostPathPolicy): string | undefined {
+  const { allowedHostPaths: allowed, stateDir } = policy;
   const simplified = simplifiedAbsolutePath(path);
   if (simplified === undefined) {
     return path.startsWith("/") ? "contains '..' or NUL" : "is not absolute";
@@ -321,7 +327,10 @@ function hostPathVolume(
 ): VolumeSource {
   const { path, type = "" } = v.hostPath!;
   const field = `volume ${v.name}: hostPath.path ${JSON.stringify(path)}`;
-  const problem = hostPathProblem(path, p.ctx.input.allowedHostPaths ?? [], p.ctx.stateDir);
+  const problem = hostPathProblem(path, {
+    allowedHostPaths: p.ctx.input.allowedHostPaths ?? [],
+    stateDir: p.ctx.stateDir,
+  });
   if (problem) {
     const todo = problem === NOT_ALLOWED
       ? `allow it with --allowed-host-paths=${
@@ -410,7 +419,10 @@ function claimVolume(p: Planning, v: V1Volume, mounts: Map<string, ClaimMount>):
   }
   const field = `volume ${v.name}: PersistentVolume ${claimed.persistentVolume}: ` +
     `${claimed.source}.path ${JSON.stringify(claimed.path)}`;
-  const problem = hostPathProblem(claimed.path, ["/"], ctx.stateDir);
+  const problem = hostPathProblem(claimed.path, {
+    allowedHostPaths: ["/"],
+    stateDir: ctx.stateDir,
+  });
   if (problem) {
     throw fail(ctx, {
       what: `${field} ${problem}`,

@@ -15,12 +15,19 @@ export const DEADLINE_EXCEEDED: PodFailure = {
   message: "Pod was active on the node longer than the specified deadline",
 };
 
+/** When {@link activeDeadlineRemainingMs} looks at a pod. */
+export interface ActiveDeadlineOptions {
+  /** The pod's latest status (`startTime`, `phase`, `reason`); undefined before it has one. */
+  status: V1PodStatus | undefined;
+  /** The current time (ms since the epoch). */
+  now: number;
+}
+
 /**
  * How long until the pod's active deadline passes.
  *
  * @param pod The pod (`spec.activeDeadlineSeconds`).
- * @param status Its latest status (`startTime`, `phase`, `reason`).
- * @param now The current time (ms since the epoch).
+ * @param options Its latest status and the current time.
  * @return Milliseconds left; 0 or less once passed (also for a pod already ended by its
  *   deadline, so its containers stay stopped); undefined without a deadline, before the pod
  *   has a `startTime`, or once it ended otherwise (a terminal phase never changes).
@@ -31,14 +38,14 @@ export const DEADLINE_EXCEEDED: PodFailure = {
  * import assert from "node:assert/strict";
  * const pod = { spec: { activeDeadlineSeconds: 5, containers: [] } };
  * const status = { phase: "Running", startTime: new Date(10_000) };
- * assert.equal(activeDeadlineRemainingMs(pod, status, 12_000), 3000);
+ * assert.equal(activeDeadlineRemainingMs(pod, { status, now: 12_000 }), 3000);
  * ```
  */
 export function activeDeadlineRemainingMs(
   pod: V1Pod,
-  status: V1PodStatus | undefined,
-  now: number,
+  options: ActiveDeadlineOptions,
 ): number | undefined {
+  const { status, now } = options;
   const seconds = pod.spec?.activeDeadlineSeconds;
   if (seconds === undefined || seconds === null) return undefined;
   if (status?.phase === "Succeeded" || status?.phase === "Failed") {
@@ -65,7 +72,7 @@ export class ActiveDeadlineTimer {
    */
   passed(pod: V1Pod, options: { status: V1PodStatus | undefined; arm: boolean }): boolean {
     this.cancel();
-    const remaining = activeDeadlineRemainingMs(pod, options.status, Date.now());
+    const remaining = activeDeadlineRemainingMs(pod, { status: options.status, now: Date.now() });
     if (remaining === undefined) return false;
     if (remaining <= 0) return true;
     if (options.arm) {

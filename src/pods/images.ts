@@ -56,7 +56,7 @@ export function packageImageResolver(packages: PackageManager, events: EventSink
         if (!quiet) {
           aptInstallDuration.observe({ result: "failure" }, (performance.now() - t0) / 1000);
         }
-        report(tracker.failed(image, Date.now(), e.message));
+        report(tracker.failed(image, { now: Date.now(), message: e.message }));
         throw e;
       }
     },

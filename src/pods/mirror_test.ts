@@ -17,7 +17,7 @@ const staticPod: V1Pod = {
 };
 
 Deno.test("buildMirrorPod: the static pod's name and hash, controller owner reference to the Node", () => {
-  const running = asRun(staticPod, "/etc/systemk/manifests/web.yaml", "n1");
+  const running = asRun(staticPod, { file: "/etc/systemk/manifests/web.yaml", nodeName: "n1" });
   const mirror = buildMirrorPod(running, { nodeName: "n1", nodeUID: "nu" });
   assert.equal(mirror.metadata?.name, "web-n1");
   assert.equal(mirror.metadata?.namespace, "default");
@@ -35,10 +35,13 @@ Deno.test("buildMirrorPod: the static pod's name and hash, controller owner refe
   // An edited manifest is another static pod: its mirror says so.
   const edited = structuredClone(staticPod);
   edited.spec!.containers[0].image = "/bin/true";
-  const editedMirror = buildMirrorPod(asRun(edited, "/etc/systemk/manifests/web.yaml", "n1"), {
-    nodeName: "n1",
-    nodeUID: "nu",
-  });
+  const editedMirror = buildMirrorPod(
+    asRun(edited, { file: "/etc/systemk/manifests/web.yaml", nodeName: "n1" }),
+    {
+      nodeName: "n1",
+      nodeUID: "nu",
+    },
+  );
   assert.notEqual(editedMirror.metadata?.annotations?.[MIRROR_ANNOTATION], hash);
 });
 

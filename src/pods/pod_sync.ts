@@ -143,7 +143,7 @@ export class PodSync {
     // Only now that no unit runs with them may the ids the pod no longer uses lose records.
     await c.userRecords?.release(uid, containers.podIds(plan));
     await containers.follow();
-    resize.settle(pod, containers.actualResources(), resizeError, new Date());
+    resize.settle(pod, containers.actualResources(), { error: resizeError, now: new Date() });
     if (containers.initRetryDue()) return { retry: "init" };
     // An ephemeral container waits for its image or its target, a resize could not be applied
     // or waits for room: tried again later (the kubelet at its next sync of the pod).

@@ -126,7 +126,7 @@ async function readTargets(
     const target = container.targetContainerName;
     if (!target || !context.units.target) continue;
     // Reading one container's unit fails that ephemeral container alone (it waits, retried).
-    const found = await context.units.target(unitName(namespace, name, target))
+    const found = await context.units.target(unitName({ namespace, name }, target))
       .catch(() => undefined);
     if (found) targets.set(container.name, found);
   }

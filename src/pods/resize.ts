@@ -54,6 +54,14 @@ export function unitResources(text: string): V1ResourceRequirements | undefined 
   }
 }
 
+/** How applying a pod's resize went: see {@link PodResize.settle}. */
+export interface ResizeSettleOptions {
+  /** Why applying the allocated resources to the units failed; undefined when it did not. */
+  error?: string;
+  /** The current time, for the conditions' transition times. */
+  now: Date;
+}
+
 /** One pod's allocation and resize conditions; see the module doc. */
 export class PodResize {
   readonly #o: PodResizeOptions;
@@ -132,7 +140,8 @@ export class PodResize {
    * container's unit has other resources than allocated (with `error` when applying them
    * failed), and completed once none has.
    */
-  settle(pod: V1Pod, actual: ActualResources, error: string | undefined, now: Date): void {
+  settle(pod: V1Pod, actual: ActualResources, options: ResizeSettleOptions): void {
+    const { error, now } = options;
     const behind = [...actual].some(([name, unit]) =>
       unit.running && this.#allocation.has(name) &&
       changedResources(this.#allocation.get(name), unit.resources).length > 0

@@ -32,7 +32,7 @@ const running = (resources: V1ResourceRequirements): ActualResources =>
 Deno.test("PodResize: an allocated resize is in progress until the unit has it", () => {
   const { resize, events } = fixture();
   assert.deepEqual(resize.allocate(pod(1, small), NOW), { pod: pod(1, small), resized: false });
-  resize.settle(pod(1, small), running(small), undefined, NOW);
+  resize.settle(pod(1, small), running(small), { now: NOW });
   assert.deepEqual(resize.conditions(), []);
 
   const resized = resize.allocate(pod(2, big), NOW);
@@ -46,12 +46,15 @@ Deno.test("PodResize: an allocated resize is in progress until the unit has it",
     lastTransitionTime: NOW,
   }]);
   // Applying it failed (memory in use): in progress with the error, retried.
-  resize.settle(pod(2, big), running(small), "cannot decrease memory limits: …", LATER);
+  resize.settle(pod(2, big), running(small), {
+    error: "cannot decrease memory limits: …",
+    now: LATER,
+  });
   assert.deepEqual(resize.conditions()[0].reason, "Error");
   assert.deepEqual(resize.conditions()[0].observedGeneration, 2);
   assert.deepEqual(resize.conditions()[0].lastTransitionTime, LATER);
   // Applied: completed, with the kubelet's event.
-  resize.settle(pod(2, big), running(big), undefined, LATER);
+  resize.settle(pod(2, big), running(big), { now: LATER });
   assert.deepEqual(resize.conditions(), []);
   assert.deepEqual(events, [
     'Normal ResizeCompleted Pod resize completed: {"containers":[{"name":"app","resources":' +

@@ -53,7 +53,7 @@ export async function readManifestDir(dir: string, nodeName: string): Promise<Ma
   for (const file of files.sort()) {
     try {
       const found = parseManifests(await Deno.readTextFile(file));
-      set.pods.push(...found.pods.map((pod) => staticPod(pod, file, nodeName)));
+      set.pods.push(...found.pods.map((pod) => staticPod(pod, { file, nodeName })));
       set.configMaps.push(...found.configMaps);
       set.secrets.push(...found.secrets);
       set.goodFiles.add(file);
@@ -64,8 +64,17 @@ export async function readManifestDir(dir: string, nodeName: string): Promise<Ma
   return set;
 }
 
+/** Options of {@link staticPod}: where the pod comes from. */
+export interface StaticPodOptions {
+  /** The manifest file (its path is part of the pod's UID). */
+  file: string;
+  /** The node that runs it: its name suffixes the pod's, and is part of its UID. */
+  nodeName: string;
+}
+
 /** The pod as the node runs it: namespaced, bound to the node, named and UID'd like the kubelet. */
-export function staticPod(pod: V1Pod, file: string, nodeName: string): V1Pod {
+export function staticPod(pod: V1Pod, options: StaticPodOptions): V1Pod {
+  const { file, nodeName } = options;
   const manifest = JSON.stringify(pod);
   const uid = createHash("sha256").update(`${nodeName}\0${file}\0${manifest}`).digest("hex");
   const namespace = pod.metadata?.namespace ?? "default";

@@ -14,6 +14,7 @@ import type { ProbeOutcome } from "./types.ts";
 
 /** Where an `httpGet` action goes: its port, resolved to a number, and the default host. */
 export interface HttpGetTarget {
+  /** The action's port, resolved to a number (a named port looked up in the container). */
   port: number;
   /** The host where `get.host` is not set (the node: pods use its network). */
   host: string;
@@ -23,18 +24,18 @@ export interface HttpGetTarget {
  * The URL an `httpGet` action asks for.
  *
  * @param get The action.
- * @param port Its port, already resolved to a number.
- * @param defaultHost The host without `get.host`.
+ * @param target Its port, already resolved to a number, and the host without `get.host`.
  * @return E.g. `https://127.0.0.1:8443/healthz`.
  *
  * @example Usage
  * ```ts
  * import { httpGetURL } from "./http.ts";
  * import assert from "node:assert/strict";
- * assert.equal(httpGetURL({ port: 80, path: "ready" }, 80, "::1"), "http://[::1]:80/ready");
+ * assert.equal(httpGetURL({ port: 80, path: "ready" }, { port: 80, host: "::1" }), "http://[::1]:80/ready");
  * ```
  */
-export function httpGetURL(get: V1HTTPGetAction, port: number, defaultHost: string): string {
+export function httpGetURL(get: V1HTTPGetAction, target: HttpGetTarget): string {
+  const { port, host: defaultHost } = target;
   const scheme = (get.scheme ?? "HTTP").toLowerCase();
   const host = get.host || defaultHost;
   const path = get.path?.startsWith("/") ? get.path : `/${get.path ?? ""}`;
@@ -72,7 +73,7 @@ export function requestHttpGet(
   get: V1HTTPGetAction,
   options: HttpGetTarget & { userAgent: string; timeoutMs?: number; signal?: AbortSignal },
 ): Promise<HttpGetAnswer> {
-  const url = httpGetURL(get, options.port, options.host);
+  const url = httpGetURL(get, options);
   const headers: Record<string, string> = { "user-agent": options.userAgent, "accept": "*/*" };
   for (const h of get.httpHeaders ?? []) headers[h.name.toLowerCase()] = h.value;
   const client = url.startsWith("https:") ? https : http;

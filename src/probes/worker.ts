@@ -40,26 +40,35 @@ export function initialResult(kind: ProbeKind): ProbeResult {
   return { ok: kind === "Startup" ? undefined : kind === "Liveness", run: 0 };
 }
 
+/** One probe attempt, as {@link applyOutcome} counts it. */
+export interface ProbeAttempt {
+  /** The attempt succeeded. */
+  ok: boolean;
+  /** The probe's spec: its `successThreshold` and `failureThreshold`. */
+  probe: V1Probe;
+}
+
 /**
  * Applies one attempt's outcome, as the kubelet's worker does: the reported result changes once
  * `successThreshold` (default 1) successes or `failureThreshold` (default 3) failures came in a
  * row.
  *
  * @param result The current result.
- * @param ok The attempt succeeded.
- * @param probe The probe's spec (thresholds).
+ * @param attempt Whether the attempt succeeded, and the probe's spec (thresholds).
  * @return The new result.
  *
  * @example Usage
  * ```ts
  * import { applyOutcome } from "./worker.ts";
  * import assert from "node:assert/strict";
- * const once = applyOutcome({ ok: true, run: 0 }, false, { failureThreshold: 2 });
+ * const probe = { failureThreshold: 2 };
+ * const once = applyOutcome({ ok: true, run: 0 }, { ok: false, probe });
  * assert.equal(once.ok, true);
- * assert.equal(applyOutcome(once, false, { failureThreshold: 2 }).ok, false);
+ * assert.equal(applyOutcome(once, { ok: false, probe }).ok, false);
  * ```
  */
-export function applyOutcome(result: ProbeResult, ok: boolean, probe: V1Probe): ProbeResult {
+export function applyOutcome(result: ProbeResult, attempt: ProbeAttempt): ProbeResult {
+  const { ok, probe } = attempt;
   const run = result.last === ok ? result.run + 1 : 1;
   const threshold = ok ? probe.successThreshold ?? 1 : probe.failureThreshold ?? 3;
   return { ok: run >= threshold ? ok : result.ok, last: ok, run };
@@ -170,7 +179,7 @@ export function startContainerProbes(
         }
         if (stopped) return;
         if (!outcome.ok) listener.failed(kind, outcome.message ?? "");
-        const next = applyOutcome(result, outcome.ok, probe);
+        const next = applyOutcome(result, { ok: outcome.ok, probe });
         const flipped = next.ok !== result.ok;
         result = next;
         if (flipped && !onResult(outcome.ok, outcome.message ?? "")) return;

@@ -12,7 +12,7 @@ Deno.test("probe result: flips after successThreshold / failureThreshold in a ro
   const probe: V1Probe = { successThreshold: 2, failureThreshold: 3 };
   const seen = (kind: ProbeKind, outcomes: boolean[]) => {
     let r = initialResult(kind);
-    return outcomes.map((ok) => (r = applyOutcome(r, ok, probe)).ok);
+    return outcomes.map((ok) => (r = applyOutcome(r, { ok, probe })).ok);
   };
   assert.deepEqual(seen("Readiness", [true, false, true, true, false, false, false]), [
     false,

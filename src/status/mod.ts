@@ -49,7 +49,12 @@ export {
   restartPolicyOf,
   willRestart,
 } from "./container.ts";
-export { hasAnyAppContainerStarted, type PodPhase, podPhase } from "./phase.ts";
+export {
+  hasAnyAppContainerStarted,
+  type PodPhase,
+  podPhase,
+  type PodPhaseOptions,
+} from "./phase.ts";
 export {
   isKubeletCondition,
   KUBELET_CONDITION_TYPES,

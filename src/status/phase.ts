@@ -9,6 +9,15 @@ import { isSidecar } from "../plan/containers.ts";
 /** `Pending`, `Running`, `Succeeded` or `Failed`. */
 export type PodPhase = "Pending" | "Running" | "Succeeded" | "Failed";
 
+/** Options of {@link podPhase}. */
+export interface PodPhaseOptions {
+  /**
+   * The agent has stopped the pod for good (the kubelet's `podIsTerminal`): stopped containers
+   * will not be restarted, whatever the restart policy.
+   */
+  podIsTerminal: boolean;
+}
+
 /**
  * Computes the phase of a pod.
  *
@@ -23,7 +32,7 @@ export type PodPhase = "Pending" | "Running" | "Succeeded" | "Failed";
  *
  * @param pod The pod (its spec).
  * @param statuses Init and app container statuses together.
- * @param podIsTerminal The agent has stopped the pod for good.
+ * @param options Whether the agent has stopped the pod for good.
  * @return The phase.
  *
  * @example Usage
@@ -33,14 +42,15 @@ export type PodPhase = "Pending" | "Running" | "Succeeded" | "Failed";
  * const pod = { spec: { restartPolicy: "Never", containers: [{ name: "a" }] } };
  * const done = { name: "a", image: "", imageID: "", ready: false, restartCount: 0,
  *   state: { terminated: { exitCode: 0 } } };
- * assert.equal(podPhase(pod, [done], false), "Succeeded");
+ * assert.equal(podPhase(pod, [done], { podIsTerminal: false }), "Succeeded");
  * ```
  */
 export function podPhase(
   pod: V1Pod,
   statuses: readonly V1ContainerStatus[],
-  podIsTerminal: boolean,
+  options: PodPhaseOptions,
 ): PodPhase {
+  const { podIsTerminal } = options;
   const spec = pod.spec;
   const byName = new Map(statuses.map((status) => [status.name, status]));
   let pendingInitialization = 0;

@@ -201,7 +201,7 @@ for (const c of cases) {
     const statuses = Object.entries({ ...c.init, ...c.sidecars, ...c.app })
       .filter(([, what]) => what !== "")
       .map(([name, what]) => s(name, what));
-    assert.equal(podPhase(thePod, statuses, c.terminal ?? false), c.want);
+    assert.equal(podPhase(thePod, statuses, { podIsTerminal: c.terminal ?? false }), c.want);
   });
 }
 

@@ -83,7 +83,7 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
   const statuses = [...initContainerStatuses, ...containerStatuses];
 
   const terminal = options.terminal ?? false;
-  let phase = podPhase(pod, statuses, terminal);
+  let phase = podPhase(pod, statuses, { podIsTerminal: terminal });
   if ((terminal && !isTerminal(phase)) || options.evicted || options.rejected) phase = "Failed";
   if (isTerminal(previous.phase)) phase = previous.phase;
   // Never created: a rejected pod's containers have no status, before or after a restart.

@@ -14,6 +14,14 @@ import { POLLED_PROPERTIES } from "./_properties.ts";
 /** Called with a unit's current properties after each change. */
 export type UnitChangeListener = (unitName: string, props: UnitProperties) => void;
 
+/** One `PropertiesChanged` signal of a unit, as {@link UnitChanges.changed} takes it. */
+export interface UnitSignal {
+  /** The changed values the signal carries. */
+  values: Partial<UnitProperties>;
+  /** A tracked property was invalidated (changed without its value): the unit must be read. */
+  invalidated: boolean;
+}
+
 /** What change following knows about one unit. */
 interface Tracked {
   /** Last full snapshot, kept current from signal values. */
@@ -70,7 +78,8 @@ export class UnitChanges {
   }
 
   /** Signal values for `name`; a unit seen for the first time is read in full first. */
-  changed(name: string, values: Partial<UnitProperties>, invalidated: boolean): void {
+  changed(name: string, signal: UnitSignal): void {
+    const { values, invalidated } = signal;
     const t = this.#tracking(name);
     if (t.fetching) {
       t.sinceFetch = { ...t.sinceFetch, ...values };

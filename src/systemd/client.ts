@@ -118,9 +118,22 @@ export interface UnitListEntry {
 
 export type { UnitChangeListener } from "./_changes.ts";
 
+/** Which job missed which deadline: see {@link JobTimeoutError}. */
+export interface JobTimeout {
+  /** The job's D-Bus object path. */
+  job: string;
+  /** The caller's deadline it missed. */
+  timeoutMs: number;
+}
+
 /** A job did not finish within the caller's deadline (it may still be running in systemd). */
 export class JobTimeoutError extends Error {
-  constructor(unit: string, job: string, timeoutMs: number) {
+  /**
+   * @param unit the unit the job is for.
+   * @param options the job and the deadline it missed.
+   */
+  constructor(unit: string, options: JobTimeout) {
+    const { job, timeoutMs } = options;
     super(`systemd job ${job} for ${unit} did not finish within ${timeoutMs} ms`);
     this.name = "JobTimeoutError";
   }
@@ -653,7 +666,7 @@ export class SystemdClient {
     try {
       return await new Promise<JobResult>((resolve, reject) => {
         this.#jobWaiters.set(job, { resolve, reject });
-        timer = setTimeout(() => reject(new JobTimeoutError(name, job, timeoutMs)), timeoutMs);
+        timer = setTimeout(() => reject(new JobTimeoutError(name, { job, timeoutMs })), timeoutMs);
       });
     } finally {
       clearTimeout(timer);
@@ -722,7 +735,10 @@ export class SystemdClient {
       // Following changes costs a read per newly seen unit: only for someone listening.
       if (!this.#changes.listening) return;
       const values = unitPropertiesFrom(iface, unwrapVariants(changed));
-      this.#changes.changed(name, values, invalidated.some((p) => isTrackedProperty(iface, p)));
+      this.#changes.changed(name, {
+        values,
+        invalidated: invalidated.some((p) => isTrackedProperty(iface, p)),
+      });
     } else if (msg.interface === MANAGER_INTERFACE && msg.member === "JobRemoved") {
       const [, job, , result] = msg.body as [number, string, string, JobResult];
       this.#jobRemoved(job, result);

@@ -36,7 +36,14 @@ export {
   temporaryFileSystemValue,
   workingDirectoryValue,
 } from "./escape.ts";
-export { isPodSliceName, isValidUnitName, PODS_SLICE, podSliceName, unitName } from "./name.ts";
+export {
+  isPodSliceName,
+  isValidUnitName,
+  type NamespacedName,
+  PODS_SLICE,
+  podSliceName,
+  unitName,
+} from "./name.ts";
 export {
   type KubernetesMetadata,
   METADATA_SECTION,

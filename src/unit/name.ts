@@ -53,6 +53,14 @@ export function isValidUnitName(name: string): boolean {
     );
 }
 
+/** A pod by its namespace and name: the Kubernetes `NamespacedName`. */
+export interface NamespacedName {
+  /** The pod's namespace, a DNS-1123 label. */
+  namespace: string;
+  /** The pod's name, a DNS-1123 subdomain. */
+  name: string;
+}
+
 /**
  * The unit of one container: `systemk.<namespace>.<pod>.<container>.service`. When that would
  * exceed systemd's 255 bytes, the middle is truncated and `_` plus the first 10 hex digits of the
@@ -63,17 +71,19 @@ export function isValidUnitName(name: string): boolean {
  *
  * @example
  * ```ts
- * unitName("default", "web-0", "nginx"); // "systemk.default.web-0.nginx.service"
+ * unitName({ namespace: "default", name: "web-0" }, "nginx");
+ * // "systemk.default.web-0.nginx.service"
  * ```
  */
-export function unitName(namespace: string, pod: string, container: string): string {
+export function unitName(pod: NamespacedName, container: string): string {
+  const { namespace, name } = pod;
   checkLabel("namespace", namespace);
-  checkSubdomain("pod name", pod);
+  checkSubdomain("pod name", name);
   checkLabel("container name", container);
-  const body = `${namespace}.${pod}.${container}`;
+  const body = `${namespace}.${name}.${container}`;
   const full = PREFIX + body + SUFFIX;
   if (full.length <= UNIT_NAME_MAX) return full;
-  const hash = createHash("sha256").update(`${namespace}/${pod}/${container}`).digest("hex");
+  const hash = createHash("sha256").update(`${namespace}/${name}/${container}`).digest("hex");
   const room = UNIT_NAME_MAX - PREFIX.length - SUFFIX.length - HASH_SEPARATOR.length - HASH_LENGTH;
   return PREFIX + body.slice(0, room) + HASH_SEPARATOR + hash.slice(0, HASH_LENGTH) + SUFFIX;
 }

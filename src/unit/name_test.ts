@@ -14,22 +14,28 @@ const subdomain = fc.array(label, { minLength: 1, maxLength: 5 }).map((l) => l.j
 );
 
 Deno.test("unitName: the seed's scheme for ordinary names", () => {
-  assert.equal(unitName("default", "web-0", "nginx"), "systemk.default.web-0.nginx.service");
-  assert.equal(unitName("kube-system", "a.b.c", "c1"), "systemk.kube-system.a.b.c.c1.service");
+  assert.equal(
+    unitName({ namespace: "default", name: "web-0" }, "nginx"),
+    "systemk.default.web-0.nginx.service",
+  );
+  assert.equal(
+    unitName({ namespace: "kube-system", name: "a.b.c" }, "c1"),
+    "systemk.kube-system.a.b.c.c1.service",
+  );
 });
 
 Deno.test("unitName: too long names are shortened with a hash of the whole identity", () => {
   const ns = "n".repeat(63);
   const pod = ["p".repeat(63), "q".repeat(63), "r".repeat(63), "s".repeat(61)].join(".");
-  const name = unitName(ns, pod, "c".repeat(63));
+  const name = unitName({ namespace: ns, name: pod }, "c".repeat(63));
   assert.equal(name.length, 255);
   assert.ok(isValidUnitName(name));
   const hash = createHash("sha256").update(`${ns}/${pod}/${"c".repeat(63)}`).digest("hex");
   assert.ok(name.endsWith(`_${hash.slice(0, 10)}.service`), name);
   assert.ok(name.startsWith(`systemk.${ns}.ppp`));
   // Same truncated prefix, other container: another name.
-  assert.notEqual(unitName(ns, pod, "c".repeat(62) + "d"), name);
-  assert.equal(unitName(ns, pod, "c".repeat(63)), name);
+  assert.notEqual(unitName({ namespace: ns, name: pod }, "c".repeat(62) + "d"), name);
+  assert.equal(unitName({ namespace: ns, name: pod }, "c".repeat(63)), name);
 });
 
 Deno.test("unitName: refuses what is not a Kubernetes name", () => {
@@ -49,7 +55,11 @@ Deno.test("unitName: refuses what is not a Kubernetes name", () => {
     ["ns", "p", "ü"],
   ];
   for (const [ns, pod, container] of refused) {
-    assert.throws(() => unitName(ns, pod, container), UnitValueError, `${ns}/${pod}/${container}`);
+    assert.throws(
+      () => unitName({ namespace: ns, name: pod }, container),
+      UnitValueError,
+      `${ns}/${pod}/${container}`,
+    );
   }
 });
 
@@ -58,7 +68,7 @@ Deno.test("property: unit names are valid for systemd, deterministic and distinc
   let shortened = 0;
   fc.assert(
     fc.property(label, subdomain, label, (ns, pod, container) => {
-      const name = unitName(ns, pod, container);
+      const name = unitName({ namespace: ns, name: pod }, container);
       assert.ok(isValidUnitName(name), name);
       assert.ok(new TextEncoder().encode(name).length <= 255);
       const identity = `${ns}/${pod}/${container}`;

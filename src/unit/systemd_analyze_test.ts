@@ -184,7 +184,7 @@ Deno.test({
         seed,
       });
 
-      const name = unitName("verify", `round-${round}`, "hostile");
+      const name = unitName({ namespace: "verify", name: `round-${round}` }, "hostile");
       let intendedArgvs: string[][] = [];
       const result = await verify(name, async (dir) => {
         for (const exe of executables) {

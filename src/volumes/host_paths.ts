@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { hostPathProblem } from "../plan/volumes.ts";
+import { type HostPathPolicy, hostPathProblem } from "../plan/volumes.ts";
 import type { HostPathCheck } from "../plan/types.ts";
 
 /** A hostPath the node refuses or that does not have its type; the message says which. */
@@ -27,12 +27,7 @@ export class HostPathError extends Error {
 }
 
 /** Options of {@link checkHostPaths}. */
-export interface HostPathCheckOptions {
-  /** `--allowed-host-paths`. */
-  allowedHostPaths: readonly string[];
-  /** systemk's state directory (every pod's Secrets). */
-  stateDir: string;
-}
+export type HostPathCheckOptions = HostPathPolicy;
 
 /** The kernel's limit on symlinks followed in one lookup (`MAXSYMLINKS`). */
 const MAX_SYMLINKS = 40;
@@ -114,9 +109,10 @@ export async function checkHostPaths(
     const real = await resolve(prefix);
     if (!allowed.includes(real)) allowed.push(real);
   }
+  const policy = { allowedHostPaths: allowed, stateDir: opts.stateDir };
   for (const check of checks) {
     const resolved = await resolve(check.path);
-    const problem = hostPathProblem(resolved, allowed, opts.stateDir);
+    const problem = hostPathProblem(resolved, policy);
     if (problem) {
       const shown = resolved === check.path ? check.path : `${check.path} resolves to ${resolved}`;
       throw new HostPathError(

@@ -205,7 +205,11 @@ Deno.test("security: hostPath policy (allow-list by whole segments, state direct
     [`${STATE_DIR}-other`, ["/"], undefined],
   ];
   for (const [path, allow, problem] of table) {
-    assert.equal(hostPathProblem(path, allow, STATE_DIR), problem, `${path} with ${allow}`);
+    assert.equal(
+      hostPathProblem(path, { allowedHostPaths: allow, stateDir: STATE_DIR }),
+      problem,
+      `${path} with ${allow}`,
+    );
   }
 });
 

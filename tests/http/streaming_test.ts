@@ -103,7 +103,7 @@ Deno.test("exec: the first size starts the terminal, later ones resize it", asyn
       return Promise.resolve(fake.process);
     },
     { size: { columns: 80, rows: 24 }, resize: ReadableStream.from(sizes).values() },
-    new AbortController().signal,
+    { signal: new AbortController().signal },
   );
   assert.deepEqual(started, { columns: 80, rows: 24 });
   assert.deepEqual(fake.resized, sizes);
@@ -113,7 +113,7 @@ Deno.test("exec: the first size starts the terminal, later ones resize it", asyn
 Deno.test("exec: a client that goes away kills the command; a signal is 128 + its number", async () => {
   const fake = fakeProcess({ exitCode: null, signal: "SIGKILL" });
   const gone = new AbortController();
-  const outcome = runExec(() => Promise.resolve(fake.process), {}, gone.signal);
+  const outcome = runExec(() => Promise.resolve(fake.process), {}, { signal: gone.signal });
   gone.abort();
   assert.deepEqual(await outcome, { exitCode: 137 });
   assert.ok(fake.killed());
@@ -134,7 +134,9 @@ Deno.test("port-forward: stream pairs by request id, bytes both ways, half-close
     }
   })();
   const { socket, client } = await connectClient();
-  const served = portForward("default/web", (port) => Deno.connect({ hostname: "127.0.0.1", port }))
+  const served = portForward("default/web", {
+    dial: (port) => Deno.connect({ hostname: "127.0.0.1", port }),
+  })
     .serve(socket);
   try {
     // Request 0: error stream first, then data; request 1 interleaved, data first.

@@ -27,17 +27,13 @@ const MANIFEST = "/etc/systemk/manifests/web.yaml";
 
 /** A static pod as the node runs it, from a manifest with `image`. */
 function staticWeb(image = "/bin/sleep"): V1Pod {
-  return asRun(
-    {
-      metadata: { name: "static-web", labels: { app: "web" } },
-      spec: {
-        containers: [{ name: "c", image, command: [image, "infinity"] }],
-        volumes: [{ name: "data", emptyDir: {} }],
-      },
+  return asRun({
+    metadata: { name: "static-web", labels: { app: "web" } },
+    spec: {
+      containers: [{ name: "c", image, command: [image, "infinity"] }],
+      volumes: [{ name: "data", emptyDir: {} }],
     },
-    MANIFEST,
-    NODE,
-  );
+  }, { file: MANIFEST, nodeName: NODE });
 }
 
 Deno.test({
@@ -181,17 +177,13 @@ Deno.test({
       await t.step(
         "a static pod NodeRestriction would refuse is reported, not mirrored",
         async () => {
-          const withSecret = asRun(
-            {
-              metadata: { name: "static-secret" },
-              spec: {
-                containers: [{ name: "c", image: "/bin/sleep" }],
-                volumes: [{ name: "s", secret: { secretName: "x" } }],
-              },
+          const withSecret = asRun({
+            metadata: { name: "static-secret" },
+            spec: {
+              containers: [{ name: "c", image: "/bin/sleep" }],
+              volumes: [{ name: "s", secret: { secretName: "x" } }],
             },
-            "/etc/systemk/manifests/secret.yaml",
-            NODE,
-          );
+          }, { file: "/etc/systemk/manifests/secret.yaml", nodeName: NODE });
           mirrors.setStaticPods([web, withSecret]);
           await eventually(
             "the refusal logged",

@@ -215,5 +215,5 @@ export function emptyDirPath(s: PodSystem, pod: V1Pod, volume: string): string {
 
 /** The unit name of a container of `pod`. */
 export function unitOf(pod: V1Pod, container: string): string {
-  return unitName(pod.metadata!.namespace!, pod.metadata!.name!, container);
+  return unitName({ namespace: pod.metadata!.namespace!, name: pod.metadata!.name! }, container);
 }

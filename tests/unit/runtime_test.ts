@@ -84,7 +84,7 @@ Deno.test({
     try {
       const names: string[] = [];
       const expected = await Promise.all(cases.map(async (c, i) => {
-        const name = unitName("runtime", `case-${i}`, "probe");
+        const name = unitName({ namespace: "runtime", name: `case-${i}` }, "probe");
         names.push(name);
         const out = `/tmp/out/${i}`;
         const source = `/srv/source/${i}`;
