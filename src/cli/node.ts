@@ -93,13 +93,9 @@ export async function runNode(config: Config): Promise<number> {
   log.info(`node ${node.name} registered (${node.internalIP}/${node.externalIP})`);
 
   const events: EventSink = {
-    record(pod, type, reason, message, container) {
+    record(pod, { container, ...info }) {
       const init = pod.spec?.initContainers?.some((c) => c.name === container) ?? false;
-      recorder.record(podReference(pod, container ? { name: container, init } : undefined), {
-        type,
-        reason,
-        message,
-      });
+      recorder.record(podReference(pod, container ? { name: container, init } : undefined), info);
     },
   };
   const { runtime, oomKills } = localRuntime(config, { units, node, events });

@@ -26,7 +26,7 @@ export async function runStandalone(config: Config): Promise<number> {
   const units = await connectUnitManager({ unitDir: config.unitDir });
   const printed = new Map<string, string>();
   const events: EventSink = {
-    record(pod, type, reason, message, container) {
+    record(pod, { type, reason, message, container }) {
       const where = container ? `${podKey(pod)} ${container}` : podKey(pod);
       console.log(`event ${where}: ${type} ${reason}: ${message}`);
     },

@@ -15,7 +15,7 @@ import type { UnitProperties } from "../unit/properties.ts";
 import { log } from "../log/mod.ts";
 import { runHook } from "./hooks.ts";
 import type { ObservedUnits } from "./observed.ts";
-import type { UnitManager } from "./ports.ts";
+import type { PodEventInfo, UnitManager } from "./ports.ts";
 
 /** A running postStart hook: how to end it, and the container's run it is for (once known). */
 interface PostStart {
@@ -32,7 +32,7 @@ export interface ContainerLifecycleOptions {
   /** Runs commands in the container of a unit (exec hooks), where possible. */
   exec(unit: string): ContainerExec | undefined;
   /** An Event about the pod's container. */
-  onEvent(type: "Normal" | "Warning", reason: string, message: string, container: string): void;
+  onEvent(event: PodEventInfo): void;
   /**
    * The postStart hook of `unit`'s run `invocation` finished: on success the container now
    * counts as running; on failure the run must be killed (it restarts per restartPolicy).
@@ -101,9 +101,20 @@ export class ContainerLifecycle {
   async start(unit: string, options: StartOptions): Promise<string> {
     const result = await this.#start(unit, options.spec);
     const { container } = options;
-    if (result === "done") this.#o.onEvent("Normal", "Started", `Started unit ${unit}`, container);
-    else if (options.restarted || result !== "dependency") {
-      this.#o.onEvent("Warning", "Failed", `Starting unit ${unit} failed: ${result}`, container);
+    if (result === "done") {
+      this.#o.onEvent({
+        type: "Normal",
+        reason: "Started",
+        message: `Started unit ${unit}`,
+        container,
+      });
+    } else if (options.restarted || result !== "dependency") {
+      this.#o.onEvent({
+        type: "Warning",
+        reason: "Failed",
+        message: `Starting unit ${unit} failed: ${result}`,
+        container,
+      });
     }
     return result;
   }
@@ -138,7 +149,12 @@ export class ContainerLifecycle {
       if (!outcome.ok) {
         log.warn(`postStart hook of ${unit} failed: ${outcome.message}`);
         // The event leaves the message out, as the kubelet's: it may hold Secret data.
-        this.#o.onEvent("Warning", "FailedPostStartHook", "PostStartHook failed", container.name);
+        this.#o.onEvent({
+          type: "Warning",
+          reason: "FailedPostStartHook",
+          message: "PostStartHook failed",
+          container: container.name,
+        });
       }
       this.#o.onPostStart(unit, invocation, outcome.ok);
     });
@@ -187,7 +203,12 @@ export class ContainerLifecycle {
         log.warn(`preStop hook of ${unit} did not finish in ${grace} s`);
       } else if (!outcome.ok) {
         log.warn(`preStop hook of ${unit} failed: ${outcome.message}`);
-        this.#o.onEvent("Warning", "FailedPreStopHook", "PreStopHook failed", container.name);
+        this.#o.onEvent({
+          type: "Warning",
+          reason: "FailedPreStopHook",
+          message: "PreStopHook failed",
+          container: container.name,
+        });
       }
     }
     if (turn && grace - used() > 0) {

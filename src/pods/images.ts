@@ -24,7 +24,7 @@ export function packageImageResolver(packages: PackageManager, events: EventSink
       // Binaries on disk are not pulled: no events, as for a kubelet image already present.
       const quiet = isPath(image);
       const report = (event: PullEvent) =>
-        events.record(pod, event.type, event.reason, event.message, container.name);
+        events.record(pod, { ...event, container: container.name });
       const decision = tracker.begin(image, Date.now());
       if (decision.action === "wait") {
         report(decision.event);

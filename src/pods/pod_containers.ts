@@ -19,6 +19,7 @@ import type { Log } from "../log/mod.ts";
 import { ContainerLifecycle } from "./containers.ts";
 import { type FoundPod, podKey, type PodRuntimeContext } from "./context.ts";
 import { PodUnits } from "./pod_units.ts";
+import type { PodEventInfo } from "./ports.ts";
 import { ProberManager } from "./prober.ts";
 import type { ActualResources } from "./resize.ts";
 import { RestartManager } from "./restarts.ts";
@@ -58,8 +59,7 @@ export class PodContainers {
     this.#o = options;
     const context = this.#c = options.context;
     const { units, observed, node } = context;
-    const event = (type: "Normal" | "Warning", reason: string, message: string, c?: string) =>
-      context.events.record(options.pod(), type, reason, message, c);
+    const event = (e: PodEventInfo) => context.events.record(options.pod(), e);
     this.#containers = new ContainerLifecycle({
       units,
       observed,
@@ -258,7 +258,12 @@ export class PodContainers {
     if (!decision) return;
     this.#o.log.debug(`${unit} ended; restarting in ${decision.delayMs} ms`);
     const message = `Back-off restarting failed container ${container.name} in pod ${podKey(pod)}`;
-    this.#c.events.record(pod, "Warning", "BackOff", message, container.name);
+    this.#c.events.record(pod, {
+      type: "Warning",
+      reason: "BackOff",
+      message,
+      container: container.name,
+    });
     this.#o.publish();
   }
 
@@ -285,7 +290,10 @@ export class PodContainers {
     const props = this.#c.observed.get(unit);
     const running = props?.ActiveState === "active" && props.SubState === "running" &&
       !this.#containers.hookRunning(unit) && this.#o.running();
-    this.#prober.sync(unit, container, running ? props.InvocationID : undefined);
+    this.#prober.sync(unit, {
+      container,
+      invocation: running ? props.InvocationID : undefined,
+    });
   }
 
   /** Stops a container (its preStop hook first), within `graceSeconds` or the pod's. */

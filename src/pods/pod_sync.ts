@@ -67,7 +67,7 @@ export class PodSync {
     this.#resize = new PodResize({
       allocatable: context.allocatable,
       othersRequests: () => context.othersRequests(uid),
-      event: (type, reason, message) => context.events.record(pod(), type, reason, message),
+      event: (event) => context.events.record(pod(), event),
     }, context.adopted.units);
   }
 
@@ -114,8 +114,7 @@ export class PodSync {
       ...c,
       created: containers.createdEphemeral(),
       overrides: this.#overrides,
-      event: (type, reason, message, container) =>
-        c.events.record(pod, type, reason, message, container),
+      event: (event) => c.events.record(pod, event),
     });
     if (!prepared.plan) {
       log.debug(`not runnable yet: ${prepared.failure?.message ?? "waiting containers"}`);
@@ -133,7 +132,7 @@ export class PodSync {
       podKey: podKey(pod),
     });
     if (failure) {
-      c.events.record(pod, "Warning", failure.reason, failure.message);
+      c.events.record(pod, { type: "Warning", reason: failure.reason, message: failure.message });
       // Containers already running (adopted ones too) go on with the files they have.
       await containers.follow();
       return { failure, retry: "backoff" };
@@ -158,7 +157,11 @@ export class PodSync {
     const { context: c, uid, containers } = this.#o;
     const names = containers.names();
     if (names.length) {
-      c.events.record(pod, "Normal", "Killing", `Stopping ${names.length} unit(s)`);
+      c.events.record(pod, {
+        type: "Normal",
+        reason: "Killing",
+        message: `Stopping ${names.length} unit(s)`,
+      });
     }
     await containers.stopAll({ graceSeconds });
     for (const name of names) await containers.remove(name);

@@ -186,7 +186,12 @@ export class PodUnits {
 
   /** A Normal Event about a planned unit's container. */
   #event(reason: string, message: string, unit: PodPlan["units"][number]): void {
-    this.#c.events.record(this.#o.pod(), "Normal", reason, message, unit.container);
+    this.#c.events.record(this.#o.pod(), {
+      type: "Normal",
+      reason,
+      message,
+      container: unit.container,
+    });
   }
 
   /**
@@ -232,7 +237,7 @@ export class PodUnits {
           `memory limit (${limit}) below current usage (${usage})`,
       };
     }
-    await units.resize(unit.name, unit.text, properties);
+    await units.resize(unit.name, { text: unit.text, properties });
     this.#o.log.debug(`${unit.name} resized in place: ${changed.join(", ")}`);
     return applied();
   }

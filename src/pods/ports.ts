@@ -15,6 +15,7 @@ import type {
   V1Secret,
 } from "@kubernetes/client-node";
 import type { ExecOptions, ExecProcess } from "../exec/container.ts";
+import type { EventInfo } from "../kube/events.ts";
 import type { PackageInfo, PodIds, TargetContainer } from "../plan/types.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 
@@ -35,11 +36,11 @@ export interface UnitManager {
   /** Stops the unit and waits for the stop job; resolves with its result. */
   stop(name: string): Promise<string>;
   /**
-   * Gives a loaded unit new cgroup properties at once (its running processes keep running, same
-   * invocation), e.g. `{ MemoryMax: 268435456n }`, then writes its file `text`, which says the
-   * same: adoption after a restart of systemk, and the unit's next load, see them.
+   * Gives a loaded unit new cgroup `properties` at once (its running processes keep running,
+   * same invocation), e.g. `{ MemoryMax: 268435456n }`, then writes its file `text`, which says
+   * the same: adoption after a restart of systemk, and the unit's next load, see them.
    */
-  resize(name: string, text: string, properties: Record<string, bigint>): Promise<void>;
+  resize(name: string, to: { text: string; properties: Record<string, bigint> }): Promise<void>;
   /** Sends a signal to every process of the unit. */
   kill(name: string, signal: number): Promise<void>;
   resetFailed(name: string): Promise<void>;
@@ -81,15 +82,15 @@ export interface References {
   nodeLabels?: Record<string, string>;
 }
 
+/** An Event about a pod, or one of its containers. */
+export interface PodEventInfo extends EventInfo {
+  /** The container's name when the Event is about one (its `fieldPath`); absent: the pod. */
+  container?: string;
+}
+
 /** Where Kubernetes-style events go. */
 export interface EventSink {
-  record(
-    pod: V1Pod,
-    type: "Normal" | "Warning",
-    reason: string,
-    message: string,
-    container?: string,
-  ): void;
+  record(pod: V1Pod, event: PodEventInfo): void;
 }
 
 /** Where the runtime hears that the kernel's OOM killer hit a unit (see oom.ts). */

@@ -22,7 +22,7 @@ import {
 import type { ContainerOverride, PodFailure } from "../status/mod.ts";
 import { PodError } from "../pod_error.ts";
 import { unitName } from "../unit/mod.ts";
-import type { ImageResolver, References, UnitManager } from "./ports.ts";
+import type { ImageResolver, PodEventInfo, References, UnitManager } from "./ports.ts";
 
 /** What preparing a pod needs. */
 export interface PrepareContext {
@@ -37,7 +37,7 @@ export interface PrepareContext {
   /** Per container: the waiting reasons shown; set and cleared here. */
   overrides: Map<string, ContainerOverride>;
   /** Records an Event about the pod (or one of its containers). */
-  event(type: "Warning", reason: string, message: string, container?: string): void;
+  event(event: PodEventInfo): void;
   /** Reads the targets of ephemeral containers. */
   units: Pick<UnitManager, "target">;
   /**
@@ -83,7 +83,7 @@ export async function preparePod(pod: V1Pod, context: PrepareContext): Promise<P
     }
     for (const { container, reason, message } of plan.unplanned) {
       if (context.overrides.get(container)?.waiting?.message !== message) {
-        context.event("Warning", "Failed", message, container);
+        context.event({ type: "Warning", reason: "Failed", message, container });
       }
       context.overrides.set(container, { waiting: { reason, message } });
     }
@@ -95,7 +95,7 @@ export async function preparePod(pod: V1Pod, context: PrepareContext): Promise<P
     if (!(e instanceof PodError)) throw e;
     // A volume that cannot be mounted is the kubelet's FailedMount event; the rest its Failed.
     const reason = e.reason === "FailedMount" ? e.reason : "Failed";
-    context.event("Warning", reason, e.message, e.container);
+    context.event({ type: "Warning", reason, message: e.message, container: e.container });
     if (!e.container) return { failure: { reason: e.reason, message: e.message } };
     context.overrides.set(e.container, { waiting: { reason: e.reason, message: e.message } });
     return {};

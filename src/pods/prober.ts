@@ -15,6 +15,7 @@ import {
   startContainerProbes,
 } from "../probes/worker.ts";
 import type { ContainerOverride } from "../status/mod.ts";
+import type { PodEventInfo } from "./ports.ts";
 
 /** What probes found about a container: the status side's input. */
 export type ProbeResults = Pick<ContainerOverride, "ready" | "started">;
@@ -28,12 +29,20 @@ export interface ProberOptions {
   /** A result changed: the pod's status is due. */
   onResult(): void;
   /** An Event about a container's probe. */
-  onEvent(type: "Normal" | "Warning", reason: string, message: string, container: string): void;
+  onEvent(event: PodEventInfo): void;
   /**
    * The run `invocation` of `unit` failed its liveness or startup probe: kill it within
    * `graceSeconds` (the probe's own, else the pod's) and let the restart manager decide.
    */
   onUnhealthy(unit: string, invocation: string, graceSeconds: number | undefined): void;
+}
+
+/** A container's unit as {@link ProberManager.sync} probes it. */
+export interface ProbedRun {
+  /** The container's spec (its probes). */
+  container: V1Container;
+  /** The unit's running run (its InvocationID); undefined when it is not running. */
+  invocation: string | undefined;
 }
 
 /** The probes of one pod's app containers; see the module doc. */
@@ -53,7 +62,7 @@ export class ProberManager {
    * Keeps `unit`'s probes in line with its run: a running run (`invocation`) is probed, once
    * per run; without one nothing is, and earlier results are forgotten.
    */
-  sync(unit: string, container: V1Container, invocation: string | undefined): void {
+  sync(unit: string, { container, invocation }: ProbedRun): void {
     if (!container.livenessProbe && !container.readinessProbe && !container.startupProbe) return;
     const current = this.#probes.get(unit);
     if (current?.invocation === invocation) return;
@@ -62,7 +71,7 @@ export class ProberManager {
     const results: ProbeResults = {};
     this.#results.set(container.name, results);
     const event = (type: "Normal" | "Warning", reason: string, message: string) =>
-      this.#o.onEvent(type, reason, message, container.name);
+      this.#o.onEvent({ type, reason, message, container: container.name });
     const exec = this.#o.exec(unit);
     const handle = startContainerProbes(container, {
       host: this.#o.host,

@@ -26,6 +26,7 @@ import {
 import type { ContainerResources } from "../status/mod.ts";
 import { parseUnit, readMetadata } from "../unit/mod.ts";
 import type { UnitRef } from "./context.ts";
+import type { PodEventInfo } from "./ports.ts";
 import { manifestOf } from "./static.ts";
 
 /** What the running units of a pod's containers have, by container name. */
@@ -41,7 +42,7 @@ export interface PodResizeOptions {
   /** The requests of every other pod the node runs, as allocated. */
   othersRequests(): CpuMemory;
   /** Records an Event about the pod. */
-  event(type: "Normal" | "Warning", reason: string, message: string): void;
+  event(event: PodEventInfo): void;
 }
 
 /** The resources a unit's `[X-Kubernetes]` records it runs with; undefined when it records none. */
@@ -118,12 +119,11 @@ export class PodResize {
     if (pending) {
       if (this.#pending?.reason !== pending.reason || this.#pending.message !== pending.message) {
         // The kubelet of 1.35 says so in an event too; the condition alone is easy to miss.
-        this.#o.event(
-          "Warning",
-          `Resize${pending.reason}`,
-          `Pod resize ${pending.reason}: ` +
-            pending.message,
-        );
+        this.#o.event({
+          type: "Warning",
+          reason: `Resize${pending.reason}`,
+          message: `Pod resize ${pending.reason}: ${pending.message}`,
+        });
       }
       this.#pending = condition("PodResizePending", this.#pending, { ...pending, generation, now });
       return { pod: allocatedPod(pod, this.#allocation), resized: false };
@@ -160,7 +160,11 @@ export class PodResize {
       });
     } else if (this.#inProgress) {
       this.#inProgress = undefined;
-      this.#o.event("Normal", "ResizeCompleted", `Pod resize completed: ${this.#summary(pod)}`);
+      this.#o.event({
+        type: "Normal",
+        reason: "ResizeCompleted",
+        message: `Pod resize completed: ${this.#summary(pod)}`,
+      });
     }
   }
 

@@ -19,7 +19,7 @@ function fixture(others = { cpuMilli: 0, memoryBytes: 0 }) {
   const resize = new PodResize({
     allocatable: { cpuMilli: 2000, memoryBytes: 4 * GI },
     othersRequests: () => others,
-    event: (type, reason, message) => events.push(`${type} ${reason} ${message}`),
+    event: ({ type, reason, message }) => events.push(`${type} ${reason} ${message}`),
   }, new Map());
   return { resize, events };
 }
@@ -121,7 +121,7 @@ Deno.test("PodResize: the allocation is seeded from the units; conditions from t
   const resize = new PodResize({
     allocatable: { cpuMilli: 2000, memoryBytes: 4 * GI },
     othersRequests: () => ({ cpuMilli: 0, memoryBytes: 0 }),
-    event: (_t, reason) => events.push(reason),
+    event: ({ reason }) => events.push(reason),
   }, new Map([["u.service", { container: "app", init: false, text }]]));
   const huge = { requests: { cpu: "3" }, limits: { cpu: "3", memory: "64Mi" } };
   const shown = pod(2, huge);

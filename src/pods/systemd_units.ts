@@ -30,7 +30,7 @@ export async function connectUnitManager(
         throw e;
       }),
     kill: (name, signal) => client.kill(name, signal),
-    async resize(name, text, properties) {
+    async resize(name, { text, properties }) {
       await client.setUnitProperties(name, properties);
       await client.writeUnitFile(name, text);
     },

@@ -86,7 +86,7 @@ export class PodWorker {
     if (context.rejection) {
       const { reason, message } = context.rejection;
       this.#log.info(`rejected: ${message}`);
-      context.events.record(pod, "Warning", reason, message);
+      context.events.record(pod, { type: "Warning", reason, message });
       this.#final = { failure: rejectedStatus(context.rejection) };
     }
     // Neither a rejected pod nor one already ended ever runs (a terminal phase is final).
@@ -212,7 +212,12 @@ export class PodWorker {
     const init = this.#containers.observe(unit, props);
     if (init && !this.#retry.pending && this.#lifecycle === "syncing") {
       const message = `Back-off restarting failed init container ${init}`;
-      this.#c.events.record(this.#pod, "Warning", "BackOff", message, init);
+      this.#c.events.record(this.#pod, {
+        type: "Warning",
+        reason: "BackOff",
+        message,
+        container: init,
+      });
       this.#scheduleRetry({ before: () => this.#containers.resetInits() });
     }
   }
@@ -293,7 +298,7 @@ export class PodWorker {
       this.#log.debug(`terminating, to be kept ${reason}: ${message}`);
       // After a restart of systemk the pod already says so: the event was given then.
       if ((this.#lastStatus ?? this.#pod.status)?.reason !== reason) {
-        this.#c.events.record(this.#pod, "Normal", reason, message);
+        this.#c.events.record(this.#pod, { type: "Normal", reason, message });
       }
     }
     if (!this.#kept || this.#lifecycle !== "terminated") this.#beginTermination();
@@ -336,7 +341,7 @@ export class PodWorker {
       return;
     }
     this.#failure = { reason: "SystemkError", message };
-    this.#c.events.record(this.#pod, "Warning", "Failed", message);
+    this.#c.events.record(this.#pod, { type: "Warning", reason: "Failed", message });
     this.publish();
     // A pod being deleted waits on its clean-up: retried at the first back-off step, without
     // growing (the kubelet retries a failed pod sync every 10 s, too).

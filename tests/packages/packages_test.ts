@@ -124,7 +124,7 @@ Deno.test("the image resolver reports pulls as the kubelet's events: Pulling, Pu
     const { pm } = managerIn(sd);
     const recorded: string[] = [];
     const resolver = packageImageResolver(pm, {
-      record: (pod, type, reason, message, container) =>
+      record: (pod, { type, reason, message, container }) =>
         recorded.push(`${pod.metadata?.name}/${container} ${type} ${reason}: ${message}`),
     });
     const pod = { metadata: { name: "p" } };

@@ -98,7 +98,7 @@ async function withAdoptedEndedPod(
       node: NODE,
       stateDir,
       images: { resolve: () => Promise.resolve({}) },
-      events: { record: (_, type, reason) => events.push(`${type} ${reason}`) },
+      events: { record: (_, { type, reason }) => events.push(`${type} ${reason}`) },
       onStatus: (_, status) => statuses.push(status),
       references: () => Promise.resolve({ configMaps: new Map(), secrets: new Map() }),
       ...options,

@@ -114,7 +114,7 @@ export async function withPodSystem(
     const statuses = new Map<string, V1PodStatus>();
     const objects = new Map<string, ReturnType<typeof parseManifests>>();
     const sink: EventSink = {
-      record(pod, type, reason, message, container) {
+      record(pod, { type, reason, message, container }) {
         events.push({ pod: pod.metadata?.name ?? "", type, reason, message, container });
       },
     };
