@@ -298,7 +298,8 @@ export const FLAGS: readonly FlagSpec[] = [
     names: ["log-level", "v"],
     value: true,
     defaultValue: "info",
-    help: "debug (each pod's reconcile decisions), info, warning or error",
+    help: "debug (each pod's reconcile decisions), info, warning or error; a number is " +
+      "klog's verbosity, as the kubelet's --v takes it: 4 and above debug, below info",
   },
   {
     key: "logFormat",
@@ -344,6 +345,10 @@ export function parseFlags(args: readonly string[]): { config: Config; positiona
     config[flag.key] = typeof flag.defaultValue === "number" && raw !== undefined
       ? toCount(flag.names[0], raw)
       : raw;
+  }
+  // klog's verbosity levels: the kubelet logs its debug detail (pod workers' decisions) at 4.
+  if (/^\d+$/.test(config.logLevel as string)) {
+    config.logLevel = Number(config.logLevel) >= 4 ? "debug" : "info";
   }
   const logLevel = config.logLevel as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {

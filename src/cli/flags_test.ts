@@ -126,6 +126,10 @@ Deno.test("bad command lines name the flag", () => {
   assert.throws(() => parseFlags(["--nodename=a", "--hostname-override=b"]), UsageError);
   assert.throws(() => parseFlags(["--no-such-flag"]), UsageError);
   assert.throws(() => parseFlags(["--log-level=loud"]), /--log-level/);
+  // The kubelet's --v takes klog's verbosity: 4 and above is its debug detail.
+  assert.equal(parseFlags(["--v", "2"]).config.logLevel, "info");
+  assert.equal(parseFlags(["--v=4"]).config.logLevel, "debug");
+  assert.equal(parseFlags(["--log-level", "0"]).config.logLevel, "info");
   assert.throws(() => parseFlags(["--log-format=xml"]), /--log-format must be text or json/);
 });
 
