@@ -57,6 +57,11 @@ export class PodUnits {
   readonly #units: Map<string, UnitRef>;
   /** The pod's slice, once installed (or found on the machine). */
   #slice?: SliceRef;
+  /**
+   * The resources each unit's text records, read once per text (a ref is replaced when its
+   * text changes): every status of the pod reports them, and would parse the unit again.
+   */
+  readonly #recorded = new WeakMap<UnitRef, V1ResourceRequirements | undefined>();
 
   /** @param options the runtime's context, the pod worker's and the containers' hooks. */
   constructor(options: PodUnitsOptions) {
@@ -248,7 +253,8 @@ export class PodUnits {
     for (const [name, ref] of this.#units) {
       const props = this.#c.observed.get(name);
       const running = props?.ActiveState === "active" && props.SubState === "running";
-      out.set(ref.container, { running, resources: unitResources(ref.text) });
+      if (!this.#recorded.has(ref)) this.#recorded.set(ref, unitResources(ref.text));
+      out.set(ref.container, { running, resources: this.#recorded.get(ref) });
     }
     return out;
   }
