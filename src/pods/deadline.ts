@@ -7,7 +7,7 @@
  * @module
  */
 import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
-import type { PodFailure } from "../status/mod.ts";
+import { isTerminalPhase, type PodFailure } from "../status/mod.ts";
 
 /** The kubelet's reason and message for a pod past its active deadline. */
 export const DEADLINE_EXCEEDED: PodFailure = {
@@ -48,7 +48,7 @@ export function activeDeadlineRemainingMs(
   const { status, now } = options;
   const seconds = pod.spec?.activeDeadlineSeconds;
   if (seconds === undefined || seconds === null) return undefined;
-  if (status?.phase === "Succeeded" || status?.phase === "Failed") {
+  if (isTerminalPhase(status?.phase)) {
     return status.reason === DEADLINE_EXCEEDED.reason ? 0 : undefined;
   }
   if (!status?.startTime) return undefined;

@@ -19,6 +19,7 @@
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import { podsByPhase, reconcileErrors } from "../metrics/mod.ts";
+import { isTerminalPhase } from "../status/mod.ts";
 import { allocatableMemoryBytes } from "../kube/node.ts";
 import { DEFAULT_STATE_DIR, type PodIds } from "../plan/mod.ts";
 import { podIdsOfUnit } from "../node/user_records.ts";
@@ -247,8 +248,7 @@ export class PodRuntime {
    * kubelet's `canAdmitPod`: its predicates, then the other admission handlers).
    */
   #admit(pod: V1Pod): ReturnType<PodAdmitHandler> {
-    const phase = pod.status?.phase;
-    if (pod.metadata?.deletionTimestamp || phase === "Succeeded" || phase === "Failed") return;
+    if (pod.metadata?.deletionTimestamp || isTerminalPhase(pod.status?.phase)) return;
     const active = this.activePods();
     return admitHostPorts(pod, active) ??
       this.#o.admitHandlers?.map((admit) => admit(pod)).find((rejection) => rejection);

@@ -19,7 +19,7 @@
 import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
 import { isNoSuchUnit, isTransientBusError } from "../systemd/mod.ts";
 import { reconcileDuration, reconcileErrors } from "../metrics/mod.ts";
-import type { PodFailure } from "../status/mod.ts";
+import { isTerminalPhase, type PodFailure } from "../status/mod.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 import { type Log, podLogger } from "../log/mod.ts";
 import { ActiveDeadlineTimer, DEADLINE_EXCEEDED } from "./deadline.ts";
@@ -32,10 +32,6 @@ import { type FoundPod, type KeptTermination, podKey, type PodRuntimeContext } f
 
 /** Where a pod worker is in the pod's life; see the module doc. */
 export type PodLifecycle = "syncing" | "terminating" | "terminated";
-
-function isTerminalPhase(status: V1PodStatus | undefined): boolean {
-  return status?.phase === "Succeeded" || status?.phase === "Failed";
-}
 
 /** Runs one pod; see the module doc. */
 export class PodWorker {
@@ -90,7 +86,7 @@ export class PodWorker {
       this.#final = { failure: rejectedStatus(context.rejection) };
     }
     // Neither a rejected pod nor one already ended ever runs (a terminal phase is final).
-    if (this.#rejected || isTerminalPhase(pod.status)) {
+    if (this.#rejected || isTerminalPhase(pod.status?.phase)) {
       this.#kept = true;
       this.#lifecycle = "terminated";
     }
@@ -238,7 +234,7 @@ export class PodWorker {
     }
     // Once terminating, a pod never runs again (a failed termination is retried as such).
     if (this.#termination) return await this.#terminate(this.#termination.graceSeconds);
-    if (this.#kept || isTerminalPhase(this.#lastStatus ?? pod.status)) {
+    if (this.#kept || isTerminalPhase((this.#lastStatus ?? pod.status)?.phase)) {
       return await this.#terminateKept(this.#final);
     }
     if (this.#deadlinePassed()) return await this.#terminateKept({ failure: DEADLINE_EXCEEDED });

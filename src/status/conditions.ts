@@ -6,7 +6,7 @@
  */
 import type { V1ContainerStatus, V1Pod, V1PodCondition } from "@kubernetes/client-node";
 import { isSidecar } from "../plan/containers.ts";
-import { hasAnyAppContainerStarted, type PodPhase } from "./phase.ts";
+import { hasAnyAppContainerStarted, isTerminalPhase, type PodPhase } from "./phase.ts";
 
 /** Condition types the kubelet (hence systemk) sets; all others belong to someone else. */
 export const KUBELET_CONDITION_TYPES: readonly string[] = [
@@ -101,7 +101,7 @@ export function podConditions(pod: V1Pod, options: PodConditionsOptions): V1PodC
   const conditions = (options.observed ?? previous).filter((c) =>
     !KUBELET_CONDITION_TYPES.includes(c.type) && !set.some((s) => s.type === c.type)
   );
-  const terminal = phase === "Succeeded" || phase === "Failed";
+  const terminal = isTerminalPhase(phase);
   if (!terminal) conditions.push(...options.resize ?? []);
   const generation = pod.metadata?.generation;
   const owned: V1PodCondition[] = [

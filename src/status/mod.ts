@@ -51,6 +51,7 @@ export {
 } from "./container.ts";
 export {
   hasAnyAppContainerStarted,
+  isTerminalPhase,
   type PodPhase,
   podPhase,
   type PodPhaseOptions,

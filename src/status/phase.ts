@@ -9,6 +9,21 @@ import { isSidecar } from "../plan/containers.ts";
 /** `Pending`, `Running`, `Succeeded` or `Failed`. */
 export type PodPhase = "Pending" | "Running" | "Succeeded" | "Failed";
 
+/**
+ * Whether `phase` is terminal (`Succeeded` or `Failed`): a pod in it never runs again.
+ *
+ * @example Usage
+ * ```ts
+ * import { isTerminalPhase } from "./phase.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(isTerminalPhase("Failed"), true);
+ * assert.equal(isTerminalPhase("Running"), false);
+ * ```
+ */
+export function isTerminalPhase(phase: string | undefined): phase is "Succeeded" | "Failed" {
+  return phase === "Succeeded" || phase === "Failed";
+}
+
 /** Options of {@link podPhase}. */
 export interface PodPhaseOptions {
   /**

@@ -8,7 +8,7 @@ import type { V1Container, V1ContainerStatus, V1Pod, V1PodStatus } from "@kubern
 import { allContainers, type ContainerKind } from "../plan/containers.ts";
 import { podConditions } from "./conditions.ts";
 import { computeContainerStatus } from "./container.ts";
-import { podPhase } from "./phase.ts";
+import { isTerminalPhase, podPhase } from "./phase.ts";
 import { computeQOSClass } from "./qos.ts";
 import { withResources } from "./resources.ts";
 import type { PodStatusOptions } from "./types.ts";
@@ -84,15 +84,17 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
 
   const terminal = options.terminal ?? false;
   let phase = podPhase(pod, statuses, { podIsTerminal: terminal });
-  if ((terminal && !isTerminal(phase)) || options.evicted || options.rejected) phase = "Failed";
-  if (isTerminal(previous.phase)) phase = previous.phase;
+  if ((terminal && !isTerminalPhase(phase)) || options.evicted || options.rejected) {
+    phase = "Failed";
+  }
+  if (isTerminalPhase(previous.phase)) phase = previous.phase;
   // Never created: a rejected pod's containers have no status, before or after a restart.
   const containersShown = !options.rejected &&
-    !(isTerminal(previous.phase) && previousStatuses.size === 0);
+    !(isTerminalPhase(previous.phase) && previousStatuses.size === 0);
 
   const sandboxReady = options.sandboxReady ??
     all.some((c) => c.kind !== "ephemeral" && options.units.has(c.container.name));
-  const keepsReason = !options.failure && isTerminal(phase) && previous.phase === phase;
+  const keepsReason = !options.failure && isTerminalPhase(phase) && previous.phase === phase;
   const generation = pod.metadata?.generation;
   return {
     ...(generation ? { observedGeneration: generation } : {}),
@@ -123,8 +125,4 @@ export function computePodStatus(pod: V1Pod, options: PodStatusOptions): V1PodSt
       ? ephemeralContainerStatuses
       : undefined,
   };
-}
-
-function isTerminal(phase: string | undefined): phase is "Succeeded" | "Failed" {
-  return phase === "Succeeded" || phase === "Failed";
 }
