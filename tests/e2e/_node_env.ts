@@ -277,3 +277,17 @@ export async function podEvents(env: NodeEnv, pod: string): Promise<CoreV1Event[
   const time = (e: CoreV1Event) => new Date(e.firstTimestamp ?? e.eventTime!).getTime();
   return (list?.items ?? []).sort((a, b) => time(a) - time(b));
 }
+
+/** A container of python3 holding `mib` MiB (touched), then sleeping; `extra` adds fields. */
+export function holding(name: string, mib: number, extra: Record<string, unknown> = {}) {
+  return {
+    name,
+    image: "/usr/bin/python3",
+    command: [
+      "/usr/bin/python3",
+      "-c",
+      `import time\nb = b"x" * (${mib} << 20)\nprint("holding", len(b), flush=True)\ntime.sleep(1e6)`,
+    ],
+    ...extra,
+  };
+}

@@ -6,26 +6,12 @@
  */
 import assert from "node:assert/strict";
 import type { V1Pod } from "@kubernetes/client-node";
-import { type NodeEnv, startNodeEnv, waitFor, waitForPod } from "./_node_env.ts";
+import { holding, type NodeEnv, startNodeEnv, waitFor, waitForPod } from "./_node_env.ts";
 import { approveServingCertificate } from "./_kubelet_api.ts";
 import type { Summary } from "../../src/http/stats.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const MI = 2 ** 20;
-
-/** A container of python3 holding `mib` MiB (touched), then sleeping. */
-function holding(name: string, mib: number, extra: Record<string, unknown> = {}) {
-  return {
-    name,
-    image: "/usr/bin/python3",
-    command: [
-      "/usr/bin/python3",
-      "-c",
-      `import time\nb = b"x" * (${mib} << 20)\nprint("holding", len(b), flush=True)\ntime.sleep(1e6)`,
-    ],
-    ...extra,
-  };
-}
 
 /** Properties of a unit of the test systemd, by name. */
 async function show(env: NodeEnv, unit: string, properties: string[]) {

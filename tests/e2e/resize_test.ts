@@ -18,26 +18,19 @@
  */
 import assert from "node:assert/strict";
 import type { V1Pod, V1PodCondition } from "@kubernetes/client-node";
-import { type NodeEnv, podEvents, startNodeEnv, waitFor, waitForPod } from "./_node_env.ts";
+import {
+  holding,
+  type NodeEnv,
+  podEvents,
+  startNodeEnv,
+  waitFor,
+  waitForPod,
+} from "./_node_env.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false, ignore: Deno.uid() !== 0 };
 const MI = 2 ** 20;
 
 const UNIT = (container: string) => `systemk.default.rz.${container}.service`;
-
-/** A container of python3 holding `mib` MiB (touched), then sleeping. */
-function holding(name: string, mib: number, extra: Record<string, unknown>) {
-  return {
-    name,
-    image: "/usr/bin/python3",
-    command: [
-      "/usr/bin/python3",
-      "-c",
-      `import time\nb = b"x" * (${mib} << 20)\nprint("holding", len(b), flush=True)\ntime.sleep(1e6)`,
-    ],
-    ...extra,
-  };
-}
 
 const condition = (pod: V1Pod, type: string): V1PodCondition | undefined =>
   pod.status?.conditions?.find((c) => c.type === type);
