@@ -11,6 +11,14 @@ import { PodError } from "../pod_error.ts";
 /** Default root of systemk's runtime state. */
 export const DEFAULT_STATE_DIR = "/run/systemk";
 
+/**
+ * A pod's directory (its volume files, environment files, subPath pins): `<stateDir>/<uid>`,
+ * the state directory defaulting to {@link DEFAULT_STATE_DIR}.
+ */
+export function podDirectory(stateDir: string | undefined, uid: string): string {
+  return `${stateDir ?? DEFAULT_STATE_DIR}/${uid}`;
+}
+
 /** Kubernetes reason for configuration the user must fix (the kubelet's term). */
 export const CONFIG_ERROR = "CreateContainerConfigError";
 

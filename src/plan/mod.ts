@@ -10,6 +10,7 @@ export {
   DEFAULT_STATE_DIR,
   MINIMUM_GRACE_SECONDS,
   planPod,
+  podDirectory,
 } from "./plan.ts";
 export { formatPlan } from "./format.ts";
 export { allContainers, type ContainerKind, isSidecar } from "./containers.ts";

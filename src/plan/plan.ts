@@ -65,7 +65,7 @@ import {
   UnitValueError,
   workingDirectoryValue,
 } from "../unit/mod.ts";
-import { DEFAULT_STATE_DIR, fail, type PodContext } from "./_context.ts";
+import { DEFAULT_STATE_DIR, fail, type PodContext, podDirectory } from "./_context.ts";
 import { PodError } from "../pod_error.ts";
 import { allContainers, type ContainerKind } from "./containers.ts";
 import { POD, shapeProblem } from "./_shape.ts";
@@ -112,7 +112,7 @@ import type {
   UnplannedContainer,
 } from "./types.ts";
 
-export { DEFAULT_STATE_DIR };
+export { DEFAULT_STATE_DIR, podDirectory };
 /** Kubernetes' default `terminationGracePeriodSeconds`. */
 export const DEFAULT_GRACE_SECONDS = 30;
 /** The kubelet never gives a container less than this to stop (`minimumGracePeriodInSeconds`). */
@@ -167,7 +167,7 @@ function podContext(input: PlanInput): PodContext {
     name,
     uid,
     stateDir,
-    podDir: `${stateDir}/${uid}`,
+    podDir: podDirectory(stateDir, uid),
   };
   if (problem) throw fail(ctx, { what: problem, todo: "fix the manifest" });
   if (name === "") throw fail(ctx, { what: "metadata.name is empty", todo: "name the pod" });

@@ -11,7 +11,7 @@
  * @module
  */
 import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
-import { DEFAULT_STATE_DIR } from "../plan/mod.ts";
+import { DEFAULT_STATE_DIR, podDirectory } from "../plan/mod.ts";
 import {
   computePodStatus,
   type ContainerOverride,
@@ -53,7 +53,6 @@ export class PodSync {
   readonly #o: PodSyncOptions;
   /** What preparing the pod found per container (a waiting reason, say), kept across syncs. */
   readonly #overrides = new Map<string, ContainerOverride>();
-  #podDir?: string;
   /** The pod's claims were set up once (their fsGroup given): later syncs only check them. */
   #claimsSetUp = false;
 
@@ -122,7 +121,6 @@ export class PodSync {
       return { failure: prepared.failure, retry: claim ? "claim" : "backoff" };
     }
     const plan = prepared.plan;
-    this.#podDir = plan.podDir;
 
     await c.userRecords?.use(uid, containers.podIds(plan));
     const failure = await mountVolumes(plan, {
@@ -166,7 +164,7 @@ export class PodSync {
     await containers.stopAll({ graceSeconds });
     for (const name of names) await containers.remove(name);
     await c.userRecords?.release(uid);
-    await removePodDir(this.#podDir ?? `${c.stateDir ?? DEFAULT_STATE_DIR}/${uid}`);
+    await removePodDir(podDirectory(c.stateDir, uid));
     // The pod's cgroup goes last, as the kubelet removes it after the pod's volumes.
     await containers.removeSlice();
   }

@@ -21,7 +21,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { podsByPhase, reconcileErrors } from "../metrics/mod.ts";
 import { isTerminalPhase } from "../status/mod.ts";
 import { allocatableMemoryBytes } from "../kube/node.ts";
-import { DEFAULT_STATE_DIR, type PodIds } from "../plan/mod.ts";
+import { podDirectory, type PodIds } from "../plan/mod.ts";
 import { podIdsOfUnit } from "../node/user_records.ts";
 import type { UnitProperties } from "../unit/properties.ts";
 import { isPodSliceName, parseUnit, readMetadata, readPodMetadata } from "../unit/mod.ts";
@@ -299,7 +299,7 @@ export class PodRuntime {
         this.#context.release(name, uid);
       }
       await this.#o.userRecords?.release(uid);
-      await removePodDir(`${this.#o.stateDir ?? DEFAULT_STATE_DIR}/${uid}`);
+      await removePodDir(podDirectory(this.#o.stateDir, uid));
       if (slice) await this.#o.units.remove(slice.name);
     })().catch((e) => {
       log.error(`systemk could not stop and clean up ${uid}: ${e.message}`);
