@@ -208,7 +208,7 @@ export class PodRuntime {
     const sample = [...owned, ...owned].slice(start, start + Math.min(limit, owned.length));
     const stale = await Promise.all(sample.map(async (unit) => {
       const seen = this.#observed.get(unit);
-      const now = await this.#o.units.properties(unit);
+      const now = await this.#o.units.state(unit);
       if (!seen || now.InvocationID === "") return [];
       if (now.InvocationID === seen.InvocationID && now.ActiveState === seen.ActiveState) {
         return [];

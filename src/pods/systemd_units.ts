@@ -36,6 +36,7 @@ export async function connectUnitManager(
     },
     resetFailed: (name) => client.resetFailed(name),
     properties: (name) => client.getProperties(name),
+    state: (name) => client.getUnitState(name),
     async list(): Promise<ExistingUnit[]> {
       return (await client.listUnits()).flatMap((u) =>
         u.text === undefined ? [] : [{ name: u.name, text: u.text }]

@@ -429,6 +429,26 @@ export class SystemdClient {
   }
 
   /**
+   * The unit's `ActiveState` and `InvocationID` as systemd has them now: two small `Get`s, not
+   * the ~360 properties {@link getProperties} reads and decodes, for checks that run every few
+   * seconds over many units. Loads the unit like {@link getProperties}.
+   */
+  async getUnitState(name: string): Promise<Pick<UnitProperties, "ActiveState" | "InvocationID">> {
+    const path = unitObjectPath(name);
+    const values = await Promise.all(["ActiveState", "InvocationID"].map(async (property) => {
+      const reply = await this.#call(path, PROPERTIES_INTERFACE, "Get", "ss", [
+        UNIT_INTERFACE,
+        property,
+      ]);
+      return [property, reply.body[0].value];
+    }));
+    const { ActiveState, InvocationID } = completeUnitProperties(
+      unitPropertiesFrom(UNIT_INTERFACE, Object.fromEntries(values)),
+    );
+    return { ActiveState, InvocationID };
+  }
+
+  /**
    * The cgroup of a service or slice and its usage as systemd accounts it (`ControlGroup`,
    * `MemoryCurrent`, `CPUUsageNSec`); a unit systemd has not loaded reads as empty.
    */
