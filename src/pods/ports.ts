@@ -45,8 +45,8 @@ export interface UnitManager {
   kill(name: string, signal: number): Promise<void>;
   resetFailed(name: string): Promise<void>;
   properties(name: string): Promise<UnitProperties>;
-  /** Only the unit's `ActiveState` and `InvocationID`, read cheaply (for periodic checks). */
-  state(name: string): Promise<Pick<UnitProperties, "ActiveState" | "InvocationID">>;
+  /** The `ActiveState` of every systemk unit systemd has loaded, read in one cheap call. */
+  activeStates(): Promise<Map<string, string>>;
   /** systemk's unit files currently installed. */
   list(): Promise<ExistingUnit[]>;
   /** Calls `listener` with a fresh snapshot whenever a unit's state changes. */

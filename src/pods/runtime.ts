@@ -58,8 +58,6 @@ export class PodRuntime {
   readonly #orphanStops = new Map<string, Promise<void>>();
   /** Unit name → UID of the pod that owns it. */
   readonly #owner = new Map<string, string>();
-  /** Where the next {@link staleUnits} sample starts. */
-  #staleOffset = 0;
   /** The one observed state of the units (see observed.ts). */
   readonly #observed: ObservedUnits;
 
@@ -197,28 +195,22 @@ export class PodRuntime {
   }
 
   /**
-   * Units whose state in systemd, read now, differs from the observed state (which only
-   * systemd's signals and the runtime's own reads change): a sample of at most `limit`, a
-   * different one each call. A unit systemd has unloaded (no run on record) is skipped.
+   * Units whose `ActiveState` in systemd, read now, differs from the observed state (which
+   * only systemd's signals and the runtime's own reads change), each as
+   * `unit is X in systemd, Y as last heard`. Every owned unit is compared, in one call to
+   * systemd (the kubelet's PLEG relists every container); a unit systemd has unloaded is
+   * skipped. Every unit is `Restart=no`, so a run systemd starts or ends without systemk
+   * changes the active state.
    */
-  async staleUnits(limit = 20): Promise<string[]> {
-    const owned = [...this.#owner.keys()];
-    const start = owned.length ? this.#staleOffset % owned.length : 0;
-    this.#staleOffset = start + limit;
-    const sample = [...owned, ...owned].slice(start, start + Math.min(limit, owned.length));
-    const stale = await Promise.all(sample.map(async (unit) => {
-      const seen = this.#observed.get(unit);
-      const now = await this.#o.units.state(unit);
-      if (!seen || now.InvocationID === "") return [];
-      if (now.InvocationID === seen.InvocationID && now.ActiveState === seen.ActiveState) {
-        return [];
-      }
-      return [
-        `${unit} is ${now.ActiveState} (run ${now.InvocationID.slice(0, 8)}) in systemd, ` +
-        `${seen.ActiveState} (run ${seen.InvocationID.slice(0, 8)}) as last heard`,
-      ];
-    }));
-    return stale.flat();
+  async staleUnits(): Promise<string[]> {
+    const states = await this.#o.units.activeStates();
+    return [...this.#owner.keys()].flatMap((unit) => {
+      const seen = this.#observed.get(unit)?.ActiveState;
+      const now = states.get(unit);
+      return seen === undefined || now === undefined || now === seen
+        ? []
+        : [`${unit} is ${now} in systemd, ${seen} as last heard`];
+    });
   }
 
   /** Waits for every worker's running step; sets no timer any more. Pods keep running. */

@@ -36,7 +36,9 @@ export async function connectUnitManager(
     },
     resetFailed: (name) => client.resetFailed(name),
     properties: (name) => client.getProperties(name),
-    state: (name) => client.getUnitState(name),
+    async activeStates() {
+      return new Map((await client.listLoadedUnits()).map((u) => [u.name, u.activeState]));
+    },
     async list(): Promise<ExistingUnit[]> {
       return (await client.listUnits()).flatMap((u) =>
         u.text === undefined ? [] : [{ name: u.name, text: u.text }]

@@ -429,26 +429,6 @@ export class SystemdClient {
   }
 
   /**
-   * The unit's `ActiveState` and `InvocationID` as systemd has them now: two small `Get`s, not
-   * the ~360 properties {@link getProperties} reads and decodes, for checks that run every few
-   * seconds over many units. Loads the unit like {@link getProperties}.
-   */
-  async getUnitState(name: string): Promise<Pick<UnitProperties, "ActiveState" | "InvocationID">> {
-    const path = unitObjectPath(name);
-    const values = await Promise.all(["ActiveState", "InvocationID"].map(async (property) => {
-      const reply = await this.#call(path, PROPERTIES_INTERFACE, "Get", "ss", [
-        UNIT_INTERFACE,
-        property,
-      ]);
-      return [property, reply.body[0].value];
-    }));
-    const { ActiveState, InvocationID } = completeUnitProperties(
-      unitPropertiesFrom(UNIT_INTERFACE, Object.fromEntries(values)),
-    );
-    return { ActiveState, InvocationID };
-  }
-
-  /**
    * The cgroup of a service or slice and its usage as systemd accounts it (`ControlGroup`,
    * `MemoryCurrent`, `CPUUsageNSec`); a unit systemd has not loaded reads as empty.
    */
@@ -472,10 +452,10 @@ export class SystemdClient {
   }
 
   /**
-   * All systemk units and pod slices: those systemd has loaded, and those whose file is in the
-   * unit directory but which systemd has not loaded, each with its file text.
+   * The systemk units and pod slices systemd has loaded, with their states, in one call (no
+   * file is read): cheap enough for checks that run every few seconds over every unit.
    */
-  async listUnits(): Promise<UnitListEntry[]> {
+  async listLoadedUnits(): Promise<Required<Omit<UnitListEntry, "text">>[]> {
     const reply = await this.#call(
       MANAGER_PATH,
       MANAGER_INTERFACE,
@@ -483,10 +463,22 @@ export class SystemdClient {
       "asas",
       [[], [SYSTEMK_UNIT_PATTERN, POD_SLICE_PATTERN]],
     );
-    const entries = new Map<string, UnitListEntry>();
-    for (const [name, , loadState, activeState, subState] of reply.body[0] as string[][]) {
-      entries.set(name, { name, loadState, activeState, subState });
-    }
+    return (reply.body[0] as string[][]).map(([name, , loadState, activeState, subState]) => ({
+      name,
+      loadState,
+      activeState,
+      subState,
+    }));
+  }
+
+  /**
+   * All systemk units and pod slices: those systemd has loaded, and those whose file is in the
+   * unit directory but which systemd has not loaded, each with its file text.
+   */
+  async listUnits(): Promise<UnitListEntry[]> {
+    const entries = new Map(
+      (await this.listLoadedUnits()).map((entry): [string, UnitListEntry] => [entry.name, entry]),
+    );
     for await (const file of Deno.readDir(this.#unitDir)) {
       if (isSystemkFileName(file.name) && !entries.has(file.name)) {
         entries.set(file.name, { name: file.name });

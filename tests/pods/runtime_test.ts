@@ -87,7 +87,7 @@ async function withAdoptedEndedPod(
       resize: (name) => (calls.push(`resize ${name}`), Promise.resolve()),
       resetFailed: (name) => (calls.push(`reset-failed ${name}`), Promise.resolve()),
       properties: () => Promise.resolve(ENDED),
-      state: () => Promise.resolve(ENDED),
+      activeStates: () => Promise.resolve(new Map()),
       list: () =>
         Promise.resolve([plan.slice, ...plan.units].map((u) => ({ name: u.name, text: u.text }))),
       onChange: () => {},
@@ -309,7 +309,7 @@ Deno.test("a pod's slice left on the machine without its pod is removed; another
       resize: () => Promise.resolve(),
       resetFailed: () => Promise.resolve(),
       properties: () => Promise.resolve(ENDED),
-      state: () => Promise.resolve(ENDED),
+      activeStates: () => Promise.resolve(new Map()),
       list: () => Promise.resolve([orphan, others]),
       onChange: () => {},
     },

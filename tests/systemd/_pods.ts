@@ -15,7 +15,7 @@ import { localNodeFacts } from "../../src/node/local.ts";
 import { UserRecords } from "../../src/node/user_records.ts";
 import { type Manifests, parseManifests } from "../../src/plan/mod.ts";
 import type { NodeFacts, PackageInfo } from "../../src/plan/types.ts";
-import type { EventSink } from "../../src/pods/ports.ts";
+import type { EventSink, UnitManager } from "../../src/pods/ports.ts";
 import { type OomKillWatcher, watchOomKills } from "../../src/pods/oom.ts";
 import { PodRuntime, type RuntimeOptions } from "../../src/pods/runtime.ts";
 import { connectUnitManager, type SystemdUnits } from "../../src/pods/systemd_units.ts";
@@ -80,6 +80,8 @@ export type PodSystemOptions =
   & {
     /** Package images by `image`: their package and unit text, as apt would have found them. */
     packages?: Record<string, PackageInfo>;
+    /** What the runtime gets instead of the real unit manager (e.g. one that loses signals). */
+    units?: (real: SystemdUnits) => UnitManager;
   };
 
 /**
@@ -119,7 +121,7 @@ export async function withPodSystem(
       },
     };
     const rt = new PodRuntime({
-      units,
+      units: options.units?.(units) ?? units,
       node,
       stateDir,
       oomKills,

@@ -400,3 +400,34 @@ spec:
     }, { backoffBaseMs: 200, backoffMaxMs: 400 });
   },
 });
+
+Deno.test({
+  name: "health: a unit whose change signals are lost reads as stale, with systemd's state",
+  ...SYSTEM_TEST,
+  async fn() {
+    let deaf = false;
+    await withPodSystem(async (s) => {
+      const p = s.run(pod("deaf", "restartPolicy: Never", [container("c", "exec sleep infinity")]));
+      const unit = unitOf(p, "c");
+      await s.until(
+        "the unit active, as heard",
+        () =>
+          s.changes.some((c) => c.unit === unit && c.props.ActiveState === "active") || undefined,
+      );
+      assert.deepEqual(await s.runtime.staleUnits(), []);
+      deaf = true;
+      await s.sd.exec(["systemctl", "kill", "--signal=KILL", unit]);
+      const stale = await s.until("the killed unit to read as stale", async () => {
+        const found = await s.runtime.staleUnits();
+        return found.length ? found : undefined;
+      });
+      assert.deepEqual(stale, [`${unit} is failed in systemd, active as last heard`]);
+    }, {
+      // The runtime hears no change after `deaf`, as when systemd's signals stop arriving.
+      units: (real) => ({
+        ...real,
+        onChange: (listener) => real.onChange((unit, props) => deaf || listener(unit, props)),
+      }),
+    });
+  },
+});
