@@ -1,18 +1,28 @@
 /**
  * Where systemk's memory and CPU go: runs systemk with `--inspect` in the bench setting, then
- * (1) records a CPU profile over single pods and a burst, and (2) diffs heap snapshots taken
- * with no pods and with `--pods` pods running (after a forced GC each time).
+ * (1) records a CPU profile and samples the heap allocations over single pods and a burst,
+ * (2) samples the allocations of 10 s with the burst's pods running (steady state: garbage made
+ * here keeps RSS up between collections), and (3) diffs heap snapshots taken with no pods and
+ * with `--pods` pods running (after a forced GC each time).
  *
  * Run: `deno run -A bench/profile.ts [--pods 500] [--out /tmp/systemk-profile]`. Prints the
- * top self-time functions and the heap growth by object kind; writes the `.cpuprofile` and
- * both snapshots to `--out` (open them in Chrome DevTools).
+ * top self-time functions, the allocations by systemk function and the heap growth by object
+ * kind; writes the `.cpuprofile`, the `.heapprofile`s and both snapshots to `--out` (open them
+ * in Chrome DevTools).
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { startNodeEnv } from "../tests/e2e/_node_env.ts";
-import { heapByKind, inclusiveOwnTimes, Inspector, selfTimeByOrigin, selfTimes } from "./_cdp.ts";
+import {
+  allocationsByOwnFrame,
+  heapByKind,
+  inclusiveOwnTimes,
+  Inspector,
+  selfTimeByOrigin,
+  selfTimes,
+} from "./_cdp.ts";
 import { nodesReady, serviceProcDir } from "./_env.ts";
 import { inParallel, PodTracker, sleepPod } from "./_pods.ts";
 import { parseRssKiB } from "./_proc.ts";
@@ -62,6 +72,20 @@ try {
   await new Promise((r) => setTimeout(r, 3000));
   const before = await memory("0 pods");
 
+  /** Prints the largest allocators of a sampled allocation profile and writes it to `--out`. */
+  const allocations = async (label: string) => {
+    const profile = await inspector.stopAllocationSampling();
+    await Deno.writeTextFile(`${out}/${label}.heapprofile`, JSON.stringify(profile));
+    const rows = allocationsByOwnFrame(profile);
+    const total = rows.reduce((a, [, bytes]) => a + bytes, 0);
+    console.log(
+      `\nallocated ${label} (sampled): ${(total / 1048576).toFixed(1)} MiB; by function:`,
+    );
+    for (const [k, bytes] of rows.slice(0, 20)) {
+      console.log(`${(bytes / 1048576).toFixed(2).padStart(8)} MiB  ${k}`);
+    }
+  };
+  await inspector.startAllocationSampling();
   await inspector.startCpuProfile();
   const t0 = performance.now();
   for (let i = 0; i < Number(args.singles); i++) {
@@ -105,6 +129,12 @@ try {
   print(selfTimeByOrigin(profile), 15);
   console.log("\ninclusive time of systemk's own functions:");
   print(inclusiveOwnTimes(profile), 30);
+  await allocations("over-the-burst");
+
+  await new Promise((r) => setTimeout(r, 3000));
+  await inspector.startAllocationSampling();
+  await new Promise((r) => setTimeout(r, 10_000));
+  await allocations(`in-10-s-with-${burst}-pods`);
 
   await new Promise((r) => setTimeout(r, 3000));
   const mid = await memory(`${burst} pods`);

@@ -110,9 +110,14 @@ export class StatusWriter {
     if (this.#stopped) return;
     const entry = this.#entry(ref);
     entry.desired = completeIPLists(plain(status));
-    entry.scope = keyScope(entry.desired);
-    entry.desiredKey = ownedStatusKey(entry.desired, entry.scope);
-    if (entry.observed) entry.observedKey = ownedStatusKey(entry.observed, entry.scope);
+    const scope = keyScope(entry.desired);
+    entry.desiredKey = ownedStatusKey(entry.desired, scope);
+    // The observed key changes only with the observation (reassert, a write's response) or
+    // the scope: a pod's statuses come often, and keying the observed status is not free.
+    if (entry.observed && (entry.observedKey === undefined || scope !== entry.scope)) {
+      entry.observedKey = ownedStatusKey(entry.observed, scope);
+    }
+    entry.scope = scope;
     this.#schedule(entry);
   }
 

@@ -82,16 +82,24 @@ const OWNED_CONDITION_TYPES: ReadonlySet<string> = new Set(KUBELET_CONDITION_TYP
  * What to compare for a desired status: the owned fields, except `qosClass` when the desired
  * status leaves it to the apiserver (which sets it at creation and keeps it immutable), and
  * the kubelet's condition types. A desired status carries others' conditions as it last saw
- * them (a readiness gate's); writing them back would undo their owner's later change.
+ * them (a readiness gate's); writing them back would undo their owner's later change. Equal
+ * scopes are the same object.
  *
  * @param desired plain desired status.
  */
 export function keyScope(desired: PlainStatus): KeyScope {
-  return {
-    fields: OWNED_STATUS_FIELDS.filter((f) => !STICKY_FIELDS.has(f) || !isEmpty(desired[f])),
-    conditionTypes: OWNED_CONDITION_TYPES,
-  };
+  const fields = OWNED_STATUS_FIELDS.filter((f) => !STICKY_FIELDS.has(f) || !isEmpty(desired[f]));
+  const id = fields.join();
+  let scope = SCOPES.get(id);
+  if (!scope) SCOPES.set(id, scope = { fields, conditionTypes: OWNED_CONDITION_TYPES });
+  return scope;
 }
+
+/**
+ * The scopes {@link keyScope} has returned, by their fields: one object per distinct scope, so
+ * that an unchanged scope is the same object and keys computed with it need not be again.
+ */
+const SCOPES = new Map<string, KeyScope>();
 
 /**
  * A canonical string of the part of a status in `scope`: equal meaning gives equal strings
