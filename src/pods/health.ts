@@ -22,7 +22,7 @@ export interface RuntimeHealthOptions {
   stateDirProblem(): Promise<string | undefined>;
   /**
    * Units whose state in systemd (read now) differs from the observed state, each as
-   * `unit: systemd says X, observed Y`.
+   * `<unit> is <state in systemd> in systemd, <observed state> as last heard`.
    */
   staleUnits(): Promise<string[]>;
   /** Told after a check changed the readiness (e.g. to patch the Node's status at once). */
